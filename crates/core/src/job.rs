@@ -1,0 +1,43 @@
+//! Jobs of the durable queue. A job is claimed with a lease; a worker that stops renewing it
+//! loses the job to another worker, which resumes the execution from its last checkpoint.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::id::{ExecutionId, JobId, OrgId};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub org_id: OrgId,
+    pub execution_id: ExecutionId,
+    /// What to do, e.g. `run` or `resume`.
+    pub kind: String,
+    pub payload: serde_json::Value,
+    /// Not claimed before this time (delays, retry backoff).
+    pub run_at: DateTime<Utc>,
+    /// How many times a worker has claimed it.
+    pub attempts: i32,
+    /// The worker holding the lease, while one does.
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewJob {
+    pub org_id: OrgId,
+    pub execution_id: ExecutionId,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub run_at: DateTime<Utc>,
+}
+
+/// A worker's request for a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// A name unique to the claiming worker process.
+    pub worker: String,
+    pub now: DateTime<Utc>,
+    pub lease: chrono::Duration,
+}

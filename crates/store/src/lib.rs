@@ -1,0 +1,191 @@
+//! Baton's storage: narrow traits for each kind of record the platform keeps, and their two
+//! implementations, SQLite (the zero set-up default) and PostgreSQL (production and scale-out).
+//!
+//! Both implementations are generated from one body of SQL (see [`sql`]), so they cannot drift
+//! apart; the few statements whose dialects differ are given per backend. SQL lives only in this
+//! crate, and every value reaches the database as a bound parameter.
+
+mod error;
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+mod url;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use baton_core::audit::{AuditEvent, AuditFilter, NewAuditEvent};
+use baton_core::credential::{Credential, NewCredential, SealedSecret};
+use baton_core::execution::{Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun};
+use baton_core::job::{Claim, Job, NewJob};
+use baton_core::organization::NewUser;
+use baton_core::workflow::{NewVersion, NewWorkflow, Workflow, WorkflowVersion};
+use baton_core::{
+    CredentialId, ExecutionId, JobId, Membership, OrgId, Organization, Page, PageRequest, Role,
+    User, UserId, WorkflowId,
+};
+
+pub use error::StoreError;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+pub use url::{DatabaseUrl, UrlError};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Organizations, users and their memberships.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates an organization with `owner` as its Owner, in one transaction.
+    async fn create_organization(&self, name: &str, owner: UserId) -> Result<Organization>;
+    async fn organization(&self, id: OrgId) -> Result<Option<Organization>>;
+    /// Deletes an organization and everything it owns, except its audit events.
+    async fn delete_organization(&self, id: OrgId) -> Result<()>;
+
+    /// Fails with [`StoreError::Conflict`] when the email (compared case-insensitively) is taken.
+    async fn create_user(&self, user: NewUser) -> Result<User>;
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
+
+    async fn add_member(&self, org: OrgId, user: UserId, role: Role) -> Result<Membership>;
+    async fn set_role(&self, org: OrgId, user: UserId, role: Role) -> Result<Membership>;
+    async fn remove_member(&self, org: OrgId, user: UserId) -> Result<()>;
+    async fn membership(&self, org: OrgId, user: UserId) -> Result<Option<Membership>>;
+    /// Every organization the user belongs to, oldest membership first.
+    async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>>;
+    /// An organization's members, by user id.
+    async fn members(&self, org: OrgId, page: PageRequest) -> Result<Page<Membership>>;
+}
+
+/// Workflows and their immutable versions. Every read is scoped to an organization: an id of
+/// another organization reads as absent.
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// Creates the workflow and its version 1. [`StoreError::Conflict`] when the key is taken.
+    async fn create_workflow(&self, workflow: NewWorkflow) -> Result<(Workflow, WorkflowVersion)>;
+    /// Saves a new version (the current one plus one) and makes it current.
+    async fn save_version(&self, version: NewVersion) -> Result<(Workflow, WorkflowVersion)>;
+    async fn workflow(&self, org: OrgId, id: WorkflowId) -> Result<Option<Workflow>>;
+    async fn workflow_by_key(&self, org: OrgId, key: &str) -> Result<Option<Workflow>>;
+    async fn workflow_version(
+        &self,
+        org: OrgId,
+        id: WorkflowId,
+        version: i32,
+    ) -> Result<Option<WorkflowVersion>>;
+    /// Newest first.
+    async fn list_workflows(&self, org: OrgId, page: PageRequest) -> Result<Page<Workflow>>;
+    /// Newest version first.
+    async fn list_versions(
+        &self,
+        org: OrgId,
+        id: WorkflowId,
+        page: PageRequest,
+    ) -> Result<Page<WorkflowVersion>>;
+    async fn set_active(&self, org: OrgId, id: WorkflowId, active: bool) -> Result<Workflow>;
+    /// Removes the workflow from lists and lookups; its versions stay for the executions that
+    /// ran them, and its key becomes free.
+    async fn delete_workflow(&self, org: OrgId, id: WorkflowId) -> Result<()>;
+}
+
+/// Executions and the checkpoints of their steps.
+#[async_trait]
+pub trait ExecutionStore: Send + Sync {
+    async fn create_execution(&self, execution: NewExecution) -> Result<Execution>;
+    /// Creates an execution and the job that will run it (`job.execution_id` names
+    /// `execution.id`) in one transaction: an accepted trigger is never lost, and a job never
+    /// points at nothing.
+    async fn create_execution_with_job(
+        &self,
+        execution: NewExecution,
+        job: NewJob,
+    ) -> Result<(Execution, Job)>;
+    async fn execution(&self, org: OrgId, id: ExecutionId) -> Result<Option<Execution>>;
+    /// Applies an allowed transition if the execution is still in `update.from`, and refreshes
+    /// its token and cost totals from its step runs.
+    async fn transition(&self, update: ExecutionUpdate) -> Result<Execution>;
+    /// Newest first.
+    async fn list_executions(
+        &self,
+        org: OrgId,
+        filter: &ExecutionFilter,
+        page: PageRequest,
+    ) -> Result<Page<Execution>>;
+    /// Writes a step's checkpoint, replacing the previous one for the same step key.
+    async fn save_step_run(&self, run: &StepRun) -> Result<()>;
+    /// In the order the steps were first checkpointed.
+    async fn step_runs(&self, execution: ExecutionId) -> Result<Vec<StepRun>>;
+}
+
+/// The durable job queue.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn enqueue(&self, job: NewJob) -> Result<Job>;
+    /// Leases the earliest due job that nobody holds (or whose lease has run out).
+    async fn claim(&self, claim: &Claim) -> Result<Option<Job>>;
+    /// Extends a lease; false when the worker no longer holds it.
+    async fn renew(
+        &self,
+        job: JobId,
+        worker: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
+    /// Removes a finished job; false when the worker no longer holds it.
+    async fn complete(&self, job: JobId, worker: &str) -> Result<bool>;
+    /// Gives a job back, to be claimed again at `run_at`; false when the worker no longer holds it.
+    async fn release(
+        &self,
+        job: JobId,
+        worker: &str,
+        run_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
+}
+
+/// Credentials, stored sealed.
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    async fn create_credential(&self, credential: NewCredential) -> Result<Credential>;
+    async fn credential(&self, org: OrgId, id: CredentialId) -> Result<Option<Credential>>;
+    async fn list_credentials(&self, org: OrgId, page: PageRequest) -> Result<Page<Credential>>;
+    async fn sealed_secret(&self, org: OrgId, id: CredentialId) -> Result<Option<SealedSecret>>;
+    /// Replaces the secret (a refreshed token, a re-sealed key).
+    async fn update_secret(&self, org: OrgId, id: CredentialId, secret: SealedSecret)
+    -> Result<()>;
+    async fn delete_credential(&self, org: OrgId, id: CredentialId) -> Result<()>;
+}
+
+/// The append-only audit log: there is no way to change or remove an event.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn record(&self, event: NewAuditEvent) -> Result<AuditEvent>;
+    /// Newest first.
+    async fn audit_events(
+        &self,
+        org: OrgId,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>>;
+}
+
+/// Everything the platform stores, behind one handle.
+#[async_trait]
+pub trait Store:
+    AccountStore + WorkflowStore + ExecutionStore + JobQueue + CredentialStore + AuditLog
+{
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Runs the migrations that have not run yet.
+    async fn migrate(&self) -> Result<()>;
+    /// Succeeds when the database answers a query.
+    async fn ping(&self) -> Result<()>;
+    /// Closes the pool; later calls fail.
+    async fn close(&self);
+}
+
+/// Opens the database a URL names (without migrating it).
+pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
+        DatabaseUrl::Postgres(options) => Arc::new(PostgresStore::connect(options.clone()).await?),
+    })
+}

@@ -1,0 +1,66 @@
+//! The PostgreSQL store, for production and for several nodes sharing one database. Workers
+//! claim jobs with `FOR UPDATE SKIP LOCKED`, so they never wait on each other's rows.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::sql::HasDatabase;
+
+const CLAIM_SQL: &str = concat!(
+    "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+     WHERE id = (SELECT id FROM jobs WHERE run_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+     ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ",
+    crate::sql::job_columns!()
+);
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl HasDatabase for PostgresStore {
+    type Database = sqlx::Postgres;
+}
+
+impl PostgresStore {
+    /// Connects, failing within a few seconds when the server does not answer.
+    pub async fn connect(options: PgConnectOptions) -> crate::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|error| crate::StoreError::Connect(error.to_string()))?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> crate::Result<()> {
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> crate::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+mod implementation {
+    use super::{CLAIM_SQL, PostgresStore};
+
+    crate::sql::impl_store!(PostgresStore, claim_sql = CLAIM_SQL);
+}

@@ -1,0 +1,305 @@
+//! Rows as the database returns them, and their conversion into domain records. Shared by both
+//! backends: the derives are generic over the row type.
+
+use baton_core::audit::AuditEvent;
+use baton_core::credential::Credential;
+use baton_core::execution::{Execution, StepRun, TokenUsage};
+use baton_core::job::Job;
+use baton_core::workflow::{Workflow, WorkflowVersion};
+use baton_core::{
+    AuditEventId, CredentialId, ExecutionId, JobId, Membership, OrgId, Organization, Usd, User,
+    UserId, WorkflowId,
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("unknown {what} {text:?}")))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OrganizationRow {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<OrganizationRow> for Organization {
+    fn from(row: OrganizationRow) -> Self {
+        Organization {
+            id: OrgId::from_uuid(row.id),
+            name: row.name,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: Uuid,
+    email: String,
+    name: String,
+    password_hash: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            id: UserId::from_uuid(row.id),
+            email: row.email,
+            name: row.name,
+            password_hash: row.password_hash,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MembershipRow {
+    org_id: Uuid,
+    user_id: Uuid,
+    role: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<MembershipRow> for Membership {
+    type Error = StoreError;
+
+    fn try_from(row: MembershipRow) -> Result<Self, StoreError> {
+        Ok(Membership {
+            org_id: OrgId::from_uuid(row.org_id),
+            user_id: UserId::from_uuid(row.user_id),
+            role: parse("role", &row.role)?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct WorkflowRow {
+    id: Uuid,
+    org_id: Uuid,
+    key: String,
+    name: String,
+    pub(crate) current_version: i32,
+    active: bool,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<WorkflowRow> for Workflow {
+    fn from(row: WorkflowRow) -> Self {
+        Workflow {
+            id: WorkflowId::from_uuid(row.id),
+            org_id: OrgId::from_uuid(row.org_id),
+            key: row.key,
+            name: row.name,
+            current_version: row.current_version,
+            active: row.active,
+            created_by: row.created_by.map(UserId::from_uuid),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct VersionRow {
+    workflow_id: Uuid,
+    version: i32,
+    definition: Json<Value>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<VersionRow> for WorkflowVersion {
+    fn from(row: VersionRow) -> Self {
+        WorkflowVersion {
+            workflow_id: WorkflowId::from_uuid(row.workflow_id),
+            version: row.version,
+            definition: row.definition.0,
+            created_by: row.created_by.map(UserId::from_uuid),
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ExecutionRow {
+    id: Uuid,
+    org_id: Uuid,
+    workflow_id: Uuid,
+    workflow_version: i32,
+    state: String,
+    trigger: String,
+    run_as: Option<Uuid>,
+    input: Json<Value>,
+    output: Option<Json<Value>>,
+    error: Option<Json<Value>>,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost_micros: i64,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<ExecutionRow> for Execution {
+    type Error = StoreError;
+
+    fn try_from(row: ExecutionRow) -> Result<Self, StoreError> {
+        Ok(Execution {
+            id: ExecutionId::from_uuid(row.id),
+            org_id: OrgId::from_uuid(row.org_id),
+            workflow_id: WorkflowId::from_uuid(row.workflow_id),
+            workflow_version: row.workflow_version,
+            state: parse("execution state", &row.state)?,
+            trigger: parse("trigger kind", &row.trigger)?,
+            run_as: row.run_as.map(UserId::from_uuid),
+            input: row.input.0,
+            output: row.output.map(|json| json.0),
+            error: row.error.map(|json| json.0),
+            usage: TokenUsage {
+                input_tokens: row.input_tokens,
+                output_tokens: row.output_tokens,
+            },
+            cost: Usd::from_micros(row.cost_micros),
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct StepRunRow {
+    execution_id: Uuid,
+    step_key: String,
+    state: String,
+    input: Option<Json<Value>>,
+    output: Option<Json<Value>>,
+    error: Option<Json<Value>>,
+    attempts: i32,
+    idempotency_key: String,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost_micros: i64,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<StepRunRow> for StepRun {
+    type Error = StoreError;
+
+    fn try_from(row: StepRunRow) -> Result<Self, StoreError> {
+        Ok(StepRun {
+            execution_id: ExecutionId::from_uuid(row.execution_id),
+            step_key: row.step_key,
+            state: parse("step state", &row.state)?,
+            input: row.input.map(|json| json.0),
+            output: row.output.map(|json| json.0),
+            error: row.error.map(|json| json.0),
+            attempts: row.attempts,
+            idempotency_key: row.idempotency_key,
+            usage: TokenUsage {
+                input_tokens: row.input_tokens,
+                output_tokens: row.output_tokens,
+            },
+            cost: Usd::from_micros(row.cost_micros),
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct JobRow {
+    id: Uuid,
+    org_id: Uuid,
+    execution_id: Uuid,
+    kind: String,
+    payload: Json<Value>,
+    run_at: DateTime<Utc>,
+    attempts: i32,
+    lease_owner: Option<String>,
+    lease_until: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<JobRow> for Job {
+    fn from(row: JobRow) -> Self {
+        Job {
+            id: JobId::from_uuid(row.id),
+            org_id: OrgId::from_uuid(row.org_id),
+            execution_id: ExecutionId::from_uuid(row.execution_id),
+            kind: row.kind,
+            payload: row.payload.0,
+            run_at: row.run_at,
+            attempts: row.attempts,
+            lease_owner: row.lease_owner,
+            lease_until: row.lease_until,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CredentialRow {
+    id: Uuid,
+    org_id: Uuid,
+    service: String,
+    name: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<CredentialRow> for Credential {
+    fn from(row: CredentialRow) -> Self {
+        Credential {
+            id: CredentialId::from_uuid(row.id),
+            org_id: OrgId::from_uuid(row.org_id),
+            service: row.service,
+            name: row.name,
+            created_by: row.created_by.map(UserId::from_uuid),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditEventRow {
+    id: Uuid,
+    org_id: Option<Uuid>,
+    actor: Option<Uuid>,
+    action: String,
+    target: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    details: Json<Value>,
+    at: DateTime<Utc>,
+}
+
+impl From<AuditEventRow> for AuditEvent {
+    fn from(row: AuditEventRow) -> Self {
+        AuditEvent {
+            id: AuditEventId::from_uuid(row.id),
+            org_id: row.org_id.map(OrgId::from_uuid),
+            actor: row.actor.map(UserId::from_uuid),
+            action: row.action,
+            target: row.target,
+            ip: row.ip,
+            user_agent: row.user_agent,
+            details: row.details.0,
+            at: row.at,
+        }
+    }
+}

@@ -1,0 +1,919 @@
+//! The SQL both backends share, written once, as `&'static str` built with `concat!`. `impl_store!` expands the store traits for a
+//! concrete store type (whose `pool` field is a sqlx pool); the statements use `$N` parameters,
+//! which SQLite and PostgreSQL both accept. A statement whose dialects differ is passed in.
+
+use baton_core::Cursor;
+use chrono::{DateTime, SubsecRound, Utc};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+macro_rules! organization_columns {
+    () => {
+        "id, name, created_at"
+    };
+}
+pub(crate) use organization_columns;
+macro_rules! user_columns {
+    () => {
+        "id, email, name, password_hash, created_at"
+    };
+}
+pub(crate) use user_columns;
+macro_rules! membership_columns {
+    () => {
+        "org_id, user_id, role, created_at"
+    };
+}
+pub(crate) use membership_columns;
+macro_rules! workflow_columns {
+    () => {
+        "id, org_id, key, name, current_version, active, created_by, created_at, updated_at"
+    };
+}
+pub(crate) use workflow_columns;
+macro_rules! version_columns {
+    () => {
+        "workflow_id, version, definition, created_by, created_at"
+    };
+}
+pub(crate) use version_columns;
+macro_rules! execution_columns {
+    () => {
+        "id, org_id, workflow_id, workflow_version, state, \
+    trigger, run_as, input, output, error, input_tokens, output_tokens, cost_micros, created_at, \
+    started_at, finished_at"
+    };
+}
+pub(crate) use execution_columns;
+macro_rules! step_run_columns {
+    () => {
+        "execution_id, step_key, state, input, output, error, \
+    attempts, idempotency_key, input_tokens, output_tokens, cost_micros, started_at, finished_at"
+    };
+}
+pub(crate) use step_run_columns;
+macro_rules! job_columns {
+    () => {
+        "id, org_id, execution_id, kind, payload, run_at, attempts, \
+    lease_owner, lease_until, created_at"
+    };
+}
+pub(crate) use job_columns;
+macro_rules! credential_columns {
+    () => {
+        "id, org_id, service, name, created_by, created_at, updated_at"
+    };
+}
+pub(crate) use credential_columns;
+macro_rules! audit_columns {
+    () => {
+        "id, org_id, actor, action, target, ip, user_agent, details, at"
+    };
+}
+pub(crate) use audit_columns;
+
+/// Times are stored to the microsecond, PostgreSQL's precision, so both backends read back
+/// exactly what they were given.
+pub(crate) fn stored_time(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.trunc_subsecs(6)
+}
+
+pub(crate) fn now() -> DateTime<Utc> {
+    stored_time(Utc::now())
+}
+
+pub(crate) fn id_cursor(id: Uuid) -> Cursor {
+    Cursor::new(id.simple().to_string())
+}
+
+pub(crate) fn parse_id_cursor(cursor: Option<&Cursor>) -> Result<Option<Uuid>, StoreError> {
+    cursor
+        .map(|cursor| {
+            Uuid::try_parse(cursor.as_str())
+                .map_err(|_| StoreError::InvalidCursor(cursor.as_str().to_owned()))
+        })
+        .transpose()
+}
+
+pub(crate) fn parse_version_cursor(cursor: Option<&Cursor>) -> Result<Option<i32>, StoreError> {
+    cursor
+        .map(|cursor| {
+            cursor
+                .as_str()
+                .parse::<i32>()
+                .map_err(|_| StoreError::InvalidCursor(cursor.as_str().to_owned()))
+        })
+        .transpose()
+}
+
+/// Fetch one more row than the page holds, to know whether another page follows.
+pub(crate) fn fetch_limit(page: &baton_core::PageRequest) -> i64 {
+    i64::from(page.limit) + 1
+}
+
+macro_rules! impl_store {
+    ($store:ty, claim_sql = $claim_sql:expr) => {
+        use async_trait::async_trait;
+        use baton_core::audit::{AuditEvent, AuditFilter, NewAuditEvent};
+        use baton_core::credential::{Credential, NewCredential, SealedSecret};
+        use baton_core::execution::{
+            Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun,
+        };
+        use baton_core::job::{Claim, Job, NewJob};
+        use baton_core::organization::NewUser;
+        use baton_core::workflow::{NewVersion, NewWorkflow, Workflow, WorkflowVersion};
+        use baton_core::{
+            AuditEventId, CredentialId, ExecutionId, JobId, Membership, OrgId, Organization, Page,
+            PageRequest, Role, User, UserId, WorkflowId,
+        };
+        use chrono::{DateTime, Utc};
+        use sqlx::types::Json;
+
+        use $crate::rows::*;
+        use $crate::sql::*;
+        use $crate::{
+            AccountStore, AuditLog, CredentialStore, ExecutionStore, JobQueue, Result, StoreError,
+            WorkflowStore,
+        };
+
+        #[async_trait]
+        impl AccountStore for $store {
+            async fn create_organization(&self, name: &str, owner: UserId) -> Result<Organization> {
+                let now = now();
+                let id = OrgId::new();
+                let mut transaction = self.pool.begin().await?;
+                let row: OrganizationRow = sqlx::query_as(concat!(
+                    "INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3) \
+                     RETURNING ", $crate::sql::organization_columns!(), ""
+                ))
+                .bind(id.as_uuid())
+                .bind(name)
+                .bind(now)
+                .fetch_one(&mut *transaction)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO memberships (org_id, user_id, role, created_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id.as_uuid())
+                .bind(owner.as_uuid())
+                .bind(Role::Owner.as_str())
+                .bind(now)
+                .execute(&mut *transaction)
+                .await
+                .map_err(|error| match error {
+                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                        StoreError::NotFound("user")
+                    }
+                    other => StoreError::Database(other),
+                })?;
+                transaction.commit().await?;
+                Ok(row.into())
+            }
+
+            async fn organization(&self, id: OrgId) -> Result<Option<Organization>> {
+                let row: Option<OrganizationRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::organization_columns!(), " FROM organizations WHERE id = $1"
+                ))
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn delete_organization(&self, id: OrgId) -> Result<()> {
+                let mut transaction = self.pool.begin().await?;
+                // Executions point at workflow versions; remove them first so that the cascade
+                // from the organization to its workflows meets no reference.
+                sqlx::query("DELETE FROM executions WHERE org_id = $1")
+                    .bind(id.as_uuid())
+                    .execute(&mut *transaction)
+                    .await?;
+                let deleted = sqlx::query("DELETE FROM organizations WHERE id = $1")
+                    .bind(id.as_uuid())
+                    .execute(&mut *transaction)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("organization"));
+                }
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn create_user(&self, user: NewUser) -> Result<User> {
+                let email = user.email.trim().to_lowercase();
+                let row: UserRow = sqlx::query_as(concat!(
+                    "INSERT INTO users (id, email, name, password_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING ", $crate::sql::user_columns!(), ""
+                ))
+                .bind(UserId::new().as_uuid())
+                .bind(&email)
+                .bind(&user.name)
+                .bind(&user.password_hash)
+                .bind(now())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|error| {
+                    StoreError::on_unique(error, || "a user with this email already exists".into())
+                })?;
+                Ok(row.into())
+            }
+
+            async fn user(&self, id: UserId) -> Result<Option<User>> {
+                let row: Option<UserRow> =
+                    sqlx::query_as(concat!("SELECT ", $crate::sql::user_columns!(), " FROM users WHERE id = $1"))
+                        .bind(id.as_uuid())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+                let row: Option<UserRow> =
+                    sqlx::query_as(concat!("SELECT ", $crate::sql::user_columns!(), " FROM users WHERE email = $1"))
+                        .bind(email.trim().to_lowercase())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn add_member(&self, org: OrgId, user: UserId, role: Role) -> Result<Membership> {
+                let row: MembershipRow = sqlx::query_as(concat!(
+                    "INSERT INTO memberships (org_id, user_id, role, created_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING ", $crate::sql::membership_columns!(), ""
+                ))
+                .bind(org.as_uuid())
+                .bind(user.as_uuid())
+                .bind(role.as_str())
+                .bind(now())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|error| match error {
+                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                        StoreError::NotFound("organization or user")
+                    }
+                    other => StoreError::on_unique(other, || {
+                        "the user is already a member of this organization".into()
+                    }),
+                })?;
+                row.try_into()
+            }
+
+            async fn set_role(&self, org: OrgId, user: UserId, role: Role) -> Result<Membership> {
+                let row: Option<MembershipRow> = sqlx::query_as(concat!(
+                    "UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2 \
+                     RETURNING ", $crate::sql::membership_columns!(), ""
+                ))
+                .bind(org.as_uuid())
+                .bind(user.as_uuid())
+                .bind(role.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.ok_or(StoreError::NotFound("membership"))?.try_into()
+            }
+
+            async fn remove_member(&self, org: OrgId, user: UserId) -> Result<()> {
+                let deleted =
+                    sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+                        .bind(org.as_uuid())
+                        .bind(user.as_uuid())
+                        .execute(&self.pool)
+                        .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("membership"));
+                }
+                Ok(())
+            }
+
+            async fn membership(&self, org: OrgId, user: UserId) -> Result<Option<Membership>> {
+                let row: Option<MembershipRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::membership_columns!(), " FROM memberships WHERE org_id = $1 AND user_id = $2"
+                ))
+                .bind(org.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>> {
+                let rows: Vec<MembershipRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::membership_columns!(), " FROM memberships WHERE user_id = $1 \
+                     ORDER BY created_at, org_id"
+                ))
+                .bind(user.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn members(&self, org: OrgId, page: PageRequest) -> Result<Page<Membership>> {
+                let after = parse_id_cursor(page.after.as_ref())?;
+                let rows: Vec<MembershipRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::membership_columns!(), " FROM memberships \
+                     WHERE org_id = $1 AND ($2 IS NULL OR user_id > $2) ORDER BY user_id LIMIT $3"
+                ))
+                .bind(org.as_uuid())
+                .bind(after)
+                .bind(fetch_limit(&page))
+                .fetch_all(&self.pool)
+                .await?;
+                let members = rows
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect::<Result<Vec<Membership>>>()?;
+                Ok(Page::from_rows(members, page.limit, |member| {
+                    id_cursor(member.user_id.as_uuid())
+                }))
+            }
+        }
+
+        #[async_trait]
+        impl WorkflowStore for $store {
+            async fn create_workflow(
+                &self,
+                workflow: NewWorkflow,
+            ) -> Result<(Workflow, WorkflowVersion)> {
+                let now = now();
+                let id = WorkflowId::new();
+                let mut transaction = self.pool.begin().await?;
+                let row: WorkflowRow = sqlx::query_as(concat!(
+                    "INSERT INTO workflows \
+                     (id, org_id, key, name, current_version, active, created_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $7) RETURNING ", $crate::sql::workflow_columns!(), ""
+                ))
+                .bind(id.as_uuid())
+                .bind(workflow.org_id.as_uuid())
+                .bind(&workflow.key)
+                .bind(&workflow.name)
+                .bind(false)
+                .bind(workflow.created_by.map(|user| user.as_uuid()))
+                .bind(now)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(|error| {
+                    StoreError::on_unique(error, || {
+                        format!("a workflow with id {:?} already exists", workflow.key)
+                    })
+                })?;
+                let version: VersionRow = sqlx::query_as(concat!(
+                    "INSERT INTO workflow_versions (workflow_id, version, definition, created_by, created_at) \
+                     VALUES ($1, 1, $2, $3, $4) RETURNING ", $crate::sql::version_columns!(), ""
+                ))
+                .bind(id.as_uuid())
+                .bind(Json(&workflow.definition))
+                .bind(workflow.created_by.map(|user| user.as_uuid()))
+                .bind(now)
+                .fetch_one(&mut *transaction)
+                .await?;
+                transaction.commit().await?;
+                Ok((row.into(), version.into()))
+            }
+
+            async fn save_version(&self, version: NewVersion) -> Result<(Workflow, WorkflowVersion)> {
+                let now = now();
+                let mut transaction = self.pool.begin().await?;
+                // The update takes the row's write lock first, so concurrent saves number their
+                // versions one after another.
+                let row: Option<WorkflowRow> = sqlx::query_as(concat!(
+                    "UPDATE workflows SET current_version = current_version + 1, name = $3, updated_at = $4 \
+                     WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL RETURNING ", $crate::sql::workflow_columns!(), ""
+                ))
+                .bind(version.workflow_id.as_uuid())
+                .bind(version.org_id.as_uuid())
+                .bind(&version.name)
+                .bind(now)
+                .fetch_optional(&mut *transaction)
+                .await?;
+                let row = row.ok_or(StoreError::NotFound("workflow"))?;
+                let saved: VersionRow = sqlx::query_as(concat!(
+                    "INSERT INTO workflow_versions (workflow_id, version, definition, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING ", $crate::sql::version_columns!(), ""
+                ))
+                .bind(version.workflow_id.as_uuid())
+                .bind(row.current_version)
+                .bind(Json(&version.definition))
+                .bind(version.created_by.map(|user| user.as_uuid()))
+                .bind(now)
+                .fetch_one(&mut *transaction)
+                .await?;
+                transaction.commit().await?;
+                Ok((row.into(), saved.into()))
+            }
+
+            async fn workflow(&self, org: OrgId, id: WorkflowId) -> Result<Option<Workflow>> {
+                let row: Option<WorkflowRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::workflow_columns!(), " FROM workflows \
+                     WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL"
+                ))
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn workflow_by_key(&self, org: OrgId, key: &str) -> Result<Option<Workflow>> {
+                let row: Option<WorkflowRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::workflow_columns!(), " FROM workflows \
+                     WHERE org_id = $1 AND key = $2 AND deleted_at IS NULL"
+                ))
+                .bind(org.as_uuid())
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn workflow_version(
+                &self,
+                org: OrgId,
+                id: WorkflowId,
+                version: i32,
+            ) -> Result<Option<WorkflowVersion>> {
+                let row: Option<VersionRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::version_columns!(), " FROM workflow_versions \
+                     WHERE workflow_id = $1 AND version = $2 \
+                     AND EXISTS (SELECT 1 FROM workflows WHERE id = $1 AND org_id = $3)"
+                ))
+                .bind(id.as_uuid())
+                .bind(version)
+                .bind(org.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn list_workflows(&self, org: OrgId, page: PageRequest) -> Result<Page<Workflow>> {
+                let after = parse_id_cursor(page.after.as_ref())?;
+                let rows: Vec<WorkflowRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::workflow_columns!(), " FROM workflows \
+                     WHERE org_id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR id < $2) \
+                     ORDER BY id DESC LIMIT $3"
+                ))
+                .bind(org.as_uuid())
+                .bind(after)
+                .bind(fetch_limit(&page))
+                .fetch_all(&self.pool)
+                .await?;
+                let workflows = rows.into_iter().map(Workflow::from).collect();
+                Ok(Page::from_rows(workflows, page.limit, |workflow| id_cursor(workflow.id.as_uuid())))
+            }
+
+            async fn list_versions(
+                &self,
+                org: OrgId,
+                id: WorkflowId,
+                page: PageRequest,
+            ) -> Result<Page<WorkflowVersion>> {
+                let before = parse_version_cursor(page.after.as_ref())?;
+                let rows: Vec<VersionRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::version_columns!(), " FROM workflow_versions \
+                     WHERE workflow_id = $1 AND ($2 IS NULL OR version < $2) \
+                     AND EXISTS (SELECT 1 FROM workflows WHERE id = $1 AND org_id = $3 AND deleted_at IS NULL) \
+                     ORDER BY version DESC LIMIT $4"
+                ))
+                .bind(id.as_uuid())
+                .bind(before)
+                .bind(org.as_uuid())
+                .bind(fetch_limit(&page))
+                .fetch_all(&self.pool)
+                .await?;
+                let versions = rows.into_iter().map(WorkflowVersion::from).collect();
+                Ok(Page::from_rows(versions, page.limit, |version: &WorkflowVersion| {
+                    baton_core::Cursor::new(version.version.to_string())
+                }))
+            }
+
+            async fn set_active(&self, org: OrgId, id: WorkflowId, active: bool) -> Result<Workflow> {
+                let row: Option<WorkflowRow> = sqlx::query_as(concat!(
+                    "UPDATE workflows SET active = $3, updated_at = $4 \
+                     WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL RETURNING ", $crate::sql::workflow_columns!(), ""
+                ))
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .bind(active)
+                .bind(now())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(Into::into).ok_or(StoreError::NotFound("workflow"))
+            }
+
+            async fn delete_workflow(&self, org: OrgId, id: WorkflowId) -> Result<()> {
+                let deleted = sqlx::query(
+                    "UPDATE workflows SET deleted_at = $3, active = $4 \
+                     WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
+                )
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .bind(now())
+                .bind(false)
+                .execute(&self.pool)
+                .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("workflow"));
+                }
+                Ok(())
+            }
+        }
+
+        impl $store {
+            async fn insert_execution<'c, E>(executor: E, execution: &NewExecution) -> Result<Execution>
+            where
+                E: sqlx::Executor<'c, Database = <$store as $crate::sql::HasDatabase>::Database>,
+            {
+                let row: ExecutionRow = sqlx::query_as(concat!(
+                    "INSERT INTO executions \
+                     (id, org_id, workflow_id, workflow_version, state, trigger, run_as, input, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ", $crate::sql::execution_columns!(), ""
+                ))
+                .bind(execution.id.as_uuid())
+                .bind(execution.org_id.as_uuid())
+                .bind(execution.workflow_id.as_uuid())
+                .bind(execution.workflow_version)
+                .bind(baton_core::ExecutionState::Pending.as_str())
+                .bind(execution.trigger.as_str())
+                .bind(execution.run_as.map(|user| user.as_uuid()))
+                .bind(Json(&execution.input))
+                .bind(now())
+                .fetch_one(executor)
+                .await
+                .map_err(|error| match error {
+                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                        StoreError::NotFound("workflow version")
+                    }
+                    other => StoreError::on_unique(other, || "the execution already exists".into()),
+                })?;
+                row.try_into()
+            }
+
+            async fn insert_job<'c, E>(executor: E, job: &NewJob) -> Result<Job>
+            where
+                E: sqlx::Executor<'c, Database = <$store as $crate::sql::HasDatabase>::Database>,
+            {
+                let row: JobRow = sqlx::query_as(concat!(
+                    "INSERT INTO jobs (id, org_id, execution_id, kind, payload, run_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ", $crate::sql::job_columns!(), ""
+                ))
+                .bind(JobId::new().as_uuid())
+                .bind(job.org_id.as_uuid())
+                .bind(job.execution_id.as_uuid())
+                .bind(&job.kind)
+                .bind(Json(&job.payload))
+                .bind(stored_time(job.run_at))
+                .bind(now())
+                .fetch_one(executor)
+                .await
+                .map_err(|error| match error {
+                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                        StoreError::NotFound("execution")
+                    }
+                    other => StoreError::Database(other),
+                })?;
+                Ok(row.into())
+            }
+        }
+
+        #[async_trait]
+        impl ExecutionStore for $store {
+            async fn create_execution(&self, execution: NewExecution) -> Result<Execution> {
+                Self::insert_execution(&self.pool, &execution).await
+            }
+
+            async fn create_execution_with_job(
+                &self,
+                execution: NewExecution,
+                job: NewJob,
+            ) -> Result<(Execution, Job)> {
+                if job.execution_id != execution.id {
+                    return Err(StoreError::Conflict(
+                        "the job names another execution than the one created with it".into(),
+                    ));
+                }
+                let mut transaction = self.pool.begin().await?;
+                let created = Self::insert_execution(&mut *transaction, &execution).await?;
+                let job = Self::insert_job(&mut *transaction, &job).await?;
+                transaction.commit().await?;
+                Ok((created, job))
+            }
+
+            async fn execution(&self, org: OrgId, id: ExecutionId) -> Result<Option<Execution>> {
+                let row: Option<ExecutionRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::execution_columns!(), " FROM executions WHERE id = $1 AND org_id = $2"
+                ))
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn transition(&self, update: ExecutionUpdate) -> Result<Execution> {
+                update.from.transition(update.to)?;
+                let at = stored_time(update.at);
+                let started_at = (update.to == baton_core::ExecutionState::Running).then_some(at);
+                let finished = matches!(
+                    update.to,
+                    baton_core::ExecutionState::Completed
+                        | baton_core::ExecutionState::Failed
+                        | baton_core::ExecutionState::Cancelled
+                );
+                let row: Option<ExecutionRow> = sqlx::query_as(concat!(
+                    "UPDATE executions SET state = $3, output = $4, error = $5, \
+                     started_at = COALESCE(started_at, $6), finished_at = $7, \
+                     input_tokens = (SELECT COALESCE(SUM(input_tokens), 0) FROM step_runs WHERE execution_id = $1), \
+                     output_tokens = (SELECT COALESCE(SUM(output_tokens), 0) FROM step_runs WHERE execution_id = $1), \
+                     cost_micros = (SELECT COALESCE(SUM(cost_micros), 0) FROM step_runs WHERE execution_id = $1) \
+                     WHERE id = $1 AND state = $2 RETURNING ", $crate::sql::execution_columns!(), ""
+                ))
+                .bind(update.id.as_uuid())
+                .bind(update.from.as_str())
+                .bind(update.to.as_str())
+                .bind(update.output.as_ref().map(Json))
+                .bind(update.error.as_ref().map(Json))
+                .bind(started_at)
+                .bind(finished.then_some(at))
+                .fetch_optional(&self.pool)
+                .await?;
+                match row {
+                    Some(row) => row.try_into(),
+                    None => Err(StoreError::Conflict(format!(
+                        "execution {} is not {} (it changed meanwhile, or does not exist)",
+                        update.id, update.from
+                    ))),
+                }
+            }
+
+            async fn list_executions(
+                &self,
+                org: OrgId,
+                filter: &ExecutionFilter,
+                page: PageRequest,
+            ) -> Result<Page<Execution>> {
+                let after = parse_id_cursor(page.after.as_ref())?;
+                let rows: Vec<ExecutionRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::execution_columns!(), " FROM executions \
+                     WHERE org_id = $1 AND ($2 IS NULL OR workflow_id = $2) AND ($3 IS NULL OR state = $3) \
+                     AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+                ))
+                .bind(org.as_uuid())
+                .bind(filter.workflow_id.map(|id| id.as_uuid()))
+                .bind(filter.state.map(|state| state.as_str()))
+                .bind(after)
+                .bind(fetch_limit(&page))
+                .fetch_all(&self.pool)
+                .await?;
+                let executions = rows
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect::<Result<Vec<Execution>>>()?;
+                Ok(Page::from_rows(executions, page.limit, |execution| {
+                    id_cursor(execution.id.as_uuid())
+                }))
+            }
+
+            async fn save_step_run(&self, run: &StepRun) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO step_runs (id, execution_id, step_key, state, input, output, error, \
+                     attempts, idempotency_key, input_tokens, output_tokens, cost_micros, started_at, finished_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     ON CONFLICT (execution_id, step_key) DO UPDATE SET state = excluded.state, \
+                     input = excluded.input, output = excluded.output, error = excluded.error, \
+                     attempts = excluded.attempts, idempotency_key = excluded.idempotency_key, \
+                     input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, \
+                     cost_micros = excluded.cost_micros, started_at = excluded.started_at, \
+                     finished_at = excluded.finished_at",
+                )
+                .bind(uuid::Uuid::now_v7())
+                .bind(run.execution_id.as_uuid())
+                .bind(&run.step_key)
+                .bind(run.state.as_str())
+                .bind(run.input.as_ref().map(Json))
+                .bind(run.output.as_ref().map(Json))
+                .bind(run.error.as_ref().map(Json))
+                .bind(run.attempts)
+                .bind(&run.idempotency_key)
+                .bind(run.usage.input_tokens)
+                .bind(run.usage.output_tokens)
+                .bind(run.cost.micros())
+                .bind(run.started_at.map(stored_time))
+                .bind(run.finished_at.map(stored_time))
+                .execute(&self.pool)
+                .await
+                .map_err(|error| match error {
+                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                        StoreError::NotFound("execution")
+                    }
+                    other => StoreError::Database(other),
+                })?;
+                Ok(())
+            }
+
+            async fn step_runs(&self, execution: ExecutionId) -> Result<Vec<StepRun>> {
+                let rows: Vec<StepRunRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::step_run_columns!(), " FROM step_runs WHERE execution_id = $1 ORDER BY id"
+                ))
+                .bind(execution.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+        }
+
+        #[async_trait]
+        impl JobQueue for $store {
+            async fn enqueue(&self, job: NewJob) -> Result<Job> {
+                Self::insert_job(&self.pool, &job).await
+            }
+
+            async fn claim(&self, claim: &Claim) -> Result<Option<Job>> {
+                let now = stored_time(claim.now);
+                let row: Option<JobRow> = sqlx::query_as($claim_sql)
+                    .bind(&claim.worker)
+                    .bind(now + claim.lease)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn renew(&self, job: JobId, worker: &str, until: DateTime<Utc>) -> Result<bool> {
+                let renewed =
+                    sqlx::query("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2")
+                        .bind(job.as_uuid())
+                        .bind(worker)
+                        .bind(stored_time(until))
+                        .execute(&self.pool)
+                        .await?;
+                Ok(renewed.rows_affected() == 1)
+            }
+
+            async fn complete(&self, job: JobId, worker: &str) -> Result<bool> {
+                let deleted = sqlx::query("DELETE FROM jobs WHERE id = $1 AND lease_owner = $2")
+                    .bind(job.as_uuid())
+                    .bind(worker)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(deleted.rows_affected() == 1)
+            }
+
+            async fn release(&self, job: JobId, worker: &str, run_at: DateTime<Utc>) -> Result<bool> {
+                let released = sqlx::query(
+                    "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, run_at = $3 \
+                     WHERE id = $1 AND lease_owner = $2",
+                )
+                .bind(job.as_uuid())
+                .bind(worker)
+                .bind(stored_time(run_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(released.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait]
+        impl CredentialStore for $store {
+            async fn create_credential(&self, credential: NewCredential) -> Result<Credential> {
+                let now = now();
+                let row: CredentialRow = sqlx::query_as(concat!(
+                    "INSERT INTO credentials \
+                     (id, org_id, service, name, key_id, ciphertext, created_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING ", $crate::sql::credential_columns!(), ""
+                ))
+                .bind(CredentialId::new().as_uuid())
+                .bind(credential.org_id.as_uuid())
+                .bind(&credential.service)
+                .bind(&credential.name)
+                .bind(&credential.secret.key_id)
+                .bind(&credential.secret.ciphertext)
+                .bind(credential.created_by.map(|user| user.as_uuid()))
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(row.into())
+            }
+
+            async fn credential(&self, org: OrgId, id: CredentialId) -> Result<Option<Credential>> {
+                let row: Option<CredentialRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::credential_columns!(), " FROM credentials WHERE id = $1 AND org_id = $2"
+                ))
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn list_credentials(&self, org: OrgId, page: PageRequest) -> Result<Page<Credential>> {
+                let after = parse_id_cursor(page.after.as_ref())?;
+                let rows: Vec<CredentialRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::credential_columns!(), " FROM credentials \
+                     WHERE org_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+                ))
+                .bind(org.as_uuid())
+                .bind(after)
+                .bind(fetch_limit(&page))
+                .fetch_all(&self.pool)
+                .await?;
+                let credentials = rows.into_iter().map(Credential::from).collect();
+                Ok(Page::from_rows(credentials, page.limit, |credential| {
+                    id_cursor(credential.id.as_uuid())
+                }))
+            }
+
+            async fn sealed_secret(&self, org: OrgId, id: CredentialId) -> Result<Option<SealedSecret>> {
+                let row: Option<(String, Vec<u8>)> = sqlx::query_as(
+                    "SELECT key_id, ciphertext FROM credentials WHERE id = $1 AND org_id = $2",
+                )
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(key_id, ciphertext)| SealedSecret { key_id, ciphertext }))
+            }
+
+            async fn update_secret(&self, org: OrgId, id: CredentialId, secret: SealedSecret) -> Result<()> {
+                let updated = sqlx::query(
+                    "UPDATE credentials SET key_id = $3, ciphertext = $4, updated_at = $5 \
+                     WHERE id = $1 AND org_id = $2",
+                )
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .bind(&secret.key_id)
+                .bind(&secret.ciphertext)
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("credential"));
+                }
+                Ok(())
+            }
+
+            async fn delete_credential(&self, org: OrgId, id: CredentialId) -> Result<()> {
+                let deleted = sqlx::query("DELETE FROM credentials WHERE id = $1 AND org_id = $2")
+                    .bind(id.as_uuid())
+                    .bind(org.as_uuid())
+                    .execute(&self.pool)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("credential"));
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl AuditLog for $store {
+            async fn record(&self, event: NewAuditEvent) -> Result<AuditEvent> {
+                let row: AuditEventRow = sqlx::query_as(concat!(
+                    "INSERT INTO audit_events (id, org_id, actor, action, target, ip, user_agent, details, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ", $crate::sql::audit_columns!(), ""
+                ))
+                .bind(AuditEventId::new().as_uuid())
+                .bind(event.org_id.map(|org| org.as_uuid()))
+                .bind(event.actor.map(|user| user.as_uuid()))
+                .bind(&event.action)
+                .bind(&event.target)
+                .bind(&event.ip)
+                .bind(&event.user_agent)
+                .bind(Json(&event.details))
+                .bind(now())
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(row.into())
+            }
+
+            async fn audit_events(
+                &self,
+                org: OrgId,
+                filter: &AuditFilter,
+                page: PageRequest,
+            ) -> Result<Page<AuditEvent>> {
+                let after = parse_id_cursor(page.after.as_ref())?;
+                let rows: Vec<AuditEventRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::audit_columns!(), " FROM audit_events \
+                     WHERE org_id = $1 AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR actor = $3) \
+                     AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+                ))
+                .bind(org.as_uuid())
+                .bind(filter.action.as_deref())
+                .bind(filter.actor.map(|user| user.as_uuid()))
+                .bind(after)
+                .bind(fetch_limit(&page))
+                .fetch_all(&self.pool)
+                .await?;
+                let events = rows.into_iter().map(AuditEvent::from).collect();
+                Ok(Page::from_rows(events, page.limit, |event| id_cursor(event.id.as_uuid())))
+            }
+        }
+    };
+}
+
+/// Names the sqlx database a store type runs on.
+pub(crate) trait HasDatabase {
+    type Database: sqlx::Database;
+}
+
+pub(crate) use impl_store;

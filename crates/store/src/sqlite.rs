@@ -1,0 +1,79 @@
+//! The SQLite store: one file in the data dir, WAL mode, no set-up. Writes are serialized by
+//! SQLite itself; readers never block the writer.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::sql::HasDatabase;
+
+/// The earliest due job nobody holds. SQLite has no row locks: the UPDATE takes the database's
+/// write lock, so two claims never see the same row.
+const CLAIM_SQL: &str = concat!(
+    "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+     WHERE id = (SELECT id FROM jobs WHERE run_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+     ORDER BY run_at, id LIMIT 1) RETURNING ",
+    crate::sql::job_columns!()
+);
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl HasDatabase for SqliteStore {
+    type Database = sqlx::Sqlite;
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open(path: &Path) -> crate::Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|error| crate::StoreError::Connect(error.to_string()))?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // In WAL mode NORMAL loses no committed transaction when the process dies; only a
+            // power cut can lose the last ones.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|error| {
+                crate::StoreError::Connect(format!("cannot open {}: {error}", path.display()))
+            })?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> crate::Result<()> {
+        sqlx::migrate!("migrations/sqlite").run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> crate::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+mod implementation {
+    use super::{CLAIM_SQL, SqliteStore};
+
+    crate::sql::impl_store!(SqliteStore, claim_sql = CLAIM_SQL);
+}

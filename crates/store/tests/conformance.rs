@@ -1,0 +1,1144 @@
+//! The store conformance suite: the same behaviour, checked on SQLite and PostgreSQL.
+
+mod harness;
+
+use std::collections::HashSet;
+
+use baton_core::audit::{AuditFilter, NewAuditEvent};
+use baton_core::credential::{NewCredential, SealedSecret};
+use baton_core::execution::{
+    ExecutionFilter, ExecutionUpdate, NewExecution, StepRun, TokenUsage, TriggerKind,
+};
+use baton_core::job::{Claim, NewJob};
+use baton_core::organization::NewUser;
+use baton_core::workflow::{NewVersion, NewWorkflow, Workflow};
+use baton_core::{
+    Cursor, ExecutionId, ExecutionState, OrgId, Page, PageRequest, Role, StepState, Usd, User,
+};
+use baton_store::{Store, StoreError};
+use chrono::{Duration, Utc};
+use harness::TestStore;
+use serde_json::json;
+
+conformance!(
+    users_are_unique_by_email_in_any_case,
+    an_organization_is_created_with_its_owner,
+    memberships_change_role_and_leave,
+    members_page_by_cursor,
+    deleting_an_organization_removes_what_it_owns,
+    every_save_is_a_new_immutable_version,
+    concurrent_saves_number_versions_one_after_another,
+    workflow_keys_are_unique_per_organization_until_deleted,
+    workflows_of_another_organization_read_as_absent,
+    workflow_lists_page_newest_first_without_repeats,
+    an_execution_and_its_job_are_created_together,
+    executions_move_only_along_allowed_transitions,
+    a_stale_transition_is_refused,
+    step_checkpoints_replace_and_total_up,
+    executions_filter_by_workflow_and_state,
+    jobs_are_claimed_when_due_in_order,
+    a_lapsed_lease_passes_the_job_to_another_worker,
+    concurrent_claims_never_share_a_job,
+    released_jobs_wait_until_their_new_time,
+    credentials_keep_only_sealed_secrets,
+    the_audit_log_lists_and_filters_newest_first,
+    migrations_can_run_again,
+    a_closed_store_fails_its_ping,
+);
+
+async fn user(store: &dyn Store, email: &str) -> User {
+    store
+        .create_user(NewUser {
+            email: email.into(),
+            name: "Test User".into(),
+            password_hash: None,
+        })
+        .await
+        .expect("create user")
+}
+
+async fn org(store: &dyn Store, name: &str) -> (OrgId, User) {
+    let owner = user(
+        store,
+        &format!("owner-{}@example.com", uuid::Uuid::now_v7().simple()),
+    )
+    .await;
+    let org = store
+        .create_organization(name, owner.id)
+        .await
+        .expect("create organization");
+    (org.id, owner)
+}
+
+async fn workflow(store: &dyn Store, org: OrgId, key: &str) -> Workflow {
+    let (workflow, _) = store
+        .create_workflow(NewWorkflow {
+            org_id: org,
+            key: key.into(),
+            name: format!("Workflow {key}"),
+            definition: json!({"id": key, "steps": []}),
+            created_by: None,
+        })
+        .await
+        .expect("create workflow");
+    workflow
+}
+
+fn new_execution(workflow: &Workflow) -> NewExecution {
+    NewExecution {
+        id: ExecutionId::new(),
+        org_id: workflow.org_id,
+        workflow_id: workflow.id,
+        workflow_version: workflow.current_version,
+        trigger: TriggerKind::Manual,
+        run_as: None,
+        input: json!({"email_id": "m-1"}),
+    }
+}
+
+fn job_for(execution: &NewExecution, run_at: chrono::DateTime<Utc>) -> NewJob {
+    NewJob {
+        org_id: execution.org_id,
+        execution_id: execution.id,
+        kind: "run".into(),
+        payload: json!({}),
+        run_at,
+    }
+}
+
+fn claim(worker: &str, now: chrono::DateTime<Utc>) -> Claim {
+    Claim {
+        worker: worker.into(),
+        now,
+        lease: Duration::seconds(30),
+    }
+}
+
+/// Reads a whole list page by page, following cursors.
+async fn read_all<T, F, Fut>(mut read: F) -> (Vec<T>, usize)
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let mut request = PageRequest::first(2);
+    loop {
+        let page = read(request).await.expect("read page");
+        pages += 1;
+        items.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => request = PageRequest::after(2, cursor),
+            None => return (items, pages),
+        }
+    }
+}
+
+async fn users_are_unique_by_email_in_any_case(test: &TestStore) {
+    let store = &*test.store;
+    let ada = user(store, "Ada@Example.com").await;
+    assert_eq!(ada.email, "ada@example.com");
+    let again = store
+        .create_user(NewUser {
+            email: "ADA@example.COM".into(),
+            name: "Other".into(),
+            password_hash: None,
+        })
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(
+        store
+            .user_by_email("ada@EXAMPLE.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        ada.id
+    );
+    assert_eq!(
+        store.user(ada.id).await.unwrap().unwrap().email,
+        "ada@example.com"
+    );
+    assert!(
+        store
+            .user_by_email("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn an_organization_is_created_with_its_owner(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Acme").await;
+    assert_eq!(
+        store.organization(org_id).await.unwrap().unwrap().name,
+        "Acme"
+    );
+    let membership = store.membership(org_id, owner.id).await.unwrap().unwrap();
+    assert_eq!(membership.role, Role::Owner);
+
+    let missing = store
+        .create_organization("Ghost", baton_core::UserId::new())
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+}
+
+async fn memberships_change_role_and_leave(test: &TestStore) {
+    let store = &*test.store;
+    let (first, _) = org(store, "First").await;
+    let (second, _) = org(store, "Second").await;
+    let bob = user(store, "bob@example.com").await;
+    store.add_member(first, bob.id, Role::Member).await.unwrap();
+    store
+        .add_member(second, bob.id, Role::Viewer)
+        .await
+        .unwrap();
+    let twice = store.add_member(first, bob.id, Role::Admin).await;
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
+
+    let orgs: Vec<(OrgId, Role)> = store
+        .memberships_of(bob.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.org_id, m.role))
+        .collect();
+    assert_eq!(orgs, vec![(first, Role::Member), (second, Role::Viewer)]);
+
+    assert_eq!(
+        store
+            .set_role(first, bob.id, Role::Admin)
+            .await
+            .unwrap()
+            .role,
+        Role::Admin
+    );
+    store.remove_member(second, bob.id).await.unwrap();
+    assert!(store.membership(second, bob.id).await.unwrap().is_none());
+    assert!(matches!(
+        store.remove_member(second, bob.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_role(second, bob.id, Role::Owner).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn members_page_by_cursor(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Big").await;
+    let mut expected = vec![owner.id];
+    for index in 0..4 {
+        let member = user(store, &format!("member{index}@example.com")).await;
+        store
+            .add_member(org_id, member.id, Role::Member)
+            .await
+            .unwrap();
+        expected.push(member.id);
+    }
+    let (members, pages) = read_all(|page| store.members(org_id, page)).await;
+    let mut seen: Vec<_> = members.iter().map(|m| m.user_id).collect();
+    assert_eq!(pages, 3);
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let bad = store
+        .members(org_id, PageRequest::after(2, Cursor::new("garbage")))
+        .await;
+    assert!(matches!(bad, Err(StoreError::InvalidCursor(_))), "{bad:?}");
+}
+
+async fn deleting_an_organization_removes_what_it_owns(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Doomed").await;
+    let flow = workflow(store, org_id, "wf_a").await;
+    let execution = store.create_execution(new_execution(&flow)).await.unwrap();
+    store
+        .record(NewAuditEvent {
+            org_id: Some(org_id),
+            actor: Some(owner.id),
+            action: "organization.deleted".into(),
+            target: None,
+            ip: None,
+            user_agent: None,
+            details: json!({}),
+        })
+        .await
+        .unwrap();
+    store.delete_organization(org_id).await.unwrap();
+    assert!(store.organization(org_id).await.unwrap().is_none());
+    assert!(store.workflow(org_id, flow.id).await.unwrap().is_none());
+    assert!(
+        store
+            .execution(org_id, execution.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.membership(org_id, owner.id).await.unwrap().is_none());
+    assert!(
+        store.user(owner.id).await.unwrap().is_some(),
+        "users outlive their organizations"
+    );
+    let audit = store
+        .audit_events(org_id, &AuditFilter::default(), PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        audit.items.len(),
+        1,
+        "the audit log outlives the organization"
+    );
+    assert!(matches!(
+        store.delete_organization(org_id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn every_save_is_a_new_immutable_version(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Acme").await;
+    let (flow, first) = store
+        .create_workflow(NewWorkflow {
+            org_id,
+            key: "wf_email_draft".into(),
+            name: "Draft".into(),
+            definition: json!({"id": "wf_email_draft", "steps": [{"id": "step_1"}]}),
+            created_by: Some(owner.id),
+        })
+        .await
+        .unwrap();
+    assert_eq!((flow.current_version, first.version), (1, 1));
+    assert!(!flow.active);
+    let (updated, second) = store
+        .save_version(NewVersion {
+            org_id,
+            workflow_id: flow.id,
+            name: "Draft v2".into(),
+            definition: json!({"id": "wf_email_draft", "steps": [{"id": "step_1"}, {"id": "step_2"}]}),
+            created_by: Some(owner.id),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            updated.current_version,
+            second.version,
+            updated.name.as_str()
+        ),
+        (2, 2, "Draft v2")
+    );
+    let old = store
+        .workflow_version(org_id, flow.id, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        old.definition,
+        json!({"id": "wf_email_draft", "steps": [{"id": "step_1"}]})
+    );
+    assert_eq!(old.created_by, Some(owner.id));
+    let versions: Vec<i32> = store
+        .list_versions(org_id, flow.id, PageRequest::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(versions, vec![2, 1]);
+    let (paged, pages) = read_all(|page| store.list_versions(org_id, flow.id, page)).await;
+    assert_eq!((paged.len(), pages), (2, 1));
+    assert!(
+        store
+            .workflow_version(org_id, flow.id, 3)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn concurrent_saves_number_versions_one_after_another(test: &TestStore) {
+    let (org_id, _) = org(&*test.store, "Busy").await;
+    let flow = workflow(&*test.store, org_id, "wf_busy").await;
+    let saves = (0..8).map(|index| {
+        let store = test.store.clone();
+        tokio::spawn(async move {
+            store
+                .save_version(NewVersion {
+                    org_id,
+                    workflow_id: flow.id,
+                    name: format!("save {index}"),
+                    definition: json!({"save": index}),
+                    created_by: None,
+                })
+                .await
+                .map(|(_, version)| version.version)
+        })
+    });
+    let mut numbers = Vec::new();
+    for save in saves.collect::<Vec<_>>() {
+        numbers.push(save.await.unwrap().expect("save"));
+    }
+    numbers.sort();
+    assert_eq!(numbers, (2..=9).collect::<Vec<_>>());
+    assert_eq!(
+        test.store
+            .workflow(org_id, flow.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .current_version,
+        9
+    );
+}
+
+async fn workflow_keys_are_unique_per_organization_until_deleted(test: &TestStore) {
+    let store = &*test.store;
+    let (first, _) = org(store, "First").await;
+    let (second, _) = org(store, "Second").await;
+    let flow = workflow(store, first, "wf_shared").await;
+    workflow(store, second, "wf_shared").await;
+    let taken = store
+        .create_workflow(NewWorkflow {
+            org_id: first,
+            key: "wf_shared".into(),
+            name: "Again".into(),
+            definition: json!({}),
+            created_by: None,
+        })
+        .await;
+    match taken {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("wf_shared"), "{message}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        store
+            .workflow_by_key(first, "wf_shared")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        flow.id
+    );
+    store.delete_workflow(first, flow.id).await.unwrap();
+    assert!(store.workflow(first, flow.id).await.unwrap().is_none());
+    assert!(
+        store
+            .workflow_by_key(first, "wf_shared")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let reborn = workflow(store, first, "wf_shared").await;
+    assert_ne!(reborn.id, flow.id);
+    assert!(matches!(
+        store.delete_workflow(first, flow.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn workflows_of_another_organization_read_as_absent(test: &TestStore) {
+    let store = &*test.store;
+    let (mine, _) = org(store, "Mine").await;
+    let (theirs, _) = org(store, "Theirs").await;
+    let flow = workflow(store, theirs, "wf_private").await;
+    let execution = store.create_execution(new_execution(&flow)).await.unwrap();
+    assert!(store.workflow(mine, flow.id).await.unwrap().is_none());
+    assert!(
+        store
+            .workflow_version(mine, flow.id, 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .list_versions(mine, flow.id, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(store.execution(mine, execution.id).await.unwrap().is_none());
+    assert!(matches!(
+        store.set_active(mine, flow.id, true).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_workflow(mine, flow.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let saved = store
+        .save_version(NewVersion {
+            org_id: mine,
+            workflow_id: flow.id,
+            name: "hijack".into(),
+            definition: json!({}),
+            created_by: None,
+        })
+        .await;
+    assert!(matches!(saved, Err(StoreError::NotFound(_))), "{saved:?}");
+    assert!(
+        store
+            .set_active(theirs, flow.id, true)
+            .await
+            .unwrap()
+            .active
+    );
+}
+
+async fn workflow_lists_page_newest_first_without_repeats(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Lister").await;
+    let (other, _) = org(store, "Other").await;
+    workflow(store, other, "wf_foreign").await;
+    let mut created = Vec::new();
+    for index in 0..5 {
+        created.push(workflow(store, org_id, &format!("wf_{index}")).await.id);
+    }
+    let (listed, pages) = read_all(|page| store.list_workflows(org_id, page)).await;
+    created.reverse();
+    assert_eq!(listed.iter().map(|w| w.id).collect::<Vec<_>>(), created);
+    assert_eq!(pages, 3);
+}
+
+async fn an_execution_and_its_job_are_created_together(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let flow = workflow(store, org_id, "wf_job").await;
+    let execution = new_execution(&flow);
+    let (created, job) = store
+        .create_execution_with_job(execution.clone(), job_for(&execution, Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(created.state, ExecutionState::Pending);
+    assert_eq!(created.input, json!({"email_id": "m-1"}));
+    assert_eq!(job.execution_id, created.id);
+    assert_eq!(
+        store.execution(org_id, created.id).await.unwrap().unwrap(),
+        created
+    );
+
+    // A trigger for a version that does not exist stores neither the execution nor its job.
+    let mut broken = new_execution(&flow);
+    broken.workflow_version = 42;
+    let result = store
+        .create_execution_with_job(broken.clone(), job_for(&broken, Utc::now()))
+        .await;
+    assert!(matches!(result, Err(StoreError::NotFound(_))), "{result:?}");
+    assert!(store.execution(org_id, broken.id).await.unwrap().is_none());
+    let first = store
+        .claim(&claim("w1", Utc::now()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.id, job.id);
+    assert!(
+        store
+            .claim(&claim("w1", Utc::now()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let mismatched = new_execution(&flow);
+    let result = store
+        .create_execution_with_job(mismatched.clone(), job_for(&execution, Utc::now()))
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    assert!(
+        store
+            .execution(org_id, mismatched.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn executions_move_only_along_allowed_transitions(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let flow = workflow(store, org_id, "wf_states").await;
+    let execution = store.create_execution(new_execution(&flow)).await.unwrap();
+    let started = Utc::now();
+    let running = store
+        .transition(ExecutionUpdate::new(
+            execution.id,
+            ExecutionState::Pending,
+            ExecutionState::Running,
+            started,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(running.state, ExecutionState::Running);
+    assert!(running.started_at.is_some() && running.finished_at.is_none());
+
+    let refused = store
+        .transition(ExecutionUpdate::new(
+            execution.id,
+            ExecutionState::Running,
+            ExecutionState::Pending,
+            started,
+        ))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Transition(_))),
+        "{refused:?}"
+    );
+
+    let mut done = ExecutionUpdate::new(
+        execution.id,
+        ExecutionState::Running,
+        ExecutionState::Completed,
+        Utc::now(),
+    );
+    done.output = Some(json!({"draft": "Thanks!"}));
+    let completed = store.transition(done).await.unwrap();
+    assert_eq!(completed.state, ExecutionState::Completed);
+    assert_eq!(completed.output, Some(json!({"draft": "Thanks!"})));
+    assert_eq!(
+        completed.started_at, running.started_at,
+        "the start time is kept"
+    );
+    assert!(completed.finished_at.unwrap() >= completed.started_at.unwrap());
+}
+
+async fn a_stale_transition_is_refused(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let flow = workflow(store, org_id, "wf_race").await;
+    let execution = store.create_execution(new_execution(&flow)).await.unwrap();
+    let start = ExecutionUpdate::new(
+        execution.id,
+        ExecutionState::Pending,
+        ExecutionState::Running,
+        Utc::now(),
+    );
+    store.transition(start.clone()).await.unwrap();
+    let second = store.transition(start).await;
+    assert!(matches!(second, Err(StoreError::Conflict(_))), "{second:?}");
+    let cancel = ExecutionUpdate::new(
+        execution.id,
+        ExecutionState::Pending,
+        ExecutionState::Cancelled,
+        Utc::now(),
+    );
+    assert!(matches!(
+        store.transition(cancel).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .execution(org_id, execution.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        ExecutionState::Running
+    );
+}
+
+/// Now, to the microsecond: the precision both backends store.
+fn now_micros() -> chrono::DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
+fn step(execution: ExecutionId, key: &str, state: StepState, tokens: i64, micros: i64) -> StepRun {
+    StepRun {
+        execution_id: execution,
+        step_key: key.into(),
+        state,
+        input: Some(json!({"prompt": key})),
+        output: None,
+        error: None,
+        attempts: 1,
+        idempotency_key: format!("{execution}:{key}"),
+        usage: TokenUsage {
+            input_tokens: tokens,
+            output_tokens: tokens / 2,
+        },
+        cost: Usd::from_micros(micros),
+        started_at: Some(now_micros()),
+        finished_at: None,
+    }
+}
+
+async fn step_checkpoints_replace_and_total_up(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let flow = workflow(store, org_id, "wf_steps").await;
+    let execution = store.create_execution(new_execution(&flow)).await.unwrap();
+    store
+        .transition(ExecutionUpdate::new(
+            execution.id,
+            ExecutionState::Pending,
+            ExecutionState::Running,
+            Utc::now(),
+        ))
+        .await
+        .unwrap();
+    for key in ["step_1", "step_2", "step_3"] {
+        store
+            .save_step_run(&step(execution.id, key, StepState::Running, 0, 0))
+            .await
+            .unwrap();
+    }
+    let mut finished = step(execution.id, "step_2", StepState::Completed, 100, 1_250);
+    finished.output = Some(json!({"response": "Hello"}));
+    finished.attempts = 3;
+    finished.finished_at = Some(now_micros());
+    store.save_step_run(&finished).await.unwrap();
+    store
+        .save_step_run(&step(execution.id, "step_3", StepState::Failed, 40, 250))
+        .await
+        .unwrap();
+
+    let runs = store.step_runs(execution.id).await.unwrap();
+    let keys: Vec<&str> = runs.iter().map(|run| run.step_key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec!["step_1", "step_2", "step_3"],
+        "order of first checkpoint is kept"
+    );
+    assert_eq!(runs[1], finished);
+
+    let mut failed = ExecutionUpdate::new(
+        execution.id,
+        ExecutionState::Running,
+        ExecutionState::Failed,
+        Utc::now(),
+    );
+    failed.error = Some(json!({"step": "step_3", "message": "boom"}));
+    let failed = store.transition(failed).await.unwrap();
+    assert_eq!(
+        failed.usage,
+        TokenUsage {
+            input_tokens: 140,
+            output_tokens: 70
+        }
+    );
+    assert_eq!(failed.cost, Usd::from_micros(1_500));
+    assert_eq!(
+        failed.error,
+        Some(json!({"step": "step_3", "message": "boom"}))
+    );
+
+    let orphan = store
+        .save_step_run(&step(
+            ExecutionId::new(),
+            "step_1",
+            StepState::Running,
+            0,
+            0,
+        ))
+        .await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
+}
+
+async fn executions_filter_by_workflow_and_state(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let first = workflow(store, org_id, "wf_first").await;
+    let second = workflow(store, org_id, "wf_second").await;
+    let mut first_ids = Vec::new();
+    for _ in 0..3 {
+        first_ids.push(
+            store
+                .create_execution(new_execution(&first))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let other = store
+        .create_execution(new_execution(&second))
+        .await
+        .unwrap();
+    store
+        .transition(ExecutionUpdate::new(
+            other.id,
+            ExecutionState::Pending,
+            ExecutionState::Running,
+            Utc::now(),
+        ))
+        .await
+        .unwrap();
+
+    let by_workflow = ExecutionFilter {
+        workflow_id: Some(first.id),
+        state: None,
+    };
+    let (listed, _) = read_all(|page| store.list_executions(org_id, &by_workflow, page)).await;
+    first_ids.reverse();
+    assert_eq!(listed.iter().map(|e| e.id).collect::<Vec<_>>(), first_ids);
+
+    let running = ExecutionFilter {
+        workflow_id: None,
+        state: Some(ExecutionState::Running),
+    };
+    let page = store
+        .list_executions(org_id, &running, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![other.id]
+    );
+    let all = store
+        .list_executions(org_id, &ExecutionFilter::default(), PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 4);
+}
+
+async fn jobs_are_claimed_when_due_in_order(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let flow = workflow(store, org_id, "wf_jobs").await;
+    let now = Utc::now();
+    let mut jobs = Vec::new();
+    for offset in [20, 10, 3600] {
+        let execution = store.create_execution(new_execution(&flow)).await.unwrap();
+        let mut job = NewJob {
+            org_id,
+            execution_id: execution.id,
+            kind: "run".into(),
+            payload: json!({"offset": offset}),
+            run_at: now - Duration::seconds(3600) + Duration::seconds(offset),
+        };
+        if offset == 3600 {
+            job.run_at = now + Duration::seconds(60);
+        }
+        jobs.push(store.enqueue(job).await.unwrap());
+    }
+    let first = store.claim(&claim("worker-a", now)).await.unwrap().unwrap();
+    assert_eq!(first.id, jobs[1].id, "the earliest due job comes first");
+    assert_eq!(first.attempts, 1);
+    assert_eq!(first.lease_owner.as_deref(), Some("worker-a"));
+    let second = store.claim(&claim("worker-a", now)).await.unwrap().unwrap();
+    assert_eq!(second.id, jobs[0].id);
+    assert!(
+        store
+            .claim(&claim("worker-a", now))
+            .await
+            .unwrap()
+            .is_none(),
+        "the last job is not due"
+    );
+    assert!(store.complete(first.id, "worker-a").await.unwrap());
+    assert!(
+        !store.complete(first.id, "worker-a").await.unwrap(),
+        "a completed job is gone"
+    );
+    assert!(store.complete(second.id, "worker-a").await.unwrap());
+    let later = store
+        .claim(&claim("worker-b", now + Duration::seconds(61)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(later.id, jobs[2].id);
+    assert_eq!(later.payload, json!({"offset": 3600}));
+}
+
+async fn a_lapsed_lease_passes_the_job_to_another_worker(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let flow = workflow(store, org_id, "wf_lease").await;
+    let execution = store.create_execution(new_execution(&flow)).await.unwrap();
+    let now = Utc::now();
+    let job = store
+        .enqueue(NewJob {
+            org_id,
+            execution_id: execution.id,
+            kind: "run".into(),
+            payload: json!({}),
+            run_at: now,
+        })
+        .await
+        .unwrap();
+    store.claim(&claim("worker-a", now)).await.unwrap().unwrap();
+    assert!(
+        store
+            .claim(&claim("worker-b", now + Duration::seconds(10)))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .renew(job.id, "worker-a", now + Duration::seconds(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim(&claim("worker-b", now + Duration::seconds(45)))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let taken = store
+        .claim(&claim("worker-b", now + Duration::seconds(61)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((taken.id, taken.attempts), (job.id, 2));
+    assert!(
+        !store
+            .renew(job.id, "worker-a", now + Duration::seconds(120))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.complete(job.id, "worker-a").await.unwrap(),
+        "the old worker lost the job"
+    );
+    assert!(store.complete(job.id, "worker-b").await.unwrap());
+}
+
+async fn concurrent_claims_never_share_a_job(test: &TestStore) {
+    let (org_id, _) = org(&*test.store, "Acme").await;
+    let flow = workflow(&*test.store, org_id, "wf_race").await;
+    let now = Utc::now();
+    let mut expected = HashSet::new();
+    for _ in 0..20 {
+        let execution = new_execution(&flow);
+        let (_, job) = test
+            .store
+            .create_execution_with_job(execution.clone(), job_for(&execution, now))
+            .await
+            .unwrap();
+        expected.insert(job.id);
+    }
+    let workers = (0..4).map(|index| {
+        let store = test.store.clone();
+        tokio::spawn(async move {
+            let worker = format!("worker-{index}");
+            let mut claimed = Vec::new();
+            while let Some(job) = store.claim(&claim(&worker, now)).await.expect("claim") {
+                claimed.push(job.id);
+            }
+            claimed
+        })
+    });
+    let mut all = Vec::new();
+    for worker in workers.collect::<Vec<_>>() {
+        all.extend(worker.await.unwrap());
+    }
+    assert_eq!(all.len(), 20, "every job claimed exactly once");
+    assert_eq!(all.into_iter().collect::<HashSet<_>>(), expected);
+}
+
+async fn released_jobs_wait_until_their_new_time(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let flow = workflow(store, org_id, "wf_release").await;
+    let execution = new_execution(&flow);
+    let now = Utc::now();
+    let (_, job) = store
+        .create_execution_with_job(execution.clone(), job_for(&execution, now))
+        .await
+        .unwrap();
+    store.claim(&claim("worker-a", now)).await.unwrap().unwrap();
+    assert!(
+        !store.release(job.id, "worker-b", now).await.unwrap(),
+        "only the holder may release"
+    );
+    assert!(
+        store
+            .release(job.id, "worker-a", now + Duration::seconds(8))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim(&claim("worker-b", now + Duration::seconds(7)))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let again = store
+        .claim(&claim("worker-b", now + Duration::seconds(8)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.id, again.attempts), (job.id, 2));
+}
+
+async fn credentials_keep_only_sealed_secrets(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Acme").await;
+    let (other, _) = org(store, "Other").await;
+    let sealed = SealedSecret {
+        key_id: "org-key-1".into(),
+        ciphertext: vec![0, 159, 146, 150, 255],
+    };
+    let credential = store
+        .create_credential(NewCredential {
+            org_id,
+            service: "gmail".into(),
+            name: "Support inbox".into(),
+            secret: sealed.clone(),
+            created_by: Some(owner.id),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (credential.service.as_str(), credential.name.as_str()),
+        ("gmail", "Support inbox")
+    );
+    assert_eq!(
+        store.sealed_secret(org_id, credential.id).await.unwrap(),
+        Some(sealed)
+    );
+    assert!(
+        store
+            .sealed_secret(other, credential.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .credential(other, credential.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let resealed = SealedSecret {
+        key_id: "org-key-2".into(),
+        ciphertext: vec![7; 64],
+    };
+    store
+        .update_secret(org_id, credential.id, resealed.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.sealed_secret(org_id, credential.id).await.unwrap(),
+        Some(resealed.clone())
+    );
+    assert!(matches!(
+        store.update_secret(other, credential.id, resealed).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let listed = store
+        .list_credentials(org_id, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.items.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![credential.id]
+    );
+    assert!(matches!(
+        store.delete_credential(other, credential.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .delete_credential(org_id, credential.id)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .credential(org_id, credential.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn the_audit_log_lists_and_filters_newest_first(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Acme").await;
+    let (other, _) = org(store, "Other").await;
+    for (org, action) in [
+        (org_id, "auth.login"),
+        (org_id, "workflow.created"),
+        (other, "auth.login"),
+        (org_id, "auth.login"),
+    ] {
+        store
+            .record(NewAuditEvent {
+                org_id: Some(org),
+                actor: Some(owner.id),
+                action: action.into(),
+                target: Some("workflow:wf_1".into()),
+                ip: Some("127.0.0.1".into()),
+                user_agent: Some("curl/8".into()),
+                details: json!({"via": "test"}),
+            })
+            .await
+            .unwrap();
+    }
+    let everything = AuditFilter::default();
+    let (all, _) = read_all(|page| store.audit_events(org_id, &everything, page)).await;
+    let actions: Vec<&str> = all.iter().map(|event| event.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        vec!["auth.login", "workflow.created", "auth.login"]
+    );
+    assert_eq!(all[0].ip.as_deref(), Some("127.0.0.1"));
+    let logins = AuditFilter {
+        action: Some("auth.login".into()),
+        actor: None,
+    };
+    assert_eq!(
+        store
+            .audit_events(org_id, &logins, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    let nobody = AuditFilter {
+        action: None,
+        actor: Some(baton_core::UserId::new()),
+    };
+    assert!(
+        store
+            .audit_events(org_id, &nobody, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    if let Some(path) = &test.sqlite_path {
+        // Below the API too, the database itself refuses to change the log.
+        use sqlx::Connection;
+        let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        let edit = sqlx::query("UPDATE audit_events SET action = 'nothing'")
+            .execute(&mut raw)
+            .await;
+        assert!(edit.unwrap_err().to_string().contains("append-only"));
+        let erase = sqlx::query("DELETE FROM audit_events")
+            .execute(&mut raw)
+            .await;
+        assert!(erase.unwrap_err().to_string().contains("append-only"));
+    }
+}
+
+async fn migrations_can_run_again(test: &TestStore) {
+    test.store
+        .migrate()
+        .await
+        .expect("a second migration run changes nothing");
+    test.store.ping().await.unwrap();
+}
+
+async fn a_closed_store_fails_its_ping(test: &TestStore) {
+    test.store.ping().await.unwrap();
+    test.store.close().await;
+    assert!(test.store.ping().await.is_err());
+}
