@@ -186,6 +186,8 @@ pub trait Store:
 pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
     Ok(match url {
         DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
-        DatabaseUrl::Postgres(options) => Arc::new(PostgresStore::connect(options.clone()).await?),
+        DatabaseUrl::Postgres(options) => {
+            Arc::new(PostgresStore::connect((**options).clone()).await?)
+        }
     })
 }

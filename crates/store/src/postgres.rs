@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::sql::HasDatabase;
@@ -24,11 +26,20 @@ impl HasDatabase for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects, failing within a few seconds when the server does not answer.
+    /// Connects, failing within a few seconds when the server does not answer. One connection is
+    /// made first on its own, so that a refused or misconfigured connection reports its own cause
+    /// rather than a pool timeout.
     pub async fn connect(options: PgConnectOptions) -> crate::Result<Self> {
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| {
+                crate::StoreError::Connect(format!("no answer within {CONNECT_TIMEOUT:?}"))
+            })?
+            .map_err(|error| crate::StoreError::Connect(error.to_string()))?;
+        probe.close().await.ok();
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(|error| crate::StoreError::Connect(error.to_string()))?;

@@ -10,7 +10,7 @@ use sqlx::postgres::PgConnectOptions;
 #[derive(Clone)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
-    Postgres(PgConnectOptions),
+    Postgres(Box<PgConnectOptions>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -43,7 +43,7 @@ impl DatabaseUrl {
                 Ok(Self::Sqlite(PathBuf::from(path)))
             }
             "postgres" | "postgresql" => PgConnectOptions::from_str(text)
-                .map(Self::Postgres)
+                .map(|options| Self::Postgres(Box::new(options)))
                 .map_err(|error| UrlError::Malformed(error.to_string())),
             other => Err(UrlError::UnknownScheme(other.to_owned())),
         }

@@ -18,7 +18,7 @@ pub struct TestStore {
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres {
-        options: PgConnectOptions,
+        options: Box<PgConnectOptions>,
         schema: String,
     },
 }
@@ -61,7 +61,10 @@ impl TestStore {
         Some(TestStore {
             store: Arc::new(store),
             sqlite_path: None,
-            cleanup: Cleanup::Postgres { options, schema },
+            cleanup: Cleanup::Postgres {
+                options: Box::new(options),
+                schema,
+            },
         })
     }
 

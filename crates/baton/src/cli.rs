@@ -1,0 +1,81 @@
+//! The command line: one binary, one subcommand per job.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "baton",
+    version,
+    about = "Baton: connect your AI and SaaS tools and automate work with durable workflows.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (migrating the database first).
+    Serve(ServeArgs),
+    /// Bring the database schema up to date, then exit.
+    Migrate(CommonArgs),
+}
+
+/// Settings every command that touches the database shares. Each is taken from its flag, else
+/// its environment variable, else the config file, else its default.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonArgs {
+    /// A TOML file with any of the settings below (keys as in the flags, with underscores:
+    /// `data_dir`, `database_url`, ...). Flags and environment variables win over it.
+    #[arg(long, env = "BATON_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Folder for Baton's own files: the SQLite database, keys, the mail outbox.
+    /// [default: ./baton-data]
+    #[arg(long, env = "BATON_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// The database: `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
+    /// [default: sqlite:DATA_DIR/baton.db]
+    #[arg(
+        long,
+        env = "BATON_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// Log format: readable `text`, or `json` lines for log collectors. [default: text]
+    #[arg(long, env = "BATON_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Which logs to show, as tracing filter directives, e.g. `info` or `baton=debug,info`.
+    /// [default: info]
+    #[arg(long, env = "BATON_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Address to listen on, IP:PORT. [default: 127.0.0.1:8080]
+    #[arg(long, env = "BATON_ADDR", value_name = "IP:PORT")]
+    pub addr: Option<String>,
+
+    /// Seconds that requests in flight get to finish after SIGTERM or SIGINT. [default: 30]
+    #[arg(long, env = "BATON_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
+    pub shutdown_timeout: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}

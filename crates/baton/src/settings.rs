@@ -1,0 +1,263 @@
+//! The typed settings, filled once at start from flags, then environment (`BATON_*`), then an
+//! optional TOML config file, then defaults; every later step gets them passed in.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use baton_store::DatabaseUrl;
+use serde::Deserialize;
+
+use crate::cli::{CommonArgs, LogFormat, ServeArgs};
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./baton-data";
+pub const DEFAULT_LOG: &str = "info";
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS: u64 = 30;
+
+/// A setting with a bad value: names the setting and says what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct SettingError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+impl SettingError {
+    pub fn new(setting: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            setting,
+            message: message.into(),
+        }
+    }
+}
+
+/// What `baton migrate` and every command that opens the database need.
+#[derive(Debug, Clone)]
+pub struct CommonSettings {
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub log_format: LogFormat,
+    pub log: String,
+}
+
+/// What `baton serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub common: CommonSettings,
+    pub addr: SocketAddr,
+    pub shutdown_timeout: Duration,
+}
+
+/// The config file: the same settings, all optional. Unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    addr: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    log_format: Option<LogFormat>,
+    log: Option<String>,
+    shutdown_timeout: Option<u64>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<Self, SettingError> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            SettingError::new(
+                "config file (BATON_CONFIG)",
+                format!("cannot read {}: {error}", path.display()),
+            )
+        })?;
+        Self::parse(&text).map_err(|message| {
+            SettingError::new(
+                "config file (BATON_CONFIG)",
+                format!("{}: {message}", path.display()),
+            )
+        })
+    }
+
+    /// Errors come as one line: `line N: message`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|error| {
+            let message = error.message().trim().to_owned();
+            match error.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: {message}")
+                }
+                None => message,
+            }
+        })
+    }
+}
+
+impl CommonSettings {
+    pub fn resolve(args: &CommonArgs) -> Result<(Self, ConfigFile), SettingError> {
+        let file = match &args.config {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
+        let settings = Self::resolve_with(args, &file)?;
+        Ok((settings, file))
+    }
+
+    fn resolve_with(args: &CommonArgs, file: &ConfigFile) -> Result<Self, SettingError> {
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        if data_dir.as_os_str().is_empty() {
+            return Err(SettingError::new("data dir (BATON_DATA_DIR)", "is empty"));
+        }
+        let database = match args
+            .database_url
+            .as_deref()
+            .or(file.database_url.as_deref())
+        {
+            Some(url) => DatabaseUrl::parse(url).map_err(|error| {
+                SettingError::new("database URL (BATON_DATABASE_URL)", error.to_string())
+            })?,
+            None => DatabaseUrl::sqlite_in(&data_dir),
+        };
+        let log = args
+            .log
+            .clone()
+            .or_else(|| file.log.clone())
+            .unwrap_or_else(|| DEFAULT_LOG.to_owned());
+        tracing_subscriber::EnvFilter::try_new(&log).map_err(|error| {
+            SettingError::new("log filter (BATON_LOG)", format!("{log:?}: {error}"))
+        })?;
+        Ok(Self {
+            data_dir,
+            database,
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            log,
+        })
+    }
+}
+
+impl ServeSettings {
+    pub fn resolve(args: &ServeArgs) -> Result<Self, SettingError> {
+        let (common, file) = CommonSettings::resolve(&args.common)?;
+        Self::finish(args, &file, common)
+    }
+
+    fn finish(
+        args: &ServeArgs,
+        file: &ConfigFile,
+        common: CommonSettings,
+    ) -> Result<Self, SettingError> {
+        let addr_text = args
+            .addr
+            .as_deref()
+            .or(file.addr.as_deref())
+            .unwrap_or(DEFAULT_ADDR);
+        let addr = addr_text.parse::<SocketAddr>().map_err(|_| {
+            SettingError::new(
+                "listen address (BATON_ADDR)",
+                format!("{addr_text:?} is not an IP:PORT address, e.g. 127.0.0.1:8080"),
+            )
+        })?;
+        let seconds = args
+            .shutdown_timeout
+            .or(file.shutdown_timeout)
+            .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS);
+        Ok(Self {
+            common,
+            addr,
+            shutdown_timeout: Duration::from_secs(seconds),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(args: ServeArgs, file: &str) -> Result<ServeSettings, SettingError> {
+        let file = ConfigFile::parse(file).expect("config parses");
+        let common = CommonSettings::resolve_with(&args.common, &file)?;
+        ServeSettings::finish(&args, &file, common)
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let settings = resolve(ServeArgs::default(), "").unwrap();
+        assert_eq!(settings.addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(settings.common.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(
+            settings.common.database.to_string(),
+            "sqlite:./baton-data/baton.db"
+        );
+        assert_eq!(settings.common.log_format, LogFormat::Text);
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_config_file_fills_what_flags_and_environment_leave_open() {
+        let file = r#"
+            addr = "127.0.0.1:9000"
+            data_dir = "/var/lib/baton"
+            log_format = "json"
+            shutdown_timeout = 5
+        "#;
+        let settings = resolve(ServeArgs::default(), file).unwrap();
+        assert_eq!(settings.addr.to_string(), "127.0.0.1:9000");
+        assert_eq!(
+            settings.common.database.to_string(),
+            "sqlite:/var/lib/baton/baton.db"
+        );
+        assert_eq!(settings.common.log_format, LogFormat::Json);
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(5));
+
+        let mut args = ServeArgs {
+            addr: Some("127.0.0.1:7000".into()),
+            ..Default::default()
+        };
+        args.common.database_url = Some("postgres://baton@db/prod".into());
+        let settings = resolve(args, file).unwrap();
+        assert_eq!(
+            settings.addr.to_string(),
+            "127.0.0.1:7000",
+            "a flag or variable wins"
+        );
+        assert_eq!(
+            settings.common.database.to_string(),
+            "postgres://baton@db:5432/prod"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        let args = ServeArgs {
+            addr: Some("localhost".into()),
+            ..Default::default()
+        };
+        let error = resolve(args, "").unwrap_err();
+        assert_eq!(error.setting, "listen address (BATON_ADDR)");
+
+        let mut args = ServeArgs::default();
+        args.common.database_url = Some("mysql://root@localhost/db".into());
+        let error = resolve(args, "").unwrap_err().to_string();
+        assert!(
+            error.starts_with("database URL (BATON_DATABASE_URL): unknown scheme \"mysql\""),
+            "{error}"
+        );
+
+        let mut args = ServeArgs::default();
+        args.common.log = Some("info,[bad".into());
+        assert_eq!(
+            resolve(args, "").unwrap_err().setting,
+            "log filter (BATON_LOG)"
+        );
+    }
+
+    #[test]
+    fn config_file_errors_give_the_line_and_the_key() {
+        let error = ConfigFile::parse("data_dir = \"x\"\nadr = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(error.starts_with("line 2: unknown field `adr`"), "{error}");
+        assert!(!error.contains('\n'), "one line: {error}");
+    }
+}

@@ -1,0 +1,40 @@
+//! The start-up steps commands share: the data dir, and the database, opened and migrated.
+//! Each failure names the setting at fault.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use baton_store::Store;
+
+use crate::settings::{CommonSettings, SettingError};
+
+/// Creates the data dir if needed and checks that Baton can write in it.
+pub fn prepare_data_dir(dir: &Path) -> Result<(), SettingError> {
+    let setting = "data dir (BATON_DATA_DIR)";
+    std::fs::create_dir_all(dir).map_err(|error| {
+        SettingError::new(setting, format!("cannot create {}: {error}", dir.display()))
+    })?;
+    let probe = dir.join(".baton-write-check");
+    std::fs::write(&probe, b"ok")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|error| {
+            SettingError::new(
+                setting,
+                format!("cannot write in {}: {error}", dir.display()),
+            )
+        })
+}
+
+/// Opens the configured database and runs its pending migrations.
+pub async fn open_store(settings: &CommonSettings) -> Result<Arc<dyn Store>, SettingError> {
+    let setting = "database (BATON_DATABASE_URL)";
+    let location = &settings.database;
+    let store = baton_store::open(location)
+        .await
+        .map_err(|error| SettingError::new(setting, format!("{location}: {error}")))?;
+    store
+        .migrate()
+        .await
+        .map_err(|error| SettingError::new(setting, format!("{location}: {error}")))?;
+    Ok(store)
+}

@@ -1,0 +1,439 @@
+//! The `baton` binary as a user runs it: start-up, probes, signals, and every bad input.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BATON: &str = env!("CARGO_BIN_EXE_baton");
+
+/// A `baton` command with no `BATON_*` variable inherited from the caller.
+fn baton(args: &[&str]) -> Command {
+    let mut command = Command::new(BATON);
+    command.args(args).kill_on_drop(true);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("BATON_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    log: Vec<String>,
+}
+
+/// Starts `baton serve` on a free port and waits for its "listening" line.
+async fn start(mut command: Command) -> Server {
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn baton");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let base = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            log.push(line.clone());
+            if let Some(at) = line.find("listening on http://") {
+                let addr = line[at + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap();
+                return addr.trim_end_matches('"').to_owned();
+            }
+        }
+        panic!("baton exited before listening: {log:#?}");
+    })
+    .await
+    .expect("baton listens within a minute");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Server { child, base, log }
+}
+
+impl Server {
+    async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = reqwest::get(format!("{}{path}", self.base))
+            .await
+            .expect("request");
+        (
+            response.status().as_u16(),
+            response.json().await.expect("json body"),
+        )
+    }
+
+    /// Sends the signal and returns the exit code.
+    async fn stop(mut self, signal: &str) -> i32 {
+        let pid = self.child.id().unwrap().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("baton stops within 15 s")
+            .unwrap();
+        status.code().expect("exited, not killed")
+    }
+}
+
+fn serve_in(dir: &Path) -> Command {
+    baton(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ])
+}
+
+#[tokio::test]
+async fn serve_starts_with_no_set_up_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+    let server = start(serve_in(&data)).await;
+    assert_eq!(
+        server.get("/healthz").await,
+        (200, serde_json::json!({"status": "ok"}))
+    );
+    let (status, ready) = server.get("/readyz").await;
+    assert_eq!((status, ready["database"].as_str()), (200, Some("sqlite")));
+    assert!(
+        data.join("baton.db").is_file(),
+        "the SQLite database is made in the data dir"
+    );
+    assert!(
+        data.join("baton.db-wal").exists(),
+        "SQLite runs in WAL mode"
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
+#[tokio::test]
+async fn sigint_stops_the_server_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(serve_in(dir.path())).await;
+    assert_eq!(server.get("/healthz").await.0, 200);
+    assert_eq!(server.stop("INT").await, 0);
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("BATON_LOG_FORMAT", "json");
+    let server = start(command).await;
+    let line = server
+        .log
+        .iter()
+        .find(|line| line.contains("listening on"))
+        .unwrap();
+    let event: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(event["level"], "INFO");
+    assert!(
+        event["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("listening on http://127.0.0.1:")
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
+#[tokio::test]
+async fn a_config_file_is_read_and_the_environment_wins_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("baton.toml");
+    let from_file = dir.path().join("from-file");
+    let from_env = dir.path().join("from-env");
+    std::fs::write(
+        &config,
+        format!(
+            "addr = \"127.0.0.1:0\"\ndata_dir = {:?}\n",
+            from_file.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut command = baton(&["serve", "--config", config.to_str().unwrap()]);
+    command.env("BATON_DATA_DIR", &from_env);
+    let server = start(command).await;
+    assert!(from_env.join("baton.db").is_file());
+    assert!(!from_file.exists());
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
+/// With `BATON_TEST_DATABASE_URL` set, serve and migrate on a fresh PostgreSQL database.
+#[tokio::test]
+async fn serve_and_migrate_on_postgres() {
+    use sqlx::Connection;
+    let Ok(url) = std::env::var("BATON_TEST_DATABASE_URL") else {
+        eprintln!("BATON_TEST_DATABASE_URL is not set: PostgreSQL not tested");
+        return;
+    };
+    let name = format!("baton_cli_{}", uuid_like());
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let database_url = format!(
+        "postgres://{}@{}:{}/{name}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("BATON_DATABASE_URL", &database_url);
+    let server = start(command).await;
+    let (status, ready) = server.get("/readyz").await;
+    assert_eq!(
+        (status, ready["database"].as_str()),
+        (200, Some("postgres"))
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+    assert!(
+        !dir.path().join("baton.db").exists(),
+        "no SQLite file when PostgreSQL is used"
+    );
+
+    let mut database = sqlx::PgConnection::connect(&database_url).await.unwrap();
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    )
+    .fetch_all(&mut database)
+    .await
+    .unwrap();
+    let tables: Vec<&str> = tables.iter().map(|(name,)| name.as_str()).collect();
+    for table in [
+        "audit_events",
+        "credentials",
+        "executions",
+        "jobs",
+        "memberships",
+        "organizations",
+        "step_runs",
+        "users",
+        "workflow_versions",
+        "workflows",
+    ] {
+        assert!(tables.contains(&table), "{table} missing from {tables:?}");
+    }
+    database.close().await.ok();
+
+    let migrated = baton(&["migrate", "--database-url", &database_url])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{nanos:x}{:x}", std::process::id())
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = baton(&["migrate", "--data-dir", dir.path().to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir.path().join("baton.db").is_file());
+}
+
+#[tokio::test]
+async fn help_documents_every_setting_and_its_default() {
+    let output = baton(&["serve", "--help"]).output().await.unwrap();
+    assert!(output.status.success());
+    // Help is wrapped to the terminal's width: compare with the wrapping undone.
+    let help = String::from_utf8(output.stdout)
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for expected in [
+        "--addr",
+        "BATON_ADDR",
+        "[default: 127.0.0.1:8080]",
+        "--data-dir",
+        "BATON_DATA_DIR",
+        "[default: ./baton-data]",
+        "--database-url",
+        "BATON_DATABASE_URL",
+        "[default: sqlite:DATA_DIR/baton.db]",
+        "--log-format",
+        "BATON_LOG_FORMAT",
+        "[default: text]",
+        "--log ",
+        "BATON_LOG",
+        "[default: info]",
+        "--shutdown-timeout",
+        "BATON_SHUTDOWN_TIMEOUT",
+        "[default: 30]",
+        "--config",
+        "BATON_CONFIG",
+    ] {
+        assert!(
+            help.contains(expected),
+            "--help lacks {expected:?}:\n{help}"
+        );
+    }
+}
+
+/// Runs a command that must fail, and returns its exit code and its single stderr line.
+async fn failure(mut command: Command) -> (i32, String) {
+    let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .expect("fails within 30 s")
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stderr, got:\n{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    (output.status.code().expect("exited"), lines[0].to_owned())
+}
+
+fn with_database(dir: &Path, url: &str) -> Command {
+    let mut command = serve_in(dir);
+    command.env("BATON_DATABASE_URL", url);
+    command
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, line) = failure(with_database(
+        dir.path(),
+        "postgres://baton@127.0.0.1:1/baton",
+    ))
+    .await;
+    assert_eq!(code, 1);
+    assert!(line.starts_with("baton: error: database (BATON_DATABASE_URL): postgres://baton@127.0.0.1:1/baton: cannot connect"), "{line}");
+    assert!(line.contains("refused"), "{line}");
+}
+
+#[tokio::test]
+async fn a_malformed_database_url_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, line) = failure(with_database(
+        dir.path(),
+        "postgres://baton@db:notaport/baton",
+    ))
+    .await;
+    assert_eq!(code, 1);
+    assert!(
+        line.contains("database URL (BATON_DATABASE_URL): malformed URL"),
+        "{line}"
+    );
+    assert!(line.contains("invalid port"), "{line}");
+}
+
+#[tokio::test]
+async fn an_unknown_scheme_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, line) = failure(with_database(dir.path(), "mysql://root@localhost/baton")).await;
+    assert_eq!(code, 1);
+    assert_eq!(
+        line,
+        "baton: error: database URL (BATON_DATABASE_URL): unknown scheme \"mysql\": expected sqlite or postgres"
+    );
+}
+
+#[tokio::test]
+async fn a_data_dir_that_cannot_be_written_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let (code, line) = failure(serve_in(&file.join("data"))).await;
+    assert_eq!(code, 1);
+    assert!(
+        line.starts_with("baton: error: data dir (BATON_DATA_DIR): cannot create"),
+        "{line}"
+    );
+    assert!(line.contains("Not a directory"), "{line}");
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let command = baton(&[
+        "serve",
+        "--addr",
+        &addr,
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let (code, line) = failure(command).await;
+    assert_eq!(code, 1);
+    assert!(
+        line.starts_with(&format!(
+            "baton: error: listen address (BATON_ADDR): cannot listen on {addr}"
+        )),
+        "{line}"
+    );
+    assert!(line.contains("in use"), "{line}");
+}
+
+#[tokio::test]
+async fn an_unknown_flag_is_named() {
+    let (code, line) = failure(baton(&["serve", "--frobnicate"])).await;
+    assert_eq!(code, 2);
+    assert!(
+        line.contains("unexpected argument '--frobnicate'"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_address_and_a_bad_config_key_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, line) = failure(baton(&[
+        "serve",
+        "--addr",
+        "localhost",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(code, 1);
+    assert!(
+        line.contains("listen address (BATON_ADDR): \"localhost\" is not an IP:PORT address"),
+        "{line}"
+    );
+
+    let config = dir.path().join("baton.toml");
+    std::fs::write(&config, "adress = \"127.0.0.1:1\"\n").unwrap();
+    let (code, line) = failure(baton(&["serve", "--config", config.to_str().unwrap()])).await;
+    assert_eq!(code, 1);
+    assert!(line.contains("config file (BATON_CONFIG)"), "{line}");
+    assert!(line.contains("line 1: unknown field `adress`"), "{line}");
+}
