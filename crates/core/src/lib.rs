@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod credential;
+pub mod dsl;
 pub mod error_class;
 pub mod execution;
 pub mod id;

@@ -1,0 +1,262 @@
+//! The step kinds. Each is a struct of the fields its `type` allows; nested step lists
+//! (`then`, `else`, `steps`, `branches`, `fallback`) are parsed by [`super::parse`] so that a
+//! problem deep inside one is reported at its own path.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{DurationSpec, Step};
+
+/// What a step does, by its `type`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepKind {
+    Llm(LlmStep),
+    Integration(IntegrationStep),
+    Transformation(TransformationStep),
+    Conditional { spec: ConditionalStep, then: Vec<Step>, otherwise: Vec<Step> },
+    Loop { spec: LoopStep, steps: Vec<Step> },
+    Parallel { spec: ParallelStep, branches: Vec<Vec<Step>> },
+    Approval(ApprovalStep),
+    Delay(DelayStep),
+    SubWorkflow(SubWorkflowStep),
+}
+
+impl StepKind {
+    /// Every `type` name, in the order the documentation lists them.
+    pub const TYPES: [&'static str; 9] = [
+        "llm",
+        "integration",
+        "transformation",
+        "conditional",
+        "loop",
+        "parallel",
+        "approval",
+        "delay",
+        "sub_workflow",
+    ];
+
+    /// The fields of a kind that hold nested step lists.
+    pub fn nested_fields(kind: &str) -> &'static [&'static str] {
+        match kind {
+            "conditional" => &["then", "else"],
+            "loop" => &["steps"],
+            "parallel" => &["branches"],
+            _ => &[],
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Llm(_) => "llm",
+            Self::Integration(_) => "integration",
+            Self::Transformation(_) => "transformation",
+            Self::Conditional { .. } => "conditional",
+            Self::Loop { .. } => "loop",
+            Self::Parallel { .. } => "parallel",
+            Self::Approval(_) => "approval",
+            Self::Delay(_) => "delay",
+            Self::SubWorkflow(_) => "sub_workflow",
+        }
+    }
+}
+
+/// A call to a language model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LlmStep {
+    /// The model, e.g. `gpt-4o`, `claude-sonnet-4-5`, `gemini-2.5-flash`, `command-r`. The
+    /// provider is inferred from the name unless `provider` says it.
+    pub model: String,
+    /// `openai`, `anthropic`, `google`, `cohere`, or the id of an OpenAI-compatible server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The user message; a template.
+    pub prompt: String,
+    /// The system message; a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 2.0))]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_tokens: Option<u32>,
+    /// `json` asks the model for a JSON object and parses it into the output's `json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// Extra values for the prompt's templates, available as `{{inputs.name}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Text,
+    Json,
+}
+
+/// A call to a connected service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationStep {
+    /// The connector's service id, e.g. `gmail`.
+    pub service: String,
+    /// The connector's action, e.g. `read_email`.
+    pub action: String,
+    /// The action's inputs; strings may be templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Value>,
+    /// The name or id of the stored credential to use; the service's only one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Reshaping data without calling anything.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransformationStep {
+    pub action: TransformAction,
+    /// The action's inputs (see each action); strings may be templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Value>,
+}
+
+/// The transformations. Each reads named fields of `inputs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransformAction {
+    /// `text`: the first JSON object or array in it (also inside Markdown code fences); its
+    /// fields become the output.
+    ExtractJson,
+    /// `program`: a jq program, run over `data` (default: all of `inputs` but `program`).
+    Jq,
+    /// `template`: text to render; output `{text}`.
+    Template,
+    /// The inputs themselves, rendered, become the output.
+    Set,
+    /// `text`, `separator` (default ","): output `{items}`.
+    Split,
+    /// `items`, `separator` (default ","): output `{text}`.
+    Join,
+    /// `text`, optional `format` (strftime; RFC 3339 when absent), `timezone`: output
+    /// `{iso, unix, date, time}`.
+    ParseDate,
+    /// `date` (RFC 3339 or unix seconds), `format` (strftime), optional `timezone`: output `{text}`.
+    FormatDate,
+    /// `expression`: arithmetic over earlier values, e.g. `step_1.price * 1.2`; output `{result}`.
+    Calculate,
+    /// `items`, `condition` (an expression over `item`): output `{items}`.
+    Filter,
+    /// `items`, optional `by` (a field), `order` (`asc`/`desc`): output `{items}`.
+    Sort,
+    /// `items`, optional `by` (a field): output `{items}`, first occurrences kept.
+    Deduplicate,
+}
+
+/// Choosing between two step lists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionalStep {
+    /// An expression, e.g. `step_1.score > 80`; true runs `then`, false runs `else`.
+    pub condition: String,
+}
+
+/// Running steps once per item of a list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoopStep {
+    /// An expression giving the list, e.g. `step_1.messages`, or a literal list.
+    pub items: Value,
+    /// The item's name inside the loop (default `item`).
+    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    pub item_name: Option<String>,
+    /// How many items run at once (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub concurrency: Option<u32>,
+    /// The most items the loop accepts; more is an error (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_items: Option<u32>,
+}
+
+/// Running step lists at the same time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParallelStep {
+    /// `fail_fast` (default) stops the other branches at the first failure; `wait_all` lets
+    /// every branch finish before failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ParallelMode>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ParallelMode {
+    FailFast,
+    WaitAll,
+}
+
+/// A person's decision: the execution waits until someone answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalStep {
+    /// What the approver sees; a template.
+    pub message: String,
+    /// Who may answer; any Owner or Admin when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<Approvers>,
+    /// How long to wait, e.g. `"2d"`; forever when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+    /// What a timeout does (default `fail`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_timeout: Option<ApprovalTimeout>,
+    /// The answer used when `on_timeout` is `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_answer: Option<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approvers {
+    /// Anyone with this role or a stronger one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::Role>,
+    /// These users, by email.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalTimeout {
+    Fail,
+    Continue,
+    Default,
+}
+
+/// Waiting, durably: the wait survives a restart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelayStep {
+    /// How long to wait, e.g. `"10m"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationSpec>,
+    /// Or until when: an RFC 3339 time; a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// Running another workflow of the organization and using its output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubWorkflowStep {
+    /// The other workflow's id.
+    pub workflow: String,
+    /// Its trigger payload; strings may be templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Value>,
+}

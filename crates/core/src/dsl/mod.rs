@@ -1,0 +1,138 @@
+//! The workflow DSL: the JSON document a person writes or a template provides.
+//!
+//! These types are the document's shape, parsed from JSON and turned into a JSON Schema. Strings
+//! in them may hold `{{ ... }}` templates; the engine compiles those once when the workflow is
+//! loaded. A [`Step`] is its common fields (id, retry, timeout, on_error) plus a [`StepKind`],
+//! chosen by the step's `type`.
+
+mod duration;
+mod kinds;
+mod parse;
+pub mod schema;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use duration::{DurationError, DurationSpec};
+pub use parse::{Problem, parse_workflow};
+pub use kinds::*;
+
+/// A whole workflow document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkflowDefinition {
+    pub header: WorkflowHeader,
+    /// Run in order; each may be addressed by later ones as `{{step_id.field}}`.
+    pub steps: Vec<Step>,
+}
+
+/// Everything in a workflow document but its steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowHeader {
+    /// Stable id, unique within an organization, e.g. `wf_email_draft`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The author's own version label, e.g. `"1.0"`. Baton numbers saved versions itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<VersionLabel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What starts the workflow; manual when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    /// The most time one execution may take, e.g. `"15m"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+}
+
+/// A version label given as a string or a number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum VersionLabel {
+    Text(String),
+    Number(f64),
+}
+
+/// What starts a workflow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Trigger {
+    /// Started by a person or an API call.
+    Manual {},
+    /// Started by a clock.
+    Schedule {
+        /// Cron expression with 5 or 6 fields, e.g. `"0 9 * * MON-FRI"`.
+        cron: String,
+        /// IANA time zone, e.g. `"Europe/Berlin"`; UTC when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timezone: Option<String>,
+        /// What to do with times missed while Baton was down.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        missed: Option<MissedRuns>,
+    },
+    /// Started by an HTTP call to the workflow's hook URL.
+    Webhook {
+        /// Wait for the workflow and answer with its output.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        respond: Option<bool>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MissedRuns {
+    Skip,
+    RunOnce,
+}
+
+/// One step: the common fields and what the step does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// Unique within the workflow; later steps read the output as `{{id.field}}`.
+    pub id: String,
+    pub common: StepCommon,
+    pub on_error: OnError,
+    pub kind: StepKind,
+}
+
+/// The fields every step may have besides `id`, `type` and `on_error`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepCommon {
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// The most time one attempt may take, e.g. `"30s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+}
+
+/// How a failing step is retried. Only transient errors are retried.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (default 3; 0 disables retrying).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// The first backoff; each later one doubles (default `"1s"`: 1 s, 2 s, 4 s, i.e. 2^n s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_delay: Option<DurationSpec>,
+    /// The longest backoff (default `"5m"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delay: Option<DurationSpec>,
+}
+
+/// What a step's failure does to the execution.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum OnError {
+    /// Stop the execution (the default).
+    #[default]
+    Fail,
+    /// Make the error the step's output and go on.
+    Continue,
+    /// Run these steps instead; the last one's output becomes the step's output.
+    Fallback(Vec<Step>),
+}
