@@ -1,1 +1,22 @@
-//! placeholder
+//! Baton's workflow engine: it compiles a workflow document once (templates parsed, references
+//! checked), then runs it step by step, checkpointing every step through the store so that an
+//! execution interrupted at any point resumes where it stopped.
+//!
+//! Decisions that need no I/O live in pure modules ([`retry`], [`breaker`], [`transform`],
+//! [`compile`]); [`run`] is the edge that performs calls, sleeps and checkpoints.
+
+pub mod breaker;
+pub mod compile;
+pub mod connector;
+pub mod error;
+pub mod limits;
+pub mod model;
+pub mod provider;
+pub mod retry;
+pub mod run;
+mod scope;
+pub mod template;
+pub mod transform;
+
+pub use error::{EngineError, StepError};
+pub use limits::Limits;

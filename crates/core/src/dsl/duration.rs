@@ -11,7 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct DurationSpec(Duration);
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {0:?}: expected a number and a unit, e.g. \"500ms\", \"30s\", \"5m\", \"2h\", \"1d\"")]
+#[error(
+    "invalid duration {0:?}: expected a number and a unit, e.g. \"500ms\", \"30s\", \"5m\", \"2h\", \"1d\""
+)]
 pub struct DurationError(pub String);
 
 impl DurationSpec {
@@ -25,7 +27,9 @@ impl DurationSpec {
 
     pub fn parse(text: &str) -> Result<Self, DurationError> {
         let trimmed = text.trim();
-        let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
+        let split = trimmed
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(trimmed.len());
         let (number, unit) = trimmed.split_at(split);
         let number: f64 = number.parse().map_err(|_| DurationError(text.to_owned()))?;
         let seconds = match unit.trim() {
@@ -36,7 +40,9 @@ impl DurationSpec {
             "d" => number * 86_400.0,
             _ => return Err(DurationError(text.to_owned())),
         };
-        Duration::try_from_secs_f64(seconds).map(Self).map_err(|_| DurationError(text.to_owned()))
+        Duration::try_from_secs_f64(seconds)
+            .map(Self)
+            .map_err(|_| DurationError(text.to_owned()))
     }
 }
 
@@ -102,9 +108,21 @@ mod tests {
 
     #[test]
     fn parses_the_units_people_write() {
-        let cases = [("500ms", 500), ("30s", 30_000), ("5m", 300_000), ("2h", 7_200_000), ("1d", 86_400_000), ("1.5s", 1_500), ("45", 45_000)];
+        let cases = [
+            ("500ms", 500),
+            ("30s", 30_000),
+            ("5m", 300_000),
+            ("2h", 7_200_000),
+            ("1d", 86_400_000),
+            ("1.5s", 1_500),
+            ("45", 45_000),
+        ];
         for (text, millis) in cases {
-            assert_eq!(DurationSpec::parse(text).unwrap().get(), Duration::from_millis(millis), "{text}");
+            assert_eq!(
+                DurationSpec::parse(text).unwrap().get(),
+                Duration::from_millis(millis),
+                "{text}"
+            );
         }
         for bad in ["", "s", "5 weeks", "-3s", "abc"] {
             assert!(DurationSpec::parse(bad).is_err(), "{bad}");

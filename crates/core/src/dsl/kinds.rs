@@ -14,9 +14,19 @@ pub enum StepKind {
     Llm(LlmStep),
     Integration(IntegrationStep),
     Transformation(TransformationStep),
-    Conditional { spec: ConditionalStep, then: Vec<Step>, otherwise: Vec<Step> },
-    Loop { spec: LoopStep, steps: Vec<Step> },
-    Parallel { spec: ParallelStep, branches: Vec<Vec<Step>> },
+    Conditional {
+        spec: ConditionalStep,
+        then: Vec<Step>,
+        otherwise: Vec<Step>,
+    },
+    Loop {
+        spec: LoopStep,
+        steps: Vec<Step>,
+    },
+    Parallel {
+        spec: ParallelStep,
+        branches: Vec<Vec<Step>>,
+    },
     Approval(ApprovalStep),
     Delay(DelayStep),
     SubWorkflow(SubWorkflowStep),

@@ -14,8 +14,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use duration::{DurationError, DurationSpec};
-pub use parse::{Problem, parse_workflow};
 pub use kinds::*;
+pub use parse::{Problem, parse_workflow};
 
 /// A whole workflow document.
 #[derive(Clone, Debug, PartialEq)]

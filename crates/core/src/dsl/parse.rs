@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::kinds::*;
@@ -19,7 +19,10 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -71,7 +74,11 @@ impl Parser {
             Ok(typed) => Some(typed),
             Err(error) => {
                 let inner = error.path().to_string();
-                let at = if inner == "." || inner.is_empty() { path.to_owned() } else { join(path, &inner) };
+                let at = if inner == "." || inner.is_empty() {
+                    path.to_owned()
+                } else {
+                    join(path, &inner)
+                };
                 self.problem(&at, error.inner().to_string());
                 None
             }
@@ -101,11 +108,16 @@ impl Parser {
                 self.problem(path, "missing field `type`");
                 None
             }
-            Some(Value::String(kind)) if StepKind::TYPES.contains(&kind.as_str()) => Some(kind.as_str()),
+            Some(Value::String(kind)) if StepKind::TYPES.contains(&kind.as_str()) => {
+                Some(kind.as_str())
+            }
             Some(Value::String(kind)) => {
                 self.problem(
                     &format!("{path}.type"),
-                    format!("unknown step type {kind:?} (expected one of {})", StepKind::TYPES.join(", ")),
+                    format!(
+                        "unknown step type {kind:?} (expected one of {})",
+                        StepKind::TYPES.join(", ")
+                    ),
                 );
                 None
             }
@@ -135,7 +147,12 @@ impl Parser {
         let common = self.typed::<StepCommon>(Value::Object(common_fields), path);
         let on_error = self.on_error(object.get("on_error"), path);
         let kind = kind_name.and_then(|kind| self.kind(kind, kind_fields, &nested, path));
-        Some(Step { id: id?, common: common?, on_error: on_error?, kind: kind? })
+        Some(Step {
+            id: id?,
+            common: common?,
+            on_error: on_error?,
+            kind: kind?,
+        })
     }
 
     fn step_id(&mut self, object: &Map<String, Value>, path: &str) -> Option<String> {
@@ -150,7 +167,10 @@ impl Parser {
                     self.problem(&at, format!("step id {id:?} must start with a letter or _ and hold only letters, digits and _"));
                     None
                 } else if RESERVED_IDS.contains(&id.as_str()) {
-                    self.problem(&at, format!("step id {id:?} is reserved (it names a template value)"));
+                    self.problem(
+                        &at,
+                        format!("step id {id:?} is reserved (it names a template value)"),
+                    );
                     None
                 } else if !self.ids.insert(id.clone()) {
                     self.problem(&at, format!("duplicate step id {id:?}"));
@@ -178,13 +198,22 @@ impl Parser {
                 (self.problems.len() == before).then_some(OnError::Fallback(steps))
             }
             Some(_) => {
-                self.problem(&at, "expected \"fail\", \"continue\" or {\"fallback\": [steps]}");
+                self.problem(
+                    &at,
+                    "expected \"fail\", \"continue\" or {\"fallback\": [steps]}",
+                );
                 None
             }
         }
     }
 
-    fn kind(&mut self, kind: &str, fields: Map<String, Value>, nested: &Map<String, Value>, path: &str) -> Option<StepKind> {
+    fn kind(
+        &mut self,
+        kind: &str,
+        fields: Map<String, Value>,
+        nested: &Map<String, Value>,
+        path: &str,
+    ) -> Option<StepKind> {
         let fields = Value::Object(fields);
         let before = self.problems.len();
         let parsed = match kind {
@@ -205,8 +234,15 @@ impl Parser {
             "conditional" => {
                 let spec = self.typed::<ConditionalStep>(fields, path);
                 let then = self.required_steps(nested, "then", path);
-                let otherwise = nested.get("else").map(|steps| self.steps(steps, &format!("{path}.else"))).unwrap_or_default();
-                spec.map(|spec| StepKind::Conditional { spec, then, otherwise })
+                let otherwise = nested
+                    .get("else")
+                    .map(|steps| self.steps(steps, &format!("{path}.else")))
+                    .unwrap_or_default();
+                spec.map(|spec| StepKind::Conditional {
+                    spec,
+                    then,
+                    otherwise,
+                })
             }
             "loop" => {
                 let spec = self.typed::<LoopStep>(fields, path);
@@ -224,7 +260,9 @@ impl Parser {
                     Some(Value::Array(branches)) if !branches.is_empty() => branches
                         .iter()
                         .enumerate()
-                        .map(|(index, branch)| self.steps(branch, &format!("{path}.branches[{index}]")))
+                        .map(|(index, branch)| {
+                            self.steps(branch, &format!("{path}.branches[{index}]"))
+                        })
                         .collect(),
                     Some(Value::Array(_)) => {
                         self.problem(&format!("{path}.branches"), "needs at least one branch");
@@ -243,10 +281,19 @@ impl Parser {
             }
             _ => unreachable!("kind names are checked against StepKind::TYPES"),
         };
-        if self.problems.len() == before { parsed } else { None }
+        if self.problems.len() == before {
+            parsed
+        } else {
+            None
+        }
     }
 
-    fn required_steps(&mut self, nested: &Map<String, Value>, field: &str, path: &str) -> Vec<Step> {
+    fn required_steps(
+        &mut self,
+        nested: &Map<String, Value>,
+        field: &str,
+        path: &str,
+    ) -> Vec<Step> {
         match nested.get(field) {
             Some(steps) => self.steps(steps, &format!("{path}.{field}")),
             None => {
@@ -258,7 +305,11 @@ impl Parser {
 }
 
 fn join(path: &str, inner: &str) -> String {
-    if inner.starts_with('[') { format!("{path}{inner}") } else { format!("{path}.{inner}") }
+    if inner.starts_with('[') {
+        format!("{path}{inner}")
+    } else {
+        format!("{path}.{inner}")
+    }
 }
 
 /// Letters, digits and `_`, not starting with a digit: a name templates can address.
@@ -294,15 +345,26 @@ mod tests {
     }
 
     fn problems(document: Value) -> Vec<String> {
-        parse_workflow(&document).unwrap_err().into_iter().map(|problem| problem.to_string()).collect()
+        parse_workflow(&document)
+            .unwrap_err()
+            .into_iter()
+            .map(|problem| problem.to_string())
+            .collect()
     }
 
     #[test]
     fn the_seed_example_parses_as_written() {
         let workflow = parse_workflow(&seed_example()).unwrap();
         assert_eq!(workflow.header.id, "wf_email_draft");
-        let types: Vec<&str> = workflow.steps.iter().map(|step| step.kind.type_name()).collect();
-        assert_eq!(types, ["integration", "llm", "transformation", "integration"]);
+        let types: Vec<&str> = workflow
+            .steps
+            .iter()
+            .map(|step| step.kind.type_name())
+            .collect();
+        assert_eq!(
+            types,
+            ["integration", "llm", "transformation", "integration"]
+        );
         match &workflow.steps[1].kind {
             StepKind::Llm(llm) => assert_eq!(llm.model, "gpt-4"),
             other => panic!("{other:?}"),
@@ -341,7 +403,10 @@ mod tests {
         ];
         assert_eq!(found.len(), expected.len(), "{found:#?}");
         for (found, expected) in found.iter().zip(expected) {
-            assert!(found.starts_with(expected), "{found:?} should start with {expected:?}");
+            assert!(
+                found.starts_with(expected),
+                "{found:?} should start with {expected:?}"
+            );
         }
     }
 
@@ -364,20 +429,34 @@ mod tests {
         match &workflow.steps[0].kind {
             StepKind::Loop { spec, steps } => {
                 assert_eq!(spec.item_name.as_deref(), Some("row"));
-                assert!(matches!(&steps[0].on_error, OnError::Fallback(fallback) if fallback[0].id == "note"));
+                assert!(
+                    matches!(&steps[0].on_error, OnError::Fallback(fallback) if fallback[0].id == "note")
+                );
             }
             other => panic!("{other:?}"),
         }
         let found = problems(json!({"id": "wf", "name": "x", "steps": [
             {"id": "both", "type": "parallel", "branches": [[{"id": "left", "type": "delay"}]]}
         ]}));
-        assert_eq!(found, vec!["$.steps[0].branches[0][0]: a delay needs exactly one of `duration` and `until`"]);
+        assert_eq!(
+            found,
+            vec!["$.steps[0].branches[0][0]: a delay needs exactly one of `duration` and `until`"]
+        );
     }
 
     #[test]
     fn a_document_that_is_not_an_object_or_lacks_steps_says_so() {
-        assert_eq!(problems(json!([1, 2])), vec!["$: a workflow must be a JSON object"]);
-        assert_eq!(problems(json!({"id": "wf", "name": "x"})), vec!["$: missing field `steps`"]);
-        assert_eq!(problems(json!({"id": "wf", "name": "x", "steps": {}})), vec!["$.steps: expected a list of steps"]);
+        assert_eq!(
+            problems(json!([1, 2])),
+            vec!["$: a workflow must be a JSON object"]
+        );
+        assert_eq!(
+            problems(json!({"id": "wf", "name": "x"})),
+            vec!["$: missing field `steps`"]
+        );
+        assert_eq!(
+            problems(json!({"id": "wf", "name": "x", "steps": {}})),
+            vec!["$.steps: expected a list of steps"]
+        );
     }
 }

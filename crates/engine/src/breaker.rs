@@ -1,0 +1,199 @@
+//! Circuit breakers per (organization, service): after N consecutive transient failures the
+//! circuit opens and calls fail fast with a message a person understands; after a cool-down one
+//! probe call is let through, and its result closes or re-opens the circuit. Pure: the caller
+//! passes the time.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use baton_core::OrgId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BreakerSettings {
+    pub failure_threshold: u32,
+    pub cool_down: Duration,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            cool_down: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Circuit {
+    Closed {
+        failures: u32,
+    },
+    Open {
+        since: Instant,
+    },
+    /// One probe is in flight; everyone else still fails fast.
+    Probing,
+}
+
+/// Whether a call may go ahead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Permit {
+    Allowed,
+    /// Refused, with the message to show and when to try again.
+    Refused {
+        message: String,
+        retry_in: Duration,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct Breakers {
+    settings: BreakerSettings,
+    circuits: HashMap<(OrgId, String), Circuit>,
+}
+
+impl Breakers {
+    pub fn new(settings: BreakerSettings) -> Self {
+        Self {
+            settings,
+            circuits: HashMap::new(),
+        }
+    }
+
+    pub fn permit(&mut self, org: OrgId, service: &str, now: Instant) -> Permit {
+        let circuit = self
+            .circuits
+            .entry((org, service.to_owned()))
+            .or_insert(Circuit::Closed { failures: 0 });
+        match *circuit {
+            Circuit::Closed { .. } => Permit::Allowed,
+            Circuit::Open { since } if now.duration_since(since) >= self.settings.cool_down => {
+                *circuit = Circuit::Probing;
+                Permit::Allowed
+            }
+            Circuit::Open { since } => Permit::Refused {
+                message: format!(
+                    "{service} has failed {} times in a row, so Baton is pausing calls to it; it will try again in {} s",
+                    self.settings.failure_threshold,
+                    (self
+                        .settings
+                        .cool_down
+                        .saturating_sub(now.duration_since(since)))
+                    .as_secs()
+                    .max(1)
+                ),
+                retry_in: self
+                    .settings
+                    .cool_down
+                    .saturating_sub(now.duration_since(since)),
+            },
+            Circuit::Probing => Permit::Refused {
+                message: format!(
+                    "{service} is being checked after repeated failures; try again shortly"
+                ),
+                retry_in: self.settings.cool_down,
+            },
+        }
+    }
+
+    /// Records a call's result. Only transient failures count against the circuit.
+    pub fn record(&mut self, org: OrgId, service: &str, transient_failure: bool, now: Instant) {
+        let threshold = self.settings.failure_threshold;
+        let circuit = self
+            .circuits
+            .entry((org, service.to_owned()))
+            .or_insert(Circuit::Closed { failures: 0 });
+        *circuit = match (*circuit, transient_failure) {
+            (_, false) => Circuit::Closed { failures: 0 },
+            (Circuit::Closed { failures }, true) if failures + 1 >= threshold => {
+                Circuit::Open { since: now }
+            }
+            (Circuit::Closed { failures }, true) => Circuit::Closed {
+                failures: failures + 1,
+            },
+            (Circuit::Probing | Circuit::Open { .. }, true) => Circuit::Open { since: now },
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_consecutive_failures_and_probes_after_the_cool_down() {
+        let mut breakers = Breakers::new(BreakerSettings {
+            failure_threshold: 3,
+            cool_down: Duration::from_secs(30),
+        });
+        let org = OrgId::new();
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(breakers.permit(org, "slack", start), Permit::Allowed);
+            breakers.record(org, "slack", true, start);
+        }
+        match breakers.permit(org, "slack", start + Duration::from_secs(10)) {
+            Permit::Refused { message, retry_in } => {
+                assert!(
+                    message.starts_with("slack has failed 3 times in a row"),
+                    "{message}"
+                );
+                assert_eq!(retry_in, Duration::from_secs(20));
+            }
+            Permit::Allowed => panic!("an open circuit lets a call through"),
+        }
+        assert_eq!(
+            breakers.permit(OrgId::new(), "slack", start),
+            Permit::Allowed,
+            "other organizations are unaffected"
+        );
+        assert_eq!(
+            breakers.permit(org, "gmail", start),
+            Permit::Allowed,
+            "other services are unaffected"
+        );
+
+        let later = start + Duration::from_secs(31);
+        assert_eq!(
+            breakers.permit(org, "slack", later),
+            Permit::Allowed,
+            "one probe"
+        );
+        assert!(
+            matches!(breakers.permit(org, "slack", later), Permit::Refused { .. }),
+            "only one"
+        );
+        breakers.record(org, "slack", false, later);
+        assert_eq!(
+            breakers.permit(org, "slack", later),
+            Permit::Allowed,
+            "a good probe closes it"
+        );
+    }
+
+    #[test]
+    fn a_failed_probe_reopens_and_successes_reset_the_count() {
+        let mut breakers = Breakers::new(BreakerSettings {
+            failure_threshold: 2,
+            cool_down: Duration::from_secs(5),
+        });
+        let org = OrgId::new();
+        let now = Instant::now();
+        breakers.record(org, "hubspot", true, now);
+        breakers.record(org, "hubspot", false, now);
+        breakers.record(org, "hubspot", true, now);
+        assert_eq!(
+            breakers.permit(org, "hubspot", now),
+            Permit::Allowed,
+            "the count restarted"
+        );
+        breakers.record(org, "hubspot", true, now);
+        let probe_time = now + Duration::from_secs(6);
+        assert_eq!(breakers.permit(org, "hubspot", probe_time), Permit::Allowed);
+        breakers.record(org, "hubspot", true, probe_time);
+        assert!(matches!(
+            breakers.permit(org, "hubspot", probe_time + Duration::from_secs(1)),
+            Permit::Refused { .. }
+        ));
+    }
+}

@@ -1,0 +1,45 @@
+//! The boundary to external services for `integration` steps. The connectors crate implements
+//! [`Connectors`] with one module per service; the engine only needs to call an action.
+
+use async_trait::async_trait;
+use baton_core::OrgId;
+use serde_json::Value;
+
+use crate::error::StepError;
+
+/// One action call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionCall {
+    pub org_id: OrgId,
+    pub service: String,
+    pub action: String,
+    pub inputs: Value,
+    pub credential: Option<String>,
+    /// Stable across retries and resumes of the same step: providers that accept an
+    /// `Idempotency-Key` header get it, so a re-run step does not act twice.
+    pub idempotency_key: String,
+}
+
+#[async_trait]
+pub trait Connectors: Send + Sync {
+    /// Whether the service and action exist (checked when a workflow is validated).
+    fn has_action(&self, service: &str, action: &str) -> bool;
+    async fn call(&self, call: ActionCall) -> Result<Value, StepError>;
+}
+
+/// No connectors at all: validation accepts any action, and calls fail with a clear message.
+pub struct NoConnectors;
+
+#[async_trait]
+impl Connectors for NoConnectors {
+    fn has_action(&self, _: &str, _: &str) -> bool {
+        true
+    }
+
+    async fn call(&self, call: ActionCall) -> Result<Value, StepError> {
+        Err(StepError::permanent(format!(
+            "no connector for service {:?} is available",
+            call.service
+        )))
+    }
+}

@@ -1,0 +1,83 @@
+//! Errors: a step's failure, classified for the retry policy, and the engine's own errors.
+
+use std::time::Duration;
+
+use baton_core::ErrorClass;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Why a step failed, in words a person understands, and whether trying again may help.
+#[derive(Clone, Debug, PartialEq, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    pub class: ErrorClass,
+    pub message: String,
+    /// When the provider said how long to wait before trying again.
+    #[serde(skip_serializing_if = "Option::is_none", with = "optional_seconds")]
+    pub retry_after: Option<Duration>,
+}
+
+impl StepError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            class: ErrorClass::Transient,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            class: ErrorClass::Permanent,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn system(message: impl Into<String>) -> Self {
+        Self {
+            class: ErrorClass::System,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// The error as stored in a step run and shown in an execution.
+    pub fn to_json(&self, step: &str, attempts: u32) -> Value {
+        json!({"step": step, "class": self.class, "message": self.message, "attempts": attempts})
+    }
+}
+
+mod optional_seconds {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(duration) => serializer.serialize_f64(duration.as_secs_f64()),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
+/// Failures of the engine itself, as opposed to a step's.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the workflow is invalid:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<baton_core::dsl::Problem>),
+    #[error(transparent)]
+    Store(#[from] baton_store::StoreError),
+    #[error("execution {0} cannot be run from state {1}")]
+    NotRunnable(baton_core::ExecutionId, baton_core::ExecutionState),
+    #[error("{0}")]
+    Answer(String),
+}

@@ -1,0 +1,114 @@
+//! The language-model boundary: the `llm` step asks an [`LlmProvider`]; the connectors supply
+//! the real ones (OpenAI, Anthropic, Gemini, Cohere, OpenAI-compatible servers).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use baton_core::Usd;
+use baton_core::execution::TokenUsage;
+use serde::Serialize;
+
+use crate::error::StepError;
+
+/// One call to a model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LlmRequest {
+    pub provider: String,
+    pub model: String,
+    pub system: Option<String>,
+    pub prompt: String,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub json: bool,
+    /// Stable across retries and resumes of the same step.
+    pub idempotency_key: String,
+}
+
+/// What a model answered, with the tokens its provider counted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlmResponse {
+    pub text: String,
+    pub model: String,
+    pub usage: TokenUsage,
+    pub cost: Usd,
+}
+
+#[async_trait]
+pub trait LlmProvider: Send + Sync {
+    async fn complete(&self, request: LlmRequest) -> Result<LlmResponse, StepError>;
+}
+
+/// A provider that answers from a script, in order: for tests and offline runs.
+#[derive(Default)]
+pub struct ScriptedProvider {
+    answers: Mutex<VecDeque<Result<LlmResponse, StepError>>>,
+    requests: Mutex<Vec<LlmRequest>>,
+}
+
+impl ScriptedProvider {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues an answer with the given text and token counts, costing one micro-dollar a token.
+    pub fn answer(&self, text: &str, input_tokens: i64, output_tokens: i64) -> &Self {
+        self.push(Ok(LlmResponse {
+            text: text.to_owned(),
+            model: String::new(),
+            usage: TokenUsage {
+                input_tokens,
+                output_tokens,
+            },
+            cost: Usd::from_micros(input_tokens + output_tokens),
+        }))
+    }
+
+    pub fn fail(&self, error: StepError) -> &Self {
+        self.push(Err(error))
+    }
+
+    fn push(&self, answer: Result<LlmResponse, StepError>) -> &Self {
+        self.answers.lock().expect("script lock").push_back(answer);
+        self
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<LlmRequest> {
+        self.requests.lock().expect("requests lock").clone()
+    }
+}
+
+#[async_trait]
+impl LlmProvider for ScriptedProvider {
+    async fn complete(&self, request: LlmRequest) -> Result<LlmResponse, StepError> {
+        let model = request.model.clone();
+        self.requests.lock().expect("requests lock").push(request);
+        let answer = self.answers.lock().expect("script lock").pop_front();
+        match answer {
+            Some(Ok(mut response)) => {
+                if response.model.is_empty() {
+                    response.model = model;
+                }
+                Ok(response)
+            }
+            Some(Err(error)) => Err(error),
+            None => Err(StepError::permanent(
+                "the scripted provider has no answer left",
+            )),
+        }
+    }
+}
+
+/// Used when no provider is configured: every call fails with a message saying so.
+pub struct NoProvider;
+
+#[async_trait]
+impl LlmProvider for NoProvider {
+    async fn complete(&self, request: LlmRequest) -> Result<LlmResponse, StepError> {
+        Err(StepError::permanent(format!(
+            "no connection to {} is configured for model {:?}",
+            request.provider, request.model
+        )))
+    }
+}
