@@ -1,1 +1,839 @@
-//! compile
+//! Loading a workflow: the document is parsed (core), checked against the JSON Schema, and
+//! compiled once: every template parsed, every reference checked to name something that has run
+//! by then, models and actions checked. The result is what the runner executes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use baton_core::dsl::{
+    self, ApprovalTimeout, Approvers, OnError, ParallelMode, Problem, ResponseFormat, Step,
+    StepKind, TransformAction, WorkflowHeader,
+};
+use serde_json::Value;
+
+use crate::connector::Connectors;
+use crate::limits::Limits;
+use crate::model::{PROVIDERS, infer_provider};
+use crate::retry::Backoff;
+use crate::template::{CompiledExpression, CompiledValue, Templates};
+
+/// Roots every template may read.
+const GLOBAL_ROOTS: [&str; 3] = ["trigger", "user", "execution"];
+
+/// A workflow ready to run.
+#[derive(Debug)]
+pub struct CompiledWorkflow {
+    pub header: WorkflowHeader,
+    pub steps: Vec<CompiledStep>,
+    pub templates: Templates,
+    /// The execution's time limit: the workflow's own, or the engine's.
+    pub timeout: Duration,
+}
+
+#[derive(Debug)]
+pub struct CompiledStep {
+    pub id: String,
+    /// Where the step is in the document, for messages.
+    pub path: String,
+    pub backoff: Backoff,
+    pub timeout: Option<Duration>,
+    pub on_error: CompiledOnError,
+    pub kind: CompiledKind,
+}
+
+#[derive(Debug)]
+pub enum CompiledOnError {
+    Fail,
+    Continue,
+    Fallback(Vec<CompiledStep>),
+}
+
+#[derive(Debug)]
+pub enum CompiledKind {
+    Llm {
+        provider: String,
+        model: String,
+        prompt: CompiledValue,
+        system: Option<CompiledValue>,
+        temperature: Option<f64>,
+        max_tokens: Option<u32>,
+        json: bool,
+        inputs: Option<CompiledValue>,
+    },
+    Integration {
+        service: String,
+        action: String,
+        inputs: CompiledValue,
+        credential: Option<String>,
+    },
+    Transformation {
+        action: TransformAction,
+        inputs: CompiledValue,
+        expression: Option<CompiledExpression>,
+    },
+    Conditional {
+        condition: CompiledExpression,
+        then: Vec<CompiledStep>,
+        otherwise: Vec<CompiledStep>,
+    },
+    Loop {
+        items: CompiledValue,
+        item_name: String,
+        concurrency: usize,
+        max_items: usize,
+        steps: Vec<CompiledStep>,
+    },
+    Parallel {
+        fail_fast: bool,
+        branches: Vec<Vec<CompiledStep>>,
+    },
+    Approval {
+        message: CompiledValue,
+        approvers: Option<Approvers>,
+        timeout: Option<Duration>,
+        on_timeout: ApprovalTimeout,
+        default_answer: Option<Value>,
+    },
+    Delay {
+        duration: Option<Duration>,
+        until: Option<CompiledValue>,
+    },
+    SubWorkflow {
+        workflow: String,
+        inputs: CompiledValue,
+    },
+}
+
+/// What compiling needs to know about the installation.
+pub struct CompileOptions<'a> {
+    pub limits: &'a Limits,
+    pub connectors: &'a dyn Connectors,
+    /// Ids of OpenAI-compatible servers the operator configured, usable as `provider`.
+    pub extra_providers: &'a [String],
+}
+
+/// The DSL's JSON Schema, compiled once.
+fn schema_validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        jsonschema::validator_for(&dsl::schema::workflow_schema())
+            .expect("the generated DSL schema is a valid JSON Schema")
+    })
+}
+
+/// Parses, checks and compiles a document, returning every problem found.
+pub fn validate_document(
+    document: &Value,
+    options: &CompileOptions<'_>,
+) -> Result<CompiledWorkflow, Vec<Problem>> {
+    let definition = dsl::parse_workflow(document)?;
+    // The parser's messages are the precise ones; the schema is a second check of the same rules.
+    let schema_problems: Vec<Problem> = schema_validator()
+        .iter_errors(document)
+        .map(|error| {
+            Problem::new(
+                pointer_to_path(&error.instance_path().to_string()),
+                error.to_string(),
+            )
+        })
+        .collect();
+    if !schema_problems.is_empty() {
+        return Err(schema_problems);
+    }
+    compile_workflow(definition, options)
+}
+
+/// Compiles a parsed definition.
+pub fn compile_workflow(
+    definition: dsl::WorkflowDefinition,
+    options: &CompileOptions<'_>,
+) -> Result<CompiledWorkflow, Vec<Problem>> {
+    let mut compiler = Compiler {
+        options,
+        templates: Templates::new(),
+        problems: Vec::new(),
+        paths: HashMap::new(),
+    };
+    compiler.index(&definition.steps, "$.steps");
+    let mut visible = HashSet::new();
+    let steps = compiler.steps(
+        &definition.steps,
+        "$.steps",
+        &mut visible,
+        &HashSet::new(),
+        0,
+    );
+    let timeout = definition
+        .header
+        .timeout
+        .map_or(options.limits.max_run_time, |spec| spec.get());
+    if compiler.problems.is_empty() {
+        Ok(CompiledWorkflow {
+            header: definition.header,
+            steps,
+            templates: compiler.templates,
+            timeout,
+        })
+    } else {
+        Err(compiler.problems)
+    }
+}
+
+/// `/steps/1/id` → `$.steps[1].id`.
+fn pointer_to_path(pointer: &str) -> String {
+    let mut path = String::from("$");
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        if segment.chars().all(|c| c.is_ascii_digit()) && !segment.is_empty() {
+            path.push_str(&format!("[{segment}]"));
+        } else {
+            path.push('.');
+            path.push_str(&segment);
+        }
+    }
+    path
+}
+
+struct Compiler<'a> {
+    options: &'a CompileOptions<'a>,
+    templates: Templates,
+    problems: Vec<Problem>,
+    /// Every step id, with its path.
+    paths: HashMap<String, String>,
+}
+
+impl Compiler<'_> {
+    fn index(&mut self, steps: &[Step], path: &str) {
+        for (index, step) in steps.iter().enumerate() {
+            let here = format!("{path}[{index}]");
+            self.paths.insert(step.id.clone(), here.clone());
+            for (nested, nested_path) in nested_lists(step, &here) {
+                self.index(nested, &nested_path);
+            }
+        }
+    }
+
+    /// Compiles a step list. `visible` holds the ids whose output exists by then and grows as
+    /// the list goes on; `locals` holds names a loop or step binds.
+    fn steps(
+        &mut self,
+        steps: &[Step],
+        path: &str,
+        visible: &mut HashSet<String>,
+        locals: &HashSet<String>,
+        depth: u32,
+    ) -> Vec<CompiledStep> {
+        steps
+            .iter()
+            .enumerate()
+            .map(|(index, step)| {
+                let here = format!("{path}[{index}]");
+                let compiled = self.step(step, &here, visible, locals, depth);
+                visible.insert(step.id.clone());
+                compiled
+            })
+            .collect()
+    }
+
+    fn step(
+        &mut self,
+        step: &Step,
+        path: &str,
+        visible: &mut HashSet<String>,
+        locals: &HashSet<String>,
+        depth: u32,
+    ) -> CompiledStep {
+        if depth > self.options.limits.max_depth {
+            self.problems.push(Problem::new(
+                path,
+                format!(
+                    "steps nest deeper than {} levels",
+                    self.options.limits.max_depth
+                ),
+            ));
+        }
+        let kind = self.kind(step, path, visible, locals, depth);
+        let on_error = match &step.on_error {
+            OnError::Fail => CompiledOnError::Fail,
+            OnError::Continue => CompiledOnError::Continue,
+            OnError::Fallback(steps) => {
+                let mut fallback_visible = visible.clone();
+                let compiled = self.steps(
+                    steps,
+                    &format!("{path}.on_error.fallback"),
+                    &mut fallback_visible,
+                    locals,
+                    depth + 1,
+                );
+                visible.extend(fallback_visible);
+                CompiledOnError::Fallback(compiled)
+            }
+        };
+        CompiledStep {
+            id: step.id.clone(),
+            path: path.to_owned(),
+            backoff: Backoff::from_policy(step.common.retry.as_ref()),
+            timeout: step.common.timeout.map(|spec| spec.get()),
+            on_error,
+            kind,
+        }
+    }
+
+    fn value(
+        &mut self,
+        value: &Value,
+        path: &str,
+        visible: &HashSet<String>,
+        locals: &HashSet<String>,
+    ) -> CompiledValue {
+        let compiled = self
+            .templates
+            .compile_value(value, path, &mut self.problems);
+        self.check_value_refs(&compiled, path, visible, locals);
+        compiled
+    }
+
+    /// Checks the references of each string at its own path.
+    fn check_value_refs(
+        &mut self,
+        value: &CompiledValue,
+        path: &str,
+        visible: &HashSet<String>,
+        locals: &HashSet<String>,
+    ) {
+        match value {
+            CompiledValue::Literal(_) => {}
+            CompiledValue::Template { refs, .. }
+            | CompiledValue::Expression(CompiledExpression { refs, .. }) => {
+                let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+                self.check_refs(&refs, path, visible, locals);
+            }
+            CompiledValue::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    self.check_value_refs(item, &format!("{path}[{index}]"), visible, locals);
+                }
+            }
+            CompiledValue::Object(fields) => {
+                for (key, field) in fields {
+                    self.check_value_refs(field, &format!("{path}.{key}"), visible, locals);
+                }
+            }
+        }
+    }
+
+    fn expression(
+        &mut self,
+        text: &str,
+        path: &str,
+        visible: &HashSet<String>,
+        locals: &HashSet<String>,
+    ) -> Option<CompiledExpression> {
+        match self.templates.compile_expression(text, path) {
+            Ok(expression) => {
+                let refs: Vec<&str> = expression.refs.iter().map(String::as_str).collect();
+                self.check_refs(&refs, path, visible, locals);
+                Some(expression)
+            }
+            Err(problem) => {
+                self.problems.push(problem);
+                None
+            }
+        }
+    }
+
+    fn check_refs(
+        &mut self,
+        refs: &[&str],
+        path: &str,
+        visible: &HashSet<String>,
+        locals: &HashSet<String>,
+    ) {
+        let mut reported = HashSet::new();
+        for reference in refs {
+            let root = reference.split('.').next().unwrap_or(reference);
+            if GLOBAL_ROOTS.contains(&root)
+                || locals.contains(root)
+                || visible.contains(root)
+                || !reported.insert(root)
+            {
+                continue;
+            }
+            let message = match self.paths.get(root) {
+                Some(at) => format!(
+                    "`{{{{{reference}}}}}` refers to step {root:?} (at {at}), which has not run at this point"
+                ),
+                None => {
+                    format!("`{{{{{reference}}}}}` refers to step {root:?}, which does not exist")
+                }
+            };
+            self.problems.push(Problem::new(path, message));
+        }
+    }
+
+    fn kind(
+        &mut self,
+        step: &Step,
+        path: &str,
+        visible: &mut HashSet<String>,
+        locals: &HashSet<String>,
+        depth: u32,
+    ) -> CompiledKind {
+        let empty = Value::Object(Default::default());
+        match &step.kind {
+            StepKind::Llm(llm) => {
+                let provider = match (&llm.provider, infer_provider(&llm.model)) {
+                    (Some(provider), _)
+                        if PROVIDERS.contains(&provider.as_str())
+                            || self.options.extra_providers.contains(provider) =>
+                    {
+                        provider.clone()
+                    }
+                    (Some(provider), _) => {
+                        self.problems.push(Problem::new(
+                            format!("{path}.provider"),
+                            format!(
+                                "unknown provider {provider:?} (expected one of {}{})",
+                                PROVIDERS.join(", "),
+                                if self.options.extra_providers.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(", {}", self.options.extra_providers.join(", "))
+                                }
+                            ),
+                        ));
+                        String::new()
+                    }
+                    (None, Some(provider)) => provider.to_owned(),
+                    (None, None) => {
+                        self.problems.push(Problem::new(format!("{path}.model"), format!(
+                            "unknown model {:?}: its provider cannot be told from the name; set `provider` ({})",
+                            llm.model,
+                            PROVIDERS.join(", ")
+                        )));
+                        String::new()
+                    }
+                };
+                let inputs = llm
+                    .inputs
+                    .as_ref()
+                    .map(|inputs| self.value(inputs, &format!("{path}.inputs"), visible, locals));
+                let mut with_inputs = locals.clone();
+                if inputs.is_some() {
+                    with_inputs.insert("inputs".to_owned());
+                }
+                CompiledKind::Llm {
+                    provider,
+                    model: llm.model.clone(),
+                    prompt: self.value(
+                        &Value::String(llm.prompt.clone()),
+                        &format!("{path}.prompt"),
+                        visible,
+                        &with_inputs,
+                    ),
+                    system: llm.system.as_ref().map(|system| {
+                        self.value(
+                            &Value::String(system.clone()),
+                            &format!("{path}.system"),
+                            visible,
+                            &with_inputs,
+                        )
+                    }),
+                    temperature: llm.temperature,
+                    max_tokens: llm.max_tokens,
+                    json: llm.response_format == Some(ResponseFormat::Json),
+                    inputs,
+                }
+            }
+            StepKind::Integration(integration) => {
+                if !self
+                    .options
+                    .connectors
+                    .has_action(&integration.service, &integration.action)
+                {
+                    self.problems.push(Problem::new(
+                        format!("{path}.action"),
+                        format!(
+                            "service {:?} has no action {:?}",
+                            integration.service, integration.action
+                        ),
+                    ));
+                }
+                CompiledKind::Integration {
+                    service: integration.service.clone(),
+                    action: integration.action.clone(),
+                    inputs: self.value(
+                        integration.inputs.as_ref().unwrap_or(&empty),
+                        &format!("{path}.inputs"),
+                        visible,
+                        locals,
+                    ),
+                    credential: integration.credential.clone(),
+                }
+            }
+            StepKind::Transformation(transformation) => {
+                self.transformation(transformation, path, visible, locals)
+            }
+            StepKind::Conditional {
+                spec,
+                then,
+                otherwise,
+            } => {
+                let condition = self.expression(
+                    &spec.condition,
+                    &format!("{path}.condition"),
+                    visible,
+                    locals,
+                );
+                let mut then_visible = visible.clone();
+                let then = self.steps(
+                    then,
+                    &format!("{path}.then"),
+                    &mut then_visible,
+                    locals,
+                    depth + 1,
+                );
+                let mut else_visible = visible.clone();
+                let otherwise = self.steps(
+                    otherwise,
+                    &format!("{path}.else"),
+                    &mut else_visible,
+                    locals,
+                    depth + 1,
+                );
+                // Only one branch runs; a later reference to the other fails at run time with a
+                // message naming it.
+                visible.extend(then_visible);
+                visible.extend(else_visible);
+                CompiledKind::Conditional {
+                    condition: condition.unwrap_or_else(false_expression),
+                    then,
+                    otherwise,
+                }
+            }
+            StepKind::Loop { spec, steps } => {
+                let limit = self.options.limits.max_loop_items;
+                let max_items = spec.max_items.unwrap_or(limit);
+                if max_items > limit {
+                    self.problems.push(Problem::new(
+                        format!("{path}.max_items"),
+                        format!("at most {limit} items are allowed per loop"),
+                    ));
+                }
+                let items = match &spec.items {
+                    Value::String(text) if !text.contains("{{") => {
+                        match self.expression(text, &format!("{path}.items"), visible, locals) {
+                            Some(expression) => CompiledValue::Expression(expression),
+                            None => CompiledValue::Literal(Value::Null),
+                        }
+                    }
+                    other => self.value(other, &format!("{path}.items"), visible, locals),
+                };
+                let item_name = spec.item_name.clone().unwrap_or_else(|| "item".to_owned());
+                let mut inner_locals = locals.clone();
+                inner_locals.insert(item_name.clone());
+                inner_locals.insert("loop".to_owned());
+                let mut inner_visible = visible.clone();
+                let steps = self.steps(
+                    steps,
+                    &format!("{path}.steps"),
+                    &mut inner_visible,
+                    &inner_locals,
+                    depth + 1,
+                );
+                CompiledKind::Loop {
+                    items,
+                    item_name,
+                    concurrency: spec.concurrency.unwrap_or(1).max(1) as usize,
+                    max_items: max_items as usize,
+                    steps,
+                }
+            }
+            StepKind::Parallel { spec, branches } => {
+                let compiled = branches
+                    .iter()
+                    .enumerate()
+                    .map(|(index, branch)| {
+                        let mut branch_visible = visible.clone();
+                        let steps = self.steps(
+                            branch,
+                            &format!("{path}.branches[{index}]"),
+                            &mut branch_visible,
+                            locals,
+                            depth + 1,
+                        );
+                        (steps, branch_visible)
+                    })
+                    .collect::<Vec<_>>();
+                let mut branches = Vec::new();
+                for (steps, branch_visible) in compiled {
+                    visible.extend(branch_visible);
+                    branches.push(steps);
+                }
+                CompiledKind::Parallel {
+                    fail_fast: spec.mode != Some(ParallelMode::WaitAll),
+                    branches,
+                }
+            }
+            StepKind::Approval(approval) => {
+                let on_timeout = approval.on_timeout.unwrap_or(ApprovalTimeout::Fail);
+                if on_timeout == ApprovalTimeout::Default && approval.default_answer.is_none() {
+                    self.problems.push(Problem::new(
+                        format!("{path}.default_answer"),
+                        "is required when on_timeout is \"default\"",
+                    ));
+                }
+                CompiledKind::Approval {
+                    message: self.value(
+                        &Value::String(approval.message.clone()),
+                        &format!("{path}.message"),
+                        visible,
+                        locals,
+                    ),
+                    approvers: approval.approvers.clone(),
+                    timeout: approval.timeout.map(|spec| spec.get()),
+                    on_timeout,
+                    default_answer: approval.default_answer.clone(),
+                }
+            }
+            StepKind::Delay(delay) => CompiledKind::Delay {
+                duration: delay.duration.map(|spec| spec.get()),
+                until: delay.until.as_ref().map(|until| {
+                    self.value(
+                        &Value::String(until.clone()),
+                        &format!("{path}.until"),
+                        visible,
+                        locals,
+                    )
+                }),
+            },
+            StepKind::SubWorkflow(sub) => CompiledKind::SubWorkflow {
+                workflow: sub.workflow.clone(),
+                inputs: self.value(
+                    sub.inputs.as_ref().unwrap_or(&empty),
+                    &format!("{path}.inputs"),
+                    visible,
+                    locals,
+                ),
+            },
+        }
+    }
+
+    fn transformation(
+        &mut self,
+        transformation: &dsl::TransformationStep,
+        path: &str,
+        visible: &HashSet<String>,
+        locals: &HashSet<String>,
+    ) -> CompiledKind {
+        let mut inputs = transformation
+            .inputs
+            .clone()
+            .unwrap_or(Value::Object(Default::default()));
+        let inputs_path = format!("{path}.inputs");
+        let expression_field = match transformation.action {
+            TransformAction::Calculate => Some("expression"),
+            TransformAction::Filter => Some("condition"),
+            _ => None,
+        };
+        let mut expression = None;
+        if let Some(field) = expression_field {
+            let raw = inputs
+                .as_object_mut()
+                .and_then(|fields| fields.remove(field));
+            match raw {
+                Some(Value::String(text)) => {
+                    let mut scope_locals = locals.clone();
+                    if transformation.action == TransformAction::Filter {
+                        scope_locals.insert("item".to_owned());
+                    }
+                    expression = self.expression(
+                        &text,
+                        &format!("{inputs_path}.{field}"),
+                        visible,
+                        &scope_locals,
+                    );
+                }
+                _ => self.problems.push(Problem::new(
+                    &inputs_path,
+                    format!("`{field}` (an expression) is required"),
+                )),
+            }
+        }
+        if transformation.action == TransformAction::Jq {
+            match inputs.get("program") {
+                Some(Value::String(program)) if !program.contains("{{") => {
+                    if let Err(error) = crate::transform::check_jq(program) {
+                        self.problems.push(Problem::new(
+                            format!("{inputs_path}.program"),
+                            format!("the jq program does not parse: {error}"),
+                        ));
+                    }
+                }
+                Some(Value::String(_)) => {}
+                _ => self.problems.push(Problem::new(
+                    &inputs_path,
+                    "`program` (a jq program) is required",
+                )),
+            }
+        }
+        let required: &[&str] = match transformation.action {
+            TransformAction::ExtractJson | TransformAction::Split | TransformAction::ParseDate => {
+                &["text"]
+            }
+            TransformAction::Template => &["template"],
+            TransformAction::Join
+            | TransformAction::Sort
+            | TransformAction::Deduplicate
+            | TransformAction::Filter => &["items"],
+            TransformAction::FormatDate => &["date", "format"],
+            _ => &[],
+        };
+        for field in required {
+            if inputs.get(*field).is_none() {
+                self.problems.push(Problem::new(
+                    &inputs_path,
+                    format!(
+                        "`{field}` is required for {}",
+                        action_name(transformation.action)
+                    ),
+                ));
+            }
+        }
+        CompiledKind::Transformation {
+            action: transformation.action,
+            inputs: self.value(&inputs, &inputs_path, visible, locals),
+            expression,
+        }
+    }
+}
+
+fn action_name(action: TransformAction) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn false_expression() -> CompiledExpression {
+    CompiledExpression {
+        source: "false".into(),
+        refs: Vec::new(),
+    }
+}
+
+fn nested_lists<'a>(step: &'a Step, path: &str) -> Vec<(&'a [Step], String)> {
+    let mut lists: Vec<(&[Step], String)> = match &step.kind {
+        StepKind::Conditional {
+            then, otherwise, ..
+        } => vec![
+            (then, format!("{path}.then")),
+            (otherwise, format!("{path}.else")),
+        ],
+        StepKind::Loop { steps, .. } => vec![(steps, format!("{path}.steps"))],
+        StepKind::Parallel { branches, .. } => branches
+            .iter()
+            .enumerate()
+            .map(|(index, branch)| (branch.as_slice(), format!("{path}.branches[{index}]")))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if let OnError::Fallback(steps) = &step.on_error {
+        lists.push((steps, format!("{path}.on_error.fallback")));
+    }
+    lists
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::connector::NoConnectors;
+
+    fn check(document: Value) -> Result<CompiledWorkflow, Vec<String>> {
+        let limits = Limits::default();
+        let options = CompileOptions {
+            limits: &limits,
+            connectors: &NoConnectors,
+            extra_providers: &[],
+        };
+        validate_document(&document, &options)
+            .map_err(|problems| problems.into_iter().map(|p| p.to_string()).collect())
+    }
+
+    #[test]
+    fn the_seed_example_compiles() {
+        let workflow = check(json!({
+          "id": "wf_email_draft", "name": "Draft Email Response", "version": "1.0",
+          "steps": [
+            {"id": "step_1", "type": "integration", "service": "gmail", "action": "read_email", "inputs": {"email_id": "{{trigger.email_id}}"}},
+            {"id": "step_2", "type": "llm", "model": "gpt-4", "prompt": "Draft a response to this email:\n\n{{step_1.body}}", "inputs": {"context": {"company": "{{user.company}}"}}},
+            {"id": "step_3", "type": "transformation", "action": "extract_json", "inputs": {"text": "{{step_2.response}}"}},
+            {"id": "step_4", "type": "integration", "service": "gmail", "action": "save_draft", "inputs": {"to": "{{step_1.from}}", "subject": "Re: {{step_1.subject}}", "body": "{{step_3.draft}}"}}
+          ]
+        }))
+        .unwrap();
+        assert_eq!(workflow.steps.len(), 4);
+        assert!(
+            matches!(&workflow.steps[1].kind, CompiledKind::Llm { provider, .. } if provider == "openai")
+        );
+    }
+
+    #[test]
+    fn references_must_name_steps_that_ran_before() {
+        let problems = check(json!({"id": "wf", "name": "x", "steps": [
+            {"id": "first", "type": "transformation", "action": "template", "inputs": {"template": "{{ second.text }} {{ ghost.x }}"}},
+            {"id": "second", "type": "transformation", "action": "template", "inputs": {"template": "{{ first.text }} {{ second.text }}"}},
+            {"id": "each", "type": "loop", "items": "trigger.rows", "steps": [
+                {"id": "inner", "type": "transformation", "action": "set", "inputs": {"v": "{{ item.name }} {{ loop.index }} {{ first.text }}"}}
+            ]},
+            {"id": "after", "type": "transformation", "action": "set", "inputs": {"v": "{{ inner.v }} {{ each }} {{ item }}"}}
+        ]}))
+        .unwrap_err();
+        assert_eq!(
+            problems,
+            vec![
+                "$.steps[0].inputs.template: `{{ghost.x}}` refers to step \"ghost\", which does not exist",
+                "$.steps[0].inputs.template: `{{second.text}}` refers to step \"second\" (at $.steps[1]), which has not run at this point",
+                "$.steps[1].inputs.template: `{{second.text}}` refers to step \"second\" (at $.steps[1]), which has not run at this point",
+                "$.steps[3].inputs.v: `{{inner.v}}` refers to step \"inner\" (at $.steps[2].steps[0]), which has not run at this point",
+                "$.steps[3].inputs.v: `{{item}}` refers to step \"item\", which does not exist",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_models_template_errors_and_schema_breaches_are_reported() {
+        let problems = check(json!({"id": "wf", "name": "x", "steps": [
+            {"id": "a", "type": "llm", "model": "mystery-9000", "prompt": "hi"},
+            {"id": "b", "type": "llm", "model": "gpt-4o", "provider": "acme", "prompt": "hi"},
+            {"id": "c", "type": "llm", "model": "gpt-4o", "prompt": "Hi {{ a.response "},
+            {"id": "d", "type": "transformation", "action": "jq", "inputs": {"program": ".[["}},
+            {"id": "e", "type": "transformation", "action": "calculate", "inputs": {}},
+            {"id": "f", "type": "approval", "message": "ok?", "on_timeout": "default"}
+        ]}))
+        .unwrap_err();
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+        assert!(problems[0].starts_with("$.steps[0].model: unknown model \"mystery-9000\""));
+        assert!(problems[1].starts_with("$.steps[1].provider: unknown provider \"acme\""));
+        assert!(problems[2].starts_with("$.steps[2].prompt: template syntax error at line 1"));
+        assert!(
+            problems[3].starts_with("$.steps[3].inputs.program: the jq program does not parse")
+        );
+        assert_eq!(
+            problems[4],
+            "$.steps[4].inputs: `expression` (an expression) is required"
+        );
+        assert_eq!(
+            problems[5],
+            "$.steps[5].default_answer: is required when on_timeout is \"default\""
+        );
+    }
+
+    #[test]
+    fn json_pointers_become_json_paths() {
+        assert_eq!(pointer_to_path("/steps/1/id"), "$.steps[1].id");
+        assert_eq!(pointer_to_path(""), "$");
+    }
+}

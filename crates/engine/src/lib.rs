@@ -13,10 +13,10 @@ pub mod limits;
 pub mod model;
 pub mod provider;
 pub mod retry;
-pub mod run;
 mod scope;
 pub mod template;
 pub mod transform;
 
+pub use compile::{CompileOptions, CompiledWorkflow, compile_workflow, validate_document};
 pub use error::{EngineError, StepError};
 pub use limits::Limits;
