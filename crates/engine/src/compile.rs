@@ -591,7 +591,7 @@ impl Compiler<'_> {
                         locals,
                     ),
                     approvers: approval.approvers.clone(),
-                    timeout: approval.timeout.map(|spec| spec.get()),
+                    timeout: step.common.timeout.map(|spec| spec.get()),
                     on_timeout,
                     default_answer: approval.default_answer.clone(),
                 }

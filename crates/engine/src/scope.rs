@@ -41,10 +41,6 @@ impl Scope {
         self.values.get(name)
     }
 
-    pub fn contains(&self, name: &str) -> bool {
-        self.values.contains_key(name)
-    }
-
     /// The scope as a template context.
     pub fn context(&self) -> Value {
         Value::from_object(ScopeObject(self.values.clone()))

@@ -49,14 +49,14 @@ impl DurationSpec {
 impl fmt::Display for DurationSpec {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = self.0.as_millis();
-        if millis % 1000 != 0 {
+        if !millis.is_multiple_of(1000) {
             write!(formatter, "{millis}ms")
         } else {
             let seconds = millis / 1000;
             match seconds {
-                s if s != 0 && s % 86_400 == 0 => write!(formatter, "{}d", s / 86_400),
-                s if s != 0 && s % 3600 == 0 => write!(formatter, "{}h", s / 3600),
-                s if s != 0 && s % 60 == 0 => write!(formatter, "{}m", s / 60),
+                s if s != 0 && s.is_multiple_of(86_400) => write!(formatter, "{}d", s / 86_400),
+                s if s != 0 && s.is_multiple_of(3600) => write!(formatter, "{}h", s / 3600),
+                s if s != 0 && s.is_multiple_of(60) => write!(formatter, "{}m", s / 60),
                 s => write!(formatter, "{s}s"),
             }
         }

@@ -218,10 +218,8 @@ pub struct ApprovalStep {
     /// Who may answer; any Owner or Admin when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvers: Option<Approvers>,
-    /// How long to wait, e.g. `"2d"`; forever when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<DurationSpec>,
-    /// What a timeout does (default `fail`).
+    /// What happens when nobody answers within the step's `timeout` (e.g. `"2d"`; without one
+    /// the step waits forever): `fail` (default), `continue`, or answer `default_answer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_timeout: Option<ApprovalTimeout>,
     /// The answer used when `on_timeout` is `default`.

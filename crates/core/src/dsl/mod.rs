@@ -105,7 +105,8 @@ pub struct StepCommon {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
-    /// The most time one attempt may take, e.g. `"30s"`.
+    /// The most time one attempt may take, e.g. `"30s"`; for an `approval`, how long to wait
+    /// for an answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<DurationSpec>,
 }

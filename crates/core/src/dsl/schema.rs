@@ -12,6 +12,9 @@ use super::{StepCommon, WorkflowHeader};
 
 const STEP_REF: &str = "#/$defs/Step";
 
+/// A nested step-list field of a kind: its name, schema, and whether it is required.
+type NestedField = (&'static str, Value, bool);
+
 /// The whole DSL's schema (JSON Schema 2020-12).
 pub fn workflow_schema() -> Value {
     let mut generator = SchemaGenerator::new(SchemaSettings::draft2020_12());
@@ -25,7 +28,7 @@ pub fn workflow_schema() -> Value {
     required(&mut root).push("steps".into());
 
     let common = object_schema::<StepCommon>(&mut generator);
-    let kinds: Vec<(&str, Value, Vec<(&str, Value, bool)>)> = vec![
+    let kinds: Vec<(&str, Value, Vec<NestedField>)> = vec![
         ("llm", object_schema::<LlmStep>(&mut generator), vec![]),
         (
             "integration",

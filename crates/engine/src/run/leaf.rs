@@ -1,0 +1,513 @@
+//! Steps that do one thing: call a model, call a service, transform data (with retries,
+//! timeouts and circuit breakers), wait for a person or a time, or run another workflow.
+
+use std::time::Instant;
+
+use baton_core::StepState;
+use baton_core::Usd;
+use baton_core::dsl::{ApprovalTimeout, DurationSpec, TransformAction};
+use baton_core::execution::{StepRun, TokenUsage};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::flow::Failure;
+use super::{Halt, Run};
+use crate::breaker::Permit;
+use crate::compile::{CompiledKind, CompiledStep};
+use crate::connector::ActionCall;
+use crate::error::StepError;
+use crate::provider::LlmRequest;
+use crate::retry::Decision;
+use crate::scope::Scope;
+use crate::transform;
+
+/// A call, its inputs rendered, ready to attempt.
+enum Prepared {
+    Llm(LlmRequest),
+    Integration(ActionCall),
+    Transformation {
+        action: TransformAction,
+        inputs: Value,
+    },
+    Calculate(Value),
+}
+
+/// What an attempt produced.
+struct Performed {
+    output: Value,
+    usage: TokenUsage,
+    cost: Usd,
+}
+
+impl Performed {
+    fn plain(output: Value) -> Self {
+        Self {
+            output,
+            usage: TokenUsage::default(),
+            cost: Usd::ZERO,
+        }
+    }
+}
+
+impl Run<'_> {
+    pub(super) async fn leaf(
+        &self,
+        step: &CompiledStep,
+        key: &str,
+        scope: &mut Scope,
+        previous: Option<&StepRun>,
+    ) -> Result<Value, Failure> {
+        match &step.kind {
+            CompiledKind::Approval { .. } => self.approval(step, key, scope, previous).await,
+            CompiledKind::Delay { .. } => self.delay(step, key, scope, previous).await,
+            CompiledKind::SubWorkflow { .. } => self.sub_workflow(step, key, scope, previous).await,
+            _ => self.attempts(step, key, scope, previous).await,
+        }
+    }
+
+    /// Renders the inputs once, then attempts the call until it succeeds or the retry policy
+    /// gives up. Each attempt is checkpointed before it starts.
+    async fn attempts(
+        &self,
+        step: &CompiledStep,
+        key: &str,
+        scope: &Scope,
+        previous: Option<&StepRun>,
+    ) -> Result<Value, Failure> {
+        let started = Instant::now();
+        let mut run = self.new_run(key, StepState::Running, None, previous);
+        if let Err(error) = self.count_step() {
+            return Err(self.fail(run, error, started).await);
+        }
+        let (prepared, input) = match self.prepare(step, key, scope) {
+            Ok(prepared) => prepared,
+            Err(error) => return Err(self.fail(run, error, started).await),
+        };
+        run.input = Some(input);
+        loop {
+            run.attempts += 1;
+            run.state = StepState::Running;
+            self.checkpoint(&run).await?;
+            self.options.observer.step_started(key, run.attempts);
+            let attempt = self.perform(&prepared, scope);
+            let outcome = tokio::select! {
+                outcome = async {
+                    match step.timeout {
+                        Some(limit) => tokio::time::timeout(limit, attempt).await.unwrap_or_else(|_| {
+                            Err(StepError::transient(format!("the step did not finish within {}", DurationSpec::new(limit))))
+                        }),
+                        None => attempt.await,
+                    }
+                } => outcome,
+                () = self.options.cancel.cancelled() => {
+                    self.finish(&mut run, StepState::Cancelled, None, None, started).await?;
+                    return Err(Failure::Halt(Halt::Cancelled));
+                }
+            };
+            let error = match outcome.and_then(|performed| {
+                self.check_output_size(&performed.output)
+                    .map(|()| performed)
+            }) {
+                Ok(performed) => {
+                    run.usage = performed.usage;
+                    run.cost = performed.cost;
+                    self.finish(
+                        &mut run,
+                        StepState::Completed,
+                        Some(performed.output.clone()),
+                        None,
+                        started,
+                    )
+                    .await?;
+                    return Ok(performed.output);
+                }
+                Err(error) => error,
+            };
+            match step
+                .backoff
+                .decide(run.attempts as u32, &error, rand::random::<f64>())
+            {
+                Decision::RetryAfter(wait) => {
+                    tracing::debug!(step = key, attempt = run.attempts, ?wait, error = %error.message, "retrying");
+                    run.error = Some(error.to_json(key, run.attempts as u32));
+                    self.checkpoint(&run).await?;
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = self.options.cancel.cancelled() => {
+                            let last_error = run.error.clone();
+                            self.finish(&mut run, StepState::Cancelled, None, last_error, started).await?;
+                            return Err(Failure::Halt(Halt::Cancelled));
+                        }
+                    }
+                }
+                Decision::GiveUp => return Err(self.fail(run, error, started).await),
+            }
+        }
+    }
+
+    /// Renders a step's inputs into the call to make, and the record of what was asked.
+    fn prepare(
+        &self,
+        step: &CompiledStep,
+        key: &str,
+        scope: &Scope,
+    ) -> Result<(Prepared, Value), StepError> {
+        let templates = &self.workflow.templates;
+        let render = |value, scope: &Scope| {
+            templates
+                .render(value, scope)
+                .map_err(|error| StepError::permanent(error.0))
+        };
+        match &step.kind {
+            CompiledKind::Llm {
+                provider,
+                model,
+                prompt,
+                system,
+                temperature,
+                max_tokens,
+                json,
+                inputs,
+            } => {
+                let mut prompt_scope = scope.clone();
+                let rendered_inputs = inputs
+                    .as_ref()
+                    .map(|inputs| render(inputs, scope))
+                    .transpose()?;
+                if let Some(inputs) = &rendered_inputs {
+                    prompt_scope.set_json("inputs", inputs);
+                }
+                let prompt = text_of(render(prompt, &prompt_scope)?);
+                let system = system
+                    .as_ref()
+                    .map(|system| render(system, &prompt_scope).map(text_of))
+                    .transpose()?;
+                let input = json!({"provider": provider, "model": model, "system": system, "prompt": prompt, "inputs": rendered_inputs});
+                let request = LlmRequest {
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    system,
+                    prompt,
+                    temperature: *temperature,
+                    max_tokens: *max_tokens,
+                    json: *json,
+                    idempotency_key: self.idempotency_key(key),
+                };
+                Ok((Prepared::Llm(request), input))
+            }
+            CompiledKind::Integration {
+                service,
+                action,
+                inputs,
+                credential,
+            } => {
+                let inputs = render(inputs, scope)?;
+                let input = json!({"service": service, "action": action, "inputs": inputs, "credential": credential});
+                let call = ActionCall {
+                    org_id: self.org(),
+                    service: service.clone(),
+                    action: action.clone(),
+                    inputs,
+                    credential: credential.clone(),
+                    idempotency_key: self.idempotency_key(key),
+                };
+                Ok((Prepared::Integration(call), input))
+            }
+            CompiledKind::Transformation {
+                action,
+                inputs,
+                expression,
+            } => {
+                let inputs = render(inputs, scope)?;
+                let input = json!({"action": action, "inputs": inputs});
+                match (action, expression) {
+                    (TransformAction::Calculate, Some(expression)) => {
+                        let value = templates
+                            .evaluate(expression, scope)
+                            .map_err(|error| StepError::permanent(error.0))?;
+                        let result = crate::template::to_json(&value)
+                            .map_err(|error| StepError::permanent(error.0))?;
+                        Ok((Prepared::Calculate(json!({"result": result})), input))
+                    }
+                    (TransformAction::Filter, Some(condition)) => {
+                        let items = transform::list(&inputs, "items")?;
+                        let mut kept = Vec::new();
+                        for item in items {
+                            let mut item_scope = scope.clone();
+                            item_scope.set_json("item", item);
+                            if templates
+                                .truth(condition, &item_scope)
+                                .map_err(|error| StepError::permanent(error.0))?
+                            {
+                                kept.push(item.clone());
+                            }
+                        }
+                        Ok((Prepared::Calculate(json!({"items": kept})), input))
+                    }
+                    _ => Ok((
+                        Prepared::Transformation {
+                            action: *action,
+                            inputs,
+                        },
+                        input,
+                    )),
+                }
+            }
+            _ => Err(StepError::system("this step kind is not attempted")),
+        }
+    }
+
+    async fn perform(&self, prepared: &Prepared, _scope: &Scope) -> Result<Performed, StepError> {
+        match prepared {
+            Prepared::Transformation { action, inputs } => transform::apply(*action, inputs)
+                .map(|output| Performed::plain(transform::as_output(output, "result"))),
+            Prepared::Calculate(output) => Ok(Performed::plain(output.clone())),
+            Prepared::Llm(request) => {
+                self.permit(&request.provider)?;
+                let started = Instant::now();
+                let result = self.engine.llm.complete(request.clone()).await;
+                self.record(&request.provider, &result);
+                let response = result?;
+                let mut output = json!({
+                    "response": response.text,
+                    "usage": {"input_tokens": response.usage.input_tokens, "output_tokens": response.usage.output_tokens},
+                    "cost_usd": response.cost,
+                    "model": response.model,
+                    "provider": request.provider,
+                    "latency_ms": started.elapsed().as_millis() as u64,
+                });
+                if request.json {
+                    let parsed = transform::extract_json(&response.text).map_err(|_| {
+                        StepError::transient("the model was asked for JSON but answered with none")
+                    })?;
+                    output["json"] = parsed;
+                }
+                Ok(Performed {
+                    output,
+                    usage: response.usage,
+                    cost: response.cost,
+                })
+            }
+            Prepared::Integration(call) => {
+                self.permit(&call.service)?;
+                let result = self.engine.connectors.call(call.clone()).await;
+                self.record(&call.service, &result);
+                Ok(Performed::plain(transform::as_output(result?, "result")))
+            }
+        }
+    }
+
+    fn permit(&self, service: &str) -> Result<(), StepError> {
+        let mut breakers = self.engine.breakers.lock().expect("breaker lock");
+        match breakers.permit(self.org(), service, Instant::now()) {
+            Permit::Allowed => Ok(()),
+            Permit::Refused { message, retry_in } => {
+                Err(StepError::transient(message).with_retry_after(retry_in))
+            }
+        }
+    }
+
+    fn record<T>(&self, service: &str, result: &Result<T, StepError>) {
+        let transient =
+            matches!(result, Err(error) if error.class == baton_core::ErrorClass::Transient);
+        self.engine.breakers.lock().expect("breaker lock").record(
+            self.org(),
+            service,
+            transient,
+            Instant::now(),
+        );
+    }
+
+    /// Waits for a person's answer; the execution goes to WAITING until [`super::Engine::answer`].
+    async fn approval(
+        &self,
+        step: &CompiledStep,
+        key: &str,
+        scope: &Scope,
+        previous: Option<&StepRun>,
+    ) -> Result<Value, Failure> {
+        let CompiledKind::Approval {
+            message,
+            approvers,
+            timeout,
+            on_timeout,
+            default_answer,
+        } = &step.kind
+        else {
+            unreachable!("approval() is called for approval steps")
+        };
+        let started = Instant::now();
+        if let Some(waiting) = previous.filter(|run| run.state == StepState::Waiting) {
+            let deadline = waiting
+                .input
+                .as_ref()
+                .and_then(|input| input.get("deadline"))
+                .and_then(Value::as_str)
+                .and_then(parse_time);
+            let mut run = waiting.clone();
+            return match deadline {
+                Some(deadline) if deadline <= Utc::now() => match on_timeout {
+                    ApprovalTimeout::Fail => {
+                        let limit = timeout
+                            .map(|limit| DurationSpec::new(limit).to_string())
+                            .unwrap_or_default();
+                        Err(self
+                            .fail(
+                                run,
+                                StepError::permanent(format!("nobody answered within {limit}")),
+                                started,
+                            )
+                            .await)
+                    }
+                    ApprovalTimeout::Continue => {
+                        let output = json!({"approved": null, "timed_out": true});
+                        self.finish(
+                            &mut run,
+                            StepState::Completed,
+                            Some(output.clone()),
+                            None,
+                            started,
+                        )
+                        .await?;
+                        Ok(output)
+                    }
+                    ApprovalTimeout::Default => {
+                        let mut output = default_answer.clone().unwrap_or(Value::Null);
+                        if let Value::Object(fields) = &mut output {
+                            fields.insert("timed_out".into(), Value::Bool(true));
+                        }
+                        self.finish(
+                            &mut run,
+                            StepState::Completed,
+                            Some(output.clone()),
+                            None,
+                            started,
+                        )
+                        .await?;
+                        Ok(output)
+                    }
+                },
+                _ => Err(Failure::Halt(Halt::Waiting {
+                    step: key.to_owned(),
+                    resume_at: deadline,
+                })),
+            };
+        }
+        let mut run = self.new_run(key, StepState::Waiting, None, previous);
+        if let Err(error) = self.count_step() {
+            return Err(self.fail(run, error, started).await);
+        }
+        let message = match self.workflow.templates.render(message, scope) {
+            Ok(message) => text_of(message),
+            Err(error) => return Err(self.fail(run, StepError::permanent(error.0), started).await),
+        };
+        let deadline = timeout
+            .and_then(|limit| chrono::Duration::from_std(limit).ok())
+            .map(|limit| Utc::now() + limit);
+        run.attempts = 1;
+        run.input = Some(
+            json!({"message": message, "approvers": approvers, "deadline": deadline.map(|time| time.to_rfc3339())}),
+        );
+        self.checkpoint(&run).await?;
+        self.options.observer.step_started(key, run.attempts);
+        Err(Failure::Halt(Halt::Waiting {
+            step: key.to_owned(),
+            resume_at: deadline,
+        }))
+    }
+
+    /// A durable wait: the time to wake is checkpointed, so a restart keeps it.
+    async fn delay(
+        &self,
+        step: &CompiledStep,
+        key: &str,
+        scope: &Scope,
+        previous: Option<&StepRun>,
+    ) -> Result<Value, Failure> {
+        let CompiledKind::Delay { duration, until } = &step.kind else {
+            unreachable!("delay() is called for delay steps")
+        };
+        let started = Instant::now();
+        let (mut run, wake) = match previous.filter(|run| run.state == StepState::Waiting) {
+            Some(waiting) => {
+                let wake = waiting
+                    .input
+                    .as_ref()
+                    .and_then(|input| input.get("until"))
+                    .and_then(Value::as_str)
+                    .and_then(parse_time);
+                (waiting.clone(), wake.unwrap_or_else(Utc::now))
+            }
+            None => {
+                let mut run = self.new_run(key, StepState::Waiting, None, previous);
+                if let Err(error) = self.count_step() {
+                    return Err(self.fail(run, error, started).await);
+                }
+                let wake = match (duration, until) {
+                    (Some(duration), _) => {
+                        Utc::now() + chrono::Duration::from_std(*duration).unwrap_or_default()
+                    }
+                    (None, Some(until)) => {
+                        let rendered = match self.workflow.templates.render(until, scope) {
+                            Ok(rendered) => text_of(rendered),
+                            Err(error) => {
+                                return Err(self
+                                    .fail(run, StepError::permanent(error.0), started)
+                                    .await);
+                            }
+                        };
+                        match parse_time(&rendered) {
+                            Some(time) => time,
+                            None => {
+                                return Err(self
+                                    .fail(
+                                        run,
+                                        StepError::permanent(format!(
+                                            "`until` is {rendered:?}, not an RFC 3339 time"
+                                        )),
+                                        started,
+                                    )
+                                    .await);
+                            }
+                        }
+                    }
+                    (None, None) => Utc::now(),
+                };
+                run.attempts = 1;
+                run.input = Some(json!({"until": wake.to_rfc3339()}));
+                (run, wake)
+            }
+        };
+        if wake <= Utc::now() {
+            let output = json!({"waited_until": wake.to_rfc3339()});
+            self.finish(
+                &mut run,
+                StepState::Completed,
+                Some(output.clone()),
+                None,
+                started,
+            )
+            .await?;
+            return Ok(output);
+        }
+        self.checkpoint(&run).await?;
+        self.options.observer.step_started(key, run.attempts);
+        Err(Failure::Halt(Halt::Waiting {
+            step: key.to_owned(),
+            resume_at: Some(wake),
+        }))
+    }
+}
+
+fn text_of(value: Value) -> String {
+    match value {
+        Value::String(text) => text,
+        other => other.to_string(),
+    }
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|time| time.with_timezone(&Utc))
+}

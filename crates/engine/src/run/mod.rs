@@ -1,0 +1,425 @@
+//! Running an execution. The engine replays the workflow against the execution's checkpoints:
+//! a step whose checkpoint says COMPLETED is not run again, its stored output is reused; a step
+//! that was in flight when the process died runs again with the same idempotency key. Every
+//! step's result is written before the next step starts.
+
+mod flow;
+mod leaf;
+mod sub;
+
+pub use sub::{ResolvedWorkflow, StoredWorkflows, WorkflowResolver};
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use baton_core::execution::{Execution, ExecutionUpdate, StepRun, TokenUsage};
+use baton_core::{ExecutionState, OrgId, StepState, Usd};
+use baton_store::ExecutionStore;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::breaker::{BreakerSettings, Breakers};
+use crate::compile::CompiledWorkflow;
+use crate::connector::Connectors;
+use crate::error::{EngineError, StepError};
+use crate::limits::Limits;
+use crate::provider::LlmProvider;
+use crate::scope::Scope;
+
+/// What the engine calls out to.
+pub struct Engine {
+    store: Arc<dyn ExecutionStore>,
+    llm: Arc<dyn LlmProvider>,
+    connectors: Arc<dyn Connectors>,
+    limits: Limits,
+    breakers: Mutex<Breakers>,
+    workflows: Option<Arc<dyn WorkflowResolver>>,
+}
+
+/// How one run is observed and controlled.
+pub struct RunOptions {
+    /// The running user and their organization, as `{{user.*}}`.
+    pub user: Value,
+    pub observer: Arc<dyn Observer>,
+    pub cancel: Cancel,
+    /// How many sub-workflows deep this run is (0 for a top-level execution).
+    pub depth: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            user: json!({}),
+            observer: Arc::new(SilentObserver),
+            cancel: Cancel::never(),
+            depth: 0,
+        }
+    }
+}
+
+/// Sees each step start and finish, e.g. to print progress or stream it to a browser.
+pub trait Observer: Send + Sync {
+    fn step_started(&self, key: &str, attempt: i32);
+    fn step_finished(&self, run: &StepRun, duration: Duration);
+}
+
+pub struct SilentObserver;
+
+impl Observer for SilentObserver {
+    fn step_started(&self, _: &str, _: i32) {}
+    fn step_finished(&self, _: &StepRun, _: Duration) {}
+}
+
+/// Asks a run to stop at its next safe point, aborting a call in flight.
+#[derive(Clone)]
+pub struct Cancel(watch::Receiver<bool>);
+
+/// Cancels the runs holding its [`Cancel`].
+pub struct Canceller(watch::Sender<bool>);
+
+impl Cancel {
+    pub fn new() -> (Canceller, Cancel) {
+        let (sender, receiver) = watch::channel(false);
+        (Canceller(sender), Cancel(receiver))
+    }
+
+    /// A run that is never cancelled.
+    pub fn never() -> Cancel {
+        let (sender, receiver) = watch::channel(false);
+        std::mem::forget(sender);
+        Cancel(receiver)
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    pub async fn cancelled(&self) {
+        let mut receiver = self.0.clone();
+        if receiver.wait_for(|cancelled| *cancelled).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Canceller {
+    pub fn cancel(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// Where a run stopped.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Completed,
+    Failed,
+    /// Waiting for a person or a timer; `resume_at` when a timer will end the wait.
+    Waiting {
+        step: String,
+        resume_at: Option<DateTime<Utc>>,
+    },
+    Cancelled,
+}
+
+/// Why a step list stopped early.
+#[derive(Clone, Debug)]
+pub(crate) enum Halt {
+    Failed {
+        error: Value,
+    },
+    Waiting {
+        step: String,
+        resume_at: Option<DateTime<Utc>>,
+    },
+    Cancelled,
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn ExecutionStore>,
+        llm: Arc<dyn LlmProvider>,
+        connectors: Arc<dyn Connectors>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            store,
+            llm,
+            connectors,
+            limits,
+            breakers: Mutex::new(Breakers::new(BreakerSettings::default())),
+            workflows: None,
+        }
+    }
+
+    /// Lets `sub_workflow` steps find other workflows.
+    pub fn with_workflows(mut self, workflows: Arc<dyn WorkflowResolver>) -> Self {
+        self.workflows = Some(workflows);
+        self
+    }
+
+    pub fn with_breaker_settings(mut self, settings: BreakerSettings) -> Self {
+        self.breakers = Mutex::new(Breakers::new(settings));
+        self
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Runs (or resumes) an execution until it completes, fails, waits or is cancelled, and
+    /// returns it as stored afterwards.
+    pub async fn run(
+        &self,
+        execution: &Execution,
+        workflow: &CompiledWorkflow,
+        options: &RunOptions,
+    ) -> Result<(Execution, Outcome), EngineError> {
+        let now = Utc::now();
+        let state = match execution.state {
+            ExecutionState::Pending | ExecutionState::Waiting => {
+                self.store
+                    .transition(ExecutionUpdate::new(
+                        execution.id,
+                        execution.state,
+                        ExecutionState::Running,
+                        now,
+                    ))
+                    .await?;
+                ExecutionState::Running
+            }
+            ExecutionState::Running => ExecutionState::Running,
+            other => return Err(EngineError::NotRunnable(execution.id, other)),
+        };
+        debug_assert_eq!(state, ExecutionState::Running);
+        let memo: HashMap<String, StepRun> = self
+            .store
+            .step_runs(execution.id)
+            .await?
+            .into_iter()
+            .map(|run| (run.step_key.clone(), run))
+            .collect();
+        let started = execution.started_at.unwrap_or(now);
+        let elapsed = (now - started).to_std().unwrap_or_default();
+        let remaining = workflow.timeout.saturating_sub(elapsed);
+        let run = Run {
+            engine: self,
+            workflow,
+            execution,
+            memo,
+            options,
+            steps_run: AtomicU32::new(0),
+        };
+        let mut scope = Scope::new(
+            &execution.input,
+            &options.user,
+            &json!({"id": execution.id, "workflow_id": execution.workflow_id, "version": execution.workflow_version}),
+        );
+        let result =
+            match tokio::time::timeout(remaining, run.list(&workflow.steps, &mut scope, "", 0))
+                .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(Halt::Failed {
+                    error: json!({"class": "permanent", "message": format!(
+                        "the execution ran longer than its limit of {}",
+                        baton_core::dsl::DurationSpec::new(workflow.timeout)
+                    )}),
+                }),
+            };
+        let at = Utc::now();
+        let (update, outcome) = match result {
+            Ok(output) => {
+                let mut update = ExecutionUpdate::new(
+                    execution.id,
+                    ExecutionState::Running,
+                    ExecutionState::Completed,
+                    at,
+                );
+                update.output = Some(output);
+                (update, Outcome::Completed)
+            }
+            Err(Halt::Failed { error, .. }) => {
+                let mut update = ExecutionUpdate::new(
+                    execution.id,
+                    ExecutionState::Running,
+                    ExecutionState::Failed,
+                    at,
+                );
+                update.error = Some(error);
+                (update, Outcome::Failed)
+            }
+            Err(Halt::Waiting { step, resume_at }) => (
+                ExecutionUpdate::new(
+                    execution.id,
+                    ExecutionState::Running,
+                    ExecutionState::Waiting,
+                    at,
+                ),
+                Outcome::Waiting { step, resume_at },
+            ),
+            Err(Halt::Cancelled) => (
+                ExecutionUpdate::new(
+                    execution.id,
+                    ExecutionState::Running,
+                    ExecutionState::Cancelled,
+                    at,
+                ),
+                Outcome::Cancelled,
+            ),
+        };
+        let stored = self.store.transition(update).await?;
+        Ok((stored, outcome))
+    }
+
+    /// Records a person's answer to a waiting approval step; run the execution again to go on.
+    pub async fn answer(
+        &self,
+        execution: &Execution,
+        step_key: &str,
+        answer: Value,
+    ) -> Result<(), EngineError> {
+        if execution.state != ExecutionState::Waiting {
+            return Err(EngineError::Answer(format!(
+                "execution {} is not waiting (it is {})",
+                execution.id, execution.state
+            )));
+        }
+        let runs = self.store.step_runs(execution.id).await?;
+        let mut run = runs
+            .into_iter()
+            .find(|run| run.step_key == step_key && run.state == StepState::Waiting)
+            .ok_or_else(|| {
+                EngineError::Answer(format!("step {step_key:?} is not waiting for an answer"))
+            })?;
+        run.state = StepState::Completed;
+        run.output = Some(answer);
+        run.finished_at = Some(Utc::now());
+        self.store.save_step_run(&run).await?;
+        Ok(())
+    }
+
+    /// Queues a failed execution again; running it then resumes from the failed step, keeping
+    /// the steps that succeeded.
+    pub async fn retry_failed(&self, execution: &Execution) -> Result<Execution, EngineError> {
+        if execution.state != ExecutionState::Failed {
+            return Err(EngineError::NotRunnable(execution.id, execution.state));
+        }
+        Ok(self
+            .store
+            .transition(ExecutionUpdate::new(
+                execution.id,
+                ExecutionState::Failed,
+                ExecutionState::Pending,
+                Utc::now(),
+            ))
+            .await?)
+    }
+}
+
+/// One run of one execution: what every step needs.
+pub(crate) struct Run<'a> {
+    engine: &'a Engine,
+    workflow: &'a CompiledWorkflow,
+    execution: &'a Execution,
+    memo: HashMap<String, StepRun>,
+    options: &'a RunOptions,
+    steps_run: AtomicU32,
+}
+
+impl Run<'_> {
+    fn org(&self) -> OrgId {
+        self.execution.org_id
+    }
+
+    fn idempotency_key(&self, key: &str) -> String {
+        format!("{}:{key}", self.execution.id)
+    }
+
+    /// Counts a step against the execution's limit.
+    fn count_step(&self) -> Result<(), StepError> {
+        let count = self.steps_run.fetch_add(1, Ordering::Relaxed) + 1;
+        if count > self.engine.limits.max_steps {
+            return Err(StepError::permanent(format!(
+                "the execution ran more than {} steps, its limit",
+                self.engine.limits.max_steps
+            )));
+        }
+        Ok(())
+    }
+
+    fn new_run(
+        &self,
+        key: &str,
+        state: StepState,
+        input: Option<Value>,
+        previous: Option<&StepRun>,
+    ) -> StepRun {
+        StepRun {
+            execution_id: self.execution.id,
+            step_key: key.to_owned(),
+            state,
+            input,
+            output: None,
+            error: None,
+            attempts: previous.map_or(0, |run| {
+                if run.state == StepState::Failed {
+                    0
+                } else {
+                    run.attempts
+                }
+            }),
+            idempotency_key: self.idempotency_key(key),
+            usage: TokenUsage::default(),
+            cost: Usd::ZERO,
+            started_at: previous
+                .and_then(|run| run.started_at)
+                .or_else(|| Some(Utc::now())),
+            finished_at: None,
+        }
+    }
+
+    async fn checkpoint(&self, run: &StepRun) -> Result<(), Halt> {
+        self.engine
+            .store
+            .save_step_run(run)
+            .await
+            .map_err(|error| Halt::Failed {
+                error: StepError::system(format!("the checkpoint could not be saved: {error}"))
+                    .to_json(&run.step_key, run.attempts as u32),
+            })
+    }
+
+    /// Stores a finished step and tells the observer.
+    async fn finish(
+        &self,
+        run: &mut StepRun,
+        state: StepState,
+        output: Option<Value>,
+        error: Option<Value>,
+        started: Instant,
+    ) -> Result<(), Halt> {
+        run.state = state;
+        run.output = output;
+        run.error = error;
+        run.finished_at = Some(Utc::now());
+        self.checkpoint(run).await?;
+        self.options.observer.step_finished(run, started.elapsed());
+        Ok(())
+    }
+
+    fn check_output_size(&self, output: &Value) -> Result<(), StepError> {
+        let limit = self.engine.limits.max_output_bytes;
+        let size = serde_json::to_vec(output)
+            .map(|bytes| bytes.len())
+            .unwrap_or(usize::MAX);
+        if size > limit {
+            return Err(StepError::permanent(format!(
+                "the step's output is {size} bytes; at most {limit} are allowed"
+            )));
+        }
+        Ok(())
+    }
+}

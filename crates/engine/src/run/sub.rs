@@ -1,0 +1,233 @@
+//! `sub_workflow` steps: another workflow of the organization runs as a child execution, and its
+//! output becomes the step's. The child's id is checkpointed before it starts, so a resumed
+//! parent resumes the same child instead of starting a second one.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use baton_core::execution::{NewExecution, StepRun, TriggerKind};
+use baton_core::{ExecutionId, ExecutionState, OrgId, StepState, WorkflowId};
+use baton_store::WorkflowStore;
+use serde_json::{Value, json};
+
+use super::flow::Failure;
+use super::{Halt, Outcome, Run, RunOptions};
+use crate::compile::{
+    CompileOptions, CompiledKind, CompiledStep, CompiledWorkflow, validate_document,
+};
+use crate::connector::Connectors;
+use crate::error::StepError;
+use crate::limits::Limits;
+use crate::scope::Scope;
+
+/// Finds the workflow a `sub_workflow` step names.
+#[async_trait]
+pub trait WorkflowResolver: Send + Sync {
+    async fn resolve(&self, org: OrgId, key: &str) -> Result<ResolvedWorkflow, StepError>;
+}
+
+pub struct ResolvedWorkflow {
+    pub workflow_id: WorkflowId,
+    pub version: i32,
+    pub compiled: Arc<CompiledWorkflow>,
+}
+
+/// Resolves workflows from the store: the current version, compiled.
+pub struct StoredWorkflows {
+    pub store: Arc<dyn WorkflowStore>,
+    pub connectors: Arc<dyn Connectors>,
+    pub limits: Limits,
+}
+
+#[async_trait]
+impl WorkflowResolver for StoredWorkflows {
+    async fn resolve(&self, org: OrgId, key: &str) -> Result<ResolvedWorkflow, StepError> {
+        let workflow = self
+            .store
+            .workflow_by_key(org, key)
+            .await
+            .map_err(|error| StepError::system(error.to_string()))?
+            .ok_or_else(|| StepError::permanent(format!("there is no workflow {key:?}")))?;
+        let version = self
+            .store
+            .workflow_version(org, workflow.id, workflow.current_version)
+            .await
+            .map_err(|error| StepError::system(error.to_string()))?
+            .ok_or_else(|| {
+                StepError::system(format!(
+                    "workflow {key:?} has lost its version {}",
+                    workflow.current_version
+                ))
+            })?;
+        let options = CompileOptions {
+            limits: &self.limits,
+            connectors: self.connectors.as_ref(),
+            extra_providers: &[],
+        };
+        let compiled = validate_document(&version.definition, &options).map_err(|problems| {
+            StepError::permanent(format!(
+                "workflow {key:?} is invalid: {}",
+                problems
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ))
+        })?;
+        Ok(ResolvedWorkflow {
+            workflow_id: workflow.id,
+            version: version.version,
+            compiled: Arc::new(compiled),
+        })
+    }
+}
+
+impl Run<'_> {
+    pub(super) async fn sub_workflow(
+        &self,
+        step: &CompiledStep,
+        key: &str,
+        scope: &Scope,
+        previous: Option<&StepRun>,
+    ) -> Result<Value, Failure> {
+        let CompiledKind::SubWorkflow { workflow, inputs } = &step.kind else {
+            unreachable!("sub_workflow() is called for sub_workflow steps")
+        };
+        let started = Instant::now();
+        let mut run = self.new_run(key, StepState::Running, None, previous);
+        if let Err(error) = self.count_step() {
+            return Err(self.fail(run, error, started).await);
+        }
+        let Some(resolver) = &self.engine.workflows else {
+            return Err(self
+                .fail(
+                    run,
+                    StepError::permanent(
+                        "sub_workflow steps need the workflow store to find the other workflow",
+                    ),
+                    started,
+                )
+                .await);
+        };
+        let depth = self.options.depth + 1;
+        if depth > self.engine.limits.max_depth {
+            let message = format!(
+                "sub-workflows nest deeper than {} levels",
+                self.engine.limits.max_depth
+            );
+            return Err(self.fail(run, StepError::permanent(message), started).await);
+        }
+        let inputs = match self.workflow.templates.render(inputs, scope) {
+            Ok(inputs) => inputs,
+            Err(error) => return Err(self.fail(run, StepError::permanent(error.0), started).await),
+        };
+        let resolved = match resolver.resolve(self.org(), workflow).await {
+            Ok(resolved) => resolved,
+            Err(error) => return Err(self.fail(run, error, started).await),
+        };
+        let child_id = previous
+            .filter(|run| run.state == StepState::Running)
+            .and_then(|run| {
+                run.input
+                    .as_ref()?
+                    .get("execution_id")?
+                    .as_str()?
+                    .parse::<ExecutionId>()
+                    .ok()
+            })
+            .unwrap_or_default();
+        run.attempts += 1;
+        run.input = Some(json!({"workflow": workflow, "inputs": inputs, "execution_id": child_id}));
+        self.checkpoint(&run).await?;
+        self.options.observer.step_started(key, run.attempts);
+
+        let store = &self.engine.store;
+        let existing = store
+            .execution(self.org(), child_id)
+            .await
+            .map_err(|error| store_halt(key, &error))?;
+        let child = match existing {
+            Some(child) => child,
+            None => store
+                .create_execution(NewExecution {
+                    id: child_id,
+                    org_id: self.org(),
+                    workflow_id: resolved.workflow_id,
+                    workflow_version: resolved.version,
+                    trigger: TriggerKind::Workflow,
+                    run_as: self.execution.run_as,
+                    input: inputs,
+                })
+                .await
+                .map_err(|error| store_halt(key, &error))?,
+        };
+        let (child, outcome) = if matches!(
+            child.state,
+            ExecutionState::Completed | ExecutionState::Failed | ExecutionState::Cancelled
+        ) {
+            let outcome = match child.state {
+                ExecutionState::Completed => Outcome::Completed,
+                ExecutionState::Failed => Outcome::Failed,
+                _ => Outcome::Cancelled,
+            };
+            (child, outcome)
+        } else {
+            let options = RunOptions {
+                user: self.options.user.clone(),
+                observer: self.options.observer.clone(),
+                cancel: self.options.cancel.clone(),
+                depth,
+            };
+            Box::pin(self.engine.run(&child, &resolved.compiled, &options))
+                .await
+                .map_err(|error| Halt::Failed {
+                    error: StepError::system(error.to_string()).to_json(key, 1),
+                })?
+        };
+        match outcome {
+            Outcome::Completed => {
+                let output = crate::transform::as_output(
+                    child.output.clone().unwrap_or(Value::Null),
+                    "result",
+                );
+                run.usage = child.usage;
+                run.cost = child.cost;
+                self.finish(
+                    &mut run,
+                    StepState::Completed,
+                    Some(output.clone()),
+                    None,
+                    started,
+                )
+                .await?;
+                Ok(output)
+            }
+            Outcome::Failed => {
+                let reason = child
+                    .error
+                    .as_ref()
+                    .and_then(|error| error.get("message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error");
+                Err(self
+                    .fail(
+                        run,
+                        StepError::permanent(format!("sub-workflow {workflow:?} failed: {reason}")),
+                        started,
+                    )
+                    .await)
+            }
+            Outcome::Waiting { resume_at, .. } => Err(Failure::Halt(Halt::Waiting {
+                step: key.to_owned(),
+                resume_at,
+            })),
+            Outcome::Cancelled => Err(Failure::Halt(Halt::Cancelled)),
+        }
+    }
+}
+
+fn store_halt(key: &str, error: &baton_store::StoreError) -> Halt {
+    Halt::Failed {
+        error: StepError::system(error.to_string()).to_json(key, 1),
+    }
+}

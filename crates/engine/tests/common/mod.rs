@@ -1,0 +1,210 @@
+//! A real SQLite store, a scripted model and fake connectors, for running workflows in tests.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use baton_core::execution::{Execution, NewExecution, TriggerKind};
+use baton_core::organization::NewUser;
+use baton_core::workflow::NewWorkflow;
+use baton_core::{ExecutionId, OrgId};
+use baton_engine::compile::CompileOptions;
+use baton_engine::connector::{ActionCall, Connectors};
+use baton_engine::provider::ScriptedProvider;
+use baton_engine::run::{Outcome, RunOptions, StoredWorkflows};
+use baton_engine::{CompiledWorkflow, Engine, Limits, StepError, validate_document};
+use baton_store::{SqliteStore, Store};
+use serde_json::Value;
+
+type Handler = dyn Fn(&ActionCall, usize) -> Result<Value, StepError> + Send + Sync;
+
+/// Connectors answering from a closure, counting calls; optionally slow.
+pub struct FakeConnectors {
+    pub calls: Mutex<Vec<ActionCall>>,
+    handler: Box<Handler>,
+    delay: Duration,
+}
+
+impl FakeConnectors {
+    pub fn new(
+        handler: impl Fn(&ActionCall, usize) -> Result<Value, StepError> + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            calls: Mutex::new(Vec::new()),
+            handler: Box::new(handler),
+            delay: Duration::ZERO,
+        })
+    }
+
+    pub fn slow(
+        delay: Duration,
+        handler: impl Fn(&ActionCall, usize) -> Result<Value, StepError> + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            calls: Mutex::new(Vec::new()),
+            handler: Box::new(handler),
+            delay,
+        })
+    }
+
+    pub fn calls(&self) -> Vec<ActionCall> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, action: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|call| call.action == action)
+            .count()
+    }
+}
+
+#[async_trait]
+impl Connectors for FakeConnectors {
+    fn has_action(&self, _: &str, action: &str) -> bool {
+        action != "nonexistent"
+    }
+
+    async fn call(&self, call: ActionCall) -> Result<Value, StepError> {
+        let index = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(call.clone());
+            calls.len()
+        };
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        (self.handler)(&call, index)
+    }
+}
+
+pub struct Harness {
+    pub store: Arc<dyn Store>,
+    pub engine: Engine,
+    pub llm: Arc<ScriptedProvider>,
+    pub connectors: Arc<FakeConnectors>,
+    pub org: OrgId,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn new(connectors: Arc<FakeConnectors>) -> Self {
+        Self::with_limits(connectors, Limits::default()).await
+    }
+
+    pub async fn with_limits(connectors: Arc<FakeConnectors>, limits: Limits) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("baton.db"))
+                .await
+                .unwrap(),
+        );
+        store.migrate().await.unwrap();
+        let owner = store
+            .create_user(NewUser {
+                email: "owner@example.com".into(),
+                name: "Owner".into(),
+                password_hash: None,
+            })
+            .await
+            .unwrap();
+        let org = store
+            .create_organization("Acme", owner.id)
+            .await
+            .unwrap()
+            .id;
+        let llm = Arc::new(ScriptedProvider::new());
+        let resolver = Arc::new(StoredWorkflows {
+            store: store.clone(),
+            connectors: connectors.clone(),
+            limits: limits.clone(),
+        });
+        let engine = Engine::new(store.clone(), llm.clone(), connectors.clone(), limits)
+            .with_workflows(resolver);
+        Self {
+            store,
+            engine,
+            llm,
+            connectors,
+            org,
+            _dir: dir,
+        }
+    }
+
+    pub fn compile(&self, document: &Value) -> CompiledWorkflow {
+        let limits = self.engine.limits().clone();
+        let options = CompileOptions {
+            limits: &limits,
+            connectors: self.connectors.as_ref(),
+            extra_providers: &[],
+        };
+        validate_document(document, &options)
+            .unwrap_or_else(|problems| panic!("invalid workflow: {problems:#?}"))
+    }
+
+    /// Saves the workflow and creates a pending execution of it.
+    pub async fn execution(&self, document: &Value, input: Value) -> (Execution, CompiledWorkflow) {
+        let compiled = self.compile(document);
+        let key = document["id"].as_str().unwrap().to_owned();
+        let workflow = match self.store.workflow_by_key(self.org, &key).await.unwrap() {
+            Some(workflow) => workflow,
+            None => {
+                self.store
+                    .create_workflow(NewWorkflow {
+                        org_id: self.org,
+                        key,
+                        name: "Test".into(),
+                        definition: document.clone(),
+                        created_by: None,
+                    })
+                    .await
+                    .unwrap()
+                    .0
+            }
+        };
+        let execution = self
+            .store
+            .create_execution(NewExecution {
+                id: ExecutionId::new(),
+                org_id: self.org,
+                workflow_id: workflow.id,
+                workflow_version: workflow.current_version,
+                trigger: TriggerKind::Manual,
+                run_as: None,
+                input,
+            })
+            .await
+            .unwrap();
+        (execution, compiled)
+    }
+
+    pub async fn run(
+        &self,
+        execution: &Execution,
+        compiled: &CompiledWorkflow,
+    ) -> (Execution, Outcome) {
+        self.engine
+            .run(
+                execution,
+                compiled,
+                &RunOptions {
+                    user: serde_json::json!({"company": "Acme Ltd", "name": "Ann"}),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Creates and runs an execution.
+    pub async fn start(&self, document: &Value, input: Value) -> (Execution, Outcome) {
+        let (execution, compiled) = self.execution(document, input).await;
+        self.run(&execution, &compiled).await
+    }
+
+    pub async fn steps(&self, execution: &Execution) -> Vec<baton_core::execution::StepRun> {
+        self.store.step_runs(execution.id).await.unwrap()
+    }
+}

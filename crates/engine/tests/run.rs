@@ -1,0 +1,710 @@
+//! Running workflows end to end on a real SQLite store: every step kind, every error path and
+//! every guard, checked by the execution's state, outputs and checkpoints.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_core::{ExecutionState, StepState, Usd};
+use baton_engine::run::{Cancel, Outcome, RunOptions};
+use baton_engine::{Limits, StepError};
+use common::{FakeConnectors, Harness};
+use serde_json::{Value, json};
+
+fn seed_workflow() -> Value {
+    json!({
+      "id": "wf_email_draft", "name": "Draft Email Response", "version": "1.0",
+      "steps": [
+        {"id": "step_1", "type": "integration", "service": "gmail", "action": "read_email", "inputs": {"email_id": "{{trigger.email_id}}"}},
+        {"id": "step_2", "type": "llm", "model": "gpt-4", "prompt": "Draft a response to this email:\n\n{{step_1.body}}", "inputs": {"context": {"company": "{{user.company}}"}}},
+        {"id": "step_3", "type": "transformation", "action": "extract_json", "inputs": {"text": "{{step_2.response}}"}},
+        {"id": "step_4", "type": "integration", "service": "gmail", "action": "save_draft", "inputs": {"to": "{{step_1.from}}", "subject": "Re: {{step_1.subject}}", "body": "{{step_3.draft}}"}}
+      ]
+    })
+}
+
+fn gmail() -> Arc<FakeConnectors> {
+    FakeConnectors::new(|call, _| match call.action.as_str() {
+        "read_email" => Ok(
+            json!({"from": "ann@customer.com", "subject": "Invoice 42", "body": "Where is my invoice?"}),
+        ),
+        "save_draft" => Ok(json!({"draft_id": "d-1", "to": call.inputs["to"]})),
+        other => Err(StepError::permanent(format!("unexpected {other}"))),
+    })
+}
+
+#[tokio::test]
+async fn the_seed_workflow_runs_end_to_end() {
+    let harness = Harness::new(gmail()).await;
+    harness.llm.answer(
+        "Sure! ```json\n{\"draft\": \"Dear Ann, your invoice is attached.\"}\n```",
+        120,
+        30,
+    );
+    let (execution, outcome) = harness
+        .start(&seed_workflow(), json!({"email_id": "m-1"}))
+        .await;
+    assert_eq!(outcome, Outcome::Completed);
+    assert_eq!(execution.state, ExecutionState::Completed);
+
+    let calls = harness.connectors.calls();
+    assert_eq!(calls[0].inputs, json!({"email_id": "m-1"}));
+    assert_eq!(
+        calls[1].inputs,
+        json!({"to": "ann@customer.com", "subject": "Re: Invoice 42", "body": "Dear Ann, your invoice is attached."})
+    );
+    assert_eq!(calls[1].idempotency_key, format!("{}:step_4", execution.id));
+    let prompt = &harness.llm.requests()[0];
+    assert_eq!(
+        prompt.prompt,
+        "Draft a response to this email:\n\nWhere is my invoice?"
+    );
+    assert_eq!(
+        (prompt.provider.as_str(), prompt.model.as_str()),
+        ("openai", "gpt-4")
+    );
+
+    assert_eq!(
+        execution.output,
+        Some(json!({"draft_id": "d-1", "to": "ann@customer.com"}))
+    );
+    assert_eq!(
+        (execution.usage.input_tokens, execution.usage.output_tokens),
+        (120, 30)
+    );
+    assert_eq!(execution.cost, Usd::from_micros(150));
+    let steps = harness.steps(&execution).await;
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| (s.step_key.as_str(), s.state))
+            .collect::<Vec<_>>(),
+        vec![
+            ("step_1", StepState::Completed),
+            ("step_2", StepState::Completed),
+            ("step_3", StepState::Completed),
+            ("step_4", StepState::Completed)
+        ]
+    );
+    let llm = &steps[1];
+    assert_eq!(
+        llm.output.as_ref().unwrap()["usage"],
+        json!({"input_tokens": 120, "output_tokens": 30})
+    );
+    assert_eq!(llm.output.as_ref().unwrap()["provider"], "openai");
+    assert_eq!(
+        llm.input.as_ref().unwrap()["inputs"],
+        json!({"context": {"company": "Acme Ltd"}})
+    );
+    assert!(llm.started_at.unwrap() <= llm.finished_at.unwrap());
+}
+
+#[tokio::test]
+async fn transformations_compute_filter_and_reshape() {
+    let harness = Harness::new(gmail()).await;
+    let (execution, outcome) = harness.start(&json!({"id": "wf_t", "name": "t", "steps": [
+        {"id": "total", "type": "transformation", "action": "calculate", "inputs": {"expression": "trigger.price * trigger.qty * 1.2"}},
+        {"id": "hot", "type": "transformation", "action": "filter", "inputs": {"items": "{{ trigger.leads }}", "condition": "item.score >= 80"}},
+        {"id": "names", "type": "transformation", "action": "jq", "inputs": {"program": "[.[] | .name]", "data": "{{ hot.items }}"}},
+        {"id": "summary", "type": "transformation", "action": "set", "inputs": {"total": "{{ total.result }}", "count": "{{ hot.items | length }}", "names": "{{ names }}"}}
+    ]}), json!({"price": 10, "qty": 3, "leads": [{"name": "a", "score": 90}, {"name": "b", "score": 20}, {"name": "c", "score": 80}]})).await;
+    assert_eq!(outcome, Outcome::Completed, "{:?}", execution.error);
+    assert_eq!(
+        execution.output,
+        Some(json!({"total": 36.0, "count": 2, "names": {"result": ["a", "c"]}}))
+    );
+}
+
+#[tokio::test]
+async fn conditionals_say_which_branch_ran() {
+    let harness = Harness::new(gmail()).await;
+    let workflow = json!({"id": "wf_if", "name": "if", "steps": [
+        {"id": "check", "type": "conditional", "condition": "trigger.score > 80",
+         "then": [{"id": "hot", "type": "transformation", "action": "set", "inputs": {"label": "hot"}}],
+         "else": [{"id": "cold", "type": "transformation", "action": "set", "inputs": {"label": "cold"}}]}
+    ]});
+    let (execution, _) = harness.start(&workflow, json!({"score": 91})).await;
+    assert_eq!(
+        execution.output,
+        Some(json!({"branch": "then", "output": {"label": "hot"}}))
+    );
+    let (execution, _) = harness.start(&workflow, json!({"score": 3})).await;
+    assert_eq!(
+        execution.output,
+        Some(json!({"branch": "else", "output": {"label": "cold"}}))
+    );
+    let keys: Vec<String> = harness
+        .steps(&execution)
+        .await
+        .into_iter()
+        .map(|s| s.step_key)
+        .collect();
+    assert_eq!(keys, vec!["check", "cold"]);
+}
+
+#[tokio::test]
+async fn loops_run_each_item_in_order_with_a_concurrency_limit() {
+    let connectors = FakeConnectors::slow(Duration::from_millis(30), |call, _| {
+        Ok(json!({"sent": call.inputs["to"]}))
+    });
+    let harness = Harness::new(connectors).await;
+    let started = std::time::Instant::now();
+    let (execution, outcome) = harness.start(&json!({"id": "wf_loop", "name": "loop", "steps": [
+        {"id": "each", "type": "loop", "items": "trigger.people", "as": "person", "concurrency": 4, "steps": [
+            {"id": "send", "type": "integration", "service": "slack", "action": "post_message", "inputs": {"to": "{{ person }}", "n": "{{ loop.number }}"}}
+        ]}
+    ]}), json!({"people": ["a", "b", "c", "d", "e", "f", "g", "h"]})).await;
+    assert_eq!(outcome, Outcome::Completed);
+    let sent: Vec<Value> = execution
+        .output
+        .clone()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["sent"].clone())
+        .collect();
+    assert_eq!(
+        sent,
+        ["a", "b", "c", "d", "e", "f", "g", "h"]
+            .map(Value::from)
+            .to_vec()
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(8 * 30),
+        "4 at a time is faster than one by one: {:?}",
+        started.elapsed()
+    );
+    let keys: Vec<String> = harness
+        .steps(&execution)
+        .await
+        .into_iter()
+        .map(|s| s.step_key)
+        .collect();
+    assert!(keys.contains(&"each[7].send".to_owned()), "{keys:?}");
+}
+
+#[tokio::test]
+async fn a_loop_over_too_many_items_or_no_list_fails_clearly() {
+    let harness = Harness::new(gmail()).await;
+    let body = json!([{"id": "noop", "type": "transformation", "action": "set", "inputs": {}}]);
+    let (execution, outcome) = harness.start(&json!({"id": "wf_big", "name": "big", "steps": [
+        {"id": "each", "type": "loop", "items": "trigger.rows", "max_items": 3, "steps": body}
+    ]}), json!({"rows": [1, 2, 3, 4]})).await;
+    assert_eq!(outcome, Outcome::Failed);
+    assert_eq!(
+        execution.error.unwrap()["message"],
+        "the loop got 4 items; at most 3 are allowed"
+    );
+    let (execution, _) = harness
+        .start(
+            &json!({"id": "wf_bad", "name": "bad", "steps": [
+                {"id": "each", "type": "loop", "items": "trigger.rows", "steps": body}
+            ]}),
+            json!({"rows": "not a list"}),
+        )
+        .await;
+    assert_eq!(
+        execution.error.unwrap()["message"],
+        "the loop's items must be a list, but they are text"
+    );
+}
+
+#[tokio::test]
+async fn parallel_branches_run_together_and_fail_fast() {
+    let connectors = FakeConnectors::slow(Duration::from_millis(50), |call, _| {
+        match call.action.as_str() {
+            "boom" => Err(StepError::permanent("the CRM refused the contact")),
+            _ => Ok(json!({"ok": call.action})),
+        }
+    });
+    let harness = Harness::new(connectors).await;
+    let started = std::time::Instant::now();
+    let (execution, outcome) = harness.start(&json!({"id": "wf_par", "name": "par", "steps": [
+        {"id": "both", "type": "parallel", "branches": [
+            [{"id": "left", "type": "integration", "service": "slack", "action": "left"}],
+            [{"id": "right", "type": "integration", "service": "slack", "action": "right"}]
+        ]},
+        {"id": "after", "type": "transformation", "action": "set", "inputs": {"l": "{{ left.ok }}", "r": "{{ right.ok }}"}}
+    ]}), json!({})).await;
+    assert_eq!(outcome, Outcome::Completed);
+    assert!(
+        started.elapsed() < Duration::from_millis(95),
+        "branches overlap: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(execution.output, Some(json!({"l": "left", "r": "right"})));
+
+    let (execution, outcome) = harness.start(&json!({"id": "wf_par_fail", "name": "par", "steps": [
+        {"id": "both", "type": "parallel", "branches": [
+            [{"id": "fails", "type": "integration", "service": "hubspot", "action": "boom"}],
+            [{"id": "slow", "type": "delay", "duration": "1h"}]
+        ]}
+    ]}), json!({})).await;
+    assert_eq!(outcome, Outcome::Failed);
+    assert_eq!(
+        execution.error.unwrap()["message"],
+        "the CRM refused the contact"
+    );
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_with_backoff_and_permanent_ones_are_not() {
+    let connectors = FakeConnectors::new(|call, index| match (call.action.as_str(), index) {
+        ("flaky", 1 | 2) => Err(StepError::transient("503 from the provider")),
+        ("flaky", _) => Ok(json!({"ok": true})),
+        _ => Err(StepError::permanent("401: the token was revoked")),
+    });
+    let harness = Harness::new(connectors).await;
+    let (execution, outcome) = harness.start(&json!({"id": "wf_retry", "name": "r", "steps": [
+        {"id": "call", "type": "integration", "service": "slack", "action": "flaky", "retry": {"base_delay": "10ms"}}
+    ]}), json!({})).await;
+    assert_eq!(outcome, Outcome::Completed);
+    let steps = harness.steps(&execution).await;
+    assert_eq!(
+        (steps[0].attempts, steps[0].state),
+        (3, StepState::Completed)
+    );
+
+    let (execution, outcome) = harness.start(&json!({"id": "wf_perm", "name": "p", "steps": [
+        {"id": "call", "type": "integration", "service": "slack", "action": "revoked", "retry": {"base_delay": "10ms"}}
+    ]}), json!({})).await;
+    assert_eq!(outcome, Outcome::Failed);
+    assert_eq!(
+        harness.connectors.count("revoked"),
+        1,
+        "a permanent error is not retried"
+    );
+    assert_eq!(
+        execution.error.unwrap(),
+        json!({"step": "call", "class": "permanent", "message": "401: the token was revoked", "attempts": 1})
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_from_the_provider_is_honoured() {
+    let connectors = FakeConnectors::new(|_, index| match index {
+        1 => Err(StepError::transient("429 Too Many Requests")
+            .with_retry_after(Duration::from_millis(300))),
+        _ => Ok(json!({"ok": true})),
+    });
+    let harness = Harness::new(connectors).await;
+    let started = std::time::Instant::now();
+    let (_, outcome) = harness.start(&json!({"id": "wf_429", "name": "r", "steps": [
+        {"id": "call", "type": "integration", "service": "slack", "action": "post", "retry": {"base_delay": "1ms"}}
+    ]}), json!({})).await;
+    assert_eq!(outcome, Outcome::Completed);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn on_error_continue_and_fallback_keep_the_execution_going() {
+    let connectors = FakeConnectors::new(|call, _| match call.action.as_str() {
+        "broken" => Err(StepError::permanent("404: no such channel")),
+        _ => Ok(json!({"posted": true})),
+    });
+    let harness = Harness::new(connectors).await;
+    let (execution, outcome) = harness.start(&json!({"id": "wf_onerr", "name": "e", "steps": [
+        {"id": "tolerated", "type": "integration", "service": "slack", "action": "broken", "on_error": "continue"},
+        {"id": "rescued", "type": "integration", "service": "slack", "action": "broken",
+         "on_error": {"fallback": [{"id": "backup", "type": "integration", "service": "email", "action": "send"}]}},
+        {"id": "report", "type": "transformation", "action": "set", "inputs": {"first": "{{ tolerated.error.message }}", "second": "{{ rescued.posted }}"}}
+    ]}), json!({})).await;
+    assert_eq!(outcome, Outcome::Completed, "{:?}", execution.error);
+    assert_eq!(
+        execution.output,
+        Some(json!({"first": "404: no such channel", "second": true}))
+    );
+    let steps = harness.steps(&execution).await;
+    let rescued = steps.iter().find(|s| s.step_key == "rescued").unwrap();
+    assert_eq!(rescued.state, StepState::Completed);
+    assert_eq!(
+        rescued.error.as_ref().unwrap()["message"],
+        "404: no such channel",
+        "the original error is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_reference_fails_the_step_naming_the_path() {
+    let harness = Harness::new(gmail()).await;
+    let (execution, outcome) = harness.start(&json!({"id": "wf_missing", "name": "m", "steps": [
+        {"id": "step_1", "type": "integration", "service": "gmail", "action": "read_email"},
+        {"id": "step_2", "type": "transformation", "action": "template", "inputs": {"template": "Hi {{ step_1.sender }}"}}
+    ]}), json!({})).await;
+    assert_eq!(outcome, Outcome::Failed);
+    assert_eq!(
+        execution.error.unwrap()["message"],
+        "`{{step_1.sender}}` is missing: step_1 has no field \"sender\""
+    );
+}
+
+#[tokio::test]
+async fn step_timeouts_and_the_execution_time_limit_hold() {
+    let connectors =
+        FakeConnectors::slow(Duration::from_millis(400), |_, _| Ok(json!({"ok": true})));
+    let harness = Harness::new(connectors).await;
+    let (execution, outcome) = harness.start(&json!({"id": "wf_slow", "name": "s", "steps": [
+        {"id": "call", "type": "integration", "service": "slack", "action": "post", "timeout": "50ms", "retry": {"max_retries": 1, "base_delay": "1ms"}}
+    ]}), json!({})).await;
+    assert_eq!(outcome, Outcome::Failed);
+    let error = execution.error.unwrap();
+    assert_eq!(
+        (error["message"].as_str(), error["attempts"].as_u64()),
+        (Some("the step did not finish within 50ms"), Some(2))
+    );
+
+    let (execution, outcome) = harness
+        .start(
+            &json!({"id": "wf_long", "name": "l", "timeout": "100ms", "steps": [
+                {"id": "call", "type": "integration", "service": "slack", "action": "post"}
+            ]}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(outcome, Outcome::Failed);
+    assert_eq!(
+        execution.error.unwrap()["message"],
+        "the execution ran longer than its limit of 100ms"
+    );
+}
+
+#[tokio::test]
+async fn the_step_count_and_output_size_guards_hold() {
+    let limits = Limits {
+        max_steps: 5,
+        max_output_bytes: 64,
+        ..Limits::default()
+    };
+    let harness = Harness::with_limits(gmail(), limits).await;
+    let (execution, _) = harness.start(&json!({"id": "wf_many", "name": "m", "steps": [
+        {"id": "each", "type": "loop", "items": "trigger.rows", "steps": [{"id": "noop", "type": "transformation", "action": "set", "inputs": {}}]}
+    ]}), json!({"rows": [1, 2, 3, 4, 5, 6]})).await;
+    assert_eq!(
+        execution.error.unwrap()["message"],
+        "the execution ran more than 5 steps, its limit"
+    );
+    let (execution, _) = harness.start(&json!({"id": "wf_big", "name": "b", "steps": [
+        {"id": "big", "type": "transformation", "action": "set", "inputs": {"text": "{{ trigger.text }}"}}
+    ]}), json!({"text": "x".repeat(100)})).await;
+    assert!(
+        execution.error.unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the step's output is 111 bytes; at most 64")
+    );
+}
+
+#[tokio::test]
+async fn an_open_circuit_fails_fast_without_calling_the_service() {
+    let connectors = FakeConnectors::new(|_, _| Err(StepError::transient("connection reset")));
+    let harness = Harness::new(connectors).await;
+    let workflow = json!({"id": "wf_cb", "name": "cb", "steps": [
+        {"id": "call", "type": "integration", "service": "hubspot", "action": "create_contact", "retry": {"max_retries": 0}}
+    ]});
+    for _ in 0..5 {
+        harness.start(&workflow, json!({})).await;
+    }
+    assert_eq!(harness.connectors.count("create_contact"), 5);
+    let (execution, outcome) = harness.start(&workflow, json!({})).await;
+    assert_eq!(outcome, Outcome::Failed);
+    assert_eq!(
+        harness.connectors.count("create_contact"),
+        5,
+        "the open circuit did not call hubspot"
+    );
+    let message = execution.error.unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.starts_with("hubspot has failed 5 times in a row, so Baton is pausing calls to it"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_approval_waits_and_the_answer_resumes_the_execution() {
+    let harness = Harness::new(FakeConnectors::new(|_, _| Ok(json!({"refunded": true})))).await;
+    let workflow = json!({"id": "wf_approve", "name": "a", "steps": [
+        {"id": "ask", "type": "approval", "message": "Send the refund of {{ trigger.amount }}?", "approvers": {"role": "admin"}},
+        {"id": "decide", "type": "conditional", "condition": "ask.approved",
+         "then": [{"id": "refund", "type": "integration", "service": "stripe", "action": "refund"}]}
+    ]});
+    let (execution, compiled) = harness.execution(&workflow, json!({"amount": "$40"})).await;
+    let (waiting, outcome) = harness.run(&execution, &compiled).await;
+    assert_eq!(
+        outcome,
+        Outcome::Waiting {
+            step: "ask".into(),
+            resume_at: None
+        }
+    );
+    assert_eq!(waiting.state, ExecutionState::Waiting);
+    let ask = &harness.steps(&waiting).await[0];
+    assert_eq!(
+        (ask.state, ask.input.as_ref().unwrap()["message"].as_str()),
+        (StepState::Waiting, Some("Send the refund of $40?"))
+    );
+
+    harness
+        .engine
+        .answer(
+            &waiting,
+            "ask",
+            json!({"approved": true, "comment": "fine", "by": "boss@example.com"}),
+        )
+        .await
+        .unwrap();
+    let (done, outcome) = harness.run(&waiting, &compiled).await;
+    assert_eq!(outcome, Outcome::Completed);
+    assert_eq!(harness.connectors.count("refund"), 1);
+    assert_eq!(done.state, ExecutionState::Completed);
+    assert!(
+        harness
+            .engine
+            .answer(&done, "ask", json!({}))
+            .await
+            .is_err(),
+        "a finished execution takes no answer"
+    );
+}
+
+#[tokio::test]
+async fn an_unanswered_approval_times_out_as_configured() {
+    let harness = Harness::new(gmail()).await;
+    for (on_timeout, expected) in [
+        (
+            "continue",
+            Some(json!({"approved": null, "timed_out": true})),
+        ),
+        (
+            "default",
+            Some(json!({"approved": false, "timed_out": true})),
+        ),
+        ("fail", None),
+    ] {
+        let workflow = json!({"id": format!("wf_timeout_{on_timeout}"), "name": "t", "steps": [
+            {"id": "ask", "type": "approval", "message": "ok?", "timeout": "50ms", "on_timeout": on_timeout, "default_answer": {"approved": false}}
+        ]});
+        let (execution, compiled) = harness.execution(&workflow, json!({})).await;
+        let (waiting, outcome) = harness.run(&execution, &compiled).await;
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Waiting {
+                    resume_at: Some(_),
+                    ..
+                }
+            ),
+            "{outcome:?} {:?}",
+            waiting.error
+        );
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let (done, _) = harness.run(&waiting, &compiled).await;
+        match expected {
+            Some(output) => assert_eq!(done.output, Some(output), "{on_timeout}"),
+            None => assert_eq!(
+                done.error.unwrap()["message"],
+                "nobody answered within 50ms"
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_delay_is_durable_and_ends_when_its_time_comes() {
+    let harness = Harness::new(gmail()).await;
+    let workflow = json!({"id": "wf_delay", "name": "d", "steps": [
+        {"id": "wait", "type": "delay", "duration": "200ms"},
+        {"id": "after", "type": "transformation", "action": "set", "inputs": {"done": true}}
+    ]});
+    let (execution, compiled) = harness.execution(&workflow, json!({})).await;
+    let (waiting, outcome) = harness.run(&execution, &compiled).await;
+    let Outcome::Waiting {
+        resume_at: Some(wake),
+        ..
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(waiting.state, ExecutionState::Waiting);
+    let (still, outcome) = harness.run(&waiting, &compiled).await;
+    assert!(
+        matches!(outcome, Outcome::Waiting { .. }),
+        "too early: still waiting"
+    );
+    tokio::time::sleep(
+        (wake - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(20),
+    )
+    .await;
+    let (done, outcome) = harness.run(&still, &compiled).await;
+    assert_eq!(outcome, Outcome::Completed);
+    assert_eq!(done.output, Some(json!({"done": true})));
+}
+
+#[tokio::test]
+async fn a_sub_workflow_runs_as_a_child_execution() {
+    let harness = Harness::new(gmail()).await;
+    let child = json!({"id": "wf_child", "name": "child", "steps": [
+        {"id": "greet", "type": "transformation", "action": "template", "inputs": {"template": "Hello {{ trigger.name }}"}}
+    ]});
+    harness.execution(&child, json!({})).await;
+    let (execution, outcome) = harness.start(&json!({"id": "wf_parent", "name": "parent", "steps": [
+        {"id": "call", "type": "sub_workflow", "workflow": "wf_child", "inputs": {"name": "{{ user.name }}"}},
+        {"id": "use", "type": "transformation", "action": "set", "inputs": {"said": "{{ call.text }}"}}
+    ]}), json!({})).await;
+    assert_eq!(outcome, Outcome::Completed, "{:?}", execution.error);
+    assert_eq!(execution.output, Some(json!({"said": "Hello Ann"})));
+
+    let (execution, _) = harness
+        .start(
+            &json!({"id": "wf_orphan", "name": "o", "steps": [
+                {"id": "call", "type": "sub_workflow", "workflow": "wf_nowhere"}
+            ]}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        execution.error.unwrap()["message"],
+        "there is no workflow \"wf_nowhere\""
+    );
+}
+
+#[tokio::test]
+async fn a_resumed_execution_skips_finished_steps_and_reruns_the_one_in_flight() {
+    let harness = Harness::new(gmail()).await;
+    harness.llm.answer("{\"draft\": \"Hello again\"}", 10, 5);
+    let (execution, compiled) = harness
+        .execution(&seed_workflow(), json!({"email_id": "m-9"}))
+        .await;
+    // As if a process had run step_1 and died during step_2.
+    let running = harness
+        .store
+        .transition(baton_core::execution::ExecutionUpdate::new(
+            execution.id,
+            ExecutionState::Pending,
+            ExecutionState::Running,
+            chrono::Utc::now(),
+        ))
+        .await
+        .unwrap();
+    let mut step_1 = baton_core::execution::StepRun {
+        execution_id: execution.id,
+        step_key: "step_1".into(),
+        state: StepState::Completed,
+        input: None,
+        output: Some(json!({"from": "bob@customer.com", "subject": "Hi", "body": "Hello"})),
+        error: None,
+        attempts: 1,
+        idempotency_key: format!("{}:step_1", execution.id),
+        usage: Default::default(),
+        cost: Usd::ZERO,
+        started_at: None,
+        finished_at: None,
+    };
+    harness.store.save_step_run(&step_1).await.unwrap();
+    step_1.step_key = "step_2".into();
+    step_1.state = StepState::Running;
+    step_1.output = None;
+    harness.store.save_step_run(&step_1).await.unwrap();
+
+    let (done, outcome) = harness.run(&running, &compiled).await;
+    assert_eq!(outcome, Outcome::Completed);
+    assert_eq!(
+        harness.connectors.count("read_email"),
+        0,
+        "the finished step is not repeated"
+    );
+    assert_eq!(harness.llm.requests().len(), 1);
+    assert_eq!(
+        harness.llm.requests()[0].idempotency_key,
+        format!("{}:step_2", execution.id)
+    );
+    assert_eq!(
+        harness.connectors.calls()[0].inputs["to"],
+        "bob@customer.com"
+    );
+    let step_2 = harness
+        .steps(&done)
+        .await
+        .into_iter()
+        .find(|s| s.step_key == "step_2")
+        .unwrap();
+    assert_eq!(step_2.attempts, 2, "the interrupted attempt counts");
+}
+
+#[tokio::test]
+async fn a_failed_execution_is_retried_from_the_failed_step() {
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = broken.clone();
+    let connectors = FakeConnectors::new(move |call, _| match call.action.as_str() {
+        "save_draft" if flag.load(std::sync::atomic::Ordering::SeqCst) => {
+            Err(StepError::permanent("403: draft scope missing"))
+        }
+        "read_email" => Ok(json!({"from": "ann@customer.com", "subject": "S", "body": "B"})),
+        _ => Ok(json!({"saved": true})),
+    });
+    let harness = Harness::new(connectors).await;
+    harness.llm.answer("{\"draft\": \"D\"}", 1, 1);
+    let (execution, compiled) = harness
+        .execution(&seed_workflow(), json!({"email_id": "m-1"}))
+        .await;
+    let (failed, outcome) = harness.run(&execution, &compiled).await;
+    assert_eq!(outcome, Outcome::Failed);
+    assert_eq!(failed.error.as_ref().unwrap()["step"], "step_4");
+
+    broken.store(false, std::sync::atomic::Ordering::SeqCst);
+    let pending = harness.engine.retry_failed(&failed).await.unwrap();
+    assert_eq!(pending.state, ExecutionState::Pending);
+    let (done, outcome) = harness.run(&pending, &compiled).await;
+    assert_eq!(outcome, Outcome::Completed);
+    assert_eq!(done.error, None);
+    assert_eq!(
+        harness.connectors.count("read_email"),
+        1,
+        "succeeded steps are not re-run"
+    );
+    assert_eq!(harness.llm.requests().len(), 1);
+    assert_eq!(harness.connectors.count("save_draft"), 2);
+}
+
+#[tokio::test]
+async fn cancelling_aborts_the_call_in_flight() {
+    let connectors = FakeConnectors::slow(Duration::from_secs(30), |_, _| Ok(json!({})));
+    let harness = Harness::new(connectors).await;
+    let (execution, compiled) = harness
+        .execution(
+            &json!({"id": "wf_cancel", "name": "c", "steps": [
+                {"id": "slow", "type": "integration", "service": "slack", "action": "post"},
+                {"id": "never", "type": "integration", "service": "slack", "action": "never"}
+            ]}),
+            json!({}),
+        )
+        .await;
+    let (canceller, cancel) = Cancel::new();
+    let options = RunOptions {
+        cancel,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let run = harness.engine.run(&execution, &compiled, &options);
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        canceller.cancel();
+    };
+    let ((cancelled, outcome), ()) = tokio::join!(async { run.await.unwrap() }, stop);
+    assert_eq!(outcome, Outcome::Cancelled);
+    assert_eq!(cancelled.state, ExecutionState::Cancelled);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(harness.connectors.count("never"), 0);
+    assert_eq!(
+        harness.steps(&cancelled).await[0].state,
+        StepState::Cancelled
+    );
+}
