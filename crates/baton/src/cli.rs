@@ -22,6 +22,68 @@ pub enum Command {
     Serve(ServeArgs),
     /// Bring the database schema up to date, then exit.
     Migrate(CommonArgs),
+    /// Check a workflow file: exit 0 when it is valid, else 1 with one line per problem.
+    Validate(ValidateArgs),
+    /// Run a workflow file on the local store, showing each step live on stderr.
+    Run(RunArgs),
+    /// Finish executions that a stopped `baton run` left unfinished (all of them, or one).
+    Resume(ResumeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    #[default]
+    Text,
+    /// For programs.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The workflow document (JSON).
+    pub file: PathBuf,
+
+    /// `text`: `JSON-PATH: message` lines on stderr; `json`: `{"valid", "errors"}` on stdout.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The workflow document (JSON).
+    pub file: PathBuf,
+
+    /// The trigger payload, as JSON or `@FILE`; templates read it as `{{trigger.*}}`.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub input: Option<String>,
+
+    /// The running user and organization, as JSON or `@FILE`; templates read it as `{{user.*}}`.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub user: Option<String>,
+
+    /// `text` prints the output; `json` prints the whole execution (id, state, steps, output, cost).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub output: OutputFormat,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ResumeArgs {
+    /// The execution to resume; all unfinished ones when absent.
+    pub execution: Option<String>,
+
+    /// The running user and organization, as JSON or `@FILE`.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub user: Option<String>,
+
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub output: OutputFormat,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Settings every command that touches the database shares. Each is taken from its flag, else
@@ -56,6 +118,11 @@ pub struct CommonArgs {
     /// [default: info]
     #[arg(long, env = "BATON_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+
+    /// Internal hosts and address ranges that HTTP steps may reach, comma-separated
+    /// (e.g. `127.0.0.1,10.0.0.0/8,intranet.example.com`). [default: none]
+    #[arg(long, env = "BATON_HTTP_ALLOW", value_name = "LIST")]
+    pub http_allow: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

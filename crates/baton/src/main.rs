@@ -2,11 +2,16 @@
 //! crates together; the product lives in those crates.
 
 mod cli;
+mod connectors;
+mod exit;
 mod logging;
 mod migrate;
+mod run;
 mod serve;
 mod settings;
 mod startup;
+mod validate;
+mod workflow_file;
 
 use std::process::ExitCode;
 
@@ -14,10 +19,6 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 use crate::cli::{Cli, Command};
-
-/// Exit codes: 0 success, 1 a failure at run time (bad setting, database down, ...), 2 bad usage.
-const EXIT_FAILURE: u8 = 1;
-const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
@@ -34,20 +35,23 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("baton: error: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_FAILURE);
+            return ExitCode::from(exit::FAILURE);
         }
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
-            Command::Migrate(args) => migrate::run(args).await,
+            Command::Serve(args) => serve::run(args).await.map(|()| exit::SUCCESS),
+            Command::Migrate(args) => migrate::run(args).await.map(|()| exit::SUCCESS),
+            Command::Validate(args) => validate::run(args),
+            Command::Run(args) => run::run(args).await,
+            Command::Resume(args) => run::resume(args).await,
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("baton: error: {error:#}");
-            ExitCode::from(EXIT_FAILURE)
+            ExitCode::from(exit::FAILURE)
         }
     }
 }
@@ -61,14 +65,14 @@ fn usage_error(error: clap::Error) -> ExitCode {
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = error.print();
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(exit::USAGE)
         }
         _ => {
             let rendered = error.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid usage");
             let first = first.strip_prefix("error: ").unwrap_or(first);
             eprintln!("baton: error: {first} (see `baton --help`)");
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(exit::USAGE)
         }
     }
 }

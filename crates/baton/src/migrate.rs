@@ -6,7 +6,10 @@ use crate::{logging, startup};
 
 pub async fn run(args: CommonArgs) -> anyhow::Result<()> {
     let (settings, _) = CommonSettings::resolve(&args)?;
-    logging::init(settings.log_format, &settings.log);
+    logging::init(
+        settings.log_format,
+        settings.log_or(crate::settings::DEFAULT_LOG),
+    );
     startup::prepare_data_dir(&settings.data_dir)?;
     let store = startup::open_store(&settings).await?;
     store.close().await;

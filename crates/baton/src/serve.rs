@@ -9,7 +9,10 @@ use crate::{logging, startup};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = ServeSettings::resolve(&args)?;
-    logging::init(settings.common.log_format, &settings.common.log);
+    logging::init(
+        settings.common.log_format,
+        settings.common.log_or(crate::settings::DEFAULT_LOG),
+    );
     startup::prepare_data_dir(&settings.common.data_dir)?;
     let store = startup::open_store(&settings.common).await?;
     let listener = tokio::net::TcpListener::bind(settings.addr)
@@ -23,13 +26,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("reading the listening address")?;
+    let stop = stop_signal()?;
     tracing::info!(
         database = %settings.common.database,
         data_dir = %settings.common.data_dir.display(),
         "listening on http://{addr}"
     );
     let app = baton_server::router(AppState::new(store.clone()));
-    baton_server::serve(listener, app, stop_signal(), settings.shutdown_timeout)
+    baton_server::serve(listener, app, stop, settings.shutdown_timeout)
         .await
         .context("serving HTTP")?;
     store.close().await;
@@ -37,30 +41,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT (Ctrl-C).
-async fn stop_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
+/// Installs the SIGTERM and SIGINT handlers at once (so that a signal arriving right after
+/// start-up is not lost to the default action), and returns a future that completes on either.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received"),
-        () = terminate => tracing::info!("SIGTERM received"),
-    }
+    })
 }

@@ -12,6 +12,7 @@ use crate::cli::{CommonArgs, LogFormat, ServeArgs};
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./baton-data";
+/// The log filter of `serve` and `migrate`; `run` and `resume` show only warnings by default.
 pub const DEFAULT_LOG: &str = "info";
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS: u64 = 30;
 
@@ -38,7 +39,16 @@ pub struct CommonSettings {
     pub data_dir: PathBuf,
     pub database: DatabaseUrl,
     pub log_format: LogFormat,
-    pub log: String,
+    /// The log filter, when one was set; each command has its own default.
+    pub log: Option<String>,
+    pub connectors: baton_connectors::ConnectorSettings,
+}
+
+impl CommonSettings {
+    /// The log filter, or `default` when none was set.
+    pub fn log_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.log.as_deref().unwrap_or(default)
+    }
 }
 
 /// What `baton serve` needs.
@@ -59,6 +69,7 @@ pub struct ConfigFile {
     log_format: Option<LogFormat>,
     log: Option<String>,
     shutdown_timeout: Option<u64>,
+    http_allow: Option<String>,
 }
 
 impl ConfigFile {
@@ -121,15 +132,20 @@ impl CommonSettings {
             })?,
             None => DatabaseUrl::sqlite_in(&data_dir),
         };
-        let log = args
-            .log
-            .clone()
-            .or_else(|| file.log.clone())
-            .unwrap_or_else(|| DEFAULT_LOG.to_owned());
-        tracing_subscriber::EnvFilter::try_new(&log).map_err(|error| {
-            SettingError::new("log filter (BATON_LOG)", format!("{log:?}: {error}"))
-        })?;
+        let log = args.log.clone().or_else(|| file.log.clone());
+        if let Some(log) = &log {
+            tracing_subscriber::EnvFilter::try_new(log).map_err(|error| {
+                SettingError::new("log filter (BATON_LOG)", format!("{log:?}: {error}"))
+            })?;
+        }
+        let http_allow = match args.http_allow.as_deref().or(file.http_allow.as_deref()) {
+            Some(list) => baton_connectors::AddressPolicy::parse(list).map_err(|error| {
+                SettingError::new("HTTP allow list (BATON_HTTP_ALLOW)", error.to_string())
+            })?,
+            None => baton_connectors::AddressPolicy::default(),
+        };
         Ok(Self {
+            connectors: baton_connectors::ConnectorSettings { http_allow },
             data_dir,
             database,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),

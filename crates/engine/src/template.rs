@@ -148,7 +148,7 @@ impl Templates {
             return CompiledValue::Literal(Value::Null);
         }
         let refs = match self.environment.get_template(&name) {
-            Ok(template) => sorted(template.undeclared_variables(true)),
+            Ok(template) => self.own_refs(template.undeclared_variables(true)),
             Err(error) => {
                 problems.push(Problem::new(path, syntax_message(&error)));
                 Vec::new()
@@ -173,8 +173,22 @@ impl Templates {
             .map_err(|error| Problem::new(path, syntax_message(&error)))?;
         Ok(CompiledExpression {
             source: source.to_owned(),
-            refs: sorted(expression.undeclared_variables(true)),
+            refs: self.own_refs(expression.undeclared_variables(true)),
         })
+    }
+
+    /// The referenced paths that name workflow values, not the environment's own functions
+    /// (`range`, `dict`, ...), sorted.
+    fn own_refs(&self, refs: std::collections::HashSet<String>) -> Vec<String> {
+        let mut own: Vec<String> = refs
+            .into_iter()
+            .filter(|path| {
+                let root = path.split('.').next().unwrap_or(path);
+                !self.environment.globals().any(|(name, _)| name == root)
+            })
+            .collect();
+        own.sort();
+        own
     }
 
     /// Renders a compiled value into JSON.
@@ -249,12 +263,6 @@ fn lone_expression(text: &str) -> Option<&str> {
     (!inner.contains("{{") && !inner.contains("}}")).then_some(inner.trim())
 }
 
-fn sorted(set: std::collections::HashSet<String>) -> Vec<String> {
-    let mut refs: Vec<String> = set.into_iter().collect();
-    refs.sort();
-    refs
-}
-
 fn syntax_message(error: &minijinja::Error) -> String {
     let detail = error
         .detail()
@@ -273,9 +281,9 @@ pub(crate) fn to_json(value: &TemplateValue) -> Result<Value, TemplateError> {
 
 /// Turns a render failure into a message naming what is missing, when something is.
 fn explain(error: &minijinja::Error, refs: &[String], scope: &Scope) -> TemplateError {
-    if error.kind() == minijinja::ErrorKind::UndefinedError
-        && let Some(missing) = missing(refs, scope)
-    {
+    // A failure while a referenced value is missing (an undefined value, or arithmetic on one)
+    // is explained by what is missing.
+    if let Some(missing) = missing(refs, scope) {
         return missing;
     }
     if error.kind() == minijinja::ErrorKind::OutOfFuel {

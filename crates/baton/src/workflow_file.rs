@@ -1,0 +1,52 @@
+//! Reading a workflow document from a file and compiling it, for `validate` and `run`.
+
+use std::path::Path;
+
+use baton_core::dsl::Problem;
+use baton_engine::{
+    CompileOptions, CompiledWorkflow, Limits, connector::Connectors, validate_document,
+};
+use serde_json::Value;
+
+/// The JSON document in `path`, or the problem that stops it being read.
+pub fn load(path: &Path) -> Result<Value, Vec<Problem>> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        vec![Problem::new(
+            "$",
+            format!("cannot read {}: {error}", path.display()),
+        )]
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|error| vec![Problem::new("$", format!("invalid JSON: {error}"))])
+}
+
+pub fn compile(
+    document: &Value,
+    connectors: &dyn Connectors,
+    limits: &Limits,
+) -> Result<CompiledWorkflow, Vec<Problem>> {
+    validate_document(
+        document,
+        &CompileOptions {
+            limits,
+            connectors,
+            extra_providers: &[],
+        },
+    )
+}
+
+/// A `--input`/`--user` value: JSON, or `@FILE` naming a JSON file.
+pub fn json_argument(flag: &str, text: Option<&str>) -> Result<Value, String> {
+    let Some(text) = text else {
+        return Ok(Value::Object(Default::default()));
+    };
+    let (source, content) = match text.strip_prefix('@') {
+        Some(path) => {
+            let content = std::fs::read_to_string(path)
+                .map_err(|error| format!("{flag}: cannot read {path}: {error}"))?;
+            (format!(" in {path}"), content)
+        }
+        None => (String::new(), text.to_owned()),
+    };
+    serde_json::from_str(&content).map_err(|error| format!("{flag}: invalid JSON{source}: {error}"))
+}

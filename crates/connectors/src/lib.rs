@@ -1,0 +1,115 @@
+//! Baton's connectors: one module per external service. Each connector declares itself (a
+//! stable snake_case id, its name, category, auth kind and actions with JSON Schemas for their
+//! inputs) and implements its calls; the [`Registry`] lists them, in one sorted place, and is
+//! what the engine calls through.
+
+pub mod address;
+pub mod http;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use baton_engine::StepError;
+use baton_engine::connector::{ActionCall, Connectors};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use address::{AddressPolicy, PolicyError};
+
+/// What kind of service a connector talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Ai,
+    Business,
+    Utility,
+}
+
+/// How a connector authenticates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AuthKind {
+    None,
+    ApiKey,
+    OAuth2 { scopes: Vec<String> },
+}
+
+/// One action of a connector.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActionDeclaration {
+    pub id: &'static str,
+    pub description: &'static str,
+    pub input_schema: Value,
+    /// A valid input, shown in the editor and checked against the schema by the tests.
+    pub example: Value,
+}
+
+/// What a connector says about itself.
+#[derive(Clone, Debug, Serialize)]
+pub struct Declaration {
+    /// Stable, snake_case, never renamed (workflows name it).
+    pub id: &'static str,
+    pub name: &'static str,
+    pub category: Category,
+    pub auth: AuthKind,
+    pub actions: Vec<ActionDeclaration>,
+}
+
+#[async_trait]
+pub trait Connector: Send + Sync {
+    fn declaration(&self) -> &Declaration;
+    async fn call(&self, call: &ActionCall) -> Result<Value, StepError>;
+}
+
+/// Settings the operator gives connectors.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectorSettings {
+    /// Hosts and address ranges the `http` connector may reach although they are private.
+    pub http_allow: AddressPolicy,
+}
+
+/// Every connector, by id.
+pub struct Registry {
+    connectors: BTreeMap<&'static str, Arc<dyn Connector>>,
+}
+
+impl Registry {
+    pub fn new(settings: &ConnectorSettings) -> Self {
+        // One line per connector, sorted by id.
+        let all: Vec<Arc<dyn Connector>> =
+            vec![Arc::new(http::Http::new(settings.http_allow.clone()))];
+        Self {
+            connectors: all
+                .into_iter()
+                .map(|connector| (connector.declaration().id, connector))
+                .collect(),
+        }
+    }
+
+    pub fn declarations(&self) -> impl Iterator<Item = &Declaration> {
+        self.connectors
+            .values()
+            .map(|connector| connector.declaration())
+    }
+}
+
+#[async_trait]
+impl Connectors for Registry {
+    fn has_action(&self, service: &str, action: &str) -> bool {
+        self.connectors.get(service).is_some_and(|connector| {
+            connector
+                .declaration()
+                .actions
+                .iter()
+                .any(|declared| declared.id == action)
+        })
+    }
+
+    async fn call(&self, call: ActionCall) -> Result<Value, StepError> {
+        let connector = self.connectors.get(call.service.as_str()).ok_or_else(|| {
+            StepError::permanent(format!("there is no connector {:?}", call.service))
+        })?;
+        connector.call(&call).await
+    }
+}
