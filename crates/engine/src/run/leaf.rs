@@ -84,10 +84,15 @@ impl Run<'_> {
             Err(error) => return Err(self.fail(run, error, started).await),
         };
         run.input = Some(input);
+        // A transformation acts on nothing outside the execution: if the process dies during
+        // one, running it again is harmless, so only its result is checkpointed.
+        let side_effects = matches!(prepared, Prepared::Llm(_) | Prepared::Integration(_));
         loop {
             run.attempts += 1;
             run.state = StepState::Running;
-            self.checkpoint(&run).await?;
+            if side_effects {
+                self.checkpoint(&run).await?;
+            }
             self.options.observer.step_started(key, run.attempts);
             let attempt = self.perform(&prepared, scope);
             let outcome = tokio::select! {
