@@ -66,6 +66,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     pub output: OutputFormat,
 
+    /// A JSON file mapping service ids (or `service/name`) to credentials.
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -81,6 +85,10 @@ pub struct ResumeArgs {
 
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     pub output: OutputFormat,
+
+    /// A JSON file mapping service ids (or `service/name`) to credentials.
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
 
     #[command(flatten)]
     pub common: CommonArgs,

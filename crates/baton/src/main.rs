@@ -3,6 +3,7 @@
 
 mod cli;
 mod connectors;
+mod credentials_file;
 mod exit;
 mod logging;
 mod migrate;

@@ -16,6 +16,7 @@ use baton_store::Store;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{OutputFormat, ResumeArgs, RunArgs};
+use crate::credentials_file::FileCredentials;
 use crate::settings::CommonSettings;
 use crate::{connectors, exit, logging, startup, workflow_file};
 
@@ -41,7 +42,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         (Ok(input), Ok(user)) => (input, user),
         (Err(error), _) | (_, Err(error)) => return Ok(invalid([error])),
     };
-    let local = Local::open(&args.common).await?;
+    let credentials = match args
+        .credentials
+        .as_deref()
+        .map(FileCredentials::load)
+        .transpose()
+    {
+        Ok(credentials) => credentials,
+        Err(error) => return Ok(invalid([error])),
+    };
+    let local = Local::open(&args.common, credentials).await?;
     let (workflow_id, version) = local.save_workflow(&compiled, &document).await?;
     let execution = local
         .store
@@ -68,7 +78,16 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<u8> {
         Ok(user) => user,
         Err(error) => return Ok(invalid([error])),
     };
-    let local = Local::open(&args.common).await?;
+    let credentials = match args
+        .credentials
+        .as_deref()
+        .map(FileCredentials::load)
+        .transpose()
+    {
+        Ok(credentials) => credentials,
+        Err(error) => return Ok(invalid([error])),
+    };
+    let local = Local::open(&args.common, credentials).await?;
     let executions = match &args.execution {
         Some(id) => {
             let id: ExecutionId = match id.parse() {
@@ -152,7 +171,10 @@ struct Local {
 }
 
 impl Local {
-    async fn open(args: &crate::cli::CommonArgs) -> anyhow::Result<Self> {
+    async fn open(
+        args: &crate::cli::CommonArgs,
+        credentials: Option<FileCredentials>,
+    ) -> anyhow::Result<Self> {
         let (settings, _) = CommonSettings::resolve(args)?;
         logging::init(settings.log_format, settings.log_or("warn"));
         startup::prepare_data_dir(&settings.data_dir)?;
@@ -165,13 +187,16 @@ impl Local {
             connectors: connectors.clone(),
             limits: limits.clone(),
         });
-        let engine = Engine::new(
+        let mut engine = Engine::new(
             store.clone(),
             Arc::new(NoProvider),
             connectors.clone(),
             limits.clone(),
         )
         .with_workflows(resolver);
+        if let Some(credentials) = credentials {
+            engine = engine.with_credentials(Arc::new(credentials));
+        }
         Ok(Self {
             store,
             engine,

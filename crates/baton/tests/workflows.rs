@@ -379,3 +379,84 @@ async fn a_run_killed_mid_workflow_resumes_and_acts_once() {
     .await;
     assert_eq!((again.code, again.stderr.trim()), (0, "nothing to resume"));
 }
+
+#[tokio::test]
+async fn credentials_from_a_file_reach_the_call_but_are_never_stored() {
+    let app = Router::new().route(
+        "/secure",
+        post(|headers: HeaderMap| async move {
+            let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+                == Some("Bearer s3cr3t-token");
+            if authorized {
+                (axum::http::StatusCode::OK, axum::Json(json!({"ok": true})))
+            } else {
+                (
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    axum::Json(json!({"error": "no token"})),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let workflow = write(
+        dir.path(),
+        "wf.json",
+        &json!({"id": "wf_secure", "name": "secure", "steps": [
+            {"id": "call", "type": "integration", "service": "http", "action": "request", "credential": "crm",
+             "inputs": {"method": "POST", "url": format!("http://{addr}/secure")}}
+        ]}),
+    );
+    let credentials = write(
+        dir.path(),
+        "credentials.json",
+        &json!({"http/crm": {"bearer": "s3cr3t-token"}}),
+    );
+    let result = output(baton(&[
+        "run",
+        &workflow,
+        "--data-dir",
+        data,
+        "--http-allow",
+        "127.0.0.1",
+        "--credentials",
+        &credentials,
+        "--output",
+        "json",
+    ]))
+    .await;
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let execution: Value = serde_json::from_str(&result.stdout).unwrap();
+    assert_eq!(execution["output"]["body"], json!({"ok": true}));
+    assert!(!result.stdout.contains("s3cr3t") && !result.stderr.contains("s3cr3t"));
+    for entry in std::fs::read_dir(data).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(6).any(|window| window == b"s3cr3t"),
+            "a secret reached the data dir"
+        );
+    }
+
+    let without = output(baton(&[
+        "run",
+        &workflow,
+        "--data-dir",
+        data,
+        "--http-allow",
+        "127.0.0.1",
+    ]))
+    .await;
+    assert_eq!(without.code, 1);
+    assert!(
+        without
+            .stderr
+            .contains("there is no http credential named \"crm\""),
+        "{}",
+        without.stderr
+    );
+}

@@ -149,6 +149,9 @@ impl Http {
             headers.insert("idempotency-key", key);
         }
         let mut request = self.client.request(method, url).headers(headers);
+        if let Some(secret) = &call.secret {
+            request = authenticate(request, &secret.0)?;
+        }
         if let Some(json) = &input.json {
             request = request.json(json);
         } else if let Some(form) = &input.form {
@@ -217,6 +220,42 @@ impl Connector for Http {
             ))),
         }
     }
+}
+
+/// Applies a credential: `{"bearer": TOKEN}`, `{"basic": {"username", "password"}}` or
+/// `{"header": {"name", "value"}}`.
+fn authenticate(
+    request: reqwest::RequestBuilder,
+    secret: &Value,
+) -> Result<reqwest::RequestBuilder, StepError> {
+    if let Some(token) = secret.get("bearer").and_then(Value::as_str) {
+        return Ok(request.bearer_auth(token));
+    }
+    if let Some(basic) = secret.get("basic") {
+        let username = basic
+            .get("username")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        return Ok(request.basic_auth(username, basic.get("password").and_then(Value::as_str)));
+    }
+    if let Some(header) = secret.get("header") {
+        let name = header
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let value = header
+            .get("value")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| StepError::permanent("the credential's header name is invalid"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| StepError::permanent("the credential's header value is invalid"))?;
+        return Ok(request.header(name, value));
+    }
+    Err(StepError::permanent(
+        "an http credential needs `bearer`, `basic` or `header`",
+    ))
 }
 
 /// A request refused by the address policy.

@@ -57,6 +57,7 @@ fn call(inputs: Value) -> ActionCall {
         inputs,
         credential: None,
         idempotency_key: "exec-1:step_2".into(),
+        secret: None,
     }
 }
 

@@ -18,6 +18,30 @@ pub struct ActionCall {
     /// Stable across retries and resumes of the same step: providers that accept an
     /// `Idempotency-Key` header get it, so a re-run step does not act twice.
     pub idempotency_key: String,
+    /// The credential, resolved just before the call; never stored with the step.
+    pub secret: Option<Secret>,
+}
+
+/// A credential's secret content. Its `Debug` shows nothing of it.
+#[derive(Clone, PartialEq)]
+pub struct Secret(pub Value);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Where the engine finds the credential an `integration` step uses.
+#[async_trait]
+pub trait CredentialSource: Send + Sync {
+    /// The credential for `service`, by name when the step names one; `None` when there is none.
+    async fn credential(
+        &self,
+        org: OrgId,
+        service: &str,
+        name: Option<&str>,
+    ) -> Result<Option<Secret>, StepError>;
 }
 
 #[async_trait]

@@ -440,6 +440,19 @@ mod tests {
         assert!(error.0.contains("too long"), "{}", error.0);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, ..Default::default() })]
+
+        /// Any text compiles to a value or a problem, and renders to a value or an error.
+        #[test]
+        fn any_text_compiles_and_renders_without_panicking(text in r#"[a-z {}%#|()'"0-9_.+*/<>=!~\[\],:-]{0,60}"#) {
+            let mut templates = Templates::new();
+            let mut problems = Vec::new();
+            let compiled = templates.compile_text(&text, "$.x", &mut problems);
+            let _ = templates.render(&compiled, &scope());
+        }
+    }
+
     #[test]
     fn refs_are_collected_for_validation() {
         let mut templates = Templates::new();

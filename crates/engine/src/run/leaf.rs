@@ -215,6 +215,7 @@ impl Run<'_> {
                     inputs,
                     credential: credential.clone(),
                     idempotency_key: self.idempotency_key(key),
+                    secret: None,
                 };
                 Ok((Prepared::Integration(call), input))
             }
@@ -295,6 +296,19 @@ impl Run<'_> {
             }
             Prepared::Integration(call) => {
                 self.permit(&call.service)?;
+                let mut call = call.clone();
+                if let Some(credentials) = &self.engine.credentials {
+                    call.secret = credentials
+                        .credential(self.org(), &call.service, call.credential.as_deref())
+                        .await?;
+                }
+                if call.credential.is_some() && call.secret.is_none() {
+                    return Err(StepError::permanent(format!(
+                        "there is no {} credential named {:?}",
+                        call.service,
+                        call.credential.as_deref().unwrap_or_default()
+                    )));
+                }
                 let result = self.engine.connectors.call(call.clone()).await;
                 self.record(&call.service, &result);
                 Ok(Performed::plain(transform::as_output(result?, "result")))

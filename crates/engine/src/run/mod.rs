@@ -23,7 +23,7 @@ use tokio::sync::watch;
 
 use crate::breaker::{BreakerSettings, Breakers};
 use crate::compile::CompiledWorkflow;
-use crate::connector::Connectors;
+use crate::connector::{Connectors, CredentialSource};
 use crate::error::{EngineError, StepError};
 use crate::limits::Limits;
 use crate::provider::LlmProvider;
@@ -37,6 +37,7 @@ pub struct Engine {
     limits: Limits,
     breakers: Mutex<Breakers>,
     workflows: Option<Arc<dyn WorkflowResolver>>,
+    credentials: Option<Arc<dyn CredentialSource>>,
 }
 
 /// How one run is observed and controlled.
@@ -151,7 +152,14 @@ impl Engine {
             limits,
             breakers: Mutex::new(Breakers::new(BreakerSettings::default())),
             workflows: None,
+            credentials: None,
         }
+    }
+
+    /// Where integration steps find their credentials.
+    pub fn with_credentials(mut self, credentials: Arc<dyn CredentialSource>) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     /// Lets `sub_workflow` steps find other workflows.
