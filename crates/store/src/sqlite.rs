@@ -42,6 +42,21 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    let mut handle = connection.lock_handle().await?;
+                    // SAFETY: the handle is locked for this call, so nothing else uses the
+                    // connection meanwhile; the handler is a plain function with no state.
+                    unsafe {
+                        libsqlite3_sys::sqlite3_busy_handler(
+                            handle.as_raw_handle().as_ptr(),
+                            Some(wait_while_busy),
+                            std::ptr::null_mut(),
+                        );
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|error| {
@@ -49,6 +64,21 @@ impl SqliteStore {
             })?;
         Ok(Self { pool })
     }
+}
+
+/// How a connection waits for another's write to finish. SQLite's own handler sleeps for 1, 2,
+/// 5, 10 ms and more between tries; writes here take microseconds, so this one yields the
+/// thread at first, then sleeps 50 µs at a time, for up to about ten seconds.
+extern "C" fn wait_while_busy(
+    _: *mut std::ffi::c_void,
+    attempts: std::ffi::c_int,
+) -> std::ffi::c_int {
+    match attempts {
+        0..100 => std::thread::yield_now(),
+        100..200_000 => std::thread::sleep(Duration::from_micros(50)),
+        _ => return 0,
+    }
+    1
 }
 
 #[async_trait::async_trait]
