@@ -23,6 +23,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// An error of the in-thread SQLite connection.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 impl StoreError {

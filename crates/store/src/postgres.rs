@@ -74,4 +74,5 @@ mod implementation {
     use super::{CLAIM_SQL, PostgresStore};
 
     crate::sql::impl_store!(PostgresStore, claim_sql = CLAIM_SQL);
+    crate::sql::impl_execution_store!(PostgresStore);
 }

@@ -117,14 +117,11 @@ macro_rules! impl_store {
         use async_trait::async_trait;
         use baton_core::audit::{AuditEvent, AuditFilter, NewAuditEvent};
         use baton_core::credential::{Credential, NewCredential, SealedSecret};
-        use baton_core::execution::{
-            Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun,
-        };
         use baton_core::job::{Claim, Job, NewJob};
         use baton_core::organization::NewUser;
         use baton_core::workflow::{NewVersion, NewWorkflow, Workflow, WorkflowVersion};
         use baton_core::{
-            AuditEventId, CredentialId, ExecutionId, JobId, Membership, OrgId, Organization, Page,
+            AuditEventId, CredentialId, JobId, Membership, OrgId, Organization, Page,
             PageRequest, Role, User, UserId, WorkflowId,
         };
         use chrono::{DateTime, Utc};
@@ -133,7 +130,7 @@ macro_rules! impl_store {
         use $crate::rows::*;
         use $crate::sql::*;
         use $crate::{
-            AccountStore, AuditLog, CredentialStore, ExecutionStore, JobQueue, Result, StoreError,
+            AccountStore, AuditLog, CredentialStore, JobQueue, Result, StoreError,
             WorkflowStore,
         };
 
@@ -519,35 +516,6 @@ macro_rules! impl_store {
         }
 
         impl $store {
-            async fn insert_execution<'c, E>(executor: E, execution: &NewExecution) -> Result<Execution>
-            where
-                E: sqlx::Executor<'c, Database = <$store as $crate::sql::HasDatabase>::Database>,
-            {
-                let row: ExecutionRow = sqlx::query_as(concat!(
-                    "INSERT INTO executions \
-                     (id, org_id, workflow_id, workflow_version, state, trigger, run_as, input, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ", $crate::sql::execution_columns!(), ""
-                ))
-                .bind(execution.id.as_uuid())
-                .bind(execution.org_id.as_uuid())
-                .bind(execution.workflow_id.as_uuid())
-                .bind(execution.workflow_version)
-                .bind(baton_core::ExecutionState::Pending.as_str())
-                .bind(execution.trigger.as_str())
-                .bind(execution.run_as.map(|user| user.as_uuid()))
-                .bind(Json(&execution.input))
-                .bind(now())
-                .fetch_one(executor)
-                .await
-                .map_err(|error| match error {
-                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                        StoreError::NotFound("workflow version")
-                    }
-                    other => StoreError::on_unique(other, || "the execution already exists".into()),
-                })?;
-                row.try_into()
-            }
-
             async fn insert_job<'c, E>(executor: E, job: &NewJob) -> Result<Job>
             where
                 E: sqlx::Executor<'c, Database = <$store as $crate::sql::HasDatabase>::Database>,
@@ -572,152 +540,6 @@ macro_rules! impl_store {
                     other => StoreError::Database(other),
                 })?;
                 Ok(row.into())
-            }
-        }
-
-        #[async_trait]
-        impl ExecutionStore for $store {
-            async fn create_execution(&self, execution: NewExecution) -> Result<Execution> {
-                Self::insert_execution(&self.pool, &execution).await
-            }
-
-            async fn create_execution_with_job(
-                &self,
-                execution: NewExecution,
-                job: NewJob,
-            ) -> Result<(Execution, Job)> {
-                if job.execution_id != execution.id {
-                    return Err(StoreError::Conflict(
-                        "the job names another execution than the one created with it".into(),
-                    ));
-                }
-                let mut transaction = self.pool.begin().await?;
-                let created = Self::insert_execution(&mut *transaction, &execution).await?;
-                let job = Self::insert_job(&mut *transaction, &job).await?;
-                transaction.commit().await?;
-                Ok((created, job))
-            }
-
-            async fn execution(&self, org: OrgId, id: ExecutionId) -> Result<Option<Execution>> {
-                let row: Option<ExecutionRow> = sqlx::query_as(concat!(
-                    "SELECT ", $crate::sql::execution_columns!(), " FROM executions WHERE id = $1 AND org_id = $2"
-                ))
-                .bind(id.as_uuid())
-                .bind(org.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?;
-                row.map(TryInto::try_into).transpose()
-            }
-
-            async fn transition(&self, update: ExecutionUpdate) -> Result<Execution> {
-                update.from.transition(update.to)?;
-                let at = stored_time(update.at);
-                let started_at = (update.to == baton_core::ExecutionState::Running).then_some(at);
-                let finished = matches!(
-                    update.to,
-                    baton_core::ExecutionState::Completed
-                        | baton_core::ExecutionState::Failed
-                        | baton_core::ExecutionState::Cancelled
-                );
-                let row: Option<ExecutionRow> = sqlx::query_as(concat!(
-                    "UPDATE executions SET state = $3, output = $4, error = $5, \
-                     started_at = COALESCE(started_at, $6), finished_at = $7, \
-                     input_tokens = (SELECT COALESCE(SUM(input_tokens), 0) FROM step_runs WHERE execution_id = $1), \
-                     output_tokens = (SELECT COALESCE(SUM(output_tokens), 0) FROM step_runs WHERE execution_id = $1), \
-                     cost_micros = (SELECT COALESCE(SUM(cost_micros), 0) FROM step_runs WHERE execution_id = $1) \
-                     WHERE id = $1 AND state = $2 RETURNING ", $crate::sql::execution_columns!(), ""
-                ))
-                .bind(update.id.as_uuid())
-                .bind(update.from.as_str())
-                .bind(update.to.as_str())
-                .bind(update.output.as_ref().map(Json))
-                .bind(update.error.as_ref().map(Json))
-                .bind(started_at)
-                .bind(finished.then_some(at))
-                .fetch_optional(&self.pool)
-                .await?;
-                match row {
-                    Some(row) => row.try_into(),
-                    None => Err(StoreError::Conflict(format!(
-                        "execution {} is not {} (it changed meanwhile, or does not exist)",
-                        update.id, update.from
-                    ))),
-                }
-            }
-
-            async fn list_executions(
-                &self,
-                org: OrgId,
-                filter: &ExecutionFilter,
-                page: PageRequest,
-            ) -> Result<Page<Execution>> {
-                let after = parse_id_cursor(page.after.as_ref())?;
-                let rows: Vec<ExecutionRow> = sqlx::query_as(concat!(
-                    "SELECT ", $crate::sql::execution_columns!(), " FROM executions \
-                     WHERE org_id = $1 AND ($2 IS NULL OR workflow_id = $2) AND ($3 IS NULL OR state = $3) \
-                     AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
-                ))
-                .bind(org.as_uuid())
-                .bind(filter.workflow_id.map(|id| id.as_uuid()))
-                .bind(filter.state.map(|state| state.as_str()))
-                .bind(after)
-                .bind(fetch_limit(&page))
-                .fetch_all(&self.pool)
-                .await?;
-                let executions = rows
-                    .into_iter()
-                    .map(TryInto::try_into)
-                    .collect::<Result<Vec<Execution>>>()?;
-                Ok(Page::from_rows(executions, page.limit, |execution| {
-                    id_cursor(execution.id.as_uuid())
-                }))
-            }
-
-            async fn save_step_run(&self, run: &StepRun) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO step_runs (id, execution_id, step_key, state, input, output, error, \
-                     attempts, idempotency_key, input_tokens, output_tokens, cost_micros, started_at, finished_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                     ON CONFLICT (execution_id, step_key) DO UPDATE SET state = excluded.state, \
-                     input = excluded.input, output = excluded.output, error = excluded.error, \
-                     attempts = excluded.attempts, idempotency_key = excluded.idempotency_key, \
-                     input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, \
-                     cost_micros = excluded.cost_micros, started_at = excluded.started_at, \
-                     finished_at = excluded.finished_at",
-                )
-                .bind(uuid::Uuid::now_v7())
-                .bind(run.execution_id.as_uuid())
-                .bind(&run.step_key)
-                .bind(run.state.as_str())
-                .bind(run.input.as_ref().map(Json))
-                .bind(run.output.as_ref().map(Json))
-                .bind(run.error.as_ref().map(Json))
-                .bind(run.attempts)
-                .bind(&run.idempotency_key)
-                .bind(run.usage.input_tokens)
-                .bind(run.usage.output_tokens)
-                .bind(run.cost.micros())
-                .bind(run.started_at.map(stored_time))
-                .bind(run.finished_at.map(stored_time))
-                .execute(&self.pool)
-                .await
-                .map_err(|error| match error {
-                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                        StoreError::NotFound("execution")
-                    }
-                    other => StoreError::Database(other),
-                })?;
-                Ok(())
-            }
-
-            async fn step_runs(&self, execution: ExecutionId) -> Result<Vec<StepRun>> {
-                let rows: Vec<StepRunRow> = sqlx::query_as(concat!(
-                    "SELECT ", $crate::sql::step_run_columns!(), " FROM step_runs WHERE execution_id = $1 ORDER BY id"
-                ))
-                .bind(execution.as_uuid())
-                .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter().map(TryInto::try_into).collect()
             }
         }
 
@@ -910,6 +732,196 @@ macro_rules! impl_store {
         }
     };
 }
+
+/// The [`ExecutionStore`](crate::ExecutionStore) over sqlx, for a store `impl_store!` was
+/// expanded for (PostgreSQL; SQLite has its own, see `sqlite::executions`).
+macro_rules! impl_execution_store {
+    ($store:ty) => {
+        use baton_core::ExecutionId;
+        use baton_core::execution::{Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun};
+        use $crate::ExecutionStore;
+
+        impl $store {
+            async fn insert_execution<'c, E>(executor: E, execution: &NewExecution) -> Result<Execution>
+            where
+                E: sqlx::Executor<'c, Database = <$store as $crate::sql::HasDatabase>::Database>,
+            {
+                let row: ExecutionRow = sqlx::query_as(concat!(
+                    "INSERT INTO executions \
+                     (id, org_id, workflow_id, workflow_version, state, trigger, run_as, input, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ", $crate::sql::execution_columns!(), ""
+                ))
+                .bind(execution.id.as_uuid())
+                .bind(execution.org_id.as_uuid())
+                .bind(execution.workflow_id.as_uuid())
+                .bind(execution.workflow_version)
+                .bind(baton_core::ExecutionState::Pending.as_str())
+                .bind(execution.trigger.as_str())
+                .bind(execution.run_as.map(|user| user.as_uuid()))
+                .bind(Json(&execution.input))
+                .bind(now())
+                .fetch_one(executor)
+                .await
+                .map_err(|error| match error {
+                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                        StoreError::NotFound("workflow version")
+                    }
+                    other => StoreError::on_unique(other, || "the execution already exists".into()),
+                })?;
+                row.try_into()
+            }
+        }
+
+        #[async_trait]
+        impl ExecutionStore for $store {
+            async fn create_execution(&self, execution: NewExecution) -> Result<Execution> {
+                Self::insert_execution(&self.pool, &execution).await
+            }
+
+            async fn create_execution_with_job(
+                &self,
+                execution: NewExecution,
+                job: NewJob,
+            ) -> Result<(Execution, Job)> {
+                if job.execution_id != execution.id {
+                    return Err(StoreError::Conflict(
+                        "the job names another execution than the one created with it".into(),
+                    ));
+                }
+                let mut transaction = self.pool.begin().await?;
+                let created = Self::insert_execution(&mut *transaction, &execution).await?;
+                let job = Self::insert_job(&mut *transaction, &job).await?;
+                transaction.commit().await?;
+                Ok((created, job))
+            }
+
+            async fn execution(&self, org: OrgId, id: ExecutionId) -> Result<Option<Execution>> {
+                let row: Option<ExecutionRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::execution_columns!(), " FROM executions WHERE id = $1 AND org_id = $2"
+                ))
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn transition(&self, update: ExecutionUpdate) -> Result<Execution> {
+                update.from.transition(update.to)?;
+                let at = stored_time(update.at);
+                let started_at = (update.to == baton_core::ExecutionState::Running).then_some(at);
+                let finished = matches!(
+                    update.to,
+                    baton_core::ExecutionState::Completed
+                        | baton_core::ExecutionState::Failed
+                        | baton_core::ExecutionState::Cancelled
+                );
+                let row: Option<ExecutionRow> = sqlx::query_as(concat!(
+                    "UPDATE executions SET state = $3, output = $4, error = $5, \
+                     started_at = COALESCE(started_at, $6), finished_at = $7, \
+                     input_tokens = (SELECT COALESCE(SUM(input_tokens), 0) FROM step_runs WHERE execution_id = $1), \
+                     output_tokens = (SELECT COALESCE(SUM(output_tokens), 0) FROM step_runs WHERE execution_id = $1), \
+                     cost_micros = (SELECT COALESCE(SUM(cost_micros), 0) FROM step_runs WHERE execution_id = $1) \
+                     WHERE id = $1 AND state = $2 RETURNING ", $crate::sql::execution_columns!(), ""
+                ))
+                .bind(update.id.as_uuid())
+                .bind(update.from.as_str())
+                .bind(update.to.as_str())
+                .bind(update.output.as_ref().map(Json))
+                .bind(update.error.as_ref().map(Json))
+                .bind(started_at)
+                .bind(finished.then_some(at))
+                .fetch_optional(&self.pool)
+                .await?;
+                match row {
+                    Some(row) => row.try_into(),
+                    None => Err(StoreError::Conflict(format!(
+                        "execution {} is not {} (it changed meanwhile, or does not exist)",
+                        update.id, update.from
+                    ))),
+                }
+            }
+
+            async fn list_executions(
+                &self,
+                org: OrgId,
+                filter: &ExecutionFilter,
+                page: PageRequest,
+            ) -> Result<Page<Execution>> {
+                let after = parse_id_cursor(page.after.as_ref())?;
+                let rows: Vec<ExecutionRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::execution_columns!(), " FROM executions \
+                     WHERE org_id = $1 AND ($2 IS NULL OR workflow_id = $2) AND ($3 IS NULL OR state = $3) \
+                     AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+                ))
+                .bind(org.as_uuid())
+                .bind(filter.workflow_id.map(|id| id.as_uuid()))
+                .bind(filter.state.map(|state| state.as_str()))
+                .bind(after)
+                .bind(fetch_limit(&page))
+                .fetch_all(&self.pool)
+                .await?;
+                let executions = rows
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect::<Result<Vec<Execution>>>()?;
+                Ok(Page::from_rows(executions, page.limit, |execution| {
+                    id_cursor(execution.id.as_uuid())
+                }))
+            }
+
+            async fn save_step_run(&self, run: &StepRun) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO step_runs (id, execution_id, step_key, state, input, output, error, \
+                     attempts, idempotency_key, input_tokens, output_tokens, cost_micros, started_at, finished_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     ON CONFLICT (execution_id, step_key) DO UPDATE SET state = excluded.state, \
+                     input = excluded.input, output = excluded.output, error = excluded.error, \
+                     attempts = excluded.attempts, idempotency_key = excluded.idempotency_key, \
+                     input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, \
+                     cost_micros = excluded.cost_micros, started_at = excluded.started_at, \
+                     finished_at = excluded.finished_at",
+                )
+                .bind(uuid::Uuid::now_v7())
+                .bind(run.execution_id.as_uuid())
+                .bind(&run.step_key)
+                .bind(run.state.as_str())
+                .bind(run.input.as_ref().map(Json))
+                .bind(run.output.as_ref().map(Json))
+                .bind(run.error.as_ref().map(Json))
+                .bind(run.attempts)
+                .bind(&run.idempotency_key)
+                .bind(run.usage.input_tokens)
+                .bind(run.usage.output_tokens)
+                .bind(run.cost.micros())
+                .bind(run.started_at.map(stored_time))
+                .bind(run.finished_at.map(stored_time))
+                .execute(&self.pool)
+                .await
+                .map_err(|error| match error {
+                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                        StoreError::NotFound("execution")
+                    }
+                    other => StoreError::Database(other),
+                })?;
+                Ok(())
+            }
+
+            async fn step_runs(&self, execution: ExecutionId) -> Result<Vec<StepRun>> {
+                let rows: Vec<StepRunRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::step_run_columns!(), " FROM step_runs WHERE execution_id = $1 ORDER BY id"
+                ))
+                .bind(execution.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+        }
+
+    };
+}
+
+pub(crate) use impl_execution_store;
 
 /// Names the sqlx database a store type runs on.
 pub(crate) trait HasDatabase {

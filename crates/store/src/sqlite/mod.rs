@@ -1,5 +1,11 @@
 //! The SQLite store: one file in the data dir, WAL mode, no set-up. Writes are serialized by
 //! SQLite itself; readers never block the writer.
+//!
+//! Executions and their step checkpoints, the hot path of every run, go through an in-thread
+//! connection ([`executions`]); everything else through sqlx's pool. See
+//! `docs/decisions/0005-sqlite-checkpoints-in-thread.md`.
+
+mod executions;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -21,6 +27,7 @@ const CLAIM_SQL: &str = concat!(
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    executions: executions::Executions,
 }
 
 impl HasDatabase for SqliteStore {
@@ -62,7 +69,8 @@ impl SqliteStore {
             .map_err(|error| {
                 crate::StoreError::Connect(format!("cannot open {}: {error}", path.display()))
             })?;
-        Ok(Self { pool })
+        let executions = executions::Executions::open(path)?;
+        Ok(Self { pool, executions })
     }
 }
 
@@ -99,6 +107,7 @@ impl crate::Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.executions.close();
     }
 }
 
