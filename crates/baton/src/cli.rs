@@ -58,31 +58,27 @@ pub struct RunArgs {
     #[arg(long, value_name = "JSON|@FILE")]
     pub input: Option<String>,
 
-    /// The running user and organization, as JSON or `@FILE`; templates read it as `{{user.*}}`.
-    #[arg(long, value_name = "JSON|@FILE")]
-    pub user: Option<String>,
-
-    /// `text` prints the output; `json` prints the whole execution (id, state, steps, output, cost).
-    #[arg(long, value_name = "FORMAT", default_value = "text")]
-    pub output: OutputFormat,
-
-    /// A JSON file mapping service ids (or `service/name`) to credentials.
-    #[arg(long, value_name = "FILE")]
-    pub credentials: Option<PathBuf>,
-
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub execution: ExecutionArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ResumeArgs {
     /// The execution to resume; all unfinished ones when absent.
-    pub execution: Option<String>,
+    pub execution_id: Option<String>,
 
-    /// The running user and organization, as JSON or `@FILE`.
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
+}
+
+/// What `run` and `resume` share.
+#[derive(Debug, Clone, Args)]
+pub struct ExecutionArgs {
+    /// The running user and organization, as JSON or `@FILE`; templates read it as `{{user.*}}`.
     #[arg(long, value_name = "JSON|@FILE")]
     pub user: Option<String>,
 
+    /// `text` prints the output; `json` prints the whole execution (id, state, steps, output, cost).
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     pub output: OutputFormat,
 

@@ -15,7 +15,7 @@ use baton_engine::{CompiledWorkflow, Engine, Limits};
 use baton_store::Store;
 use serde_json::{Map, Value, json};
 
-use crate::cli::{OutputFormat, ResumeArgs, RunArgs};
+use crate::cli::{ExecutionArgs, OutputFormat, ResumeArgs, RunArgs};
 use crate::credentials_file::FileCredentials;
 use crate::settings::CommonSettings;
 use crate::{connectors, exit, logging, startup, workflow_file};
@@ -35,23 +35,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         Ok(compiled) => compiled,
         Err(problems) => return Ok(invalid(problems.iter().map(ToString::to_string))),
     };
-    let (input, user) = match (
-        workflow_file::json_argument("--input", args.input.as_deref()),
-        workflow_file::json_argument("--user", args.user.as_deref()),
-    ) {
-        (Ok(input), Ok(user)) => (input, user),
-        (Err(error), _) | (_, Err(error)) => return Ok(invalid([error])),
-    };
-    let credentials = match args
-        .credentials
-        .as_deref()
-        .map(FileCredentials::load)
-        .transpose()
-    {
-        Ok(credentials) => credentials,
+    let input = match workflow_file::json_argument("--input", args.input.as_deref()) {
+        Ok(input) => input,
         Err(error) => return Ok(invalid([error])),
     };
-    let local = Local::open(&args.common, credentials).await?;
+    let (local, user) = match Local::prepare(&args.execution).await? {
+        Ok(prepared) => prepared,
+        Err(code) => return Ok(code),
+    };
     let (workflow_id, version) = local.save_workflow(&compiled, &document).await?;
     let execution = local
         .store
@@ -70,25 +61,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         execution.id, compiled.header.id
     );
     let (execution, outcome) = local.drive(execution, &compiled, user).await?;
-    local.report(&execution, &outcome, args.output).await
+    local
+        .report(&execution, &outcome, args.execution.output)
+        .await
 }
 
 pub async fn resume(args: ResumeArgs) -> anyhow::Result<u8> {
-    let user = match workflow_file::json_argument("--user", args.user.as_deref()) {
-        Ok(user) => user,
-        Err(error) => return Ok(invalid([error])),
+    let (local, user) = match Local::prepare(&args.execution).await? {
+        Ok(prepared) => prepared,
+        Err(code) => return Ok(code),
     };
-    let credentials = match args
-        .credentials
-        .as_deref()
-        .map(FileCredentials::load)
-        .transpose()
-    {
-        Ok(credentials) => credentials,
-        Err(error) => return Ok(invalid([error])),
-    };
-    let local = Local::open(&args.common, credentials).await?;
-    let executions = match &args.execution {
+    let executions = match &args.execution_id {
         Some(id) => {
             let id: ExecutionId = match id.parse() {
                 Ok(id) => id,
@@ -145,7 +128,9 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<u8> {
             _ => execution,
         };
         let (execution, outcome) = local.drive(execution, &compiled, user.clone()).await?;
-        let result = local.report(&execution, &outcome, args.output).await?;
+        let result = local
+            .report(&execution, &outcome, args.execution.output)
+            .await?;
         if code == exit::SUCCESS {
             code = result;
         }
@@ -171,6 +156,25 @@ struct Local {
 }
 
 impl Local {
+    /// Reads `--user` and `--credentials` and opens the local store; a bad argument gives the
+    /// exit code to return, its message already printed.
+    async fn prepare(args: &ExecutionArgs) -> anyhow::Result<Result<(Self, Value), u8>> {
+        let user = match workflow_file::json_argument("--user", args.user.as_deref()) {
+            Ok(user) => user,
+            Err(error) => return Ok(Err(invalid([error]))),
+        };
+        let credentials = match args
+            .credentials
+            .as_deref()
+            .map(FileCredentials::load)
+            .transpose()
+        {
+            Ok(credentials) => credentials,
+            Err(error) => return Ok(Err(invalid([error]))),
+        };
+        Ok(Ok((Self::open(&args.common, credentials).await?, user)))
+    }
+
     async fn open(
         args: &crate::cli::CommonArgs,
         credentials: Option<FileCredentials>,

@@ -244,15 +244,7 @@ impl<'a> Run<'a> {
                 if let Err(error) = self.check_output_size(&output) {
                     return Err(self.fail(run, error, started).await);
                 }
-                self.finish(
-                    &mut run,
-                    StepState::Completed,
-                    Some(output.clone()),
-                    None,
-                    started,
-                )
-                .await?;
-                Ok(output)
+                Ok(self.complete(&mut run, output, started).await?)
             }
             Err(halt) => Err(Failure::Halt(halt)),
         }

@@ -380,30 +380,14 @@ impl Run<'_> {
                     }
                     ApprovalTimeout::Continue => {
                         let output = json!({"approved": null, "timed_out": true});
-                        self.finish(
-                            &mut run,
-                            StepState::Completed,
-                            Some(output.clone()),
-                            None,
-                            started,
-                        )
-                        .await?;
-                        Ok(output)
+                        Ok(self.complete(&mut run, output, started).await?)
                     }
                     ApprovalTimeout::Default => {
                         let mut output = default_answer.clone().unwrap_or(Value::Null);
                         if let Value::Object(fields) = &mut output {
                             fields.insert("timed_out".into(), Value::Bool(true));
                         }
-                        self.finish(
-                            &mut run,
-                            StepState::Completed,
-                            Some(output.clone()),
-                            None,
-                            started,
-                        )
-                        .await?;
-                        Ok(output)
+                        Ok(self.complete(&mut run, output, started).await?)
                     }
                 },
                 _ => Err(Failure::Halt(Halt::Waiting {

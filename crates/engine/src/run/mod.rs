@@ -418,6 +418,24 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Stores a step as COMPLETED with `output`, and hands the output back.
+    async fn complete(
+        &self,
+        run: &mut StepRun,
+        output: Value,
+        started: Instant,
+    ) -> Result<Value, Halt> {
+        self.finish(
+            run,
+            StepState::Completed,
+            Some(output.clone()),
+            None,
+            started,
+        )
+        .await?;
+        Ok(output)
+    }
+
     fn check_output_size(&self, output: &Value) -> Result<(), StepError> {
         let limit = self.engine.limits.max_output_bytes;
         let size = serde_json::to_vec(output)

@@ -192,15 +192,7 @@ impl Run<'_> {
                 );
                 run.usage = child.usage;
                 run.cost = child.cost;
-                self.finish(
-                    &mut run,
-                    StepState::Completed,
-                    Some(output.clone()),
-                    None,
-                    started,
-                )
-                .await?;
-                Ok(output)
+                Ok(self.complete(&mut run, output, started).await?)
             }
             Outcome::Failed => {
                 let reason = child
