@@ -708,3 +708,53 @@ async fn cancelling_aborts_the_call_in_flight() {
         StepState::Cancelled
     );
 }
+
+#[tokio::test]
+async fn wait_all_lets_every_branch_finish_before_failing() {
+    let connectors = FakeConnectors::slow(Duration::from_millis(30), |call, _| {
+        match call.action.as_str() {
+            "boom" => Err(StepError::permanent("the CRM refused the contact")),
+            _ => Ok(json!({"ok": true})),
+        }
+    });
+    let harness = Harness::new(connectors).await;
+    let (execution, outcome) = harness.start(&json!({"id": "wf_all", "name": "all", "steps": [
+        {"id": "both", "type": "parallel", "mode": "wait_all", "branches": [
+            [{"id": "fails", "type": "integration", "service": "hubspot", "action": "boom"}],
+            [{"id": "first", "type": "integration", "service": "slack", "action": "one"},
+             {"id": "second", "type": "integration", "service": "slack", "action": "two"}]
+        ]}
+    ]}), json!({})).await;
+    assert_eq!(outcome, Outcome::Failed);
+    assert_eq!(
+        execution.error.unwrap()["message"],
+        "the CRM refused the contact"
+    );
+    assert_eq!(
+        harness.connectors.count("two"),
+        1,
+        "the other branch ran to its end"
+    );
+}
+
+#[tokio::test]
+async fn sub_workflows_nest_only_so_deep() {
+    let limits = Limits {
+        max_depth: 2,
+        ..Limits::default()
+    };
+    let harness = Harness::with_limits(gmail(), limits).await;
+    let recursive = json!({"id": "wf_self", "name": "self", "steps": [
+        {"id": "again", "type": "sub_workflow", "workflow": "wf_self"}
+    ]});
+    let (execution, outcome) = harness.start(&recursive, json!({})).await;
+    assert_eq!(outcome, Outcome::Failed);
+    let message = execution.error.unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("sub-workflows nest deeper than 2 levels"),
+        "{message}"
+    );
+}
