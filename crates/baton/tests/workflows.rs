@@ -460,3 +460,28 @@ async fn credentials_from_a_file_reach_the_call_but_are_never_stored() {
         without.stderr
     );
 }
+
+#[tokio::test]
+async fn the_seed_template_is_valid_as_written_and_actions_are_checked() {
+    let seed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../templates/wf_email_draft.json"
+    );
+    let result = output(baton(&["validate", seed])).await;
+    assert_eq!(result.code, 0, "{}", result.stderr);
+
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = write(
+        dir.path(),
+        "wrong.json",
+        &json!({"id": "wf_wrong", "name": "x", "steps": [
+            {"id": "get", "type": "integration", "service": "http", "action": "fetch", "inputs": {"url": "https://example.com"}}
+        ]}),
+    );
+    let result = output(baton(&["validate", &wrong])).await;
+    assert_eq!(result.code, 1);
+    assert_eq!(
+        result.stderr.trim(),
+        "$.steps[0].action: service \"http\" has no action \"fetch\" (it has: request)"
+    );
+}

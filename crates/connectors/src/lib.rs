@@ -96,14 +96,24 @@ impl Registry {
 
 #[async_trait]
 impl Connectors for Registry {
-    fn has_action(&self, service: &str, action: &str) -> bool {
-        self.connectors.get(service).is_some_and(|connector| {
-            connector
-                .declaration()
-                .actions
-                .iter()
-                .any(|declared| declared.id == action)
-        })
+    fn action_problem(&self, service: &str, action: &str) -> Option<String> {
+        let declaration = self.connectors.get(service)?.declaration();
+        if declaration
+            .actions
+            .iter()
+            .any(|declared| declared.id == action)
+        {
+            return None;
+        }
+        let known: Vec<&str> = declaration
+            .actions
+            .iter()
+            .map(|declared| declared.id)
+            .collect();
+        Some(format!(
+            "service {service:?} has no action {action:?} (it has: {})",
+            known.join(", ")
+        ))
     }
 
     async fn call(&self, call: ActionCall) -> Result<Value, StepError> {

@@ -446,18 +446,13 @@ impl Compiler<'_> {
                 }
             }
             StepKind::Integration(integration) => {
-                if !self
+                if let Some(problem) = self
                     .options
                     .connectors
-                    .has_action(&integration.service, &integration.action)
+                    .action_problem(&integration.service, &integration.action)
                 {
-                    self.problems.push(Problem::new(
-                        format!("{path}.action"),
-                        format!(
-                            "service {:?} has no action {:?}",
-                            integration.service, integration.action
-                        ),
-                    ));
+                    self.problems
+                        .push(Problem::new(format!("{path}.action"), problem));
                 }
                 CompiledKind::Integration {
                     service: integration.service.clone(),
@@ -828,6 +823,22 @@ mod tests {
         assert_eq!(
             problems[5],
             "$.steps[5].default_answer: is required when on_timeout is \"default\""
+        );
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused() {
+        let mut steps =
+            json!([{"id": "leaf", "type": "transformation", "action": "set", "inputs": {}}]);
+        for level in 0..10 {
+            steps = json!([{"id": format!("level_{level}"), "type": "conditional", "condition": "true", "then": steps}]);
+        }
+        let problems = check(json!({"id": "wf", "name": "deep", "steps": steps})).unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(
+            problems[0].ends_with("steps nest deeper than 8 levels"),
+            "{}",
+            problems[0]
         );
     }
 

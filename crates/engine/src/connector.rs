@@ -46,8 +46,10 @@ pub trait CredentialSource: Send + Sync {
 
 #[async_trait]
 pub trait Connectors: Send + Sync {
-    /// Whether the service and action exist (checked when a workflow is validated).
-    fn has_action(&self, service: &str, action: &str) -> bool;
+    /// What is wrong with naming this action of this service, checked when a workflow is
+    /// validated: `None` when the action exists, or when the service is not one this
+    /// installation knows (then the call fails when it runs, saying so).
+    fn action_problem(&self, service: &str, action: &str) -> Option<String>;
     async fn call(&self, call: ActionCall) -> Result<Value, StepError>;
 }
 
@@ -56,8 +58,8 @@ pub struct NoConnectors;
 
 #[async_trait]
 impl Connectors for NoConnectors {
-    fn has_action(&self, _: &str, _: &str) -> bool {
-        true
+    fn action_problem(&self, _: &str, _: &str) -> Option<String> {
+        None
     }
 
     async fn call(&self, call: ActionCall) -> Result<Value, StepError> {

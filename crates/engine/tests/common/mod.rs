@@ -63,8 +63,8 @@ impl FakeConnectors {
 
 #[async_trait]
 impl Connectors for FakeConnectors {
-    fn has_action(&self, _: &str, action: &str) -> bool {
-        action != "nonexistent"
+    fn action_problem(&self, service: &str, action: &str) -> Option<String> {
+        (action == "nonexistent").then(|| format!("service {service:?} has no action {action:?}"))
     }
 
     async fn call(&self, call: ActionCall) -> Result<Value, StepError> {
