@@ -11,6 +11,7 @@ pub mod job;
 pub mod money;
 pub mod organization;
 pub mod page;
+pub mod policy;
 pub mod workflow;
 
 pub use error_class::ErrorClass;

@@ -88,6 +88,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_response_carries_the_security_headers_and_unknown_routes_answer_404() {
+        let (_dir, _store, app) = sqlite_app().await;
+        for path in ["/healthz", "/readyz", "/no/such/route"] {
+            let response = app
+                .clone()
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let headers = response.headers();
+            assert_eq!(
+                headers["content-security-policy"],
+                crate::security::CONTENT_SECURITY_POLICY,
+                "{path}"
+            );
+            assert!(
+                headers["content-security-policy"]
+                    .to_str()
+                    .unwrap()
+                    .contains("frame-ancestors 'none'")
+            );
+            assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+            assert_eq!(
+                headers["referrer-policy"], "strict-origin-when-cross-origin",
+                "{path}"
+            );
+            assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        }
+        let (status, body) = get_json(app, "/no/such/route").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], "not_found");
+    }
+
+    #[tokio::test]
     async fn liveness_answers_ok() {
         let (_dir, _store, app) = sqlite_app().await;
         assert_eq!(

@@ -1,7 +1,9 @@
 //! Baton's HTTP API: the router, its shared context, and a server that shuts down gracefully.
 //! Each area of the API is a module that owns its routes; [`router`] merges them.
 
+mod error;
 mod health;
+mod security;
 mod shutdown;
 
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use axum::Router;
 use baton_store::Store;
 use tower_http::trace::TraceLayer;
 
+pub use error::{ApiError, Detail};
 pub use shutdown::serve;
 
 /// What every handler may use: one cloneable context.
@@ -26,8 +29,10 @@ impl AppState {
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(health::routes())
+        .fallback(error::not_found);
+    security::with_security_headers(routes)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

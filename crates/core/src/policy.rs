@@ -1,0 +1,157 @@
+//! Who may do what: the seed's permission matrix, decided in one place. Every handler asks
+//! [`allows`]; nothing else compares roles.
+//!
+//! | action               | Owner | Admin | Member | Viewer |
+//! |----------------------|-------|-------|--------|--------|
+//! | view workflows       | yes   | yes   | yes    | yes    |
+//! | create workflows     | yes   | yes   | yes    | no     |
+//! | edit workflows       | yes   | yes   | own    | no     |
+//! | delete workflows     | yes   | yes   | own    | no     |
+//! | manage integrations  | yes   | yes   | no     | no     |
+//! | invite users         | yes   | yes   | no     | no     |
+//! | manage billing       | yes   | no    | no     | no     |
+//! | delete organization  | yes   | no    | no     | no     |
+//!
+//! "own": Members edit and delete only the workflows they created.
+
+use crate::id::UserId;
+use crate::organization::Role;
+
+/// Something a user may try to do inside an organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    ViewWorkflows,
+    CreateWorkflow,
+    /// Editing (saving a version, activating, running) a workflow created by `creator`.
+    EditWorkflow {
+        creator: Option<UserId>,
+    },
+    DeleteWorkflow {
+        creator: Option<UserId>,
+    },
+    /// Credentials and connections to services.
+    ManageIntegrations,
+    /// Inviting people, changing roles, removing members.
+    InviteUsers,
+    ManageBilling,
+    DeleteOrganization,
+}
+
+/// Whether `actor`, holding `role`, may do `action`.
+pub fn allows(role: Role, actor: UserId, action: Action) -> bool {
+    use Action::*;
+    use Role::*;
+    match (role, action) {
+        (_, ViewWorkflows) => true,
+        (Owner | Admin | Member, CreateWorkflow) => true,
+        (Owner | Admin, EditWorkflow { .. } | DeleteWorkflow { .. }) => true,
+        (Member, EditWorkflow { creator } | DeleteWorkflow { creator }) => creator == Some(actor),
+        (Owner | Admin, ManageIntegrations | InviteUsers) => true,
+        (Owner, ManageBilling | DeleteOrganization) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seed's matrix, row by row: Owner, Admin, Member (own / other's), Viewer.
+    #[test]
+    fn the_matrix_is_exactly_the_seeds() {
+        let me = UserId::new();
+        let someone_else = Some(UserId::new());
+        let mine = Some(me);
+        let rows: [(&str, Action, Action, [bool; 4]); 8] = [
+            (
+                "view workflows",
+                Action::ViewWorkflows,
+                Action::ViewWorkflows,
+                [true, true, true, true],
+            ),
+            (
+                "create workflows",
+                Action::CreateWorkflow,
+                Action::CreateWorkflow,
+                [true, true, true, false],
+            ),
+            (
+                "edit workflows",
+                Action::EditWorkflow { creator: mine },
+                Action::EditWorkflow {
+                    creator: someone_else,
+                },
+                [true, true, true, false],
+            ),
+            (
+                "delete workflows",
+                Action::DeleteWorkflow { creator: mine },
+                Action::DeleteWorkflow {
+                    creator: someone_else,
+                },
+                [true, true, true, false],
+            ),
+            (
+                "manage integrations",
+                Action::ManageIntegrations,
+                Action::ManageIntegrations,
+                [true, true, false, false],
+            ),
+            (
+                "invite users",
+                Action::InviteUsers,
+                Action::InviteUsers,
+                [true, true, false, false],
+            ),
+            (
+                "manage billing",
+                Action::ManageBilling,
+                Action::ManageBilling,
+                [true, false, false, false],
+            ),
+            (
+                "delete organization",
+                Action::DeleteOrganization,
+                Action::DeleteOrganization,
+                [true, false, false, false],
+            ),
+        ];
+        for (name, own, others, expected) in rows {
+            for (role, allowed) in Role::ALL.into_iter().zip(expected) {
+                assert_eq!(allows(role, me, own), allowed, "{role} / {name} (own)");
+            }
+            // Only a Member's edit and delete depend on who created the workflow.
+            let member_on_others = matches!(
+                others,
+                Action::EditWorkflow { .. } | Action::DeleteWorkflow { .. }
+            );
+            for (role, allowed) in Role::ALL.into_iter().zip(expected) {
+                let allowed = if role == Role::Member && member_on_others {
+                    false
+                } else {
+                    allowed
+                };
+                assert_eq!(
+                    allows(role, me, others),
+                    allowed,
+                    "{role} / {name} (someone else's)"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_member_cannot_edit_a_workflow_nobody_is_recorded_as_creating() {
+        let me = UserId::new();
+        assert!(!allows(
+            Role::Member,
+            me,
+            Action::EditWorkflow { creator: None }
+        ));
+        assert!(allows(
+            Role::Admin,
+            me,
+            Action::EditWorkflow { creator: None }
+        ));
+    }
+}

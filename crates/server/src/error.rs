@@ -1,0 +1,202 @@
+//! The API's one error type. Each variant maps to a status code here and nowhere else; the body
+//! is always `{"error": {"code", "message", "details": [{"path", "message"}]}}`. Internal causes
+//! are logged and never sent to the client.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use baton_store::StoreError;
+use serde::Serialize;
+use serde_json::json;
+
+/// One problem with a request, at a JSON path or a field name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Detail {
+    pub path: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (unreadable JSON, a bad parameter).
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        details: Vec<Detail>,
+    },
+    /// The request is well-formed but its content is invalid.
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        details: Vec<Detail>,
+    },
+    #[error("authentication is required")]
+    Unauthorized,
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    /// Also what an object of another organization looks like.
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many requests; try again in {retry_after_seconds} s")]
+    TooManyRequests { retry_after_seconds: u64 },
+    #[error("the service is unavailable")]
+    Unavailable,
+    /// Logged with its cause; the client sees only that something went wrong.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable, documented code clients can match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { .. } => "bad_request",
+            Self::Invalid { .. } => "invalid",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::TooManyRequests { .. } => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(%cause, "request failed");
+        }
+        let details = match &self {
+            Self::BadRequest { details, .. } | Self::Invalid { details, .. } => details.clone(),
+            _ => Vec::new(),
+        };
+        let body = json!({"error": {"code": self.code(), "message": self.to_string(), "details": details}});
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Self::TooManyRequests {
+            retry_after_seconds,
+        } = self
+            && let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(_) => Self::NotFound,
+            StoreError::Conflict(message) => Self::Conflict(message),
+            StoreError::Transition(transition) => Self::Conflict(transition.to_string()),
+            StoreError::InvalidCursor(cursor) => Self::BadRequest {
+                message: "invalid page cursor".into(),
+                details: vec![Detail {
+                    path: "cursor".into(),
+                    message: format!("{cursor:?} is not a cursor this list gave out"),
+                }],
+            },
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Unknown routes answer with the same error shape.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(error: ApiError) -> (StatusCode, serde_json::Value, Option<String>) {
+        let response = error.into_response();
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap(), retry)
+    }
+
+    #[tokio::test]
+    async fn errors_have_one_shape_and_keep_internals_to_the_log() {
+        let (status, json, _) = body(ApiError::Invalid {
+            message: "the workflow is invalid".into(),
+            details: vec![Detail {
+                path: "$.steps[1].id".into(),
+                message: "duplicate step id \"step_1\"".into(),
+            }],
+        })
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            json,
+            json!({"error": {"code": "invalid", "message": "the workflow is invalid",
+            "details": [{"path": "$.steps[1].id", "message": "duplicate step id \"step_1\""}]}})
+        );
+
+        let (status, json, _) = body(ApiError::Internal(
+            "connection to 10.0.0.5:5432 refused, password=hunter2".into(),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(json["error"]["message"], "internal error");
+        assert!(!json.to_string().contains("hunter2"));
+
+        let (status, json, retry) = body(ApiError::TooManyRequests {
+            retry_after_seconds: 12,
+        })
+        .await;
+        assert_eq!(
+            (status, json["error"]["code"].as_str(), retry.as_deref()),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("rate_limited"),
+                Some("12")
+            )
+        );
+    }
+
+    #[test]
+    fn store_errors_map_to_statuses() {
+        assert_eq!(
+            ApiError::from(StoreError::NotFound("workflow")).status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            ApiError::from(StoreError::Conflict("taken".into())).status(),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            ApiError::from(StoreError::InvalidCursor("x".into())).status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ApiError::from(StoreError::Corrupt("?".into())).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}
