@@ -1,6 +1,7 @@
 //! Baton's HTTP API: the router, its shared context, and a server that shuts down gracefully.
 //! Each area of the API is a module that owns its routes; [`router`] merges them.
 
+pub mod auth;
 mod error;
 mod health;
 mod security;

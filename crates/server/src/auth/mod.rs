@@ -1,0 +1,3 @@
+//! Authentication. So far: the password policy and hashing that sign-up, sign-in and resets use.
+
+pub mod password;
