@@ -1,3 +1,5 @@
-//! Authentication. So far: the password policy and hashing that sign-up, sign-in and resets use.
+//! Authentication. So far: the password policy and hashing, and the signed access tokens with
+//! their rotating keys, that sign-up, sign-in and sessions are built on.
 
 pub mod password;
+pub mod token;
