@@ -79,6 +79,10 @@ define_id!(
     /// An entry in the append-only audit log.
     AuditEventId
 );
+define_id!(
+    /// A sign-in session: one refresh token, or the family of rotations it started.
+    SessionId
+);
 
 #[cfg(test)]
 mod tests {

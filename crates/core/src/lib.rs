@@ -12,11 +12,14 @@ pub mod money;
 pub mod organization;
 pub mod page;
 pub mod policy;
+pub mod session;
 pub mod workflow;
 
 pub use error_class::ErrorClass;
 pub use execution::{ExecutionState, StepState, TransitionError};
-pub use id::{AuditEventId, CredentialId, ExecutionId, JobId, OrgId, UserId, WorkflowId};
+pub use id::{
+    AuditEventId, CredentialId, ExecutionId, JobId, OrgId, SessionId, UserId, WorkflowId,
+};
 pub use money::Usd;
 pub use organization::{Membership, Organization, Role, User};
 pub use page::{Cursor, Page, PageRequest};

@@ -20,10 +20,11 @@ use baton_core::credential::{Credential, NewCredential, SealedSecret};
 use baton_core::execution::{Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun};
 use baton_core::job::{Claim, Job, NewJob};
 use baton_core::organization::NewUser;
+use baton_core::session::{NewSession, Session};
 use baton_core::workflow::{NewVersion, NewWorkflow, Workflow, WorkflowVersion};
 use baton_core::{
     CredentialId, ExecutionId, JobId, Membership, OrgId, Organization, Page, PageRequest, Role,
-    User, UserId, WorkflowId,
+    SessionId, User, UserId, WorkflowId,
 };
 
 pub use error::StoreError;
@@ -167,10 +168,23 @@ pub trait AuditLog: Send + Sync {
     ) -> Result<Page<AuditEvent>>;
 }
 
+/// Sign-in sessions (refresh tokens, stored as hashes).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, session: NewSession) -> Result<Session>;
+    async fn session_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<Session>>;
+    /// Marks `old` used and creates its successor in the same family, in one transaction;
+    /// [`StoreError::Conflict`] when `old` was already used or revoked.
+    async fn rotate_session(&self, old: SessionId, next: NewSession) -> Result<Session>;
+    async fn revoke_family(&self, family: SessionId) -> Result<()>;
+    /// Ends every session of a user (after a password reset).
+    async fn revoke_user_sessions(&self, user: UserId) -> Result<()>;
+}
+
 /// Everything the platform stores, behind one handle.
 #[async_trait]
 pub trait Store:
-    AccountStore + WorkflowStore + ExecutionStore + JobQueue + CredentialStore + AuditLog
+    AccountStore + WorkflowStore + ExecutionStore + JobQueue + CredentialStore + AuditLog + SessionStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -16,6 +16,8 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::StoreError;
+use baton_core::SessionId;
+use baton_core::session::Session;
 
 fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, StoreError> {
     text.parse()
@@ -300,6 +302,33 @@ impl From<AuditEventRow> for AuditEvent {
             user_agent: row.user_agent,
             details: row.details.0,
             at: row.at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id: Uuid,
+    family_id: Uuid,
+    user_id: Uuid,
+    org_id: Uuid,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<SessionRow> for Session {
+    fn from(row: SessionRow) -> Self {
+        Session {
+            id: SessionId::from_uuid(row.id),
+            family_id: SessionId::from_uuid(row.family_id),
+            user_id: UserId::from_uuid(row.user_id),
+            org_id: OrgId::from_uuid(row.org_id),
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            used_at: row.used_at,
+            revoked_at: row.revoked_at,
         }
     }
 }

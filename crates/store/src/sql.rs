@@ -66,6 +66,12 @@ macro_rules! credential_columns {
     };
 }
 pub(crate) use credential_columns;
+macro_rules! session_columns {
+    () => {
+        "id, family_id, user_id, org_id, created_at, expires_at, used_at, revoked_at"
+    };
+}
+pub(crate) use session_columns;
 macro_rules! audit_columns {
     () => {
         "id, org_id, actor, action, target, ip, user_agent, details, at"
@@ -119,9 +125,10 @@ macro_rules! impl_store {
         use baton_core::credential::{Credential, NewCredential, SealedSecret};
         use baton_core::job::{Claim, Job, NewJob};
         use baton_core::organization::NewUser;
+        use baton_core::session::{NewSession, Session};
         use baton_core::workflow::{NewVersion, NewWorkflow, Workflow, WorkflowVersion};
         use baton_core::{
-            AuditEventId, CredentialId, JobId, Membership, OrgId, Organization, Page,
+            AuditEventId, CredentialId, JobId, Membership, OrgId, Organization, Page, SessionId,
             PageRequest, Role, User, UserId, WorkflowId,
         };
         use chrono::{DateTime, Utc};
@@ -728,6 +735,88 @@ macro_rules! impl_store {
                 .await?;
                 let events = rows.into_iter().map(AuditEvent::from).collect();
                 Ok(Page::from_rows(events, page.limit, |event| id_cursor(event.id.as_uuid())))
+            }
+        }
+
+        impl $store {
+            async fn insert_session<'c, E>(executor: E, session: &NewSession) -> Result<Session>
+            where
+                E: sqlx::Executor<'c, Database = <$store as $crate::sql::HasDatabase>::Database>,
+            {
+                let id = SessionId::new();
+                let row: SessionRow = sqlx::query_as(concat!(
+                    "INSERT INTO sessions (id, family_id, user_id, org_id, token_hash, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+                    $crate::sql::session_columns!()
+                ))
+                .bind(id.as_uuid())
+                .bind(session.family_id.unwrap_or(id).as_uuid())
+                .bind(session.user_id.as_uuid())
+                .bind(session.org_id.as_uuid())
+                .bind(&session.token_hash)
+                .bind(now())
+                .bind(stored_time(session.expires_at))
+                .fetch_one(executor)
+                .await
+                .map_err(|error| match error {
+                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                        StoreError::NotFound("user or organization")
+                    }
+                    other => StoreError::on_unique(other, || "the session token already exists".into()),
+                })?;
+                Ok(row.into())
+            }
+        }
+
+        #[async_trait]
+        impl $crate::SessionStore for $store {
+            async fn create_session(&self, session: NewSession) -> Result<Session> {
+                Self::insert_session(&self.pool, &session).await
+            }
+
+            async fn session_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<Session>> {
+                let row: Option<SessionRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::session_columns!(), " FROM sessions WHERE token_hash = $1"
+                ))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn rotate_session(&self, old: SessionId, next: NewSession) -> Result<Session> {
+                let mut transaction = self.pool.begin().await?;
+                let used = sqlx::query(
+                    "UPDATE sessions SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+                )
+                .bind(old.as_uuid())
+                .bind(now())
+                .execute(&mut *transaction)
+                .await?;
+                if used.rows_affected() == 0 {
+                    return Err(StoreError::Conflict("the session was already used or revoked".into()));
+                }
+                let session = Self::insert_session(&mut *transaction, &next).await?;
+                transaction.commit().await?;
+                Ok(session)
+            }
+
+            async fn revoke_family(&self, family: SessionId) -> Result<()> {
+                sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+                    .bind(family.as_uuid())
+                    .bind(now())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn revoke_user_sessions(&self, user: UserId) -> Result<()> {
+                sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                    .bind(user.as_uuid())
+                    .bind(now())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
         }
     };

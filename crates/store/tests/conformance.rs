@@ -11,6 +11,7 @@ use baton_core::execution::{
 };
 use baton_core::job::{Claim, NewJob};
 use baton_core::organization::NewUser;
+use baton_core::session::NewSession;
 use baton_core::workflow::{NewVersion, NewWorkflow, Workflow};
 use baton_core::{
     Cursor, ExecutionId, ExecutionState, OrgId, Page, PageRequest, Role, StepState, Usd, User,
@@ -44,6 +45,7 @@ conformance!(
     the_audit_log_lists_and_filters_newest_first,
     migrations_can_run_again,
     a_closed_store_fails_its_ping,
+    sessions_rotate_once_and_revoke_by_family,
 );
 
 async fn user(store: &dyn Store, email: &str) -> User {
@@ -1141,4 +1143,87 @@ async fn a_closed_store_fails_its_ping(test: &TestStore) {
     test.store.ping().await.unwrap();
     test.store.close().await;
     assert!(test.store.ping().await.is_err());
+}
+
+async fn sessions_rotate_once_and_revoke_by_family(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Acme").await;
+    let expires = Utc::now() + Duration::days(30);
+    let new = |hash: &[u8], family| NewSession {
+        user_id: owner.id,
+        org_id,
+        family_id: family,
+        token_hash: hash.to_vec(),
+        expires_at: expires,
+    };
+    let first = store.create_session(new(b"hash-1", None)).await.unwrap();
+    assert_eq!(
+        first.family_id, first.id,
+        "a new session starts its own family"
+    );
+    assert!(first.is_live(Utc::now()));
+    let found = store
+        .session_by_token_hash(b"hash-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, first.id);
+    assert!(
+        store
+            .session_by_token_hash(b"nothing")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let second = store
+        .rotate_session(first.id, new(b"hash-2", Some(first.family_id)))
+        .await
+        .unwrap();
+    assert_eq!(second.family_id, first.id);
+    assert!(
+        !store
+            .session_by_token_hash(b"hash-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_live(Utc::now()),
+        "the old token is used"
+    );
+    let reuse = store
+        .rotate_session(first.id, new(b"hash-3", Some(first.family_id)))
+        .await;
+    assert!(matches!(reuse, Err(StoreError::Conflict(_))), "{reuse:?}");
+    assert!(
+        store
+            .session_by_token_hash(b"hash-3")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing was created"
+    );
+
+    store.revoke_family(first.family_id).await.unwrap();
+    assert!(
+        store
+            .session_by_token_hash(b"hash-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    let other = store.create_session(new(b"hash-4", None)).await.unwrap();
+    store.revoke_user_sessions(owner.id).await.unwrap();
+    assert!(
+        !store
+            .session_by_token_hash(b"hash-4")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_live(Utc::now())
+    );
+    assert_ne!(other.family_id, first.family_id);
+    let twice = store.create_session(new(b"hash-4", None)).await;
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
 }
