@@ -15,6 +15,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     startup::prepare_data_dir(&settings.common.data_dir)?;
     let store = startup::open_store(&settings.common).await?;
+    let keys = baton_server::auth::token::Keyring::load_or_create(&settings.common.data_dir)
+        .map_err(|error| SettingError::new("data dir (BATON_DATA_DIR)", error.to_string()))?;
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .map_err(|error| {
@@ -32,7 +34,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir = %settings.common.data_dir.display(),
         "listening on http://{addr}"
     );
-    let app = baton_server::router(AppState::new(store.clone()));
+    let app = baton_server::router(AppState::new(store.clone(), std::sync::Arc::new(keys)));
     baton_server::serve(listener, app, stop, settings.shutdown_timeout)
         .await
         .context("serving HTTP")?;

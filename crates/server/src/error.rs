@@ -32,6 +32,9 @@ pub enum ApiError {
     },
     #[error("authentication is required")]
     Unauthorized,
+    /// An authentication failure with its own words (e.g. a failed sign-in).
+    #[error("{0}")]
+    UnauthorizedBecause(&'static str),
     #[error("you are not allowed to do this")]
     Forbidden,
     /// Also what an object of another organization looks like.
@@ -53,7 +56,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::UnauthorizedBecause(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -68,13 +71,23 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => "bad_request",
             Self::Invalid { .. } => "invalid",
-            Self::Unauthorized => "unauthorized",
+            Self::Unauthorized | Self::UnauthorizedBecause(_) => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::Conflict(_) => "conflict",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ApiError {
+    /// The same error with other words, for a 401.
+    pub fn with_message(self, message: &'static str) -> Self {
+        match self {
+            Self::Unauthorized => Self::UnauthorizedBecause(message),
+            other => other,
         }
     }
 }

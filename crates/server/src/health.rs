@@ -83,7 +83,8 @@ mod tests {
                 .unwrap(),
         );
         store.migrate().await.unwrap();
-        let app = crate::router(AppState::new(store.clone()));
+        let keys = Arc::new(crate::auth::token::Keyring::ephemeral().unwrap());
+        let app = crate::router(AppState::new(store.clone(), keys));
         (dir, store, app)
     }
 

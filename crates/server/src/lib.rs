@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 mod health;
+mod request;
 mod security;
 mod shutdown;
 
@@ -20,18 +21,25 @@ pub use shutdown::serve;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The keys that sign and verify access tokens.
+    pub keys: Arc<auth::token::Keyring>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn Store>, keys: Arc<auth::token::Keyring>) -> Self {
+        Self { store, keys }
     }
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
+    let api = auth::routes::routes().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::guard::refuse_cross_site,
+    ));
     let routes = Router::new()
         .merge(health::routes())
+        .merge(api)
         .fallback(error::not_found);
     security::with_security_headers(routes)
         .layer(TraceLayer::new_for_http())

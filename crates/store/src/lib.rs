@@ -179,6 +179,9 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_family(&self, family: SessionId) -> Result<()>;
     /// Ends every session of a user (after a password reset).
     async fn revoke_user_sessions(&self, user: UserId) -> Result<()>;
+    /// Whether a family still has an unrevoked, unexpired session: access tokens name their
+    /// family, so a logout or a detected token theft ends them at once.
+    async fn family_is_live(&self, family: SessionId) -> Result<bool>;
 }
 
 /// Everything the platform stores, behind one handle.

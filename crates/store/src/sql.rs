@@ -810,6 +810,17 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn family_is_live(&self, family: SessionId) -> Result<bool> {
+                let live: Option<(i32,)> = sqlx::query_as(
+                    "SELECT 1 FROM sessions WHERE family_id = $1 AND revoked_at IS NULL AND expires_at > $2 LIMIT 1",
+                )
+                .bind(family.as_uuid())
+                .bind(now())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(live.is_some())
+            }
+
             async fn revoke_user_sessions(&self, user: UserId) -> Result<()> {
                 sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
                     .bind(user.as_uuid())

@@ -1,5 +1,8 @@
-//! Authentication. So far: the password policy and hashing, and the signed access tokens with
-//! their rotating keys, that sign-up, sign-in and sessions are built on.
+//! Authentication: sign-up, sign-in, sessions with rotating refresh tokens, the access-token
+//! guard every protected handler takes, the password policy and hashing, and signing keys.
 
+pub mod guard;
 pub mod password;
+pub(crate) mod routes;
+pub mod session;
 pub mod token;

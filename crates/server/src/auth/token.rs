@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use baton_core::{OrgId, UserId};
+use baton_core::{OrgId, SessionId, UserId};
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,8 @@ pub struct Claims {
     pub sub: UserId,
     /// The organization the user is acting in.
     pub org: OrgId,
+    /// The session family the token was issued for; ending it ends the token.
+    pub sid: SessionId,
     /// Expiry and issue time, seconds since the epoch.
     pub exp: i64,
     pub iat: i64,
@@ -132,16 +134,19 @@ impl Keyring {
         written.map_err(|error| TokenError::Keys(format!("{}: {error}", path.display())))
     }
 
-    /// A signed access token for `user` acting in `org`, valid from `now` for 15 minutes.
+    /// A signed access token for `user` acting in `org` within a session family, valid from
+    /// `now` for 15 minutes.
     pub fn issue(
         &self,
         user: UserId,
         org: OrgId,
+        session: SessionId,
         now: DateTime<Utc>,
     ) -> Result<String, TokenError> {
         let claims = Claims {
             sub: user,
             org,
+            sid: session,
             iat: now.timestamp(),
             exp: (now + ACCESS_TOKEN_LIFETIME).timestamp(),
         };
@@ -213,7 +218,7 @@ mod tests {
     fn issued_tokens_verify_until_they_expire() {
         let ring = Keyring::ephemeral().unwrap();
         let (user, org, now) = (UserId::new(), OrgId::new(), Utc::now());
-        let token = ring.issue(user, org, now).unwrap();
+        let token = ring.issue(user, org, SessionId::new(), now).unwrap();
         let claims = ring.verify(&token, now + Duration::minutes(14)).unwrap();
         assert_eq!((claims.sub, claims.org), (user, org));
         assert!(
@@ -226,11 +231,14 @@ mod tests {
     fn tampered_foreign_and_unsigned_tokens_are_refused() {
         let ring = Keyring::ephemeral().unwrap();
         let now = Utc::now();
-        let token = ring.issue(UserId::new(), OrgId::new(), now).unwrap();
+        let token = ring
+            .issue(UserId::new(), OrgId::new(), SessionId::new(), now)
+            .unwrap();
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         let forged = Claims {
             sub: UserId::new(),
             org: OrgId::new(),
+            sid: SessionId::new(),
             iat: now.timestamp(),
             exp: now.timestamp() + 3600,
         };
@@ -249,8 +257,13 @@ mod tests {
 
         let other = Keyring::ephemeral().unwrap();
         assert!(
-            ring.verify(&other.issue(UserId::new(), OrgId::new(), now).unwrap(), now)
-                .is_err(),
+            ring.verify(
+                &other
+                    .issue(UserId::new(), OrgId::new(), SessionId::new(), now)
+                    .unwrap(),
+                now
+            )
+            .is_err(),
             "another key"
         );
         assert!(ring.verify("not.a.token", now).is_err());
@@ -261,7 +274,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = Utc::now();
         let mut ring = Keyring::load_or_create(dir.path()).unwrap();
-        let before = ring.issue(UserId::new(), OrgId::new(), now).unwrap();
+        let before = ring
+            .issue(UserId::new(), OrgId::new(), SessionId::new(), now)
+            .unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -272,7 +287,9 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         ring.rotate().unwrap();
-        let after = ring.issue(UserId::new(), OrgId::new(), now).unwrap();
+        let after = ring
+            .issue(UserId::new(), OrgId::new(), SessionId::new(), now)
+            .unwrap();
         let reloaded = Keyring::load_or_create(dir.path()).unwrap();
         assert!(
             reloaded.verify(&before, now).is_ok(),

@@ -1,0 +1,291 @@
+//! `/api/v1/auth/*` and `/api/v1/me`: sign up, sign in, refresh, sign out, and who am I.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use baton_core::audit::NewAuditEvent;
+use baton_core::organization::NewUser;
+use baton_core::{OrgId, UserId};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::guard::Authenticated;
+use super::password;
+use super::session::{self, REFRESH_COOKIE, cookie};
+use crate::AppState;
+use crate::error::{ApiError, Detail};
+use crate::request::{Client, JsonBody};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/signup", post(signup))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/me", get(me))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Signup {
+    email: String,
+    password: String,
+    name: String,
+    organization_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    email: String,
+    password: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    totp_code: Option<String>,
+}
+
+/// The one answer to every failed sign-in: it does not tell whether the email exists.
+const WRONG_CREDENTIALS: &str = "the email or the password is not right";
+
+fn invalid(path: &str, message: impl Into<String>) -> Detail {
+    Detail {
+        path: path.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// A plausible email address: one `@`, something before it, a dot in the domain.
+fn email_problem(email: &str) -> Option<&'static str> {
+    let (local, domain) = email.split_once('@')?;
+    if email.len() > 254
+        || local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || email.chars().any(char::is_whitespace)
+    {
+        return Some("is not an email address");
+    }
+    None
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    client: Client,
+    JsonBody(body): JsonBody<Signup>,
+) -> Result<impl IntoResponse, ApiError> {
+    let email = body.email.trim().to_lowercase();
+    let mut details = Vec::new();
+    if !email.contains('@') {
+        details.push(invalid("$.email", "is not an email address"));
+    } else if let Some(problem) = email_problem(&email) {
+        details.push(invalid("$.email", problem));
+    }
+    if let Err(problem) = password::check_new(&body.password, &email) {
+        details.push(invalid("$.password", problem.to_string()));
+    }
+    for (path, value) in [
+        ("$.name", &body.name),
+        ("$.organization_name", &body.organization_name),
+    ] {
+        let length = value.trim().chars().count();
+        if length == 0 || length > 100 {
+            details.push(invalid(path, "must have 1 to 100 characters"));
+        }
+    }
+    if !details.is_empty() {
+        return Err(ApiError::Invalid {
+            message: "the sign-up is invalid".into(),
+            details,
+        });
+    }
+    let secret = body.password;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&secret))
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))?
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    let user = state
+        .store
+        .create_user(NewUser {
+            email,
+            name: body.name.trim().to_owned(),
+            password_hash: Some(hash),
+        })
+        .await
+        .map_err(|error| match error {
+            baton_store::StoreError::Conflict(_) => ApiError::Conflict(
+                "an account with this email already exists; sign in instead".into(),
+            ),
+            other => other.into(),
+        })?;
+    let organization = state
+        .store
+        .create_organization(body.organization_name.trim(), user.id)
+        .await?;
+    audit(
+        &state,
+        Some(organization.id),
+        Some(user.id),
+        "auth.signup",
+        &client,
+    )
+    .await;
+    let issued = session::start(&state, user.id, organization.id).await?;
+    let body = json!({
+        "user": {"id": user.id, "email": user.email, "name": user.name},
+        "organization": {"id": organization.id, "name": organization.name},
+        "role": "owner",
+    });
+    Ok((StatusCode::CREATED, issued.cookies, Json(body)))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    client: Client,
+    JsonBody(body): JsonBody<Login>,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = state.store.user_by_email(&body.email).await?;
+    let candidate = body.password;
+    let verified = match user.as_ref().and_then(|user| user.password_hash.clone()) {
+        Some(phc) => tokio::task::spawn_blocking(move || password::verify(&candidate, &phc))
+            .await
+            .unwrap_or(false),
+        None => {
+            tokio::task::spawn_blocking(move || password::verify_nothing(&candidate))
+                .await
+                .ok();
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| verified) else {
+        audit(&state, None, None, "auth.login_failed", &client).await;
+        return Err(ApiError::Unauthorized.with_message(WRONG_CREDENTIALS));
+    };
+    let Some(membership) = state
+        .store
+        .memberships_of(user.id)
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Err(ApiError::Forbidden);
+    };
+    audit(
+        &state,
+        Some(membership.org_id),
+        Some(user.id),
+        "auth.login",
+        &client,
+    )
+    .await;
+    let issued = session::start(&state, user.id, membership.org_id).await?;
+    Ok((
+        issued.cookies,
+        Json(
+            json!({"user": {"id": user.id, "email": user.email, "name": user.name}, "organization_id": membership.org_id, "role": membership.role}),
+        ),
+    ))
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    client: Client,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let token = cookie(&headers, REFRESH_COOKIE).ok_or(ApiError::Unauthorized)?;
+    let found = state
+        .store
+        .session_by_token_hash(&session::hash(token))
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if found.used_at.is_some() && found.revoked_at.is_none() {
+        // A token used twice was copied: end every session descended from it.
+        state.store.revoke_family(found.family_id).await?;
+        audit(
+            &state,
+            Some(found.org_id),
+            Some(found.user_id),
+            "auth.refresh_reused",
+            &client,
+        )
+        .await;
+        return Err(ApiError::Unauthorized);
+    }
+    if !found.is_live(Utc::now()) {
+        return Err(ApiError::Unauthorized);
+    }
+    let issued = session::rotate(&state, &found).await?;
+    Ok((issued.cookies, StatusCode::NO_CONTENT))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    client: Client,
+    headers: HeaderMap,
+    signed_in: Option<Authenticated>,
+) -> Result<impl IntoResponse, ApiError> {
+    let family = match (signed_in, cookie(&headers, REFRESH_COOKIE)) {
+        (Some(signed_in), _) => Some((signed_in.session, signed_in.org, signed_in.user)),
+        (None, Some(token)) => state
+            .store
+            .session_by_token_hash(&session::hash(token))
+            .await?
+            .map(|found| (found.family_id, found.org_id, found.user_id)),
+        (None, None) => None,
+    };
+    if let Some((family, org, user)) = family {
+        state.store.revoke_family(family).await?;
+        audit(&state, Some(org), Some(user), "auth.logout", &client).await;
+    }
+    Ok((session::cleared(), StatusCode::NO_CONTENT))
+}
+
+async fn me(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let user = state
+        .store
+        .user(signed_in.user)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let mut organizations = Vec::new();
+    for membership in state.store.memberships_of(user.id).await? {
+        if let Some(organization) = state.store.organization(membership.org_id).await? {
+            organizations.push(
+                json!({"id": organization.id, "name": organization.name, "role": membership.role}),
+            );
+        }
+    }
+    Ok(Json(json!({
+        "user": {"id": user.id, "email": user.email, "name": user.name},
+        "organizations": organizations,
+        "active_organization": {"id": signed_in.org, "role": signed_in.role},
+    })))
+}
+
+/// Records a sign-in event; a failure to record is logged, not shown to the person signing in.
+async fn audit(
+    state: &AppState,
+    org: Option<OrgId>,
+    actor: Option<UserId>,
+    action: &str,
+    client: &Client,
+) {
+    let event = NewAuditEvent {
+        org_id: org,
+        actor,
+        action: action.to_owned(),
+        target: None,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        details: json!({}),
+    };
+    if let Err(error) = state.store.record(event).await {
+        tracing::error!(%error, action, "the audit event could not be recorded");
+    }
+}

@@ -1,0 +1,101 @@
+//! What handlers read from a request besides its route: a JSON body whose errors say where they
+//! are, and who is asking from where (for the audit log).
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, Detail};
+
+/// The most a JSON body may weigh.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// A JSON body: unreadable JSON is a 400, a body of the wrong shape a 422, each naming the
+/// place (`$.password`) that is wrong.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|kind| kind.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::BadRequest {
+                message: "the body must be JSON (Content-Type: application/json)".into(),
+                details: Vec::new(),
+            });
+        }
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|_| ApiError::BadRequest {
+                    message: "the body could not be read".into(),
+                    details: Vec::new(),
+                })?;
+        if bytes.len() > MAX_BODY_BYTES {
+            return Err(ApiError::BadRequest {
+                message: "the body is too large".into(),
+                details: Vec::new(),
+            });
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(&mut deserializer)
+            .map(JsonBody)
+            .map_err(|error| {
+                let inner = error.path().to_string();
+                let path = if inner == "." {
+                    "$".to_owned()
+                } else {
+                    format!("$.{inner}")
+                };
+                let message = error.inner().to_string();
+                let detail = vec![Detail {
+                    path,
+                    message: message.clone(),
+                }];
+                if error.inner().is_syntax() || error.inner().is_eof() {
+                    ApiError::BadRequest {
+                        message: "the body is not valid JSON".into(),
+                        details: detail,
+                    }
+                } else {
+                    ApiError::Invalid {
+                        message: "the body does not have the expected fields".into(),
+                        details: detail,
+                    }
+                }
+            })
+    }
+}
+
+/// The client's address and user agent, when known.
+#[derive(Clone, Debug, Default)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|agent| agent.chars().take(256).collect());
+        Ok(Self { ip, user_agent })
+    }
+}

@@ -1,0 +1,439 @@
+//! Sign-up, sign-in, sessions and their refusals, through the real router on real SQLite. (The
+//! session storage itself is checked on both backends by the store's conformance suite.)
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use baton_server::AppState;
+use baton_server::auth::token::Keyring;
+use baton_store::{SqliteStore, Store};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct App {
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+async fn app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("baton.db"))
+            .await
+            .unwrap(),
+    );
+    store.migrate().await.unwrap();
+    let router = baton_server::router(AppState::new(
+        store,
+        Arc::new(Keyring::ephemeral().unwrap()),
+    ));
+    App { router, _dir: dir }
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    cookies: Vec<String>,
+}
+
+impl Reply {
+    /// `name=value` of a cookie the response set.
+    fn cookie(&self, name: &str) -> String {
+        self.cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no {name} cookie in {:?}", self.cookies))
+    }
+}
+
+async fn send(app: &App, method: &str, path: &str, body: Option<Value>, cookies: &[&str]) -> Reply {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, "baton.test");
+    if method != "GET" {
+        request = request.header(header::ORIGIN, "http://baton.test");
+    }
+    if !cookies.is_empty() {
+        request = request.header(header::COOKIE, cookies.join("; "));
+    }
+    let request = match body {
+        Some(body) => request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+        None => request.body(Body::empty()).unwrap(),
+    };
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let cookies = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    Reply {
+        status,
+        body,
+        cookies,
+    }
+}
+
+fn signup_body(email: &str) -> Value {
+    json!({"email": email, "password": "correct horse battery staple", "name": "Ann Example", "organization_name": "Acme Ltd"})
+}
+
+#[tokio::test]
+async fn signing_up_makes_an_owner_and_signs_them_in() {
+    let app = app().await;
+    let reply = send(
+        &app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(signup_body("Ann@Example.com")),
+        &[],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["user"]["email"], "ann@example.com");
+    assert_eq!(reply.body["role"], "owner");
+    let access = reply
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("baton_access="))
+        .unwrap();
+    assert!(
+        access.contains("HttpOnly")
+            && access.contains("SameSite=Lax")
+            && access.contains("Max-Age=900"),
+        "{access}"
+    );
+    let refresh = reply
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("baton_refresh="))
+        .unwrap();
+    assert!(
+        refresh.contains("Path=/api/v1/auth") && refresh.contains("HttpOnly"),
+        "{refresh}"
+    );
+
+    let me = send(
+        &app,
+        "GET",
+        "/api/v1/me",
+        None,
+        &[&reply.cookie("baton_access")],
+    )
+    .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["user"]["name"], "Ann Example");
+    assert_eq!(me.body["organizations"][0]["name"], "Acme Ltd");
+    assert_eq!(me.body["active_organization"]["role"], "owner");
+
+    let again = send(
+        &app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(signup_body("ann@example.com")),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+}
+
+#[tokio::test]
+async fn bad_sign_ups_say_what_is_wrong_and_where() {
+    let app = app().await;
+    let reply = send(&app, "POST", "/api/v1/auth/signup", Some(json!({"email": "not-an-email", "password": "password1234", "name": "", "organization_name": "Acme"})), &[]).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let details: Vec<(String, String)> = reply.body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["path"].as_str().unwrap().to_owned(),
+                d["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        details.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        vec!["$.email", "$.password", "$.name"]
+    );
+    assert!(details[1].1.contains("too common"), "{details:?}");
+
+    let missing = send(
+        &app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(json!({"email": "a@b.co"})),
+        &[],
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        missing.body["error"]["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing field"),
+        "{}",
+        missing.body
+    );
+
+    let request = Request::post("/api/v1/auth/signup")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{\"email\": "))
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn sign_in_failures_do_not_reveal_whether_the_account_exists() {
+    let app = app().await;
+    send(
+        &app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(signup_body("ann@example.com")),
+        &[],
+    )
+    .await;
+    let wrong = send(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        Some(json!({"email": "ann@example.com", "password": "wrong horse battery staple"})),
+        &[],
+    )
+    .await;
+    let unknown = send(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        Some(json!({"email": "bob@example.com", "password": "wrong horse battery staple"})),
+        &[],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.body, unknown.body, "the same answer either way");
+    assert_eq!(
+        wrong.body["error"]["message"],
+        "the email or the password is not right"
+    );
+
+    let right = send(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        Some(json!({"email": "ANN@example.com", "password": "correct horse battery staple"})),
+        &[],
+    )
+    .await;
+    assert_eq!(right.status, StatusCode::OK);
+    let me = send(
+        &app,
+        "GET",
+        "/api/v1/me",
+        None,
+        &[&right.cookie("baton_access")],
+    )
+    .await;
+    assert_eq!(me.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family() {
+    let app = app().await;
+    let signed_up = send(
+        &app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(signup_body("ann@example.com")),
+        &[],
+    )
+    .await;
+    let first_refresh = signed_up.cookie("baton_refresh");
+    let rotated = send(
+        &app,
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        &[&first_refresh],
+    )
+    .await;
+    assert_eq!(rotated.status, StatusCode::NO_CONTENT);
+    let second_refresh = rotated.cookie("baton_refresh");
+    let second_access = rotated.cookie("baton_access");
+    assert_ne!(first_refresh, second_refresh);
+    assert_eq!(
+        send(&app, "GET", "/api/v1/me", None, &[&second_access])
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let reused = send(
+        &app,
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        &[&first_refresh],
+    )
+    .await;
+    assert_eq!(
+        reused.status,
+        StatusCode::UNAUTHORIZED,
+        "a used token is refused"
+    );
+    assert_eq!(
+        send(
+            &app,
+            "POST",
+            "/api/v1/auth/refresh",
+            None,
+            &[&second_refresh]
+        )
+        .await
+        .status,
+        StatusCode::UNAUTHORIZED,
+        "the whole family is revoked"
+    );
+    assert_eq!(
+        send(&app, "GET", "/api/v1/me", None, &[&second_access])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "its access tokens too"
+    );
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_session_and_its_tokens() {
+    let app = app().await;
+    let signed_up = send(
+        &app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(signup_body("ann@example.com")),
+        &[],
+    )
+    .await;
+    let access = signed_up.cookie("baton_access");
+    let refresh = signed_up.cookie("baton_refresh");
+    let out = send(
+        &app,
+        "POST",
+        "/api/v1/auth/logout",
+        None,
+        &[&access, &refresh],
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert!(
+        out.cookies.iter().all(|c| c.contains("Max-Age=0")),
+        "{:?}",
+        out.cookies
+    );
+    assert_eq!(
+        send(&app, "GET", "/api/v1/me", None, &[&access])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&app, "POST", "/api/v1/auth/refresh", None, &[&refresh])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn garbage_tokens_and_cross_site_requests_are_refused() {
+    let app = app().await;
+    assert_eq!(
+        send(&app, "GET", "/api/v1/me", None, &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(
+            &app,
+            "GET",
+            "/api/v1/me",
+            None,
+            &["baton_access=not.a.token"]
+        )
+        .await
+        .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let request = Request::get("/api/v1/me")
+        .header(header::AUTHORIZATION, "Bearer eyJhbGciOiJub25lIn0.e30.")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.router.clone().oneshot(request).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let signed_up = send(
+        &app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(signup_body("ann@example.com")),
+        &[],
+    )
+    .await;
+    let request = Request::post("/api/v1/auth/logout")
+        .header(header::HOST, "baton.test")
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::COOKIE, signed_up.cookie("baton_access"))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "another site cannot sign the user out"
+    );
+    let request = Request::post("/api/v1/auth/logout")
+        .header(header::HOST, "baton.test")
+        .header(header::COOKIE, signed_up.cookie("baton_access"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.router.clone().oneshot(request).await.unwrap().status(),
+        StatusCode::FORBIDDEN,
+        "cookies without an origin"
+    );
+    assert_eq!(
+        send(
+            &app,
+            "GET",
+            "/api/v1/me",
+            None,
+            &[&signed_up.cookie("baton_access")]
+        )
+        .await
+        .status,
+        StatusCode::OK,
+        "still signed in"
+    );
+}
