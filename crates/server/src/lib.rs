@@ -23,11 +23,17 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The keys that sign and verify access tokens.
     pub keys: Arc<auth::token::Keyring>,
+    /// Failed sign-ins, per account and per address (in this process).
+    pub sign_in_failures: Arc<auth::throttle::Throttle>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, keys: Arc<auth::token::Keyring>) -> Self {
-        Self { store, keys }
+        Self {
+            store,
+            keys,
+            sign_in_failures: Arc::default(),
+        }
     }
 }
 

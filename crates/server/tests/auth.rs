@@ -437,3 +437,39 @@ async fn garbage_tokens_and_cross_site_requests_are_refused() {
         "still signed in"
     );
 }
+
+#[tokio::test]
+async fn repeated_failures_are_slowed_down_with_retry_after() {
+    let app = app().await;
+    send(
+        &app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(signup_body("ann@example.com")),
+        &[],
+    )
+    .await;
+    let wrong = json!({"email": "ann@example.com", "password": "wrong horse battery staple"});
+    for _ in 0..3 {
+        assert_eq!(
+            send(&app, "POST", "/api/v1/auth/login", Some(wrong.clone()), &[])
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let request = Request::post("/api/v1/auth/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"email": "ann@example.com", "password": "correct horse battery staple"})
+                .to_string(),
+        ))
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits its turn"
+    );
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+}

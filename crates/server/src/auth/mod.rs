@@ -5,4 +5,5 @@ pub mod guard;
 pub mod password;
 pub(crate) mod routes;
 pub mod session;
+pub mod throttle;
 pub mod token;

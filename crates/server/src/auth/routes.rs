@@ -148,6 +148,19 @@ async fn login(
     client: Client,
     JsonBody(body): JsonBody<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let account_key = format!("account:{}", body.email.trim().to_lowercase());
+    let address_key = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
+    let now = std::time::Instant::now();
+    let wait = [Some(&account_key), address_key.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|key| state.sign_in_failures.wait(key, now))
+        .max();
+    if let Some(wait) = wait {
+        return Err(ApiError::TooManyRequests {
+            retry_after_seconds: wait.as_secs().max(1),
+        });
+    }
     let user = state.store.user_by_email(&body.email).await?;
     let candidate = body.password;
     let verified = match user.as_ref().and_then(|user| user.password_hash.clone()) {
@@ -162,6 +175,10 @@ async fn login(
         }
     };
     let Some(user) = user.filter(|_| verified) else {
+        state.sign_in_failures.failed(&account_key, now);
+        if let Some(key) = &address_key {
+            state.sign_in_failures.failed(key, now);
+        }
         audit(&state, None, None, "auth.login_failed", &client).await;
         return Err(ApiError::Unauthorized.with_message(WRONG_CREDENTIALS));
     };
