@@ -12,7 +12,8 @@
 //! | manage billing       | yes   | no    | no     | no     |
 //! | delete organization  | yes   | no    | no     | no     |
 //!
-//! "own": Members edit and delete only the workflows they created.
+//! "own": Members edit and delete only the workflows they created. Beyond the seed's rows:
+//! reading the audit log is for Owners and Admins.
 
 use crate::id::UserId;
 use crate::organization::Role;
@@ -35,6 +36,7 @@ pub enum Action {
     InviteUsers,
     ManageBilling,
     DeleteOrganization,
+    ViewAuditLog,
 }
 
 /// Whether `actor`, holding `role`, may do `action`.
@@ -46,7 +48,7 @@ pub fn allows(role: Role, actor: UserId, action: Action) -> bool {
         (Owner | Admin | Member, CreateWorkflow) => true,
         (Owner | Admin, EditWorkflow { .. } | DeleteWorkflow { .. }) => true,
         (Member, EditWorkflow { creator } | DeleteWorkflow { creator }) => creator == Some(actor),
-        (Owner | Admin, ManageIntegrations | InviteUsers) => true,
+        (Owner | Admin, ManageIntegrations | InviteUsers | ViewAuditLog) => true,
         (Owner, ManageBilling | DeleteOrganization) => true,
         _ => false,
     }
@@ -138,6 +140,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn only_owners_and_admins_read_the_audit_log() {
+        let me = UserId::new();
+        let allowed: Vec<bool> = Role::ALL
+            .into_iter()
+            .map(|role| allows(role, me, Action::ViewAuditLog))
+            .collect();
+        assert_eq!(allowed, vec![true, true, false, false]);
     }
 
     #[test]

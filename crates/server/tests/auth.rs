@@ -473,3 +473,57 @@ async fn repeated_failures_are_slowed_down_with_retry_after() {
     );
     assert_eq!(response.headers()[header::RETRY_AFTER], "1");
 }
+
+#[tokio::test]
+async fn owners_read_the_audit_of_their_sign_ins() {
+    let app = app().await;
+    let signed_up = send(
+        &app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(signup_body("ann@example.com")),
+        &[],
+    )
+    .await;
+    let access = signed_up.cookie("baton_access");
+    send(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        Some(json!({"email": "ann@example.com", "password": "correct horse battery staple"})),
+        &[],
+    )
+    .await;
+    let audit = send(&app, "GET", "/api/v1/audit", None, &[&access]).await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["auth.login", "auth.signup"]);
+    let logins = send(
+        &app,
+        "GET",
+        "/api/v1/audit?action=auth.login",
+        None,
+        &[&access],
+    )
+    .await;
+    assert_eq!(logins.body["items"].as_array().unwrap().len(), 1);
+    let bad = send(&app, "GET", "/api/v1/audit?actor=nobody", None, &[&access]).await;
+    assert_eq!(
+        (bad.status, bad.body["error"]["details"][0]["path"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("actor"))
+    );
+    let unknown = send(&app, "GET", "/api/v1/audit?colour=red", None, &[&access]).await;
+    assert_eq!(
+        (unknown.status, unknown.body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    assert_eq!(
+        send(&app, "GET", "/api/v1/audit", None, &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
