@@ -80,6 +80,10 @@ define_id!(
     AuditEventId
 );
 define_id!(
+    /// A key a program authenticates with.
+    ApiKeyId
+);
+define_id!(
     /// A sign-in session: one refresh token, or the family of rotations it started.
     SessionId
 );

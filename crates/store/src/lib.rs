@@ -15,6 +15,7 @@ mod url;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use baton_core::api_key::{ApiKey, NewApiKey};
 use baton_core::audit::{AuditEvent, AuditFilter, NewAuditEvent};
 use baton_core::credential::{Credential, NewCredential, SealedSecret};
 use baton_core::execution::{Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun};
@@ -23,8 +24,8 @@ use baton_core::organization::NewUser;
 use baton_core::session::{NewSession, Session};
 use baton_core::workflow::{NewVersion, NewWorkflow, Workflow, WorkflowVersion};
 use baton_core::{
-    CredentialId, ExecutionId, JobId, Membership, OrgId, Organization, Page, PageRequest, Role,
-    SessionId, User, UserId, WorkflowId,
+    ApiKeyId, CredentialId, ExecutionId, JobId, Membership, OrgId, Organization, Page, PageRequest,
+    Role, SessionId, User, UserId, WorkflowId,
 };
 
 pub use error::StoreError;
@@ -184,10 +185,28 @@ pub trait SessionStore: Send + Sync {
     async fn family_is_live(&self, family: SessionId) -> Result<bool>;
 }
 
+/// API keys, stored as hashes.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey>;
+    /// Newest first.
+    async fn list_api_keys(&self, org: OrgId, page: PageRequest) -> Result<Page<ApiKey>>;
+    /// The live key with this hash, its last use set to now.
+    async fn use_api_key(&self, key_hash: &[u8]) -> Result<Option<ApiKey>>;
+    async fn revoke_api_key(&self, org: OrgId, id: ApiKeyId) -> Result<()>;
+}
+
 /// Everything the platform stores, behind one handle.
 #[async_trait]
 pub trait Store:
-    AccountStore + WorkflowStore + ExecutionStore + JobQueue + CredentialStore + AuditLog + SessionStore
+    AccountStore
+    + WorkflowStore
+    + ExecutionStore
+    + JobQueue
+    + CredentialStore
+    + AuditLog
+    + SessionStore
+    + ApiKeyStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

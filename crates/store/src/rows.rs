@@ -16,8 +16,9 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::StoreError;
-use baton_core::SessionId;
+use baton_core::api_key::ApiKey;
 use baton_core::session::Session;
+use baton_core::{ApiKeyId, SessionId};
 
 fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, StoreError> {
     text.parse()
@@ -330,5 +331,36 @@ impl From<SessionRow> for Session {
             used_at: row.used_at,
             revoked_at: row.revoked_at,
         }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApiKeyRow {
+    id: Uuid,
+    org_id: Uuid,
+    name: String,
+    role: String,
+    prefix: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<ApiKeyRow> for ApiKey {
+    type Error = StoreError;
+
+    fn try_from(row: ApiKeyRow) -> Result<Self, StoreError> {
+        Ok(ApiKey {
+            id: ApiKeyId::from_uuid(row.id),
+            org_id: OrgId::from_uuid(row.org_id),
+            name: row.name,
+            role: parse("role", &row.role)?,
+            prefix: row.prefix,
+            created_by: row.created_by.map(UserId::from_uuid),
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            revoked_at: row.revoked_at,
+        })
     }
 }

@@ -72,6 +72,12 @@ macro_rules! session_columns {
     };
 }
 pub(crate) use session_columns;
+macro_rules! api_key_columns {
+    () => {
+        "id, org_id, name, role, prefix, created_by, created_at, last_used_at, revoked_at"
+    };
+}
+pub(crate) use api_key_columns;
 macro_rules! audit_columns {
     () => {
         "id, org_id, actor, action, target, ip, user_agent, details, at"
@@ -125,10 +131,11 @@ macro_rules! impl_store {
         use baton_core::credential::{Credential, NewCredential, SealedSecret};
         use baton_core::job::{Claim, Job, NewJob};
         use baton_core::organization::NewUser;
+        use baton_core::api_key::{ApiKey, NewApiKey};
         use baton_core::session::{NewSession, Session};
         use baton_core::workflow::{NewVersion, NewWorkflow, Workflow, WorkflowVersion};
         use baton_core::{
-            AuditEventId, CredentialId, JobId, Membership, OrgId, Organization, Page, SessionId,
+            ApiKeyId, AuditEventId, CredentialId, JobId, Membership, OrgId, Organization, Page, SessionId,
             PageRequest, Role, User, UserId, WorkflowId,
         };
         use chrono::{DateTime, Utc};
@@ -827,6 +834,71 @@ macro_rules! impl_store {
                     .bind(now())
                     .execute(&self.pool)
                     .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl $crate::ApiKeyStore for $store {
+            async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey> {
+                let row: ApiKeyRow = sqlx::query_as(concat!(
+                    "INSERT INTO api_keys (id, org_id, name, role, key_hash, prefix, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+                    $crate::sql::api_key_columns!()
+                ))
+                .bind(ApiKeyId::new().as_uuid())
+                .bind(key.org_id.as_uuid())
+                .bind(&key.name)
+                .bind(key.role.as_str())
+                .bind(&key.key_hash)
+                .bind(&key.prefix)
+                .bind(key.created_by.map(|user| user.as_uuid()))
+                .bind(now())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|error| StoreError::on_unique(error, || "the key already exists".into()))?;
+                row.try_into()
+            }
+
+            async fn list_api_keys(&self, org: OrgId, page: PageRequest) -> Result<Page<ApiKey>> {
+                let after = parse_id_cursor(page.after.as_ref())?;
+                let rows: Vec<ApiKeyRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::api_key_columns!(), " FROM api_keys \
+                     WHERE org_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+                ))
+                .bind(org.as_uuid())
+                .bind(after)
+                .bind(fetch_limit(&page))
+                .fetch_all(&self.pool)
+                .await?;
+                let keys = rows.into_iter().map(TryInto::try_into).collect::<Result<Vec<ApiKey>>>()?;
+                Ok(Page::from_rows(keys, page.limit, |key| id_cursor(key.id.as_uuid())))
+            }
+
+            async fn use_api_key(&self, key_hash: &[u8]) -> Result<Option<ApiKey>> {
+                let row: Option<ApiKeyRow> = sqlx::query_as(concat!(
+                    "UPDATE api_keys SET last_used_at = $2 WHERE key_hash = $1 AND revoked_at IS NULL RETURNING ",
+                    $crate::sql::api_key_columns!()
+                ))
+                .bind(key_hash)
+                .bind(now())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn revoke_api_key(&self, org: OrgId, id: ApiKeyId) -> Result<()> {
+                let revoked = sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+                if revoked.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("API key"));
+                }
                 Ok(())
             }
         }

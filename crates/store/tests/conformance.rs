@@ -4,6 +4,7 @@ mod harness;
 
 use std::collections::HashSet;
 
+use baton_core::api_key::NewApiKey;
 use baton_core::audit::{AuditFilter, NewAuditEvent};
 use baton_core::credential::{NewCredential, SealedSecret};
 use baton_core::execution::{
@@ -46,6 +47,7 @@ conformance!(
     migrations_can_run_again,
     a_closed_store_fails_its_ping,
     sessions_rotate_once_and_revoke_by_family,
+    api_keys_are_found_by_hash_until_revoked,
 );
 
 async fn user(store: &dyn Store, email: &str) -> User {
@@ -1226,4 +1228,51 @@ async fn sessions_rotate_once_and_revoke_by_family(test: &TestStore) {
     assert_ne!(other.family_id, first.family_id);
     let twice = store.create_session(new(b"hash-4", None)).await;
     assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
+}
+
+async fn api_keys_are_found_by_hash_until_revoked(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Acme").await;
+    let (other, _) = org(store, "Other").await;
+    let key = store
+        .create_api_key(NewApiKey {
+            org_id,
+            name: "CI".into(),
+            role: Role::Member,
+            key_hash: b"key-hash".to_vec(),
+            prefix: "baton_ab".into(),
+            created_by: Some(owner.id),
+        })
+        .await
+        .unwrap();
+    assert_eq!((key.role, key.last_used_at), (Role::Member, None));
+    let used = store.use_api_key(b"key-hash").await.unwrap().unwrap();
+    assert_eq!(used.id, key.id);
+    assert!(used.last_used_at.is_some(), "a use is recorded");
+    assert!(store.use_api_key(b"other-hash").await.unwrap().is_none());
+    let listed = store
+        .list_api_keys(org_id, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert!(
+        store
+            .list_api_keys(other, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        matches!(
+            store.revoke_api_key(other, key.id).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "another organization's key reads as absent"
+    );
+    store.revoke_api_key(org_id, key.id).await.unwrap();
+    assert!(
+        store.use_api_key(b"key-hash").await.unwrap().is_none(),
+        "a revoked key no longer works"
+    );
 }
