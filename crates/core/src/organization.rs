@@ -49,6 +49,21 @@ pub enum Role {
 impl Role {
     pub const ALL: [Role; 4] = [Self::Owner, Self::Admin, Self::Member, Self::Viewer];
 
+    /// How much the role may do: Owner 3, Admin 2, Member 1, Viewer 0.
+    pub const fn rank(self) -> u8 {
+        match self {
+            Self::Owner => 3,
+            Self::Admin => 2,
+            Self::Member => 1,
+            Self::Viewer => 0,
+        }
+    }
+
+    /// Whether this role may do at least what `other` may.
+    pub const fn covers(self, other: Role) -> bool {
+        self.rank() >= other.rank()
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Owner => "owner",

@@ -37,18 +37,23 @@ pub enum Action {
     ManageBilling,
     DeleteOrganization,
     ViewAuditLog,
+    /// Creating, listing and revoking API keys.
+    ManageApiKeys,
 }
 
-/// Whether `actor`, holding `role`, may do `action`.
-pub fn allows(role: Role, actor: UserId, action: Action) -> bool {
+/// Whether `actor` (the user acting, or the creator of the API key acting), holding `role`,
+/// may do `action`.
+pub fn allows(role: Role, actor: Option<UserId>, action: Action) -> bool {
     use Action::*;
     use Role::*;
     match (role, action) {
         (_, ViewWorkflows) => true,
         (Owner | Admin | Member, CreateWorkflow) => true,
         (Owner | Admin, EditWorkflow { .. } | DeleteWorkflow { .. }) => true,
-        (Member, EditWorkflow { creator } | DeleteWorkflow { creator }) => creator == Some(actor),
-        (Owner | Admin, ManageIntegrations | InviteUsers | ViewAuditLog) => true,
+        (Member, EditWorkflow { creator } | DeleteWorkflow { creator }) => {
+            creator.is_some() && creator == actor
+        }
+        (Owner | Admin, ManageIntegrations | InviteUsers | ViewAuditLog | ManageApiKeys) => true,
         (Owner, ManageBilling | DeleteOrganization) => true,
         _ => false,
     }
@@ -120,7 +125,11 @@ mod tests {
         ];
         for (name, own, others, expected) in rows {
             for (role, allowed) in Role::ALL.into_iter().zip(expected) {
-                assert_eq!(allows(role, me, own), allowed, "{role} / {name} (own)");
+                assert_eq!(
+                    allows(role, Some(me), own),
+                    allowed,
+                    "{role} / {name} (own)"
+                );
             }
             // Only a Member's edit and delete depend on who created the workflow.
             let member_on_others = matches!(
@@ -134,7 +143,7 @@ mod tests {
                     allowed
                 };
                 assert_eq!(
-                    allows(role, me, others),
+                    allows(role, Some(me), others),
                     allowed,
                     "{role} / {name} (someone else's)"
                 );
@@ -147,7 +156,10 @@ mod tests {
         let me = UserId::new();
         let allowed: Vec<bool> = Role::ALL
             .into_iter()
-            .map(|role| allows(role, me, Action::ViewAuditLog))
+            .map(|role| {
+                allows(role, Some(me), Action::ViewAuditLog)
+                    && allows(role, Some(me), Action::ManageApiKeys)
+            })
             .collect();
         assert_eq!(allowed, vec![true, true, false, false]);
     }
@@ -157,12 +169,12 @@ mod tests {
         let me = UserId::new();
         assert!(!allows(
             Role::Member,
-            me,
+            Some(me),
             Action::EditWorkflow { creator: None }
         ));
         assert!(allows(
             Role::Admin,
-            me,
+            Some(me),
             Action::EditWorkflow { creator: None }
         ));
     }

@@ -33,7 +33,7 @@ async fn list(
     signed_in: Authenticated,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    if !allows(signed_in.role, signed_in.user, Action::ViewAuditLog) {
+    if !allows(signed_in.role, signed_in.user(), Action::ViewAuditLog) {
         return Err(ApiError::Forbidden);
     }
     let Query(query) = query.map_err(|rejection| ApiError::BadRequest {

@@ -1,6 +1,7 @@
 //! Baton's HTTP API: the router, its shared context, and a server that shuts down gracefully.
 //! Each area of the API is a module that owns its routes; [`router`] merges them.
 
+mod api_keys;
 mod audit;
 pub mod auth;
 mod error;
@@ -40,13 +41,13 @@ impl AppState {
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    let api =
-        auth::routes::routes()
-            .merge(audit::routes())
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                auth::guard::refuse_cross_site,
-            ));
+    let api = auth::routes::routes()
+        .merge(audit::routes())
+        .merge(api_keys::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard::refuse_cross_site,
+        ));
     let routes = Router::new()
         .merge(health::routes())
         .merge(api)

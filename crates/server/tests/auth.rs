@@ -619,3 +619,103 @@ async fn no_password_email_or_token_reaches_the_logs() {
         );
     }
 }
+
+#[tokio::test]
+async fn api_keys_are_shown_once_act_with_their_role_and_can_be_revoked() {
+    let app = app().await;
+    let signed_up = send(
+        &app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(signup_body("ann@example.com")),
+        &[],
+    )
+    .await;
+    let access = signed_up.cookie("baton_access");
+    let created = send(
+        &app,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": "CI", "role": "viewer"})),
+        &[&access],
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let key = created.body["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("baton_"));
+    assert_eq!(created.body["api_key"]["role"], "viewer");
+
+    let listed = send(&app, "GET", "/api/v1/api-keys", None, &[&access]).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    assert!(
+        !listed.body.to_string().contains(&key),
+        "a key is never shown again"
+    );
+
+    let with_key = |path: &str| {
+        Request::get(path)
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let me = app
+        .router
+        .clone()
+        .oneshot(with_key("/api/v1/me"))
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let audit = app
+        .router
+        .clone()
+        .oneshot(with_key("/api/v1/audit"))
+        .await
+        .unwrap();
+    assert_eq!(
+        audit.status(),
+        StatusCode::FORBIDDEN,
+        "a viewer key cannot read the audit log"
+    );
+    let listed = send(&app, "GET", "/api/v1/api-keys", None, &[&access]).await;
+    assert!(
+        listed.body["items"][0]["last_used_at"].is_string(),
+        "its use is recorded: {}",
+        listed.body
+    );
+
+    let id = created.body["api_key"]["id"].as_str().unwrap();
+    assert_eq!(
+        send(
+            &app,
+            "DELETE",
+            &format!("/api/v1/api-keys/{id}"),
+            None,
+            &[&access]
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.router
+            .clone()
+            .oneshot(with_key("/api/v1/me"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "revoked"
+    );
+    assert_eq!(
+        send(
+            &app,
+            "DELETE",
+            &format!("/api/v1/api-keys/{id}"),
+            None,
+            &[&access]
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -1,6 +1,7 @@
 //! Who is asking: every handler that needs a signed-in user takes [`Authenticated`], which
 //! reads the access token (cookie or `Authorization: Bearer`), checks its signature, expiry and
-//! session, and the user's role in the token's organization. Cross-site requests that change
+//! session, and the user's role in the token's organization; or an API key
+//! (`Authorization: Bearer baton_...`), which carries its organization and role. Cross-site requests that change
 //! state with cookies are refused by [`refuse_cross_site`].
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -8,21 +9,46 @@ use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use baton_core::{OrgId, Role, SessionId, UserId};
+use baton_core::{ApiKeyId, OrgId, Role, SessionId, UserId};
 use chrono::Utc;
 
 use super::session::{ACCESS_COOKIE, cookie};
 use crate::AppState;
 use crate::error::ApiError;
 
-/// A signed-in user acting in one organization, with their role there.
+/// Who is acting: a signed-in person, or a program with an API key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    User {
+        id: UserId,
+        session: SessionId,
+    },
+    ApiKey {
+        id: ApiKeyId,
+        created_by: Option<UserId>,
+    },
+}
+
+/// Someone acting in one organization, with their role there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Authenticated {
-    pub user: UserId,
+    pub actor: Actor,
     pub org: OrgId,
     pub role: Role,
-    pub session: SessionId,
 }
+
+impl Authenticated {
+    /// The person acting, or who made the API key that is.
+    pub fn user(&self) -> Option<UserId> {
+        match self.actor {
+            Actor::User { id, .. } => Some(id),
+            Actor::ApiKey { created_by, .. } => created_by,
+        }
+    }
+}
+
+/// API keys are recognisable by their prefix.
+pub const API_KEY_PREFIX: &str = "baton_";
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
@@ -33,6 +59,21 @@ impl FromRequestParts<AppState> for Authenticated {
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "));
+        if let Some(key) = bearer.filter(|token| token.starts_with(API_KEY_PREFIX)) {
+            let found = state
+                .store
+                .use_api_key(&super::session::hash(key.trim()))
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            return Ok(Self {
+                actor: Actor::ApiKey {
+                    id: found.id,
+                    created_by: found.created_by,
+                },
+                org: found.org_id,
+                role: found.role,
+            });
+        }
         let token = bearer
             .or_else(|| cookie(&parts.headers, ACCESS_COOKIE))
             .ok_or(ApiError::Unauthorized)?;
@@ -49,10 +90,12 @@ impl FromRequestParts<AppState> for Authenticated {
             .await?
             .ok_or(ApiError::Unauthorized)?;
         Ok(Self {
-            user: claims.sub,
+            actor: Actor::User {
+                id: claims.sub,
+                session: claims.sid,
+            },
             org: claims.org,
             role: membership.role,
-            session: claims.sid,
         })
     }
 }

@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::guard::Authenticated;
+use super::guard::{Actor, Authenticated};
 use super::password;
 use super::session::{self, REFRESH_COOKIE, cookie};
 use crate::AppState;
@@ -246,13 +246,20 @@ async fn logout(
     signed_in: Option<Authenticated>,
 ) -> Result<impl IntoResponse, ApiError> {
     let family = match (signed_in, cookie(&headers, REFRESH_COOKIE)) {
-        (Some(signed_in), _) => Some((signed_in.session, signed_in.org, signed_in.user)),
-        (None, Some(token)) => state
+        (
+            Some(Authenticated {
+                actor: Actor::User { id, session },
+                org,
+                ..
+            }),
+            _,
+        ) => Some((session, org, id)),
+        (_, Some(token)) => state
             .store
             .session_by_token_hash(&session::hash(token))
             .await?
             .map(|found| (found.family_id, found.org_id, found.user_id)),
-        (None, None) => None,
+        _ => None,
     };
     if let Some((family, org, user)) = family {
         state.store.revoke_family(family).await?;
@@ -265,11 +272,12 @@ async fn me(
     State(state): State<AppState>,
     signed_in: Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state
-        .store
-        .user(signed_in.user)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let Actor::User { id, .. } = signed_in.actor else {
+        return Ok(Json(
+            json!({"api_key": {"organization_id": signed_in.org, "role": signed_in.role}}),
+        ));
+    };
+    let user = state.store.user(id).await?.ok_or(ApiError::Unauthorized)?;
     let mut organizations = Vec::new();
     for membership in state.store.memberships_of(user.id).await? {
         if let Some(organization) = state.store.organization(membership.org_id).await? {
