@@ -6,6 +6,7 @@ mod audit;
 pub mod auth;
 mod error;
 mod health;
+mod organizations;
 mod request;
 mod security;
 mod shutdown;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
     let api = auth::routes::routes()
         .merge(audit::routes())
         .merge(api_keys::routes())
+        .merge(organizations::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::guard::refuse_cross_site,

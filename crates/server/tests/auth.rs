@@ -719,3 +719,76 @@ async fn api_keys_are_shown_once_act_with_their_role_and_can_be_revoked() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_person_can_make_another_organization_and_switch_to_it() {
+    let app = app().await;
+    let ann = send(
+        &app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(signup_body("ann@example.com")),
+        &[],
+    )
+    .await;
+    let access = ann.cookie("baton_access");
+    let created = send(
+        &app,
+        "POST",
+        "/api/v1/organizations",
+        Some(json!({"name": "Side Project"})),
+        &[&access],
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let second = created.body["id"].as_str().unwrap().to_owned();
+
+    let switched = send(
+        &app,
+        "POST",
+        "/api/v1/auth/switch",
+        Some(json!({"organization_id": second})),
+        &[&access],
+    )
+    .await;
+    assert_eq!(switched.status, StatusCode::OK, "{}", switched.body);
+    let me = send(
+        &app,
+        "GET",
+        "/api/v1/me",
+        None,
+        &[&switched.cookie("baton_access")],
+    )
+    .await;
+    assert_eq!(me.body["active_organization"]["id"], second.as_str());
+    assert_eq!(me.body["organizations"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        send(&app, "GET", "/api/v1/me", None, &[&access])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "the old session ended"
+    );
+
+    let bob = send(
+        &app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(signup_body("bob@example.com")),
+        &[],
+    )
+    .await;
+    let refused = send(
+        &app,
+        "POST",
+        "/api/v1/auth/switch",
+        Some(json!({"organization_id": second})),
+        &[&bob.cookie("baton_access")],
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::NOT_FOUND,
+        "another person's organization reads as absent"
+    );
+}
