@@ -90,6 +90,18 @@ async fn send(app: &App, method: &str, path: &str, body: Option<Value>, cookies:
     }
 }
 
+/// Signs a new person up (with the usual password) and returns the reply with its cookies.
+async fn sign_up(app: &App, email: &str) -> Reply {
+    send(
+        app,
+        "POST",
+        "/api/v1/auth/signup",
+        Some(signup_body(email)),
+        &[],
+    )
+    .await
+}
+
 fn signup_body(email: &str) -> Value {
     json!({"email": email, "password": "correct horse battery staple", "name": "Ann Example", "organization_name": "Acme Ltd"})
 }
@@ -97,14 +109,7 @@ fn signup_body(email: &str) -> Value {
 #[tokio::test]
 async fn signing_up_makes_an_owner_and_signs_them_in() {
     let app = app().await;
-    let reply = send(
-        &app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body("Ann@Example.com")),
-        &[],
-    )
-    .await;
+    let reply = sign_up(&app, "Ann@Example.com").await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     assert_eq!(reply.body["user"]["email"], "ann@example.com");
     assert_eq!(reply.body["role"], "owner");
@@ -142,14 +147,7 @@ async fn signing_up_makes_an_owner_and_signs_them_in() {
     assert_eq!(me.body["organizations"][0]["name"], "Acme Ltd");
     assert_eq!(me.body["active_organization"]["role"], "owner");
 
-    let again = send(
-        &app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body("ann@example.com")),
-        &[],
-    )
-    .await;
+    let again = sign_up(&app, "ann@example.com").await;
     assert_eq!(
         (again.status, again.body["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("conflict"))
@@ -207,14 +205,7 @@ async fn bad_sign_ups_say_what_is_wrong_and_where() {
 #[tokio::test]
 async fn sign_in_failures_do_not_reveal_whether_the_account_exists() {
     let app = app().await;
-    send(
-        &app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body("ann@example.com")),
-        &[],
-    )
-    .await;
+    sign_up(&app, "ann@example.com").await;
     let wrong = send(
         &app,
         "POST",
@@ -261,14 +252,7 @@ async fn sign_in_failures_do_not_reveal_whether_the_account_exists() {
 #[tokio::test]
 async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family() {
     let app = app().await;
-    let signed_up = send(
-        &app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body("ann@example.com")),
-        &[],
-    )
-    .await;
+    let signed_up = sign_up(&app, "ann@example.com").await;
     let first_refresh = signed_up.cookie("baton_refresh");
     let rotated = send(
         &app,
@@ -327,14 +311,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family() {
 #[tokio::test]
 async fn logging_out_ends_the_session_and_its_tokens() {
     let app = app().await;
-    let signed_up = send(
-        &app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body("ann@example.com")),
-        &[],
-    )
-    .await;
+    let signed_up = sign_up(&app, "ann@example.com").await;
     let access = signed_up.cookie("baton_access");
     let refresh = signed_up.cookie("baton_refresh");
     let out = send(
@@ -393,14 +370,7 @@ async fn garbage_tokens_and_cross_site_requests_are_refused() {
         StatusCode::UNAUTHORIZED
     );
 
-    let signed_up = send(
-        &app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body("ann@example.com")),
-        &[],
-    )
-    .await;
+    let signed_up = sign_up(&app, "ann@example.com").await;
     let request = Request::post("/api/v1/auth/logout")
         .header(header::HOST, "baton.test")
         .header(header::ORIGIN, "https://evil.example")
@@ -441,14 +411,7 @@ async fn garbage_tokens_and_cross_site_requests_are_refused() {
 #[tokio::test]
 async fn repeated_failures_are_slowed_down_with_retry_after() {
     let app = app().await;
-    send(
-        &app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body("ann@example.com")),
-        &[],
-    )
-    .await;
+    sign_up(&app, "ann@example.com").await;
     let wrong = json!({"email": "ann@example.com", "password": "wrong horse battery staple"});
     for _ in 0..3 {
         assert_eq!(
@@ -477,14 +440,7 @@ async fn repeated_failures_are_slowed_down_with_retry_after() {
 #[tokio::test]
 async fn owners_read_the_audit_of_their_sign_ins() {
     let app = app().await;
-    let signed_up = send(
-        &app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body("ann@example.com")),
-        &[],
-    )
-    .await;
+    let signed_up = sign_up(&app, "ann@example.com").await;
     let access = signed_up.cookie("baton_access");
     send(
         &app,
@@ -554,14 +510,7 @@ async fn no_password_email_or_token_reaches_the_logs() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let app = app().await;
-    let signed_up = send(
-        &app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body("secret.person@example.com")),
-        &[],
-    )
-    .await;
+    let signed_up = sign_up(&app, "secret.person@example.com").await;
     send(&app, "POST", "/api/v1/auth/login", Some(json!({"email": "secret.person@example.com", "password": "a wrong guess of a password"})), &[]).await;
     send(&app, "POST", "/api/v1/auth/login", Some(json!({"email": "secret.person@example.com", "password": "correct horse battery staple"})), &[]).await;
     let refreshed = send(
@@ -623,14 +572,7 @@ async fn no_password_email_or_token_reaches_the_logs() {
 #[tokio::test]
 async fn api_keys_are_shown_once_act_with_their_role_and_can_be_revoked() {
     let app = app().await;
-    let signed_up = send(
-        &app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body("ann@example.com")),
-        &[],
-    )
-    .await;
+    let signed_up = sign_up(&app, "ann@example.com").await;
     let access = signed_up.cookie("baton_access");
     let created = send(
         &app,
@@ -723,14 +665,7 @@ async fn api_keys_are_shown_once_act_with_their_role_and_can_be_revoked() {
 #[tokio::test]
 async fn a_person_can_make_another_organization_and_switch_to_it() {
     let app = app().await;
-    let ann = send(
-        &app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body("ann@example.com")),
-        &[],
-    )
-    .await;
+    let ann = sign_up(&app, "ann@example.com").await;
     let access = ann.cookie("baton_access");
     let created = send(
         &app,
@@ -770,14 +705,7 @@ async fn a_person_can_make_another_organization_and_switch_to_it() {
         "the old session ended"
     );
 
-    let bob = send(
-        &app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body("bob@example.com")),
-        &[],
-    )
-    .await;
+    let bob = sign_up(&app, "bob@example.com").await;
     let refused = send(
         &app,
         "POST",
