@@ -87,6 +87,10 @@ define_id!(
     /// A sign-in session: one refresh token, or the family of rotations it started.
     SessionId
 );
+define_id!(
+    /// An invitation to join an organization.
+    InviteId
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! Baton's domain: typed ids, the records the platform keeps, roles, execution and step states
 //! with their allowed transitions, error classes and money. Pure data and rules: no I/O, no async.
 
+pub mod access;
 pub mod api_key;
 pub mod audit;
 pub mod credential;
@@ -19,7 +20,8 @@ pub mod workflow;
 pub use error_class::ErrorClass;
 pub use execution::{ExecutionState, StepState, TransitionError};
 pub use id::{
-    ApiKeyId, AuditEventId, CredentialId, ExecutionId, JobId, OrgId, SessionId, UserId, WorkflowId,
+    ApiKeyId, AuditEventId, CredentialId, ExecutionId, InviteId, JobId, OrgId, SessionId, UserId,
+    WorkflowId,
 };
 pub use money::Usd;
 pub use organization::{Membership, Organization, Role, User};

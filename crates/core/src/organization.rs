@@ -14,6 +14,8 @@ use crate::id::{OrgId, UserId};
 pub struct Organization {
     pub id: OrgId,
     pub name: String,
+    /// Whether members must have two-factor sign-in turned on to act in it.
+    pub require_mfa: bool,
     pub created_at: DateTime<Utc>,
 }
 

@@ -15,6 +15,7 @@ mod url;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use baton_core::access::{Invite, NewInvite, Totp};
 use baton_core::api_key::{ApiKey, NewApiKey};
 use baton_core::audit::{AuditEvent, AuditFilter, NewAuditEvent};
 use baton_core::credential::{Credential, NewCredential, SealedSecret};
@@ -24,8 +25,8 @@ use baton_core::organization::NewUser;
 use baton_core::session::{NewSession, Session};
 use baton_core::workflow::{NewVersion, NewWorkflow, Workflow, WorkflowVersion};
 use baton_core::{
-    ApiKeyId, CredentialId, ExecutionId, JobId, Membership, OrgId, Organization, Page, PageRequest,
-    Role, SessionId, User, UserId, WorkflowId,
+    ApiKeyId, CredentialId, ExecutionId, InviteId, JobId, Membership, OrgId, Organization, Page,
+    PageRequest, Role, SessionId, User, UserId, WorkflowId,
 };
 
 pub use error::StoreError;
@@ -57,6 +58,55 @@ pub trait AccountStore: Send + Sync {
     async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>>;
     /// An organization's members, by user id.
     async fn members(&self, org: OrgId, page: PageRequest) -> Result<Page<Membership>>;
+    /// Makes `to` (already a member) the Owner and `from` an Admin, in one transaction.
+    async fn transfer_ownership(&self, org: OrgId, from: UserId, to: UserId) -> Result<()>;
+    async fn set_require_mfa(&self, org: OrgId, required: bool) -> Result<Organization>;
+}
+
+/// How people get in: invitations, password resets, two-factor sign-in, and identities from
+/// providers such as Google.
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    async fn create_invite(&self, invite: NewInvite) -> Result<Invite>;
+    async fn invite_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<Invite>>;
+    /// The invitations still open, newest first.
+    async fn open_invites(&self, org: OrgId, page: PageRequest) -> Result<Page<Invite>>;
+    async fn revoke_invite(&self, org: OrgId, id: InviteId) -> Result<()>;
+    /// Marks the invitation accepted and makes `user` a member with its role, in one
+    /// transaction. [`StoreError::Conflict`] when it was used, revoked or has expired, or the
+    /// user is already a member.
+    async fn accept_invite(&self, id: InviteId, user: UserId) -> Result<Membership>;
+
+    async fn create_password_reset(
+        &self,
+        user: UserId,
+        token_hash: &[u8],
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()>;
+    /// Uses a live reset token: sets the new password, marks the token used and ends every
+    /// session of the user, in one transaction. `None` when the token is unknown, used or
+    /// expired.
+    async fn reset_password(
+        &self,
+        token_hash: &[u8],
+        password_hash: &str,
+    ) -> Result<Option<UserId>>;
+
+    async fn totp(&self, user: UserId) -> Result<Option<Totp>>;
+    /// Starts (or restarts) enrolment with a new secret, not yet enabled.
+    async fn begin_totp(&self, user: UserId, secret: &str) -> Result<()>;
+    /// Enables the pending secret and replaces the recovery codes.
+    async fn enable_totp(&self, user: UserId, recovery_code_hashes: &[Vec<u8>]) -> Result<()>;
+    /// Removes the secret and the recovery codes.
+    async fn disable_totp(&self, user: UserId) -> Result<()>;
+    /// Records that a code of `step` was accepted; false when a code of this step or a later
+    /// one was already used (a replay).
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool>;
+    /// Uses a recovery code once; false when it is unknown or used.
+    async fn use_recovery_code(&self, user: UserId, code_hash: &[u8]) -> Result<bool>;
+
+    async fn link_identity(&self, provider: &str, subject: &str, user: UserId) -> Result<()>;
+    async fn user_by_identity(&self, provider: &str, subject: &str) -> Result<Option<User>>;
 }
 
 /// Workflows and their immutable versions. Every read is scoped to an organization: an id of
@@ -200,6 +250,7 @@ pub trait ApiKeyStore: Send + Sync {
 #[async_trait]
 pub trait Store:
     AccountStore
+    + AccessStore
     + WorkflowStore
     + ExecutionStore
     + JobQueue

@@ -29,6 +29,7 @@ fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, StoreError> 
 pub(crate) struct OrganizationRow {
     id: Uuid,
     name: String,
+    require_mfa: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -37,6 +38,7 @@ impl From<OrganizationRow> for Organization {
         Organization {
             id: OrgId::from_uuid(row.id),
             name: row.name,
+            require_mfa: row.require_mfa,
             created_at: row.created_at,
         }
     }
@@ -362,5 +364,53 @@ impl TryFrom<ApiKeyRow> for ApiKey {
             last_used_at: row.last_used_at,
             revoked_at: row.revoked_at,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct InviteRow {
+    id: Uuid,
+    org_id: Uuid,
+    email: String,
+    role: String,
+    invited_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    accepted_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<InviteRow> for baton_core::access::Invite {
+    type Error = StoreError;
+
+    fn try_from(row: InviteRow) -> Result<Self, StoreError> {
+        Ok(baton_core::access::Invite {
+            id: baton_core::InviteId::from_uuid(row.id),
+            org_id: OrgId::from_uuid(row.org_id),
+            email: row.email,
+            role: parse("role", &row.role)?,
+            invited_by: row.invited_by.map(UserId::from_uuid),
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            accepted_at: row.accepted_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TotpRow {
+    secret: String,
+    enabled_at: Option<DateTime<Utc>>,
+    last_step: i64,
+}
+
+impl From<TotpRow> for baton_core::access::Totp {
+    fn from(row: TotpRow) -> Self {
+        baton_core::access::Totp {
+            secret: row.secret,
+            enabled_at: row.enabled_at,
+            last_step: row.last_step,
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::StoreError;
 
 macro_rules! organization_columns {
     () => {
-        "id, name, created_at"
+        "id, name, require_mfa, created_at"
     };
 }
 pub(crate) use organization_columns;
@@ -78,6 +78,12 @@ macro_rules! api_key_columns {
     };
 }
 pub(crate) use api_key_columns;
+macro_rules! invite_columns {
+    () => {
+        "id, org_id, email, role, invited_by, created_at, expires_at, accepted_at, revoked_at"
+    };
+}
+pub(crate) use invite_columns;
 macro_rules! audit_columns {
     () => {
         "id, org_id, actor, action, target, ip, user_agent, details, at"
@@ -337,6 +343,45 @@ macro_rules! impl_store {
                 Ok(Page::from_rows(members, page.limit, |member| {
                     id_cursor(member.user_id.as_uuid())
                 }))
+            }
+
+            async fn transfer_ownership(&self, org: OrgId, from: UserId, to: UserId) -> Result<()> {
+                let mut transaction = self.pool.begin().await?;
+                let promoted = sqlx::query(
+                    "UPDATE memberships SET role = 'owner' WHERE org_id = $1 AND user_id = $2",
+                )
+                .bind(org.as_uuid())
+                .bind(to.as_uuid())
+                .execute(&mut *transaction)
+                .await?;
+                if promoted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("membership"));
+                }
+                let demoted = sqlx::query(
+                    "UPDATE memberships SET role = 'admin' \
+                     WHERE org_id = $1 AND user_id = $2 AND role = 'owner'",
+                )
+                .bind(org.as_uuid())
+                .bind(from.as_uuid())
+                .execute(&mut *transaction)
+                .await?;
+                if demoted.rows_affected() == 0 {
+                    return Err(StoreError::Conflict("only an Owner can hand over ownership".into()));
+                }
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn set_require_mfa(&self, org: OrgId, required: bool) -> Result<Organization> {
+                let row: Option<OrganizationRow> = sqlx::query_as(concat!(
+                    "UPDATE organizations SET require_mfa = $2 WHERE id = $1 RETURNING ",
+                    $crate::sql::organization_columns!()
+                ))
+                .bind(org.as_uuid())
+                .bind(required)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.ok_or(StoreError::NotFound("organization"))?.into())
             }
         }
 
@@ -835,6 +880,287 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl $crate::AccessStore for $store {
+            async fn create_invite(&self, invite: baton_core::access::NewInvite) -> Result<baton_core::access::Invite> {
+                let row: InviteRow = sqlx::query_as(concat!(
+                    "INSERT INTO invites (id, org_id, email, role, token_hash, invited_by, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+                    $crate::sql::invite_columns!()
+                ))
+                .bind(baton_core::InviteId::new().as_uuid())
+                .bind(invite.org_id.as_uuid())
+                .bind(invite.email.trim().to_lowercase())
+                .bind(invite.role.as_str())
+                .bind(&invite.token_hash)
+                .bind(invite.invited_by.map(|user| user.as_uuid()))
+                .bind(now())
+                .bind(stored_time(invite.expires_at))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|error| match error {
+                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                        StoreError::NotFound("organization")
+                    }
+                    other => StoreError::on_unique(other, || "the invite token already exists".into()),
+                })?;
+                row.try_into()
+            }
+
+            async fn invite_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<baton_core::access::Invite>> {
+                let row: Option<InviteRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::invite_columns!(), " FROM invites WHERE token_hash = $1"
+                ))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn open_invites(&self, org: OrgId, page: PageRequest) -> Result<Page<baton_core::access::Invite>> {
+                let after = parse_id_cursor(page.after.as_ref())?;
+                let rows: Vec<InviteRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::invite_columns!(), " FROM invites \
+                     WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
+                     AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+                ))
+                .bind(org.as_uuid())
+                .bind(now())
+                .bind(after)
+                .bind(fetch_limit(&page))
+                .fetch_all(&self.pool)
+                .await?;
+                let invites = rows
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect::<Result<Vec<baton_core::access::Invite>>>()?;
+                Ok(Page::from_rows(invites, page.limit, |invite| id_cursor(invite.id.as_uuid())))
+            }
+
+            async fn revoke_invite(&self, org: OrgId, id: baton_core::InviteId) -> Result<()> {
+                let revoked = sqlx::query(
+                    "UPDATE invites SET revoked_at = $3 \
+                     WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL AND accepted_at IS NULL",
+                )
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+                if revoked.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("invite"));
+                }
+                Ok(())
+            }
+
+            async fn accept_invite(&self, id: baton_core::InviteId, user: UserId) -> Result<Membership> {
+                let now = now();
+                let mut transaction = self.pool.begin().await?;
+                let accepted: Option<(uuid::Uuid, String)> = sqlx::query_as(
+                    "UPDATE invites SET accepted_at = $2 \
+                     WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
+                     RETURNING org_id, role",
+                )
+                .bind(id.as_uuid())
+                .bind(now)
+                .fetch_optional(&mut *transaction)
+                .await?;
+                let Some((org, role)) = accepted else {
+                    return Err(StoreError::Conflict(
+                        "the invitation was already used, was withdrawn or has expired".into(),
+                    ));
+                };
+                let row: MembershipRow = sqlx::query_as(concat!(
+                    "INSERT INTO memberships (org_id, user_id, role, created_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING ", $crate::sql::membership_columns!(), ""
+                ))
+                .bind(org)
+                .bind(user.as_uuid())
+                .bind(role)
+                .bind(now)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(|error| {
+                    StoreError::on_unique(error, || "you are already a member of this organization".into())
+                })?;
+                transaction.commit().await?;
+                row.try_into()
+            }
+
+            async fn create_password_reset(
+                &self,
+                user: UserId,
+                token_hash: &[u8],
+                expires_at: DateTime<Utc>,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(token_hash)
+                .bind(user.as_uuid())
+                .bind(now())
+                .bind(stored_time(expires_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|error| StoreError::on_unique(error, || "the reset token already exists".into()))?;
+                Ok(())
+            }
+
+            async fn reset_password(&self, token_hash: &[u8], password_hash: &str) -> Result<Option<UserId>> {
+                let now = now();
+                let mut transaction = self.pool.begin().await?;
+                let used: Option<(uuid::Uuid,)> = sqlx::query_as(
+                    "UPDATE password_resets SET used_at = $2 \
+                     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&mut *transaction)
+                .await?;
+                let Some((user,)) = used else {
+                    return Ok(None);
+                };
+                sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                    .bind(user)
+                    .bind(password_hash)
+                    .execute(&mut *transaction)
+                    .await?;
+                // The other links sent to this person stop working too.
+                sqlx::query("UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL")
+                    .bind(user)
+                    .bind(now)
+                    .execute(&mut *transaction)
+                    .await?;
+                sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                    .bind(user)
+                    .bind(now)
+                    .execute(&mut *transaction)
+                    .await?;
+                transaction.commit().await?;
+                Ok(Some(UserId::from_uuid(user)))
+            }
+
+            async fn totp(&self, user: UserId) -> Result<Option<baton_core::access::Totp>> {
+                let row: Option<TotpRow> =
+                    sqlx::query_as("SELECT secret, enabled_at, last_step FROM totp WHERE user_id = $1")
+                        .bind(user.as_uuid())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn begin_totp(&self, user: UserId, secret: &str) -> Result<()> {
+                let mut transaction = self.pool.begin().await?;
+                sqlx::query("DELETE FROM totp WHERE user_id = $1")
+                    .bind(user.as_uuid())
+                    .execute(&mut *transaction)
+                    .await?;
+                sqlx::query("INSERT INTO totp (user_id, secret) VALUES ($1, $2)")
+                    .bind(user.as_uuid())
+                    .bind(secret)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(|error| match error {
+                        sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                            StoreError::NotFound("user")
+                        }
+                        other => StoreError::Database(other),
+                    })?;
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn enable_totp(&self, user: UserId, recovery_code_hashes: &[Vec<u8>]) -> Result<()> {
+                let mut transaction = self.pool.begin().await?;
+                let enabled = sqlx::query("UPDATE totp SET enabled_at = $2 WHERE user_id = $1")
+                    .bind(user.as_uuid())
+                    .bind(now())
+                    .execute(&mut *transaction)
+                    .await?;
+                if enabled.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("two-factor enrolment"));
+                }
+                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                    .bind(user.as_uuid())
+                    .execute(&mut *transaction)
+                    .await?;
+                for code in recovery_code_hashes {
+                    sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                        .bind(user.as_uuid())
+                        .bind(code)
+                        .execute(&mut *transaction)
+                        .await?;
+                }
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn disable_totp(&self, user: UserId) -> Result<()> {
+                let mut transaction = self.pool.begin().await?;
+                sqlx::query("DELETE FROM totp WHERE user_id = $1")
+                    .bind(user.as_uuid())
+                    .execute(&mut *transaction)
+                    .await?;
+                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                    .bind(user.as_uuid())
+                    .execute(&mut *transaction)
+                    .await?;
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool> {
+                let used = sqlx::query("UPDATE totp SET last_step = $2 WHERE user_id = $1 AND last_step < $2")
+                    .bind(user.as_uuid())
+                    .bind(step)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(used.rows_affected() == 1)
+            }
+
+            async fn use_recovery_code(&self, user: UserId, code_hash: &[u8]) -> Result<bool> {
+                let used = sqlx::query(
+                    "UPDATE recovery_codes SET used_at = $3 \
+                     WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+                )
+                .bind(user.as_uuid())
+                .bind(code_hash)
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+                Ok(used.rows_affected() == 1)
+            }
+
+            async fn link_identity(&self, provider: &str, subject: &str, user: UserId) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO identities (provider, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(provider)
+                .bind(subject)
+                .bind(user.as_uuid())
+                .bind(now())
+                .execute(&self.pool)
+                .await
+                .map_err(|error| {
+                    StoreError::on_unique(error, || "this identity is already linked to an account".into())
+                })?;
+                Ok(())
+            }
+
+            async fn user_by_identity(&self, provider: &str, subject: &str) -> Result<Option<User>> {
+                let row: Option<UserRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::user_columns!(),
+                    " FROM users WHERE id = (SELECT user_id FROM identities WHERE provider = $1 AND subject = $2)"
+                ))
+                .bind(provider)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
             }
         }
 

@@ -4,6 +4,7 @@ mod harness;
 
 use std::collections::HashSet;
 
+use baton_core::access::NewInvite;
 use baton_core::api_key::NewApiKey;
 use baton_core::audit::{AuditFilter, NewAuditEvent};
 use baton_core::credential::{NewCredential, SealedSecret};
@@ -48,6 +49,11 @@ conformance!(
     a_closed_store_fails_its_ping,
     sessions_rotate_once_and_revoke_by_family,
     api_keys_are_found_by_hash_until_revoked,
+    an_invite_is_accepted_once_before_it_expires,
+    ownership_passes_from_an_owner_to_a_member,
+    a_reset_token_sets_the_password_once_and_ends_sessions,
+    two_factor_steps_and_recovery_codes_work_once,
+    identities_find_their_user,
 );
 
 async fn user(store: &dyn Store, email: &str) -> User {
@@ -1275,4 +1281,244 @@ async fn api_keys_are_found_by_hash_until_revoked(test: &TestStore) {
         store.use_api_key(b"key-hash").await.unwrap().is_none(),
         "a revoked key no longer works"
     );
+}
+
+async fn an_invite_is_accepted_once_before_it_expires(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Acme").await;
+    let (other, _) = org(store, "Other").await;
+    let invite = |hash: &[u8], expires_at| NewInvite {
+        org_id,
+        email: "New@Example.com".into(),
+        role: Role::Member,
+        invited_by: Some(owner.id),
+        token_hash: hash.to_vec(),
+        expires_at,
+    };
+    let open = store
+        .create_invite(invite(b"open", Utc::now() + Duration::days(7)))
+        .await
+        .unwrap();
+    assert_eq!(open.email, "new@example.com");
+    let expired = store
+        .create_invite(invite(b"expired", Utc::now() - Duration::seconds(1)))
+        .await
+        .unwrap();
+    let listed = store
+        .open_invites(org_id, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![open.id],
+        "an expired invitation is not listed as open"
+    );
+    let found = store.invite_by_token_hash(b"open").await.unwrap().unwrap();
+    assert_eq!(found.id, open.id);
+
+    let newcomer = user(store, "new@example.com").await;
+    let membership = store.accept_invite(open.id, newcomer.id).await.unwrap();
+    assert_eq!((membership.org_id, membership.role), (org_id, Role::Member));
+    let again = user(store, "again@example.com").await;
+    assert!(
+        matches!(
+            store.accept_invite(open.id, again.id).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "an invitation works once"
+    );
+    assert!(matches!(
+        store.accept_invite(expired.id, again.id).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.membership(org_id, again.id).await.unwrap().is_none());
+
+    let withdrawn = store
+        .create_invite(invite(b"withdrawn", Utc::now() + Duration::days(7)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.revoke_invite(other, withdrawn.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.revoke_invite(org_id, withdrawn.id).await.unwrap();
+    assert!(matches!(
+        store.accept_invite(withdrawn.id, again.id).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn ownership_passes_from_an_owner_to_a_member(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Acme").await;
+    let member = user(store, "member@example.com").await;
+    let outsider = user(store, "outsider@example.com").await;
+    store
+        .add_member(org_id, member.id, Role::Member)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .transfer_ownership(org_id, owner.id, outsider.id)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        matches!(
+            store.transfer_ownership(org_id, member.id, owner.id).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a Member cannot hand over what they do not hold"
+    );
+    assert_eq!(
+        store
+            .membership(org_id, owner.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Owner,
+        "a refused transfer changes nothing"
+    );
+    store
+        .transfer_ownership(org_id, owner.id, member.id)
+        .await
+        .unwrap();
+    let role = |user| async move { store.membership(org_id, user).await.unwrap().unwrap().role };
+    assert_eq!(role(member.id).await, Role::Owner);
+    assert_eq!(role(owner.id).await, Role::Admin);
+
+    let organization = store.set_require_mfa(org_id, true).await.unwrap();
+    assert!(organization.require_mfa);
+    assert!(
+        store
+            .organization(org_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .require_mfa
+    );
+}
+
+async fn a_reset_token_sets_the_password_once_and_ends_sessions(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Acme").await;
+    let session = store
+        .create_session(NewSession {
+            user_id: owner.id,
+            org_id,
+            family_id: None,
+            token_hash: b"refresh".to_vec(),
+            expires_at: Utc::now() + Duration::days(1),
+        })
+        .await
+        .unwrap();
+    store
+        .create_password_reset(owner.id, b"reset", Utc::now() + Duration::minutes(30))
+        .await
+        .unwrap();
+    store
+        .create_password_reset(owner.id, b"second", Utc::now() + Duration::minutes(30))
+        .await
+        .unwrap();
+    store
+        .create_password_reset(owner.id, b"stale", Utc::now() - Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(store.reset_password(b"stale", "new").await.unwrap(), None);
+    assert_eq!(store.reset_password(b"unknown", "new").await.unwrap(), None);
+    assert_eq!(
+        store
+            .reset_password(b"reset", "$argon2id$new")
+            .await
+            .unwrap(),
+        Some(owner.id)
+    );
+    let changed = store.user(owner.id).await.unwrap().unwrap();
+    assert_eq!(changed.password_hash.as_deref(), Some("$argon2id$new"));
+    assert!(
+        !store.family_is_live(session.family_id).await.unwrap(),
+        "a reset ends every session"
+    );
+    assert_eq!(
+        store.reset_password(b"reset", "again").await.unwrap(),
+        None,
+        "a reset link works once"
+    );
+    assert_eq!(
+        store.reset_password(b"second", "again").await.unwrap(),
+        None,
+        "the other links sent before stop working"
+    );
+}
+
+async fn two_factor_steps_and_recovery_codes_work_once(test: &TestStore) {
+    let store = &*test.store;
+    let (_, owner) = org(store, "Acme").await;
+    assert!(store.totp(owner.id).await.unwrap().is_none());
+    store.begin_totp(owner.id, "SECRETBASE32").await.unwrap();
+    let pending = store.totp(owner.id).await.unwrap().unwrap();
+    assert_eq!(
+        (pending.secret.as_str(), pending.enabled_at),
+        ("SECRETBASE32", None)
+    );
+    store
+        .enable_totp(owner.id, &[b"code-1".to_vec(), b"code-2".to_vec()])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .totp(owner.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled_at
+            .is_some()
+    );
+    assert!(store.use_totp_step(owner.id, 100).await.unwrap());
+    assert!(
+        !store.use_totp_step(owner.id, 100).await.unwrap(),
+        "a code works once"
+    );
+    assert!(!store.use_totp_step(owner.id, 99).await.unwrap());
+    assert!(store.use_totp_step(owner.id, 101).await.unwrap());
+    assert!(store.use_recovery_code(owner.id, b"code-1").await.unwrap());
+    assert!(!store.use_recovery_code(owner.id, b"code-1").await.unwrap());
+    assert!(!store.use_recovery_code(owner.id, b"nope").await.unwrap());
+    store.disable_totp(owner.id).await.unwrap();
+    assert!(store.totp(owner.id).await.unwrap().is_none());
+    assert!(
+        !store.use_recovery_code(owner.id, b"code-2").await.unwrap(),
+        "turning two-factor off drops the recovery codes"
+    );
+}
+
+async fn identities_find_their_user(test: &TestStore) {
+    let store = &*test.store;
+    let someone = user(store, "someone@example.com").await;
+    let other = user(store, "other@example.com").await;
+    assert!(
+        store
+            .user_by_identity("google", "sub-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .link_identity("google", "sub-1", someone.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .user_by_identity("google", "sub-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        someone.id
+    );
+    assert!(matches!(
+        store.link_identity("google", "sub-1", other.id).await,
+        Err(StoreError::Conflict(_))
+    ));
 }
