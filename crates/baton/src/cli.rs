@@ -141,6 +141,59 @@ pub struct ServeArgs {
     /// Seconds that requests in flight get to finish after SIGTERM or SIGINT. [default: 30]
     #[arg(long, env = "BATON_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
     pub shutdown_timeout: Option<u64>,
+
+    /// Where people reach this server, for links in mails and sign-in redirects; `https://...`
+    /// turns on Secure cookies and HSTS. [default: http://ADDR]
+    #[arg(long, env = "BATON_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// SMTP server for mail (smtp://host:port, smtps://user:pass@host). Without it, mail is
+    /// written to the outbox folder in the data dir.
+    #[arg(
+        long,
+        env = "BATON_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+
+    /// The sender of mail. [default: Baton <baton@localhost>]
+    #[arg(long, env = "BATON_MAIL_FROM", value_name = "MAILBOX")]
+    pub mail_from: Option<String>,
+
+    /// Requests a minute per user or API key. [default: 100]
+    #[arg(long, env = "BATON_RATE_LIMIT", value_name = "N")]
+    pub rate_limit: Option<u32>,
+
+    /// Requests a minute per client address to sign-up, sign-in and password reset. [default: 20]
+    #[arg(long, env = "BATON_SIGN_IN_RATE_LIMIT", value_name = "N")]
+    pub sign_in_rate_limit: Option<u32>,
+
+    /// Redis for rate limits shared by several servers (redis://host:port). [default: in memory]
+    #[arg(
+        long,
+        env = "BATON_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub redis_url: Option<String>,
+
+    /// Sign in with Google: the OAuth client id.
+    #[arg(long, env = "BATON_GOOGLE_CLIENT_ID", value_name = "ID")]
+    pub google_client_id: Option<String>,
+
+    /// Sign in with Google: the OAuth client secret.
+    #[arg(
+        long,
+        env = "BATON_GOOGLE_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub google_client_secret: Option<String>,
+
+    /// The OpenID provider to sign in with. [default: https://accounts.google.com]
+    #[arg(long, env = "BATON_GOOGLE_ISSUER", value_name = "URL")]
+    pub google_issuer: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Deserialize)]

@@ -34,13 +34,51 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir = %settings.common.data_dir.display(),
         "listening on http://{addr}"
     );
-    let app = baton_server::router(AppState::new(store.clone(), std::sync::Arc::new(keys)));
+    let state = AppState::new(
+        store.clone(),
+        std::sync::Arc::new(keys),
+        server_config(&settings).await?,
+    );
+    let state = match &settings.redis_url {
+        Some(url) => {
+            let limiter = baton_server::rate_limit::RedisLimiter::connect(url)
+                .await
+                .map_err(|error| {
+                    SettingError::new(
+                        "Redis URL (BATON_REDIS_URL)",
+                        format!("cannot connect: {error}"),
+                    )
+                })?;
+            state.with_limiter(std::sync::Arc::new(limiter))
+        }
+        None => state,
+    };
+    let app = baton_server::router(state);
     baton_server::serve(listener, app, stop, settings.shutdown_timeout)
         .await
         .context("serving HTTP")?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The server's set-up from the settings: where mail goes, the limits, Google sign-in.
+async fn server_config(settings: &ServeSettings) -> Result<baton_server::Config, SettingError> {
+    let mut config = baton_server::Config::new(
+        &settings.public_url,
+        settings.common.data_dir.join("outbox"),
+    );
+    config.limits = settings.limits;
+    config.mailer = match &settings.smtp_url {
+        Some(url) => baton_server::mail::Mailer::smtp(url, &settings.mail_from)
+            .map_err(|error| SettingError::new("SMTP URL (BATON_SMTP_URL)", error.to_string()))?,
+        None => baton_server::mail::Mailer::outbox(
+            settings.common.data_dir.join("outbox"),
+            &settings.mail_from,
+        )
+        .map_err(|error| SettingError::new("mail sender (BATON_MAIL_FROM)", error.to_string()))?,
+    };
+    Ok(config)
 }
 
 /// Installs the SIGTERM and SIGINT handlers at once (so that a signal arriving right after

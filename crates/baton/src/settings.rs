@@ -57,7 +57,23 @@ pub struct ServeSettings {
     pub common: CommonSettings,
     pub addr: SocketAddr,
     pub shutdown_timeout: Duration,
+    pub public_url: String,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub limits: baton_server::rate_limit::Limits,
+    pub redis_url: Option<String>,
+    pub google: Option<GoogleSettings>,
 }
+
+/// Sign in with Google (or another OpenID provider).
+#[derive(Debug, Clone)]
+pub struct GoogleSettings {
+    pub client_id: String,
+    pub client_secret: String,
+    pub issuer: String,
+}
+
+pub const DEFAULT_GOOGLE_ISSUER: &str = "https://accounts.google.com";
 
 /// The config file: the same settings, all optional. Unknown keys are errors.
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +86,15 @@ pub struct ConfigFile {
     log: Option<String>,
     shutdown_timeout: Option<u64>,
     http_allow: Option<String>,
+    public_url: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    rate_limit: Option<u32>,
+    sign_in_rate_limit: Option<u32>,
+    redis_url: Option<String>,
+    google_client_id: Option<String>,
+    google_client_secret: Option<String>,
+    google_issuer: Option<String>,
 }
 
 impl ConfigFile {
@@ -180,10 +205,88 @@ impl ServeSettings {
             .shutdown_timeout
             .or(file.shutdown_timeout)
             .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS);
+        let public_url = args
+            .public_url
+            .clone()
+            .or_else(|| file.public_url.clone())
+            .unwrap_or_else(|| format!("http://{addr}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(SettingError::new(
+                "public URL (BATON_PUBLIC_URL)",
+                format!("{public_url:?} must start with http:// or https://"),
+            ));
+        }
+        let smtp_url = args.smtp_url.clone().or_else(|| file.smtp_url.clone());
+        if let Some(url) = &smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return Err(SettingError::new(
+                "SMTP URL (BATON_SMTP_URL)",
+                "must start with smtp:// or smtps://",
+            ));
+        }
+        let defaults = baton_server::rate_limit::Limits::default();
+        let limits = baton_server::rate_limit::Limits {
+            per_user: args
+                .rate_limit
+                .or(file.rate_limit)
+                .unwrap_or(defaults.per_user),
+            per_address_sign_in: args
+                .sign_in_rate_limit
+                .or(file.sign_in_rate_limit)
+                .unwrap_or(defaults.per_address_sign_in),
+        };
+        for (setting, value) in [
+            ("rate limit (BATON_RATE_LIMIT)", limits.per_user),
+            (
+                "sign-in rate limit (BATON_SIGN_IN_RATE_LIMIT)",
+                limits.per_address_sign_in,
+            ),
+        ] {
+            if value == 0 {
+                return Err(SettingError::new(setting, "must be at least 1"));
+            }
+        }
+        let google_id = args
+            .google_client_id
+            .clone()
+            .or_else(|| file.google_client_id.clone());
+        let google_secret = args
+            .google_client_secret
+            .clone()
+            .or_else(|| file.google_client_secret.clone());
+        let google = match (google_id, google_secret) {
+            (Some(client_id), Some(client_secret)) => Some(GoogleSettings {
+                client_id,
+                client_secret,
+                issuer: args
+                    .google_issuer
+                    .clone()
+                    .or_else(|| file.google_issuer.clone())
+                    .unwrap_or_else(|| DEFAULT_GOOGLE_ISSUER.to_owned()),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(SettingError::new(
+                    "Google sign-in (BATON_GOOGLE_CLIENT_ID, BATON_GOOGLE_CLIENT_SECRET)",
+                    "set both the client id and the client secret, or neither",
+                ));
+            }
+        };
         Ok(Self {
             common,
             addr,
             shutdown_timeout: Duration::from_secs(seconds),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            smtp_url,
+            mail_from: args
+                .mail_from
+                .clone()
+                .or_else(|| file.mail_from.clone())
+                .unwrap_or_else(|| baton_server::mail::DEFAULT_FROM.to_owned()),
+            limits,
+            redis_url: args.redis_url.clone().or_else(|| file.redis_url.clone()),
+            google,
         })
     }
 }

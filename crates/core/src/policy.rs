@@ -13,7 +13,9 @@
 //! | delete organization  | yes   | no    | no     | no     |
 //!
 //! "own": Members edit and delete only the workflows they created. Beyond the seed's rows:
-//! reading the audit log is for Owners and Admins.
+//! reading the audit log, managing API keys and changing the organization's settings (such as
+//! requiring two-factor sign-in) are for Owners and Admins; handing over ownership is for the
+//! Owner, like deleting the organization.
 
 use crate::id::UserId;
 use crate::organization::Role;
@@ -39,6 +41,9 @@ pub enum Action {
     ViewAuditLog,
     /// Creating, listing and revoking API keys.
     ManageApiKeys,
+    /// The organization's name and security settings.
+    ManageSettings,
+    TransferOwnership,
 }
 
 /// Whether `actor` (the user acting, or the creator of the API key acting), holding `role`,
@@ -53,8 +58,11 @@ pub fn allows(role: Role, actor: Option<UserId>, action: Action) -> bool {
         (Member, EditWorkflow { creator } | DeleteWorkflow { creator }) => {
             creator.is_some() && creator == actor
         }
-        (Owner | Admin, ManageIntegrations | InviteUsers | ViewAuditLog | ManageApiKeys) => true,
-        (Owner, ManageBilling | DeleteOrganization) => true,
+        (
+            Owner | Admin,
+            ManageIntegrations | InviteUsers | ViewAuditLog | ManageApiKeys | ManageSettings,
+        ) => true,
+        (Owner, ManageBilling | DeleteOrganization | TransferOwnership) => true,
         _ => false,
     }
 }
@@ -159,9 +167,20 @@ mod tests {
             .map(|role| {
                 allows(role, Some(me), Action::ViewAuditLog)
                     && allows(role, Some(me), Action::ManageApiKeys)
+                    && allows(role, Some(me), Action::ManageSettings)
             })
             .collect();
         assert_eq!(allowed, vec![true, true, false, false]);
+    }
+
+    #[test]
+    fn only_the_owner_hands_over_ownership() {
+        let me = UserId::new();
+        let allowed: Vec<bool> = Role::ALL
+            .into_iter()
+            .map(|role| allows(role, Some(me), Action::TransferOwnership))
+            .collect();
+        assert_eq!(allowed, vec![true, false, false, false]);
     }
 
     #[test]

@@ -8,13 +8,13 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use base64::Engine;
 use baton_core::api_key::NewApiKey;
-use baton_core::audit::NewAuditEvent;
 use baton_core::policy::{Action, allows};
 use baton_core::{ApiKeyId, PageRequest, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::audit::{self, Event};
 use crate::auth::guard::{API_KEY_PREFIX, Authenticated};
 use crate::auth::session::hash;
 use crate::error::{ApiError, Detail};
@@ -87,7 +87,14 @@ async fn create(
             created_by: signed_in.user(),
         })
         .await?;
-    record(&state, &signed_in, &client, "api_key.created", &stored.id).await;
+    audit::record(
+        &state,
+        &client,
+        Event::by(&signed_in, "api_key.created")
+            .target(format!("api_key:{}", stored.id))
+            .details(json!({"role": stored.role})),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(json!({"key": key, "api_key": stored})),
@@ -117,27 +124,11 @@ async fn revoke(
     require(&signed_in)?;
     let id: ApiKeyId = id.parse().map_err(|_| ApiError::NotFound)?;
     state.store.revoke_api_key(signed_in.org, id).await?;
-    record(&state, &signed_in, &client, "api_key.revoked", &id).await;
+    audit::record(
+        &state,
+        &client,
+        Event::by(&signed_in, "api_key.revoked").target(format!("api_key:{id}")),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn record(
-    state: &AppState,
-    signed_in: &Authenticated,
-    client: &Client,
-    action: &str,
-    key: &ApiKeyId,
-) {
-    let event = NewAuditEvent {
-        org_id: Some(signed_in.org),
-        actor: signed_in.user(),
-        action: action.to_owned(),
-        target: Some(format!("api_key:{key}")),
-        ip: client.ip.clone(),
-        user_agent: client.user_agent.clone(),
-        details: json!({}),
-    };
-    if let Err(error) = state.store.record(event).await {
-        tracing::error!(%error, action, "the audit event could not be recorded");
-    }
 }

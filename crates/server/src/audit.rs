@@ -5,15 +5,71 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use baton_core::audit::AuditFilter;
+use baton_core::audit::{AuditFilter, NewAuditEvent};
 use baton_core::policy::{Action, allows};
-use baton_core::{Cursor, PageRequest, UserId};
+use baton_core::{Cursor, OrgId, PageRequest, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::guard::Authenticated;
 use crate::error::{ApiError, Detail};
+use crate::request::Client;
+
+/// One sensitive action, for [`record`].
+pub(crate) struct Event<'a> {
+    pub org: Option<OrgId>,
+    pub actor: Option<UserId>,
+    pub action: &'a str,
+    /// What it was done to: `user:ID`, `api_key:ID`, `invite:ID`, ...
+    pub target: Option<String>,
+    pub details: Value,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(org: Option<OrgId>, actor: Option<UserId>, action: &'a str) -> Self {
+        Self {
+            org,
+            actor,
+            action,
+            target: None,
+            details: json!({}),
+        }
+    }
+
+    /// What `signed_in` did in its organization.
+    pub fn by(signed_in: &Authenticated, action: &'a str) -> Self {
+        Self::new(Some(signed_in.org), signed_in.user(), action)
+    }
+
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// Appends an event with the client's address and user agent. A failure to record is logged,
+/// not shown to the person acting: the action itself has happened.
+pub(crate) async fn record(state: &AppState, client: &Client, event: Event<'_>) {
+    let action = event.action;
+    let event = NewAuditEvent {
+        org_id: event.org,
+        actor: event.actor,
+        action: action.to_owned(),
+        target: event.target,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        details: event.details,
+    };
+    if let Err(error) = state.store.record(event).await {
+        tracing::error!(%error, action, "the audit event could not be recorded");
+    }
+}
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/audit", get(list))

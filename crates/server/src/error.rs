@@ -35,8 +35,17 @@ pub enum ApiError {
     /// An authentication failure with its own words (e.g. a failed sign-in).
     #[error("{0}")]
     UnauthorizedBecause(&'static str),
+    /// The password was right; the account also needs its two-factor code.
+    #[error("a two-factor code is needed: send totp_code (or a recovery code)")]
+    TotpRequired,
     #[error("you are not allowed to do this")]
     Forbidden,
+    /// A refusal with its reason.
+    #[error("{0}")]
+    ForbiddenBecause(&'static str),
+    /// The organization requires two-factor sign-in and the user has not turned it on.
+    #[error("this organization requires two-factor sign-in; turn it on at /api/v1/auth/mfa/enroll")]
+    MfaRequired,
     /// Also what an object of another organization looks like.
     #[error("not found")]
     NotFound,
@@ -56,8 +65,12 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized | Self::UnauthorizedBecause(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Unauthorized | Self::UnauthorizedBecause(_) | Self::TotpRequired => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::Forbidden | Self::ForbiddenBecause(_) | Self::MfaRequired => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -72,7 +85,9 @@ impl ApiError {
             Self::BadRequest { .. } => "bad_request",
             Self::Invalid { .. } => "invalid",
             Self::Unauthorized | Self::UnauthorizedBecause(_) => "unauthorized",
-            Self::Forbidden => "forbidden",
+            Self::TotpRequired => "totp_required",
+            Self::Forbidden | Self::ForbiddenBecause(_) => "forbidden",
+            Self::MfaRequired => "mfa_required",
             Self::NotFound => "not_found",
             Self::Conflict(_) => "conflict",
             Self::TooManyRequests { .. } => "rate_limited",
@@ -83,6 +98,17 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// A 422 about one field: `message` sums up, `detail` says what is wrong at `path`.
+    pub fn invalid(message: impl Into<String>, path: &str, detail: impl Into<String>) -> Self {
+        Self::Invalid {
+            message: message.into(),
+            details: vec![Detail {
+                path: path.to_owned(),
+                message: detail.into(),
+            }],
+        }
+    }
+
     /// The same error with other words, for a 401.
     pub fn with_message(self, message: &'static str) -> Self {
         match self {

@@ -84,7 +84,8 @@ mod tests {
         );
         store.migrate().await.unwrap();
         let keys = Arc::new(crate::auth::token::Keyring::ephemeral().unwrap());
-        let app = crate::router(AppState::new(store.clone(), keys));
+        let config = crate::Config::new("http://127.0.0.1", dir.path().join("outbox"));
+        let app = crate::router(AppState::new(store.clone(), keys, config));
         (dir, store, app)
     }
 

@@ -6,7 +6,11 @@ mod audit;
 pub mod auth;
 mod error;
 mod health;
+pub mod mail;
+mod members;
 mod organizations;
+pub mod rate_limit;
+mod redact;
 mod request;
 mod security;
 mod shutdown;
@@ -20,32 +24,77 @@ use tower_http::trace::TraceLayer;
 pub use error::{ApiError, Detail};
 pub use shutdown::serve;
 
+/// How the server is set up by its operator.
+pub struct Config {
+    /// Where people reach the server (`https://baton.example.com`), for the links in mails and
+    /// the sign-in redirects. When it is `https`, cookies are `Secure` and responses carry HSTS.
+    pub public_url: String,
+    pub mailer: mail::Mailer,
+    pub limits: rate_limit::Limits,
+}
+
+impl Config {
+    /// A server at `public_url` that writes its mail to `outbox`, with the default limits and
+    /// no Google sign-in.
+    pub fn new(public_url: &str, outbox: std::path::PathBuf) -> Self {
+        Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            mailer: mail::Mailer::outbox(outbox, mail::DEFAULT_FROM)
+                .expect("the default sender is a valid mailbox"),
+            limits: rate_limit::Limits::default(),
+        }
+    }
+
+    /// Whether the server is reached over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
 /// What every handler may use: one cloneable context.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The keys that sign and verify access tokens.
     pub keys: Arc<auth::token::Keyring>,
+    pub config: Arc<Config>,
     /// Failed sign-ins, per account and per address (in this process).
     pub sign_in_failures: Arc<auth::throttle::Throttle>,
+    /// Requests per user, and per address on the sign-in endpoints.
+    pub limiter: Arc<dyn rate_limit::Limiter>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, keys: Arc<auth::token::Keyring>) -> Self {
+    /// Counts requests in this process; see [`AppState::with_limiter`] for Redis.
+    pub fn new(store: Arc<dyn Store>, keys: Arc<auth::token::Keyring>, config: Config) -> Self {
         Self {
             store,
             keys,
+            config: Arc::new(config),
             sign_in_failures: Arc::default(),
+            limiter: Arc::new(rate_limit::MemoryLimiter::default()),
         }
+    }
+
+    pub fn with_limiter(mut self, limiter: Arc<dyn rate_limit::Limiter>) -> Self {
+        self.limiter = limiter;
+        self
     }
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let api = auth::routes::routes()
+        .merge(auth::mfa::routes())
+        .merge(auth::reset::routes())
         .merge(audit::routes())
         .merge(api_keys::routes())
         .merge(organizations::routes())
+        .merge(members::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::per_user,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::guard::refuse_cross_site,
@@ -54,7 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(api)
         .fallback(error::not_found);
-    security::with_security_headers(routes)
+    security::with_security_headers(routes, state.config.is_tls())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

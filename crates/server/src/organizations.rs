@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
-use crate::auth::guard::{Actor, Authenticated};
+use crate::auth::guard::{Actor, Authenticated, SignedIn};
 use crate::auth::session;
 use crate::error::{ApiError, Detail};
 use crate::request::JsonBody;
@@ -69,7 +69,7 @@ async fn create(
 /// not belong to answers 404, as if it did not exist.
 async fn switch(
     State(state): State<AppState>,
-    signed_in: Authenticated,
+    SignedIn(signed_in): SignedIn,
     JsonBody(body): JsonBody<Switch>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = person(&signed_in)?;

@@ -99,3 +99,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
         Ok(Self { ip, user_agent })
     }
 }
+
+/// A plausible email address: one `@`, something before it, a dot in the domain.
+pub fn email_problem(email: &str) -> Option<&'static str> {
+    let Some((local, domain)) = email.split_once('@') else {
+        return Some("is not an email address");
+    };
+    if email.len() > 254
+        || local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || email.chars().any(char::is_whitespace)
+    {
+        return Some("is not an email address");
+    }
+    None
+}

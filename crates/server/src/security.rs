@@ -1,5 +1,6 @@
 //! Security headers on every response: a strict Content Security Policy (no framing, no
-//! third-party scripts), no MIME sniffing, and a conservative referrer policy.
+//! third-party scripts), no MIME sniffing, a conservative referrer policy, and HSTS when the
+//! server is reached over TLS.
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -10,6 +11,7 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ance
 /// Adds the headers to every response of `router` that does not set them itself.
 pub(crate) fn with_security_headers<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
+    tls: bool,
 ) -> Router<S> {
     let headers: [(HeaderName, &'static str); 4] = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
@@ -17,10 +19,18 @@ pub(crate) fn with_security_headers<S: Clone + Send + Sync + 'static>(
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
     ];
-    headers.into_iter().fold(router, |router, (name, value)| {
+    let router = headers.into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::if_not_present(
             name,
             HeaderValue::from_static(value),
         ))
-    })
+    });
+    if tls {
+        router.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ))
+    } else {
+        router
+    }
 }

@@ -25,9 +25,11 @@ async fn app() -> App {
             .unwrap(),
     );
     store.migrate().await.unwrap();
+    let config = baton_server::Config::new("http://baton.test", dir.path().join("outbox"));
     let router = baton_server::router(AppState::new(
         store,
         Arc::new(Keyring::ephemeral().unwrap()),
+        config,
     ));
     App { router, _dir: dir }
 }

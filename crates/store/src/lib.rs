@@ -83,6 +83,8 @@ pub trait AccessStore: Send + Sync {
         token_hash: &[u8],
         expires_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<()>;
+    /// The user a live (unused, unexpired) reset token is for.
+    async fn password_reset_user(&self, token_hash: &[u8]) -> Result<Option<User>>;
     /// Uses a live reset token: sets the new password, marks the token used and ends every
     /// session of the user, in one transaction. `None` when the token is unknown, used or
     /// expired.

@@ -1010,6 +1010,18 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn password_reset_user(&self, token_hash: &[u8]) -> Result<Option<User>> {
+                let row: Option<UserRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::user_columns!(), " FROM users WHERE id = \
+                     (SELECT user_id FROM password_resets WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2)"
+                ))
+                .bind(token_hash)
+                .bind(now())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
             async fn reset_password(&self, token_hash: &[u8], password_hash: &str) -> Result<Option<UserId>> {
                 let now = now();
                 let mut transaction = self.pool.begin().await?;

@@ -1425,6 +1425,15 @@ async fn a_reset_token_sets_the_password_once_and_ends_sessions(test: &TestStore
         .create_password_reset(owner.id, b"stale", Utc::now() - Duration::seconds(1))
         .await
         .unwrap();
+    assert_eq!(
+        store
+            .password_reset_user(b"reset")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(owner.id)
+    );
+    assert!(store.password_reset_user(b"stale").await.unwrap().is_none());
     assert_eq!(store.reset_password(b"stale", "new").await.unwrap(), None);
     assert_eq!(store.reset_password(b"unknown", "new").await.unwrap(), None);
     assert_eq!(
@@ -1445,6 +1454,7 @@ async fn a_reset_token_sets_the_password_once_and_ends_sessions(test: &TestStore
         None,
         "a reset link works once"
     );
+    assert!(store.password_reset_user(b"reset").await.unwrap().is_none());
     assert_eq!(
         store.reset_password(b"second", "again").await.unwrap(),
         None,

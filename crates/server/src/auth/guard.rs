@@ -50,10 +50,57 @@ impl Authenticated {
 /// API keys are recognisable by their prefix.
 pub const API_KEY_PREFIX: &str = "baton_";
 
-impl FromRequestParts<AppState> for Authenticated {
+/// Signed in, whether or not the organization's two-factor requirement is met: for the few
+/// endpoints a person needs to meet it (enrolling, who am I, switching, signing out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignedIn(pub Authenticated);
+
+impl FromRequestParts<AppState> for SignedIn {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state).await.map(SignedIn)
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, ApiError> {
+        match authenticate(parts, state).await {
+            Ok(signed_in) => Ok(Some(SignedIn(signed_in))),
+            Err(ApiError::Unauthorized) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    /// Also refuses a person acting in an organization that requires two-factor sign-in
+    /// when they have not turned it on.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let signed_in = authenticate(parts, state).await?;
+        if let Actor::User { id, .. } = signed_in.actor {
+            let required = state
+                .store
+                .organization(signed_in.org)
+                .await?
+                .is_some_and(|organization| organization.require_mfa);
+            if required && !super::mfa::is_enabled(state, id).await? {
+                return Err(ApiError::MfaRequired);
+            }
+        }
+        Ok(signed_in)
+    }
+}
+
+async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticated, ApiError> {
+    {
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -65,7 +112,7 @@ impl FromRequestParts<AppState> for Authenticated {
                 .use_api_key(&super::session::hash(key.trim()))
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
-            return Ok(Self {
+            return Ok(Authenticated {
                 actor: Actor::ApiKey {
                     id: found.id,
                     created_by: found.created_by,
@@ -89,7 +136,7 @@ impl FromRequestParts<AppState> for Authenticated {
             .membership(claims.org, claims.sub)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        Ok(Self {
+        Ok(Authenticated {
             actor: Actor::User {
                 id: claims.sub,
                 session: claims.sid,
@@ -97,22 +144,6 @@ impl FromRequestParts<AppState> for Authenticated {
             org: claims.org,
             role: membership.role,
         })
-    }
-}
-
-/// `Option<Authenticated>`: `None` for a request that is not signed in.
-impl axum::extract::OptionalFromRequestParts<AppState> for Authenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Option<Self>, ApiError> {
-        match <Self as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
-            Ok(signed_in) => Ok(Some(signed_in)),
-            Err(ApiError::Unauthorized) => Ok(None),
-            Err(other) => Err(other),
-        }
     }
 }
 

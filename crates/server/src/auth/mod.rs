@@ -2,7 +2,9 @@
 //! guard every protected handler takes, the password policy and hashing, and signing keys.
 
 pub mod guard;
+pub mod mfa;
 pub mod password;
+pub(crate) mod reset;
 pub(crate) mod routes;
 pub mod session;
 pub mod throttle;

@@ -80,6 +80,14 @@ pub fn hash(password: &str) -> Result<String, argon2::password_hash::Error> {
 }
 
 /// Whether `password` matches the stored hash.
+/// [`hash`] on a blocking thread: Argon2 takes tens of milliseconds of CPU.
+pub async fn hash_blocking(password: String) -> Result<String, crate::ApiError> {
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|error| crate::ApiError::Internal(error.to_string()))?
+        .map_err(|error| crate::ApiError::Internal(error.to_string()))
+}
+
 pub fn verify(password: &str, phc: &str) -> bool {
     password.chars().count() <= MAX_LENGTH
         && Argon2::default()

@@ -5,19 +5,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use baton_core::audit::NewAuditEvent;
 use baton_core::organization::NewUser;
 use baton_core::{OrgId, UserId};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::guard::{Actor, Authenticated};
-use super::password;
+use super::guard::{Actor, Authenticated, SignedIn};
 use super::session::{self, REFRESH_COOKIE, cookie};
+use super::{mfa, password};
 use crate::AppState;
 use crate::error::{ApiError, Detail};
-use crate::request::{Client, JsonBody};
+use crate::request::{Client, JsonBody, email_problem};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -42,8 +41,8 @@ struct Signup {
 struct Login {
     email: String,
     password: String,
+    /// A code of the authenticator app, or a recovery code, for those who turned it on.
     #[serde(default)]
-    #[allow(dead_code)]
     totp_code: Option<String>,
 }
 
@@ -57,32 +56,15 @@ fn invalid(path: &str, message: impl Into<String>) -> Detail {
     }
 }
 
-/// A plausible email address: one `@`, something before it, a dot in the domain.
-fn email_problem(email: &str) -> Option<&'static str> {
-    let (local, domain) = email.split_once('@')?;
-    if email.len() > 254
-        || local.is_empty()
-        || domain.contains('@')
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || email.chars().any(char::is_whitespace)
-    {
-        return Some("is not an email address");
-    }
-    None
-}
-
 async fn signup(
     State(state): State<AppState>,
     client: Client,
     JsonBody(body): JsonBody<Signup>,
 ) -> Result<impl IntoResponse, ApiError> {
+    crate::rate_limit::per_address(&state, &client, "signup").await?;
     let email = body.email.trim().to_lowercase();
     let mut details = Vec::new();
-    if !email.contains('@') {
-        details.push(invalid("$.email", "is not an email address"));
-    } else if let Some(problem) = email_problem(&email) {
+    if let Some(problem) = email_problem(&email) {
         details.push(invalid("$.email", problem));
     }
     if let Err(problem) = password::check_new(&body.password, &email) {
@@ -103,11 +85,7 @@ async fn signup(
             details,
         });
     }
-    let secret = body.password;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&secret))
-        .await
-        .map_err(|error| ApiError::Internal(error.to_string()))?
-        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    let hash = password::hash_blocking(body.password).await?;
     let user = state
         .store
         .create_user(NewUser {
@@ -148,6 +126,7 @@ async fn login(
     client: Client,
     JsonBody(body): JsonBody<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
+    crate::rate_limit::per_address(&state, &client, "login").await?;
     let account_key = format!("account:{}", body.email.trim().to_lowercase());
     let address_key = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
     let now = std::time::Instant::now();
@@ -182,6 +161,39 @@ async fn login(
         audit(&state, None, None, "auth.login_failed", &client).await;
         return Err(ApiError::Unauthorized.with_message(WRONG_CREDENTIALS));
     };
+    if mfa::is_enabled(&state, user.id).await? {
+        let Some(code) = body
+            .totp_code
+            .as_deref()
+            .filter(|code| !code.trim().is_empty())
+        else {
+            return Err(ApiError::TotpRequired);
+        };
+        let Some(factor) = mfa::check(&state, user.id, &user.email, code).await? else {
+            state.sign_in_failures.failed(&account_key, now);
+            if let Some(key) = &address_key {
+                state.sign_in_failures.failed(key, now);
+            }
+            crate::audit::record(
+                &state,
+                &client,
+                crate::audit::Event::new(None, Some(user.id), "auth.login_failed")
+                    .details(json!({"reason": "two-factor code"})),
+            )
+            .await;
+            return Err(ApiError::UnauthorizedBecause(
+                "the two-factor code is not right, or was already used",
+            ));
+        };
+        if factor == mfa::Factor::RecoveryCode {
+            crate::audit::record(
+                &state,
+                &client,
+                crate::audit::Event::new(None, Some(user.id), "mfa.recovery_code_used"),
+            )
+            .await;
+        }
+    }
     let Some(membership) = state
         .store
         .memberships_of(user.id)
@@ -243,15 +255,15 @@ async fn logout(
     State(state): State<AppState>,
     client: Client,
     headers: HeaderMap,
-    signed_in: Option<Authenticated>,
+    signed_in: Option<SignedIn>,
 ) -> Result<impl IntoResponse, ApiError> {
     let family = match (signed_in, cookie(&headers, REFRESH_COOKIE)) {
         (
-            Some(Authenticated {
+            Some(SignedIn(Authenticated {
                 actor: Actor::User { id, session },
                 org,
                 ..
-            }),
+            })),
             _,
         ) => Some((session, org, id)),
         (_, Some(token)) => state
@@ -265,12 +277,12 @@ async fn logout(
         state.store.revoke_family(family).await?;
         audit(&state, Some(org), Some(user), "auth.logout", &client).await;
     }
-    Ok((session::cleared(), StatusCode::NO_CONTENT))
+    Ok((session::cleared(&state), StatusCode::NO_CONTENT))
 }
 
 async fn me(
     State(state): State<AppState>,
-    signed_in: Authenticated,
+    SignedIn(signed_in): SignedIn,
 ) -> Result<Json<Value>, ApiError> {
     let Actor::User { id, .. } = signed_in.actor else {
         return Ok(Json(
@@ -293,7 +305,7 @@ async fn me(
     })))
 }
 
-/// Records a sign-in event; a failure to record is logged, not shown to the person signing in.
+/// Records a sign-in event.
 async fn audit(
     state: &AppState,
     org: Option<OrgId>,
@@ -301,16 +313,5 @@ async fn audit(
     action: &str,
     client: &Client,
 ) {
-    let event = NewAuditEvent {
-        org_id: org,
-        actor,
-        action: action.to_owned(),
-        target: None,
-        ip: client.ip.clone(),
-        user_agent: client.user_agent.clone(),
-        details: json!({}),
-    };
-    if let Err(error) = state.store.record(event).await {
-        tracing::error!(%error, action, "the audit event could not be recorded");
-    }
+    crate::audit::record(state, client, crate::audit::Event::new(org, actor, action)).await;
 }

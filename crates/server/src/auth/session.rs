@@ -16,8 +16,9 @@ pub const ACCESS_COOKIE: &str = "baton_access";
 pub const REFRESH_COOKIE: &str = "baton_refresh";
 pub const REFRESH_LIFETIME: Duration = Duration::days(30);
 
-/// A refresh token, once: the client keeps it, the store keeps its hash.
-fn new_refresh_token() -> (String, Vec<u8>) {
+/// A new secret token (a refresh token, a link's token), once: the client keeps it, the store
+/// keeps its hash.
+pub fn new_token() -> (String, Vec<u8>) {
     let bytes: [u8; 32] = rand::random();
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let hash = hash(&token);
@@ -36,7 +37,7 @@ pub struct Issued {
 
 /// Starts a new session family for `user` acting in `org`.
 pub async fn start(state: &AppState, user: UserId, org: OrgId) -> Result<Issued, ApiError> {
-    let (token, token_hash) = new_refresh_token();
+    let (token, token_hash) = new_token();
     let session = state
         .store
         .create_session(NewSession {
@@ -52,7 +53,7 @@ pub async fn start(state: &AppState, user: UserId, org: OrgId) -> Result<Issued,
 
 /// Exchanges a live session's refresh token for the next one of its family.
 pub async fn rotate(state: &AppState, old: &Session) -> Result<Issued, ApiError> {
-    let (token, token_hash) = new_refresh_token();
+    let (token, token_hash) = new_token();
     let next = NewSession {
         user_id: old.user_id,
         org_id: old.org_id,
@@ -81,36 +82,47 @@ fn issue(state: &AppState, session: Session, refresh_token: &str) -> Result<Issu
             Utc::now(),
         )
         .map_err(|error| ApiError::Internal(error.to_string()))?;
+    let secure = secure(state);
     let mut cookies = HeaderMap::new();
     append(
         &mut cookies,
-        &format!("{ACCESS_COOKIE}={access}; Path=/; HttpOnly; SameSite=Lax; Max-Age=900"),
+        &format!("{ACCESS_COOKIE}={access}; Path=/; HttpOnly; SameSite=Lax{secure}; Max-Age=900"),
     );
     append(
         &mut cookies,
         &format!(
-            "{REFRESH_COOKIE}={refresh_token}; Path=/api/v1/auth; HttpOnly; SameSite=Lax; Max-Age={}",
+            "{REFRESH_COOKIE}={refresh_token}; Path=/api/v1/auth; HttpOnly; SameSite=Lax{secure}; Max-Age={}",
             REFRESH_LIFETIME.num_seconds()
         ),
     );
     Ok(Issued { cookies, session })
 }
 
+/// `; Secure` when the server is reached over TLS.
+pub fn secure(state: &AppState) -> &'static str {
+    if state.config.is_tls() {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
 /// Cookies that clear both tokens.
-pub fn cleared() -> HeaderMap {
+pub fn cleared(state: &AppState) -> HeaderMap {
+    let secure = secure(state);
     let mut cookies = HeaderMap::new();
     append(
         &mut cookies,
-        &format!("{ACCESS_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+        &format!("{ACCESS_COOKIE}=; Path=/; HttpOnly; SameSite=Lax{secure}; Max-Age=0"),
     );
     append(
         &mut cookies,
-        &format!("{REFRESH_COOKIE}=; Path=/api/v1/auth; HttpOnly; SameSite=Lax; Max-Age=0"),
+        &format!("{REFRESH_COOKIE}=; Path=/api/v1/auth; HttpOnly; SameSite=Lax{secure}; Max-Age=0"),
     );
     cookies
 }
 
-fn append(cookies: &mut HeaderMap, cookie: &str) {
+pub fn append(cookies: &mut HeaderMap, cookie: &str) {
     if let Ok(value) = HeaderValue::from_str(cookie) {
         cookies.append(header::SET_COOKIE, value);
     }
