@@ -77,7 +77,7 @@ impl Mailer {
             .to(mailbox(&mail.to)?)
             .subject(mail.subject)
             .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(mail.body)
+            .body(mail.body.clone())
             .map_err(|error| MailError::Send(error.to_string()))?;
         match self {
             Self::Smtp { transport, .. } => {
@@ -90,7 +90,19 @@ impl Mailer {
             Self::Outbox { dir, .. } => {
                 tokio::fs::create_dir_all(dir).await?;
                 let path = dir.join(format!("{}.eml", uuid_like()));
-                tokio::fs::write(&path, message.formatted()).await?;
+                // Written as it reads, not encoded for transport, so that a link can be copied
+                // from the file as it is.
+                let headers = message.headers().to_string();
+                let headers: String = headers
+                    .lines()
+                    .filter(|line| !line.starts_with("Content-Transfer-Encoding"))
+                    .map(|line| format!("{line}\r\n"))
+                    .collect();
+                let text = format!(
+                    "{headers}Content-Transfer-Encoding: 8bit\r\n\r\n{}",
+                    mail.body
+                );
+                tokio::fs::write(&path, text).await?;
                 tracing::warn!(
                     to = %crate::redact::email(&mail.to),
                     file = %path.display(),

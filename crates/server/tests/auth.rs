@@ -1,116 +1,32 @@
-//! Sign-up, sign-in, sessions and their refusals, through the real router on real SQLite. (The
-//! session storage itself is checked on both backends by the store's conformance suite.)
+//! Sign-up, sign-in, sessions and their refusals, through the real router, on SQLite and on
+//! PostgreSQL when `BATON_TEST_DATABASE_URL` is set.
+
+mod common;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use baton_server::AppState;
-use baton_server::auth::token::Keyring;
-use baton_store::{SqliteStore, Store};
-use serde_json::{Value, json};
+use common::harness;
+use common::{App, TestStore, send, sign_up};
+use serde_json::json;
 use tower::ServiceExt;
 
-struct App {
-    router: Router,
-    _dir: tempfile::TempDir,
-}
+conformance!(
+    signing_up_makes_an_owner_and_signs_them_in,
+    bad_sign_ups_say_what_is_wrong_and_where,
+    sign_in_failures_do_not_reveal_whether_the_account_exists,
+    refresh_tokens_rotate_and_a_reused_one_ends_the_family,
+    logging_out_ends_the_session_and_its_tokens,
+    garbage_tokens_and_cross_site_requests_are_refused,
+    repeated_failures_are_slowed_down_with_retry_after,
+    owners_read_the_audit_of_their_sign_ins,
+    api_keys_are_shown_once_act_with_their_role_and_can_be_revoked,
+    a_person_can_make_another_organization_and_switch_to_it,
+);
 
-async fn app() -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("baton.db"))
-            .await
-            .unwrap(),
-    );
-    store.migrate().await.unwrap();
-    let config = baton_server::Config::new("http://baton.test", dir.path().join("outbox"));
-    let router = baton_server::router(AppState::new(
-        store,
-        Arc::new(Keyring::ephemeral().unwrap()),
-        config,
-    ));
-    App { router, _dir: dir }
-}
-
-struct Reply {
-    status: StatusCode,
-    body: Value,
-    cookies: Vec<String>,
-}
-
-impl Reply {
-    /// `name=value` of a cookie the response set.
-    fn cookie(&self, name: &str) -> String {
-        self.cookies
-            .iter()
-            .find(|c| c.starts_with(&format!("{name}=")))
-            .map(|c| c.split(';').next().unwrap().to_owned())
-            .unwrap_or_else(|| panic!("no {name} cookie in {:?}", self.cookies))
-    }
-}
-
-async fn send(app: &App, method: &str, path: &str, body: Option<Value>, cookies: &[&str]) -> Reply {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, "baton.test");
-    if method != "GET" {
-        request = request.header(header::ORIGIN, "http://baton.test");
-    }
-    if !cookies.is_empty() {
-        request = request.header(header::COOKIE, cookies.join("; "));
-    }
-    let request = match body {
-        Some(body) => request
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap(),
-        None => request.body(Body::empty()).unwrap(),
-    };
-    let response = app.router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let cookies = response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    Reply {
-        status,
-        body,
-        cookies,
-    }
-}
-
-/// Signs a new person up (with the usual password) and returns the reply with its cookies.
-async fn sign_up(app: &App, email: &str) -> Reply {
-    send(
-        app,
-        "POST",
-        "/api/v1/auth/signup",
-        Some(signup_body(email)),
-        &[],
-    )
-    .await
-}
-
-fn signup_body(email: &str) -> Value {
-    json!({"email": email, "password": "correct horse battery staple", "name": "Ann Example", "organization_name": "Acme Ltd"})
-}
-
-#[tokio::test]
-async fn signing_up_makes_an_owner_and_signs_them_in() {
-    let app = app().await;
+async fn signing_up_makes_an_owner_and_signs_them_in(test: &TestStore) {
+    let app = App::on(test);
     let reply = sign_up(&app, "Ann@Example.com").await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     assert_eq!(reply.body["user"]["email"], "ann@example.com");
@@ -156,9 +72,8 @@ async fn signing_up_makes_an_owner_and_signs_them_in() {
     );
 }
 
-#[tokio::test]
-async fn bad_sign_ups_say_what_is_wrong_and_where() {
-    let app = app().await;
+async fn bad_sign_ups_say_what_is_wrong_and_where(test: &TestStore) {
+    let app = App::on(test);
     let reply = send(&app, "POST", "/api/v1/auth/signup", Some(json!({"email": "not-an-email", "password": "password1234", "name": "", "organization_name": "Acme"})), &[]).await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     let details: Vec<(String, String)> = reply.body["error"]["details"]
@@ -204,9 +119,8 @@ async fn bad_sign_ups_say_what_is_wrong_and_where() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
-async fn sign_in_failures_do_not_reveal_whether_the_account_exists() {
-    let app = app().await;
+async fn sign_in_failures_do_not_reveal_whether_the_account_exists(test: &TestStore) {
+    let app = App::on(test);
     sign_up(&app, "ann@example.com").await;
     let wrong = send(
         &app,
@@ -251,9 +165,8 @@ async fn sign_in_failures_do_not_reveal_whether_the_account_exists() {
     assert_eq!(me.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family() {
-    let app = app().await;
+async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family(test: &TestStore) {
+    let app = App::on(test);
     let signed_up = sign_up(&app, "ann@example.com").await;
     let first_refresh = signed_up.cookie("baton_refresh");
     let rotated = send(
@@ -310,9 +223,8 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family() {
     );
 }
 
-#[tokio::test]
-async fn logging_out_ends_the_session_and_its_tokens() {
-    let app = app().await;
+async fn logging_out_ends_the_session_and_its_tokens(test: &TestStore) {
+    let app = App::on(test);
     let signed_up = sign_up(&app, "ann@example.com").await;
     let access = signed_up.cookie("baton_access");
     let refresh = signed_up.cookie("baton_refresh");
@@ -344,9 +256,8 @@ async fn logging_out_ends_the_session_and_its_tokens() {
     );
 }
 
-#[tokio::test]
-async fn garbage_tokens_and_cross_site_requests_are_refused() {
-    let app = app().await;
+async fn garbage_tokens_and_cross_site_requests_are_refused(test: &TestStore) {
+    let app = App::on(test);
     assert_eq!(
         send(&app, "GET", "/api/v1/me", None, &[]).await.status,
         StatusCode::UNAUTHORIZED
@@ -410,9 +321,8 @@ async fn garbage_tokens_and_cross_site_requests_are_refused() {
     );
 }
 
-#[tokio::test]
-async fn repeated_failures_are_slowed_down_with_retry_after() {
-    let app = app().await;
+async fn repeated_failures_are_slowed_down_with_retry_after(test: &TestStore) {
+    let app = App::on(test);
     sign_up(&app, "ann@example.com").await;
     let wrong = json!({"email": "ann@example.com", "password": "wrong horse battery staple"});
     for _ in 0..3 {
@@ -439,9 +349,8 @@ async fn repeated_failures_are_slowed_down_with_retry_after() {
     assert_eq!(response.headers()[header::RETRY_AFTER], "1");
 }
 
-#[tokio::test]
-async fn owners_read_the_audit_of_their_sign_ins() {
-    let app = app().await;
+async fn owners_read_the_audit_of_their_sign_ins(test: &TestStore) {
+    let app = App::on(test);
     let signed_up = sign_up(&app, "ann@example.com").await;
     let access = signed_up.cookie("baton_access");
     send(
@@ -511,7 +420,8 @@ async fn no_password_email_or_token_reaches_the_logs() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let app = app().await;
+    let test = TestStore::sqlite().await;
+    let app = App::on(&test);
     let signed_up = sign_up(&app, "secret.person@example.com").await;
     send(&app, "POST", "/api/v1/auth/login", Some(json!({"email": "secret.person@example.com", "password": "a wrong guess of a password"})), &[]).await;
     send(&app, "POST", "/api/v1/auth/login", Some(json!({"email": "secret.person@example.com", "password": "correct horse battery staple"})), &[]).await;
@@ -535,15 +445,36 @@ async fn no_password_email_or_token_reaches_the_logs() {
     )
     .await;
 
+    send(
+        &app,
+        "POST",
+        "/api/v1/auth/password/forgot",
+        Some(json!({"email": "secret.person@example.com"})),
+        &[],
+    )
+    .await;
+    let reset_token = common::link_token(&app, "secret.person@example.com");
+    let reset = send(
+        &app,
+        "POST",
+        "/api/v1/auth/password/reset",
+        Some(json!({"token": reset_token, "password": "a brand new passphrase here"})),
+        &[],
+    )
+    .await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
+
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
-        logs.contains("/api/v1/auth/login"),
-        "the requests were logged: {logs}"
+        logs.contains("/api/v1/auth/login") && logs.contains("outbox"),
+        "the requests and the mail were logged: {logs}"
     );
     let secrets = [
         "correct horse battery staple".to_owned(),
         "a wrong guess".to_owned(),
+        "a brand new passphrase".to_owned(),
         "secret.person".to_owned(),
+        reset_token.clone(),
         signed_up
             .cookie("baton_access")
             .split_once('=')
@@ -571,9 +502,8 @@ async fn no_password_email_or_token_reaches_the_logs() {
     }
 }
 
-#[tokio::test]
-async fn api_keys_are_shown_once_act_with_their_role_and_can_be_revoked() {
-    let app = app().await;
+async fn api_keys_are_shown_once_act_with_their_role_and_can_be_revoked(test: &TestStore) {
+    let app = App::on(test);
     let signed_up = sign_up(&app, "ann@example.com").await;
     let access = signed_up.cookie("baton_access");
     let created = send(
@@ -664,9 +594,8 @@ async fn api_keys_are_shown_once_act_with_their_role_and_can_be_revoked() {
     );
 }
 
-#[tokio::test]
-async fn a_person_can_make_another_organization_and_switch_to_it() {
-    let app = app().await;
+async fn a_person_can_make_another_organization_and_switch_to_it(test: &TestStore) {
+    let app = App::on(test);
     let ann = sign_up(&app, "ann@example.com").await;
     let access = ann.cookie("baton_access");
     let created = send(
