@@ -69,6 +69,19 @@ async fn server_config(settings: &ServeSettings) -> Result<baton_server::Config,
         settings.common.data_dir.join("outbox"),
     );
     config.limits = settings.limits;
+    if let Some(google) = &settings.google {
+        config.google = Some(
+            baton_server::auth::oidc::Provider::new(
+                &google.issuer,
+                &google.client_id,
+                &google.client_secret,
+                &settings.public_url,
+            )
+            .map_err(|error| {
+                SettingError::new("Google sign-in (BATON_GOOGLE_ISSUER)", error.to_string())
+            })?,
+        );
+    }
     config.mailer = match &settings.smtp_url {
         Some(url) => baton_server::mail::Mailer::smtp(url, &settings.mail_from)
             .map_err(|error| SettingError::new("SMTP URL (BATON_SMTP_URL)", error.to_string()))?,

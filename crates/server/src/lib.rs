@@ -31,6 +31,8 @@ pub struct Config {
     pub public_url: String,
     pub mailer: mail::Mailer,
     pub limits: rate_limit::Limits,
+    /// Sign in with Google, when a client id and secret are configured.
+    pub google: Option<auth::oidc::Provider>,
 }
 
 impl Config {
@@ -42,6 +44,7 @@ impl Config {
             mailer: mail::Mailer::outbox(outbox, mail::DEFAULT_FROM)
                 .expect("the default sender is a valid mailbox"),
             limits: rate_limit::Limits::default(),
+            google: None,
         }
     }
 
@@ -87,6 +90,7 @@ pub fn router(state: AppState) -> Router {
     let api = auth::routes::routes()
         .merge(auth::mfa::routes())
         .merge(auth::reset::routes())
+        .merge(auth::oidc::routes())
         .merge(audit::routes())
         .merge(api_keys::routes())
         .merge(organizations::routes())

@@ -3,6 +3,7 @@
 
 pub mod guard;
 pub mod mfa;
+pub mod oidc;
 pub mod password;
 pub(crate) mod reset;
 pub(crate) mod routes;

@@ -164,15 +164,14 @@ pub async fn dispatch(
 
 /// Signs a new person up (with [`PASSWORD`]) and returns the reply with its cookies.
 pub async fn sign_up(app: &App, email: &str) -> Reply {
-    let reply = send(
+    send(
         app,
         "POST",
         "/api/v1/auth/signup",
         Some(signup_body(email)),
         &[],
     )
-    .await;
-    reply
+    .await
 }
 
 pub fn signup_body(email: &str) -> Value {
