@@ -52,6 +52,15 @@ impl App {
         }
     }
 
+    /// The same app over another state (e.g. a shared limiter).
+    pub fn from_state(app: App, state: AppState) -> App {
+        App {
+            router: baton_server::router(state.clone()),
+            state,
+            ..app
+        }
+    }
+
     /// The mails in the outbox, oldest first.
     pub fn mails(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.outbox) else {

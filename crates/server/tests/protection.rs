@@ -1,0 +1,328 @@
+//! Rate limits (in this process, and shared through a real Redis), HSTS and Secure cookies
+//! behind TLS, and mail through a real local SMTP server.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use baton_server::rate_limit::RedisLimiter;
+use common::{App, PASSWORD, Reply, TestStore, dispatch, send, send_bearer, sign_up};
+use serde_json::json;
+
+/// A sign-in from the client address `ip`.
+async fn login_from(app: &App, ip: &str, email: &str) -> Reply {
+    let request = Request::builder()
+        .method("POST")
+        .uri("/api/v1/auth/login")
+        .header(header::HOST, "baton.test")
+        .extension(ConnectInfo(SocketAddr::new(ip.parse().unwrap(), 40000)));
+    dispatch(
+        app,
+        request,
+        Some(json!({"email": email, "password": "not the password at all"})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn each_user_gets_their_limit_a_minute_then_429_with_retry_after() {
+    let test = TestStore::sqlite().await;
+    let app = App::configured(&test, |config| config.limits.per_user = 5);
+    let ann = sign_up(&app, "ann@example.com").await.session();
+    let bob = sign_up(&app, "bob@example.com").await.session();
+    for _ in 0..5 {
+        let me = send(&app, "GET", "/api/v1/me", None, &[&ann[0]]).await;
+        assert_eq!(me.status, StatusCode::OK);
+    }
+    let limited = send(&app, "GET", "/api/v1/me", None, &[&ann[0]]).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.body["error"]["code"], "rate_limited");
+    let retry: u64 = limited.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    assert_eq!(
+        send(&app, "GET", "/api/v1/me", None, &[&bob[0]])
+            .await
+            .status,
+        StatusCode::OK,
+        "another user has their own count"
+    );
+
+    let key = send(
+        &app,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": "CI", "role": "viewer"})),
+        &[&bob[0]],
+    )
+    .await;
+    let key = key.body["key"].as_str().unwrap().to_owned();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(
+            send_bearer(&app, "GET", "/api/v1/me", None, &key)
+                .await
+                .status,
+        );
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        5,
+        "an API key is limited too: {statuses:?}"
+    );
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_client_address() {
+    let test = TestStore::sqlite().await;
+    let app = App::configured(&test, |config| config.limits.per_address_sign_in = 3);
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        // Different accounts each time: the per-account throttle does not come into it.
+        statuses.push(
+            login_from(&app, "192.0.2.7", &format!("user{n}@example.com"))
+                .await
+                .status,
+        );
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert_eq!(
+        login_from(&app, "192.0.2.8", "user9@example.com")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "another address is not held back"
+    );
+}
+
+fn redis_url() -> String {
+    std::env::var("BATON_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+async fn redis_limiter(prefix: &str) -> Arc<RedisLimiter> {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let connection = redis::aio::ConnectionManager::new(client)
+        .await
+        .unwrap_or_else(|error| panic!("Redis at {} is needed: {error}", redis_url()));
+    Arc::new(RedisLimiter::with_prefix(connection, prefix))
+}
+
+#[tokio::test]
+async fn two_servers_sharing_redis_share_the_counts() {
+    let test = TestStore::sqlite().await;
+    let prefix = format!("baton:test:{}:", uuid::Uuid::now_v7().simple());
+    let limited = |app: App, limiter: Arc<RedisLimiter>| {
+        let state = app.state.clone().with_limiter(limiter);
+        App::from_state(app, state)
+    };
+    let first = limited(
+        App::configured(&test, |config| config.limits.per_address_sign_in = 4),
+        redis_limiter(&prefix).await,
+    );
+    let second = limited(
+        App::configured(&test, |config| config.limits.per_address_sign_in = 4),
+        redis_limiter(&prefix).await,
+    );
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        statuses.push(
+            login_from(&first, "198.51.100.1", &format!("a{n}@example.com"))
+                .await
+                .status,
+        );
+        statuses.push(
+            login_from(&second, "198.51.100.1", &format!("b{n}@example.com"))
+                .await
+                .status,
+        );
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count(),
+        2,
+        "4 allowed across both servers, then refused: {statuses:?}"
+    );
+    // The window's key expires with the window.
+    let mut connection = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}ip:login:198.51.100.1"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "PTTL {ttl}");
+}
+
+#[tokio::test]
+async fn behind_tls_cookies_are_secure_and_responses_carry_hsts() {
+    let test = TestStore::sqlite().await;
+    let tls = App::configured(&test, |config| {
+        config.public_url = "https://baton.example.com".into();
+    });
+    let reply = sign_up(&tls, "ann@example.com").await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert!(
+        reply.cookies.iter().all(|c| c.contains("; Secure")),
+        "{:?}",
+        reply.cookies
+    );
+    assert_eq!(
+        reply.headers[header::STRICT_TRANSPORT_SECURITY],
+        "max-age=31536000; includeSubDomains"
+    );
+
+    let plain = App::on(&test);
+    let reply = sign_up(&plain, "bob@example.com").await;
+    assert!(reply.cookies.iter().all(|c| !c.contains("Secure")));
+    assert!(
+        !reply
+            .headers
+            .contains_key(header::STRICT_TRANSPORT_SECURITY)
+    );
+}
+
+/// A real SMTP server (aiosmtpd) writing what it receives to a maildir.
+struct SmtpServer {
+    /// Killed when the test ends.
+    _child: tokio::process::Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    async fn start() -> SmtpServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = tempfile::tempdir().unwrap();
+        let python = ["/usr/bin/python3", "python3"]
+            .into_iter()
+            .find(|python| {
+                std::process::Command::new(python)
+                    .args(["-c", "import aiosmtpd"])
+                    .output()
+                    .is_ok_and(|out| out.status.success())
+            })
+            .expect("the SMTP test needs aiosmtpd: apt-get install python3-aiosmtpd");
+        let child = tokio::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return SmtpServer {
+                    _child: child,
+                    port,
+                    maildir,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    /// The messages received so far.
+    fn received(&self) -> Vec<String> {
+        let new = self.maildir.path().join("mail").join("new");
+        std::fs::read_dir(new)
+            .map(|entries| {
+                entries
+                    .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn reset_mail_goes_through_a_real_smtp_server() {
+    let smtp = SmtpServer::start().await;
+    let test = TestStore::sqlite().await;
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let app = App::configured(&test, |config| {
+        config.mailer =
+            baton_server::mail::Mailer::smtp(&url, "Baton <baton@example.com>").unwrap();
+    });
+    sign_up(&app, "ann@example.com").await;
+    let asked = send(
+        &app,
+        "POST",
+        "/api/v1/auth/password/forgot",
+        Some(json!({"email": "ann@example.com"})),
+        &[],
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED);
+    let mut received = Vec::new();
+    for _ in 0..100 {
+        received = smtp.received();
+        if !received.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(received.len(), 1, "one mail reached the SMTP server");
+    let mail = &received[0];
+    assert!(mail.contains("To: ann@example.com"), "{mail}");
+    assert!(mail.contains("From: Baton <baton@example.com>"), "{mail}");
+    assert!(app.mails().is_empty(), "nothing went to the outbox");
+    // Undo the transport encoding (quoted-printable) to read the link as a person would.
+    let text = mail
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let start =
+        text.find("reset-password?token=").expect("the link") + "reset-password?token=".len();
+    let token: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let reset = send(
+        &app,
+        "POST",
+        "/api/v1/auth/password/reset",
+        Some(json!({"token": token, "password": "a new passphrase from the mail"})),
+        &[],
+    )
+    .await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
+    let old = send(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        Some(json!({"email": "ann@example.com", "password": PASSWORD})),
+        &[],
+    )
+    .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+}
