@@ -490,15 +490,8 @@ async fn transfer(
             "you are already the Owner",
         ));
     }
-    member_of(&state, signed_in.org, body.user_id)
-        .await
-        .map_err(|_| {
-            ApiError::invalid(
-                "the transfer is invalid",
-                "$.user_id",
-                "is not a member of this organization",
-            )
-        })?;
+    // Someone outside the organization is, from here, someone who does not exist.
+    member_of(&state, signed_in.org, body.user_id).await?;
     state
         .store
         .transfer_ownership(signed_in.org, me, body.user_id)

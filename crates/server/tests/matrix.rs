@@ -1,0 +1,367 @@
+//! Every role against every endpoint that acts inside an organization, checked against the
+//! seed's permission matrix; and every object endpoint with ids of another organization, which
+//! must answer 404 as if the object did not exist. On SQLite, and on PostgreSQL when configured.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::harness;
+use common::{App, PASSWORD, Reply, TestStore, link_token, send, send_bearer, sign_up};
+use serde_json::{Value, json};
+
+conformance!(
+    every_role_meets_the_seeds_matrix_at_every_endpoint,
+    ids_of_another_organization_answer_404_everywhere,
+    an_api_key_cannot_outrank_its_maker,
+);
+
+const ROLES: [&str; 4] = ["owner", "admin", "member", "viewer"];
+
+/// Joins `email` to the organization of `owner` with `role`; returns their session and id.
+async fn join(app: &App, owner: &[String; 2], email: &str, role: &str) -> ([String; 2], String) {
+    let invited = send(
+        app,
+        "POST",
+        "/api/v1/invites",
+        Some(json!({"email": email, "role": role})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    let joined = send(
+        app,
+        "POST",
+        "/api/v1/invites/accept",
+        Some(json!({"token": link_token(app, email), "name": "Joiner", "password": PASSWORD})),
+        &[],
+    )
+    .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    (
+        joined.session(),
+        joined.body["user"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn random_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// One row of the test: a request, and for Owner, Admin, Member, Viewer whether it is allowed.
+struct Row {
+    name: &'static str,
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    allowed: [bool; 4],
+}
+
+async fn every_role_meets_the_seeds_matrix_at_every_endpoint(test: &TestStore) {
+    let app = App::on(test);
+    for (index, role) in ROLES.iter().enumerate() {
+        // A fresh organization per role, so that one role's changes do not meet another's.
+        let owner = sign_up(&app, &format!("owner-{role}@example.com"))
+            .await
+            .session();
+        let (actor, _) = if *role == "owner" {
+            (owner.clone(), String::new())
+        } else {
+            join(&app, &owner, &format!("{role}@example.com"), role).await
+        };
+        let (_, viewer_id) = join(
+            &app,
+            &owner,
+            &format!("target-{role}@example.com"),
+            "viewer",
+        )
+        .await;
+        let everyone = [true, true, true, true];
+        let owner_and_admin = [true, true, false, false];
+        let owner_only = [true, false, false, false];
+        let rows = [
+            Row {
+                name: "make another organization",
+                method: "POST",
+                path: "/api/v1/organizations".into(),
+                body: Some(json!({"name": format!("Side project of {role}")})),
+                allowed: everyone,
+            },
+            Row {
+                name: "enrol in two-factor sign-in",
+                method: "POST",
+                path: "/api/v1/auth/mfa/enroll".into(),
+                body: None,
+                allowed: everyone,
+            },
+            Row {
+                name: "who am I",
+                method: "GET",
+                path: "/api/v1/me".into(),
+                body: None,
+                allowed: everyone,
+            },
+            Row {
+                name: "list members (view)",
+                method: "GET",
+                path: "/api/v1/members".into(),
+                body: None,
+                allowed: everyone,
+            },
+            Row {
+                name: "read the organization",
+                method: "GET",
+                path: "/api/v1/organization".into(),
+                body: None,
+                allowed: everyone,
+            },
+            Row {
+                name: "invite (invite users)",
+                method: "POST",
+                path: "/api/v1/invites".into(),
+                body: Some(json!({"email": format!("new-{role}@example.com"), "role": "viewer"})),
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "list invites (invite users)",
+                method: "GET",
+                path: "/api/v1/invites".into(),
+                body: None,
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "withdraw an invite (invite users)",
+                method: "DELETE",
+                path: format!("/api/v1/invites/{}", random_id()),
+                body: None,
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "change a role (invite users)",
+                method: "PATCH",
+                path: format!("/api/v1/members/{viewer_id}"),
+                body: Some(json!({"role": "viewer"})),
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "remove a member (invite users)",
+                method: "DELETE",
+                path: format!("/api/v1/members/{}", random_id()),
+                body: None,
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "list API keys (integrations)",
+                method: "GET",
+                path: "/api/v1/api-keys".into(),
+                body: None,
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "make an API key (integrations)",
+                method: "POST",
+                path: "/api/v1/api-keys".into(),
+                body: Some(json!({"name": "k", "role": "viewer"})),
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "revoke an API key (integrations)",
+                method: "DELETE",
+                path: format!("/api/v1/api-keys/{}", random_id()),
+                body: None,
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "read the audit log",
+                method: "GET",
+                path: "/api/v1/audit".into(),
+                body: None,
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "change settings",
+                method: "PATCH",
+                path: "/api/v1/organization".into(),
+                body: Some(json!({})),
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "hand over ownership",
+                method: "POST",
+                path: "/api/v1/organization/transfer".into(),
+                body: Some(json!({"user_id": random_id()})),
+                allowed: owner_only,
+            },
+            Row {
+                name: "delete the organization",
+                method: "DELETE",
+                path: "/api/v1/organization".into(),
+                body: Some(json!({"confirm": "not the name"})),
+                allowed: owner_only,
+            },
+        ];
+        for row in rows {
+            let reply = send(&app, row.method, &row.path, row.body.clone(), &[&actor[0]]).await;
+            let allowed = row.allowed[index];
+            if allowed {
+                assert!(
+                    reply.status != StatusCode::FORBIDDEN
+                        && reply.status != StatusCode::UNAUTHORIZED
+                        && !reply.status.is_server_error(),
+                    "{role} may {}: {} {}",
+                    row.name,
+                    reply.status,
+                    reply.body
+                );
+            } else {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::FORBIDDEN,
+                    "{role} may not {}: {}",
+                    row.name,
+                    reply.body
+                );
+                assert_eq!(reply.body["error"]["code"], "forbidden");
+            }
+        }
+    }
+}
+
+fn status(reply: &Reply) -> StatusCode {
+    reply.status
+}
+
+async fn ids_of_another_organization_answer_404_everywhere(test: &TestStore) {
+    let app = App::on(test);
+    let ours = sign_up(&app, "ours@example.com").await.session();
+    let theirs = sign_up(&app, "theirs@example.com").await.session();
+    let their_org = send(&app, "GET", "/api/v1/organization", None, &[&theirs[0]])
+        .await
+        .body["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, their_member) = join(&app, &theirs, "their-member@example.com", "member").await;
+    let their_key = send(
+        &app,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": "theirs", "role": "viewer"})),
+        &[&theirs[0]],
+    )
+    .await;
+    let their_key_id = their_key.body["api_key"]["id"].as_str().unwrap().to_owned();
+    let their_key_secret = their_key.body["key"].as_str().unwrap().to_owned();
+    let their_invite = send(
+        &app,
+        "POST",
+        "/api/v1/invites",
+        Some(json!({"email": "pending@example.com", "role": "member"})),
+        &[&theirs[0]],
+    )
+    .await
+    .body["invite"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let attempts = [
+        ("DELETE", format!("/api/v1/api-keys/{their_key_id}"), None),
+        ("DELETE", format!("/api/v1/invites/{their_invite}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/members/{their_member}"),
+            Some(json!({"role": "viewer"})),
+        ),
+        ("DELETE", format!("/api/v1/members/{their_member}"), None),
+        (
+            "POST",
+            "/api/v1/organization/transfer".to_owned(),
+            Some(json!({"user_id": their_member})),
+        ),
+        (
+            "POST",
+            "/api/v1/auth/switch".to_owned(),
+            Some(json!({"organization_id": their_org})),
+        ),
+        ("DELETE", "/api/v1/api-keys/not-even-an-id".to_owned(), None),
+    ];
+    for (method, path, body) in attempts {
+        let reply = send(&app, method, &path, body, &[&ours[0]]).await;
+        assert_eq!(
+            status(&reply),
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {}",
+            reply.body
+        );
+        assert_eq!(reply.body["error"]["code"], "not_found");
+    }
+    // Nothing of theirs changed.
+    assert_eq!(
+        send_bearer(&app, "GET", "/api/v1/me", None, &their_key_secret)
+            .await
+            .status,
+        StatusCode::OK,
+        "their key still works"
+    );
+    let invites = send(&app, "GET", "/api/v1/invites", None, &[&theirs[0]]).await;
+    assert_eq!(invites.body["items"].as_array().unwrap().len(), 1);
+    let members = send(&app, "GET", "/api/v1/members", None, &[&theirs[0]]).await;
+    let roles: Vec<&str> = members.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert!(
+        roles.contains(&"member") && roles.contains(&"owner"),
+        "{roles:?}"
+    );
+    // And an API key of theirs sees only their organization.
+    let seen = send_bearer(&app, "GET", "/api/v1/members", None, &their_key_secret).await;
+    assert!(
+        seen.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["user"]["email"] != "ours@example.com")
+    );
+}
+
+async fn an_api_key_cannot_outrank_its_maker(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let (admin, _) = join(&app, &owner, "admin@example.com", "admin").await;
+    let too_high = send(
+        &app,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": "sneaky", "role": "owner"})),
+        &[&admin[0]],
+    )
+    .await;
+    assert_eq!(too_high.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(too_high.body["error"]["details"][0]["path"], "$.role");
+    let admin_key = send(
+        &app,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": "ci", "role": "admin"})),
+        &[&admin[0]],
+    )
+    .await;
+    assert_eq!(admin_key.status, StatusCode::CREATED);
+    let key = admin_key.body["key"].as_str().unwrap();
+    let deletion = send_bearer(
+        &app,
+        "DELETE",
+        "/api/v1/organization",
+        Some(json!({"confirm": "Acme Ltd"})),
+        key,
+    )
+    .await;
+    assert_eq!(
+        deletion.status,
+        StatusCode::FORBIDDEN,
+        "an Admin's key cannot do what only the Owner may"
+    );
+}
