@@ -28,6 +28,9 @@ pub enum Command {
     Run(RunArgs),
     /// Finish executions that a stopped `baton run` left unfinished (all of them, or one).
     Resume(ResumeArgs),
+    /// Add a new key for signing sign-in tokens; older keys keep verifying, so nobody is signed
+    /// out. Restart `baton serve` for it to take effect.
+    RotateKeys(CommonArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]

@@ -5,6 +5,7 @@ mod cli;
 mod connectors;
 mod credentials_file;
 mod exit;
+mod keys;
 mod logging;
 mod migrate;
 mod run;
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
             Command::Validate(args) => validate::run(args),
             Command::Run(args) => run::run(args).await,
             Command::Resume(args) => run::resume(args).await,
+            Command::RotateKeys(args) => keys::rotate(args).map(|()| exit::SUCCESS),
         }
     });
     match result {

@@ -17,23 +17,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = startup::open_store(&settings.common).await?;
     let keys = baton_server::auth::token::Keyring::load_or_create(&settings.common.data_dir)
         .map_err(|error| SettingError::new("data dir (BATON_DATA_DIR)", error.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(settings.addr)
-        .await
-        .map_err(|error| {
-            SettingError::new(
-                "listen address (BATON_ADDR)",
-                format!("cannot listen on {}: {error}", settings.addr),
-            )
-        })?;
-    let addr = listener
-        .local_addr()
-        .context("reading the listening address")?;
-    let stop = stop_signal()?;
-    tracing::info!(
-        database = %settings.common.database,
-        data_dir = %settings.common.data_dir.display(),
-        "listening on http://{addr}"
-    );
     let state = AppState::new(
         store.clone(),
         std::sync::Arc::new(keys),
@@ -53,6 +36,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => state,
     };
+    let listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .map_err(|error| {
+            SettingError::new(
+                "listen address (BATON_ADDR)",
+                format!("cannot listen on {}: {error}", settings.addr),
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    let stop = stop_signal()?;
+    tracing::info!(
+        database = %settings.common.database,
+        data_dir = %settings.common.data_dir.display(),
+        "listening on http://{addr}"
+    );
     let app = baton_server::router(state);
     baton_server::serve(listener, app, stop, settings.shutdown_timeout)
         .await

@@ -296,6 +296,17 @@ async fn help_documents_every_setting_and_its_default() {
         "[default: 30]",
         "--config",
         "BATON_CONFIG",
+        "--public-url",
+        "BATON_PUBLIC_URL",
+        "--smtp-url",
+        "BATON_SMTP_URL",
+        "--rate-limit",
+        "BATON_RATE_LIMIT",
+        "[default: 100]",
+        "--redis-url",
+        "BATON_REDIS_URL",
+        "--google-client-id",
+        "BATON_GOOGLE_CLIENT_ID",
     ] {
         assert!(
             help.contains(expected),
@@ -436,4 +447,101 @@ async fn a_bad_address_and_a_bad_config_key_are_named() {
     assert_eq!(code, 1);
     assert!(line.contains("config file (BATON_CONFIG)"), "{line}");
     assert!(line.contains("line 1: unknown field `adress`"), "{line}");
+}
+
+/// The access cookie of a sign-up on `base`.
+async fn sign_up_on(base: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/signup"))
+        .json(&serde_json::json!({
+            "email": "ann@example.com",
+            "password": "correct horse battery staple",
+            "name": "Ann",
+            "organization_name": "Acme",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| {
+            value
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .find(|cookie| cookie.starts_with("baton_access="))
+        .unwrap()
+}
+
+async fn me_with(base: &str, cookie: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{base}/api/v1/me"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn rotating_the_signing_keys_signs_nobody_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(serve_in(dir.path())).await;
+    let cookie = sign_up_on(&server.base).await;
+    assert_eq!(me_with(&server.base, &cookie).await, 200);
+    assert_eq!(server.stop("TERM").await, 0);
+
+    let output = baton(&["rotate-keys", "--data-dir", dir.path().to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("a new signing key (k2)"));
+    let keys: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("auth-keys.json")).unwrap())
+            .unwrap();
+    assert_eq!(keys["current"], "k2");
+    assert_eq!(keys["keys"].as_object().unwrap().len(), 2);
+
+    let server = start(serve_in(dir.path())).await;
+    assert_eq!(
+        me_with(&server.base, &cookie).await,
+        200,
+        "a token signed with the old key still works"
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
+#[tokio::test]
+async fn mail_settings_and_google_sign_in_are_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut half_google = serve_in(dir.path());
+    half_google.env("BATON_GOOGLE_CLIENT_ID", "id-only");
+    let (code, line) = failure(half_google).await;
+    assert_eq!(code, 1);
+    assert!(line.contains("BATON_GOOGLE_CLIENT_SECRET"), "{line}");
+
+    let mut bad_smtp = serve_in(dir.path());
+    bad_smtp.env("BATON_SMTP_URL", "mail.example.com:25");
+    let (code, line) = failure(bad_smtp).await;
+    assert_eq!(code, 1);
+    assert!(line.contains("SMTP URL (BATON_SMTP_URL)"), "{line}");
+
+    let mut bad_url = serve_in(dir.path());
+    bad_url.env("BATON_PUBLIC_URL", "baton.example.com");
+    let (_, line) = failure(bad_url).await;
+    assert!(line.contains("public URL (BATON_PUBLIC_URL)"), "{line}");
+
+    let mut bad_redis = serve_in(dir.path());
+    bad_redis.env("BATON_REDIS_URL", "redis://127.0.0.1:1");
+    let (_, line) = failure(bad_redis).await;
+    assert!(line.contains("Redis URL (BATON_REDIS_URL)"), "{line}");
 }

@@ -105,6 +105,11 @@ impl Keyring {
         })
     }
 
+    /// The id of the key that signs.
+    pub fn current_id(&self) -> &str {
+        &self.current
+    }
+
     /// Adds a new signing key; the old ones keep verifying.
     pub fn rotate(&mut self) -> Result<(), TokenError> {
         let secret: [u8; 32] = rand::random();
