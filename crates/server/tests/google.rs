@@ -16,6 +16,7 @@ conformance!(
     a_verified_google_email_links_to_the_existing_account,
     forged_replayed_or_misdirected_id_tokens_are_refused,
     a_callback_without_its_flow_or_with_another_state_is_refused,
+    with_two_factor_on_a_google_sign_in_still_asks_for_the_code,
 );
 
 async fn app_with_google(test: &TestStore) -> (App, FakeProvider) {
@@ -191,4 +192,96 @@ async fn a_callback_without_its_flow_or_with_another_state_is_refused(test: &Tes
         "not set up: {}",
         off.body
     );
+}
+
+fn totp_code(secret: &str, at: u64) -> String {
+    totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .with_account_name("test")
+        .build()
+        .unwrap()
+        .generate(at)
+        .to_string()
+}
+
+async fn with_two_factor_on_a_google_sign_in_still_asks_for_the_code(test: &TestStore) {
+    let (app, fake) = app_with_google(test).await;
+    fake.sign_in_as(person("google-sub-mfa", "careful@example.com"));
+    let first = sign_in(&app).await;
+    let session = first.session();
+    let enrolled = send(
+        &app,
+        "POST",
+        "/api/v1/auth/mfa/enroll",
+        None,
+        &[&session[0]],
+    )
+    .await;
+    let secret = enrolled.body["secret"].as_str().unwrap().to_owned();
+    let t0 = chrono::Utc::now().timestamp() as u64;
+    let verified = send(
+        &app,
+        "POST",
+        "/api/v1/auth/mfa/verify",
+        Some(serde_json::json!({"code": totp_code(&secret, t0)})),
+        &[&session[0]],
+    )
+    .await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+
+    let halfway = sign_in(&app).await;
+    assert_eq!(halfway.status, StatusCode::FOUND);
+    assert_eq!(
+        halfway.headers[header::LOCATION],
+        "http://baton.test/sign-in/two-factor"
+    );
+    assert!(
+        halfway
+            .cookies
+            .iter()
+            .all(|c| !c.starts_with("baton_access=")),
+        "no session before the second factor"
+    );
+    let pending = halfway.cookie("baton_mfa_pending");
+    let pending_as_access = pending.replace("baton_mfa_pending=", "baton_access=");
+    assert_eq!(
+        send(&app, "GET", "/api/v1/me", None, &[&pending_as_access])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "the proof of a first factor is no access token"
+    );
+    let wrong = send(
+        &app,
+        "POST",
+        "/api/v1/auth/mfa/complete",
+        Some(serde_json::json!({"code": "000000"})),
+        &[&pending],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let without = send(
+        &app,
+        "POST",
+        "/api/v1/auth/mfa/complete",
+        Some(serde_json::json!({"code": totp_code(&secret, t0 + 30)})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        without.status,
+        StatusCode::UNAUTHORIZED,
+        "the code alone is not enough"
+    );
+    let done = send(
+        &app,
+        "POST",
+        "/api/v1/auth/mfa/complete",
+        Some(serde_json::json!({"code": totp_code(&secret, t0 + 30)})),
+        &[&pending],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let who = me(&app, &done).await;
+    assert_eq!(who["user"]["email"], "careful@example.com");
 }

@@ -22,6 +22,8 @@ use crate::error::ApiError;
 use crate::request::{Client, JsonBody};
 
 pub const RECOVERY_CODES: usize = 10;
+/// Proof of a passed first factor (a sign-in with Google), waiting for the code.
+pub const PENDING_COOKIE: &str = "baton_mfa_pending";
 const ISSUER: &str = "Baton";
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -29,6 +31,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/auth/mfa/enroll", post(enroll))
         .route("/api/v1/auth/mfa/verify", post(verify))
         .route("/api/v1/auth/mfa/disable", post(disable))
+        .route("/api/v1/auth/mfa/complete", post(complete))
 }
 
 /// The generator for a base32 secret.
@@ -243,6 +246,72 @@ async fn disable(
     state.store.disable_totp(user_id).await?;
     audit::record(&state, &client, Event::by(&signed_in, "mfa.disabled")).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Finishes a sign-in that passed its first factor elsewhere (Google) with the second.
+async fn complete(
+    State(state): State<AppState>,
+    client: Client,
+    headers: axum::http::HeaderMap,
+    JsonBody(body): JsonBody<Code>,
+) -> Result<impl IntoResponse, ApiError> {
+    crate::rate_limit::per_address(&state, &client, "login").await?;
+    let claims = super::session::cookie(&headers, PENDING_COOKIE)
+        .and_then(|token| state.keys.verify_pending(token, chrono::Utc::now()).ok())
+        .ok_or(ApiError::UnauthorizedBecause(
+            "no sign-in is waiting for a code, or it took longer than five minutes; sign in again",
+        ))?;
+    let user = state
+        .store
+        .user(claims.sub)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let account_key = format!("account:{}", user.email);
+    let now = std::time::Instant::now();
+    if let Some(wait) = state.sign_in_failures.wait(&account_key, now) {
+        return Err(ApiError::TooManyRequests {
+            retry_after_seconds: wait.as_secs().max(1),
+        });
+    }
+    if check(&state, user.id, &user.email, &body.code)
+        .await?
+        .is_none()
+    {
+        state.sign_in_failures.failed(&account_key, now);
+        audit::record(
+            &state,
+            &client,
+            Event::new(Some(claims.org), Some(user.id), "auth.login_failed")
+                .details(json!({"reason": "two-factor code", "method": "google"})),
+        )
+        .await;
+        return Err(ApiError::UnauthorizedBecause(
+            "the two-factor code is not right, or was already used",
+        ));
+    }
+    state
+        .store
+        .membership(claims.org, user.id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    audit::record(
+        &state,
+        &client,
+        Event::new(Some(claims.org), Some(user.id), "auth.login")
+            .details(json!({"method": "google", "second_factor": true})),
+    )
+    .await;
+    let mut issued = super::session::start(&state, user.id, claims.org).await?;
+    super::session::append(
+        &mut issued.cookies,
+        &format!("{PENDING_COOKIE}=; Path=/api/v1/auth/mfa; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    Ok((
+        issued.cookies,
+        Json(
+            json!({"user": {"id": user.id, "email": user.email, "name": user.name}, "organization_id": claims.org}),
+        ),
+    ))
 }
 
 #[cfg(test)]

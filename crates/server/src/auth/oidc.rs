@@ -272,6 +272,32 @@ async fn callback(
         .unwrap_or_else(|| email.split('@').next().unwrap_or("").to_owned());
 
     let (user, organization, created) = find_or_make(&state, &subject, &email, &name).await?;
+    if super::mfa::is_enabled(&state, user).await? {
+        // The second factor is still ours to ask: the browser goes to the page that asks it,
+        // carrying proof of the first for five minutes.
+        let pending = state
+            .keys
+            .issue_pending(user, organization, chrono::Utc::now())
+            .map_err(|error| ApiError::Internal(error.to_string()))?;
+        let mut response = StatusCode::FOUND.into_response();
+        session::append(
+            response.headers_mut(),
+            &format!(
+                "{}={pending}; Path=/api/v1/auth/mfa; HttpOnly; SameSite=Lax{}; Max-Age={}",
+                super::mfa::PENDING_COOKIE,
+                session::secure(&state),
+                super::token::PENDING_LIFETIME.num_seconds()
+            ),
+        );
+        session::append(
+            response.headers_mut(),
+            &format!("{FLOW_COOKIE}=; Path={FLOW_PATH}; HttpOnly; SameSite=Lax; Max-Age=0"),
+        );
+        if let Ok(location) = format!("{}/sign-in/two-factor", state.config.public_url).parse() {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        return Ok(response);
+    }
     audit::record(
         &state,
         &client,

@@ -12,6 +12,12 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::minutes(15);
+/// How long a person who passed the first factor has to give the second.
+pub const PENDING_LIFETIME: Duration = Duration::minutes(5);
+
+/// The `typ` of an access token, and of a token that only proves a first factor passed.
+const ACCESS_TYPE: &str = "JWT";
+const PENDING_TYPE: &str = "baton-mfa-pending+jwt";
 
 /// What an access token says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,24 +154,73 @@ impl Keyring {
         session: SessionId,
         now: DateTime<Utc>,
     ) -> Result<String, TokenError> {
+        self.sign(
+            ACCESS_TYPE,
+            user,
+            org,
+            session,
+            now + ACCESS_TOKEN_LIFETIME,
+            now,
+        )
+    }
+
+    /// A token saying that `user` passed their first factor (a sign-in with Google) and may
+    /// finish signing in to `org` with a two-factor code within five minutes. It is not an
+    /// access token: [`Keyring::verify`] refuses it.
+    pub fn issue_pending(
+        &self,
+        user: UserId,
+        org: OrgId,
+        now: DateTime<Utc>,
+    ) -> Result<String, TokenError> {
+        self.sign(
+            PENDING_TYPE,
+            user,
+            org,
+            SessionId::new(),
+            now + PENDING_LIFETIME,
+            now,
+        )
+    }
+
+    fn sign(
+        &self,
+        kind: &str,
+        user: UserId,
+        org: OrgId,
+        session: SessionId,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<String, TokenError> {
         let claims = Claims {
             sub: user,
             org,
             sid: session,
             iat: now.timestamp(),
-            exp: (now + ACCESS_TOKEN_LIFETIME).timestamp(),
+            exp: expires.timestamp(),
         };
         let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(kind.to_owned());
         header.kid = Some(self.current.clone());
         let (encoding, _) = &self.keys[&self.current];
         jsonwebtoken::encode(&header, &claims, encoding)
             .map_err(|error| TokenError::Keys(error.to_string()))
     }
 
-    /// The claims of a token signed by one of the keys, with HS256, not expired at `now`.
+    /// The claims of an access token signed by one of the keys, with HS256, not expired at
+    /// `now`.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        self.check(ACCESS_TYPE, token, now)
+    }
+
+    /// The claims of a pending two-factor token (see [`Keyring::issue_pending`]).
+    pub fn verify_pending(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        self.check(PENDING_TYPE, token, now)
+    }
+
+    fn check(&self, kind: &str, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-        if header.alg != Algorithm::HS256 {
+        if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some(kind) {
             return Err(TokenError::Invalid);
         }
         let (_, decoding) = header
@@ -229,6 +284,27 @@ mod tests {
         assert!(
             ring.verify(&token, now + Duration::minutes(15)).is_err(),
             "expired at 15 minutes"
+        );
+    }
+
+    #[test]
+    fn a_pending_two_factor_token_is_no_access_token_and_lasts_five_minutes() {
+        let ring = Keyring::ephemeral().unwrap();
+        let (user, org, now) = (UserId::new(), OrgId::new(), Utc::now());
+        let pending = ring.issue_pending(user, org, now).unwrap();
+        assert!(ring.verify(&pending, now).is_err(), "not an access token");
+        let claims = ring
+            .verify_pending(&pending, now + Duration::minutes(4))
+            .unwrap();
+        assert_eq!((claims.sub, claims.org), (user, org));
+        assert!(
+            ring.verify_pending(&pending, now + Duration::minutes(5))
+                .is_err()
+        );
+        let access = ring.issue(user, org, SessionId::new(), now).unwrap();
+        assert!(
+            ring.verify_pending(&access, now).is_err(),
+            "an access token does not stand in for a second factor"
         );
     }
 
