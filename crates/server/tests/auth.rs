@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::harness;
@@ -393,113 +391,6 @@ async fn owners_read_the_audit_of_their_sign_ins(test: &TestStore) {
         send(&app, "GET", "/api/v1/audit", None, &[]).await.status,
         StatusCode::UNAUTHORIZED
     );
-}
-
-/// A log sink for one test.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn no_password_email_or_token_reaches_the_logs() {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let test = TestStore::sqlite().await;
-    let app = App::on(&test);
-    let signed_up = sign_up(&app, "secret.person@example.com").await;
-    send(&app, "POST", "/api/v1/auth/login", Some(json!({"email": "secret.person@example.com", "password": "a wrong guess of a password"})), &[]).await;
-    send(&app, "POST", "/api/v1/auth/login", Some(json!({"email": "secret.person@example.com", "password": "correct horse battery staple"})), &[]).await;
-    let refreshed = send(
-        &app,
-        "POST",
-        "/api/v1/auth/refresh",
-        None,
-        &[&signed_up.cookie("baton_refresh")],
-    )
-    .await;
-    send(
-        &app,
-        "POST",
-        "/api/v1/auth/logout",
-        None,
-        &[
-            &refreshed.cookie("baton_access"),
-            &refreshed.cookie("baton_refresh"),
-        ],
-    )
-    .await;
-
-    send(
-        &app,
-        "POST",
-        "/api/v1/auth/password/forgot",
-        Some(json!({"email": "secret.person@example.com"})),
-        &[],
-    )
-    .await;
-    let reset_token = common::link_token(&app, "secret.person@example.com");
-    let reset = send(
-        &app,
-        "POST",
-        "/api/v1/auth/password/reset",
-        Some(json!({"token": reset_token, "password": "a brand new passphrase here"})),
-        &[],
-    )
-    .await;
-    assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
-
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains("/api/v1/auth/login") && logs.contains("outbox"),
-        "the requests and the mail were logged: {logs}"
-    );
-    let secrets = [
-        "correct horse battery staple".to_owned(),
-        "a wrong guess".to_owned(),
-        "a brand new passphrase".to_owned(),
-        "secret.person".to_owned(),
-        reset_token.clone(),
-        signed_up
-            .cookie("baton_access")
-            .split_once('=')
-            .unwrap()
-            .1
-            .to_owned(),
-        signed_up
-            .cookie("baton_refresh")
-            .split_once('=')
-            .unwrap()
-            .1
-            .to_owned(),
-        refreshed
-            .cookie("baton_refresh")
-            .split_once('=')
-            .unwrap()
-            .1
-            .to_owned(),
-    ];
-    for secret in &secrets {
-        assert!(
-            !logs.contains(secret.as_str()),
-            "{secret:?} reached the logs"
-        );
-    }
 }
 
 async fn api_keys_are_shown_once_act_with_their_role_and_can_be_revoked(test: &TestStore) {
