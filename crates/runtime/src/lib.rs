@@ -1,0 +1,198 @@
+//! Baton's runtime: what turns a stored workflow and a trigger into a finished execution.
+//!
+//! [`Runtime::start`] stores an execution and the job that will run it in one transaction, so
+//! an accepted trigger is never lost. [`Worker`]s claim jobs with a lease they renew while they
+//! work; a worker that dies loses its lease and another takes the job over, the engine resuming
+//! from the last checkpoint. Any number of workers, in one process or many, share one store.
+
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use baton_core::dsl::Problem;
+use baton_core::execution::{Execution, NewExecution, TriggerKind};
+use baton_core::job::NewJob;
+use baton_core::{ExecutionId, OrgId, UserId, WorkflowId};
+use baton_engine::connector::Connectors;
+use baton_engine::{CompileOptions, CompiledWorkflow, Engine, Limits, validate_document};
+use baton_store::{Store, StoreError};
+use chrono::Utc;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+pub use worker::{Worker, WorkerSettings};
+
+/// The job kind that runs (or resumes) an execution.
+pub const RUN_JOB: &str = "run";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the workflow version is invalid: {}", .0.first().map(ToString::to_string).unwrap_or_default())]
+    Invalid(Vec<Problem>),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Engine(#[from] baton_engine::EngineError),
+}
+
+/// A run to start.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    pub org_id: OrgId,
+    pub workflow_id: WorkflowId,
+    pub version: i32,
+    pub trigger: TriggerKind,
+    pub run_as: Option<UserId>,
+    pub input: Value,
+}
+
+/// What the API, the triggers and the workers share.
+pub struct Runtime {
+    pub store: Arc<dyn Store>,
+    pub engine: Arc<Engine>,
+    pub connectors: Arc<dyn Connectors>,
+    pub limits: Limits,
+    compiled: Mutex<HashMap<(WorkflowId, i32), Arc<CompiledWorkflow>>>,
+    /// Wakes this process's workers when a job is queued here.
+    pub(crate) work: Notify,
+    /// Wakes those waiting in this process for an execution to change.
+    pub(crate) changed: Notify,
+}
+
+impl Runtime {
+    pub fn new(
+        store: Arc<dyn Store>,
+        engine: Arc<Engine>,
+        connectors: Arc<dyn Connectors>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            store,
+            engine,
+            connectors,
+            limits,
+            compiled: Mutex::default(),
+            work: Notify::new(),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Checks a workflow document as saving or running it would.
+    pub fn validate(&self, document: &Value) -> Result<CompiledWorkflow, Vec<Problem>> {
+        validate_document(
+            document,
+            &CompileOptions {
+                limits: &self.limits,
+                connectors: self.connectors.as_ref(),
+                extra_providers: &[],
+            },
+        )
+    }
+
+    /// A stored version, compiled once per process: versions never change.
+    pub async fn compiled(
+        &self,
+        org: OrgId,
+        workflow: WorkflowId,
+        version: i32,
+    ) -> Result<Arc<CompiledWorkflow>, RuntimeError> {
+        if let Some(found) = self
+            .compiled
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&(workflow, version)).cloned())
+        {
+            return Ok(found);
+        }
+        let stored = self
+            .store
+            .workflow_version(org, workflow, version)
+            .await?
+            .ok_or(RuntimeError::NotFound("workflow version"))?;
+        let compiled = Arc::new(
+            self.validate(&stored.definition)
+                .map_err(RuntimeError::Invalid)?,
+        );
+        if let Ok(mut cache) = self.compiled.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert((workflow, version), compiled.clone());
+        }
+        Ok(compiled)
+    }
+
+    /// Stores the execution and its job together, and wakes a worker.
+    pub async fn start(&self, run: NewRun) -> Result<Execution, RuntimeError> {
+        let id = ExecutionId::new();
+        let (execution, _) = self
+            .store
+            .create_execution_with_job(
+                NewExecution {
+                    id,
+                    org_id: run.org_id,
+                    workflow_id: run.workflow_id,
+                    workflow_version: run.version,
+                    trigger: run.trigger,
+                    run_as: run.run_as,
+                    input: run.input,
+                },
+                NewJob {
+                    org_id: run.org_id,
+                    execution_id: id,
+                    kind: RUN_JOB.to_owned(),
+                    payload: Value::Object(Default::default()),
+                    run_at: Utc::now(),
+                },
+            )
+            .await?;
+        self.work.notify_waiters();
+        Ok(execution)
+    }
+
+    /// Queues an existing execution again (after an approval, a retry).
+    pub async fn requeue(&self, execution: &Execution) -> Result<(), RuntimeError> {
+        self.store
+            .enqueue(NewJob {
+                org_id: execution.org_id,
+                execution_id: execution.id,
+                kind: RUN_JOB.to_owned(),
+                payload: Value::Object(Default::default()),
+                run_at: Utc::now(),
+            })
+            .await?;
+        self.work.notify_waiters();
+        Ok(())
+    }
+
+    /// The execution once it has finished, or as it is after `timeout`.
+    pub async fn wait(
+        &self,
+        org: OrgId,
+        id: ExecutionId,
+        timeout: Duration,
+    ) -> Result<Execution, RuntimeError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Workers in this process say when something changed; workers elsewhere are polled.
+        let mut poll = Duration::from_millis(5);
+        loop {
+            let changed = self.changed.notified();
+            let execution = self
+                .store
+                .execution(org, id)
+                .await?
+                .ok_or(RuntimeError::NotFound("execution"))?;
+            if execution.state.is_terminal() || tokio::time::Instant::now() >= deadline {
+                return Ok(execution);
+            }
+            let _ =
+                tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + poll), changed)
+                    .await;
+            poll = (poll * 2).min(Duration::from_millis(200));
+        }
+    }
+}

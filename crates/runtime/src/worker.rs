@@ -1,0 +1,234 @@
+//! A worker: claims due jobs, runs their executions, and keeps its lease while it does.
+//!
+//! A lease is renewed every third of its length. A worker that can no longer renew (it was
+//! paused, or another took the job after the lease ran out), or that is stopping, drops the run
+//! where it is: the execution stays RUNNING in the store, and whoever claims the job next
+//! resumes it from its checkpoints, the step that was in flight running again with the same
+//! idempotency key. (Cancelling the run instead would mark the execution CANCELLED.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_core::ExecutionState;
+use baton_core::job::{Claim, Job};
+use baton_engine::{Cancel, Outcome, RunOptions};
+use chrono::Utc;
+use serde_json::json;
+use tokio::sync::{Semaphore, watch};
+
+use crate::Runtime;
+
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// Unique to this worker process, e.g. `host-pid-random`.
+    pub name: String,
+    /// Executions run at once.
+    pub concurrency: usize,
+    pub lease: Duration,
+    /// How often to look for due jobs when nothing wakes the worker (timers, other processes).
+    pub poll: Duration,
+}
+
+impl WorkerSettings {
+    pub fn named(prefix: &str) -> Self {
+        Self {
+            name: format!(
+                "{prefix}-{}-{}",
+                std::process::id(),
+                &uuid::Uuid::now_v7().simple().to_string()[20..]
+            ),
+            concurrency: 16,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+pub struct Worker {
+    runtime: Arc<Runtime>,
+    settings: WorkerSettings,
+}
+
+impl Worker {
+    pub fn new(runtime: Arc<Runtime>, settings: WorkerSettings) -> Self {
+        Self { runtime, settings }
+    }
+
+    /// Runs until `stop` turns true, then waits for the runs in flight to reach a safe point.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency));
+        let mut running = tokio::task::JoinSet::new();
+        let (stopping, stopped) = Cancel::new();
+        tracing::info!(worker = %self.settings.name, "worker started");
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let woken = self.runtime.work.notified();
+            let claim = Claim {
+                worker: self.settings.name.clone(),
+                now: Utc::now(),
+                lease: chrono::Duration::from_std(self.settings.lease)
+                    .unwrap_or(chrono::Duration::seconds(30)),
+            };
+            match self.runtime.store.claim(&claim).await {
+                Ok(Some(job)) => {
+                    let runtime = self.runtime.clone();
+                    let settings = self.settings.clone();
+                    let stopped = stopped.clone();
+                    running.spawn(async move {
+                        process(&runtime, &settings, job, stopped).await;
+                        drop(slot);
+                    });
+                    continue;
+                }
+                Ok(None) => drop(slot),
+                Err(error) => {
+                    drop(slot);
+                    tracing::warn!(%error, "claiming a job failed; trying again");
+                }
+            }
+            while running.try_join_next().is_some() {}
+            tokio::select! {
+                () = woken => {}
+                () = tokio::time::sleep(self.settings.poll) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        stopping.cancel();
+        while running.join_next().await.is_some() {}
+        tracing::info!(worker = %self.settings.name, "worker stopped");
+    }
+}
+
+/// Runs one job's execution and settles the job: done, or back in the queue for later.
+async fn process(runtime: &Runtime, settings: &WorkerSettings, job: Job, stopping: Cancel) {
+    let store = &runtime.store;
+    let execution = match store.execution(job.org_id, job.execution_id).await {
+        Ok(Some(execution)) => execution,
+        Ok(None) => {
+            let _ = store.complete(job.id, &settings.name).await;
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, job = %job.id, "reading the execution failed");
+            return release_later(runtime, settings, &job).await;
+        }
+    };
+    if execution.state.is_terminal() {
+        let _ = store.complete(job.id, &settings.name).await;
+        return;
+    }
+    let workflow = match runtime
+        .compiled(
+            execution.org_id,
+            execution.workflow_id,
+            execution.workflow_version,
+        )
+        .await
+    {
+        Ok(workflow) => workflow,
+        Err(error) => {
+            tracing::error!(%error, execution = %execution.id, "the execution's workflow cannot run");
+            fail(runtime, &execution, &error.to_string()).await;
+            let _ = store.complete(job.id, &settings.name).await;
+            return;
+        }
+    };
+    let lease = chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::seconds(30));
+    let keeper = {
+        let store = store.clone();
+        let name = settings.name.clone();
+        let every = settings.lease / 3;
+        let job_id = job.id;
+        async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    () = stopping.cancelled() => return true,
+                }
+                match store.renew(job_id, &name, Utc::now() + lease).await {
+                    Ok(true) => {}
+                    Ok(false) => return false,
+                    Err(error) => tracing::warn!(%error, "renewing a lease failed"),
+                }
+            }
+        }
+    };
+    let options = RunOptions {
+        user: json!({}),
+        observer: Arc::new(baton_engine::run::SilentObserver),
+        cancel: Cancel::never(),
+        depth: 0,
+    };
+    let run = runtime.engine.run(&execution, &workflow, &options);
+    let result = tokio::select! {
+        result = run => result,
+        still_ours = keeper => {
+            if still_ours {
+                // Stopping: hand the job back at once for another worker.
+                let _ = store.release(job.id, &settings.name, Utc::now()).await;
+            } else {
+                tracing::warn!(execution = %execution.id, "the lease was lost; another worker takes over");
+            }
+            runtime.changed.notify_waiters();
+            return;
+        }
+    };
+    runtime.changed.notify_waiters();
+    match result {
+        Ok((
+            _,
+            Outcome::Waiting {
+                resume_at: Some(at),
+                ..
+            },
+        )) => {
+            let _ = store.release(job.id, &settings.name, at).await;
+        }
+        Ok(_) => {
+            let _ = store.complete(job.id, &settings.name).await;
+        }
+        Err(error) => {
+            tracing::warn!(%error, execution = %execution.id, "the run failed; it will be tried again");
+            release_later(runtime, settings, &job).await;
+        }
+    }
+}
+
+async fn release_later(runtime: &Runtime, settings: &WorkerSettings, job: &Job) {
+    let backoff = chrono::Duration::seconds(i64::from(job.attempts.clamp(1, 60)));
+    let _ = runtime
+        .store
+        .release(job.id, &settings.name, Utc::now() + backoff)
+        .await;
+}
+
+async fn fail(runtime: &Runtime, execution: &baton_core::execution::Execution, message: &str) {
+    let mut update = baton_core::execution::ExecutionUpdate::new(
+        execution.id,
+        execution.state,
+        ExecutionState::Failed,
+        Utc::now(),
+    );
+    update.error = Some(json!({"class": "permanent", "message": message}));
+    if execution.state == ExecutionState::Pending {
+        // PENDING cannot fail directly; it starts and fails at once.
+        let started = baton_core::execution::ExecutionUpdate::new(
+            execution.id,
+            ExecutionState::Pending,
+            ExecutionState::Running,
+            Utc::now(),
+        );
+        if runtime.store.transition(started).await.is_err() {
+            return;
+        }
+        update.from = ExecutionState::Running;
+    }
+    if let Err(error) = runtime.store.transition(update).await {
+        tracing::warn!(%error, "recording the failure failed");
+    }
+}

@@ -1,0 +1,200 @@
+//! Workers on real stores: executions started through the queue run to the end once each,
+//! several workers share the work, and a job whose worker vanished is taken over and resumed.
+
+#[allow(dead_code)]
+#[path = "../../store/tests/harness/mod.rs"]
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_core::execution::TriggerKind;
+use baton_core::job::Claim;
+use baton_core::organization::NewUser;
+use baton_core::workflow::NewWorkflow;
+use baton_core::{ExecutionState, OrgId, WorkflowId};
+use baton_engine::provider::NoProvider;
+use baton_engine::{Engine, Limits};
+use baton_runtime::{NewRun, Runtime, Worker, WorkerSettings};
+use chrono::Utc;
+use harness::TestStore;
+use serde_json::json;
+use tokio::sync::watch;
+
+conformance!(
+    queued_executions_run_to_the_end_once_each,
+    two_workers_share_the_queue_without_running_a_job_twice,
+    a_job_whose_worker_vanished_is_taken_over_and_resumed,
+);
+
+fn runtime(test: &TestStore) -> Arc<Runtime> {
+    let connectors: Arc<dyn baton_engine::connector::Connectors> =
+        Arc::new(baton_connectors::Registry::new(&Default::default()));
+    let engine = Engine::new(
+        test.store.clone(),
+        Arc::new(NoProvider),
+        connectors.clone(),
+        Limits::default(),
+    );
+    Arc::new(Runtime::new(
+        test.store.clone(),
+        Arc::new(engine),
+        connectors,
+        Limits::default(),
+    ))
+}
+
+async fn workflow(test: &TestStore) -> (OrgId, WorkflowId) {
+    let owner = test
+        .store
+        .create_user(NewUser {
+            email: format!("{}@example.com", uuid::Uuid::now_v7().simple()),
+            name: "Owner".into(),
+            password_hash: None,
+        })
+        .await
+        .unwrap();
+    let org = test
+        .store
+        .create_organization("Acme", owner.id)
+        .await
+        .unwrap();
+    let (workflow, _) = test
+        .store
+        .create_workflow(NewWorkflow {
+            org_id: org.id,
+            key: "wf_total".into(),
+            name: "Total".into(),
+            definition: json!({"id": "wf_total", "name": "Total", "steps": [
+                {"id": "total", "type": "transformation", "action": "calculate", "inputs": {"expression": "trigger.price * trigger.qty"}},
+                {"id": "label", "type": "transformation", "action": "template", "inputs": {"template": "total {{ total.result }}"}}
+            ]}),
+            created_by: None,
+        })
+        .await
+        .unwrap();
+    (org.id, workflow.id)
+}
+
+fn run(org: OrgId, workflow: WorkflowId, n: i64) -> NewRun {
+    NewRun {
+        org_id: org,
+        workflow_id: workflow,
+        version: 1,
+        trigger: TriggerKind::Manual,
+        run_as: None,
+        input: json!({"price": n, "qty": 2}),
+    }
+}
+
+fn settings(name: &str) -> WorkerSettings {
+    WorkerSettings {
+        name: name.into(),
+        concurrency: 4,
+        lease: Duration::from_secs(2),
+        poll: Duration::from_millis(50),
+    }
+}
+
+async fn queued_executions_run_to_the_end_once_each(test: &TestStore) {
+    let runtime = runtime(test);
+    let (org, workflow) = workflow(test).await;
+    let (stop, stopped) = watch::channel(false);
+    let worker = tokio::spawn(Worker::new(runtime.clone(), settings("w1")).run(stopped));
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        ids.push(runtime.start(run(org, workflow, n)).await.unwrap().id);
+    }
+    for (n, id) in ids.iter().enumerate() {
+        let done = runtime
+            .wait(org, *id, Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert_eq!(done.state, ExecutionState::Completed, "{done:?}");
+        assert_eq!(
+            done.output,
+            Some(json!({"text": format!("total {}", n * 2)}))
+        );
+    }
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    let claim = Claim {
+        worker: "check".into(),
+        now: Utc::now() + chrono::Duration::hours(1),
+        lease: chrono::Duration::seconds(1),
+    };
+    assert!(
+        test.store.claim(&claim).await.unwrap().is_none(),
+        "every job was completed and removed"
+    );
+}
+
+async fn two_workers_share_the_queue_without_running_a_job_twice(test: &TestStore) {
+    let first = runtime(test);
+    let second = runtime(test);
+    let (org, workflow) = workflow(test).await;
+    let mut ids = Vec::new();
+    for n in 0..60 {
+        ids.push(first.start(run(org, workflow, n)).await.unwrap().id);
+    }
+    let (stop, stopped) = watch::channel(false);
+    let a = tokio::spawn(Worker::new(first.clone(), settings("a")).run(stopped.clone()));
+    let b = tokio::spawn(Worker::new(second.clone(), settings("b")).run(stopped));
+    for id in &ids {
+        let done = first.wait(org, *id, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(done.state, ExecutionState::Completed);
+        let runs = test.store.step_runs(*id).await.unwrap();
+        assert!(
+            runs.iter().all(|run| run.attempts == 1),
+            "no step ran twice: {runs:?}"
+        );
+    }
+    stop.send(true).unwrap();
+    a.await.unwrap();
+    b.await.unwrap();
+}
+
+async fn a_job_whose_worker_vanished_is_taken_over_and_resumed(test: &TestStore) {
+    let runtime = runtime(test);
+    let (org, workflow) = workflow(test).await;
+    let execution = runtime.start(run(org, workflow, 21)).await.unwrap();
+    // A worker claims the job and dies without a word: its lease runs out in one second.
+    let vanished = Claim {
+        worker: "vanished".into(),
+        now: Utc::now(),
+        lease: chrono::Duration::seconds(1),
+    };
+    let job = test.store.claim(&vanished).await.unwrap().expect("the job");
+    assert_eq!(job.execution_id, execution.id);
+    let (stop, stopped) = watch::channel(false);
+    let worker = tokio::spawn(Worker::new(runtime.clone(), settings("heir")).run(stopped));
+    let early = runtime
+        .wait(org, execution.id, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert_eq!(
+        early.state,
+        ExecutionState::Pending,
+        "nobody runs a job while its lease holds"
+    );
+    let done = runtime
+        .wait(org, execution.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(done.state, ExecutionState::Completed);
+    assert_eq!(done.output, Some(json!({"text": "total 42"})));
+    assert!(
+        !test
+            .store
+            .renew(
+                job.id,
+                "vanished",
+                Utc::now() + chrono::Duration::seconds(5)
+            )
+            .await
+            .unwrap(),
+        "the vanished worker no longer holds it"
+    );
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+}
