@@ -28,6 +28,9 @@ pub enum Command {
     Run(RunArgs),
     /// Finish executions that a stopped `baton run` left unfinished (all of them, or one).
     Resume(ResumeArgs),
+    /// Run workflows from the queue, without the HTTP API (alongside `baton serve --no-worker`
+    /// on the same PostgreSQL, as many as the load needs).
+    Worker(WorkerArgs),
     /// Add a new key for signing sign-in tokens; older keys keep verifying, so nobody is signed
     /// out. Restart `baton serve` for it to take effect.
     RotateKeys(CommonArgs),
@@ -133,9 +136,27 @@ pub struct CommonArgs {
 }
 
 #[derive(Debug, Clone, Default, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Executions run at once by this process. [default: 16]
+    #[arg(long, env = "BATON_CONCURRENCY", value_name = "N")]
+    pub concurrency: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+
+    /// Serve the API only; run workflows in separate `baton worker` processes.
+    #[arg(long, env = "BATON_NO_WORKER")]
+    pub no_worker: bool,
+
+    /// Executions run at once by the built-in worker. [default: 16]
+    #[arg(long, env = "BATON_CONCURRENCY", value_name = "N")]
+    pub concurrency: Option<usize>,
 
     /// Address to listen on, IP:PORT. [default: 127.0.0.1:8080]
     #[arg(long, env = "BATON_ADDR", value_name = "IP:PORT")]

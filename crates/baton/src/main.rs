@@ -13,6 +13,7 @@ mod serve;
 mod settings;
 mod startup;
 mod validate;
+mod worker;
 mod workflow_file;
 
 use std::process::ExitCode;
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
             Command::Validate(args) => validate::run(args),
             Command::Run(args) => run::run(args).await,
             Command::Resume(args) => run::resume(args).await,
+            Command::Worker(args) => worker::run(args).await.map(|()| exit::SUCCESS),
             Command::RotateKeys(args) => keys::rotate(args).map(|()| exit::SUCCESS),
         }
     });

@@ -399,19 +399,7 @@ impl Local {
 fn execution_json(execution: &Execution, steps: &[StepRun]) -> Value {
     let mut by_id = Map::new();
     for step in steps {
-        by_id.insert(
-            step.step_key.clone(),
-            json!({
-                "state": step.state,
-                "output": step.output,
-                "error": step.error,
-                "attempts": step.attempts,
-                "started_at": step.started_at,
-                "finished_at": step.finished_at,
-                "usage": step.usage,
-                "cost_usd": step.cost,
-            }),
-        );
+        by_id.insert(step.step_key.clone(), baton_runtime::step_json(step));
     }
     json!({
         "id": execution.id,

@@ -17,11 +17,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = startup::open_store(&settings.common).await?;
     let keys = baton_server::auth::token::Keyring::load_or_create(&settings.common.data_dir)
         .map_err(|error| SettingError::new("data dir (BATON_DATA_DIR)", error.to_string()))?;
+    let runtime = crate::worker::runtime(store.clone(), &settings.common);
     let state = AppState::new(
         store.clone(),
         std::sync::Arc::new(keys),
         server_config(&settings).await?,
-    );
+    )
+    .with_runtime(runtime.clone());
     let state = match &settings.redis_url {
         Some(url) => {
             let limiter = baton_server::rate_limit::RedisLimiter::connect(url)
@@ -48,15 +50,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .local_addr()
         .context("reading the listening address")?;
     let stop = stop_signal()?;
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let worker = (!args.no_worker).then(|| {
+        let mut worker_settings = baton_runtime::WorkerSettings::named("serve");
+        if let Some(concurrency) = args.concurrency {
+            worker_settings.concurrency = concurrency.max(1);
+        }
+        tokio::spawn(
+            baton_runtime::Worker::new(runtime.clone(), worker_settings).run(worker_stopped),
+        )
+    });
     tracing::info!(
         database = %settings.common.database,
         data_dir = %settings.common.data_dir.display(),
+        worker = worker.is_some(),
         "listening on http://{addr}"
     );
     let app = baton_server::router(state);
     baton_server::serve(listener, app, stop, settings.shutdown_timeout)
         .await
         .context("serving HTTP")?;
+    let _ = stop_worker.send(true);
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -96,7 +113,7 @@ async fn server_config(settings: &ServeSettings) -> Result<baton_server::Config,
 
 /// Installs the SIGTERM and SIGINT handlers at once (so that a signal arriving right after
 /// start-up is not lost to the default action), and returns a future that completes on either.
-fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;

@@ -75,6 +75,12 @@ impl ExecutionState {
         matches!(self, Self::Completed | Self::Cancelled)
     }
 
+    /// Nothing more happens without someone acting: terminal, or FAILED (which only a retry
+    /// leaves).
+    pub const fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "PENDING",

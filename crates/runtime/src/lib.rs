@@ -186,7 +186,7 @@ impl Runtime {
                 .execution(org, id)
                 .await?
                 .ok_or(RuntimeError::NotFound("execution"))?;
-            if execution.state.is_terminal() || tokio::time::Instant::now() >= deadline {
+            if execution.state.is_finished() || tokio::time::Instant::now() >= deadline {
                 return Ok(execution);
             }
             let _ =
@@ -195,4 +195,55 @@ impl Runtime {
             poll = (poll * 2).min(Duration::from_millis(200));
         }
     }
+}
+
+/// A step's checkpoint as the API and `baton run --output json` show it.
+pub fn step_json(step: &baton_core::execution::StepRun) -> Value {
+    let duration_ms = match (step.started_at, step.finished_at) {
+        (Some(started), Some(finished)) => Some((finished - started).num_milliseconds()),
+        _ => None,
+    };
+    serde_json::json!({
+        "state": step.state,
+        "output": step.output,
+        "error": step.error,
+        "attempts": step.attempts,
+        "started_at": step.started_at,
+        "finished_at": step.finished_at,
+        "duration_ms": duration_ms,
+        "usage": step.usage,
+        "cost_usd": step.cost,
+    })
+}
+
+/// An execution with its steps, in the order they first ran, each with its `id`.
+pub fn execution_json(
+    execution: &Execution,
+    workflow_key: &str,
+    steps: &[baton_core::execution::StepRun],
+) -> Value {
+    let steps: Vec<Value> = steps
+        .iter()
+        .map(|step| {
+            let mut shown = step_json(step);
+            shown["id"] = Value::from(step.step_key.clone());
+            shown
+        })
+        .collect();
+    serde_json::json!({
+        "id": execution.id,
+        "workflow_id": workflow_key,
+        "workflow_version": execution.workflow_version,
+        "state": execution.state,
+        "trigger": execution.trigger,
+        "input": execution.input,
+        "output": execution.output,
+        "error": execution.error,
+        "usage": execution.usage,
+        "cost_usd": execution.cost,
+        "created_at": execution.created_at,
+        "started_at": execution.started_at,
+        "finished_at": execution.finished_at,
+        "steps": steps,
+    })
 }

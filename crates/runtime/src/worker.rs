@@ -95,7 +95,12 @@ impl Worker {
             tokio::select! {
                 () = woken => {}
                 () = tokio::time::sleep(self.settings.poll) => {}
-                _ = stop.changed() => {}
+                changed = stop.changed() => {
+                    // A dropped sender means stop too.
+                    if changed.is_err() {
+                        break;
+                    }
+                }
             }
         }
         stopping.cancel();
@@ -118,7 +123,7 @@ async fn process(runtime: &Runtime, settings: &WorkerSettings, job: Job, stoppin
             return release_later(runtime, settings, &job).await;
         }
     };
-    if execution.state.is_terminal() {
+    if execution.state.is_finished() {
         let _ = store.complete(job.id, &settings.name).await;
         return;
     }

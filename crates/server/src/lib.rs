@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 pub mod auth;
 mod error;
+mod executions;
 mod health;
 pub mod mail;
 mod members;
@@ -14,6 +15,7 @@ mod redact;
 mod request;
 mod security;
 mod shutdown;
+mod workflows;
 
 use std::sync::Arc;
 
@@ -65,24 +67,54 @@ pub struct AppState {
     pub sign_in_failures: Arc<auth::throttle::Throttle>,
     /// Requests per user, and per address on the sign-in endpoints.
     pub limiter: Arc<dyn rate_limit::Limiter>,
+    /// Validates workflows, starts executions and waits for them.
+    pub runtime: Arc<baton_runtime::Runtime>,
 }
 
 impl AppState {
-    /// Counts requests in this process; see [`AppState::with_limiter`] for Redis.
+    /// Counts requests in this process (see [`AppState::with_limiter`] for Redis), and runs
+    /// workflows with the built-in connectors and no language model (see
+    /// [`AppState::with_runtime`]).
     pub fn new(store: Arc<dyn Store>, keys: Arc<auth::token::Keyring>, config: Config) -> Self {
+        let runtime = Arc::new(default_runtime(store.clone()));
         Self {
             store,
             keys,
             config: Arc::new(config),
             sign_in_failures: Arc::default(),
             limiter: Arc::new(rate_limit::MemoryLimiter::default()),
+            runtime,
         }
+    }
+
+    pub fn with_runtime(mut self, runtime: Arc<baton_runtime::Runtime>) -> Self {
+        self.runtime = runtime;
+        self
     }
 
     pub fn with_limiter(mut self, limiter: Arc<dyn rate_limit::Limiter>) -> Self {
         self.limiter = limiter;
         self
     }
+}
+
+/// A runtime with the built-in connectors and no language model.
+pub fn default_runtime(store: Arc<dyn Store>) -> baton_runtime::Runtime {
+    let connectors: Arc<dyn baton_engine::connector::Connectors> =
+        Arc::new(baton_connectors::Registry::new(&Default::default()));
+    let limits = baton_engine::Limits::default();
+    let engine = baton_engine::Engine::new(
+        store.clone(),
+        Arc::new(baton_engine::provider::NoProvider),
+        connectors.clone(),
+        limits.clone(),
+    )
+    .with_workflows(Arc::new(baton_engine::run::StoredWorkflows {
+        store: store.clone(),
+        connectors: connectors.clone(),
+        limits: limits.clone(),
+    }));
+    baton_runtime::Runtime::new(store, Arc::new(engine), connectors, limits)
 }
 
 /// The whole API.
@@ -95,6 +127,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api_keys::routes())
         .merge(organizations::routes())
         .merge(members::routes())
+        .merge(workflows::routes())
+        .merge(executions::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit::per_user,

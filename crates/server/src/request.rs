@@ -76,6 +76,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// An optional JSON body: `None` when the request has no body at all.
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, ApiError> {
+        let empty = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|length| length.trim() == "0")
+            || (!request.headers().contains_key(header::CONTENT_TYPE)
+                && !request.headers().contains_key(header::CONTENT_LENGTH)
+                && !request.headers().contains_key(header::TRANSFER_ENCODING));
+        if empty {
+            return Ok(None);
+        }
+        <Self as FromRequest<S>>::from_request(request, state)
+            .await
+            .map(Some)
+    }
+}
+
 /// The client's address and user agent, when known.
 #[derive(Clone, Debug, Default)]
 pub struct Client {

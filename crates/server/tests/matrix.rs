@@ -75,7 +75,32 @@ async fn every_role_meets_the_seeds_matrix_at_every_endpoint(test: &TestStore) {
             "viewer",
         )
         .await;
+        // A workflow the Owner made: Members may not touch it, only view it.
+        let workflow = json!({"id": "wf_owners", "name": "Owner's", "steps": [
+            {"id": "a", "type": "transformation", "action": "set", "inputs": {"x": 1}}
+        ]});
+        let made = send(
+            &app,
+            "POST",
+            "/api/v1/workflows",
+            Some(workflow.clone()),
+            &[&owner[0]],
+        )
+        .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+        let ran = send(
+            &app,
+            "POST",
+            "/api/v1/workflows/wf_owners/runs",
+            None,
+            &[&owner[0]],
+        )
+        .await;
+        let execution = ran.body["id"].as_str().unwrap().to_owned();
+        let mut own = workflow.clone();
+        own["id"] = json!(format!("wf_{role}"));
         let everyone = [true, true, true, true];
+        let creators = [true, true, true, false];
         let owner_and_admin = [true, true, false, false];
         let owner_only = [true, false, false, false];
         let rows = [
@@ -92,6 +117,76 @@ async fn every_role_meets_the_seeds_matrix_at_every_endpoint(test: &TestStore) {
                 path: "/api/v1/auth/mfa/enroll".into(),
                 body: None,
                 allowed: everyone,
+            },
+            Row {
+                name: "list workflows (view)",
+                method: "GET",
+                path: "/api/v1/workflows".into(),
+                body: None,
+                allowed: everyone,
+            },
+            Row {
+                name: "read a workflow (view)",
+                method: "GET",
+                path: "/api/v1/workflows/wf_owners".into(),
+                body: None,
+                allowed: everyone,
+            },
+            Row {
+                name: "read an execution (view)",
+                method: "GET",
+                path: format!("/api/v1/executions/{execution}"),
+                body: None,
+                allowed: everyone,
+            },
+            Row {
+                name: "list executions (view)",
+                method: "GET",
+                path: "/api/v1/executions".into(),
+                body: None,
+                allowed: everyone,
+            },
+            Row {
+                name: "create a workflow",
+                method: "POST",
+                path: "/api/v1/workflows".into(),
+                body: Some(own),
+                allowed: creators,
+            },
+            Row {
+                name: "edit someone else's workflow",
+                method: "PUT",
+                path: "/api/v1/workflows/wf_owners".into(),
+                body: Some(workflow.clone()),
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "run someone else's workflow",
+                method: "POST",
+                path: "/api/v1/workflows/wf_owners/runs".into(),
+                body: Some(json!({})),
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "activate someone else's workflow",
+                method: "POST",
+                path: "/api/v1/workflows/wf_owners/activate".into(),
+                body: None,
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "retry an execution of someone else's workflow",
+                method: "POST",
+                path: format!("/api/v1/executions/{execution}/retry"),
+                body: None,
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "delete someone else's workflow",
+                method: "DELETE",
+                path: "/api/v1/workflows/wf_owners".into(),
+                body: None,
+                allowed: owner_and_admin,
             },
             Row {
                 name: "who am I",

@@ -23,6 +23,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct App {
     pub router: Router,
     pub state: AppState,
+    /// Stops the app's worker when the app is dropped.
+    _worker: tokio::sync::watch::Sender<bool>,
     /// Where the app writes the mail it sends.
     pub outbox: PathBuf,
     _dir: tempfile::TempDir,
@@ -33,7 +35,7 @@ impl App {
         Self::configured(test, |_| {})
     }
 
-    /// An app whose configuration `change` adjusts first.
+    /// An app whose configuration `change` adjusts first, with a worker running its jobs.
     pub fn configured(test: &TestStore, change: impl FnOnce(&mut Config)) -> App {
         let dir = tempfile::tempdir().unwrap();
         let outbox = dir.path().join("outbox");
@@ -44,10 +46,20 @@ impl App {
             Arc::new(Keyring::ephemeral().unwrap()),
             config,
         );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = baton_runtime::Worker::new(
+            state.runtime.clone(),
+            baton_runtime::WorkerSettings {
+                poll: std::time::Duration::from_millis(50),
+                ..baton_runtime::WorkerSettings::named("test")
+            },
+        );
+        tokio::spawn(worker.run(stopped));
         App {
             router: baton_server::router(state.clone()),
             state,
             outbox,
+            _worker: stop,
             _dir: dir,
         }
     }

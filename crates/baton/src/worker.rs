@@ -1,0 +1,57 @@
+//! `baton worker`: runs workflows from the queue until SIGTERM or SIGINT. A stopped worker
+//! hands its jobs back; whoever claims them next resumes from their checkpoints.
+
+use std::sync::Arc;
+
+use baton_engine::provider::NoProvider;
+use baton_engine::run::StoredWorkflows;
+use baton_engine::{Engine, Limits};
+use baton_runtime::{Runtime, Worker, WorkerSettings};
+use baton_store::Store;
+
+use crate::cli::WorkerArgs;
+use crate::settings::CommonSettings;
+use crate::{connectors, logging, startup};
+
+/// The runtime the API and the workers share, with the connectors the settings allow.
+pub fn runtime(store: Arc<dyn Store>, settings: &CommonSettings) -> Arc<Runtime> {
+    let connectors = connectors::registry(&settings.connectors);
+    let limits = Limits::default();
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(NoProvider),
+        connectors.clone(),
+        limits.clone(),
+    )
+    .with_workflows(Arc::new(StoredWorkflows {
+        store: store.clone(),
+        connectors: connectors.clone(),
+        limits: limits.clone(),
+    }));
+    Arc::new(Runtime::new(store, Arc::new(engine), connectors, limits))
+}
+
+pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
+    let (settings, _) = CommonSettings::resolve(&args.common)?;
+    logging::init(
+        settings.log_format,
+        settings.log_or(crate::settings::DEFAULT_LOG),
+    );
+    startup::prepare_data_dir(&settings.data_dir)?;
+    let store = startup::open_store(&settings).await?;
+    let runtime = runtime(store.clone(), &settings);
+    let mut worker_settings = WorkerSettings::named("worker");
+    if let Some(concurrency) = args.concurrency {
+        worker_settings.concurrency = concurrency.max(1);
+    }
+    let stop = crate::serve::stop_signal()?;
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    tracing::info!(database = %settings.database, worker = %worker_settings.name, "running workflows from the queue");
+    let worker = tokio::spawn(Worker::new(runtime, worker_settings).run(stopped));
+    stop.await;
+    let _ = stopping.send(true);
+    let _ = worker.await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,407 @@
+//! `/api/v1/executions`: what ran, what it cost, and the few things a person can do to an
+//! execution: cancel it, retry it from the failed step, answer its approval step.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use baton_core::execution::{Execution, ExecutionFilter, ExecutionUpdate};
+use baton_core::policy::Action;
+use baton_core::{Cursor, ExecutionId, ExecutionState, PageRequest, Role, StepState};
+use baton_runtime::RuntimeError;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::audit::{self, Event};
+use crate::auth::guard::Authenticated;
+use crate::error::{ApiError, Detail};
+use crate::request::{Client, JsonBody};
+use crate::workflows::require;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/executions", get(list))
+        .route("/api/v1/executions/{id}", get(read))
+        .route("/api/v1/executions/{id}/cancel", post(cancel))
+        .route("/api/v1/executions/{id}/retry", post(retry))
+        .route("/api/v1/executions/{id}/steps/{step}/answer", post(answer))
+}
+
+pub(crate) fn runtime_error(error: RuntimeError) -> ApiError {
+    match error {
+        RuntimeError::Store(error) => error.into(),
+        RuntimeError::NotFound(_) => ApiError::NotFound,
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+async fn find(
+    state: &AppState,
+    signed_in: &Authenticated,
+    id: &str,
+) -> Result<Execution, ApiError> {
+    let id: ExecutionId = id.parse().map_err(|_| ApiError::NotFound)?;
+    state
+        .store
+        .execution(signed_in.org, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// The key of the workflow an execution ran (deleted workflows keep theirs in the version).
+async fn workflow_key(state: &AppState, execution: &Execution) -> Result<String, ApiError> {
+    if let Some(workflow) = state
+        .store
+        .workflow(execution.org_id, execution.workflow_id)
+        .await?
+    {
+        return Ok(workflow.key);
+    }
+    Ok(state
+        .store
+        .workflow_version(
+            execution.org_id,
+            execution.workflow_id,
+            execution.workflow_version,
+        )
+        .await?
+        .and_then(|version| version.definition["id"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| execution.workflow_id.to_string()))
+}
+
+pub(crate) async fn shown(state: &AppState, execution: &Execution) -> Result<Value, ApiError> {
+    let key = workflow_key(state, execution).await?;
+    let steps = state.store.step_runs(execution.id).await?;
+    Ok(baton_runtime::execution_json(execution, &key, &steps))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require(&signed_in, Action::ViewWorkflows)?;
+    let execution = find(&state, &signed_in, &id).await?;
+    Ok(Json(shown(&state, &execution).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// A workflow's id (its key).
+    workflow: Option<String>,
+    state: Option<String>,
+    /// Only executions created at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Only executions created before this time (RFC 3339).
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+fn bad_query(field: &str, message: String) -> ApiError {
+    ApiError::BadRequest {
+        message: "invalid query".into(),
+        details: vec![Detail {
+            path: field.into(),
+            message,
+        }],
+    }
+}
+
+fn time(field: &str, text: Option<&str>) -> Result<Option<chrono::DateTime<Utc>>, ApiError> {
+    text.map(|text| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|time| time.with_timezone(&Utc))
+            .map_err(|_| bad_query(field, format!("{text:?} is not an RFC 3339 time")))
+    })
+    .transpose()
+}
+
+/// Newest first. `since` and `until` narrow the pages the store returns by creation time.
+async fn list(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    listing: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    require(&signed_in, Action::ViewWorkflows)?;
+    let Query(listing) = listing.map_err(|rejection| bad_query("query", rejection.body_text()))?;
+    let workflow_id = match &listing.workflow {
+        Some(key) => match state.store.workflow_by_key(signed_in.org, key).await? {
+            Some(workflow) => Some(workflow.id),
+            None => return Ok(Json(json!({"items": [], "next_cursor": null}))),
+        },
+        None => None,
+    };
+    let execution_state = listing
+        .state
+        .as_deref()
+        .map(|text| {
+            text.to_uppercase().parse::<ExecutionState>().map_err(|_| {
+                bad_query(
+                    "state",
+                    format!("{text:?} is not one of PENDING, RUNNING, WAITING, COMPLETED, FAILED, CANCELLED"),
+                )
+            })
+        })
+        .transpose()?;
+    let since = time("since", listing.since.as_deref())?;
+    let until = time("until", listing.until.as_deref())?;
+    let limit = listing.limit.unwrap_or(50).clamp(1, 500);
+    let mut request = match listing.cursor {
+        Some(cursor) => PageRequest::after(limit, Cursor::new(cursor)),
+        None => PageRequest::first(limit),
+    };
+    let filter = ExecutionFilter {
+        workflow_id,
+        state: execution_state,
+    };
+    // Time bounds filter the newest-first pages; a page may come back short, with a cursor.
+    let mut items = Vec::new();
+    let next = loop {
+        let page = state
+            .store
+            .list_executions(signed_in.org, &filter, request)
+            .await?;
+        let mut older_than_since = false;
+        for execution in page.items {
+            if until.is_some_and(|until| execution.created_at >= until) {
+                continue;
+            }
+            if since.is_some_and(|since| execution.created_at < since) {
+                older_than_since = true;
+                break;
+            }
+            let key = workflow_key(&state, &execution).await?;
+            items.push(json!({
+                "id": execution.id,
+                "workflow_id": key,
+                "workflow_version": execution.workflow_version,
+                "state": execution.state,
+                "trigger": execution.trigger,
+                "cost_usd": execution.cost,
+                "created_at": execution.created_at,
+                "started_at": execution.started_at,
+                "finished_at": execution.finished_at,
+            }));
+        }
+        match page.next_cursor {
+            Some(cursor) if !older_than_since && items.len() < limit as usize => {
+                request = PageRequest::after(limit, cursor);
+            }
+            Some(cursor) if !older_than_since => break Some(cursor),
+            _ => break None,
+        }
+    };
+    Ok(Json(json!({"items": items, "next_cursor": next})))
+}
+
+/// The creator of the execution's workflow, for the policy's "own workflows" rule.
+async fn may_edit(
+    state: &AppState,
+    signed_in: &Authenticated,
+    execution: &Execution,
+) -> Result<(), ApiError> {
+    let creator = state
+        .store
+        .workflow(execution.org_id, execution.workflow_id)
+        .await?
+        .and_then(|workflow| workflow.created_by);
+    require(signed_in, Action::EditWorkflow { creator })
+}
+
+/// Cancels an execution that has not started or is waiting. A running one is cancelled by the
+/// worker running it at its next safe point (not yet: 409 says so).
+async fn cancel(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let execution = find(&state, &signed_in, &id).await?;
+    may_edit(&state, &signed_in, &execution).await?;
+    match execution.state {
+        ExecutionState::Pending | ExecutionState::Waiting => {}
+        ExecutionState::Running => {
+            return Err(ApiError::Conflict(
+                "the execution is running; it can be cancelled while it is pending or waiting"
+                    .into(),
+            ));
+        }
+        finished => {
+            return Err(ApiError::Conflict(format!(
+                "the execution has already finished ({finished})"
+            )));
+        }
+    }
+    let cancelled = state
+        .store
+        .transition(ExecutionUpdate::new(
+            execution.id,
+            execution.state,
+            ExecutionState::Cancelled,
+            Utc::now(),
+        ))
+        .await?;
+    audit::record(
+        &state,
+        &client,
+        Event::by(&signed_in, "execution.cancelled").target(format!("execution:{}", execution.id)),
+    )
+    .await;
+    Ok(Json(shown(&state, &cancelled).await?))
+}
+
+/// Runs a failed execution again from its failed step; the steps that succeeded are kept.
+async fn retry(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let execution = find(&state, &signed_in, &id).await?;
+    may_edit(&state, &signed_in, &execution).await?;
+    if execution.state != ExecutionState::Failed {
+        return Err(ApiError::Conflict(format!(
+            "only a FAILED execution can be retried; this one is {}",
+            execution.state
+        )));
+    }
+    let pending = state
+        .runtime
+        .engine
+        .retry_failed(&execution)
+        .await
+        .map_err(|error| ApiError::Conflict(error.to_string()))?;
+    state
+        .runtime
+        .requeue(&pending)
+        .await
+        .map_err(runtime_error)?;
+    audit::record(
+        &state,
+        &client,
+        Event::by(&signed_in, "execution.retried").target(format!("execution:{}", execution.id)),
+    )
+    .await;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(shown(&state, &pending).await?),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Answer {
+    approved: bool,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// Answers a waiting approval step, as one of the approvers it names (any Owner or Admin when
+/// it names none), and queues the execution to go on.
+async fn answer(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path((id, step)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Answer>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let execution = find(&state, &signed_in, &id).await?;
+    let runs = state.store.step_runs(execution.id).await?;
+    let waiting = runs
+        .iter()
+        .find(|run| run.step_key == step && run.state == StepState::Waiting)
+        .ok_or(ApiError::NotFound)?;
+    let approvers = waiting
+        .input
+        .as_ref()
+        .and_then(|input| input.get("approvers"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let email = match signed_in.user() {
+        Some(user) => state.store.user(user).await?.map(|user| user.email),
+        None => None,
+    };
+    if !may_approve(&approvers, signed_in.role, email.as_deref()) {
+        return Err(ApiError::ForbiddenBecause(
+            "you are not one of the approvers this step names",
+        ));
+    }
+    let answer = json!({
+        "approved": body.approved,
+        "comment": body.comment,
+        "by": email,
+        "at": Utc::now(),
+    });
+    state
+        .runtime
+        .engine
+        .answer(&execution, &step, answer)
+        .await
+        .map_err(|error| ApiError::Conflict(error.to_string()))?;
+    state
+        .runtime
+        .requeue(&execution)
+        .await
+        .map_err(runtime_error)?;
+    audit::record(
+        &state,
+        &client,
+        Event::by(
+            &signed_in,
+            if body.approved {
+                "execution.approved"
+            } else {
+                "execution.rejected"
+            },
+        )
+        .target(format!("execution:{}", execution.id))
+        .details(json!({"step": step})),
+    )
+    .await;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(shown(&state, &execution).await?),
+    ))
+}
+
+/// Whether someone with `role` and `email` is among `approvers` (`{"role", "users"}`).
+fn may_approve(approvers: &Value, role: Role, email: Option<&str>) -> bool {
+    let users: Vec<&str> = approvers["users"]
+        .as_array()
+        .map(|users| users.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let named_role = approvers["role"]
+        .as_str()
+        .and_then(|role| serde_json::from_value::<Role>(Value::from(role)).ok());
+    if let Some(email) = email
+        && users.iter().any(|user| user.eq_ignore_ascii_case(email))
+    {
+        return true;
+    }
+    match named_role {
+        Some(needed) => role.covers(needed),
+        None if users.is_empty() => role.covers(Role::Admin),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approvers_are_a_role_or_named_people_and_default_to_admins() {
+        assert!(may_approve(&Value::Null, Role::Admin, None));
+        assert!(!may_approve(&Value::Null, Role::Member, None));
+        let members = json!({"role": "member"});
+        assert!(may_approve(&members, Role::Member, None));
+        assert!(!may_approve(&members, Role::Viewer, None));
+        let named = json!({"users": ["Boss@Example.com"]});
+        assert!(may_approve(&named, Role::Viewer, Some("boss@example.com")));
+        assert!(!may_approve(&named, Role::Owner, Some("owner@example.com")));
+    }
+}

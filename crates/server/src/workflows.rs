@@ -1,0 +1,571 @@
+//! `/api/v1/workflows`: the organization's workflows as DSL documents, addressed by the
+//! document's own `id` (e.g. `wf_email_draft`). Every save is a new immutable version; running
+//! one queues an execution of its current version.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use baton_core::dsl::Problem;
+use baton_core::execution::TriggerKind;
+use baton_core::policy::{Action, allows};
+use baton_core::workflow::{NewVersion, NewWorkflow, Workflow, WorkflowVersion};
+use baton_core::{Cursor, PageRequest};
+use baton_runtime::NewRun;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::audit::{self, Event};
+use crate::auth::guard::Authenticated;
+use crate::error::{ApiError, Detail};
+use crate::request::{Client, JsonBody};
+
+/// The longest `?wait=` a run request may ask for.
+pub const MAX_WAIT_SECONDS: u64 = 300;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/workflows", get(list).post(create))
+        .route("/api/v1/workflows/validate", post(validate))
+        .route(
+            "/api/v1/workflows/{id}",
+            get(read).put(replace).delete(remove),
+        )
+        .route("/api/v1/workflows/{id}/versions", get(versions))
+        .route("/api/v1/workflows/{id}/versions/{version}", get(version))
+        .route(
+            "/api/v1/workflows/{id}/versions/{version}/restore",
+            post(restore),
+        )
+        .route("/api/v1/workflows/{id}/activate", post(activate))
+        .route("/api/v1/workflows/{id}/deactivate", post(deactivate))
+        .route("/api/v1/workflows/{id}/runs", post(start_run))
+}
+
+pub(crate) fn require(signed_in: &Authenticated, action: Action) -> Result<(), ApiError> {
+    if allows(signed_in.role, signed_in.user(), action) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// The workflow named in a path, in the caller's organization.
+pub(crate) async fn find(
+    state: &AppState,
+    signed_in: &Authenticated,
+    key: &str,
+) -> Result<Workflow, ApiError> {
+    state
+        .store
+        .workflow_by_key(signed_in.org, key)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+fn problems(message: &str, problems: Vec<Problem>) -> ApiError {
+    ApiError::Invalid {
+        message: message.to_owned(),
+        details: problems
+            .into_iter()
+            .map(|problem| Detail {
+                path: problem.path,
+                message: problem.message,
+            })
+            .collect(),
+    }
+}
+
+fn summary(workflow: &Workflow) -> Value {
+    json!({
+        "id": workflow.key,
+        "name": workflow.name,
+        "version": workflow.current_version,
+        "active": workflow.active,
+        "created_by": workflow.created_by,
+        "created_at": workflow.created_at,
+        "updated_at": workflow.updated_at,
+    })
+}
+
+fn with_definition(workflow: &Workflow, version: &WorkflowVersion) -> Value {
+    let mut shown = summary(workflow);
+    shown["definition"] = version.definition.clone();
+    shown
+}
+
+/// A key not yet taken in the organization: the document's own, else `KEY_2`, `KEY_3`, ...
+async fn free_key(
+    state: &AppState,
+    signed_in: &Authenticated,
+    wanted: &str,
+) -> Result<String, ApiError> {
+    if state
+        .store
+        .workflow_by_key(signed_in.org, wanted)
+        .await?
+        .is_none()
+    {
+        return Ok(wanted.to_owned());
+    }
+    for n in 2..1000 {
+        let candidate = format!("{wanted}_{n}");
+        if state
+            .store
+            .workflow_by_key(signed_in.org, &candidate)
+            .await?
+            .is_none()
+        {
+            return Ok(candidate);
+        }
+    }
+    Ok(format!("{wanted}_{}", &uuid_suffix()))
+}
+
+fn uuid_suffix() -> String {
+    baton_core::WorkflowId::new().to_string().replace('-', "")[20..].to_owned()
+}
+
+async fn create(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    JsonBody(mut document): JsonBody<Value>,
+) -> Result<impl IntoResponse, ApiError> {
+    require(&signed_in, Action::CreateWorkflow)?;
+    let compiled = state
+        .runtime
+        .validate(&document)
+        .map_err(|found| problems("the workflow is invalid", found))?;
+    let key = free_key(&state, &signed_in, &compiled.header.id).await?;
+    if key != compiled.header.id {
+        document["id"] = Value::from(key.clone());
+    }
+    let (workflow, version) = state
+        .store
+        .create_workflow(NewWorkflow {
+            org_id: signed_in.org,
+            key,
+            name: compiled.header.name.clone(),
+            definition: document,
+            created_by: signed_in.user(),
+        })
+        .await?;
+    audit::record(
+        &state,
+        &client,
+        Event::by(&signed_in, "workflow.created").target(format!("workflow:{}", workflow.key)),
+    )
+    .await;
+    let mut body = with_definition(&workflow, &version);
+    body["version"] = Value::from(version.version);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(query)| query)
+        .map_err(|rejection| ApiError::BadRequest {
+            message: "invalid query".into(),
+            details: vec![Detail {
+                path: "query".into(),
+                message: rejection.body_text(),
+            }],
+        })
+}
+
+fn page(cursor: Option<String>, limit: Option<u32>) -> PageRequest {
+    let limit = limit.unwrap_or(50);
+    match cursor {
+        Some(cursor) => PageRequest::after(limit, Cursor::new(cursor)),
+        None => PageRequest::first(limit),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    listing: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    require(&signed_in, Action::ViewWorkflows)?;
+    let listing = query(listing)?;
+    let workflows = state
+        .store
+        .list_workflows(signed_in.org, page(listing.cursor, listing.limit))
+        .await?;
+    Ok(Json(json!({
+        "items": workflows.items.iter().map(summary).collect::<Vec<_>>(),
+        "next_cursor": workflows.next_cursor,
+    })))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require(&signed_in, Action::ViewWorkflows)?;
+    let workflow = find(&state, &signed_in, &id).await?;
+    let version = state
+        .store
+        .workflow_version(signed_in.org, workflow.id, workflow.current_version)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(with_definition(&workflow, &version)))
+}
+
+/// Saves `document` as the workflow's next version.
+async fn save(
+    state: &AppState,
+    signed_in: &Authenticated,
+    client: &Client,
+    workflow: &Workflow,
+    mut document: Value,
+    action: &str,
+) -> Result<Json<Value>, ApiError> {
+    require(
+        signed_in,
+        Action::EditWorkflow {
+            creator: workflow.created_by,
+        },
+    )?;
+    match document.get("id") {
+        None => document["id"] = Value::from(workflow.key.clone()),
+        Some(id) if id != workflow.key.as_str() => {
+            return Err(ApiError::invalid(
+                "the workflow is invalid",
+                "$.id",
+                format!(
+                    "must be {:?}, the id of the workflow being saved (to copy it, POST it to /api/v1/workflows)",
+                    workflow.key
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
+    let compiled = state
+        .runtime
+        .validate(&document)
+        .map_err(|found| problems("the workflow is invalid", found))?;
+    let (saved, version) = state
+        .store
+        .save_version(NewVersion {
+            org_id: signed_in.org,
+            workflow_id: workflow.id,
+            name: compiled.header.name.clone(),
+            definition: document,
+            created_by: signed_in.user(),
+        })
+        .await?;
+    audit::record(
+        state,
+        client,
+        Event::by(signed_in, action)
+            .target(format!("workflow:{}", saved.key))
+            .details(json!({"version": version.version})),
+    )
+    .await;
+    Ok(Json(with_definition(&saved, &version)))
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+    JsonBody(document): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    require(&signed_in, Action::ViewWorkflows)?;
+    let workflow = find(&state, &signed_in, &id).await?;
+    save(
+        &state,
+        &signed_in,
+        &client,
+        &workflow,
+        document,
+        "workflow.changed",
+    )
+    .await
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let workflow = find(&state, &signed_in, &id).await?;
+    require(
+        &signed_in,
+        Action::DeleteWorkflow {
+            creator: workflow.created_by,
+        },
+    )?;
+    state
+        .store
+        .delete_workflow(signed_in.org, workflow.id)
+        .await?;
+    audit::record(
+        &state,
+        &client,
+        Event::by(&signed_in, "workflow.deleted").target(format!("workflow:{}", workflow.key)),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    Path(id): Path<String>,
+    listing: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    require(&signed_in, Action::ViewWorkflows)?;
+    let listing = query(listing)?;
+    let workflow = find(&state, &signed_in, &id).await?;
+    let versions = state
+        .store
+        .list_versions(
+            signed_in.org,
+            workflow.id,
+            page(listing.cursor, listing.limit),
+        )
+        .await?;
+    Ok(Json(json!({
+        "items": versions.items.iter().map(|version| json!({
+            "version": version.version,
+            "created_by": version.created_by,
+            "created_at": version.created_at,
+            "current": version.version == workflow.current_version,
+        })).collect::<Vec<_>>(),
+        "next_cursor": versions.next_cursor,
+    })))
+}
+
+async fn stored_version(
+    state: &AppState,
+    signed_in: &Authenticated,
+    workflow: &Workflow,
+    number: &str,
+) -> Result<WorkflowVersion, ApiError> {
+    let number: i32 = number.parse().map_err(|_| ApiError::NotFound)?;
+    state
+        .store
+        .workflow_version(signed_in.org, workflow.id, number)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+async fn version(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    Path((id, number)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    require(&signed_in, Action::ViewWorkflows)?;
+    let workflow = find(&state, &signed_in, &id).await?;
+    let version = stored_version(&state, &signed_in, &workflow, &number).await?;
+    Ok(Json(json!({
+        "id": workflow.key,
+        "version": version.version,
+        "definition": version.definition,
+        "created_by": version.created_by,
+        "created_at": version.created_at,
+    })))
+}
+
+/// Saves an older version's definition as the newest version.
+async fn restore(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path((id, number)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let workflow = find(&state, &signed_in, &id).await?;
+    let old = stored_version(&state, &signed_in, &workflow, &number).await?;
+    save(
+        &state,
+        &signed_in,
+        &client,
+        &workflow,
+        old.definition,
+        "workflow.restored",
+    )
+    .await
+}
+
+async fn set_active(
+    state: &AppState,
+    signed_in: &Authenticated,
+    client: &Client,
+    key: &str,
+    active: bool,
+) -> Result<Json<Value>, ApiError> {
+    let workflow = find(state, signed_in, key).await?;
+    require(
+        signed_in,
+        Action::EditWorkflow {
+            creator: workflow.created_by,
+        },
+    )?;
+    let changed = state
+        .store
+        .set_active(signed_in.org, workflow.id, active)
+        .await?;
+    audit::record(
+        state,
+        client,
+        Event::by(
+            signed_in,
+            if active {
+                "workflow.activated"
+            } else {
+                "workflow.deactivated"
+            },
+        )
+        .target(format!("workflow:{key}")),
+    )
+    .await;
+    Ok(Json(summary(&changed)))
+}
+
+async fn activate(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_active(&state, &signed_in, &client, &id, true).await
+}
+
+async fn deactivate(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_active(&state, &signed_in, &client, &id, false).await
+}
+
+/// Checks a definition without saving it.
+async fn validate(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    JsonBody(document): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    require(&signed_in, Action::ViewWorkflows)?;
+    state
+        .runtime
+        .validate(&document)
+        .map_err(|found| problems("the workflow is invalid", found))?;
+    Ok(Json(json!({"valid": true})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RunRequest {
+    #[serde(default)]
+    input: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitQuery {
+    wait: Option<u64>,
+}
+
+/// Queues a run of the current version: 202 with the execution at once, or with `?wait=N` the
+/// execution as it is when it finishes or N seconds have passed (200 when finished).
+async fn start_run(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+    waiting: Result<Query<WaitQuery>, QueryRejection>,
+    body: Option<JsonBody<RunRequest>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let waiting = query(waiting)?;
+    let workflow = find(&state, &signed_in, &id).await?;
+    require(
+        &signed_in,
+        Action::EditWorkflow {
+            creator: workflow.created_by,
+        },
+    )?;
+    if let Some(seconds) = waiting.wait
+        && seconds > MAX_WAIT_SECONDS
+    {
+        return Err(ApiError::BadRequest {
+            message: "invalid query".into(),
+            details: vec![Detail {
+                path: "wait".into(),
+                message: format!("must be at most {MAX_WAIT_SECONDS} seconds"),
+            }],
+        });
+    }
+    let input = body
+        .and_then(|JsonBody(body)| body.input)
+        .unwrap_or_else(|| json!({}));
+    if !input.is_object() {
+        return Err(ApiError::invalid(
+            "the run is invalid",
+            "$.input",
+            "must be a JSON object (the trigger's fields)",
+        ));
+    }
+    let execution = state
+        .runtime
+        .start(NewRun {
+            org_id: signed_in.org,
+            workflow_id: workflow.id,
+            version: workflow.current_version,
+            trigger: TriggerKind::Manual,
+            run_as: signed_in.user(),
+            input,
+        })
+        .await
+        .map_err(crate::executions::runtime_error)?;
+    audit::record(
+        &state,
+        &client,
+        Event::by(&signed_in, "workflow.run")
+            .target(format!("workflow:{}", workflow.key))
+            .details(json!({"execution": execution.id})),
+    )
+    .await;
+    let execution = match waiting.wait {
+        Some(seconds) if seconds > 0 => state
+            .runtime
+            .wait(
+                signed_in.org,
+                execution.id,
+                std::time::Duration::from_secs(seconds),
+            )
+            .await
+            .map_err(crate::executions::runtime_error)?,
+        _ => execution,
+    };
+    let status = if execution.state.is_finished() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let steps = state.store.step_runs(execution.id).await?;
+    Ok((
+        status,
+        Json(baton_runtime::execution_json(
+            &execution,
+            &workflow.key,
+            &steps,
+        )),
+    ))
+}

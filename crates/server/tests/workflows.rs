@@ -1,0 +1,683 @@
+//! The workflow and execution API, with a worker running the queue: on SQLite, and on
+//! PostgreSQL when configured.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::harness;
+use common::{App, PASSWORD, Reply, TestStore, link_token, send, sign_up};
+use serde_json::{Value, json};
+
+conformance!(
+    workflows_are_created_versioned_restored_and_deleted,
+    a_run_is_queued_and_its_execution_reports_every_step,
+    bad_workflows_and_runs_say_what_is_wrong_and_where,
+    failed_executions_retry_from_the_failed_step,
+    approvals_wait_for_an_approver_and_waiting_runs_can_be_cancelled,
+    members_run_and_edit_only_their_own_workflows,
+    executions_list_by_workflow_state_and_time,
+);
+
+fn total() -> Value {
+    json!({"id": "wf_total", "name": "Order total", "steps": [
+        {"id": "total", "type": "transformation", "action": "calculate", "inputs": {"expression": "trigger.price * trigger.qty"}},
+        {"id": "label", "type": "transformation", "action": "template", "inputs": {"template": "total {{ total.result }}"}}
+    ]})
+}
+
+async fn post(app: &App, session: &[String; 2], path: &str, body: Value) -> Reply {
+    send(app, "POST", path, Some(body), &[&session[0]]).await
+}
+
+async fn get(app: &App, session: &[String; 2], path: &str) -> Reply {
+    send(app, "GET", path, None, &[&session[0]]).await
+}
+
+/// Polls an execution until it reaches `state` (the worker runs in the background).
+async fn until(app: &App, session: &[String; 2], id: &str, state: &str) -> Value {
+    for _ in 0..200 {
+        let reply = get(app, session, &format!("/api/v1/executions/{id}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        if reply.body["state"] == state {
+            return reply.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("execution {id} never reached {state}");
+}
+
+async fn workflows_are_created_versioned_restored_and_deleted(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let created = post(&app, &owner, "/api/v1/workflows", total()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(
+        (created.body["id"].clone(), created.body["version"].clone()),
+        (json!("wf_total"), json!(1))
+    );
+
+    let copy = post(&app, &owner, "/api/v1/workflows", total()).await;
+    assert_eq!(copy.status, StatusCode::CREATED);
+    assert_eq!(copy.body["id"], "wf_total_2", "a taken id gets a new one");
+    assert_eq!(copy.body["definition"]["id"], "wf_total_2");
+
+    let mut changed = total();
+    changed["name"] = json!("Order total, v2");
+    let saved = send(
+        &app,
+        "PUT",
+        "/api/v1/workflows/wf_total",
+        Some(changed),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert_eq!(saved.body["version"], 2);
+    assert_eq!(saved.body["name"], "Order total, v2");
+    let read = get(&app, &owner, "/api/v1/workflows/wf_total").await;
+    assert_eq!(read.body["definition"]["name"], "Order total, v2");
+
+    let versions = get(&app, &owner, "/api/v1/workflows/wf_total/versions").await;
+    let numbers: Vec<i64> = versions.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 1], "newest first");
+    let first = get(&app, &owner, "/api/v1/workflows/wf_total/versions/1").await;
+    assert_eq!(first.body["definition"], total());
+    let restored = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_total/versions/1/restore",
+        json!({}),
+    )
+    .await;
+    assert_eq!(restored.status, StatusCode::OK, "{}", restored.body);
+    assert_eq!(
+        (
+            restored.body["version"].clone(),
+            restored.body["name"].clone()
+        ),
+        (json!(3), json!("Order total"))
+    );
+
+    let listed = get(&app, &owner, "/api/v1/workflows").await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 2);
+    let activated = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_total/activate",
+        json!({}),
+    )
+    .await;
+    assert_eq!(activated.body["active"], true);
+
+    let deleted = send(
+        &app,
+        "DELETE",
+        "/api/v1/workflows/wf_total",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        get(&app, &owner, "/api/v1/workflows/wf_total").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let audit = get(&app, &owner, "/api/v1/audit").await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "workflow.created",
+        "workflow.changed",
+        "workflow.restored",
+        "workflow.activated",
+        "workflow.deleted",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+}
+
+async fn a_run_is_queued_and_its_execution_reports_every_step(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    post(&app, &owner, "/api/v1/workflows", total()).await;
+    let queued = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_total/runs",
+        json!({"input": {"price": 21, "qty": 2}}),
+    )
+    .await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.body);
+    let id = queued.body["id"].as_str().unwrap().to_owned();
+    let done = until(&app, &owner, &id, "COMPLETED").await;
+    assert_eq!(done["output"], json!({"text": "total 42"}));
+    assert_eq!(done["workflow_id"], "wf_total");
+    assert_eq!(done["cost_usd"], 0.0);
+    let steps = done["steps"].as_array().unwrap();
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["total", "label"]
+    );
+    for step in steps {
+        assert_eq!(step["state"], "COMPLETED");
+        assert_eq!(step["attempts"], 1);
+        assert!(
+            step["started_at"].is_string() && step["duration_ms"].is_i64(),
+            "{step}"
+        );
+        assert!(step.get("usage").is_some() && step.get("cost_usd").is_some());
+    }
+    assert_eq!(steps[0]["output"], json!({"result": 42}));
+
+    let waited = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_total/runs?wait=10",
+        json!({"input": {"price": 5, "qty": 3}}),
+    )
+    .await;
+    assert_eq!(
+        waited.status,
+        StatusCode::OK,
+        "a finished run answers 200: {}",
+        waited.body
+    );
+    assert_eq!(waited.body["state"], "COMPLETED");
+    assert_eq!(waited.body["output"], json!({"text": "total 15"}));
+
+    let no_body = send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_total/runs?wait=10",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(
+        no_body.status,
+        StatusCode::OK,
+        "a run without a body has empty input: {}",
+        no_body.body
+    );
+    assert_eq!(
+        no_body.body["state"], "FAILED",
+        "the expression needs trigger.price"
+    );
+}
+
+async fn bad_workflows_and_runs_say_what_is_wrong_and_where(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let mut broken = total();
+    broken["steps"][1]["id"] = json!("total");
+    let refused = post(&app, &owner, "/api/v1/workflows", broken.clone()).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.body["error"]["details"][0]["path"], "$.steps[1].id",
+        "{}",
+        refused.body
+    );
+    let checked = post(&app, &owner, "/api/v1/workflows/validate", broken).await;
+    assert_eq!(checked.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        post(&app, &owner, "/api/v1/workflows/validate", total())
+            .await
+            .body,
+        json!({"valid": true})
+    );
+    assert_eq!(
+        get(&app, &owner, "/api/v1/workflows").await.body["items"],
+        json!([]),
+        "nothing was saved"
+    );
+
+    post(&app, &owner, "/api/v1/workflows", total()).await;
+    let mut renamed = total();
+    renamed["id"] = json!("wf_other");
+    let mismatch = send(
+        &app,
+        "PUT",
+        "/api/v1/workflows/wf_total",
+        Some(renamed),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(mismatch.body["error"]["details"][0]["path"], "$.id");
+    let not_object = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_total/runs",
+        json!({"input": [1, 2]}),
+    )
+    .await;
+    assert_eq!(not_object.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(not_object.body["error"]["details"][0]["path"], "$.input");
+    let typo = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_total/runs",
+        json!({"inputs": {}}),
+    )
+    .await;
+    assert_eq!(typo.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let too_long = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_total/runs?wait=100000",
+        json!({}),
+    )
+    .await;
+    assert_eq!(too_long.status, StatusCode::BAD_REQUEST);
+    assert_eq!(too_long.body["error"]["details"][0]["path"], "wait");
+    assert_eq!(
+        post(&app, &owner, "/api/v1/workflows/wf_nothing/runs", json!({}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, &owner, "/api/v1/executions/not-an-id")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let bad_state = get(&app, &owner, "/api/v1/executions?state=DONE").await;
+    assert_eq!(bad_state.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_state.body["error"]["details"][0]["path"], "state");
+}
+
+async fn failed_executions_retry_from_the_failed_step(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let two_steps = json!({"id": "wf_two", "name": "Two", "steps": [
+        {"id": "first", "type": "transformation", "action": "set", "inputs": {"qty": "{{ trigger.qty }}"}},
+        {"id": "second", "type": "transformation", "action": "calculate", "inputs": {"expression": "trigger.price * first.qty"}}
+    ]});
+    post(&app, &owner, "/api/v1/workflows", two_steps).await;
+    let failed = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_two/runs?wait=10",
+        json!({"input": {"qty": 2}}),
+    )
+    .await;
+    assert_eq!(failed.body["state"], "FAILED", "{}", failed.body);
+    assert_eq!(failed.body["error"]["step"], "second");
+    assert!(
+        failed.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("price")
+    );
+    let id = failed.body["id"].as_str().unwrap().to_owned();
+    let retried = post(
+        &app,
+        &owner,
+        &format!("/api/v1/executions/{id}/retry"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.body);
+    let again = until(&app, &owner, &id, "FAILED").await;
+    assert_eq!(
+        again["steps"][0]["finished_at"], failed.body["steps"][0]["finished_at"],
+        "the step that succeeded is kept, not run again"
+    );
+    assert_ne!(
+        again["steps"][1]["finished_at"], failed.body["steps"][1]["finished_at"],
+        "the failed step ran again"
+    );
+    let done = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_two/runs?wait=10",
+        json!({"input": {"price": 1, "qty": 1}}),
+    )
+    .await;
+    assert_eq!(done.body["state"], "COMPLETED");
+    let done_id = done.body["id"].as_str().unwrap();
+    let refused = post(
+        &app,
+        &owner,
+        &format!("/api/v1/executions/{done_id}/retry"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+}
+
+fn approval() -> Value {
+    json!({"id": "wf_refund", "name": "Refund", "steps": [
+        {"id": "ask", "type": "approval", "message": "Refund {{ trigger.amount }}?"},
+        {"id": "note", "type": "transformation", "action": "set", "inputs": {"approved": "{{ ask.approved }}", "by": "{{ ask.by }}"}}
+    ]})
+}
+
+async fn join(app: &App, owner: &[String; 2], email: &str, role: &str) -> [String; 2] {
+    post(
+        app,
+        owner,
+        "/api/v1/invites",
+        json!({"email": email, "role": role}),
+    )
+    .await;
+    let joined = send(
+        app,
+        "POST",
+        "/api/v1/invites/accept",
+        Some(json!({"token": link_token(app, email), "name": "X", "password": PASSWORD})),
+        &[],
+    )
+    .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    joined.session()
+}
+
+async fn approvals_wait_for_an_approver_and_waiting_runs_can_be_cancelled(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let member = join(&app, &owner, "member@example.com", "member").await;
+    post(&app, &owner, "/api/v1/workflows", approval()).await;
+    let queued = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_refund/runs",
+        json!({"input": {"amount": 30}}),
+    )
+    .await;
+    let id = queued.body["id"].as_str().unwrap().to_owned();
+    let waiting = until(&app, &owner, &id, "WAITING").await;
+    assert_eq!(waiting["steps"][0]["state"], "WAITING");
+
+    let by_member = post(
+        &app,
+        &member,
+        &format!("/api/v1/executions/{id}/steps/ask/answer"),
+        json!({"approved": true}),
+    )
+    .await;
+    assert_eq!(
+        by_member.status,
+        StatusCode::FORBIDDEN,
+        "approvers default to Owners and Admins"
+    );
+    let wrong_step = post(
+        &app,
+        &owner,
+        &format!("/api/v1/executions/{id}/steps/note/answer"),
+        json!({"approved": true}),
+    )
+    .await;
+    assert_eq!(wrong_step.status, StatusCode::NOT_FOUND);
+    let answered = post(
+        &app,
+        &owner,
+        &format!("/api/v1/executions/{id}/steps/ask/answer"),
+        json!({"approved": true, "comment": "fine"}),
+    )
+    .await;
+    assert_eq!(answered.status, StatusCode::ACCEPTED, "{}", answered.body);
+    let done = until(&app, &owner, &id, "COMPLETED").await;
+    assert_eq!(
+        done["output"],
+        json!({"approved": true, "by": "owner@example.com"})
+    );
+    assert_eq!(done["steps"][0]["output"]["by"], "owner@example.com");
+
+    let second = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_refund/runs",
+        json!({"input": {"amount": 99}}),
+    )
+    .await;
+    let second_id = second.body["id"].as_str().unwrap().to_owned();
+    until(&app, &owner, &second_id, "WAITING").await;
+    let cancelled = post(
+        &app,
+        &owner,
+        &format!("/api/v1/executions/{second_id}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(cancelled.body["state"], "CANCELLED");
+    let late = post(
+        &app,
+        &owner,
+        &format!("/api/v1/executions/{second_id}/steps/ask/answer"),
+        json!({"approved": true}),
+    )
+    .await;
+    assert_eq!(
+        late.status,
+        StatusCode::CONFLICT,
+        "a cancelled execution waits for nobody: {}",
+        late.body
+    );
+    let twice = post(
+        &app,
+        &owner,
+        &format!("/api/v1/executions/{second_id}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+}
+
+async fn members_run_and_edit_only_their_own_workflows(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let member = join(&app, &owner, "member@example.com", "member").await;
+    let viewer = join(&app, &owner, "viewer@example.com", "viewer").await;
+    post(&app, &owner, "/api/v1/workflows", total()).await;
+    let mut own = total();
+    own["id"] = json!("wf_mine");
+    assert_eq!(
+        post(&app, &member, "/api/v1/workflows", own.clone())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+
+    assert_eq!(
+        get(&app, &viewer, "/api/v1/workflows/wf_total")
+            .await
+            .status,
+        StatusCode::OK,
+        "everyone views"
+    );
+    assert_eq!(
+        post(&app, &viewer, "/api/v1/workflows", own.clone())
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(&app, &viewer, "/api/v1/workflows/wf_mine/runs", json!({}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(&app, &member, "/api/v1/workflows/wf_total/runs", json!({}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(
+            &app,
+            "PUT",
+            "/api/v1/workflows/wf_total",
+            Some(total()),
+            &[&member[0]]
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(
+            &app,
+            "DELETE",
+            "/api/v1/workflows/wf_total",
+            None,
+            &[&member[0]]
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(
+            &app,
+            &member,
+            "/api/v1/workflows/wf_mine/runs",
+            json!({"input": {"price": 1, "qty": 1}})
+        )
+        .await
+        .status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        send(
+            &app,
+            "PUT",
+            "/api/v1/workflows/wf_mine",
+            Some(own),
+            &[&member[0]]
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(&app, &owner, "/api/v1/workflows/wf_mine/runs", json!({}))
+            .await
+            .status,
+        StatusCode::ACCEPTED,
+        "Owners and Admins edit anyone's"
+    );
+    assert_eq!(
+        send(
+            &app,
+            "DELETE",
+            "/api/v1/workflows/wf_mine",
+            None,
+            &[&member[0]]
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+
+    // Another organization's workflow and execution do not exist from here.
+    let outsider = sign_up(&app, "outsider@example.com").await.session();
+    let theirs = post(&app, &owner, "/api/v1/workflows/wf_total/runs", json!({})).await;
+    let theirs_id = theirs.body["id"].as_str().unwrap();
+    for (method, path) in [
+        ("GET", "/api/v1/workflows/wf_total".to_owned()),
+        ("PUT", "/api/v1/workflows/wf_total".to_owned()),
+        ("DELETE", "/api/v1/workflows/wf_total".to_owned()),
+        ("POST", "/api/v1/workflows/wf_total/runs".to_owned()),
+        ("GET", "/api/v1/workflows/wf_total/versions".to_owned()),
+        ("POST", "/api/v1/workflows/wf_total/activate".to_owned()),
+        ("GET", format!("/api/v1/executions/{theirs_id}")),
+        ("POST", format!("/api/v1/executions/{theirs_id}/cancel")),
+        ("POST", format!("/api/v1/executions/{theirs_id}/retry")),
+    ] {
+        let body = (method != "GET" && method != "DELETE")
+            .then(|| if method == "PUT" { total() } else { json!({}) });
+        let reply = send(&app, method, &path, body, &[&outsider[0]]).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {}",
+            reply.body
+        );
+    }
+}
+
+async fn executions_list_by_workflow_state_and_time(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    post(&app, &owner, "/api/v1/workflows", total()).await;
+    post(&app, &owner, "/api/v1/workflows", approval()).await;
+    let before = chrono::Utc::now();
+    for n in 0..3 {
+        post(
+            &app,
+            &owner,
+            "/api/v1/workflows/wf_total/runs?wait=10",
+            json!({"input": {"price": n, "qty": 1}}),
+        )
+        .await;
+    }
+    let waiting = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_refund/runs",
+        json!({"input": {"amount": 1}}),
+    )
+    .await;
+    until(
+        &app,
+        &owner,
+        waiting.body["id"].as_str().unwrap(),
+        "WAITING",
+    )
+    .await;
+
+    let all = get(&app, &owner, "/api/v1/executions").await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 4);
+    let totals = get(
+        &app,
+        &owner,
+        "/api/v1/executions?workflow=wf_total&state=completed",
+    )
+    .await;
+    assert_eq!(totals.body["items"].as_array().unwrap().len(), 3);
+    let waits = get(&app, &owner, "/api/v1/executions?state=WAITING").await;
+    assert_eq!(waits.body["items"][0]["workflow_id"], "wf_refund");
+    let paged = get(&app, &owner, "/api/v1/executions?limit=2").await;
+    assert_eq!(paged.body["items"].as_array().unwrap().len(), 2);
+    let cursor = paged.body["next_cursor"].as_str().unwrap();
+    let rest = get(
+        &app,
+        &owner,
+        &format!("/api/v1/executions?limit=2&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 2);
+    let since = before
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        .replace('+', "%2B");
+    let recent = get(&app, &owner, &format!("/api/v1/executions?since={since}")).await;
+    assert_eq!(
+        recent.body["items"].as_array().unwrap().len(),
+        4,
+        "{}",
+        recent.body
+    );
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let none = get(&app, &owner, &format!("/api/v1/executions?since={later}")).await;
+    assert_eq!(none.body["items"], json!([]));
+    let old = get(&app, &owner, &format!("/api/v1/executions?until={since}")).await;
+    assert_eq!(old.body["items"], json!([]));
+}
