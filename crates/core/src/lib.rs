@@ -8,6 +8,7 @@ pub mod credential;
 pub mod dsl;
 pub mod error_class;
 pub mod execution;
+pub mod hook;
 pub mod id;
 pub mod job;
 pub mod money;

@@ -62,6 +62,17 @@ impl ExecutionStore for MemoryExecutions {
         ))
     }
 
+    async fn create_delivered_execution(
+        &self,
+        _: NewExecution,
+        _: NewJob,
+        _: &str,
+    ) -> Result<(Execution, bool)> {
+        Err(StoreError::Conflict(
+            "the in-memory store has no job queue".into(),
+        ))
+    }
+
     async fn execution(&self, org: OrgId, id: ExecutionId) -> Result<Option<Execution>> {
         let executions = self.executions.lock().expect("executions lock");
         Ok(executions

@@ -154,6 +154,42 @@ impl Runtime {
         Ok(execution)
     }
 
+    /// Like [`Runtime::start`], once per delivery id: a repeated delivery starts nothing and
+    /// returns the first one's execution, with `false`.
+    pub async fn deliver(
+        &self,
+        run: NewRun,
+        delivery_id: &str,
+    ) -> Result<(Execution, bool), RuntimeError> {
+        let id = ExecutionId::new();
+        let (execution, fresh) = self
+            .store
+            .create_delivered_execution(
+                NewExecution {
+                    id,
+                    org_id: run.org_id,
+                    workflow_id: run.workflow_id,
+                    workflow_version: run.version,
+                    trigger: run.trigger,
+                    run_as: run.run_as,
+                    input: run.input,
+                },
+                NewJob {
+                    org_id: run.org_id,
+                    execution_id: id,
+                    kind: RUN_JOB.to_owned(),
+                    payload: Value::Object(Default::default()),
+                    run_at: Utc::now(),
+                },
+                delivery_id,
+            )
+            .await?;
+        if fresh {
+            self.work.notify_waiters();
+        }
+        Ok((execution, fresh))
+    }
+
     /// Queues an existing execution again (after an approval, a retry).
     pub async fn requeue(&self, execution: &Execution) -> Result<(), RuntimeError> {
         self.store

@@ -60,6 +60,15 @@ impl Worker {
         let mut running = tokio::task::JoinSet::new();
         let (stopping, stopped) = Cancel::new();
         tracing::info!(worker = %self.settings.name, "worker started");
+        // Other processes' new jobs arrive as signals (PostgreSQL LISTEN); this process's own
+        // through the runtime; timers and anything missed through the poll.
+        let mut signal = match self.runtime.store.job_signal().await {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for new jobs; polling instead");
+                None
+            }
+        };
         loop {
             if *stop.borrow() {
                 break;
@@ -92,8 +101,20 @@ impl Worker {
                 }
             }
             while running.try_join_next().is_some() {}
+            let heard = async {
+                match signal.as_mut() {
+                    Some(signal) => signal.wait().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = woken => {}
+                result = heard => {
+                    if let Err(error) = result {
+                        tracing::warn!(%error, "listening for new jobs failed; polling instead");
+                        signal = None;
+                    }
+                }
                 () = tokio::time::sleep(self.settings.poll) => {}
                 changed = stop.changed() => {
                     // A dropped sender means stop too.

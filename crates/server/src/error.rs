@@ -51,6 +51,12 @@ pub enum ApiError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// A body over the limit.
+    #[error("the body is larger than the limit of {limit_bytes} bytes")]
+    TooLarge { limit_bytes: usize },
+    /// A workflow answering an HTTP call (a webhook in respond mode) failed.
+    #[error("the workflow failed: {message}")]
+    WorkflowFailed { message: String },
     #[error("too many requests; try again in {retry_after_seconds} s")]
     TooManyRequests { retry_after_seconds: u64 },
     #[error("the service is unavailable")]
@@ -73,6 +79,8 @@ impl ApiError {
             }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::WorkflowFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -90,6 +98,8 @@ impl ApiError {
             Self::MfaRequired => "mfa_required",
             Self::NotFound => "not_found",
             Self::Conflict(_) => "conflict",
+            Self::TooLarge { .. } => "too_large",
+            Self::WorkflowFailed { .. } => "workflow_failed",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",

@@ -7,6 +7,7 @@ pub mod auth;
 mod error;
 mod executions;
 mod health;
+mod hooks;
 pub mod mail;
 mod members;
 mod organizations;
@@ -129,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .merge(members::routes())
         .merge(workflows::routes())
         .merge(executions::routes())
+        .merge(hooks::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit::per_user,
@@ -139,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         ));
     let routes = Router::new()
         .merge(health::routes())
+        .merge(hooks::public_routes())
         .merge(api)
         .fallback(error::not_found);
     security::with_security_headers(routes, state.config.is_tls())

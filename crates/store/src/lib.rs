@@ -20,6 +20,7 @@ use baton_core::api_key::{ApiKey, NewApiKey};
 use baton_core::audit::{AuditEvent, AuditFilter, NewAuditEvent};
 use baton_core::credential::{Credential, NewCredential, SealedSecret};
 use baton_core::execution::{Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun};
+use baton_core::hook::Hook;
 use baton_core::job::{Claim, Job, NewJob};
 use baton_core::organization::NewUser;
 use baton_core::session::{NewSession, Session};
@@ -154,6 +155,15 @@ pub trait ExecutionStore: Send + Sync {
         execution: NewExecution,
         job: NewJob,
     ) -> Result<(Execution, Job)>;
+    /// Like [`ExecutionStore::create_execution_with_job`], once per `(workflow, delivery id)`:
+    /// a delivery seen before creates nothing and returns the execution it created, with
+    /// `false`.
+    async fn create_delivered_execution(
+        &self,
+        execution: NewExecution,
+        job: NewJob,
+        delivery_id: &str,
+    ) -> Result<(Execution, bool)>;
     async fn execution(&self, org: OrgId, id: ExecutionId) -> Result<Option<Execution>>;
     /// Applies an allowed transition if the execution is still in `update.from`, and refreshes
     /// its token and cost totals from its step runs.
@@ -193,6 +203,36 @@ pub trait JobQueue: Send + Sync {
         worker: &str,
         run_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool>;
+}
+
+/// Webhook triggers.
+#[async_trait]
+pub trait HookStore: Send + Sync {
+    /// Gives the workflow a hook with `token`, or returns the one it has.
+    async fn ensure_hook(&self, org: OrgId, workflow: WorkflowId, token: &str) -> Result<Hook>;
+    async fn hook(&self, org: OrgId, workflow: WorkflowId) -> Result<Option<Hook>>;
+    async fn hook_by_token(&self, token: &str) -> Result<Option<Hook>>;
+    /// Sets or clears the signing secret.
+    async fn set_hook_secret(
+        &self,
+        org: OrgId,
+        workflow: WorkflowId,
+        secret: Option<&str>,
+    ) -> Result<Hook>;
+}
+
+/// A wake-up call for workers when a job becomes claimable in another process.
+#[async_trait]
+pub trait JobSignal: Send {
+    /// Returns when a job may have become claimable (or the connection needs a look).
+    async fn wait(&mut self) -> Result<()>;
+}
+
+/// Where workers of several processes hear about new jobs.
+#[async_trait]
+pub trait JobSignals: Send + Sync {
+    /// `None` when the store has no signal across processes (SQLite: one process).
+    async fn job_signal(&self) -> Result<Option<Box<dyn JobSignal>>>;
 }
 
 /// Credentials, stored sealed.
@@ -260,6 +300,8 @@ pub trait Store:
     + AuditLog
     + SessionStore
     + ApiKeyStore
+    + HookStore
+    + JobSignals
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -47,6 +47,26 @@ impl PostgresStore {
     }
 }
 
+/// `LISTEN baton_jobs`: a trigger on `jobs` notifies when a job becomes claimable.
+struct Listener(sqlx::postgres::PgListener);
+
+#[async_trait::async_trait]
+impl crate::JobSignal for Listener {
+    async fn wait(&mut self) -> crate::Result<()> {
+        self.0.recv().await?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::JobSignals for PostgresStore {
+    async fn job_signal(&self) -> crate::Result<Option<Box<dyn crate::JobSignal>>> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen("baton_jobs").await?;
+        Ok(Some(Box::new(Listener(listener))))
+    }
+}
+
 #[async_trait::async_trait]
 impl crate::Store for PostgresStore {
     fn backend(&self) -> &'static str {

@@ -414,3 +414,24 @@ impl From<TotpRow> for baton_core::access::Totp {
         }
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct HookRow {
+    workflow_id: Uuid,
+    org_id: Uuid,
+    token: String,
+    secret: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<HookRow> for baton_core::hook::Hook {
+    fn from(row: HookRow) -> Self {
+        baton_core::hook::Hook {
+            workflow_id: WorkflowId::from_uuid(row.workflow_id),
+            org_id: OrgId::from_uuid(row.org_id),
+            token: row.token,
+            secret: row.secret,
+            created_at: row.created_at,
+        }
+    }
+}

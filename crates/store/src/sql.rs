@@ -84,6 +84,12 @@ macro_rules! invite_columns {
     };
 }
 pub(crate) use invite_columns;
+macro_rules! hook_columns {
+    () => {
+        "workflow_id, org_id, token, secret, created_at"
+    };
+}
+pub(crate) use hook_columns;
 macro_rules! audit_columns {
     () => {
         "id, org_id, actor, action, target, ip, user_agent, details, at"
@@ -1177,6 +1183,63 @@ macro_rules! impl_store {
         }
 
         #[async_trait]
+        impl $crate::HookStore for $store {
+            async fn ensure_hook(&self, org: OrgId, workflow: WorkflowId, token: &str) -> Result<baton_core::hook::Hook> {
+                sqlx::query(
+                    "INSERT INTO hooks (workflow_id, org_id, token, created_at) \
+                     SELECT id, org_id, $3, $4 FROM workflows WHERE id = $1 AND org_id = $2 \
+                     ON CONFLICT (workflow_id) DO NOTHING",
+                )
+                .bind(workflow.as_uuid())
+                .bind(org.as_uuid())
+                .bind(token)
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+                self.hook(org, workflow).await?.ok_or(StoreError::NotFound("workflow"))
+            }
+
+            async fn hook(&self, org: OrgId, workflow: WorkflowId) -> Result<Option<baton_core::hook::Hook>> {
+                let row: Option<HookRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::hook_columns!(), " FROM hooks WHERE workflow_id = $1 AND org_id = $2"
+                ))
+                .bind(workflow.as_uuid())
+                .bind(org.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn hook_by_token(&self, token: &str) -> Result<Option<baton_core::hook::Hook>> {
+                let row: Option<HookRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::hook_columns!(), " FROM hooks WHERE token = $1"
+                ))
+                .bind(token)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn set_hook_secret(
+                &self,
+                org: OrgId,
+                workflow: WorkflowId,
+                secret: Option<&str>,
+            ) -> Result<baton_core::hook::Hook> {
+                let row: Option<HookRow> = sqlx::query_as(concat!(
+                    "UPDATE hooks SET secret = $3 WHERE workflow_id = $1 AND org_id = $2 RETURNING ",
+                    $crate::sql::hook_columns!()
+                ))
+                .bind(workflow.as_uuid())
+                .bind(org.as_uuid())
+                .bind(secret)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.ok_or(StoreError::NotFound("hook"))?.into())
+            }
+        }
+
+        #[async_trait]
         impl $crate::ApiKeyStore for $store {
             async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey> {
                 let row: ApiKeyRow = sqlx::query_as(concat!(
@@ -1303,6 +1366,45 @@ macro_rules! impl_execution_store {
                 let job = Self::insert_job(&mut *transaction, &job).await?;
                 transaction.commit().await?;
                 Ok((created, job))
+            }
+
+            async fn create_delivered_execution(
+                &self,
+                execution: NewExecution,
+                job: NewJob,
+                delivery_id: &str,
+            ) -> Result<(Execution, bool)> {
+                let mut transaction = self.pool.begin().await?;
+                // The delivery row goes first: a concurrent twin waits on its key, then sees it.
+                let claimed = sqlx::query(
+                    "INSERT INTO deliveries (workflow_id, delivery_id, execution_id, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (workflow_id, delivery_id) DO NOTHING",
+                )
+                .bind(execution.workflow_id.as_uuid())
+                .bind(delivery_id)
+                .bind(execution.id.as_uuid())
+                .bind(now())
+                .execute(&mut *transaction)
+                .await?;
+                if claimed.rows_affected() == 0 {
+                    transaction.rollback().await?;
+                    let (first,): (uuid::Uuid,) = sqlx::query_as(
+                        "SELECT execution_id FROM deliveries WHERE workflow_id = $1 AND delivery_id = $2",
+                    )
+                    .bind(execution.workflow_id.as_uuid())
+                    .bind(delivery_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    let found = self
+                        .execution(execution.org_id, ExecutionId::from_uuid(first))
+                        .await?
+                        .ok_or(StoreError::NotFound("execution"))?;
+                    return Ok((found, false));
+                }
+                let created = Self::insert_execution(&mut *transaction, &execution).await?;
+                Self::insert_job(&mut *transaction, &job).await?;
+                transaction.commit().await?;
+                Ok((created, true))
             }
 
             async fn execution(&self, org: OrgId, id: ExecutionId) -> Result<Option<Execution>> {

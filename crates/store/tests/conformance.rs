@@ -54,6 +54,9 @@ conformance!(
     a_reset_token_sets_the_password_once_and_ends_sessions,
     two_factor_steps_and_recovery_codes_work_once,
     identities_find_their_user,
+    a_delivery_creates_one_execution_however_often_it_comes,
+    hooks_are_found_by_token_and_keep_their_secret,
+    a_new_job_wakes_listeners_in_other_processes,
 );
 
 async fn user(store: &dyn Store, email: &str) -> User {
@@ -1531,4 +1534,113 @@ async fn identities_find_their_user(test: &TestStore) {
         store.link_identity("google", "sub-1", other.id).await,
         Err(StoreError::Conflict(_))
     ));
+}
+
+async fn a_delivery_creates_one_execution_however_often_it_comes(test: &TestStore) {
+    let store = test.store.clone();
+    let (org_id, _) = org(&*store, "Acme").await;
+    let flow = workflow(&*store, org_id, "wf_hook").await;
+    let first = new_execution(&flow);
+    let (created, fresh) = store
+        .create_delivered_execution(first.clone(), job_for(&first, Utc::now()), "delivery-1")
+        .await
+        .unwrap();
+    assert!(fresh);
+    // The same delivery, several times at once.
+    let mut attempts = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let again = new_execution(&flow);
+        attempts.push(tokio::spawn(async move {
+            store
+                .create_delivered_execution(
+                    again.clone(),
+                    job_for(&again, Utc::now()),
+                    "delivery-1",
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    for attempt in attempts {
+        let (found, fresh) = attempt.await.unwrap();
+        assert!(!fresh);
+        assert_eq!(
+            found.id, created.id,
+            "the first execution answers every repeat"
+        );
+    }
+    let other = new_execution(&flow);
+    let (second, fresh) = store
+        .create_delivered_execution(other.clone(), job_for(&other, Utc::now()), "delivery-2")
+        .await
+        .unwrap();
+    assert!(fresh && second.id != created.id);
+    let mut jobs = 0;
+    while store
+        .claim(&claim("w", Utc::now()))
+        .await
+        .unwrap()
+        .is_some()
+    {
+        jobs += 1;
+    }
+    assert_eq!(jobs, 2, "one job per distinct delivery");
+}
+
+async fn hooks_are_found_by_token_and_keep_their_secret(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let (other, _) = org(store, "Other").await;
+    let flow = workflow(store, org_id, "wf_hook").await;
+    let hook = store.ensure_hook(org_id, flow.id, "token-1").await.unwrap();
+    assert_eq!(
+        (hook.token.as_str(), hook.secret.as_deref()),
+        ("token-1", None)
+    );
+    let same = store.ensure_hook(org_id, flow.id, "token-2").await.unwrap();
+    assert_eq!(same.token, "token-1", "a workflow keeps its hook");
+    assert!(matches!(
+        store.ensure_hook(other, flow.id, "token-3").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store
+            .hook_by_token("token-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .workflow_id,
+        flow.id
+    );
+    assert!(store.hook_by_token("token-2").await.unwrap().is_none());
+    let signed = store
+        .set_hook_secret(org_id, flow.id, Some("s3cret"))
+        .await
+        .unwrap();
+    assert_eq!(signed.secret.as_deref(), Some("s3cret"));
+    assert!(store.hook(other, flow.id).await.unwrap().is_none());
+}
+
+async fn a_new_job_wakes_listeners_in_other_processes(test: &TestStore) {
+    let store = &*test.store;
+    let Some(mut signal) = store.job_signal().await.unwrap() else {
+        assert_eq!(
+            store.backend(),
+            "sqlite",
+            "only SQLite, one process, has no signal"
+        );
+        return;
+    };
+    let (org_id, _) = org(store, "Acme").await;
+    let flow = workflow(store, org_id, "wf_signal").await;
+    let execution = new_execution(&flow);
+    store
+        .create_execution_with_job(execution.clone(), job_for(&execution, Utc::now()))
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), signal.wait())
+        .await
+        .expect("the listener hears of the job")
+        .unwrap();
 }

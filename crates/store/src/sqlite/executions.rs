@@ -310,6 +310,59 @@ impl ExecutionStore for super::SqliteStore {
         })
     }
 
+    async fn create_delivered_execution(
+        &self,
+        execution: NewExecution,
+        job: NewJob,
+        delivery_id: &str,
+    ) -> Result<(Execution, bool)> {
+        let first = self.executions.with(|connection| {
+            let transaction = connection.transaction()?;
+            let seen: Option<Vec<u8>> = transaction
+                .query_row(
+                    "SELECT execution_id FROM deliveries WHERE workflow_id = ?1 AND delivery_id = ?2",
+                    params![id(execution.workflow_id.as_uuid()), delivery_id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(seen) = seen {
+                let uuid = Uuid::from_slice(&seen)
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                return Ok(Some(ExecutionId::from_uuid(uuid)));
+            }
+            let created = insert_execution(&transaction, &execution)?;
+            insert_job(&transaction, &job)?;
+            transaction.execute(
+                "INSERT INTO deliveries (workflow_id, delivery_id, execution_id, created_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    id(execution.workflow_id.as_uuid()),
+                    delivery_id,
+                    id(created.id.as_uuid()),
+                    time(now())
+                ],
+            )?;
+            transaction.commit()?;
+            Ok(None)
+        })?;
+        match first {
+            Some(first) => {
+                let found = self
+                    .execution(execution.org_id, first)
+                    .await?
+                    .ok_or(StoreError::NotFound("execution"))?;
+                Ok((found, false))
+            }
+            None => {
+                let created = self
+                    .execution(execution.org_id, execution.id)
+                    .await?
+                    .ok_or(StoreError::NotFound("execution"))?;
+                Ok((created, true))
+            }
+        }
+    }
+
     async fn execution(&self, org: OrgId, execution: ExecutionId) -> Result<Option<Execution>> {
         self.executions.with(|connection| {
             let mut statement = connection.prepare_cached(concat!(

@@ -89,6 +89,14 @@ extern "C" fn wait_while_busy(
     1
 }
 
+/// One process holds a SQLite database: its workers are woken in-process.
+#[async_trait::async_trait]
+impl crate::JobSignals for SqliteStore {
+    async fn job_signal(&self) -> crate::Result<Option<Box<dyn crate::JobSignal>>> {
+        Ok(None)
+    }
+}
+
 #[async_trait::async_trait]
 impl crate::Store for SqliteStore {
     fn backend(&self) -> &'static str {

@@ -1,0 +1,396 @@
+//! Webhook triggers. `POST /hooks/{token}` starts the workflow whose unguessable token it is,
+//! when the workflow is active and its current version has a `webhook` trigger. The answer is
+//! 202 with the execution id once the execution and its job are stored; in respond mode
+//! (`"trigger": {"type": "webhook", "respond": true}`) the caller waits and gets the workflow's
+//! output, as n8n's Respond to Webhook does.
+//!
+//! The workflow sees `trigger.body` (JSON, form fields, or text), `trigger.query`,
+//! `trigger.headers` (lower-case; never `authorization` or `cookie`) and `trigger.method`.
+//! With a secret, the body must be signed: `X-Baton-Signature: sha256=HEX(HMAC-SHA256(secret,
+//! body))`. A repeated `Idempotency-Key` or `X-Delivery-Id` returns the first execution.
+//!
+//! The workflow's side: `GET /api/v1/workflows/{id}/hook` (the URL), `POST .../hook/secret`
+//! (a new secret, shown once), `DELETE .../hook/secret`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use baton_core::dsl::Trigger;
+use baton_core::execution::TriggerKind;
+use baton_core::policy::Action;
+use baton_runtime::NewRun;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Map, Value, json};
+use sha2::Sha256;
+
+use crate::AppState;
+use crate::audit::{self, Event};
+use crate::auth::guard::Authenticated;
+use crate::error::ApiError;
+use crate::request::Client;
+use crate::workflows::{find, require};
+
+/// The most a hook body may weigh.
+pub const MAX_HOOK_BODY: usize = 1 << 20;
+/// Calls a minute one hook accepts.
+pub const HOOK_RATE_LIMIT: u32 = 6000;
+/// How long a respond-mode call waits for the workflow before answering 202.
+pub const RESPOND_WAIT: Duration = Duration::from_secs(30);
+pub const SIGNATURE_HEADER: &str = "x-baton-signature";
+
+/// `/hooks/{token}`: called by other systems, outside the API's session and CSRF rules.
+pub(crate) fn public_routes() -> Router<AppState> {
+    Router::new().route(
+        "/hooks/{token}",
+        any(deliver).layer(DefaultBodyLimit::max(MAX_HOOK_BODY)),
+    )
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/workflows/{id}/hook", get(show))
+        .route(
+            "/api/v1/workflows/{id}/hook/secret",
+            post(new_secret).delete(drop_secret),
+        )
+}
+
+fn new_token() -> String {
+    let bytes: [u8; 24] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn hook_json(state: &AppState, hook: &baton_core::hook::Hook) -> Value {
+    json!({
+        "url": format!("{}/hooks/{}", state.config.public_url, hook.token),
+        "signed": hook.secret.is_some(),
+        "signature_header": SIGNATURE_HEADER,
+    })
+}
+
+async fn show(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let workflow = find(&state, &signed_in, &id).await?;
+    require(
+        &signed_in,
+        Action::EditWorkflow {
+            creator: workflow.created_by,
+        },
+    )?;
+    let hook = state
+        .store
+        .ensure_hook(signed_in.org, workflow.id, &new_token())
+        .await?;
+    let mut shown = hook_json(&state, &hook);
+    shown["active"] = Value::Bool(workflow.active);
+    Ok(Json(shown))
+}
+
+async fn new_secret(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let workflow = find(&state, &signed_in, &id).await?;
+    require(
+        &signed_in,
+        Action::EditWorkflow {
+            creator: workflow.created_by,
+        },
+    )?;
+    state
+        .store
+        .ensure_hook(signed_in.org, workflow.id, &new_token())
+        .await?;
+    let secret = new_token();
+    let hook = state
+        .store
+        .set_hook_secret(signed_in.org, workflow.id, Some(&secret))
+        .await?;
+    audit::record(
+        &state,
+        &client,
+        Event::by(&signed_in, "workflow.hook_secret_set").target(format!("workflow:{id}")),
+    )
+    .await;
+    let mut shown = hook_json(&state, &hook);
+    shown["secret"] = Value::from(secret);
+    Ok(Json(shown))
+}
+
+async fn drop_secret(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let workflow = find(&state, &signed_in, &id).await?;
+    require(
+        &signed_in,
+        Action::EditWorkflow {
+            creator: workflow.created_by,
+        },
+    )?;
+    let hook = state
+        .store
+        .set_hook_secret(signed_in.org, workflow.id, None)
+        .await?;
+    audit::record(
+        &state,
+        &client,
+        Event::by(&signed_in, "workflow.hook_secret_removed").target(format!("workflow:{id}")),
+    )
+    .await;
+    Ok(Json(hook_json(&state, &hook)))
+}
+
+/// Whether `signature` (`sha256=HEX`) is the HMAC of `body` under `secret`, compared in
+/// constant time.
+fn signed(secret: &str, body: &[u8], signature: Option<&str>) -> bool {
+    let Some(hex) = signature.and_then(|value| value.trim().strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Some(expected) = decode_hex(hex) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
+}
+
+/// The body as the workflow sees it: JSON, form fields, or text (base64 when not UTF-8).
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if kind.starts_with("application/json") || kind.ends_with("+json") {
+        return serde_json::from_slice(body).map_err(|error| ApiError::BadRequest {
+            message: "the body is not valid JSON".into(),
+            details: vec![crate::error::Detail {
+                path: "$".into(),
+                message: error.to_string(),
+            }],
+        });
+    }
+    if kind.starts_with("application/x-www-form-urlencoded") {
+        let fields: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(body).map_err(|error| ApiError::BadRequest {
+                message: "the body is not a valid form".into(),
+                details: vec![crate::error::Detail {
+                    path: "$".into(),
+                    message: error.to_string(),
+                }],
+            })?;
+        return Ok(Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, value)| (key, Value::String(value)))
+                .collect(),
+        ));
+    }
+    Ok(match std::str::from_utf8(body) {
+        Ok(text) => Value::String(text.to_owned()),
+        Err(_) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(body)}),
+    })
+}
+
+fn query_fields(query: Option<&str>) -> Value {
+    let fields: Vec<(String, String)> = query
+        .and_then(|query| serde_urlencoded::from_str(query).ok())
+        .unwrap_or_default();
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(key, value)| (key, Value::String(value)))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+fn visible_headers(headers: &HeaderMap) -> Value {
+    let mut shown = BTreeMap::new();
+    for (name, value) in headers {
+        let name = name.as_str();
+        if matches!(name, "authorization" | "cookie" | "proxy-authorization") {
+            continue;
+        }
+        if let Ok(value) = value.to_str() {
+            shown.insert(name.to_owned(), Value::from(value));
+        }
+    }
+    Value::Object(shown.into_iter().collect())
+}
+
+async fn deliver(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge {
+                limit_bytes: MAX_HOOK_BODY,
+            }
+        } else {
+            ApiError::BadRequest {
+                message: "the body could not be read".into(),
+                details: Vec::new(),
+            }
+        }
+    })?;
+    let hook = state
+        .store
+        .hook_by_token(&token)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    crate::rate_limit::check(&state, &format!("hook:{token}"), HOOK_RATE_LIMIT).await?;
+    if let Some(secret) = &hook.secret {
+        let signature = headers
+            .get(SIGNATURE_HEADER)
+            .and_then(|value| value.to_str().ok());
+        if !signed(secret, &body, signature) {
+            return Err(ApiError::UnauthorizedBecause(
+                "the body is not signed with this hook's secret (X-Baton-Signature: sha256=...)",
+            ));
+        }
+    }
+    let workflow = state
+        .store
+        .workflow(hook.org_id, hook.workflow_id)
+        .await?
+        .filter(|workflow| workflow.active)
+        .ok_or(ApiError::NotFound)?;
+    let compiled = state
+        .runtime
+        .compiled(workflow.org_id, workflow.id, workflow.current_version)
+        .await
+        .map_err(crate::executions::runtime_error)?;
+    let Some(Trigger::Webhook { respond }) = &compiled.header.trigger else {
+        return Err(ApiError::NotFound);
+    };
+    let respond = respond.unwrap_or(false);
+    let input = json!({
+        "body": parse_body(&headers, &body)?,
+        "query": query_fields(query.as_deref()),
+        "headers": visible_headers(&headers),
+        "method": method.as_str(),
+    });
+    let run = NewRun {
+        org_id: workflow.org_id,
+        workflow_id: workflow.id,
+        version: workflow.current_version,
+        trigger: TriggerKind::Webhook,
+        run_as: workflow.created_by,
+        input,
+    };
+    let delivery = ["idempotency-key", "x-delivery-id"]
+        .into_iter()
+        .find_map(|name| headers.get(name))
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty() && value.len() <= 200);
+    let (execution, fresh) = match delivery {
+        Some(delivery) => state.runtime.deliver(run, delivery).await,
+        None => state
+            .runtime
+            .start(run)
+            .await
+            .map(|execution| (execution, true)),
+    }
+    .map_err(crate::executions::runtime_error)?;
+    if !respond {
+        let status = if fresh {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        return Ok((
+            status,
+            Json(json!({"execution_id": execution.id, "repeated": !fresh})),
+        )
+            .into_response());
+    }
+    let finished = state
+        .runtime
+        .wait(workflow.org_id, execution.id, RESPOND_WAIT)
+        .await
+        .map_err(crate::executions::runtime_error)?;
+    match finished.state {
+        baton_core::ExecutionState::Completed => {
+            Ok((StatusCode::OK, Json(finished.output.unwrap_or(Value::Null))).into_response())
+        }
+        baton_core::ExecutionState::Failed | baton_core::ExecutionState::Cancelled => {
+            let message = finished
+                .error
+                .as_ref()
+                .and_then(|error| error["message"].as_str())
+                .unwrap_or("the execution did not complete")
+                .to_owned();
+            Err(ApiError::WorkflowFailed { message })
+        }
+        _ => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"execution_id": finished.id, "state": finished.state})),
+        )
+            .into_response()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_is_the_hmac_of_the_exact_body() {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"key").unwrap();
+        mac.update(b"{\"a\":1}");
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert!(signed("key", b"{\"a\":1}", Some(&format!("sha256={hex}"))));
+        assert!(!signed("key", b"{\"a\":2}", Some(&format!("sha256={hex}"))));
+        assert!(!signed(
+            "other",
+            b"{\"a\":1}",
+            Some(&format!("sha256={hex}"))
+        ));
+        assert!(
+            !signed("key", b"{\"a\":1}", Some(&hex)),
+            "the scheme is required"
+        );
+        assert!(!signed("key", b"{\"a\":1}", None));
+    }
+}

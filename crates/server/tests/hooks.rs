@@ -1,0 +1,391 @@
+//! Webhook triggers through the real router with a worker: on SQLite, and on PostgreSQL when
+//! configured.
+
+mod common;
+
+use axum::http::{Request, StatusCode, header};
+use common::harness;
+use common::{App, Reply, TestStore, send, sign_up};
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+/// The documented limit of a hook body: 1 MiB.
+const HOOK_BODY_LIMIT: usize = 1 << 20;
+
+conformance!(
+    an_active_hook_starts_the_workflow_with_the_request,
+    a_hook_in_respond_mode_answers_with_the_output,
+    a_signed_hook_refuses_unsigned_and_wrongly_signed_calls,
+    a_repeated_delivery_runs_once,
+    oversized_unknown_and_inactive_hooks_are_refused,
+);
+
+fn echo(respond: bool) -> Value {
+    json!({"id": "wf_echo", "name": "Echo", "trigger": {"type": "webhook", "respond": respond}, "steps": [
+        {"id": "shape", "type": "transformation", "action": "set", "inputs": {
+            "greeting": "hello {{ trigger.body.name }}",
+            "source": "{{ trigger.query.source }}",
+            "method": "{{ trigger.method }}"
+        }}
+    ]})
+}
+
+/// An Owner with `workflow` saved and active; returns the session and the hook's path.
+async fn hooked(app: &App, workflow: Value) -> ([String; 2], String) {
+    let owner = sign_up(app, "owner@example.com").await.session();
+    let created = send(
+        app,
+        "POST",
+        "/api/v1/workflows",
+        Some(workflow),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let activated = send(
+        app,
+        "POST",
+        "/api/v1/workflows/wf_echo/activate",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(activated.status, StatusCode::OK);
+    let hook = send(
+        app,
+        "GET",
+        "/api/v1/workflows/wf_echo/hook",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(hook.status, StatusCode::OK, "{}", hook.body);
+    let url = hook.body["url"].as_str().unwrap();
+    let path = url.strip_prefix("http://baton.test").unwrap().to_owned();
+    assert!(
+        path.starts_with("/hooks/") && path.len() > "/hooks/".len() + 30,
+        "unguessable: {path}"
+    );
+    (owner, path)
+}
+
+async fn call(app: &App, path: &str, kind: &str, body: &[u8], extra: &[(&str, &str)]) -> Reply {
+    let mut request = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header(header::HOST, "baton.test")
+        .header(header::CONTENT_TYPE, kind);
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(axum::body::Body::from(body.to_vec())).unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        cookies: Vec::new(),
+        headers: Default::default(),
+    }
+}
+
+async fn finished(app: &App, owner: &[String; 2], id: &str) -> Value {
+    for _ in 0..200 {
+        let reply = send(
+            app,
+            "GET",
+            &format!("/api/v1/executions/{id}"),
+            None,
+            &[&owner[0]],
+        )
+        .await;
+        if reply.body["state"] == "COMPLETED" || reply.body["state"] == "FAILED" {
+            return reply.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("execution {id} did not finish");
+}
+
+async fn an_active_hook_starts_the_workflow_with_the_request(test: &TestStore) {
+    let app = App::on(test);
+    let (owner, path) = hooked(&app, echo(false)).await;
+    let accepted = call(
+        &app,
+        &format!("{path}?source=crm"),
+        "application/json",
+        br#"{"name": "Ann"}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.body);
+    let id = accepted.body["execution_id"].as_str().unwrap();
+    let done = finished(&app, &owner, id).await;
+    assert_eq!(done["trigger"], "webhook");
+    assert_eq!(
+        done["output"],
+        json!({"greeting": "hello Ann", "source": "crm", "method": "POST"})
+    );
+
+    let form = call(
+        &app,
+        &format!("{path}?source=form"),
+        "application/x-www-form-urlencoded",
+        b"name=Bob&x=1",
+        &[],
+    )
+    .await;
+    let done = finished(&app, &owner, form.body["execution_id"].as_str().unwrap()).await;
+    assert_eq!(done["output"]["greeting"], "hello Bob");
+    assert_eq!(done["input"]["body"], json!({"name": "Bob", "x": "1"}));
+
+    let raw = call(
+        &app,
+        &path,
+        "text/plain",
+        b"just text",
+        &[("authorization", "Bearer secret")],
+    )
+    .await;
+    let done = finished(&app, &owner, raw.body["execution_id"].as_str().unwrap()).await;
+    assert_eq!(done["input"]["body"], "just text");
+    assert!(
+        done["input"]["headers"].get("authorization").is_none(),
+        "credentials are not passed on"
+    );
+    assert_eq!(done["input"]["headers"]["content-type"], "text/plain");
+
+    let broken = call(&app, &path, "application/json", b"{not json", &[]).await;
+    assert_eq!(broken.status, StatusCode::BAD_REQUEST);
+}
+
+async fn a_hook_in_respond_mode_answers_with_the_output(test: &TestStore) {
+    let app = App::on(test);
+    let (owner, path) = hooked(&app, echo(true)).await;
+    let answered = call(
+        &app,
+        &format!("{path}?source=web"),
+        "application/json",
+        br#"{"name": "Cy"}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
+    assert_eq!(
+        answered.body,
+        json!({"greeting": "hello Cy", "source": "web", "method": "POST"})
+    );
+
+    let mut failing = echo(true);
+    failing["steps"][0] = json!({"id": "boom", "type": "transformation", "action": "calculate", "inputs": {"expression": "trigger.body.missing * 2"}});
+    let saved = send(
+        &app,
+        "PUT",
+        "/api/v1/workflows/wf_echo",
+        Some(failing),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let failed = call(&app, &path, "application/json", b"{}", &[]).await;
+    assert_eq!(failed.status, StatusCode::BAD_GATEWAY, "{}", failed.body);
+    assert_eq!(failed.body["error"]["code"], "workflow_failed");
+    assert!(
+        failed.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing")
+    );
+}
+
+fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+async fn executions(app: &App, owner: &[String; 2]) -> usize {
+    send(app, "GET", "/api/v1/executions", None, &[&owner[0]])
+        .await
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+async fn a_signed_hook_refuses_unsigned_and_wrongly_signed_calls(test: &TestStore) {
+    let app = App::on(test);
+    let (owner, path) = hooked(&app, echo(false)).await;
+    let made = send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_echo/hook/secret",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    assert_eq!(made.body["signed"], true);
+    let secret = made.body["secret"].as_str().unwrap().to_owned();
+    let shown = send(
+        &app,
+        "GET",
+        "/api/v1/workflows/wf_echo/hook",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert!(
+        shown.body.get("secret").is_none(),
+        "the secret is shown once"
+    );
+
+    let body = br#"{"name": "Dee"}"#;
+    let unsigned = call(&app, &path, "application/json", body, &[]).await;
+    assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
+    let wrong = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[("x-baton-signature", &signature("not-it", body))],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let tampered = call(
+        &app,
+        &path,
+        "application/json",
+        br#"{"name": "Eve"}"#,
+        &[("x-baton-signature", &signature(&secret, body))],
+    )
+    .await;
+    assert_eq!(tampered.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        executions(&app, &owner).await,
+        0,
+        "a refused call runs nothing"
+    );
+    let good = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[("x-baton-signature", &signature(&secret, body))],
+    )
+    .await;
+    assert_eq!(good.status, StatusCode::ACCEPTED, "{}", good.body);
+    assert_eq!(executions(&app, &owner).await, 1);
+
+    let dropped = send(
+        &app,
+        "DELETE",
+        "/api/v1/workflows/wf_echo/hook/secret",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(dropped.body["signed"], false);
+    assert_eq!(
+        call(&app, &path, "application/json", body, &[])
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+}
+
+async fn a_repeated_delivery_runs_once(test: &TestStore) {
+    let app = App::on(test);
+    let (owner, path) = hooked(&app, echo(false)).await;
+    let first = call(
+        &app,
+        &path,
+        "application/json",
+        br#"{"name": "Fay"}"#,
+        &[("idempotency-key", "order-77")],
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    let again = call(
+        &app,
+        &path,
+        "application/json",
+        br#"{"name": "Fay"}"#,
+        &[("idempotency-key", "order-77")],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["execution_id"], first.body["execution_id"]);
+    assert_eq!(again.body["repeated"], true);
+    let by_delivery_id = call(
+        &app,
+        &path,
+        "application/json",
+        b"{}",
+        &[("x-delivery-id", "order-77")],
+    )
+    .await;
+    assert_eq!(
+        by_delivery_id.body["execution_id"],
+        first.body["execution_id"]
+    );
+    let other = call(
+        &app,
+        &path,
+        "application/json",
+        b"{}",
+        &[("x-delivery-id", "order-78")],
+    )
+    .await;
+    assert_ne!(other.body["execution_id"], first.body["execution_id"]);
+    assert_eq!(executions(&app, &owner).await, 2);
+}
+
+async fn oversized_unknown_and_inactive_hooks_are_refused(test: &TestStore) {
+    let app = App::on(test);
+    let (owner, path) = hooked(&app, echo(false)).await;
+    let big = vec![b'a'; HOOK_BODY_LIMIT + 1];
+    let too_big = call(&app, &path, "text/plain", &big, &[]).await;
+    assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(too_big.body["error"]["code"], "too_large");
+    assert_eq!(
+        call(
+            &app,
+            "/hooks/not-a-real-token",
+            "application/json",
+            b"{}",
+            &[]
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_echo/deactivate",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(
+        call(&app, &path, "application/json", b"{}", &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "an inactive workflow's hook is off"
+    );
+    assert_eq!(executions(&app, &owner).await, 0);
+}
