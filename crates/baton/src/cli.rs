@@ -143,6 +143,11 @@ pub struct WorkerArgs {
     /// Executions run at once by this process. [default: 16]
     #[arg(long, env = "BATON_CONCURRENCY", value_name = "N")]
     pub concurrency: Option<usize>,
+
+    /// Seconds a claimed job stays this worker's without renewal; after a crash, others wait
+    /// this long before taking its jobs over. [default: 30]
+    #[arg(long, env = "BATON_LEASE_SECONDS", value_name = "SECONDS")]
+    pub lease_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -17,11 +17,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = startup::open_store(&settings.common).await?;
     let keys = baton_server::auth::token::Keyring::load_or_create(&settings.common.data_dir)
         .map_err(|error| SettingError::new("data dir (BATON_DATA_DIR)", error.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .map_err(|error| {
+            SettingError::new(
+                "listen address (BATON_ADDR)",
+                format!("cannot listen on {}: {error}", settings.addr),
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .context("reading the listening address")?;
     let runtime = crate::worker::runtime(store.clone(), &settings.common);
     let state = AppState::new(
         store.clone(),
         std::sync::Arc::new(keys),
-        server_config(&settings).await?,
+        server_config(&settings, addr).await?,
     )
     .with_runtime(runtime.clone());
     let state = match &settings.redis_url {
@@ -38,17 +49,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => state,
     };
-    let listener = tokio::net::TcpListener::bind(settings.addr)
-        .await
-        .map_err(|error| {
-            SettingError::new(
-                "listen address (BATON_ADDR)",
-                format!("cannot listen on {}: {error}", settings.addr),
-            )
-        })?;
-    let addr = listener
-        .local_addr()
-        .context("reading the listening address")?;
     let stop = stop_signal()?;
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     let worker = (!args.no_worker).then(|| {
@@ -80,11 +80,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The server's set-up from the settings: where mail goes, the limits, Google sign-in.
-async fn server_config(settings: &ServeSettings) -> Result<baton_server::Config, SettingError> {
-    let mut config = baton_server::Config::new(
-        &settings.public_url,
-        settings.common.data_dir.join("outbox"),
-    );
+async fn server_config(
+    settings: &ServeSettings,
+    addr: std::net::SocketAddr,
+) -> Result<baton_server::Config, SettingError> {
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mut config =
+        baton_server::Config::new(&public_url, settings.common.data_dir.join("outbox"));
     config.limits = settings.limits;
     if let Some(google) = &settings.google {
         config.google = Some(
@@ -92,7 +97,7 @@ async fn server_config(settings: &ServeSettings) -> Result<baton_server::Config,
                 &google.issuer,
                 &google.client_id,
                 &google.client_secret,
-                &settings.public_url,
+                &public_url,
             )
             .map_err(|error| {
                 SettingError::new("Google sign-in (BATON_GOOGLE_ISSUER)", error.to_string())

@@ -57,7 +57,8 @@ pub struct ServeSettings {
     pub common: CommonSettings,
     pub addr: SocketAddr,
     pub shutdown_timeout: Duration,
-    pub public_url: String,
+    /// Where people reach the server; `http://` and the address it listens on when unset.
+    pub public_url: Option<String>,
     pub smtp_url: Option<String>,
     pub mail_from: String,
     pub limits: baton_server::rate_limit::Limits,
@@ -205,15 +206,13 @@ impl ServeSettings {
             .shutdown_timeout
             .or(file.shutdown_timeout)
             .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS);
-        let public_url = args
-            .public_url
-            .clone()
-            .or_else(|| file.public_url.clone())
-            .unwrap_or_else(|| format!("http://{addr}"));
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+        let public_url = args.public_url.clone().or_else(|| file.public_url.clone());
+        if let Some(url) = &public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
             return Err(SettingError::new(
                 "public URL (BATON_PUBLIC_URL)",
-                format!("{public_url:?} must start with http:// or https://"),
+                format!("{url:?} must start with http:// or https://"),
             ));
         }
         let smtp_url = args.smtp_url.clone().or_else(|| file.smtp_url.clone());
@@ -277,7 +276,7 @@ impl ServeSettings {
             common,
             addr,
             shutdown_timeout: Duration::from_secs(seconds),
-            public_url: public_url.trim_end_matches('/').to_owned(),
+            public_url: public_url.map(|url| url.trim_end_matches('/').to_owned()),
             smtp_url,
             mail_from: args
                 .mail_from

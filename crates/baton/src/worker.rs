@@ -44,6 +44,9 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     if let Some(concurrency) = args.concurrency {
         worker_settings.concurrency = concurrency.max(1);
     }
+    if let Some(seconds) = args.lease_seconds {
+        worker_settings.lease = std::time::Duration::from_secs(seconds.max(1));
+    }
     let stop = crate::serve::stop_signal()?;
     let (stopping, stopped) = tokio::sync::watch::channel(false);
     tracing::info!(database = %settings.database, worker = %worker_settings.name, "running workflows from the queue");

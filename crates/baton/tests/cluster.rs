@@ -1,0 +1,307 @@
+//! Baton as a cluster on one PostgreSQL: `baton serve --no-worker` takes 1,000 webhook calls,
+//! two `baton worker` processes run them, and one worker is killed with SIGKILL in the middle.
+//! Every execution completes, none twice, and the counting endpoint the workflow calls sees
+//! each of the 1,000 effects exactly once (a step re-run after the crash carries the same
+//! idempotency key).
+
+use std::collections::{HashMap, HashSet};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BATON: &str = env!("CARGO_BIN_EXE_baton");
+const EXECUTIONS: usize = 1000;
+
+fn baton(args: &[&str], database_url: &str) -> Command {
+    let mut command = Command::new(BATON);
+    command.args(args).kill_on_drop(true);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("BATON_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("BATON_DATABASE_URL", database_url)
+        .env("BATON_HTTP_ALLOW", "127.0.0.1")
+        .env("BATON_LOG", "warn")
+        .stdout(Stdio::null());
+    command
+}
+
+/// What the counting endpoint saw: per `n`, the idempotency keys of its calls.
+#[derive(Clone, Default)]
+struct Effects(Arc<Mutex<HashMap<u64, Vec<String>>>>);
+
+impl Effects {
+    fn calls(&self) -> usize {
+        self.0.lock().unwrap().values().map(Vec::len).sum()
+    }
+}
+
+async fn counting_endpoint(effects: Effects) -> String {
+    let app = Router::new().route(
+        "/effect",
+        post(
+            move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
+                let effects = effects.clone();
+                async move {
+                    let key = headers
+                        .get("idempotency-key")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let n = body["n"].as_u64().unwrap_or(u64::MAX);
+                    // Long enough that the kill lands on calls in flight.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    effects.0.lock().unwrap().entry(n).or_default().push(key);
+                    axum::Json(json!({"ok": true}))
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// Starts `baton serve` and returns it with its base URL.
+async fn serve(mut command: Command) -> (Child, String) {
+    command.stderr(Stdio::piped());
+    command.env("BATON_LOG", "info");
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(at) = line.find("listening on http://") {
+                let addr = line[at + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap();
+                return addr.trim_end_matches('"').to_owned();
+            }
+        }
+        panic!("baton serve exited before listening");
+    })
+    .await
+    .unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
+}
+
+async fn states(database_url: &str) -> HashMap<String, i64> {
+    let mut connection = sqlx::PgConnection::connect(database_url).await.unwrap();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, count(*) FROM executions GROUP BY state")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+    connection.close().await.ok();
+    rows.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_and_a_crash_run_a_thousand_webhooks_exactly_once() {
+    let Ok(url) = std::env::var("BATON_TEST_DATABASE_URL") else {
+        eprintln!("BATON_TEST_DATABASE_URL is not set: the cluster test needs PostgreSQL");
+        return;
+    };
+    let name = format!("baton_cluster_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let database_url = format!(
+        "postgres://{}@{}:{}/{name}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port()
+    );
+    let migrated = baton(&["migrate"], &database_url).status().await.unwrap();
+    assert!(migrated.success());
+
+    let effects = Effects::default();
+    let endpoint = counting_endpoint(effects.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (mut server, base) = serve(baton(
+        &[
+            "serve",
+            "--no-worker",
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ],
+        &database_url,
+    ))
+    .await;
+    let worker = |concurrency: &str| {
+        let mut command = baton(
+            &[
+                "worker",
+                "--concurrency",
+                concurrency,
+                "--lease-seconds",
+                "3",
+                "--data-dir",
+                data,
+            ],
+            &database_url,
+        );
+        command.stderr(Stdio::null());
+        command.spawn().unwrap()
+    };
+    let mut doomed = worker("8");
+    let mut survivor = worker("8");
+
+    let client = reqwest::Client::new();
+    let signed_up = client
+        .post(format!("{base}/api/v1/auth/signup"))
+        .json(&json!({"email": "ops@example.com", "password": "correct horse battery staple", "name": "Ops", "organization_name": "Ops Ltd"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 201);
+    let cookie = signed_up
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| {
+            value
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .find(|cookie| cookie.starts_with("baton_access="))
+        .unwrap();
+    let api = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .header("origin", &base)
+    };
+    let workflow = json!({"id": "wf_count", "name": "Count", "trigger": {"type": "webhook"}, "steps": [
+        {"id": "effect", "type": "integration", "service": "http", "action": "request",
+         "inputs": {"method": "POST", "url": format!("{endpoint}/effect"), "json": {"n": "{{ trigger.body.n }}"}}}
+    ]});
+    let created = api(reqwest::Method::POST, "/api/v1/workflows")
+        .json(&workflow)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{:?}", created.text().await);
+    let activated = api(reqwest::Method::POST, "/api/v1/workflows/wf_count/activate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(activated.status(), 200);
+    let hook: Value = api(reqwest::Method::GET, "/api/v1/workflows/wf_count/hook")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hook_url = hook["url"].as_str().unwrap().to_owned();
+
+    // 1,000 deliveries, 32 at a time; one worker dies when about a third have had their effect.
+    let started = Instant::now();
+    let sender = {
+        let client = client.clone();
+        let hook_url = hook_url.clone();
+        tokio::spawn(async move {
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut senders = Vec::new();
+            for _ in 0..32 {
+                let client = client.clone();
+                let hook_url = hook_url.clone();
+                let next = next.clone();
+                senders.push(tokio::spawn(async move {
+                    loop {
+                        let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if n >= EXECUTIONS {
+                            return;
+                        }
+                        let response = client
+                            .post(&hook_url)
+                            .json(&json!({"n": n}))
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(response.status(), 202, "delivery {n}");
+                    }
+                }));
+            }
+            for sender in senders {
+                sender.await.unwrap();
+            }
+        })
+    };
+    while effects.calls() < EXECUTIONS / 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the workers made no progress"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    doomed.start_kill().unwrap();
+    doomed.wait().await.unwrap();
+    let killed_at = effects.calls();
+    sender.await.unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let finished = loop {
+        let states = states(&database_url).await;
+        if states.get("COMPLETED").copied().unwrap_or(0) as usize == EXECUTIONS {
+            break states;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not everything completed: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(finished.len(), 1, "every execution COMPLETED: {finished:?}");
+    let seen = effects.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), EXECUTIONS, "every delivery had its effect");
+    let distinct: HashSet<&String> = seen.values().flatten().collect();
+    assert_eq!(
+        distinct.len(),
+        EXECUTIONS,
+        "1,000 distinct effects: none acted twice"
+    );
+    for (n, keys) in &seen {
+        let keys: HashSet<&String> = keys.iter().collect();
+        assert_eq!(keys.len(), 1, "delivery {n} ran as one execution");
+    }
+    let repeats = effects.calls() - EXECUTIONS;
+    eprintln!(
+        "1,000 executions in {:.1} s; worker killed after {killed_at} effects; {repeats} calls repeated with the same idempotency key after the crash",
+        started.elapsed().as_secs_f64()
+    );
+
+    survivor.start_kill().ok();
+    server.start_kill().ok();
+    let _ = survivor.wait().await;
+    let _ = server.wait().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}
