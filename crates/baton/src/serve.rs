@@ -60,6 +60,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             baton_runtime::Worker::new(runtime.clone(), worker_settings).run(worker_stopped),
         )
     });
+    let scheduler =
+        tokio::spawn(baton_runtime::Scheduler::new(runtime.clone()).run(stop_worker.subscribe()));
     tracing::info!(
         database = %settings.common.database,
         data_dir = %settings.common.data_dir.display(),
@@ -74,6 +76,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(worker) = worker {
         let _ = worker.await;
     }
+    let _ = scheduler.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

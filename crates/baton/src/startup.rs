@@ -14,7 +14,8 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), SettingError> {
     std::fs::create_dir_all(dir).map_err(|error| {
         SettingError::new(setting, format!("cannot create {}: {error}", dir.display()))
     })?;
-    let probe = dir.join(".baton-write-check");
+    // Named per process: two commands starting at once must not remove each other's probe.
+    let probe = dir.join(format!(".baton-write-check-{}", std::process::id()));
     std::fs::write(&probe, b"ok")
         .and_then(|()| std::fs::remove_file(&probe))
         .map_err(|error| {

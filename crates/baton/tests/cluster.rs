@@ -108,27 +108,87 @@ async fn states(database_url: &str) -> HashMap<String, i64> {
     rows.into_iter().collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_workers_and_a_crash_run_a_thousand_webhooks_exactly_once() {
-    let Ok(url) = std::env::var("BATON_TEST_DATABASE_URL") else {
-        eprintln!("BATON_TEST_DATABASE_URL is not set: the cluster test needs PostgreSQL");
-        return;
-    };
-    let name = format!("baton_cluster_{}", uuid::Uuid::now_v7().simple());
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
+/// A new, migrated database on the test server, dropped by [`Database::drop_it`].
+struct Database {
+    admin: sqlx::PgConnection,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    async fn create() -> Option<Database> {
+        let Ok(url) = std::env::var("BATON_TEST_DATABASE_URL") else {
+            eprintln!("BATON_TEST_DATABASE_URL is not set: the cluster tests need PostgreSQL");
+            return None;
+        };
+        let name = format!("baton_cluster_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+        let url = format!(
+            "postgres://{}@{}:{}/{name}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port()
+        );
+        let scratch = tempfile::tempdir().unwrap();
+        let migrated = baton(
+            &["migrate", "--data-dir", scratch.path().to_str().unwrap()],
+            &url,
+        )
+        .status()
         .await
         .unwrap();
-    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    let database_url = format!(
-        "postgres://{}@{}:{}/{name}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port()
-    );
-    let migrated = baton(&["migrate"], &database_url).status().await.unwrap();
-    assert!(migrated.success());
+        assert!(migrated.success());
+        Some(Database { admin, name, url })
+    }
+
+    async fn drop_it(mut self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut self.admin)
+        .await
+        .unwrap();
+    }
+}
+
+/// Signs a person up on `base` and returns their access cookie.
+async fn sign_up(client: &reqwest::Client, base: &str) -> String {
+    let signed_up = client
+        .post(format!("{base}/api/v1/auth/signup"))
+        .json(&json!({"email": "ops@example.com", "password": "correct horse battery staple", "name": "Ops", "organization_name": "Ops Ltd"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 201);
+    signed_up
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| {
+            value
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .find(|cookie| cookie.starts_with("baton_access="))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_and_a_crash_run_a_thousand_webhooks_exactly_once() {
+    let Some(database) = Database::create().await else {
+        return;
+    };
+    let database_url = database.url.clone();
 
     let effects = Effects::default();
     let endpoint = counting_endpoint(effects.clone()).await;
@@ -166,28 +226,7 @@ async fn two_workers_and_a_crash_run_a_thousand_webhooks_exactly_once() {
     let mut survivor = worker("8");
 
     let client = reqwest::Client::new();
-    let signed_up = client
-        .post(format!("{base}/api/v1/auth/signup"))
-        .json(&json!({"email": "ops@example.com", "password": "correct horse battery staple", "name": "Ops", "organization_name": "Ops Ltd"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_up.status(), 201);
-    let cookie = signed_up
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|value| {
-            value
-                .to_str()
-                .unwrap()
-                .split(';')
-                .next()
-                .unwrap()
-                .to_owned()
-        })
-        .find(|cookie| cookie.starts_with("baton_access="))
-        .unwrap();
+    let cookie = sign_up(&client, &base).await;
     let api = |method: reqwest::Method, path: &str| {
         client
             .request(method, format!("{base}{path}"))
@@ -298,10 +337,88 @@ async fn two_workers_and_a_crash_run_a_thousand_webhooks_exactly_once() {
     server.start_kill().ok();
     let _ = survivor.wait().await;
     let _ = server.wait().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    database.drop_it().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_due_every_minute_fires_once_a_minute_with_two_nodes() {
+    let Some(database) = Database::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let node = || {
+        serve(baton(
+            &["serve", "--addr", "127.0.0.1:0", "--data-dir", data],
+            &database.url,
+        ))
+    };
+    let (mut first, base) = node().await;
+    let (mut second, _) = node().await;
+    let client = reqwest::Client::new();
+    let cookie = sign_up(&client, &base).await;
+    let workflow = json!({"id": "wf_minutely", "name": "Minutely", "trigger": {"type": "schedule", "cron": "* * * * *"}, "steps": [
+        {"id": "at", "type": "transformation", "action": "set", "inputs": {"at": "{{ trigger.scheduled_at }}"}}
+    ]});
+    for (path, body) in [
+        ("/api/v1/workflows", Some(workflow)),
+        ("/api/v1/workflows/wf_minutely/activate", None),
+    ] {
+        let mut request = client
+            .post(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .header("origin", &base);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {:?}",
+            response.text().await
+        );
+    }
+    let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+    // Two minute boundaries: at most two minutes and a little.
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        let runs = fired(&mut connection).await;
+        if runs.len() >= 2 && runs.iter().all(|(_, state)| state == "COMPLETED") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "two minutes passed: {runs:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Both nodes had every chance to fire each time again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let runs = fired(&mut connection).await;
+    assert_eq!(
+        runs.len(),
+        2,
+        "each minute fired once across two nodes: {runs:?}"
+    );
+    let times: Vec<chrono::DateTime<chrono::Utc>> = runs
+        .iter()
+        .map(|(at, _)| {
+            chrono::DateTime::parse_from_rfc3339(at)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        })
+        .collect();
+    assert_eq!(times[1] - times[0], chrono::Duration::minutes(1));
+    assert_eq!(times[0].timestamp() % 60, 0, "on the minute");
+    connection.close().await.ok();
+    first.start_kill().ok();
+    second.start_kill().ok();
+    let _ = first.wait().await;
+    let _ = second.wait().await;
+    database.drop_it().await;
+}
+
+/// The scheduled times of the executions, and their states.
+async fn fired(connection: &mut sqlx::PgConnection) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT input->>'scheduled_at', state FROM executions ORDER BY 1")
+        .fetch_all(connection)
+        .await
+        .unwrap()
 }

@@ -168,6 +168,21 @@ pub fn compile_workflow(
         .header
         .timeout
         .map_or(options.limits.max_run_time, |spec| spec.get());
+    if let Some(dsl::Trigger::Schedule { cron, timezone, .. }) = &definition.header.trigger {
+        match crate::schedule::Schedule::parse(cron, timezone.as_deref()) {
+            Ok(_) => {}
+            Err(crate::schedule::ScheduleProblem::Cron(message)) => {
+                compiler
+                    .problems
+                    .push(Problem::new("$.trigger.cron", message));
+            }
+            Err(crate::schedule::ScheduleProblem::Timezone(message)) => {
+                compiler
+                    .problems
+                    .push(Problem::new("$.trigger.timezone", message));
+            }
+        }
+    }
     if compiler.problems.is_empty() {
         Ok(CompiledWorkflow {
             header: definition.header,

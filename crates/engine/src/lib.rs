@@ -15,6 +15,7 @@ pub mod model;
 pub mod provider;
 pub mod retry;
 pub mod run;
+pub mod schedule;
 mod scope;
 pub mod template;
 pub mod transform;

@@ -5,6 +5,7 @@
 //! work; a worker that dies loses its lease and another takes the job over, the engine resuming
 //! from the last checkpoint. Any number of workers, in one process or many, share one store.
 
+pub mod scheduler;
 mod worker;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use chrono::Utc;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+pub use scheduler::Scheduler;
 pub use worker::{Worker, WorkerSettings};
 
 /// The job kind that runs (or resumes) an execution.

@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/workflows/{id}/activate", post(activate))
         .route("/api/v1/workflows/{id}/deactivate", post(deactivate))
         .route("/api/v1/workflows/{id}/runs", post(start_run))
+        .route("/api/v1/workflows/{id}/schedule", get(schedule))
 }
 
 pub(crate) fn require(signed_in: &Authenticated, action: Action) -> Result<(), ApiError> {
@@ -568,4 +569,43 @@ async fn start_run(
             &steps,
         )),
     ))
+}
+
+/// The workflow's schedule and its next run times (in UTC and in the schedule's zone).
+async fn schedule(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require(&signed_in, Action::ViewWorkflows)?;
+    let workflow = find(&state, &signed_in, &id).await?;
+    let compiled = state
+        .runtime
+        .compiled(signed_in.org, workflow.id, workflow.current_version)
+        .await
+        .map_err(crate::executions::runtime_error)?;
+    let Some(baton_core::dsl::Trigger::Schedule {
+        cron,
+        timezone,
+        missed,
+    }) = &compiled.header.trigger
+    else {
+        return Err(ApiError::Conflict(
+            "this workflow has no schedule trigger".into(),
+        ));
+    };
+    let schedule = baton_engine::schedule::Schedule::parse(cron, timezone.as_deref())
+        .map_err(|problem| ApiError::Internal(format!("{problem:?}")))?;
+    let next: Vec<String> = schedule
+        .upcoming(chrono::Utc::now(), 5)
+        .into_iter()
+        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .collect();
+    Ok(Json(json!({
+        "cron": cron,
+        "timezone": timezone.clone().unwrap_or_else(|| "UTC".into()),
+        "missed": missed.unwrap_or(baton_core::dsl::MissedRuns::Skip),
+        "active": workflow.active,
+        "next_runs": next,
+    })))
 }

@@ -16,6 +16,7 @@ conformance!(
     approvals_wait_for_an_approver_and_waiting_runs_can_be_cancelled,
     members_run_and_edit_only_their_own_workflows,
     executions_list_by_workflow_state_and_time,
+    a_schedule_shows_its_next_runs_and_bad_ones_are_refused,
 );
 
 fn total() -> Value {
@@ -680,4 +681,47 @@ async fn executions_list_by_workflow_state_and_time(test: &TestStore) {
     assert_eq!(none.body["items"], json!([]));
     let old = get(&app, &owner, &format!("/api/v1/executions?until={since}")).await;
     assert_eq!(old.body["items"], json!([]));
+}
+
+async fn a_schedule_shows_its_next_runs_and_bad_ones_are_refused(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let mut daily = total();
+    daily["trigger"] = json!({"type": "schedule", "cron": "30 8 * * MON-FRI", "timezone": "America/New_York", "missed": "run_once"});
+    let created = post(&app, &owner, "/api/v1/workflows", daily.clone()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let schedule = get(&app, &owner, "/api/v1/workflows/wf_total/schedule").await;
+    assert_eq!(schedule.status, StatusCode::OK, "{}", schedule.body);
+    assert_eq!(schedule.body["missed"], "run_once");
+    let next: Vec<&str> = schedule.body["next_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(next.len(), 5);
+    for time in &next {
+        // 08:30 in New York is 13:30 UTC in winter, 12:30 in summer.
+        assert!(
+            time.ends_with("T13:30:00Z") || time.ends_with("T12:30:00Z"),
+            "{time}"
+        );
+    }
+    let mut bad = daily.clone();
+    bad["id"] = json!("wf_bad");
+    bad["trigger"]["cron"] = json!("every monday");
+    let refused = post(&app, &owner, "/api/v1/workflows", bad.clone()).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.body["error"]["details"][0]["path"], "$.trigger.cron",
+        "{}",
+        refused.body
+    );
+    bad["trigger"]["cron"] = json!("0 9 * * *");
+    bad["trigger"]["timezone"] = json!("Mars/Olympus");
+    let refused = post(&app, &owner, "/api/v1/workflows", bad).await;
+    assert_eq!(
+        refused.body["error"]["details"][0]["path"],
+        "$.trigger.timezone"
+    );
 }

@@ -138,6 +138,8 @@ pub trait WorkflowStore: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<WorkflowVersion>>;
     async fn set_active(&self, org: OrgId, id: WorkflowId, active: bool) -> Result<Workflow>;
+    /// Every active workflow of every organization (for the scheduler), oldest first.
+    async fn active_workflows(&self) -> Result<Vec<Workflow>>;
     /// Removes the workflow from lists and lookups; its versions stay for the executions that
     /// ran them, and its key becomes free.
     async fn delete_workflow(&self, org: OrgId, id: WorkflowId) -> Result<()>;
@@ -212,6 +214,8 @@ pub trait HookStore: Send + Sync {
     async fn ensure_hook(&self, org: OrgId, workflow: WorkflowId, token: &str) -> Result<Hook>;
     async fn hook(&self, org: OrgId, workflow: WorkflowId) -> Result<Option<Hook>>;
     async fn hook_by_token(&self, token: &str) -> Result<Option<Hook>>;
+    /// The newest delivery id of the workflow that starts with `prefix` (e.g. `schedule:`).
+    async fn latest_delivery(&self, workflow: WorkflowId, prefix: &str) -> Result<Option<String>>;
     /// Sets or clears the signing secret.
     async fn set_hook_secret(
         &self,

@@ -562,6 +562,17 @@ macro_rules! impl_store {
                 row.map(Into::into).ok_or(StoreError::NotFound("workflow"))
             }
 
+            async fn active_workflows(&self) -> Result<Vec<Workflow>> {
+                let rows: Vec<WorkflowRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::workflow_columns!(), " FROM workflows \
+                     WHERE active = $1 AND deleted_at IS NULL ORDER BY id"
+                ))
+                .bind(true)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
             async fn delete_workflow(&self, org: OrgId, id: WorkflowId) -> Result<()> {
                 let deleted = sqlx::query(
                     "UPDATE workflows SET deleted_at = $3, active = $4 \
@@ -1218,6 +1229,21 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(row.map(Into::into))
+            }
+
+            async fn latest_delivery(&self, workflow: WorkflowId, prefix: &str) -> Result<Option<String>> {
+                let row: Option<(String,)> = sqlx::query_as(
+                    "SELECT delivery_id FROM deliveries WHERE workflow_id = $1 AND delivery_id LIKE $2 ESCAPE '!' \
+                     ORDER BY delivery_id DESC LIMIT 1",
+                )
+                .bind(workflow.as_uuid())
+                .bind(format!(
+                    "{}%",
+                    prefix.replace('!', "!!").replace('%', "!%").replace('_', "!_")
+                ))
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(id,)| id))
             }
 
             async fn set_hook_secret(

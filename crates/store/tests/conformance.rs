@@ -57,6 +57,7 @@ conformance!(
     a_delivery_creates_one_execution_however_often_it_comes,
     hooks_are_found_by_token_and_keep_their_secret,
     a_new_job_wakes_listeners_in_other_processes,
+    active_workflows_of_every_organization_are_listed,
 );
 
 async fn user(store: &dyn Store, email: &str) -> User {
@@ -1576,6 +1577,23 @@ async fn a_delivery_creates_one_execution_however_often_it_comes(test: &TestStor
         .await
         .unwrap();
     assert!(fresh && second.id != created.id);
+    assert_eq!(
+        store
+            .latest_delivery(flow.id, "delivery-")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("delivery-2")
+    );
+    assert_eq!(
+        store.latest_delivery(flow.id, "schedule:").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.latest_delivery(flow.id, "delivery_").await.unwrap(),
+        None,
+        "an underscore in the prefix is not a wildcard"
+    );
     let mut jobs = 0;
     while store
         .claim(&claim("w", Utc::now()))
@@ -1586,6 +1604,27 @@ async fn a_delivery_creates_one_execution_however_often_it_comes(test: &TestStor
         jobs += 1;
     }
     assert_eq!(jobs, 2, "one job per distinct delivery");
+}
+
+async fn active_workflows_of_every_organization_are_listed(test: &TestStore) {
+    let store = &*test.store;
+    let (first, _) = org(store, "Acme").await;
+    let (second, _) = org(store, "Other").await;
+    let a = workflow(store, first, "wf_a").await;
+    let b = workflow(store, second, "wf_b").await;
+    workflow(store, second, "wf_idle").await;
+    store.set_active(first, a.id, true).await.unwrap();
+    store.set_active(second, b.id, true).await.unwrap();
+    let active: Vec<_> = store
+        .active_workflows()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|workflow| workflow.key)
+        .collect();
+    assert_eq!(active, ["wf_a", "wf_b"]);
+    store.delete_workflow(first, a.id).await.unwrap();
+    assert_eq!(store.active_workflows().await.unwrap().len(), 1);
 }
 
 async fn hooks_are_found_by_token_and_keep_their_secret(test: &TestStore) {

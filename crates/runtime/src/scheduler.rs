@@ -1,0 +1,188 @@
+//! The scheduler: starts the workflows whose schedule is due. Every `baton serve` runs one;
+//! each scheduled time fires once however many run, because a firing is a delivery named
+//! `schedule:TIME`, which the store accepts once per workflow.
+//!
+//! Times missed while no scheduler ran are the workflow's choice (`trigger.missed`): `skip`
+//! (the default) starts from now; `run_once` fires the latest missed time once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_core::WorkflowId;
+use baton_core::dsl::{MissedRuns, Trigger};
+use baton_core::execution::TriggerKind;
+use baton_engine::schedule::Schedule;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::{NewRun, Runtime};
+
+pub const DELIVERY_PREFIX: &str = "schedule:";
+/// The most due times one check fires for one workflow (a clock jump, a long pause).
+const MAX_CATCH_UP: usize = 10;
+
+pub struct Scheduler {
+    runtime: Arc<Runtime>,
+    tick: Duration,
+}
+
+struct Tracked {
+    version: i32,
+    schedule: Schedule,
+    /// Times up to here have been considered.
+    checked_until: DateTime<Utc>,
+}
+
+/// How a time is named in its delivery id: fixed width, so that ids sort as times.
+pub fn delivery_id(time: DateTime<Utc>) -> String {
+    format!(
+        "{DELIVERY_PREFIX}{}",
+        time.to_rfc3339_opts(SecondsFormat::Millis, true)
+    )
+}
+
+impl Scheduler {
+    pub fn new(runtime: Arc<Runtime>) -> Self {
+        Self {
+            runtime,
+            tick: Duration::from_millis(500),
+        }
+    }
+
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut tracked: HashMap<WorkflowId, Tracked> = HashMap::new();
+        loop {
+            if let Err(error) = self.check(&mut tracked, Utc::now()).await {
+                tracing::warn!(%error, "checking schedules failed; trying again");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.tick) => {}
+                changed = stop.changed() => if changed.is_err() || *stop.borrow() { return; },
+            }
+        }
+    }
+
+    /// Fires what is due at `now`.
+    async fn check(
+        &self,
+        tracked: &mut HashMap<WorkflowId, Tracked>,
+        now: DateTime<Utc>,
+    ) -> Result<(), crate::RuntimeError> {
+        let active = self.runtime.store.active_workflows().await?;
+        tracked.retain(|id, _| active.iter().any(|workflow| workflow.id == *id));
+        for workflow in active {
+            let compiled = match self
+                .runtime
+                .compiled(workflow.org_id, workflow.id, workflow.current_version)
+                .await
+            {
+                Ok(compiled) => compiled,
+                Err(error) => {
+                    tracing::warn!(%error, workflow = %workflow.key, "a scheduled workflow cannot be read");
+                    continue;
+                }
+            };
+            let Some(Trigger::Schedule {
+                cron,
+                timezone,
+                missed,
+            }) = &compiled.header.trigger
+            else {
+                tracked.remove(&workflow.id);
+                continue;
+            };
+            let fresh = tracked
+                .get(&workflow.id)
+                .is_none_or(|entry| entry.version != workflow.current_version);
+            if fresh {
+                let Ok(schedule) = Schedule::parse(cron, timezone.as_deref()) else {
+                    continue;
+                };
+                let last = self
+                    .runtime
+                    .store
+                    .latest_delivery(workflow.id, DELIVERY_PREFIX)
+                    .await?
+                    .and_then(|id| {
+                        DateTime::parse_from_rfc3339(&id[DELIVERY_PREFIX.len()..])
+                            .ok()
+                            .map(|time| time.with_timezone(&Utc))
+                    });
+                let checked_until = match (missed.unwrap_or(MissedRuns::Skip), last) {
+                    // The latest missed time, if any, fires once below.
+                    (MissedRuns::RunOnce, Some(last)) => {
+                        match schedule
+                            .upcoming(last, MAX_CATCH_UP * 100)
+                            .into_iter()
+                            .take_while(|time| *time <= now)
+                            .last()
+                        {
+                            Some(latest_missed) => {
+                                latest_missed - chrono::Duration::milliseconds(1)
+                            }
+                            None => now,
+                        }
+                    }
+                    _ => tracked
+                        .get(&workflow.id)
+                        .map_or(now, |entry| entry.checked_until),
+                };
+                tracked.insert(
+                    workflow.id,
+                    Tracked {
+                        version: workflow.current_version,
+                        schedule,
+                        checked_until,
+                    },
+                );
+            }
+            let Some(entry) = tracked.get_mut(&workflow.id) else {
+                continue;
+            };
+            let due: Vec<DateTime<Utc>> = entry
+                .schedule
+                .upcoming(entry.checked_until, MAX_CATCH_UP)
+                .into_iter()
+                .take_while(|time| *time <= now)
+                .collect();
+            for time in due {
+                let run = NewRun {
+                    org_id: workflow.org_id,
+                    workflow_id: workflow.id,
+                    version: workflow.current_version,
+                    trigger: TriggerKind::Schedule,
+                    run_as: workflow.created_by,
+                    input: json!({"scheduled_at": time.to_rfc3339_opts(SecondsFormat::Millis, true)}),
+                };
+                let (execution, fresh) = self.runtime.deliver(run, &delivery_id(time)).await?;
+                if fresh {
+                    tracing::info!(workflow = %workflow.key, execution = %execution.id, at = %time, "scheduled run started");
+                }
+                entry.checked_until = time;
+            }
+            if entry.checked_until < now {
+                entry.checked_until = now;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_ids_sort_as_their_times() {
+        let early = DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let late = DateTime::parse_from_rfc3339("2026-12-01T10:00:00.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert!(delivery_id(early) < delivery_id(late));
+        assert_eq!(delivery_id(early), "schedule:2026-12-01T09:00:00.000Z");
+    }
+}
