@@ -61,8 +61,9 @@ pub struct Runtime {
     compiled: Mutex<HashMap<(WorkflowId, i32), Arc<CompiledWorkflow>>>,
     /// Wakes this process's workers when a job is queued here.
     pub(crate) work: Notify,
-    /// Wakes those waiting in this process for an execution to change.
-    pub(crate) changed: Notify,
+    /// Wakes those waiting in this process for an execution to change (a step finished, a run
+    /// ended).
+    pub(crate) changed: Arc<Notify>,
 }
 
 impl Runtime {
@@ -79,7 +80,7 @@ impl Runtime {
             limits,
             compiled: Mutex::default(),
             work: Notify::new(),
-            changed: Notify::new(),
+            changed: Arc::new(Notify::new()),
         }
     }
 
@@ -205,6 +206,12 @@ impl Runtime {
             .await?;
         self.work.notify_waiters();
         Ok(())
+    }
+
+    /// Resolves when something may have changed in an execution run by this process (a
+    /// step finished, a run ended); runs in other processes are seen only by looking.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 
     /// The execution once it has finished, or as it is after `timeout`.

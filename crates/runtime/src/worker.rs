@@ -186,7 +186,7 @@ async fn process(runtime: &Runtime, settings: &WorkerSettings, job: Job, stoppin
     };
     let options = RunOptions {
         user: json!({}),
-        observer: Arc::new(baton_engine::run::SilentObserver),
+        observer: Arc::new(Progress(runtime.changed.clone())),
         cancel: Cancel::never(),
         depth: 0,
     };
@@ -256,5 +256,18 @@ async fn fail(runtime: &Runtime, execution: &baton_core::execution::Execution, m
     }
     if let Err(error) = runtime.store.transition(update).await {
         tracing::warn!(%error, "recording the failure failed");
+    }
+}
+
+/// Tells those watching in this process (live events, waiting callers) that a step moved.
+struct Progress(Arc<tokio::sync::Notify>);
+
+impl baton_engine::Observer for Progress {
+    fn step_started(&self, _: &str, _: i32) {
+        self.0.notify_waiters();
+    }
+
+    fn step_finished(&self, _: &baton_core::execution::StepRun, _: Duration) {
+        self.0.notify_waiters();
     }
 }

@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/executions", get(list))
         .route("/api/v1/executions/{id}", get(read))
+        .route("/api/v1/executions/{id}/events", get(events))
         .route("/api/v1/executions/{id}/cancel", post(cancel))
         .route("/api/v1/executions/{id}/retry", post(retry))
         .route("/api/v1/executions/{id}/steps/{step}/answer", post(answer))
@@ -404,4 +405,100 @@ mod tests {
         assert!(may_approve(&named, Role::Viewer, Some("boss@example.com")));
         assert!(!may_approve(&named, Role::Owner, Some("owner@example.com")));
     }
+}
+
+/// How often live events look at the store when nothing in this process said it changed.
+const EVENTS_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// `GET /api/v1/executions/{id}/events`: Server-Sent Events, one `step` event each time a step
+/// starts, retries or finishes (its id, state, attempts, output or error, timings, cost), an
+/// `execution` event each time the execution's state changes, and a last `done` event with the
+/// whole execution once it has finished. A client that connects late gets the story so far
+/// first.
+async fn events(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    Path(id): Path<String>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+
+    require(&signed_in, Action::ViewWorkflows)?;
+    let execution = find(&state, &signed_in, &id).await?;
+    struct Watch {
+        state: AppState,
+        org: baton_core::OrgId,
+        id: ExecutionId,
+        seen_steps: std::collections::HashMap<String, Value>,
+        seen_state: Option<ExecutionState>,
+        pending: std::collections::VecDeque<Event>,
+        done: bool,
+    }
+    let watch = Watch {
+        state,
+        org: signed_in.org,
+        id: execution.id,
+        seen_steps: Default::default(),
+        seen_state: None,
+        pending: Default::default(),
+        done: false,
+    };
+    let stream = futures::stream::unfold(watch, |mut watch| async move {
+        loop {
+            if let Some(event) = watch.pending.pop_front() {
+                return Some((Ok(event), watch));
+            }
+            if watch.done {
+                return None;
+            }
+            let changed = watch.state.runtime.changed();
+            let Ok(Some(execution)) = watch.state.store.execution(watch.org, watch.id).await else {
+                return None;
+            };
+            let steps = watch
+                .state
+                .store
+                .step_runs(watch.id)
+                .await
+                .unwrap_or_default();
+            for step in &steps {
+                let mut shown = baton_runtime::step_json(step);
+                shown["id"] = Value::from(step.step_key.clone());
+                if watch.seen_steps.get(&step.step_key) != Some(&shown) {
+                    watch
+                        .seen_steps
+                        .insert(step.step_key.clone(), shown.clone());
+                    watch
+                        .pending
+                        .push_back(Event::default().event("step").data(shown.to_string()));
+                }
+            }
+            if watch.seen_state != Some(execution.state) {
+                watch.seen_state = Some(execution.state);
+                watch.pending.push_back(
+                    Event::default()
+                        .event("execution")
+                        .data(json!({"id": execution.id, "state": execution.state}).to_string()),
+                );
+            }
+            if execution.state.is_finished() {
+                let whole = shown(&watch.state, &execution)
+                    .await
+                    .unwrap_or_else(|_| json!({"id": execution.id, "state": execution.state}));
+                watch
+                    .pending
+                    .push_back(Event::default().event("done").data(whole.to_string()));
+                watch.done = true;
+                continue;
+            }
+            if watch.pending.is_empty() {
+                let _ = tokio::time::timeout(EVENTS_POLL, changed).await;
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -17,6 +17,7 @@ conformance!(
     members_run_and_edit_only_their_own_workflows,
     executions_list_by_workflow_state_and_time,
     a_schedule_shows_its_next_runs_and_bad_ones_are_refused,
+    live_events_stream_each_step_as_it_happens,
 );
 
 fn total() -> Value {
@@ -724,4 +725,124 @@ async fn a_schedule_shows_its_next_runs_and_bad_ones_are_refused(test: &TestStor
         refused.body["error"]["details"][0]["path"],
         "$.trigger.timezone"
     );
+}
+
+/// Reads server-sent events until one named `until` arrives; returns (event, data) pairs.
+async fn read_events(
+    body: &mut (impl futures::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin),
+    buffer: &mut String,
+    until: &str,
+) -> Vec<(String, Value)> {
+    use futures::StreamExt;
+    let mut events = Vec::new();
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(value) = line.strip_prefix("event: ") {
+                    name = value.to_owned();
+                } else if let Some(value) = line.strip_prefix("data: ") {
+                    data.push_str(value);
+                }
+            }
+            if name.is_empty() {
+                continue; // a keep-alive comment
+            }
+            let done = name == until;
+            events.push((name, serde_json::from_str(&data).unwrap()));
+            if done {
+                return events;
+            }
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream goes on")
+            .unwrap();
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+async fn live_events_stream_each_step_as_it_happens(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    post(&app, &owner, "/api/v1/workflows", approval()).await;
+    let queued = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_refund/runs",
+        json!({"input": {"amount": 5}}),
+    )
+    .await;
+    let id = queued.body["id"].as_str().unwrap().to_owned();
+    let request = axum::http::Request::get(format!("/api/v1/executions/{id}/events"))
+        .header(axum::http::header::HOST, "baton.test")
+        .header(axum::http::header::COOKIE, &owner[0])
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[axum::http::header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body().into_data_stream();
+    let mut buffer = String::new();
+    let mut seen = Vec::new();
+    // Until the approval step waits.
+    loop {
+        let events = read_events(&mut body, &mut buffer, "step").await;
+        let last = events.last().unwrap().1.clone();
+        seen.extend(events);
+        if last["id"] == "ask" && last["state"] == "WAITING" {
+            break;
+        }
+    }
+    let answered = post(
+        &app,
+        &owner,
+        &format!("/api/v1/executions/{id}/steps/ask/answer"),
+        json!({"approved": false}),
+    )
+    .await;
+    assert_eq!(answered.status, StatusCode::ACCEPTED);
+    seen.extend(read_events(&mut body, &mut buffer, "done").await);
+    let steps: Vec<(String, String)> = seen
+        .iter()
+        .filter(|(name, _)| name == "step")
+        .map(|(_, data)| {
+            (
+                data["id"].as_str().unwrap().to_owned(),
+                data["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        steps.contains(&("ask".into(), "WAITING".into())),
+        "{steps:?}"
+    );
+    assert!(
+        steps.contains(&("ask".into(), "COMPLETED".into())),
+        "{steps:?}"
+    );
+    assert!(
+        steps.contains(&("note".into(), "COMPLETED".into())),
+        "{steps:?}"
+    );
+    let states: Vec<&str> = seen
+        .iter()
+        .filter(|(name, _)| name == "execution")
+        .map(|(_, data)| data["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.contains(&"WAITING") && states.last() == Some(&"COMPLETED"),
+        "{states:?}"
+    );
+    let (_, done) = seen.last().unwrap();
+    assert_eq!(done["output"]["approved"], false);
+    assert_eq!(done["steps"].as_array().unwrap().len(), 2);
 }
