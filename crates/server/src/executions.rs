@@ -390,23 +390,6 @@ fn may_approve(approvers: &Value, role: Role, email: Option<&str>) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn approvers_are_a_role_or_named_people_and_default_to_admins() {
-        assert!(may_approve(&Value::Null, Role::Admin, None));
-        assert!(!may_approve(&Value::Null, Role::Member, None));
-        let members = json!({"role": "member"});
-        assert!(may_approve(&members, Role::Member, None));
-        assert!(!may_approve(&members, Role::Viewer, None));
-        let named = json!({"users": ["Boss@Example.com"]});
-        assert!(may_approve(&named, Role::Viewer, Some("boss@example.com")));
-        assert!(!may_approve(&named, Role::Owner, Some("owner@example.com")));
-    }
-}
-
 /// How often live events look at the store when nothing in this process said it changed.
 const EVENTS_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -501,4 +484,21 @@ async fn events(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approvers_are_a_role_or_named_people_and_default_to_admins() {
+        assert!(may_approve(&Value::Null, Role::Admin, None));
+        assert!(!may_approve(&Value::Null, Role::Member, None));
+        let members = json!({"role": "member"});
+        assert!(may_approve(&members, Role::Member, None));
+        assert!(!may_approve(&members, Role::Viewer, None));
+        let named = json!({"users": ["Boss@Example.com"]});
+        assert!(may_approve(&named, Role::Viewer, Some("boss@example.com")));
+        assert!(!may_approve(&named, Role::Owner, Some("owner@example.com")));
+    }
 }
