@@ -144,6 +144,10 @@ pub struct WorkerArgs {
     #[arg(long, env = "BATON_CONCURRENCY", value_name = "N")]
     pub concurrency: Option<usize>,
 
+    /// Executions one organization may have running at once across all workers. [default: 32]
+    #[arg(long, env = "BATON_ORG_CONCURRENCY", value_name = "N")]
+    pub org_concurrency: Option<u32>,
+
     /// Seconds a claimed job stays this worker's without renewal; after a crash, others wait
     /// this long before taking its jobs over. [default: 30]
     #[arg(long, env = "BATON_LEASE_SECONDS", value_name = "SECONDS")]
@@ -162,6 +166,10 @@ pub struct ServeArgs {
     /// Executions run at once by the built-in worker. [default: 16]
     #[arg(long, env = "BATON_CONCURRENCY", value_name = "N")]
     pub concurrency: Option<usize>,
+
+    /// Executions one organization may have running at once across all workers. [default: 32]
+    #[arg(long, env = "BATON_ORG_CONCURRENCY", value_name = "N")]
+    pub org_concurrency: Option<u32>,
 
     /// Address to listen on, IP:PORT. [default: 127.0.0.1:8080]
     #[arg(long, env = "BATON_ADDR", value_name = "IP:PORT")]

@@ -56,6 +56,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(concurrency) = args.concurrency {
             worker_settings.concurrency = concurrency.max(1);
         }
+        if let Some(limit) = args.org_concurrency {
+            worker_settings.per_organization = limit.max(1);
+        }
         tokio::spawn(
             baton_runtime::Worker::new(runtime.clone(), worker_settings).run(worker_stopped),
         )

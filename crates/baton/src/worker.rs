@@ -44,6 +44,9 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     if let Some(concurrency) = args.concurrency {
         worker_settings.concurrency = concurrency.max(1);
     }
+    if let Some(limit) = args.org_concurrency {
+        worker_settings.per_organization = limit.max(1);
+    }
     if let Some(seconds) = args.lease_seconds {
         worker_settings.lease = std::time::Duration::from_secs(seconds.max(1));
     }

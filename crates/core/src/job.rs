@@ -40,4 +40,11 @@ pub struct Claim {
     pub worker: String,
     pub now: DateTime<Utc>,
     pub lease: chrono::Duration,
+    /// The most jobs one organization may have leased at once; its other jobs wait. Among
+    /// organizations under the limit, the one with the fewest running goes first, so that one
+    /// organization's flood does not starve the others.
+    pub per_organization: u32,
 }
+
+/// The default of [`Claim::per_organization`].
+pub const DEFAULT_PER_ORGANIZATION: u32 = 32;

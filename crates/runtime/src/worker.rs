@@ -27,6 +27,8 @@ pub struct WorkerSettings {
     pub lease: Duration,
     /// How often to look for due jobs when nothing wakes the worker (timers, other processes).
     pub poll: Duration,
+    /// Jobs one organization may have running at once, across all workers.
+    pub per_organization: u32,
 }
 
 impl WorkerSettings {
@@ -40,6 +42,7 @@ impl WorkerSettings {
             concurrency: 16,
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(500),
+            per_organization: baton_core::job::DEFAULT_PER_ORGANIZATION,
         }
     }
 }
@@ -82,6 +85,7 @@ impl Worker {
                 now: Utc::now(),
                 lease: chrono::Duration::from_std(self.settings.lease)
                     .unwrap_or(chrono::Duration::seconds(30)),
+                per_organization: self.settings.per_organization,
             };
             match self.runtime.store.claim(&claim).await {
                 Ok(Some(job)) => {

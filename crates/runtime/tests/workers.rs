@@ -93,6 +93,7 @@ fn settings(name: &str) -> WorkerSettings {
         concurrency: 4,
         lease: Duration::from_secs(2),
         poll: Duration::from_millis(50),
+        per_organization: baton_core::job::DEFAULT_PER_ORGANIZATION,
     }
 }
 
@@ -122,6 +123,7 @@ async fn queued_executions_run_to_the_end_once_each(test: &TestStore) {
         worker: "check".into(),
         now: Utc::now() + chrono::Duration::hours(1),
         lease: chrono::Duration::seconds(1),
+        per_organization: baton_core::job::DEFAULT_PER_ORGANIZATION,
     };
     assert!(
         test.store.claim(&claim).await.unwrap().is_none(),
@@ -163,6 +165,7 @@ async fn a_job_whose_worker_vanished_is_taken_over_and_resumed(test: &TestStore)
         worker: "vanished".into(),
         now: Utc::now(),
         lease: chrono::Duration::seconds(1),
+        per_organization: baton_core::job::DEFAULT_PER_ORGANIZATION,
     };
     let job = test.store.claim(&vanished).await.unwrap().expect("the job");
     assert_eq!(job.execution_id, execution.id);

@@ -10,10 +10,16 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::sql::HasDatabase;
 
+/// The earliest due job nobody holds, of the organization with the fewest jobs running among
+/// those under their limit (`$4`); `SKIP LOCKED` lets concurrent claims pass each other.
 const CLAIM_SQL: &str = concat!(
     "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-     WHERE id = (SELECT id FROM jobs WHERE run_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-     ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ",
+     WHERE id = (SELECT j.id FROM jobs j \
+     LEFT JOIN (SELECT org_id, count(*) AS running FROM jobs WHERE lease_until >= $3 GROUP BY org_id) busy \
+     ON busy.org_id = j.org_id \
+     WHERE j.run_at <= $3 AND (j.lease_until IS NULL OR j.lease_until < $3) \
+     AND COALESCE(busy.running, 0) < $4 \
+     ORDER BY COALESCE(busy.running, 0), j.run_at, j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED) RETURNING ",
     crate::sql::job_columns!()
 );
 

@@ -631,6 +631,7 @@ macro_rules! impl_store {
                     .bind(&claim.worker)
                     .bind(now + claim.lease)
                     .bind(now)
+                    .bind(i64::from(claim.per_organization))
                     .fetch_optional(&self.pool)
                     .await?;
                 Ok(row.map(Into::into))

@@ -58,6 +58,7 @@ conformance!(
     hooks_are_found_by_token_and_keep_their_secret,
     a_new_job_wakes_listeners_in_other_processes,
     active_workflows_of_every_organization_are_listed,
+    a_flooding_organization_does_not_starve_the_others,
 );
 
 async fn user(store: &dyn Store, email: &str) -> User {
@@ -125,6 +126,7 @@ fn claim(worker: &str, now: chrono::DateTime<Utc>) -> Claim {
         worker: worker.into(),
         now,
         lease: Duration::seconds(30),
+        per_organization: baton_core::job::DEFAULT_PER_ORGANIZATION,
     }
 }
 
@@ -1682,4 +1684,43 @@ async fn a_new_job_wakes_listeners_in_other_processes(test: &TestStore) {
         .await
         .expect("the listener hears of the job")
         .unwrap();
+}
+
+async fn a_flooding_organization_does_not_starve_the_others(test: &TestStore) {
+    let store = &*test.store;
+    let (flood_org, _) = org(store, "Flood").await;
+    let (quiet_org, _) = org(store, "Quiet").await;
+    let flood = workflow(store, flood_org, "wf_flood").await;
+    let quiet = workflow(store, quiet_org, "wf_quiet").await;
+    let earlier = Utc::now() - Duration::seconds(60);
+    for _ in 0..10 {
+        let execution = new_execution(&flood);
+        store
+            .create_execution_with_job(execution.clone(), job_for(&execution, earlier))
+            .await
+            .unwrap();
+    }
+    let late = new_execution(&quiet);
+    store
+        .create_execution_with_job(late.clone(), job_for(&late, Utc::now()))
+        .await
+        .unwrap();
+    let mut limited = claim("w", Utc::now());
+    limited.per_organization = 3;
+    let first = store.claim(&limited).await.unwrap().unwrap();
+    assert_eq!(first.org_id, flood_org, "the earliest job goes first");
+    let second = store.claim(&limited).await.unwrap().unwrap();
+    assert_eq!(
+        second.org_id, quiet_org,
+        "then the organization with nothing running, though its job is newer"
+    );
+    let mut orgs = Vec::new();
+    while let Some(job) = store.claim(&limited).await.unwrap() {
+        orgs.push(job.org_id);
+    }
+    assert_eq!(
+        orgs,
+        vec![flood_org, flood_org],
+        "the flood gets at most three at once; the rest wait"
+    );
 }
