@@ -26,9 +26,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/api-keys/{id}", delete(revoke))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewKey {
+pub(crate) struct NewKey {
     name: String,
     role: Role,
 }

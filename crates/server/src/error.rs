@@ -49,6 +49,9 @@ pub enum ApiError {
     /// Also what an object of another organization looks like.
     #[error("not found")]
     NotFound,
+    /// A path the API does not have.
+    #[error("there is no such endpoint; the API is described at /api/v1/openapi.json")]
+    NoSuchEndpoint,
     #[error("{0}")]
     Conflict(String),
     /// A body over the limit.
@@ -77,7 +80,7 @@ impl ApiError {
             Self::Forbidden | Self::ForbiddenBecause(_) | Self::MfaRequired => {
                 StatusCode::FORBIDDEN
             }
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NoSuchEndpoint => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::WorkflowFailed { .. } => StatusCode::BAD_GATEWAY,
@@ -96,7 +99,7 @@ impl ApiError {
             Self::TotpRequired => "totp_required",
             Self::Forbidden | Self::ForbiddenBecause(_) => "forbidden",
             Self::MfaRequired => "mfa_required",
-            Self::NotFound => "not_found",
+            Self::NotFound | Self::NoSuchEndpoint => "not_found",
             Self::Conflict(_) => "conflict",
             Self::TooLarge { .. } => "too_large",
             Self::WorkflowFailed { .. } => "workflow_failed",
@@ -170,7 +173,7 @@ impl From<StoreError> for ApiError {
 
 /// Unknown routes answer with the same error shape.
 pub(crate) async fn not_found() -> ApiError {
-    ApiError::NotFound
+    ApiError::NoSuchEndpoint
 }
 
 #[cfg(test)]

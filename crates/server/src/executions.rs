@@ -293,9 +293,9 @@ async fn retry(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Answer {
+pub(crate) struct Answer {
     approved: bool,
     #[serde(default)]
     comment: Option<String>,

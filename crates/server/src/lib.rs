@@ -10,6 +10,7 @@ mod health;
 mod hooks;
 pub mod mail;
 mod members;
+mod openapi;
 mod organizations;
 pub mod rate_limit;
 mod redact;
@@ -142,6 +143,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::routes())
         .merge(hooks::public_routes())
+        .merge(openapi::routes())
         .merge(api)
         .fallback(error::not_found);
     security::with_security_headers(routes, state.config.is_tls())

@@ -94,9 +94,9 @@ async fn list_members(
     Ok(Json(json!({"items": items})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RoleChange {
+pub(crate) struct RoleChange {
     role: Role,
 }
 
@@ -185,9 +185,9 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewInvitation {
+pub(crate) struct NewInvitation {
     email: String,
     role: Role,
 }
@@ -312,9 +312,9 @@ async fn withdraw(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Acceptance {
+pub(crate) struct Acceptance {
     token: String,
     /// For someone without an account: the account to make.
     name: Option<String>,
@@ -424,9 +424,9 @@ async fn organization(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Settings {
+pub(crate) struct Settings {
     require_mfa: Option<bool>,
 }
 
@@ -464,9 +464,9 @@ async fn change_settings(
     Ok(Json(json!({"organization": organization})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Transfer {
+pub(crate) struct Transfer {
     user_id: UserId,
 }
 
@@ -508,9 +508,9 @@ async fn transfer(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Deletion {
+pub(crate) struct Deletion {
     /// The organization's name, typed again.
     confirm: String,
 }

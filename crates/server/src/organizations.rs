@@ -22,15 +22,15 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/auth/switch", post(switch))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewOrganization {
+pub(crate) struct NewOrganization {
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Switch {
+pub(crate) struct Switch {
     organization_id: OrgId,
 }
 

@@ -471,9 +471,9 @@ async fn validate(
     Ok(Json(json!({"valid": true})))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RunRequest {
+pub(crate) struct RunRequest {
     #[serde(default)]
     input: Option<Value>,
 }

@@ -169,9 +169,9 @@ async fn enroll(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Code {
+pub(crate) struct Code {
     code: String,
 }
 

@@ -25,15 +25,15 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/auth/password/reset", post(reset))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Forgot {
+pub(crate) struct Forgot {
     email: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Reset {
+pub(crate) struct Reset {
     token: String,
     password: String,
 }

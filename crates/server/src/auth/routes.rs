@@ -27,18 +27,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/me", get(me))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Signup {
+pub(crate) struct Signup {
     email: String,
     password: String,
     name: String,
     organization_name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Login {
+pub(crate) struct Login {
     email: String,
     password: String,
     /// A code of the authenticator app, or a recovery code, for those who turned it on.

@@ -173,7 +173,9 @@ pub async fn dispatch(
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap()
+        // Not every answer is JSON (the reference page, event streams): keep others as text.
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
     Reply {
         status,

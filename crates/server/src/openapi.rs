@@ -1,0 +1,397 @@
+//! `GET /api/v1/openapi.json`: the API as an OpenAPI 3.1 document, and `GET /api/v1/docs`, a
+//! reference page built into the binary (nothing is loaded from elsewhere).
+//!
+//! Request bodies are described by the handlers' own body types (their JSON Schema is derived
+//! from the same structs that parse the requests), the workflow document by the DSL's schema;
+//! responses by the schemas below. [`ENDPOINTS`] lists every route of the router; a test checks
+//! that each is served and that the document names them all.
+
+use std::sync::OnceLock;
+
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+use schemars::JsonSchema;
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(document))
+        .route("/api/v1/docs", get(page))
+        .route(
+            "/api/v1/docs/reference.js",
+            get(|| async {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/javascript; charset=utf-8",
+                    )],
+                    include_str!("openapi.js"),
+                )
+            }),
+        )
+        .route(
+            "/api/v1/docs/reference.css",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    include_str!("openapi.css"),
+                )
+            }),
+        )
+}
+
+async fn document() -> Json<Value> {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    Json(DOCUMENT.get_or_init(build).clone())
+}
+
+async fn page() -> impl IntoResponse {
+    Html(include_str!("openapi.html"))
+}
+
+/// What a request carries.
+#[derive(Clone, Copy)]
+pub(crate) enum Body {
+    None,
+    /// A JSON body of this schema (a component name).
+    Json(&'static str),
+    /// Any body (webhooks: JSON, form or raw).
+    Any,
+}
+
+/// One operation.
+pub(crate) struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub tag: &'static str,
+    pub summary: &'static str,
+    /// Needs a session cookie, a bearer access token or an API key.
+    pub signed_in: bool,
+    pub body: Body,
+    /// The success status and the component name of its body (`None`: no body).
+    pub success: (u16, Option<&'static str>),
+    /// Error statuses beyond 400/401/422/429/500 common to all.
+    pub errors: &'static [u16],
+}
+
+macro_rules! endpoint {
+    ($method:literal $path:literal, $tag:literal, $summary:literal, signed_in = $signed:literal,
+     body = $body:expr, ok = ($status:literal, $ok:expr), errors = [$($error:literal),*]) => {
+        Endpoint {
+            method: $method,
+            path: $path,
+            tag: $tag,
+            summary: $summary,
+            signed_in: $signed,
+            body: $body,
+            success: ($status, $ok),
+            errors: &[$($error),*],
+        }
+    };
+}
+
+use Body::{Any, Json as J, None as NoBody};
+
+/// Every operation of the API.
+pub(crate) const ENDPOINTS: &[Endpoint] = &[
+    endpoint!("get" "/healthz", "health", "Liveness: answers while the process lives", signed_in = false, body = NoBody, ok = (200, Some("Status")), errors = []),
+    endpoint!("get" "/readyz", "health", "Readiness: 200 while the database answers, else 503", signed_in = false, body = NoBody, ok = (200, Some("Status")), errors = [503]),
+    endpoint!("post" "/api/v1/auth/signup", "auth", "Create an account and its organization, signed in", signed_in = false, body = J("Signup"), ok = (201, Some("SignedIn")), errors = [409]),
+    endpoint!("post" "/api/v1/auth/login", "auth", "Sign in (with totp_code when two-factor is on)", signed_in = false, body = J("Login"), ok = (200, Some("SignedIn")), errors = [403]),
+    endpoint!("post" "/api/v1/auth/refresh", "auth", "Exchange the refresh cookie for new tokens", signed_in = false, body = NoBody, ok = (204, None), errors = []),
+    endpoint!("post" "/api/v1/auth/logout", "auth", "End the session", signed_in = false, body = NoBody, ok = (204, None), errors = []),
+    endpoint!("get" "/api/v1/me", "auth", "The user, their organizations and the active one", signed_in = true, body = NoBody, ok = (200, Some("Me")), errors = []),
+    endpoint!("post" "/api/v1/auth/switch", "organizations", "Act in another of one's organizations", signed_in = true, body = J("Switch"), ok = (200, Some("Object")), errors = [404]),
+    endpoint!("post" "/api/v1/auth/password/forgot", "auth", "Mail a password reset link", signed_in = false, body = J("Forgot"), ok = (202, Some("Message")), errors = []),
+    endpoint!("post" "/api/v1/auth/password/reset", "auth", "Set a new password with a reset link", signed_in = false, body = J("Reset"), ok = (204, None), errors = [403]),
+    endpoint!("post" "/api/v1/auth/mfa/enroll", "auth", "Start two-factor enrolment (secret, otpauth URI, QR code)", signed_in = true, body = NoBody, ok = (201, Some("Object")), errors = [403, 409]),
+    endpoint!("post" "/api/v1/auth/mfa/verify", "auth", "Confirm enrolment with a code; returns recovery codes once", signed_in = true, body = J("Code"), ok = (200, Some("Object")), errors = [409]),
+    endpoint!("post" "/api/v1/auth/mfa/disable", "auth", "Turn two-factor off with a fresh code", signed_in = true, body = J("Code"), ok = (204, None), errors = [409]),
+    endpoint!("post" "/api/v1/auth/mfa/complete", "auth", "Finish a Google sign-in with the two-factor code", signed_in = false, body = J("Code"), ok = (200, Some("SignedIn")), errors = []),
+    endpoint!("get" "/api/v1/auth/google/start", "auth", "Redirect to Google to sign in", signed_in = false, body = NoBody, ok = (302, None), errors = [403, 503]),
+    endpoint!("get" "/api/v1/auth/google/callback", "auth", "Google sends the browser back here", signed_in = false, body = NoBody, ok = (302, None), errors = [403]),
+    endpoint!("get" "/api/v1/auth/providers", "auth", "Which sign-in providers are set up", signed_in = false, body = NoBody, ok = (200, Some("Object")), errors = []),
+    endpoint!("post" "/api/v1/organizations", "organizations", "Create another organization", signed_in = true, body = J("NewOrganization"), ok = (201, Some("Object")), errors = [403]),
+    endpoint!("get" "/api/v1/organization", "organizations", "The active organization", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = []),
+    endpoint!("patch" "/api/v1/organization", "organizations", "Change settings (require two-factor)", signed_in = true, body = J("Settings"), ok = (200, Some("Object")), errors = [403, 409]),
+    endpoint!("delete" "/api/v1/organization", "organizations", "Delete the organization (Owner; confirm its name)", signed_in = true, body = J("Deletion"), ok = (204, None), errors = [403]),
+    endpoint!("post" "/api/v1/organization/transfer", "organizations", "Hand ownership to another member", signed_in = true, body = J("Transfer"), ok = (200, Some("Object")), errors = [403, 404]),
+    endpoint!("get" "/api/v1/members", "members", "The organization's members", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
+    endpoint!("patch" "/api/v1/members/{user_id}", "members", "Change a member's role", signed_in = true, body = J("RoleChange"), ok = (200, Some("Object")), errors = [403, 404, 409]),
+    endpoint!("delete" "/api/v1/members/{user_id}", "members", "Remove a member, or leave", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404, 409]),
+    endpoint!("get" "/api/v1/invites", "members", "Open invitations", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [403]),
+    endpoint!("post" "/api/v1/invites", "members", "Invite someone by email with a role", signed_in = true, body = J("NewInvitation"), ok = (201, Some("Object")), errors = [403, 409]),
+    endpoint!("delete" "/api/v1/invites/{id}", "members", "Withdraw an invitation", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
+    endpoint!("post" "/api/v1/invites/accept", "members", "Accept an invitation (making the account if needed)", signed_in = false, body = J("Acceptance"), ok = (200, Some("SignedIn")), errors = [403]),
+    endpoint!("get" "/api/v1/api-keys", "api keys", "The organization's API keys", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [403]),
+    endpoint!("post" "/api/v1/api-keys", "api keys", "Make an API key (shown once)", signed_in = true, body = J("NewKey"), ok = (201, Some("Object")), errors = [403]),
+    endpoint!("delete" "/api/v1/api-keys/{id}", "api keys", "Revoke an API key", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
+    endpoint!("get" "/api/v1/audit", "audit", "The audit log, newest first", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [403]),
+    endpoint!("get" "/api/v1/workflows", "workflows", "The organization's workflows", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
+    endpoint!("post" "/api/v1/workflows", "workflows", "Save a new workflow (its document's id kept when free)", signed_in = true, body = J("Workflow"), ok = (201, Some("StoredWorkflow")), errors = [403]),
+    endpoint!("post" "/api/v1/workflows/validate", "workflows", "Check a workflow without saving it", signed_in = true, body = J("Workflow"), ok = (200, Some("Object")), errors = []),
+    endpoint!("get" "/api/v1/workflows/{id}", "workflows", "A workflow and its current definition", signed_in = true, body = NoBody, ok = (200, Some("StoredWorkflow")), errors = [404]),
+    endpoint!("put" "/api/v1/workflows/{id}", "workflows", "Save the next version", signed_in = true, body = J("Workflow"), ok = (200, Some("StoredWorkflow")), errors = [403, 404]),
+    endpoint!("delete" "/api/v1/workflows/{id}", "workflows", "Delete a workflow", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
+    endpoint!("get" "/api/v1/workflows/{id}/versions", "workflows", "The versions, newest first", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [404]),
+    endpoint!("get" "/api/v1/workflows/{id}/versions/{version}", "workflows", "One version's definition", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404]),
+    endpoint!("post" "/api/v1/workflows/{id}/versions/{version}/restore", "workflows", "Save an old version as the newest", signed_in = true, body = NoBody, ok = (200, Some("StoredWorkflow")), errors = [403, 404]),
+    endpoint!("post" "/api/v1/workflows/{id}/activate", "workflows", "Turn its schedule and webhook on", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
+    endpoint!("post" "/api/v1/workflows/{id}/deactivate", "workflows", "Turn its schedule and webhook off", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
+    endpoint!("post" "/api/v1/workflows/{id}/runs", "executions", "Run the current version (?wait=SECONDS waits for the end)", signed_in = true, body = J("RunRequest"), ok = (202, Some("Execution")), errors = [403, 404]),
+    endpoint!("get" "/api/v1/workflows/{id}/schedule", "workflows", "The schedule and its next runs", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404, 409]),
+    endpoint!("get" "/api/v1/workflows/{id}/hook", "webhooks", "The workflow's webhook URL", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
+    endpoint!("post" "/api/v1/workflows/{id}/hook/secret", "webhooks", "Make a signing secret (shown once)", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
+    endpoint!("delete" "/api/v1/workflows/{id}/hook/secret", "webhooks", "Accept unsigned calls again", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
+    endpoint!("post" "/hooks/{token}", "webhooks", "Start the workflow (202), or its output in respond mode", signed_in = false, body = Any, ok = (202, Some("Object")), errors = [404, 413, 502]),
+    endpoint!("get" "/api/v1/executions", "executions", "Executions, newest first (?workflow, ?state, ?since, ?until)", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
+    endpoint!("get" "/api/v1/executions/{id}", "executions", "An execution with its steps", signed_in = true, body = NoBody, ok = (200, Some("Execution")), errors = [404]),
+    endpoint!("get" "/api/v1/executions/{id}/events", "executions", "Live progress as Server-Sent Events", signed_in = true, body = NoBody, ok = (200, None), errors = [404]),
+    endpoint!("post" "/api/v1/executions/{id}/cancel", "executions", "Cancel a pending or waiting execution", signed_in = true, body = NoBody, ok = (200, Some("Execution")), errors = [403, 404, 409]),
+    endpoint!("post" "/api/v1/executions/{id}/retry", "executions", "Run a failed execution again from its failed step", signed_in = true, body = NoBody, ok = (202, Some("Execution")), errors = [403, 404, 409]),
+    endpoint!("post" "/api/v1/executions/{id}/steps/{step}/answer", "executions", "Answer a waiting approval step", signed_in = true, body = J("Answer"), ok = (202, Some("Execution")), errors = [403, 404, 409]),
+    endpoint!("get" "/api/v1/openapi.json", "reference", "This document", signed_in = false, body = NoBody, ok = (200, Some("Object")), errors = []),
+    endpoint!("get" "/api/v1/docs", "reference", "The API reference page", signed_in = false, body = NoBody, ok = (200, None), errors = []),
+    endpoint!("get" "/api/v1/docs/reference.js", "reference", "The reference page's script", signed_in = false, body = NoBody, ok = (200, None), errors = []),
+    endpoint!("get" "/api/v1/docs/reference.css", "reference", "The reference page's style", signed_in = false, body = NoBody, ok = (200, None), errors = []),
+];
+
+fn schema_of<T: JsonSchema>() -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(T)).unwrap_or_default();
+    if let Value::Object(fields) = &mut schema {
+        fields.remove("$schema");
+    }
+    schema
+}
+
+fn components() -> Map<String, Value> {
+    let mut schemas = Map::new();
+    let mut add = |name: &str, schema: Value| {
+        schemas.insert(name.to_owned(), schema);
+    };
+    add("Signup", schema_of::<crate::auth::routes::Signup>());
+    add("Login", schema_of::<crate::auth::routes::Login>());
+    add("Forgot", schema_of::<crate::auth::reset::Forgot>());
+    add("Reset", schema_of::<crate::auth::reset::Reset>());
+    add("Code", schema_of::<crate::auth::mfa::Code>());
+    add("Switch", schema_of::<crate::organizations::Switch>());
+    add(
+        "NewOrganization",
+        schema_of::<crate::organizations::NewOrganization>(),
+    );
+    add("Settings", schema_of::<crate::members::Settings>());
+    add("Deletion", schema_of::<crate::members::Deletion>());
+    add("Transfer", schema_of::<crate::members::Transfer>());
+    add("RoleChange", schema_of::<crate::members::RoleChange>());
+    add(
+        "NewInvitation",
+        schema_of::<crate::members::NewInvitation>(),
+    );
+    add("Acceptance", schema_of::<crate::members::Acceptance>());
+    add("NewKey", schema_of::<crate::api_keys::NewKey>());
+    add("RunRequest", schema_of::<crate::workflows::RunRequest>());
+    add("Answer", schema_of::<crate::executions::Answer>());
+    let mut workflow =
+        serde_json::to_value(baton_core::dsl::schema::workflow_schema()).unwrap_or_default();
+    if let Value::Object(fields) = &mut workflow {
+        fields.remove("$schema");
+    }
+    add("Workflow", workflow);
+    add("Object", json!({"type": "object"}));
+    add(
+        "Status",
+        json!({"type": "object", "properties": {"status": {"type": "string"}, "database": {"type": "string"}}}),
+    );
+    add(
+        "Message",
+        json!({"type": "object", "properties": {"message": {"type": "string"}}}),
+    );
+    add(
+        "List",
+        json!({"type": "object", "required": ["items"], "properties": {
+            "items": {"type": "array", "items": {"type": "object"}},
+            "next_cursor": {"type": ["string", "null"], "description": "Pass as ?cursor= for the next page"}
+        }}),
+    );
+    add(
+        "SignedIn",
+        json!({"type": "object", "description": "Also sets the baton_access and baton_refresh cookies", "properties": {
+            "user": {"type": "object", "properties": {"id": {"type": "string", "format": "uuid"}, "email": {"type": "string"}, "name": {"type": "string"}}},
+            "organization_id": {"type": "string", "format": "uuid"},
+            "role": {"enum": ["owner", "admin", "member", "viewer"]}
+        }}),
+    );
+    add(
+        "Me",
+        json!({"type": "object", "properties": {
+            "user": {"type": "object"},
+            "organizations": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "role": {"type": "string"}}}},
+            "active_organization": {"type": "object", "properties": {"id": {"type": "string"}, "role": {"type": "string"}}}
+        }}),
+    );
+    add(
+        "StoredWorkflow",
+        json!({"type": "object", "required": ["id", "name", "version", "active"], "properties": {
+            "id": {"type": "string", "description": "The document's own id, e.g. wf_email_draft"},
+            "name": {"type": "string"},
+            "version": {"type": "integer", "minimum": 1},
+            "active": {"type": "boolean"},
+            "created_by": {"type": ["string", "null"], "format": "uuid"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "definition": {"$ref": "#/components/schemas/Workflow"}
+        }}),
+    );
+    let state =
+        json!({"enum": ["PENDING", "RUNNING", "WAITING", "COMPLETED", "FAILED", "CANCELLED"]});
+    let usage = json!({"type": "object", "properties": {"input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"}}});
+    add(
+        "Step",
+        json!({"type": "object", "required": ["id", "state", "attempts"], "properties": {
+            "id": {"type": "string", "description": "The step's id, or loop_id[i].step_id inside a loop"},
+            "state": {"enum": ["PENDING", "RUNNING", "WAITING", "COMPLETED", "FAILED", "SKIPPED"]},
+            "output": {}, "error": {},
+            "attempts": {"type": "integer"},
+            "started_at": {"type": ["string", "null"], "format": "date-time"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"},
+            "duration_ms": {"type": ["integer", "null"]},
+            "usage": usage,
+            "cost_usd": {"type": "number"}
+        }}),
+    );
+    add(
+        "Execution",
+        json!({"type": "object", "required": ["id", "workflow_id", "state", "steps", "cost_usd"], "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "workflow_id": {"type": "string"},
+            "workflow_version": {"type": "integer"},
+            "state": state,
+            "trigger": {"enum": ["manual", "schedule", "webhook", "workflow"]},
+            "input": {"type": "object"},
+            "output": {}, "error": {},
+            "usage": usage,
+            "cost_usd": {"type": "number"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "started_at": {"type": ["string", "null"], "format": "date-time"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"},
+            "steps": {"type": "array", "items": {"$ref": "#/components/schemas/Step"}}
+        }}),
+    );
+    add(
+        "Error",
+        json!({"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message", "details"], "properties": {
+                "code": {"enum": ["bad_request", "invalid", "unauthorized", "totp_required", "forbidden", "mfa_required",
+                                   "not_found", "conflict", "too_large", "rate_limited", "workflow_failed", "unavailable", "internal"]},
+                "message": {"type": "string"},
+                "details": {"type": "array", "items": {"type": "object", "required": ["path", "message"], "properties": {
+                    "path": {"type": "string", "description": "Where: a JSON path ($.steps[1].id) or a query parameter"},
+                    "message": {"type": "string"}
+                }}}
+            }
+        }}}),
+    );
+    schemas
+}
+
+fn describe(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No content",
+        302 => "Redirect",
+        400 => "Unreadable request (bad JSON, bad query)",
+        401 => "Not signed in, or the credentials are wrong",
+        403 => "Not allowed for this role",
+        404 => "Not found (also: an object of another organization)",
+        409 => "Conflicts with the object's state",
+        413 => "The body is too large",
+        422 => "Invalid content; details name each place",
+        429 => "Rate limited; see Retry-After",
+        500 => "Internal error (the cause is logged)",
+        502 => "The workflow behind the call failed",
+        503 => "Unavailable",
+        _ => "",
+    }
+}
+
+fn path_parameters(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect()
+}
+
+fn build() -> Value {
+    let mut paths = Map::new();
+    for endpoint in ENDPOINTS {
+        let mut responses = Map::new();
+        let (status, body) = endpoint.success;
+        let mut success = json!({"description": describe(status)});
+        if let Some(body) = body {
+            success["content"] = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}});
+        }
+        if endpoint.path.ends_with("/events") {
+            success["content"] = json!({"text/event-stream": {"schema": {"type": "string"}}});
+        }
+        responses.insert(status.to_string(), success);
+        let mut errors: Vec<u16> = vec![400, 422, 429, 500];
+        if endpoint.signed_in {
+            errors.push(401);
+        }
+        errors.extend_from_slice(endpoint.errors);
+        errors.sort_unstable();
+        errors.dedup();
+        for error in errors {
+            responses.insert(
+                error.to_string(),
+                json!({"description": describe(error), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+            );
+        }
+        let mut operation = json!({
+            "tags": [endpoint.tag],
+            "summary": endpoint.summary,
+            "operationId": format!("{} {}", endpoint.method, endpoint.path),
+            "parameters": path_parameters(endpoint.path),
+            "responses": responses,
+        });
+        if endpoint.signed_in {
+            operation["security"] = json!([{"cookie": []}, {"bearer": []}]);
+        } else {
+            operation["security"] = json!([]);
+        }
+        match endpoint.body {
+            Body::None => {}
+            Body::Json(schema) => {
+                operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+            }
+            Body::Any => {
+                operation["requestBody"] = json!({"content": {"application/json": {}, "application/x-www-form-urlencoded": {}, "text/plain": {}, "application/octet-stream": {}}});
+            }
+        }
+        let item = paths
+            .entry(endpoint.path.to_owned())
+            .or_insert_with(|| json!({}));
+        item[endpoint.method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Baton API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Everything under /api/v1 acts in the caller's active organization. Errors answer {\"error\": {\"code\", \"message\", \"details\": [{\"path\", \"message\"}]}}."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components(),
+            "securitySchemes": {
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "baton_access"},
+                "bearer": {"type": "http", "scheme": "bearer", "description": "An access token, or an API key (baton_...)"}
+            }
+        }
+    })
+}
