@@ -129,7 +129,8 @@ wait "$N8N_PID" 2>/dev/null || true
 BATON_DATA="$BENCH_DIR/baton-data"
 rm -rf "$BATON_DATA"
 BASE="http://127.0.0.1:$BATON_PORT"
-env -u BATON_DATABASE_URL BATON_LOG=warn "$BATON" serve --addr "127.0.0.1:$BATON_PORT" --data-dir "$BATON_DATA" \
+# The per-hook limit (60,000 a minute by default) would cap the load itself; n8n has none.
+env -u BATON_DATABASE_URL BATON_LOG=warn BATON_HOOK_RATE_LIMIT=1000000000 "$BATON" serve --addr "127.0.0.1:$BATON_PORT" --data-dir "$BATON_DATA" \
     >>"$BENCH_DIR/baton.log" 2>&1 &
 BATON_PID=$!
 PIDS+=("$BATON_PID")

@@ -206,6 +206,10 @@ pub struct ServeArgs {
     #[arg(long, env = "BATON_SIGN_IN_RATE_LIMIT", value_name = "N")]
     pub sign_in_rate_limit: Option<u32>,
 
+    /// Calls a minute one webhook URL accepts. [default: 60000]
+    #[arg(long, env = "BATON_HOOK_RATE_LIMIT", value_name = "N")]
+    pub hook_rate_limit: Option<u32>,
+
     /// Redis for rate limits shared by several servers (redis://host:port). [default: in memory]
     #[arg(
         long,

@@ -92,6 +92,7 @@ pub struct ConfigFile {
     mail_from: Option<String>,
     rate_limit: Option<u32>,
     sign_in_rate_limit: Option<u32>,
+    hook_rate_limit: Option<u32>,
     redis_url: Option<String>,
     google_client_id: Option<String>,
     google_client_secret: Option<String>,
@@ -234,6 +235,10 @@ impl ServeSettings {
                 .sign_in_rate_limit
                 .or(file.sign_in_rate_limit)
                 .unwrap_or(defaults.per_address_sign_in),
+            per_hook: args
+                .hook_rate_limit
+                .or(file.hook_rate_limit)
+                .unwrap_or(defaults.per_hook),
         };
         for (setting, value) in [
             ("rate limit (BATON_RATE_LIMIT)", limits.per_user),
@@ -241,6 +246,7 @@ impl ServeSettings {
                 "sign-in rate limit (BATON_SIGN_IN_RATE_LIMIT)",
                 limits.per_address_sign_in,
             ),
+            ("hook rate limit (BATON_HOOK_RATE_LIMIT)", limits.per_hook),
         ] {
             if value == 0 {
                 return Err(SettingError::new(setting, "must be at least 1"));

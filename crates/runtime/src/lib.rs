@@ -64,6 +64,8 @@ pub struct Runtime {
     /// Wakes those waiting in this process for an execution to change (a step finished, a run
     /// ended).
     pub(crate) changed: Arc<Notify>,
+    /// How this process runs the jobs it runs itself ([`Runtime::run_here`]).
+    inline: WorkerSettings,
 }
 
 impl Runtime {
@@ -81,6 +83,7 @@ impl Runtime {
             compiled: Mutex::default(),
             work: Notify::new(),
             changed: Arc::new(Notify::new()),
+            inline: WorkerSettings::named("inline"),
         }
     }
 
@@ -155,6 +158,58 @@ impl Runtime {
             .await?;
         self.work.notify_waiters();
         Ok(execution)
+    }
+
+    /// Starts the run and runs it here and now, for a caller that waits for the result
+    /// (a webhook in respond mode). The execution and its job are stored first, as by
+    /// [`Runtime::start`]; this process then leases the job itself rather than waiting for a
+    /// worker to find it. If the process dies, the job's lease runs out and a worker resumes it.
+    pub async fn run_here(&self, run: NewRun) -> Result<Execution, RuntimeError> {
+        let id = ExecutionId::new();
+        let (execution, job) = self
+            .store
+            .create_execution_with_job(
+                NewExecution {
+                    id,
+                    org_id: run.org_id,
+                    workflow_id: run.workflow_id,
+                    workflow_version: run.version,
+                    trigger: run.trigger,
+                    run_as: run.run_as,
+                    input: run.input,
+                },
+                NewJob {
+                    org_id: run.org_id,
+                    execution_id: id,
+                    kind: RUN_JOB.to_owned(),
+                    payload: Value::Object(Default::default()),
+                    run_at: Utc::now(),
+                },
+            )
+            .await?;
+        let settings = &self.inline;
+        let claim = baton_core::job::Claim {
+            worker: settings.name.clone(),
+            now: Utc::now(),
+            lease: chrono::Duration::from_std(settings.lease)
+                .unwrap_or(chrono::Duration::seconds(30)),
+            per_organization: settings.per_organization,
+        };
+        match self.store.claim_job(job.id, &claim).await? {
+            Some(job) => {
+                worker::process(self, settings, job, baton_engine::Cancel::never()).await;
+                Ok(self
+                    .store
+                    .execution(execution.org_id, execution.id)
+                    .await?
+                    .ok_or(RuntimeError::NotFound("execution"))?)
+            }
+            // A worker was quicker: wait for it.
+            None => {
+                self.wait(execution.org_id, execution.id, Duration::from_secs(30))
+                    .await
+            }
+        }
     }
 
     /// Like [`Runtime::start`], once per delivery id: a repeated delivery starts nothing and

@@ -135,7 +135,12 @@ impl Worker {
 }
 
 /// Runs one job's execution and settles the job: done, or back in the queue for later.
-async fn process(runtime: &Runtime, settings: &WorkerSettings, job: Job, stopping: Cancel) {
+pub(crate) async fn process(
+    runtime: &Runtime,
+    settings: &WorkerSettings,
+    job: Job,
+    stopping: Cancel,
+) {
     let store = &runtime.store;
     let execution = match store.execution(job.org_id, job.execution_id).await {
         Ok(Some(execution)) => execution,

@@ -39,8 +39,6 @@ use crate::workflows::{find, require};
 
 /// The most a hook body may weigh.
 pub const MAX_HOOK_BODY: usize = 1 << 20;
-/// Calls a minute one hook accepts.
-pub const HOOK_RATE_LIMIT: u32 = 6000;
 /// How long a respond-mode call waits for the workflow before answering 202.
 pub const RESPOND_WAIT: Duration = Duration::from_secs(30);
 pub const SIGNATURE_HEADER: &str = "x-baton-signature";
@@ -273,7 +271,12 @@ async fn deliver(
         .hook_by_token(&token)
         .await?
         .ok_or(ApiError::NotFound)?;
-    crate::rate_limit::check(&state, &format!("hook:{token}"), HOOK_RATE_LIMIT).await?;
+    crate::rate_limit::check(
+        &state,
+        &format!("hook:{token}"),
+        state.config.limits.per_hook,
+    )
+    .await?;
     if let Some(secret) = &hook.secret {
         let signature = headers
             .get(SIGNATURE_HEADER)
@@ -319,6 +322,15 @@ async fn deliver(
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
         .filter(|value| !value.is_empty() && value.len() <= 200);
+    if respond && delivery.is_none() {
+        // The caller waits anyway: run it here, without a trip through the queue.
+        let finished = state
+            .runtime
+            .run_here(run)
+            .await
+            .map_err(crate::executions::runtime_error)?;
+        return respond_with(finished);
+    }
     let (execution, fresh) = match delivery {
         Some(delivery) => state.runtime.deliver(run, delivery).await,
         None => state
@@ -345,6 +357,11 @@ async fn deliver(
         .wait(workflow.org_id, execution.id, RESPOND_WAIT)
         .await
         .map_err(crate::executions::runtime_error)?;
+    respond_with(finished)
+}
+
+/// The answer of a respond-mode hook: the output, the failure, or (still running) the id.
+fn respond_with(finished: baton_core::execution::Execution) -> Result<Response, ApiError> {
     match finished.state {
         baton_core::ExecutionState::Completed => {
             Ok((StatusCode::OK, Json(finished.output.unwrap_or(Value::Null))).into_response())

@@ -29,6 +29,8 @@ pub struct Limits {
     pub per_user: u32,
     /// Each client address, on sign-up, sign-in, password reset and accepting an invitation.
     pub per_address_sign_in: u32,
+    /// Each webhook URL.
+    pub per_hook: u32,
 }
 
 impl Default for Limits {
@@ -36,6 +38,7 @@ impl Default for Limits {
         Self {
             per_user: 100,
             per_address_sign_in: 20,
+            per_hook: 60_000,
         }
     }
 }

@@ -189,6 +189,9 @@ pub trait JobQueue: Send + Sync {
     async fn enqueue(&self, job: NewJob) -> Result<Job>;
     /// Leases the earliest due job that nobody holds (or whose lease has run out).
     async fn claim(&self, claim: &Claim) -> Result<Option<Job>>;
+    /// Leases one job by its id, when nobody holds it (the process that just queued it runs
+    /// it itself).
+    async fn claim_job(&self, job: JobId, claim: &Claim) -> Result<Option<Job>>;
     /// Extends a lease; false when the worker no longer holds it.
     async fn renew(
         &self,

@@ -637,6 +637,22 @@ macro_rules! impl_store {
                 Ok(row.map(Into::into))
             }
 
+            async fn claim_job(&self, job: JobId, claim: &Claim) -> Result<Option<Job>> {
+                let now = stored_time(claim.now);
+                let row: Option<JobRow> = sqlx::query_as(concat!(
+                    "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+                     WHERE id = $4 AND (lease_until IS NULL OR lease_until < $3) RETURNING ",
+                    $crate::sql::job_columns!()
+                ))
+                .bind(&claim.worker)
+                .bind(now + claim.lease)
+                .bind(now)
+                .bind(job.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
             async fn renew(&self, job: JobId, worker: &str, until: DateTime<Utc>) -> Result<bool> {
                 let renewed =
                     sqlx::query("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2")
