@@ -47,6 +47,9 @@ impl WorkerSettings {
     }
 }
 
+/// How often a running job looks for a person's cancel.
+const CANCEL_CHECK: Duration = Duration::from_secs(1);
+
 pub struct Worker {
     runtime: Arc<Runtime>,
     settings: WorkerSettings,
@@ -174,21 +177,33 @@ pub(crate) async fn process(
         }
     };
     let lease = chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::seconds(30));
+    // A person's cancel arrives through the store (the API may run in another process); the
+    // keeper looks every second and cancels the run, which then stops at its next safe point.
+    let (cancel_run, cancel) = Cancel::new();
     let keeper = {
         let store = store.clone();
         let name = settings.name.clone();
         let every = settings.lease / 3;
         let job_id = job.id;
         async move {
+            let mut renewed = tokio::time::Instant::now();
+            let mut cancelled = false;
             loop {
                 tokio::select! {
-                    () = tokio::time::sleep(every) => {}
+                    () = tokio::time::sleep(CANCEL_CHECK.min(every)) => {}
                     () = stopping.cancelled() => return true,
                 }
-                match store.renew(job_id, &name, Utc::now() + lease).await {
-                    Ok(true) => {}
-                    Ok(false) => return false,
-                    Err(error) => tracing::warn!(%error, "renewing a lease failed"),
+                if !cancelled && store.cancel_requested(job_id).await.unwrap_or(false) {
+                    cancelled = true;
+                    cancel_run.cancel();
+                }
+                if renewed.elapsed() >= every {
+                    renewed = tokio::time::Instant::now();
+                    match store.renew(job_id, &name, Utc::now() + lease).await {
+                        Ok(true) => {}
+                        Ok(false) => return false,
+                        Err(error) => tracing::warn!(%error, "renewing a lease failed"),
+                    }
                 }
             }
         }
@@ -196,7 +211,7 @@ pub(crate) async fn process(
     let options = RunOptions {
         user: json!({}),
         observer: Arc::new(Progress(runtime.changed.clone())),
-        cancel: Cancel::never(),
+        cancel,
         depth: 0,
     };
     let run = runtime.engine.run(&execution, &workflow, &options);

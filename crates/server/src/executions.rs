@@ -213,8 +213,9 @@ async fn may_edit(
     require(signed_in, Action::EditWorkflow { creator })
 }
 
-/// Cancels an execution that has not started or is waiting. A running one is cancelled by the
-/// worker running it at its next safe point (not yet: 409 says so).
+/// Cancels an execution that has not started or is waiting at once; asks the worker running a
+/// running one to stop it at its next safe point (the answer then still says RUNNING, with
+/// `cancel_requested`).
 async fn cancel(
     State(state): State<AppState>,
     signed_in: Authenticated,
@@ -226,10 +227,27 @@ async fn cancel(
     match execution.state {
         ExecutionState::Pending | ExecutionState::Waiting => {}
         ExecutionState::Running => {
-            return Err(ApiError::Conflict(
-                "the execution is running; it can be cancelled while it is pending or waiting"
-                    .into(),
-            ));
+            // Its worker, wherever it runs, stops it at the next safe point (within a second
+            // or so; a call in flight is abandoned).
+            if !state
+                .store
+                .request_cancel(signed_in.org, execution.id)
+                .await?
+            {
+                return Err(ApiError::Conflict(
+                    "the execution is running but has no job to stop; try again".into(),
+                ));
+            }
+            audit::record(
+                &state,
+                &client,
+                Event::by(&signed_in, "execution.cancel_requested")
+                    .target(format!("execution:{}", execution.id)),
+            )
+            .await;
+            let mut body = shown(&state, &execution).await?;
+            body["cancel_requested"] = Value::Bool(true);
+            return Ok(Json(body));
         }
         finished => {
             return Err(ApiError::Conflict(format!(

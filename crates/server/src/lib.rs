@@ -102,8 +102,17 @@ impl AppState {
 
 /// A runtime with the built-in connectors and no language model.
 pub fn default_runtime(store: Arc<dyn Store>) -> baton_runtime::Runtime {
-    let connectors: Arc<dyn baton_engine::connector::Connectors> =
-        Arc::new(baton_connectors::Registry::new(&Default::default()));
+    runtime_with(
+        store,
+        Arc::new(baton_connectors::Registry::new(&Default::default())),
+    )
+}
+
+/// A runtime with these connectors and no language model.
+pub fn runtime_with(
+    store: Arc<dyn Store>,
+    connectors: Arc<dyn baton_engine::connector::Connectors>,
+) -> baton_runtime::Runtime {
     let limits = baton_engine::Limits::default();
     let engine = baton_engine::Engine::new(
         store.clone(),

@@ -150,7 +150,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("get" "/api/v1/executions", "executions", "Executions, newest first (?workflow, ?state, ?since, ?until)", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
     endpoint!("get" "/api/v1/executions/{id}", "executions", "An execution with its steps", signed_in = true, body = NoBody, ok = (200, Some("Execution")), errors = [404]),
     endpoint!("get" "/api/v1/executions/{id}/events", "executions", "Live progress as Server-Sent Events", signed_in = true, body = NoBody, ok = (200, None), errors = [404]),
-    endpoint!("post" "/api/v1/executions/{id}/cancel", "executions", "Cancel a pending or waiting execution", signed_in = true, body = NoBody, ok = (200, Some("Execution")), errors = [403, 404, 409]),
+    endpoint!("post" "/api/v1/executions/{id}/cancel", "executions", "Cancel an execution (a running one at its next safe point)", signed_in = true, body = NoBody, ok = (200, Some("Execution")), errors = [403, 404, 409]),
     endpoint!("post" "/api/v1/executions/{id}/retry", "executions", "Run a failed execution again from its failed step", signed_in = true, body = NoBody, ok = (202, Some("Execution")), errors = [403, 404, 409]),
     endpoint!("post" "/api/v1/executions/{id}/steps/{step}/answer", "executions", "Answer a waiting approval step", signed_in = true, body = J("Answer"), ok = (202, Some("Execution")), errors = [403, 404, 409]),
     endpoint!("get" "/api/v1/openapi.json", "reference", "This document", signed_in = false, body = NoBody, ok = (200, Some("Object")), errors = []),

@@ -18,6 +18,7 @@ conformance!(
     executions_list_by_workflow_state_and_time,
     a_schedule_shows_its_next_runs_and_bad_ones_are_refused,
     live_events_stream_each_step_as_it_happens,
+    a_running_execution_is_cancelled_at_its_next_safe_point,
 );
 
 fn total() -> Value {
@@ -845,4 +846,57 @@ async fn live_events_stream_each_step_as_it_happens(test: &TestStore) {
     let (_, done) = seen.last().unwrap();
     assert_eq!(done["output"]["approved"], false);
     assert_eq!(done["steps"].as_array().unwrap().len(), 2);
+}
+
+async fn a_running_execution_is_cancelled_at_its_next_safe_point(test: &TestStore) {
+    // A service that never answers in time: the step is in flight when the cancel comes.
+    let slow = axum::Router::new().route(
+        "/slow",
+        axum::routing::post(|| async {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            "late"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, slow).await.unwrap() });
+    let app = App::reaching_localhost(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let workflow = json!({"id": "wf_slow", "name": "Slow", "steps": [
+        {"id": "call", "type": "integration", "service": "http", "action": "request",
+         "inputs": {"method": "POST", "url": format!("http://{addr}/slow")}},
+        {"id": "after", "type": "transformation", "action": "set", "inputs": {"x": 1}}
+    ]});
+    assert_eq!(
+        post(&app, &owner, "/api/v1/workflows", workflow)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let queued = post(&app, &owner, "/api/v1/workflows/wf_slow/runs", json!({})).await;
+    let id = queued.body["id"].as_str().unwrap().to_owned();
+    until(&app, &owner, &id, "RUNNING").await;
+    let asked = post(
+        &app,
+        &owner,
+        &format!("/api/v1/executions/{id}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert_eq!(asked.body["cancel_requested"], true);
+    let started = std::time::Instant::now();
+    let cancelled = until(&app, &owner, &id, "CANCELLED").await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "stopped within seconds, not after the call"
+    );
+    assert!(
+        cancelled["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|step| step["id"] != "after"),
+        "nothing after the cancelled step ran: {cancelled}"
+    );
 }

@@ -192,6 +192,10 @@ pub trait JobQueue: Send + Sync {
     /// Leases one job by its id, when nobody holds it (the process that just queued it runs
     /// it itself).
     async fn claim_job(&self, job: JobId, claim: &Claim) -> Result<Option<Job>>;
+    /// Asks the worker running the execution's job to cancel it; false when it has no job.
+    async fn request_cancel(&self, org: OrgId, execution: ExecutionId) -> Result<bool>;
+    /// Whether someone asked to cancel the job's execution.
+    async fn cancel_requested(&self, job: JobId) -> Result<bool>;
     /// Extends a lease; false when the worker no longer holds it.
     async fn renew(
         &self,

@@ -653,6 +653,26 @@ macro_rules! impl_store {
                 Ok(row.map(Into::into))
             }
 
+            async fn request_cancel(&self, org: OrgId, execution: baton_core::ExecutionId) -> Result<bool> {
+                let marked = sqlx::query(
+                    "UPDATE jobs SET cancel_requested = $3 WHERE execution_id = $1 AND org_id = $2",
+                )
+                .bind(execution.as_uuid())
+                .bind(org.as_uuid())
+                .bind(true)
+                .execute(&self.pool)
+                .await?;
+                Ok(marked.rows_affected() > 0)
+            }
+
+            async fn cancel_requested(&self, job: JobId) -> Result<bool> {
+                let row: Option<(bool,)> = sqlx::query_as("SELECT cancel_requested FROM jobs WHERE id = $1")
+                    .bind(job.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.is_some_and(|(requested,)| requested))
+            }
+
             async fn renew(&self, job: JobId, worker: &str, until: DateTime<Utc>) -> Result<bool> {
                 let renewed =
                     sqlx::query("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2")

@@ -35,17 +35,40 @@ impl App {
         Self::configured(test, |_| {})
     }
 
+    /// An app whose HTTP steps may call this machine (127.0.0.1), for tests with local servers.
+    pub fn reaching_localhost(test: &TestStore) -> App {
+        let settings = baton_connectors::ConnectorSettings {
+            http_allow: baton_connectors::AddressPolicy::parse("127.0.0.1").unwrap(),
+        };
+        let runtime = Arc::new(baton_server::runtime_with(
+            test.store.clone(),
+            Arc::new(baton_connectors::Registry::new(&settings)),
+        ));
+        Self::build(test, |_| {}, Some(runtime))
+    }
+
     /// An app whose configuration `change` adjusts first, with a worker running its jobs.
     pub fn configured(test: &TestStore, change: impl FnOnce(&mut Config)) -> App {
+        Self::build(test, change, None)
+    }
+
+    fn build(
+        test: &TestStore,
+        change: impl FnOnce(&mut Config),
+        runtime: Option<Arc<baton_runtime::Runtime>>,
+    ) -> App {
         let dir = tempfile::tempdir().unwrap();
         let outbox = dir.path().join("outbox");
         let mut config = Config::new("http://baton.test", outbox.clone());
         change(&mut config);
-        let state = AppState::new(
+        let mut state = AppState::new(
             test.store.clone(),
             Arc::new(Keyring::ephemeral().unwrap()),
             config,
         );
+        if let Some(runtime) = runtime {
+            state = state.with_runtime(runtime);
+        }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let worker = baton_runtime::Worker::new(
             state.runtime.clone(),
