@@ -59,6 +59,8 @@ pub struct Runtime {
     pub connectors: Arc<dyn Connectors>,
     pub limits: Limits,
     compiled: Mutex<HashMap<(WorkflowId, i32), Arc<CompiledWorkflow>>>,
+    /// The versions whose text mentions `user` (and so may read `{{user.*}}`).
+    mentions_user: Mutex<std::collections::HashSet<(WorkflowId, i32)>>,
     /// Wakes this process's workers when a job is queued here.
     pub(crate) work: Notify,
     /// Wakes those waiting in this process for an execution to change (a step finished, a run
@@ -81,6 +83,7 @@ impl Runtime {
             connectors,
             limits,
             compiled: Mutex::default(),
+            mentions_user: Mutex::default(),
             work: Notify::new(),
             changed: Arc::new(Notify::new()),
             inline: WorkerSettings::named("inline"),
@@ -123,6 +126,11 @@ impl Runtime {
             self.validate(&stored.definition)
                 .map_err(RuntimeError::Invalid)?,
         );
+        if stored.definition.to_string().contains("user")
+            && let Ok(mut mentions) = self.mentions_user.lock()
+        {
+            mentions.insert((workflow, version));
+        }
         if let Ok(mut cache) = self.compiled.lock() {
             if cache.len() > 10_000 {
                 cache.clear();
@@ -130,6 +138,14 @@ impl Runtime {
             cache.insert((workflow, version), compiled.clone());
         }
         Ok(compiled)
+    }
+
+    /// Whether a version may read `{{user.*}}` (known once it was compiled here).
+    pub(crate) fn reads_user(&self, workflow: WorkflowId, version: i32) -> bool {
+        self.mentions_user
+            .lock()
+            .map(|mentions| mentions.contains(&(workflow, version)))
+            .unwrap_or(true)
     }
 
     /// Stores the execution and its job together, and wakes a worker.

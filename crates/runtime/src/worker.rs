@@ -209,7 +209,11 @@ pub(crate) async fn process(
         }
     };
     let options = RunOptions {
-        user: json!({}),
+        user: if runtime.reads_user(execution.workflow_id, execution.workflow_version) {
+            running_user(runtime, &execution).await
+        } else {
+            json!({})
+        },
         observer: Arc::new(Progress(runtime.changed.clone())),
         cancel,
         depth: 0,
@@ -246,6 +250,28 @@ pub(crate) async fn process(
             tracing::warn!(%error, execution = %execution.id, "the run failed; it will be tried again");
             release_later(runtime, settings, &job).await;
         }
+    }
+}
+
+/// `{{user.*}}`: the person the execution runs as (who started it, or who made the workflow),
+/// with their organization's name as `company`.
+async fn running_user(
+    runtime: &Runtime,
+    execution: &baton_core::execution::Execution,
+) -> serde_json::Value {
+    let company = match runtime.store.organization(execution.org_id).await {
+        Ok(Some(organization)) => serde_json::Value::from(organization.name),
+        _ => serde_json::Value::Null,
+    };
+    let person = match execution.run_as {
+        Some(id) => runtime.store.user(id).await.ok().flatten(),
+        None => None,
+    };
+    match person {
+        Some(user) => {
+            json!({"id": user.id, "email": user.email, "name": user.name, "company": company})
+        }
+        None => json!({"company": company}),
     }
 }
 

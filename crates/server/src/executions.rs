@@ -413,7 +413,8 @@ const EVENTS_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// `GET /api/v1/executions/{id}/events`: Server-Sent Events, one `step` event each time a step
 /// starts, retries or finishes (its id, state, attempts, output or error, timings, cost), an
-/// `execution` event each time the execution's state changes, and a last `done` event with the
+/// `execution` event each time the stream sees the execution's state change (a state shorter
+/// than a look, a quarter second at most, may pass unseen), and a last `done` event with the
 /// whole execution once it has finished. A client that connects late gets the story so far
 /// first.
 async fn events(
