@@ -150,28 +150,8 @@ impl Runtime {
 
     /// Stores the execution and its job together, and wakes a worker.
     pub async fn start(&self, run: NewRun) -> Result<Execution, RuntimeError> {
-        let id = ExecutionId::new();
-        let (execution, _) = self
-            .store
-            .create_execution_with_job(
-                NewExecution {
-                    id,
-                    org_id: run.org_id,
-                    workflow_id: run.workflow_id,
-                    workflow_version: run.version,
-                    trigger: run.trigger,
-                    run_as: run.run_as,
-                    input: run.input,
-                },
-                NewJob {
-                    org_id: run.org_id,
-                    execution_id: id,
-                    kind: RUN_JOB.to_owned(),
-                    payload: Value::Object(Default::default()),
-                    run_at: Utc::now(),
-                },
-            )
-            .await?;
+        let (execution, job) = queued(run);
+        let (execution, _) = self.store.create_execution_with_job(execution, job).await?;
         self.work.notify_waiters();
         Ok(execution)
     }
@@ -181,28 +161,8 @@ impl Runtime {
     /// [`Runtime::start`]; this process then leases the job itself rather than waiting for a
     /// worker to find it. If the process dies, the job's lease runs out and a worker resumes it.
     pub async fn run_here(&self, run: NewRun) -> Result<Execution, RuntimeError> {
-        let id = ExecutionId::new();
-        let (execution, job) = self
-            .store
-            .create_execution_with_job(
-                NewExecution {
-                    id,
-                    org_id: run.org_id,
-                    workflow_id: run.workflow_id,
-                    workflow_version: run.version,
-                    trigger: run.trigger,
-                    run_as: run.run_as,
-                    input: run.input,
-                },
-                NewJob {
-                    org_id: run.org_id,
-                    execution_id: id,
-                    kind: RUN_JOB.to_owned(),
-                    payload: Value::Object(Default::default()),
-                    run_at: Utc::now(),
-                },
-            )
-            .await?;
+        let (execution, job) = queued(run);
+        let (execution, job) = self.store.create_execution_with_job(execution, job).await?;
         let settings = &self.inline;
         let claim = baton_core::job::Claim {
             worker: settings.name.clone(),
@@ -235,28 +195,10 @@ impl Runtime {
         run: NewRun,
         delivery_id: &str,
     ) -> Result<(Execution, bool), RuntimeError> {
-        let id = ExecutionId::new();
+        let (execution, job) = queued(run);
         let (execution, fresh) = self
             .store
-            .create_delivered_execution(
-                NewExecution {
-                    id,
-                    org_id: run.org_id,
-                    workflow_id: run.workflow_id,
-                    workflow_version: run.version,
-                    trigger: run.trigger,
-                    run_as: run.run_as,
-                    input: run.input,
-                },
-                NewJob {
-                    org_id: run.org_id,
-                    execution_id: id,
-                    kind: RUN_JOB.to_owned(),
-                    payload: Value::Object(Default::default()),
-                    run_at: Utc::now(),
-                },
-                delivery_id,
-            )
+            .create_delivered_execution(execution, job, delivery_id)
             .await?;
         if fresh {
             self.work.notify_waiters();
@@ -311,6 +253,28 @@ impl Runtime {
             poll = (poll * 2).min(Duration::from_millis(200));
         }
     }
+}
+
+/// The execution a run creates, and the job that runs it now.
+fn queued(run: NewRun) -> (NewExecution, NewJob) {
+    let id = ExecutionId::new();
+    let job = NewJob {
+        org_id: run.org_id,
+        execution_id: id,
+        kind: RUN_JOB.to_owned(),
+        payload: Value::Object(Default::default()),
+        run_at: Utc::now(),
+    };
+    let execution = NewExecution {
+        id,
+        org_id: run.org_id,
+        workflow_id: run.workflow_id,
+        workflow_version: run.version,
+        trigger: run.trigger,
+        run_as: run.run_as,
+        input: run.input,
+    };
+    (execution, job)
 }
 
 /// A step's checkpoint as the API and `baton run --output json` show it.

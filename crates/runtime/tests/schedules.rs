@@ -1,24 +1,18 @@
 //! Schedules on real stores: two schedulers fire each due time once, and times missed while
 //! nothing ran are skipped or run once, as the workflow says.
 
-#[allow(dead_code)]
-#[path = "../../store/tests/harness/mod.rs"]
-mod harness;
+mod common;
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use baton_core::execution::{ExecutionFilter, TriggerKind};
-use baton_core::organization::NewUser;
-use baton_core::workflow::NewWorkflow;
 use baton_core::{OrgId, PageRequest, WorkflowId};
-use baton_engine::provider::NoProvider;
-use baton_engine::{Engine, Limits};
 use baton_runtime::scheduler::delivery_id;
-use baton_runtime::{NewRun, Runtime, Scheduler};
+use baton_runtime::{NewRun, Scheduler};
 use chrono::Utc;
-use harness::TestStore;
+use common::harness;
+use common::{TestStore, runtime, saved_workflow};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -27,56 +21,16 @@ conformance!(
     missed_times_are_skipped_or_run_once,
 );
 
-fn runtime(test: &TestStore) -> Arc<Runtime> {
-    let connectors: Arc<dyn baton_engine::connector::Connectors> =
-        Arc::new(baton_connectors::Registry::new(&Default::default()));
-    let engine = Engine::new(
-        test.store.clone(),
-        Arc::new(NoProvider),
-        connectors.clone(),
-        Limits::default(),
-    );
-    Arc::new(Runtime::new(
-        test.store.clone(),
-        Arc::new(engine),
-        connectors,
-        Limits::default(),
-    ))
-}
-
 async fn scheduled(test: &TestStore, key: &str, trigger: Value) -> (OrgId, WorkflowId) {
-    let owner = test
-        .store
-        .create_user(NewUser {
-            email: format!("{}@example.com", uuid::Uuid::now_v7().simple()),
-            name: "Owner".into(),
-            password_hash: None,
-        })
-        .await
-        .unwrap();
-    let org = test
-        .store
-        .create_organization("Acme", owner.id)
-        .await
-        .unwrap();
-    let (workflow, _) = test
-        .store
-        .create_workflow(NewWorkflow {
-            org_id: org.id,
-            key: key.into(),
-            name: "Tick".into(),
-            definition: json!({"id": key, "name": "Tick", "trigger": trigger, "steps": [
-                {"id": "at", "type": "transformation", "action": "set", "inputs": {"at": "{{ trigger.scheduled_at }}"}}
-            ]}),
-            created_by: None,
-        })
-        .await
-        .unwrap();
-    test.store
-        .set_active(org.id, workflow.id, true)
-        .await
-        .unwrap();
-    (org.id, workflow.id)
+    let (org, workflow) = saved_workflow(
+        test,
+        json!({"id": key, "name": "Tick", "trigger": trigger, "steps": [
+            {"id": "at", "type": "transformation", "action": "set", "inputs": {"at": "{{ trigger.scheduled_at }}"}}
+        ]}),
+    )
+    .await;
+    test.store.set_active(org, workflow, true).await.unwrap();
+    (org, workflow)
 }
 
 async fn fired(test: &TestStore, org: OrgId, workflow: WorkflowId) -> Vec<String> {

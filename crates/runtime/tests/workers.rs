@@ -1,23 +1,17 @@
 //! Workers on real stores: executions started through the queue run to the end once each,
 //! several workers share the work, and a job whose worker vanished is taken over and resumed.
 
-#[allow(dead_code)]
-#[path = "../../store/tests/harness/mod.rs"]
-mod harness;
+mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use baton_core::execution::TriggerKind;
 use baton_core::job::Claim;
-use baton_core::organization::NewUser;
-use baton_core::workflow::NewWorkflow;
 use baton_core::{ExecutionState, OrgId, WorkflowId};
-use baton_engine::provider::NoProvider;
-use baton_engine::{Engine, Limits};
-use baton_runtime::{NewRun, Runtime, Worker, WorkerSettings};
+use baton_runtime::{NewRun, Worker, WorkerSettings};
 use chrono::Utc;
-use harness::TestStore;
+use common::harness;
+use common::{TestStore, runtime, saved_workflow};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -27,53 +21,15 @@ conformance!(
     a_job_whose_worker_vanished_is_taken_over_and_resumed,
 );
 
-fn runtime(test: &TestStore) -> Arc<Runtime> {
-    let connectors: Arc<dyn baton_engine::connector::Connectors> =
-        Arc::new(baton_connectors::Registry::new(&Default::default()));
-    let engine = Engine::new(
-        test.store.clone(),
-        Arc::new(NoProvider),
-        connectors.clone(),
-        Limits::default(),
-    );
-    Arc::new(Runtime::new(
-        test.store.clone(),
-        Arc::new(engine),
-        connectors,
-        Limits::default(),
-    ))
-}
-
 async fn workflow(test: &TestStore) -> (OrgId, WorkflowId) {
-    let owner = test
-        .store
-        .create_user(NewUser {
-            email: format!("{}@example.com", uuid::Uuid::now_v7().simple()),
-            name: "Owner".into(),
-            password_hash: None,
-        })
-        .await
-        .unwrap();
-    let org = test
-        .store
-        .create_organization("Acme", owner.id)
-        .await
-        .unwrap();
-    let (workflow, _) = test
-        .store
-        .create_workflow(NewWorkflow {
-            org_id: org.id,
-            key: "wf_total".into(),
-            name: "Total".into(),
-            definition: json!({"id": "wf_total", "name": "Total", "steps": [
-                {"id": "total", "type": "transformation", "action": "calculate", "inputs": {"expression": "trigger.price * trigger.qty"}},
-                {"id": "label", "type": "transformation", "action": "template", "inputs": {"template": "total {{ total.result }}"}}
-            ]}),
-            created_by: None,
-        })
-        .await
-        .unwrap();
-    (org.id, workflow.id)
+    saved_workflow(
+        test,
+        json!({"id": "wf_total", "name": "Total", "steps": [
+            {"id": "total", "type": "transformation", "action": "calculate", "inputs": {"expression": "trigger.price * trigger.qty"}},
+            {"id": "label", "type": "transformation", "action": "template", "inputs": {"template": "total {{ total.result }}"}}
+        ]}),
+    )
+    .await
 }
 
 fn run(org: OrgId, workflow: WorkflowId, n: i64) -> NewRun {

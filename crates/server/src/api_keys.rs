@@ -8,7 +8,7 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use base64::Engine;
 use baton_core::api_key::NewApiKey;
-use baton_core::policy::{Action, allows};
+use baton_core::policy::Action;
 use baton_core::{ApiKeyId, PageRequest, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -33,21 +33,13 @@ pub(crate) struct NewKey {
     role: Role,
 }
 
-fn require(signed_in: &Authenticated) -> Result<(), ApiError> {
-    if allows(signed_in.role, signed_in.user(), Action::ManageApiKeys) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
-}
-
 async fn create(
     State(state): State<AppState>,
     signed_in: Authenticated,
     client: Client,
     JsonBody(body): JsonBody<NewKey>,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&signed_in)?;
+    signed_in.require(Action::ManageApiKeys)?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::Invalid {
@@ -105,7 +97,7 @@ async fn list(
     State(state): State<AppState>,
     signed_in: Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in)?;
+    signed_in.require(Action::ManageApiKeys)?;
     let page = state
         .store
         .list_api_keys(signed_in.org, PageRequest::first(500))
@@ -121,7 +113,7 @@ async fn revoke(
     client: Client,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&signed_in)?;
+    signed_in.require(Action::ManageApiKeys)?;
     let id: ApiKeyId = id.parse().map_err(|_| ApiError::NotFound)?;
     state.store.revoke_api_key(signed_in.org, id).await?;
     audit::record(

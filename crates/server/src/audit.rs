@@ -6,8 +6,8 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use baton_core::audit::{AuditFilter, NewAuditEvent};
-use baton_core::policy::{Action, allows};
-use baton_core::{Cursor, OrgId, PageRequest, UserId};
+use baton_core::policy::Action;
+use baton_core::{OrgId, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -89,16 +89,8 @@ async fn list(
     signed_in: Authenticated,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    if !allows(signed_in.role, signed_in.user(), Action::ViewAuditLog) {
-        return Err(ApiError::Forbidden);
-    }
-    let Query(query) = query.map_err(|rejection| ApiError::BadRequest {
-        message: "invalid query".into(),
-        details: vec![Detail {
-            path: "query".into(),
-            message: rejection.body_text(),
-        }],
-    })?;
+    signed_in.require(Action::ViewAuditLog)?;
+    let query = crate::request::query(query)?;
     let actor = match &query.actor {
         Some(actor) => Some(actor.parse::<UserId>().map_err(|_| ApiError::BadRequest {
             message: "invalid filter".into(),
@@ -109,11 +101,7 @@ async fn list(
         })?),
         None => None,
     };
-    let limit = query.limit.unwrap_or(50);
-    let page = match query.cursor {
-        Some(cursor) => PageRequest::after(limit, Cursor::new(cursor)),
-        None => PageRequest::first(limit),
-    };
+    let page = crate::request::page(query.cursor, query.limit);
     let filter = AuditFilter {
         action: query.action,
         actor,

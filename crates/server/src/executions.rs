@@ -16,9 +16,8 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::audit::{self, Event};
 use crate::auth::guard::Authenticated;
-use crate::error::{ApiError, Detail};
-use crate::request::{Client, JsonBody};
-use crate::workflows::require;
+use crate::error::ApiError;
+use crate::request::{Client, JsonBody, bad_query, query};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -83,7 +82,7 @@ async fn read(
     signed_in: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::ViewWorkflows)?;
+    signed_in.require(Action::ViewWorkflows)?;
     let execution = find(&state, &signed_in, &id).await?;
     Ok(Json(shown(&state, &execution).await?))
 }
@@ -102,16 +101,6 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-fn bad_query(field: &str, message: String) -> ApiError {
-    ApiError::BadRequest {
-        message: "invalid query".into(),
-        details: vec![Detail {
-            path: field.into(),
-            message,
-        }],
-    }
-}
-
 fn time(field: &str, text: Option<&str>) -> Result<Option<chrono::DateTime<Utc>>, ApiError> {
     text.map(|text| {
         chrono::DateTime::parse_from_rfc3339(text)
@@ -127,8 +116,8 @@ async fn list(
     signed_in: Authenticated,
     listing: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::ViewWorkflows)?;
-    let Query(listing) = listing.map_err(|rejection| bad_query("query", rejection.body_text()))?;
+    signed_in.require(Action::ViewWorkflows)?;
+    let listing = query(listing)?;
     let workflow_id = match &listing.workflow {
         Some(key) => match state.store.workflow_by_key(signed_in.org, key).await? {
             Some(workflow) => Some(workflow.id),
@@ -210,7 +199,7 @@ async fn may_edit(
         .workflow(execution.org_id, execution.workflow_id)
         .await?
         .and_then(|workflow| workflow.created_by);
-    require(signed_in, Action::EditWorkflow { creator })
+    signed_in.require(Action::EditWorkflow { creator })
 }
 
 /// Cancels an execution that has not started or is waiting at once; asks the worker running a
@@ -429,7 +418,7 @@ async fn events(
 > {
     use axum::response::sse::{Event, KeepAlive, Sse};
 
-    require(&signed_in, Action::ViewWorkflows)?;
+    signed_in.require(Action::ViewWorkflows)?;
     let execution = find(&state, &signed_in, &id).await?;
     struct Watch {
         state: AppState,

@@ -35,7 +35,7 @@ use crate::audit::{self, Event};
 use crate::auth::guard::Authenticated;
 use crate::error::ApiError;
 use crate::request::Client;
-use crate::workflows::{find, require};
+use crate::workflows::find;
 
 /// The most a hook body may weigh.
 pub const MAX_HOOK_BODY: usize = 1 << 20;
@@ -60,9 +60,10 @@ pub(crate) fn routes() -> Router<AppState> {
         )
 }
 
+/// A hook URL token or a signing secret: random, URL-safe, stored as it is (the server shows
+/// the URL again and needs the secret to check signatures).
 fn new_token() -> String {
-    let bytes: [u8; 24] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    crate::auth::session::new_token().0
 }
 
 fn hook_json(state: &AppState, hook: &baton_core::hook::Hook) -> Value {
@@ -79,12 +80,9 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let workflow = find(&state, &signed_in, &id).await?;
-    require(
-        &signed_in,
-        Action::EditWorkflow {
-            creator: workflow.created_by,
-        },
-    )?;
+    signed_in.require(Action::EditWorkflow {
+        creator: workflow.created_by,
+    })?;
     let hook = state
         .store
         .ensure_hook(signed_in.org, workflow.id, &new_token())
@@ -101,12 +99,9 @@ async fn new_secret(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let workflow = find(&state, &signed_in, &id).await?;
-    require(
-        &signed_in,
-        Action::EditWorkflow {
-            creator: workflow.created_by,
-        },
-    )?;
+    signed_in.require(Action::EditWorkflow {
+        creator: workflow.created_by,
+    })?;
     state
         .store
         .ensure_hook(signed_in.org, workflow.id, &new_token())
@@ -134,12 +129,9 @@ async fn drop_secret(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let workflow = find(&state, &signed_in, &id).await?;
-    require(
-        &signed_in,
-        Action::EditWorkflow {
-            creator: workflow.created_by,
-        },
-    )?;
+    signed_in.require(Action::EditWorkflow {
+        creator: workflow.created_by,
+    })?;
     let hook = state
         .store
         .set_hook_secret(signed_in.org, workflow.id, None)
@@ -159,7 +151,7 @@ fn signed(secret: &str, body: &[u8], signature: Option<&str>) -> bool {
     let Some(hex) = signature.and_then(|value| value.trim().strip_prefix("sha256=")) else {
         return false;
     };
-    let Some(expected) = decode_hex(hex) else {
+    let Some(expected) = crate::auth::token::decode_hex(hex) else {
         return false;
     };
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
@@ -167,16 +159,6 @@ fn signed(secret: &str, body: &[u8], signature: Option<&str>) -> bool {
     };
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
-        .collect()
 }
 
 /// The body as the workflow sees it: JSON, form fields, or text (base64 when not UTF-8).

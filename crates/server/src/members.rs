@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use baton_core::access::NewInvite;
-use baton_core::policy::{Action, allows};
+use baton_core::policy::Action;
 use baton_core::{InviteId, Membership, OrgId, PageRequest, Role, UserId};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
@@ -47,14 +47,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/organization/transfer", post(transfer))
 }
 
-fn require(signed_in: &Authenticated, action: Action) -> Result<(), ApiError> {
-    if allows(signed_in.role, signed_in.user(), action) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
-}
-
 /// An id in a path; one that does not parse is as absent as one of another organization.
 fn path_id<T: std::str::FromStr>(text: &str) -> Result<T, ApiError> {
     text.parse().map_err(|_| ApiError::NotFound)
@@ -72,7 +64,7 @@ async fn list_members(
     State(state): State<AppState>,
     signed_in: Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::ViewWorkflows)?;
+    signed_in.require(Action::ViewWorkflows)?;
     let mut items = Vec::new();
     let mut page = PageRequest::first(500);
     loop {
@@ -107,7 +99,7 @@ async fn change_role(
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<RoleChange>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::InviteUsers)?;
+    signed_in.require(Action::InviteUsers)?;
     let target = member_of(&state, signed_in.org, path_id(&user_id)?).await?;
     if target.role == Role::Owner {
         return Err(ApiError::Conflict(
@@ -153,7 +145,7 @@ async fn remove_member(
     let user: UserId = path_id(&user_id)?;
     let leaving = matches!(signed_in.actor, Actor::User { id, .. } if id == user);
     if !leaving {
-        require(&signed_in, Action::InviteUsers)?;
+        signed_in.require(Action::InviteUsers)?;
     }
     let target = member_of(&state, signed_in.org, user).await?;
     if target.role == Role::Owner {
@@ -198,7 +190,7 @@ async fn invite(
     client: Client,
     JsonBody(body): JsonBody<NewInvitation>,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&signed_in, Action::InviteUsers)?;
+    signed_in.require(Action::InviteUsers)?;
     let email = body.email.trim().to_lowercase();
     if let Some(problem) = email_problem(&email) {
         return Err(ApiError::invalid(
@@ -284,7 +276,7 @@ async fn list_invites(
     State(state): State<AppState>,
     signed_in: Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::InviteUsers)?;
+    signed_in.require(Action::InviteUsers)?;
     let page = state
         .store
         .open_invites(signed_in.org, PageRequest::first(500))
@@ -300,7 +292,7 @@ async fn withdraw(
     client: Client,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&signed_in, Action::InviteUsers)?;
+    signed_in.require(Action::InviteUsers)?;
     let id: InviteId = path_id(&id)?;
     state.store.revoke_invite(signed_in.org, id).await?;
     audit::record(
@@ -436,7 +428,7 @@ async fn change_settings(
     client: Client,
     JsonBody(body): JsonBody<Settings>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::ManageSettings)?;
+    signed_in.require(Action::ManageSettings)?;
     let mut organization = state
         .store
         .organization(signed_in.org)
@@ -477,7 +469,7 @@ async fn transfer(
     client: Client,
     JsonBody(body): JsonBody<Transfer>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::TransferOwnership)?;
+    signed_in.require(Action::TransferOwnership)?;
     let Actor::User { id: me, .. } = signed_in.actor else {
         return Err(ApiError::ForbiddenBecause(
             "ownership is handed over by the Owner in person, not with an API key",
@@ -523,7 +515,7 @@ async fn delete_organization(
     client: Client,
     JsonBody(body): JsonBody<Deletion>,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&signed_in, Action::DeleteOrganization)?;
+    signed_in.require(Action::DeleteOrganization)?;
     let organization = state
         .store
         .organization(signed_in.org)

@@ -173,7 +173,7 @@ pub async fn per_address(state: &AppState, client: &Client, what: &str) -> Resul
 
 /// The per-user limit, for every request that names a user (an access token) or an API key.
 /// Requests that name nobody are limited where they matter, per address.
-pub async fn per_user(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn per_user(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let headers = request.headers();
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -191,10 +191,17 @@ pub async fn per_user(State(state): State<AppState>, request: Request, next: Nex
                     .collect::<String>()
             ))
         }
-        other => other
-            .or_else(|| cookie(headers, ACCESS_COOKIE))
-            .and_then(|token| state.keys.verify(token.trim(), Utc::now()).ok())
-            .map(|claims| format!("user:{}", claims.sub)),
+        other => {
+            let claims = other
+                .or_else(|| cookie(headers, ACCESS_COOKIE))
+                .and_then(|token| state.keys.verify(token.trim(), Utc::now()).ok());
+            let key = claims.as_ref().map(|claims| format!("user:{}", claims.sub));
+            // The guard reads the verified token from here instead of checking it again.
+            if let Some(claims) = claims {
+                request.extensions_mut().insert(claims);
+            }
+            key
+        }
     };
     if let Some(key) = key
         && let Err(limited) = check(&state, &key, state.config.limits.per_user).await

@@ -139,3 +139,32 @@ pub fn email_problem(email: &str) -> Option<&'static str> {
     }
     None
 }
+
+/// A 400 about one query parameter (`field`; `query` for the query as a whole).
+pub fn bad_query(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest {
+        message: "invalid query".into(),
+        details: vec![Detail {
+            path: field.into(),
+            message: message.into(),
+        }],
+    }
+}
+
+/// A query string of the expected shape, or a 400 saying what is wrong with it.
+pub fn query<T>(
+    query: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    query
+        .map(|axum::extract::Query(query)| query)
+        .map_err(|rejection| bad_query("query", rejection.body_text()))
+}
+
+/// A page of `limit` items (50 unless given), after `cursor` when given.
+pub fn page(cursor: Option<String>, limit: Option<u32>) -> baton_core::PageRequest {
+    let limit = limit.unwrap_or(50);
+    match cursor {
+        Some(cursor) => baton_core::PageRequest::after(limit, baton_core::Cursor::new(cursor)),
+        None => baton_core::PageRequest::first(limit),
+    }
+}

@@ -10,9 +10,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use baton_core::dsl::Problem;
 use baton_core::execution::TriggerKind;
-use baton_core::policy::{Action, allows};
+use baton_core::policy::Action;
 use baton_core::workflow::{NewVersion, NewWorkflow, Workflow, WorkflowVersion};
-use baton_core::{Cursor, PageRequest};
 use baton_runtime::NewRun;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,7 +20,7 @@ use crate::AppState;
 use crate::audit::{self, Event};
 use crate::auth::guard::Authenticated;
 use crate::error::{ApiError, Detail};
-use crate::request::{Client, JsonBody};
+use crate::request::{Client, JsonBody, bad_query, page, query};
 
 /// The longest `?wait=` a run request may ask for.
 pub const MAX_WAIT_SECONDS: u64 = 300;
@@ -44,14 +43,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/workflows/{id}/deactivate", post(deactivate))
         .route("/api/v1/workflows/{id}/runs", post(start_run))
         .route("/api/v1/workflows/{id}/schedule", get(schedule))
-}
-
-pub(crate) fn require(signed_in: &Authenticated, action: Action) -> Result<(), ApiError> {
-    if allows(signed_in.role, signed_in.user(), action) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
 }
 
 /// The workflow named in a path, in the caller's organization.
@@ -136,7 +127,7 @@ async fn create(
     client: Client,
     JsonBody(mut document): JsonBody<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&signed_in, Action::CreateWorkflow)?;
+    signed_in.require(Action::CreateWorkflow)?;
     let compiled = state
         .runtime
         .validate(&document)
@@ -173,32 +164,12 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    query
-        .map(|Query(query)| query)
-        .map_err(|rejection| ApiError::BadRequest {
-            message: "invalid query".into(),
-            details: vec![Detail {
-                path: "query".into(),
-                message: rejection.body_text(),
-            }],
-        })
-}
-
-fn page(cursor: Option<String>, limit: Option<u32>) -> PageRequest {
-    let limit = limit.unwrap_or(50);
-    match cursor {
-        Some(cursor) => PageRequest::after(limit, Cursor::new(cursor)),
-        None => PageRequest::first(limit),
-    }
-}
-
 async fn list(
     State(state): State<AppState>,
     signed_in: Authenticated,
     listing: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::ViewWorkflows)?;
+    signed_in.require(Action::ViewWorkflows)?;
     let listing = query(listing)?;
     let workflows = state
         .store
@@ -215,7 +186,7 @@ async fn read(
     signed_in: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::ViewWorkflows)?;
+    signed_in.require(Action::ViewWorkflows)?;
     let workflow = find(&state, &signed_in, &id).await?;
     let version = state
         .store
@@ -234,12 +205,9 @@ async fn save(
     mut document: Value,
     action: &str,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        signed_in,
-        Action::EditWorkflow {
-            creator: workflow.created_by,
-        },
-    )?;
+    signed_in.require(Action::EditWorkflow {
+        creator: workflow.created_by,
+    })?;
     match document.get("id") {
         None => document["id"] = Value::from(workflow.key.clone()),
         Some(id) if id != workflow.key.as_str() => {
@@ -286,7 +254,7 @@ async fn replace(
     Path(id): Path<String>,
     JsonBody(document): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::ViewWorkflows)?;
+    signed_in.require(Action::ViewWorkflows)?;
     let workflow = find(&state, &signed_in, &id).await?;
     save(
         &state,
@@ -306,12 +274,9 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let workflow = find(&state, &signed_in, &id).await?;
-    require(
-        &signed_in,
-        Action::DeleteWorkflow {
-            creator: workflow.created_by,
-        },
-    )?;
+    signed_in.require(Action::DeleteWorkflow {
+        creator: workflow.created_by,
+    })?;
     state
         .store
         .delete_workflow(signed_in.org, workflow.id)
@@ -331,7 +296,7 @@ async fn versions(
     Path(id): Path<String>,
     listing: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::ViewWorkflows)?;
+    signed_in.require(Action::ViewWorkflows)?;
     let listing = query(listing)?;
     let workflow = find(&state, &signed_in, &id).await?;
     let versions = state
@@ -372,7 +337,7 @@ async fn version(
     signed_in: Authenticated,
     Path((id, number)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::ViewWorkflows)?;
+    signed_in.require(Action::ViewWorkflows)?;
     let workflow = find(&state, &signed_in, &id).await?;
     let version = stored_version(&state, &signed_in, &workflow, &number).await?;
     Ok(Json(json!({
@@ -412,12 +377,9 @@ async fn set_active(
     active: bool,
 ) -> Result<Json<Value>, ApiError> {
     let workflow = find(state, signed_in, key).await?;
-    require(
-        signed_in,
-        Action::EditWorkflow {
-            creator: workflow.created_by,
-        },
-    )?;
+    signed_in.require(Action::EditWorkflow {
+        creator: workflow.created_by,
+    })?;
     let changed = state
         .store
         .set_active(signed_in.org, workflow.id, active)
@@ -463,7 +425,7 @@ async fn validate(
     signed_in: Authenticated,
     JsonBody(document): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::ViewWorkflows)?;
+    signed_in.require(Action::ViewWorkflows)?;
     state
         .runtime
         .validate(&document)
@@ -496,22 +458,16 @@ async fn start_run(
 ) -> Result<impl IntoResponse, ApiError> {
     let waiting = query(waiting)?;
     let workflow = find(&state, &signed_in, &id).await?;
-    require(
-        &signed_in,
-        Action::EditWorkflow {
-            creator: workflow.created_by,
-        },
-    )?;
+    signed_in.require(Action::EditWorkflow {
+        creator: workflow.created_by,
+    })?;
     if let Some(seconds) = waiting.wait
         && seconds > MAX_WAIT_SECONDS
     {
-        return Err(ApiError::BadRequest {
-            message: "invalid query".into(),
-            details: vec![Detail {
-                path: "wait".into(),
-                message: format!("must be at most {MAX_WAIT_SECONDS} seconds"),
-            }],
-        });
+        return Err(bad_query(
+            "wait",
+            format!("must be at most {MAX_WAIT_SECONDS} seconds"),
+        ));
     }
     let input = body
         .and_then(|JsonBody(body)| body.input)
@@ -577,7 +533,7 @@ async fn schedule(
     signed_in: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&signed_in, Action::ViewWorkflows)?;
+    signed_in.require(Action::ViewWorkflows)?;
     let workflow = find(&state, &signed_in, &id).await?;
     let compiled = state
         .runtime

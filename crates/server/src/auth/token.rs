@@ -253,7 +253,8 @@ fn encode_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
+/// Hex text to bytes; `None` when it is not hex.
+pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
     (text.len().is_multiple_of(2))
         .then(|| {
             (0..text.len())

@@ -1,0 +1,66 @@
+//! What the runtime tests share: fresh stores (the store's harness), a runtime over one, and a
+//! saved workflow in a new organization.
+#![allow(dead_code)]
+
+#[path = "../../../store/tests/harness/mod.rs"]
+pub mod harness;
+
+use std::sync::Arc;
+
+use baton_core::organization::NewUser;
+use baton_core::workflow::NewWorkflow;
+use baton_core::{OrgId, WorkflowId};
+use baton_engine::provider::NoProvider;
+use baton_engine::{Engine, Limits};
+use baton_runtime::Runtime;
+use serde_json::Value;
+
+pub use harness::TestStore;
+
+/// A runtime with the built-in connectors and no language model.
+pub fn runtime(test: &TestStore) -> Arc<Runtime> {
+    let connectors: Arc<dyn baton_engine::connector::Connectors> =
+        Arc::new(baton_connectors::Registry::new(&Default::default()));
+    let engine = Engine::new(
+        test.store.clone(),
+        Arc::new(NoProvider),
+        connectors.clone(),
+        Limits::default(),
+    );
+    Arc::new(Runtime::new(
+        test.store.clone(),
+        Arc::new(engine),
+        connectors,
+        Limits::default(),
+    ))
+}
+
+/// Saves `definition` (whose `id` is the key) in a new organization.
+pub async fn saved_workflow(test: &TestStore, definition: Value) -> (OrgId, WorkflowId) {
+    let owner = test
+        .store
+        .create_user(NewUser {
+            email: format!("{}@example.com", uuid::Uuid::now_v7().simple()),
+            name: "Owner".into(),
+            password_hash: None,
+        })
+        .await
+        .unwrap();
+    let org = test
+        .store
+        .create_organization("Acme", owner.id)
+        .await
+        .unwrap();
+    let (workflow, _) = test
+        .store
+        .create_workflow(NewWorkflow {
+            org_id: org.id,
+            key: definition["id"].as_str().unwrap().to_owned(),
+            name: definition["name"].as_str().unwrap().to_owned(),
+            definition,
+            created_by: None,
+        })
+        .await
+        .unwrap();
+    (org.id, workflow.id)
+}
