@@ -31,6 +31,16 @@ pub struct CompiledWorkflow {
     pub timeout: Duration,
 }
 
+impl CompiledWorkflow {
+    /// Whether every step only computes from what the run already holds (transformations, and
+    /// conditionals, loops and parallels of them): nothing is called, nothing waits. Run again,
+    /// such a workflow gives the same result and does nothing else, so it needs no checkpoint
+    /// until it ends.
+    pub fn is_pure(&self) -> bool {
+        self.steps.iter().all(CompiledStep::is_pure)
+    }
+}
+
 #[derive(Debug)]
 pub struct CompiledStep {
     pub id: String,
@@ -40,6 +50,32 @@ pub struct CompiledStep {
     pub timeout: Option<Duration>,
     pub on_error: CompiledOnError,
     pub kind: CompiledKind,
+}
+
+impl CompiledStep {
+    fn is_pure(&self) -> bool {
+        let all = |steps: &[CompiledStep]| steps.iter().all(CompiledStep::is_pure);
+        let fallback = match &self.on_error {
+            CompiledOnError::Fallback(steps) => all(steps),
+            CompiledOnError::Fail | CompiledOnError::Continue => true,
+        };
+        fallback
+            && match &self.kind {
+                CompiledKind::Transformation { .. } => true,
+                CompiledKind::Conditional {
+                    then, otherwise, ..
+                } => all(then) && all(otherwise),
+                CompiledKind::Loop { steps, .. } => all(steps),
+                CompiledKind::Parallel { branches, .. } => {
+                    branches.iter().all(|branch| all(branch))
+                }
+                CompiledKind::Llm { .. }
+                | CompiledKind::Integration { .. }
+                | CompiledKind::Approval { .. }
+                | CompiledKind::Delay { .. }
+                | CompiledKind::SubWorkflow { .. } => false,
+            }
+    }
 }
 
 #[derive(Debug)]
@@ -788,6 +824,41 @@ mod tests {
         assert!(
             matches!(&workflow.steps[1].kind, CompiledKind::Llm { provider, .. } if provider == "openai")
         );
+    }
+
+    #[test]
+    fn only_workflows_that_call_nothing_and_wait_for_nothing_are_pure() {
+        let set =
+            json!({"id": "set", "type": "transformation", "action": "set", "inputs": {"a": 1}});
+        let pure = check(json!({"id": "wf", "name": "x", "steps": [
+            set,
+            {"id": "check", "type": "conditional", "condition": "trigger.n > 1",
+             "then": [{"id": "hot", "type": "transformation", "action": "set", "inputs": {"t": "hot"}}],
+             "else": [{"id": "cold", "type": "transformation", "action": "set", "inputs": {"t": "cold"}}]},
+            {"id": "each", "type": "loop", "items": "trigger.rows", "steps": [
+                {"id": "row", "type": "transformation", "action": "set", "inputs": {"v": "{{ item }}"}}]},
+            {"id": "both", "type": "parallel", "branches": [
+                [{"id": "left", "type": "transformation", "action": "set", "inputs": {"l": 1}}],
+                [{"id": "right", "type": "transformation", "action": "set", "inputs": {"r": 2}}]]}
+        ]}))
+        .unwrap();
+        assert!(pure.is_pure());
+        let impure = [
+            json!({"id": "call", "type": "integration", "service": "slack", "action": "send_message", "inputs": {}}),
+            json!({"id": "ask", "type": "llm", "model": "gpt-4", "prompt": "hi"}),
+            json!({"id": "ok", "type": "approval", "message": "ok?"}),
+            json!({"id": "pause", "type": "delay", "duration": "1s"}),
+            json!({"id": "child", "type": "sub_workflow", "workflow": "wf_other", "inputs": {}}),
+            json!({"id": "check", "type": "conditional", "condition": "true", "then": [
+                {"id": "deep", "type": "integration", "service": "slack", "action": "send_message", "inputs": {}}]}),
+            json!({"id": "guarded", "type": "transformation", "action": "set", "inputs": {"a": 1},
+                   "on_error": {"fallback": [{"id": "backup", "type": "integration", "service": "email", "action": "send"}]}}),
+        ];
+        for step in impure {
+            let workflow = check(json!({"id": "wf", "name": "x", "steps": [set, step]}))
+                .unwrap_or_else(|problems| panic!("{step}: {problems:?}"));
+            assert!(!workflow.is_pure(), "{step} calls out or waits");
+        }
     }
 
     #[test]

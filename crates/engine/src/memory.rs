@@ -177,4 +177,40 @@ impl ExecutionStore for MemoryExecutions {
             .cloned()
             .unwrap_or_default())
     }
+
+    async fn record_finished_execution(
+        &self,
+        execution: &Execution,
+        steps: &[StepRun],
+    ) -> Result<()> {
+        baton_store::check_finished_record(execution, steps)?;
+        let mut executions = self.executions.lock().expect("executions lock");
+        if executions.contains_key(&execution.id) {
+            return Err(StoreError::Conflict("the execution already exists".into()));
+        }
+        executions.insert(execution.id, execution.clone());
+        self.steps
+            .lock()
+            .expect("steps lock")
+            .insert(execution.id, steps.to_vec());
+        Ok(())
+    }
+}
+
+impl MemoryExecutions {
+    /// Takes an execution and its step runs out of memory, e.g. to store them elsewhere.
+    pub fn take(&self, id: ExecutionId) -> Option<(Execution, Vec<StepRun>)> {
+        let execution = self
+            .executions
+            .lock()
+            .expect("executions lock")
+            .remove(&id)?;
+        let steps = self
+            .steps
+            .lock()
+            .expect("steps lock")
+            .remove(&id)
+            .unwrap_or_default();
+        Some((execution, steps))
+    }
 }

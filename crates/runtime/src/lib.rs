@@ -17,8 +17,11 @@ use baton_core::execution::{Execution, NewExecution, TriggerKind};
 use baton_core::job::NewJob;
 use baton_core::{ExecutionId, OrgId, UserId, WorkflowId};
 use baton_engine::connector::Connectors;
-use baton_engine::{CompileOptions, CompiledWorkflow, Engine, Limits, validate_document};
-use baton_store::{Store, StoreError};
+use baton_engine::memory::MemoryExecutions;
+use baton_engine::{
+    CompileOptions, CompiledWorkflow, Engine, Limits, RunOptions, validate_document,
+};
+use baton_store::{ExecutionStore, Store, StoreError};
 use chrono::Utc;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -160,7 +163,18 @@ impl Runtime {
     /// (a webhook in respond mode). The execution and its job are stored first, as by
     /// [`Runtime::start`]; this process then leases the job itself rather than waiting for a
     /// worker to find it. If the process dies, the job's lease runs out and a worker resumes it.
+    ///
+    /// A pure workflow ([`CompiledWorkflow::is_pure`]: it calls nothing and waits for nothing)
+    /// runs in memory instead, and is stored once, finished, with its steps, before the caller
+    /// hears the result. Should the process die first, nothing happened that the caller's
+    /// failed request does not already tell them; running it again gives the same result.
     pub async fn run_here(&self, run: NewRun) -> Result<Execution, RuntimeError> {
+        let compiled = self
+            .compiled(run.org_id, run.workflow_id, run.version)
+            .await?;
+        if compiled.is_pure() {
+            return self.run_in_memory(run, &compiled).await;
+        }
         let (execution, job) = queued(run);
         let (execution, job) = self.store.create_execution_with_job(execution, job).await?;
         let settings = &self.inline;
@@ -186,6 +200,34 @@ impl Runtime {
                     .await
             }
         }
+    }
+
+    async fn run_in_memory(
+        &self,
+        run: NewRun,
+        compiled: &CompiledWorkflow,
+    ) -> Result<Execution, RuntimeError> {
+        let (execution, _) = queued(run);
+        let memory = MemoryExecutions::new();
+        let execution = memory.create_execution(execution).await?;
+        let options = RunOptions {
+            user: if self.reads_user(execution.workflow_id, execution.workflow_version) {
+                worker::running_user(self, &execution).await
+            } else {
+                Value::Object(Default::default())
+            },
+            ..RunOptions::default()
+        };
+        self.engine
+            .run_on(&memory, &execution, compiled, &options)
+            .await?;
+        let (finished, steps) = memory
+            .take(execution.id)
+            .ok_or(RuntimeError::NotFound("execution"))?;
+        self.store
+            .record_finished_execution(&finished, &steps)
+            .await?;
+        Ok(finished)
     }
 
     /// Like [`Runtime::start`], once per delivery id: a repeated delivery starts nothing and

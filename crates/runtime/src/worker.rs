@@ -255,7 +255,7 @@ pub(crate) async fn process(
 
 /// `{{user.*}}`: the person the execution runs as (who started it, or who made the workflow),
 /// with their organization's name as `company`.
-async fn running_user(
+pub(crate) async fn running_user(
     runtime: &Runtime,
     execution: &baton_core::execution::Execution,
 ) -> serde_json::Value {

@@ -248,7 +248,7 @@ async fn deliver(
             }
         }
     })?;
-    let hook = state
+    let (hook, workflow) = state
         .store
         .hook_by_token(&token)
         .await?
@@ -269,12 +269,9 @@ async fn deliver(
             ));
         }
     }
-    let workflow = state
-        .store
-        .workflow(hook.org_id, hook.workflow_id)
-        .await?
-        .filter(|workflow| workflow.active)
-        .ok_or(ApiError::NotFound)?;
+    if !workflow.active {
+        return Err(ApiError::NotFound);
+    }
     let compiled = state
         .runtime
         .compiled(workflow.org_id, workflow.id, workflow.current_version)

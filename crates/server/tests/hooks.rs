@@ -16,6 +16,7 @@ const HOOK_BODY_LIMIT: usize = 1 << 20;
 conformance!(
     an_active_hook_starts_the_workflow_with_the_request,
     a_hook_in_respond_mode_answers_with_the_output,
+    a_hook_in_respond_mode_that_calls_out_runs_durably,
     a_signed_hook_refuses_unsigned_and_wrongly_signed_calls,
     a_repeated_delivery_runs_once,
     oversized_unknown_and_inactive_hooks_are_refused,
@@ -181,6 +182,18 @@ async fn a_hook_in_respond_mode_answers_with_the_output(test: &TestStore) {
         answered.body,
         json!({"greeting": "hello Cy", "source": "web", "method": "POST"})
     );
+    // Answered means stored: the execution is there, finished, with its step.
+    let listed = send(&app, "GET", "/api/v1/executions", None, &[&owner[0]]).await;
+    let stored = &listed.body["items"][0];
+    assert_eq!(stored["state"], "COMPLETED", "{}", listed.body);
+    assert_eq!(stored["trigger"], "webhook");
+    let detail = finished(&app, &owner, stored["id"].as_str().unwrap()).await;
+    assert_eq!(detail["output"], answered.body);
+    assert_eq!(detail["input"]["body"], json!({"name": "Cy"}));
+    assert_eq!(detail["steps"][0]["id"], "shape");
+    assert_eq!(detail["steps"][0]["state"], "COMPLETED");
+    assert_eq!(detail["steps"][0]["output"], answered.body);
+    assert!(detail["started_at"].is_string() && detail["finished_at"].is_string());
 
     let mut failing = echo(true);
     failing["steps"][0] = json!({"id": "boom", "type": "transformation", "action": "calculate", "inputs": {"expression": "trigger.body.missing * 2"}});
@@ -202,6 +215,61 @@ async fn a_hook_in_respond_mode_answers_with_the_output(test: &TestStore) {
             .unwrap()
             .contains("missing")
     );
+    let listed = send(
+        &app,
+        "GET",
+        "/api/v1/executions?state=FAILED",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    let stored = finished(
+        &app,
+        &owner,
+        listed.body["items"][0]["id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(stored["steps"][0]["id"], "boom");
+    assert_eq!(stored["steps"][0]["state"], "FAILED");
+    assert_eq!(stored["error"]["step"], "boom", "{stored}");
+}
+
+async fn a_hook_in_respond_mode_that_calls_out_runs_durably(test: &TestStore) {
+    // A step that calls another service: stored and checkpointed before the call, as any run.
+    let service = axum::Router::new().route(
+        "/score",
+        axum::routing::post(|| async { axum::Json(json!({"score": 87})) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let app = App::reaching_localhost(test);
+    let workflow = json!({"id": "wf_echo", "name": "Score", "trigger": {"type": "webhook", "respond": true}, "steps": [
+        {"id": "score", "type": "integration", "service": "http", "action": "request",
+         "inputs": {"method": "POST", "url": format!("http://{addr}/score"), "json": "{{ trigger.body }}"}},
+        {"id": "answer", "type": "transformation", "action": "set", "inputs": {
+            "name": "{{ trigger.body.name }}", "score": "{{ score.body.score }}"}}
+    ]});
+    let (owner, path) = hooked(&app, workflow).await;
+    let answered = call(&app, &path, "application/json", br#"{"name": "Cy"}"#, &[]).await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
+    assert_eq!(answered.body, json!({"name": "Cy", "score": 87}));
+    let listed = send(&app, "GET", "/api/v1/executions", None, &[&owner[0]]).await;
+    let stored = finished(
+        &app,
+        &owner,
+        listed.body["items"][0]["id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(stored["state"], "COMPLETED");
+    let steps: Vec<&str> = stored["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["score", "answer"]);
+    assert_eq!(stored["steps"][0]["attempts"], 1, "the call ran once");
 }
 
 fn signature(secret: &str, body: &[u8]) -> String {

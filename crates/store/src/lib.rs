@@ -37,6 +37,24 @@ pub use url::{DatabaseUrl, UrlError};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// What [`ExecutionStore::record_finished_execution`] accepts: a finished execution and step
+/// runs of that execution only.
+pub fn check_finished_record(execution: &Execution, steps: &[StepRun]) -> Result<()> {
+    if !execution.state.is_finished() {
+        return Err(StoreError::Conflict(format!(
+            "execution {} is {}; only a finished execution is recorded whole",
+            execution.id, execution.state
+        )));
+    }
+    if let Some(stray) = steps.iter().find(|step| step.execution_id != execution.id) {
+        return Err(StoreError::Conflict(format!(
+            "step run {:?} belongs to execution {}, not {}",
+            stray.step_key, stray.execution_id, execution.id
+        )));
+    }
+    Ok(())
+}
+
 /// Organizations, users and their memberships.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -181,6 +199,14 @@ pub trait ExecutionStore: Send + Sync {
     async fn save_step_run(&self, run: &StepRun) -> Result<()>;
     /// In the order the steps were first checkpointed.
     async fn step_runs(&self, execution: ExecutionId) -> Result<Vec<StepRun>>;
+    /// Stores, in one transaction, an execution that has already run to its end outside the
+    /// store (a pure workflow run in memory for a caller who waits), with its step runs in
+    /// their order. Its state must be a finished one.
+    async fn record_finished_execution(
+        &self,
+        execution: &Execution,
+        steps: &[StepRun],
+    ) -> Result<()>;
 }
 
 /// The durable job queue.
@@ -220,7 +246,9 @@ pub trait HookStore: Send + Sync {
     /// Gives the workflow a hook with `token`, or returns the one it has.
     async fn ensure_hook(&self, org: OrgId, workflow: WorkflowId, token: &str) -> Result<Hook>;
     async fn hook(&self, org: OrgId, workflow: WorkflowId) -> Result<Option<Hook>>;
-    async fn hook_by_token(&self, token: &str) -> Result<Option<Hook>>;
+    /// The hook with this token and its workflow (unless deleted), in one read: what a
+    /// delivery needs.
+    async fn hook_by_token(&self, token: &str) -> Result<Option<(Hook, Workflow)>>;
     /// The newest delivery id of the workflow that starts with `prefix` (e.g. `schedule:`).
     async fn latest_delivery(&self, workflow: WorkflowId, prefix: &str) -> Result<Option<String>>;
     /// Sets or clears the signing secret.

@@ -99,6 +99,6 @@ impl crate::Store for PostgresStore {
 mod implementation {
     use super::{CLAIM_SQL, PostgresStore};
 
-    crate::sql::impl_store!(PostgresStore, claim_sql = CLAIM_SQL);
+    crate::sql::impl_store!(PostgresStore, claim_sql = CLAIM_SQL, hook_by_token = pooled);
     crate::sql::impl_execution_store!(PostgresStore);
 }

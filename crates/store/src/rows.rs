@@ -424,6 +424,30 @@ pub(crate) struct HookRow {
     created_at: DateTime<Utc>,
 }
 
+/// A row of `HOOK_TARGET_SQL`: a workflow and its hook.
+#[derive(sqlx::FromRow)]
+pub(crate) struct HookTargetRow {
+    #[sqlx(flatten)]
+    workflow: WorkflowRow,
+    hook_token: String,
+    hook_secret: Option<String>,
+    hook_created_at: DateTime<Utc>,
+}
+
+impl From<HookTargetRow> for (baton_core::hook::Hook, Workflow) {
+    fn from(row: HookTargetRow) -> Self {
+        let workflow = Workflow::from(row.workflow);
+        let hook = baton_core::hook::Hook {
+            workflow_id: workflow.id,
+            org_id: workflow.org_id,
+            token: row.hook_token,
+            secret: row.hook_secret,
+            created_at: row.hook_created_at,
+        };
+        (hook, workflow)
+    }
+}
+
 impl From<HookRow> for baton_core::hook::Hook {
     fn from(row: HookRow) -> Self {
         baton_core::hook::Hook {

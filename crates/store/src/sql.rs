@@ -136,8 +136,32 @@ pub(crate) fn fetch_limit(page: &baton_core::PageRequest) -> i64 {
     i64::from(page.limit) + 1
 }
 
+/// The hook with a token and its workflow (not deleted), in one read: what a delivery needs.
+/// Shared by both drivers (SQLite reads `$1` as the first parameter too).
+pub(crate) const HOOK_TARGET_SQL: &str = "SELECT w.id, w.org_id, w.key, w.name, w.current_version, \
+     w.active, w.created_by, w.created_at, w.updated_at, \
+     h.token AS hook_token, h.secret AS hook_secret, h.created_at AS hook_created_at \
+     FROM hooks h JOIN workflows w ON w.id = h.workflow_id AND w.org_id = h.org_id \
+     WHERE h.token = $1 AND w.deleted_at IS NULL";
+
+/// `HookStore::hook_by_token` through the pool (`pooled`) or the store's in-thread connection
+/// (`in_thread`, SQLite: the webhook path, see ADR 0005).
+macro_rules! hook_by_token {
+    (pooled, $store:expr, $token:expr) => {{
+        let row: Option<HookTargetRow> = sqlx::query_as($crate::sql::HOOK_TARGET_SQL)
+            .bind($token)
+            .fetch_optional(&$store.pool)
+            .await?;
+        Ok(row.map(Into::into))
+    }};
+    (in_thread, $store:expr, $token:expr) => {
+        $store.hook_by_token_in_thread($token)
+    };
+}
+pub(crate) use hook_by_token;
+
 macro_rules! impl_store {
-    ($store:ty, claim_sql = $claim_sql:expr) => {
+    ($store:ty, claim_sql = $claim_sql:expr, hook_by_token = $hook_by_token:ident) => {
         use async_trait::async_trait;
         use baton_core::audit::{AuditEvent, AuditFilter, NewAuditEvent};
         use baton_core::credential::{Credential, NewCredential, SealedSecret};
@@ -1258,14 +1282,11 @@ macro_rules! impl_store {
                 Ok(row.map(Into::into))
             }
 
-            async fn hook_by_token(&self, token: &str) -> Result<Option<baton_core::hook::Hook>> {
-                let row: Option<HookRow> = sqlx::query_as(concat!(
-                    "SELECT ", $crate::sql::hook_columns!(), " FROM hooks WHERE token = $1"
-                ))
-                .bind(token)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.map(Into::into))
+            async fn hook_by_token(
+                &self,
+                token: &str,
+            ) -> Result<Option<(baton_core::hook::Hook, Workflow)>> {
+                $crate::sql::hook_by_token!($hook_by_token, self, token)
             }
 
             async fn latest_delivery(&self, workflow: WorkflowId, prefix: &str) -> Result<Option<String>> {
@@ -1546,6 +1567,67 @@ macro_rules! impl_execution_store {
             }
 
             async fn save_step_run(&self, run: &StepRun) -> Result<()> {
+                Self::upsert_step_run(&self.pool, run).await
+            }
+
+            async fn step_runs(&self, execution: ExecutionId) -> Result<Vec<StepRun>> {
+                let rows: Vec<StepRunRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::step_run_columns!(), " FROM step_runs WHERE execution_id = $1 ORDER BY id"
+                ))
+                .bind(execution.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn record_finished_execution(
+                &self,
+                execution: &Execution,
+                steps: &[StepRun],
+            ) -> Result<()> {
+                $crate::check_finished_record(execution, steps)?;
+                let mut transaction = self.pool.begin().await?;
+                sqlx::query(concat!(
+                    "INSERT INTO executions (", $crate::sql::execution_columns!(), ") \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                ))
+                .bind(execution.id.as_uuid())
+                .bind(execution.org_id.as_uuid())
+                .bind(execution.workflow_id.as_uuid())
+                .bind(execution.workflow_version)
+                .bind(execution.state.as_str())
+                .bind(execution.trigger.as_str())
+                .bind(execution.run_as.map(|user| user.as_uuid()))
+                .bind(Json(&execution.input))
+                .bind(execution.output.as_ref().map(Json))
+                .bind(execution.error.as_ref().map(Json))
+                .bind(execution.usage.input_tokens)
+                .bind(execution.usage.output_tokens)
+                .bind(execution.cost.micros())
+                .bind(stored_time(execution.created_at))
+                .bind(execution.started_at.map(stored_time))
+                .bind(execution.finished_at.map(stored_time))
+                .execute(&mut *transaction)
+                .await
+                .map_err(|error| match error {
+                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                        StoreError::NotFound("workflow version")
+                    }
+                    other => StoreError::on_unique(other, || "the execution already exists".into()),
+                })?;
+                for step in steps {
+                    Self::upsert_step_run(&mut *transaction, step).await?;
+                }
+                transaction.commit().await?;
+                Ok(())
+            }
+        }
+
+        impl $store {
+            async fn upsert_step_run<'c, E>(executor: E, run: &StepRun) -> Result<()>
+            where
+                E: sqlx::Executor<'c, Database = <$store as $crate::sql::HasDatabase>::Database>,
+            {
                 sqlx::query(
                     "INSERT INTO step_runs (id, execution_id, step_key, state, input, output, error, \
                      attempts, idempotency_key, input_tokens, output_tokens, cost_micros, started_at, finished_at) \
@@ -1571,7 +1653,7 @@ macro_rules! impl_execution_store {
                 .bind(run.cost.micros())
                 .bind(run.started_at.map(stored_time))
                 .bind(run.finished_at.map(stored_time))
-                .execute(&self.pool)
+                .execute(executor)
                 .await
                 .map_err(|error| match error {
                     sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
@@ -1580,16 +1662,6 @@ macro_rules! impl_execution_store {
                     other => StoreError::Database(other),
                 })?;
                 Ok(())
-            }
-
-            async fn step_runs(&self, execution: ExecutionId) -> Result<Vec<StepRun>> {
-                let rows: Vec<StepRunRow> = sqlx::query_as(concat!(
-                    "SELECT ", $crate::sql::step_run_columns!(), " FROM step_runs WHERE execution_id = $1 ORDER BY id"
-                ))
-                .bind(execution.as_uuid())
-                .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter().map(TryInto::try_into).collect()
             }
         }
 

@@ -9,7 +9,7 @@ use baton_core::api_key::NewApiKey;
 use baton_core::audit::{AuditFilter, NewAuditEvent};
 use baton_core::credential::{NewCredential, SealedSecret};
 use baton_core::execution::{
-    ExecutionFilter, ExecutionUpdate, NewExecution, StepRun, TokenUsage, TriggerKind,
+    Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun, TokenUsage, TriggerKind,
 };
 use baton_core::job::{Claim, NewJob};
 use baton_core::organization::NewUser;
@@ -38,6 +38,7 @@ conformance!(
     executions_move_only_along_allowed_transitions,
     a_stale_transition_is_refused,
     step_checkpoints_replace_and_total_up,
+    a_finished_execution_is_recorded_whole,
     executions_filter_by_workflow_and_state,
     jobs_are_claimed_when_due_in_order,
     a_lapsed_lease_passes_the_job_to_another_worker,
@@ -684,6 +685,94 @@ fn step(execution: ExecutionId, key: &str, state: StepState, tokens: i64, micros
         started_at: Some(now_micros()),
         finished_at: None,
     }
+}
+
+async fn a_finished_execution_is_recorded_whole(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let flow = workflow(store, org_id, "wf_inline").await;
+    let new = new_execution(&flow);
+    let started = now_micros();
+    let mut first = step(new.id, "shape", StepState::Completed, 10, 500);
+    first.output = Some(json!({"greeting": "hello"}));
+    first.finished_at = Some(now_micros());
+    let mut second = step(new.id, "label", StepState::Completed, 4, 250);
+    second.output = Some(json!({"text": "done"}));
+    second.finished_at = Some(now_micros());
+    let execution = Execution {
+        id: new.id,
+        org_id,
+        workflow_id: flow.id,
+        workflow_version: flow.current_version,
+        state: ExecutionState::Completed,
+        trigger: TriggerKind::Webhook,
+        run_as: None,
+        input: new.input.clone(),
+        output: Some(json!({"text": "done"})),
+        error: None,
+        usage: TokenUsage {
+            input_tokens: 14,
+            output_tokens: 7,
+        },
+        cost: Usd::from_micros(750),
+        created_at: started,
+        started_at: Some(started),
+        finished_at: Some(now_micros()),
+    };
+    let mut running = execution.clone();
+    running.id = ExecutionId::new();
+    running.state = ExecutionState::Running;
+    assert!(
+        matches!(
+            store.record_finished_execution(&running, &[]).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "only a finished execution is recorded whole"
+    );
+    assert!(
+        matches!(
+            store
+                .record_finished_execution(
+                    &execution,
+                    &[step(running.id, "x", StepState::Completed, 0, 0)]
+                )
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "another execution's step is refused"
+    );
+    store
+        .record_finished_execution(&execution, &[first.clone(), second.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.execution(org_id, execution.id).await.unwrap(),
+        Some(execution.clone())
+    );
+    assert_eq!(
+        store.step_runs(execution.id).await.unwrap(),
+        [first.clone(), second],
+        "the steps, in their order"
+    );
+    assert!(
+        matches!(
+            store.record_finished_execution(&execution, &[first]).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "recorded once"
+    );
+    let listed = store
+        .list_executions(
+            org_id,
+            &ExecutionFilter {
+                workflow_id: Some(flow.id),
+                state: Some(ExecutionState::Completed),
+            },
+            PageRequest::first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
 }
 
 async fn step_checkpoints_replace_and_total_up(test: &TestStore) {
@@ -1646,13 +1735,9 @@ async fn hooks_are_found_by_token_and_keep_their_secret(test: &TestStore) {
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(
-        store
-            .hook_by_token("token-1")
-            .await
-            .unwrap()
-            .unwrap()
-            .workflow_id,
-        flow.id
+        store.hook_by_token("token-1").await.unwrap().unwrap(),
+        (same.clone(), flow.clone()),
+        "the hook comes with its workflow"
     );
     assert!(store.hook_by_token("token-2").await.unwrap().is_none());
     let signed = store
@@ -1660,7 +1745,17 @@ async fn hooks_are_found_by_token_and_keep_their_secret(test: &TestStore) {
         .await
         .unwrap();
     assert_eq!(signed.secret.as_deref(), Some("s3cret"));
+    assert_eq!(
+        store.hook_by_token("token-1").await.unwrap().unwrap().0,
+        signed,
+        "the secret comes with the hook"
+    );
     assert!(store.hook(other, flow.id).await.unwrap().is_none());
+    store.delete_workflow(org_id, flow.id).await.unwrap();
+    assert!(
+        store.hook_by_token("token-1").await.unwrap().is_none(),
+        "a deleted workflow's hook leads nowhere"
+    );
 }
 
 async fn a_new_job_wakes_listeners_in_other_processes(test: &TestStore) {

@@ -87,11 +87,10 @@ impl Cancel {
         (Canceller(sender), Cancel(receiver))
     }
 
-    /// A run that is never cancelled.
+    /// A run that is never cancelled. All such runs share one channel that is never sent on.
     pub fn never() -> Cancel {
-        let (sender, receiver) = watch::channel(false);
-        std::mem::forget(sender);
-        Cancel(receiver)
+        static NEVER: std::sync::OnceLock<watch::Sender<bool>> = std::sync::OnceLock::new();
+        Cancel(NEVER.get_or_init(|| watch::channel(false).0).subscribe())
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -185,10 +184,24 @@ impl Engine {
         workflow: &CompiledWorkflow,
         options: &RunOptions,
     ) -> Result<(Execution, Outcome), EngineError> {
+        self.run_on(self.store.as_ref(), execution, workflow, options)
+            .await
+    }
+
+    /// [`Engine::run`] with the execution and its checkpoints kept in `store` rather than the
+    /// engine's own: a [`crate::memory::MemoryExecutions`] runs a pure workflow
+    /// ([`CompiledWorkflow::is_pure`]) without a write until the caller stores the result.
+    pub async fn run_on(
+        &self,
+        store: &dyn ExecutionStore,
+        execution: &Execution,
+        workflow: &CompiledWorkflow,
+        options: &RunOptions,
+    ) -> Result<(Execution, Outcome), EngineError> {
         let now = Utc::now();
         let state = match execution.state {
             ExecutionState::Pending | ExecutionState::Waiting => {
-                self.store
+                store
                     .transition(ExecutionUpdate::new(
                         execution.id,
                         execution.state,
@@ -202,8 +215,7 @@ impl Engine {
             other => return Err(EngineError::NotRunnable(execution.id, other)),
         };
         debug_assert_eq!(state, ExecutionState::Running);
-        let memo: HashMap<String, StepRun> = self
-            .store
+        let memo: HashMap<String, StepRun> = store
             .step_runs(execution.id)
             .await?
             .into_iter()
@@ -214,6 +226,7 @@ impl Engine {
         let remaining = workflow.timeout.saturating_sub(elapsed);
         let run = Run {
             engine: self,
+            store,
             workflow,
             execution,
             memo,
@@ -278,7 +291,7 @@ impl Engine {
                 Outcome::Cancelled,
             ),
         };
-        let stored = self.store.transition(update).await?;
+        let stored = store.transition(update).await?;
         Ok((stored, outcome))
     }
 
@@ -330,6 +343,8 @@ impl Engine {
 /// One run of one execution: what every step needs.
 pub(crate) struct Run<'a> {
     engine: &'a Engine,
+    /// Where this run's execution and checkpoints live.
+    store: &'a dyn ExecutionStore,
     workflow: &'a CompiledWorkflow,
     execution: &'a Execution,
     memo: HashMap<String, StepRun>,
@@ -390,8 +405,7 @@ impl Run<'_> {
     }
 
     async fn checkpoint(&self, run: &StepRun) -> Result<(), Halt> {
-        self.engine
-            .store
+        self.store
             .save_step_run(run)
             .await
             .map_err(|error| Halt::Failed {

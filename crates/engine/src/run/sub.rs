@@ -141,7 +141,7 @@ impl Run<'_> {
         self.checkpoint(&run).await?;
         self.options.observer.step_started(key, run.attempts);
 
-        let store = &self.engine.store;
+        let store = self.store;
         let existing = store
             .execution(self.org(), child_id)
             .await
@@ -178,11 +178,14 @@ impl Run<'_> {
                 cancel: self.options.cancel.clone(),
                 depth,
             };
-            Box::pin(self.engine.run(&child, &resolved.compiled, &options))
-                .await
-                .map_err(|error| Halt::Failed {
-                    error: StepError::system(error.to_string()).to_json(key, 1),
-                })?
+            Box::pin(
+                self.engine
+                    .run_on(self.store, &child, &resolved.compiled, &options),
+            )
+            .await
+            .map_err(|error| Halt::Failed {
+                error: StepError::system(error.to_string()).to_json(key, 1),
+            })?
         };
         match outcome {
             Outcome::Completed => {

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use baton_core::execution::{
     Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun, TokenUsage,
 };
+use baton_core::hook::Hook;
 use baton_core::job::{Job, NewJob};
+use baton_core::workflow::Workflow;
 use baton_core::{
     ExecutionId, ExecutionState, JobId, OrgId, Page, PageRequest, Usd, UserId, WorkflowId,
 };
@@ -284,6 +286,38 @@ fn insert_job(connection: &Connection, job: &NewJob) -> Result<Job> {
         })
 }
 
+impl super::SqliteStore {
+    /// `HookStore::hook_by_token`, the first read of every webhook delivery.
+    pub(super) fn hook_by_token_in_thread(&self, token: &str) -> Result<Option<(Hook, Workflow)>> {
+        self.executions.with(|connection| {
+            let mut statement = connection.prepare_cached(crate::sql::HOOK_TARGET_SQL)?;
+            Ok(statement
+                .query_row(params![token], |row| {
+                    let workflow = Workflow {
+                        id: WorkflowId::from_uuid(read_uuid(row, 0)?),
+                        org_id: OrgId::from_uuid(read_uuid(row, 1)?),
+                        key: row.get(2)?,
+                        name: row.get(3)?,
+                        current_version: row.get(4)?,
+                        active: row.get(5)?,
+                        created_by: read_optional_uuid(row, 6)?.map(UserId::from_uuid),
+                        created_at: read_time(row, 7)?.unwrap_or_default(),
+                        updated_at: read_time(row, 8)?.unwrap_or_default(),
+                    };
+                    let hook = Hook {
+                        workflow_id: workflow.id,
+                        org_id: workflow.org_id,
+                        token: row.get(9)?,
+                        secret: row.get(10)?,
+                        created_at: read_time(row, 11)?.unwrap_or_default(),
+                    };
+                    Ok((hook, workflow))
+                })
+                .optional()?)
+        })
+    }
+}
+
 #[async_trait]
 impl ExecutionStore for super::SqliteStore {
     async fn create_execution(&self, execution: NewExecution) -> Result<Execution> {
@@ -452,38 +486,8 @@ impl ExecutionStore for super::SqliteStore {
     }
 
     async fn save_step_run(&self, run: &StepRun) -> Result<()> {
-        self.executions.with(|connection| {
-            let mut statement = connection.prepare_cached(
-                "INSERT INTO step_runs (id, execution_id, step_key, state, input, output, error, \
-                 attempts, idempotency_key, input_tokens, output_tokens, cost_micros, started_at, finished_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
-                 ON CONFLICT (execution_id, step_key) DO UPDATE SET state = excluded.state, \
-                 input = excluded.input, output = excluded.output, error = excluded.error, \
-                 attempts = excluded.attempts, idempotency_key = excluded.idempotency_key, \
-                 input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, \
-                 cost_micros = excluded.cost_micros, started_at = excluded.started_at, \
-                 finished_at = excluded.finished_at",
-            )?;
-            statement
-                .execute(params![
-                    id(Uuid::now_v7()),
-                    id(run.execution_id.as_uuid()),
-                    run.step_key,
-                    run.state.as_str(),
-                    run.input.as_ref().map(json),
-                    run.output.as_ref().map(json),
-                    run.error.as_ref().map(json),
-                    run.attempts,
-                    run.idempotency_key,
-                    run.usage.input_tokens,
-                    run.usage.output_tokens,
-                    run.cost.micros(),
-                    run.started_at.map(time),
-                    run.finished_at.map(time),
-                ])
-                .map_err(|error| if violates(&error, FOREIGN_KEY) { StoreError::NotFound("execution") } else { StoreError::Sqlite(error) })?;
-            Ok(())
-        })
+        self.executions
+            .with(|connection| upsert_step_run(connection, run))
     }
 
     async fn step_runs(&self, execution: ExecutionId) -> Result<Vec<StepRun>> {
@@ -502,4 +506,97 @@ impl ExecutionStore for super::SqliteStore {
             .collect()
         })
     }
+
+    async fn record_finished_execution(
+        &self,
+        execution: &Execution,
+        steps: &[StepRun],
+    ) -> Result<()> {
+        crate::check_finished_record(execution, steps)?;
+        self.executions.with(|connection| {
+            let transaction = connection.transaction()?;
+            insert_finished(&transaction, execution)?;
+            for step in steps {
+                upsert_step_run(&transaction, step)?;
+            }
+            transaction.commit()?;
+            Ok(())
+        })
+    }
+}
+
+fn insert_finished(connection: &Connection, execution: &Execution) -> Result<()> {
+    let mut statement = connection.prepare_cached(concat!(
+        "INSERT INTO executions (",
+        crate::sql::execution_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    ))?;
+    statement
+        .execute(params![
+            id(execution.id.as_uuid()),
+            id(execution.org_id.as_uuid()),
+            id(execution.workflow_id.as_uuid()),
+            execution.workflow_version,
+            execution.state.as_str(),
+            execution.trigger.as_str(),
+            execution.run_as.map(|user| id(user.as_uuid())),
+            json(&execution.input),
+            execution.output.as_ref().map(json),
+            execution.error.as_ref().map(json),
+            execution.usage.input_tokens,
+            execution.usage.output_tokens,
+            execution.cost.micros(),
+            time(execution.created_at),
+            execution.started_at.map(time),
+            execution.finished_at.map(time),
+        ])
+        .map_err(|error| {
+            if violates(&error, FOREIGN_KEY) {
+                StoreError::NotFound("workflow version")
+            } else if violates(&error, PRIMARY_KEY) || violates(&error, UNIQUE) {
+                StoreError::Conflict("the execution already exists".into())
+            } else {
+                StoreError::Sqlite(error)
+            }
+        })?;
+    Ok(())
+}
+
+fn upsert_step_run(connection: &Connection, run: &StepRun) -> Result<()> {
+    let mut statement = connection.prepare_cached(
+                "INSERT INTO step_runs (id, execution_id, step_key, state, input, output, error, \
+                 attempts, idempotency_key, input_tokens, output_tokens, cost_micros, started_at, finished_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                 ON CONFLICT (execution_id, step_key) DO UPDATE SET state = excluded.state, \
+                 input = excluded.input, output = excluded.output, error = excluded.error, \
+                 attempts = excluded.attempts, idempotency_key = excluded.idempotency_key, \
+                 input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, \
+                 cost_micros = excluded.cost_micros, started_at = excluded.started_at, \
+                 finished_at = excluded.finished_at",
+            )?;
+    statement
+        .execute(params![
+            id(Uuid::now_v7()),
+            id(run.execution_id.as_uuid()),
+            run.step_key,
+            run.state.as_str(),
+            run.input.as_ref().map(json),
+            run.output.as_ref().map(json),
+            run.error.as_ref().map(json),
+            run.attempts,
+            run.idempotency_key,
+            run.usage.input_tokens,
+            run.usage.output_tokens,
+            run.cost.micros(),
+            run.started_at.map(time),
+            run.finished_at.map(time),
+        ])
+        .map_err(|error| {
+            if violates(&error, FOREIGN_KEY) {
+                StoreError::NotFound("execution")
+            } else {
+                StoreError::Sqlite(error)
+            }
+        })?;
+    Ok(())
 }

@@ -127,5 +127,9 @@ impl crate::Store for SqliteStore {
 mod implementation {
     use super::{CLAIM_SQL, SqliteStore};
 
-    crate::sql::impl_store!(SqliteStore, claim_sql = CLAIM_SQL);
+    crate::sql::impl_store!(
+        SqliteStore,
+        claim_sql = CLAIM_SQL,
+        hook_by_token = in_thread
+    );
 }
