@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::id::{ExecutionId, JobId, OrgId};
+use crate::id::{ExecutionId, JobId, OrgId, WorkflowId};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Job {
@@ -22,6 +22,10 @@ pub struct Job {
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The execution's workflow (absent only on jobs queued before limits existed).
+    pub workflow_id: Option<WorkflowId>,
+    /// The most jobs of that workflow leased at once, as its version said when this was queued.
+    pub workflow_limit: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +35,9 @@ pub struct NewJob {
     pub kind: String,
     pub payload: serde_json::Value,
     pub run_at: DateTime<Utc>,
+    pub workflow_id: WorkflowId,
+    /// The workflow's `concurrency`: no more of its jobs than this leased at once.
+    pub workflow_limit: Option<u32>,
 }
 
 /// A worker's request for a job.

@@ -151,9 +151,27 @@ impl Runtime {
             .unwrap_or(true)
     }
 
+    /// The workflow's `concurrency`, which its jobs carry.
+    async fn workflow_limit(
+        &self,
+        org: OrgId,
+        workflow: WorkflowId,
+        version: i32,
+    ) -> Result<Option<u32>, RuntimeError> {
+        Ok(self
+            .compiled(org, workflow, version)
+            .await?
+            .header
+            .concurrency
+            .map(std::num::NonZeroU32::get))
+    }
+
     /// Stores the execution and its job together, and wakes a worker.
     pub async fn start(&self, run: NewRun) -> Result<Execution, RuntimeError> {
-        let (execution, job) = queued(run);
+        let limit = self
+            .workflow_limit(run.org_id, run.workflow_id, run.version)
+            .await?;
+        let (execution, job) = queued(run, limit);
         let (execution, _) = self.store.create_execution_with_job(execution, job).await?;
         self.work.notify_waiters();
         Ok(execution)
@@ -168,14 +186,20 @@ impl Runtime {
     /// runs in memory instead, and is stored once, finished, with its steps, before the caller
     /// hears the result. Should the process die first, nothing happened that the caller's
     /// failed request does not already tell them; running it again gives the same result.
+    ///
+    /// A workflow with a `concurrency` limit takes its turn in the queue like any other run.
     pub async fn run_here(&self, run: NewRun) -> Result<Execution, RuntimeError> {
         let compiled = self
             .compiled(run.org_id, run.workflow_id, run.version)
             .await?;
+        if compiled.header.concurrency.is_some() {
+            let (org, started) = (run.org_id, self.start(run).await?);
+            return self.wait(org, started.id, Duration::from_secs(30)).await;
+        }
         if compiled.is_pure() {
             return self.run_in_memory(run, &compiled).await;
         }
-        let (execution, job) = queued(run);
+        let (execution, job) = queued(run, None);
         let (execution, job) = self.store.create_execution_with_job(execution, job).await?;
         let settings = &self.inline;
         let claim = baton_core::job::Claim {
@@ -207,7 +231,7 @@ impl Runtime {
         run: NewRun,
         compiled: &CompiledWorkflow,
     ) -> Result<Execution, RuntimeError> {
-        let (execution, _) = queued(run);
+        let (execution, _) = queued(run, None);
         let memory = MemoryExecutions::new();
         let execution = memory.create_execution(execution).await?;
         let options = RunOptions {
@@ -237,7 +261,10 @@ impl Runtime {
         run: NewRun,
         delivery_id: &str,
     ) -> Result<(Execution, bool), RuntimeError> {
-        let (execution, job) = queued(run);
+        let limit = self
+            .workflow_limit(run.org_id, run.workflow_id, run.version)
+            .await?;
+        let (execution, job) = queued(run, limit);
         let (execution, fresh) = self
             .store
             .create_delivered_execution(execution, job, delivery_id)
@@ -250,6 +277,13 @@ impl Runtime {
 
     /// Queues an existing execution again (after an approval, a retry).
     pub async fn requeue(&self, execution: &Execution) -> Result<(), RuntimeError> {
+        let workflow_limit = self
+            .workflow_limit(
+                execution.org_id,
+                execution.workflow_id,
+                execution.workflow_version,
+            )
+            .await?;
         self.store
             .enqueue(NewJob {
                 org_id: execution.org_id,
@@ -257,6 +291,8 @@ impl Runtime {
                 kind: RUN_JOB.to_owned(),
                 payload: Value::Object(Default::default()),
                 run_at: Utc::now(),
+                workflow_id: execution.workflow_id,
+                workflow_limit,
             })
             .await?;
         self.work.notify_waiters();
@@ -297,8 +333,8 @@ impl Runtime {
     }
 }
 
-/// The execution a run creates, and the job that runs it now.
-fn queued(run: NewRun) -> (NewExecution, NewJob) {
+/// The execution a run creates, and the job that runs it now (within the workflow's limit).
+fn queued(run: NewRun, workflow_limit: Option<u32>) -> (NewExecution, NewJob) {
     let id = ExecutionId::new();
     let job = NewJob {
         org_id: run.org_id,
@@ -306,6 +342,8 @@ fn queued(run: NewRun) -> (NewExecution, NewJob) {
         kind: RUN_JOB.to_owned(),
         payload: Value::Object(Default::default()),
         run_at: Utc::now(),
+        workflow_id: run.workflow_id,
+        workflow_limit,
     };
     let execution = NewExecution {
         id,

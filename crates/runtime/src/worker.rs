@@ -245,6 +245,10 @@ pub(crate) async fn process(
         }
         Ok(_) => {
             let _ = store.complete(job.id, &settings.name).await;
+            if job.workflow_limit.is_some() {
+                // The workflow's next job, held back by its limit, may go now.
+                runtime.work.notify_waiters();
+            }
         }
         Err(error) => {
             tracing::warn!(%error, execution = %execution.id, "the run failed; it will be tried again");

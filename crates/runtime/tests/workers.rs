@@ -11,7 +11,7 @@ use baton_core::{ExecutionState, OrgId, WorkflowId};
 use baton_runtime::{NewRun, Worker, WorkerSettings};
 use chrono::Utc;
 use common::harness;
-use common::{TestStore, runtime, saved_workflow};
+use common::{TestStore, runtime, runtime_reaching_localhost, saved_workflow};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -19,6 +19,7 @@ conformance!(
     queued_executions_run_to_the_end_once_each,
     two_workers_share_the_queue_without_running_a_job_twice,
     a_job_whose_worker_vanished_is_taken_over_and_resumed,
+    a_workflow_limited_to_one_runs_one_at_a_time_across_workers,
 );
 
 async fn workflow(test: &TestStore) -> (OrgId, WorkflowId) {
@@ -156,4 +157,66 @@ async fn a_job_whose_worker_vanished_is_taken_over_and_resumed(test: &TestStore)
     );
     stop.send(true).unwrap();
     worker.await.unwrap();
+}
+
+async fn a_workflow_limited_to_one_runs_one_at_a_time_across_workers(test: &TestStore) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A service that notes how many calls it is answering at once.
+    #[derive(Clone, Default)]
+    struct Seen {
+        now: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+        calls: Arc<AtomicUsize>,
+    }
+    let seen = Seen::default();
+    let service = axum::Router::new()
+        .route(
+            "/work",
+            axum::routing::post(
+                |axum::extract::State(seen): axum::extract::State<Seen>| async move {
+                    let now = seen.now.fetch_add(1, Ordering::SeqCst) + 1;
+                    seen.most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    seen.now.fetch_sub(1, Ordering::SeqCst);
+                    seen.calls.fetch_add(1, Ordering::SeqCst);
+                    "done"
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+
+    let (org, workflow) = saved_workflow(
+        test,
+        json!({"id": "wf_serial", "name": "Serial", "concurrency": 1, "steps": [
+            {"id": "work", "type": "integration", "service": "http", "action": "request",
+             "inputs": {"method": "POST", "url": format!("http://{addr}/work")}}
+        ]}),
+    )
+    .await;
+    let first = runtime_reaching_localhost(test);
+    let second = runtime_reaching_localhost(test);
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(first.start(run(org, workflow, n)).await.unwrap().id);
+    }
+    let (stop, stopped) = watch::channel(false);
+    let a = tokio::spawn(Worker::new(first.clone(), settings("a")).run(stopped.clone()));
+    let b = tokio::spawn(Worker::new(second.clone(), settings("b")).run(stopped));
+    for id in &ids {
+        let done = first.wait(org, *id, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(done.state, ExecutionState::Completed, "{done:?}");
+    }
+    stop.send(true).unwrap();
+    a.await.unwrap();
+    b.await.unwrap();
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 5);
+    assert_eq!(
+        seen.most.load(Ordering::SeqCst),
+        1,
+        "two workers with four slots each still ran one at a time"
+    );
 }

@@ -18,8 +18,9 @@ const CLAIM_SQL: &str = concat!(
      LEFT JOIN (SELECT org_id, count(*) AS running FROM jobs WHERE lease_until >= $3 GROUP BY org_id) busy \
      ON busy.org_id = j.org_id \
      WHERE j.run_at <= $3 AND (j.lease_until IS NULL OR j.lease_until < $3) \
-     AND COALESCE(busy.running, 0) < $4 \
-     ORDER BY COALESCE(busy.running, 0), j.run_at, j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED) RETURNING ",
+     AND COALESCE(busy.running, 0) < $4 AND ",
+    crate::sql::under_workflow_limit!(),
+    " ORDER BY COALESCE(busy.running, 0), j.run_at, j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED) RETURNING ",
     crate::sql::job_columns!()
 );
 
@@ -99,6 +100,11 @@ impl crate::Store for PostgresStore {
 mod implementation {
     use super::{CLAIM_SQL, PostgresStore};
 
-    crate::sql::impl_store!(PostgresStore, claim_sql = CLAIM_SQL, hook_by_token = pooled);
+    crate::sql::impl_store!(
+        PostgresStore,
+        claim_sql = CLAIM_SQL,
+        lock_workflow_sql = Some("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))"),
+        hook_by_token = pooled
+    );
     crate::sql::impl_execution_store!(PostgresStore);
 }

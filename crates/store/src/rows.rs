@@ -236,6 +236,8 @@ pub(crate) struct JobRow {
     lease_owner: Option<String>,
     lease_until: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    workflow_id: Option<Uuid>,
+    workflow_limit: Option<i64>,
 }
 
 impl From<JobRow> for Job {
@@ -251,6 +253,10 @@ impl From<JobRow> for Job {
             lease_owner: row.lease_owner,
             lease_until: row.lease_until,
             created_at: row.created_at,
+            workflow_id: row.workflow_id.map(WorkflowId::from_uuid),
+            workflow_limit: row
+                .workflow_limit
+                .and_then(|limit| u32::try_from(limit).ok()),
         }
     }
 }

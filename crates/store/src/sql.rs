@@ -56,10 +56,19 @@ pub(crate) use step_run_columns;
 macro_rules! job_columns {
     () => {
         "id, org_id, execution_id, kind, payload, run_at, attempts, \
-    lease_owner, lease_until, created_at"
+    lease_owner, lease_until, created_at, workflow_id, workflow_limit"
     };
 }
 pub(crate) use job_columns;
+/// The claim's condition on a candidate job `j`: its workflow has fewer jobs leased (at `$3`)
+/// than the workflow's `concurrency`, when it has one.
+macro_rules! under_workflow_limit {
+    () => {
+        "(j.workflow_limit IS NULL OR (SELECT count(*) FROM jobs r WHERE r.workflow_id = j.workflow_id \
+         AND r.workflow_limit IS NOT NULL AND r.lease_until >= $3) < j.workflow_limit)"
+    };
+}
+pub(crate) use under_workflow_limit;
 macro_rules! credential_columns {
     () => {
         "id, org_id, service, name, created_by, created_at, updated_at"
@@ -161,7 +170,12 @@ macro_rules! hook_by_token {
 pub(crate) use hook_by_token;
 
 macro_rules! impl_store {
-    ($store:ty, claim_sql = $claim_sql:expr, hook_by_token = $hook_by_token:ident) => {
+    (
+        $store:ty,
+        claim_sql = $claim_sql:expr,
+        lock_workflow_sql = $lock_workflow_sql:expr,
+        hook_by_token = $hook_by_token:ident
+    ) => {
         use async_trait::async_trait;
         use baton_core::audit::{AuditEvent, AuditFilter, NewAuditEvent};
         use baton_core::credential::{Credential, NewCredential, SealedSecret};
@@ -616,13 +630,29 @@ macro_rules! impl_store {
         }
 
         impl $store {
+            async fn claim_once<'c, E>(executor: E, claim: &Claim) -> Result<Option<Job>>
+            where
+                E: sqlx::Executor<'c, Database = <$store as $crate::sql::HasDatabase>::Database>,
+            {
+                let now = stored_time(claim.now);
+                let row: Option<JobRow> = sqlx::query_as($claim_sql)
+                    .bind(&claim.worker)
+                    .bind(now + claim.lease)
+                    .bind(now)
+                    .bind(i64::from(claim.per_organization))
+                    .fetch_optional(executor)
+                    .await?;
+                Ok(row.map(Into::into))
+            }
+
             async fn insert_job<'c, E>(executor: E, job: &NewJob) -> Result<Job>
             where
                 E: sqlx::Executor<'c, Database = <$store as $crate::sql::HasDatabase>::Database>,
             {
                 let row: JobRow = sqlx::query_as(concat!(
-                    "INSERT INTO jobs (id, org_id, execution_id, kind, payload, run_at, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ", $crate::sql::job_columns!(), ""
+                    "INSERT INTO jobs (id, org_id, execution_id, kind, payload, run_at, created_at, \
+                     workflow_id, workflow_limit) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ", $crate::sql::job_columns!(), ""
                 ))
                 .bind(JobId::new().as_uuid())
                 .bind(job.org_id.as_uuid())
@@ -631,6 +661,8 @@ macro_rules! impl_store {
                 .bind(Json(&job.payload))
                 .bind(stored_time(job.run_at))
                 .bind(now())
+                .bind(job.workflow_id.as_uuid())
+                .bind(job.workflow_limit.map(i64::from))
                 .fetch_one(executor)
                 .await
                 .map_err(|error| match error {
@@ -650,15 +682,42 @@ macro_rules! impl_store {
             }
 
             async fn claim(&self, claim: &Claim) -> Result<Option<Job>> {
-                let now = stored_time(claim.now);
-                let row: Option<JobRow> = sqlx::query_as($claim_sql)
-                    .bind(&claim.worker)
-                    .bind(now + claim.lease)
-                    .bind(now)
-                    .bind(i64::from(claim.per_organization))
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(row.map(Into::into))
+                let lock_workflow: Option<&str> = $lock_workflow_sql;
+                let Some(lock_workflow) = lock_workflow else {
+                    // One statement under the database's single writer: the limits are exact.
+                    return Self::claim_once(&self.pool, claim).await;
+                };
+                // Claimers running at once can each see a workflow under its limit. One that
+                // took a job of a limited workflow counts again holding the workflow's lock,
+                // and gives the job back when that makes one too many.
+                for _ in 0..3 {
+                    let mut transaction = self.pool.begin().await?;
+                    let Some(job) = Self::claim_once(&mut *transaction, claim).await? else {
+                        return Ok(None);
+                    };
+                    if let (Some(workflow), Some(limit)) = (job.workflow_id, job.workflow_limit) {
+                        sqlx::query(lock_workflow)
+                            .bind(workflow.as_uuid())
+                            .execute(&mut *transaction)
+                            .await?;
+                        let (others,): (i64,) = sqlx::query_as(
+                            "SELECT count(*) FROM jobs WHERE workflow_id = $1 \
+                             AND workflow_limit IS NOT NULL AND lease_until >= $2 AND id <> $3",
+                        )
+                        .bind(workflow.as_uuid())
+                        .bind(stored_time(claim.now))
+                        .bind(job.id.as_uuid())
+                        .fetch_one(&mut *transaction)
+                        .await?;
+                        if others >= i64::from(limit) {
+                            transaction.rollback().await?;
+                            continue;
+                        }
+                    }
+                    transaction.commit().await?;
+                    return Ok(Some(job));
+                }
+                Ok(None)
             }
 
             async fn claim_job(&self, job: JobId, claim: &Claim) -> Result<Option<Job>> {

@@ -38,6 +38,8 @@ conformance!(
     executions_move_only_along_allowed_transitions,
     a_stale_transition_is_refused,
     step_checkpoints_replace_and_total_up,
+    a_workflow_limit_holds_its_further_jobs_back,
+    claimers_at_once_keep_to_a_workflow_limit,
     a_finished_execution_is_recorded_whole,
     executions_filter_by_workflow_and_state,
     jobs_are_claimed_when_due_in_order,
@@ -119,6 +121,8 @@ fn job_for(execution: &NewExecution, run_at: chrono::DateTime<Utc>) -> NewJob {
         kind: "run".into(),
         payload: json!({}),
         run_at,
+        workflow_id: execution.workflow_id,
+        workflow_limit: None,
     }
 }
 
@@ -917,6 +921,8 @@ async fn jobs_are_claimed_when_due_in_order(test: &TestStore) {
             kind: "run".into(),
             payload: json!({"offset": offset}),
             run_at: now - Duration::seconds(3600) + Duration::seconds(offset),
+            workflow_id: flow.id,
+            workflow_limit: None,
         };
         if offset == 3600 {
             job.run_at = now + Duration::seconds(60);
@@ -952,6 +958,74 @@ async fn jobs_are_claimed_when_due_in_order(test: &TestStore) {
     assert_eq!(later.payload, json!({"offset": 3600}));
 }
 
+/// Queues an execution of `flow` whose job carries `limit`, due `seconds` ago.
+async fn limited_job(
+    store: &dyn Store,
+    flow: &Workflow,
+    limit: Option<u32>,
+    seconds: i64,
+) -> baton_core::job::Job {
+    let execution = new_execution(flow);
+    let mut job = job_for(&execution, Utc::now() - Duration::seconds(seconds));
+    job.workflow_limit = limit;
+    store
+        .create_execution_with_job(execution, job)
+        .await
+        .unwrap()
+        .1
+}
+
+async fn a_workflow_limit_holds_its_further_jobs_back(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let serial = workflow(store, org_id, "wf_serial").await;
+    let free = workflow(store, org_id, "wf_free").await;
+    let first = limited_job(store, &serial, Some(1), 30).await;
+    let second = limited_job(store, &serial, Some(1), 20).await;
+    let other = limited_job(store, &free, None, 10).await;
+    let now = Utc::now();
+    let claimed = store.claim(&claim("w", now)).await.unwrap().unwrap();
+    assert_eq!(claimed.id, first.id);
+    assert_eq!(claimed.workflow_limit, Some(1));
+    assert_eq!(claimed.workflow_id, Some(serial.id));
+    let next = store.claim(&claim("w", now)).await.unwrap().unwrap();
+    assert_eq!(
+        next.id, other.id,
+        "the limited workflow's next job waits; others go on"
+    );
+    assert!(
+        store.claim(&claim("w", now)).await.unwrap().is_none(),
+        "one at a time"
+    );
+    assert!(store.complete(first.id, "w").await.unwrap());
+    let then = store.claim(&claim("w", now)).await.unwrap().unwrap();
+    assert_eq!(then.id, second.id, "its turn once the first is done");
+}
+
+async fn claimers_at_once_keep_to_a_workflow_limit(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let flow = workflow(store, org_id, "wf_two").await;
+    for n in 0..10 {
+        limited_job(store, &flow, Some(2), 100 - n).await;
+    }
+    let now = Utc::now();
+    let claims = (0..8).map(|n| {
+        let store = test.store.clone();
+        tokio::spawn(async move { store.claim(&claim(&format!("w{n}"), now)).await.unwrap() })
+    });
+    let mut claimed = 0;
+    for handle in claims {
+        if handle.await.unwrap().is_some() {
+            claimed += 1;
+        }
+    }
+    assert_eq!(
+        claimed, 2,
+        "eight claimers at once take two jobs of a workflow limited to two"
+    );
+}
+
 async fn a_lapsed_lease_passes_the_job_to_another_worker(test: &TestStore) {
     let store = &*test.store;
     let (org_id, _) = org(store, "Acme").await;
@@ -965,6 +1039,8 @@ async fn a_lapsed_lease_passes_the_job_to_another_worker(test: &TestStore) {
             kind: "run".into(),
             payload: json!({}),
             run_at: now,
+            workflow_id: flow.id,
+            workflow_limit: None,
         })
         .await
         .unwrap();

@@ -44,6 +44,10 @@ pub struct WorkflowHeader {
     /// The most time one execution may take, e.g. `"15m"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<DurationSpec>,
+    /// The most executions of this workflow running at once, across all workers; the others
+    /// wait in the queue, in order. `1` runs them one at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<std::num::NonZeroU32>,
 }
 
 /// A version label given as a string or a number.

@@ -19,8 +19,22 @@ pub use harness::TestStore;
 
 /// A runtime with the built-in connectors and no language model.
 pub fn runtime(test: &TestStore) -> Arc<Runtime> {
+    runtime_with(test, &Default::default())
+}
+
+/// A runtime whose HTTP steps may call servers on 127.0.0.1.
+pub fn runtime_reaching_localhost(test: &TestStore) -> Arc<Runtime> {
+    runtime_with(
+        test,
+        &baton_connectors::ConnectorSettings {
+            http_allow: baton_connectors::AddressPolicy::parse("127.0.0.1").unwrap(),
+        },
+    )
+}
+
+fn runtime_with(test: &TestStore, settings: &baton_connectors::ConnectorSettings) -> Arc<Runtime> {
     let connectors: Arc<dyn baton_engine::connector::Connectors> =
-        Arc::new(baton_connectors::Registry::new(&Default::default()));
+        Arc::new(baton_connectors::Registry::new(settings));
     let engine = Engine::new(
         test.store.clone(),
         Arc::new(NoProvider),

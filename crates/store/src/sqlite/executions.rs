@@ -213,6 +213,10 @@ fn job_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         lease_owner: row.get(7)?,
         lease_until: read_time(row, 8)?,
         created_at: read_time(row, 9)?.unwrap_or_default(),
+        workflow_id: read_optional_uuid(row, 10)?.map(WorkflowId::from_uuid),
+        workflow_limit: row
+            .get::<_, Option<i64>>(11)?
+            .and_then(|limit| u32::try_from(limit).ok()),
     })
 }
 
@@ -259,8 +263,9 @@ fn insert_execution(connection: &Connection, execution: &NewExecution) -> Result
 
 fn insert_job(connection: &Connection, job: &NewJob) -> Result<Job> {
     let mut statement = connection.prepare_cached(concat!(
-        "INSERT INTO jobs (id, org_id, execution_id, kind, payload, run_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING ",
+        "INSERT INTO jobs (id, org_id, execution_id, kind, payload, run_at, created_at, \
+         workflow_id, workflow_limit) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING ",
         crate::sql::job_columns!(),
         ""
     ))?;
@@ -274,6 +279,8 @@ fn insert_job(connection: &Connection, job: &NewJob) -> Result<Job> {
                 json(&job.payload),
                 time(job.run_at),
                 time(now()),
+                id(job.workflow_id.as_uuid()),
+                job.workflow_limit.map(i64::from),
             ],
             job_row,
         )

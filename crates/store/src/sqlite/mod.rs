@@ -25,8 +25,9 @@ const CLAIM_SQL: &str = concat!(
      LEFT JOIN (SELECT org_id, count(*) AS running FROM jobs WHERE lease_until >= $3 GROUP BY org_id) busy \
      ON busy.org_id = j.org_id \
      WHERE j.run_at <= $3 AND (j.lease_until IS NULL OR j.lease_until < $3) \
-     AND COALESCE(busy.running, 0) < $4 \
-     ORDER BY COALESCE(busy.running, 0), j.run_at, j.id LIMIT 1) RETURNING ",
+     AND COALESCE(busy.running, 0) < $4 AND ",
+    crate::sql::under_workflow_limit!(),
+    " ORDER BY COALESCE(busy.running, 0), j.run_at, j.id LIMIT 1) RETURNING ",
     crate::sql::job_columns!()
 );
 
@@ -130,6 +131,7 @@ mod implementation {
     crate::sql::impl_store!(
         SqliteStore,
         claim_sql = CLAIM_SQL,
+        lock_workflow_sql = None,
         hook_by_token = in_thread
     );
 }
