@@ -11,6 +11,7 @@ mod rows;
 mod sql;
 mod sqlite;
 mod url;
+pub mod vault;
 
 use std::sync::Arc;
 
@@ -285,6 +286,43 @@ pub trait CredentialStore: Send + Sync {
     async fn update_secret(&self, org: OrgId, id: CredentialId, secret: SealedSecret)
     -> Result<()>;
     async fn delete_credential(&self, org: OrgId, id: CredentialId) -> Result<()>;
+    /// The organization's credentials for `service`, oldest first.
+    async fn service_credentials(&self, org: OrgId, service: &str) -> Result<Vec<Credential>>;
+}
+
+/// An organization's data key as stored: wrapped by a master key (see [`vault`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    /// What sealed values name as their `key_id`.
+    pub id: String,
+    pub master_key_id: String,
+    pub wrapped: Vec<u8>,
+}
+
+impl std::fmt::Debug for WrappedKey {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("WrappedKey")
+            .field("id", &self.id)
+            .field("master_key_id", &self.master_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The organizations' wrapped data keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn data_key(&self, org: OrgId) -> Result<Option<WrappedKey>>;
+    /// Stores the organization's data key unless it has one already; returns the one it has.
+    async fn add_data_key(&self, org: OrgId, key: WrappedKey) -> Result<WrappedKey>;
+    /// Every data key wrapped by another master key than `master_key_id`.
+    async fn data_keys_not_wrapped_by(
+        &self,
+        master_key_id: &str,
+    ) -> Result<Vec<(OrgId, WrappedKey)>>;
+    /// Replaces a data key's wrapping, if it is still wrapped by `from_master`.
+    async fn rewrap_data_key(&self, org: OrgId, from_master: &str, key: WrappedKey)
+    -> Result<bool>;
 }
 
 /// The append-only audit log: there is no way to change or remove an event.
@@ -340,6 +378,7 @@ pub trait Store:
     + SessionStore
     + ApiKeyStore
     + HookStore
+    + KeyStore
     + JobSignals
 {
     /// `sqlite` or `postgres`.

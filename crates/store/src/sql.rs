@@ -791,6 +791,79 @@ macro_rules! impl_store {
         }
 
         #[async_trait]
+        impl $crate::KeyStore for $store {
+            async fn data_key(&self, org: OrgId) -> Result<Option<$crate::WrappedKey>> {
+                let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+                    "SELECT key_id, master_key_id, wrapped FROM data_keys WHERE org_id = $1",
+                )
+                .bind(org.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(id, master_key_id, wrapped)| $crate::WrappedKey { id, master_key_id, wrapped }))
+            }
+
+            async fn add_data_key(&self, org: OrgId, key: $crate::WrappedKey) -> Result<$crate::WrappedKey> {
+                sqlx::query(
+                    "INSERT INTO data_keys (org_id, key_id, master_key_id, wrapped, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id) DO NOTHING",
+                )
+                .bind(org.as_uuid())
+                .bind(&key.id)
+                .bind(&key.master_key_id)
+                .bind(&key.wrapped)
+                .bind(now())
+                .execute(&self.pool)
+                .await
+                .map_err(|error| match error {
+                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                        StoreError::NotFound("organization")
+                    }
+                    other => StoreError::Database(other),
+                })?;
+                self.data_key(org).await?.ok_or(StoreError::NotFound("organization"))
+            }
+
+            async fn data_keys_not_wrapped_by(
+                &self,
+                master_key_id: &str,
+            ) -> Result<Vec<(OrgId, $crate::WrappedKey)>> {
+                let rows: Vec<(uuid::Uuid, String, String, Vec<u8>)> = sqlx::query_as(
+                    "SELECT org_id, key_id, master_key_id, wrapped FROM data_keys \
+                     WHERE master_key_id <> $1 ORDER BY org_id",
+                )
+                .bind(master_key_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(org, id, master_key_id, wrapped)| {
+                        (OrgId::from_uuid(org), $crate::WrappedKey { id, master_key_id, wrapped })
+                    })
+                    .collect())
+            }
+
+            async fn rewrap_data_key(
+                &self,
+                org: OrgId,
+                from_master: &str,
+                key: $crate::WrappedKey,
+            ) -> Result<bool> {
+                let updated = sqlx::query(
+                    "UPDATE data_keys SET master_key_id = $3, wrapped = $4 \
+                     WHERE org_id = $1 AND master_key_id = $2 AND key_id = $5",
+                )
+                .bind(org.as_uuid())
+                .bind(from_master)
+                .bind(&key.master_key_id)
+                .bind(&key.wrapped)
+                .bind(&key.id)
+                .execute(&self.pool)
+                .await?;
+                Ok(updated.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait]
         impl CredentialStore for $store {
             async fn create_credential(&self, credential: NewCredential) -> Result<Credential> {
                 let now = now();
@@ -808,7 +881,15 @@ macro_rules! impl_store {
                 .bind(credential.created_by.map(|user| user.as_uuid()))
                 .bind(now)
                 .fetch_one(&self.pool)
-                .await?;
+                .await
+                .map_err(|error| {
+                    StoreError::on_unique(error, || {
+                        format!(
+                            "a {} credential named {:?} already exists",
+                            credential.service, credential.name
+                        )
+                    })
+                })?;
                 Ok(row.into())
             }
 
@@ -867,6 +948,18 @@ macro_rules! impl_store {
                     return Err(StoreError::NotFound("credential"));
                 }
                 Ok(())
+            }
+
+            async fn service_credentials(&self, org: OrgId, service: &str) -> Result<Vec<Credential>> {
+                let rows: Vec<CredentialRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::credential_columns!(), " FROM credentials \
+                     WHERE org_id = $1 AND service = $2 ORDER BY id"
+                ))
+                .bind(org.as_uuid())
+                .bind(service)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Credential::from).collect())
             }
 
             async fn delete_credential(&self, org: OrgId, id: CredentialId) -> Result<()> {

@@ -38,6 +38,8 @@ conformance!(
     executions_move_only_along_allowed_transitions,
     a_stale_transition_is_refused,
     step_checkpoints_replace_and_total_up,
+    data_keys_are_made_once_and_rewrapped_only_from_their_master,
+    sealed_secrets_open_only_in_their_organization_and_outlive_a_rotation,
     a_workflow_limit_holds_its_further_jobs_back,
     claimers_at_once_keep_to_a_workflow_limit,
     a_finished_execution_is_recorded_whole,
@@ -689,6 +691,109 @@ fn step(execution: ExecutionId, key: &str, state: StepState, tokens: i64, micros
         started_at: Some(now_micros()),
         finished_at: None,
     }
+}
+
+async fn data_keys_are_made_once_and_rewrapped_only_from_their_master(test: &TestStore) {
+    use baton_store::WrappedKey;
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    assert!(store.data_key(org_id).await.unwrap().is_none());
+    let first = WrappedKey {
+        id: "dk_1".into(),
+        master_key_id: "mk_old".into(),
+        wrapped: vec![1, 2, 3],
+    };
+    let second = WrappedKey {
+        id: "dk_2".into(),
+        ..first.clone()
+    };
+    assert_eq!(
+        store.add_data_key(org_id, first.clone()).await.unwrap(),
+        first
+    );
+    assert_eq!(
+        store.add_data_key(org_id, second).await.unwrap(),
+        first,
+        "the first stored stays"
+    );
+    assert!(matches!(
+        store.add_data_key(OrgId::new(), first.clone()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.data_keys_not_wrapped_by("mk_old").await.unwrap(), []);
+    assert_eq!(
+        store.data_keys_not_wrapped_by("mk_new").await.unwrap(),
+        [(org_id, first.clone())]
+    );
+    let rewrapped = WrappedKey {
+        master_key_id: "mk_new".into(),
+        wrapped: vec![9, 9],
+        ..first.clone()
+    };
+    assert!(
+        !store
+            .rewrap_data_key(org_id, "mk_other", rewrapped.clone())
+            .await
+            .unwrap(),
+        "only from the master that wraps it"
+    );
+    assert!(
+        store
+            .rewrap_data_key(org_id, "mk_old", rewrapped.clone())
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.data_key(org_id).await.unwrap(), Some(rewrapped));
+}
+
+async fn sealed_secrets_open_only_in_their_organization_and_outlive_a_rotation(test: &TestStore) {
+    use baton_store::vault::{MasterKey, MasterKeys, Vault, VaultError};
+    let keys: std::sync::Arc<dyn baton_store::KeyStore> = test.store.clone();
+    let (acme, _) = org(&*test.store, "Acme").await;
+    let (other, _) = org(&*test.store, "Other").await;
+    let old = MasterKey::generate();
+    let vault = Vault::new(keys.clone(), MasterKeys::new(old.clone(), vec![]));
+    let secret = br#"{"api_key": "sk-live-0123456789abcdef"}"#;
+    let sealed = vault.seal(acme, secret).await.unwrap();
+    assert!(
+        !sealed
+            .ciphertext
+            .windows(8)
+            .any(|window| window == b"sk-live-"),
+        "sealed means not readable"
+    );
+    assert_eq!(vault.open(acme, &sealed).await.unwrap(), secret);
+    assert!(matches!(
+        vault.open(other, &sealed).await,
+        Err(VaultError::Tampered)
+    ));
+    let mut changed = sealed.clone();
+    let last = changed.ciphertext.len() - 1;
+    changed.ciphertext[last] ^= 1;
+    assert!(matches!(
+        vault.open(acme, &changed).await,
+        Err(VaultError::Tampered)
+    ));
+
+    // A new master key: the data keys are rewrapped, the sealed values stay as they are.
+    let new = MasterKey::generate();
+    let rotating = Vault::new(
+        keys.clone(),
+        MasterKeys::new(new.clone(), vec![old.clone()]),
+    );
+    assert_eq!(
+        rotating.rewrap().await.unwrap(),
+        2,
+        "both organizations' data keys"
+    );
+    assert_eq!(rotating.rewrap().await.unwrap(), 0);
+    let after = Vault::new(keys.clone(), MasterKeys::new(new, vec![]));
+    assert_eq!(after.open(acme, &sealed).await.unwrap(), secret);
+    let forgotten = Vault::new(keys, MasterKeys::new(old, vec![]));
+    assert!(matches!(
+        forgotten.open(acme, &sealed).await,
+        Err(VaultError::UnknownMasterKey(_))
+    ));
 }
 
 async fn a_finished_execution_is_recorded_whole(test: &TestStore) {
