@@ -34,6 +34,9 @@ pub enum Command {
     /// Add a new key for signing sign-in tokens; older keys keep verifying, so nobody is signed
     /// out. Restart `baton serve` for it to take effect.
     RotateKeys(CommonArgs),
+    /// Make a new master key and rewrap every organization's data key with it; the secrets
+    /// stay sealed as they are.
+    RotateMasterKey(CommonArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -133,6 +136,17 @@ pub struct CommonArgs {
     /// (e.g. `127.0.0.1,10.0.0.0/8,intranet.example.com`). [default: none]
     #[arg(long, env = "BATON_HTTP_ALLOW", value_name = "LIST")]
     pub http_allow: Option<String>,
+
+    /// The master key(s) that wrap the stored credentials' keys: base64, comma-separated, the
+    /// current first. Give it in the environment, not as a flag. [default: DATA_DIR/master.key,
+    /// made on first start]
+    #[arg(
+        long,
+        env = "BATON_MASTER_KEY",
+        value_name = "KEYS",
+        hide_env_values = true
+    )]
+    pub master_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -7,6 +7,7 @@ mod credentials_file;
 mod exit;
 mod keys;
 mod logging;
+mod master_key;
 mod migrate;
 mod run;
 mod serve;
@@ -55,6 +56,9 @@ fn main() -> ExitCode {
             Command::Resume(args) => run::resume(args).await,
             Command::Worker(args) => worker::run(args).await.map(|()| exit::SUCCESS),
             Command::RotateKeys(args) => keys::rotate(args).map(|()| exit::SUCCESS),
+            Command::RotateMasterKey(args) => {
+                master_key::rotate(args).await.map(|()| exit::SUCCESS)
+            }
         }
     });
     match result {

@@ -28,7 +28,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("reading the listening address")?;
-    let runtime = crate::worker::runtime(store.clone(), &settings.common);
+    let runtime = crate::worker::runtime(store.clone(), &settings.common).await?;
     let state = AppState::new(
         store.clone(),
         std::sync::Arc::new(keys),

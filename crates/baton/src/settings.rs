@@ -42,6 +42,8 @@ pub struct CommonSettings {
     /// The log filter, when one was set; each command has its own default.
     pub log: Option<String>,
     pub connectors: baton_connectors::ConnectorSettings,
+    /// `BATON_MASTER_KEY`, when set (else the data dir's key file).
+    pub master_key: Option<String>,
 }
 
 impl CommonSettings {
@@ -177,6 +179,10 @@ impl CommonSettings {
             database,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log,
+            master_key: args
+                .master_key
+                .clone()
+                .filter(|keys| !keys.trim().is_empty()),
         })
     }
 }

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 
 use baton_engine::provider::NoProvider;
-use baton_engine::run::StoredWorkflows;
-use baton_engine::{Engine, Limits};
 use baton_runtime::{Runtime, Worker, WorkerSettings};
 use baton_store::Store;
 
@@ -13,22 +11,20 @@ use crate::cli::WorkerArgs;
 use crate::settings::CommonSettings;
 use crate::{connectors, logging, startup};
 
-/// The runtime the API and the workers share, with the connectors the settings allow.
-pub fn runtime(store: Arc<dyn Store>, settings: &CommonSettings) -> Arc<Runtime> {
-    let connectors = connectors::registry(&settings.connectors);
-    let limits = Limits::default();
-    let engine = Engine::new(
-        store.clone(),
+/// The runtime the API and the workers share, with the connectors the settings allow and the
+/// operator's master key.
+pub async fn runtime(
+    store: Arc<dyn Store>,
+    settings: &CommonSettings,
+) -> Result<Arc<Runtime>, crate::settings::SettingError> {
+    let masters = crate::master_key::load(settings)?;
+    let vault = crate::master_key::vault(store.clone(), masters).await?;
+    Ok(Arc::new(Runtime::assemble(
+        store,
+        connectors::registry(&settings.connectors),
         Arc::new(NoProvider),
-        connectors.clone(),
-        limits.clone(),
-    )
-    .with_workflows(Arc::new(StoredWorkflows {
-        store: store.clone(),
-        connectors: connectors.clone(),
-        limits: limits.clone(),
-    }));
-    Arc::new(Runtime::new(store, Arc::new(engine), connectors, limits))
+        vault,
+    )))
 }
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
@@ -39,7 +35,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     );
     startup::prepare_data_dir(&settings.data_dir)?;
     let store = startup::open_store(&settings).await?;
-    let runtime = runtime(store.clone(), &settings);
+    let runtime = runtime(store.clone(), &settings).await?;
     let mut worker_settings = WorkerSettings::named("worker");
     if let Some(concurrency) = args.concurrency {
         worker_settings.concurrency = concurrency.max(1);

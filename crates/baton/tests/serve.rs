@@ -545,3 +545,198 @@ async fn mail_settings_and_google_sign_in_are_checked_at_start() {
     let (_, line) = failure(bad_redis).await;
     assert!(line.contains("Redis URL (BATON_REDIS_URL)"), "{line}");
 }
+
+type Seen = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
+/// A service that keeps the `Authorization` header it was last sent (and answers without it).
+async fn header_keeper() -> (String, Seen) {
+    let seen = Seen::default();
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        "/whoami",
+        axum::routing::post(move |headers: axum::http::HeaderMap| async move {
+            *kept.lock().unwrap() = headers
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            axum::Json(serde_json::json!({"ok": true}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/whoami"), seen)
+}
+
+async fn api(
+    base: &str,
+    cookie: &str,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .request(method.parse().unwrap(), format!("{base}{path}"))
+        .header("cookie", cookie)
+        .header("origin", base)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Runs the saved workflow and returns what the service saw as `Authorization`.
+async fn authorization_sent(base: &str, cookie: &str, seen: &Seen) -> Option<String> {
+    seen.lock().unwrap().take();
+    let (status, run) = api(
+        base,
+        cookie,
+        "POST",
+        "/api/v1/workflows/wf_crm/runs?wait=20",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    seen.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn stored_credentials_are_sealed_and_outlive_a_master_key_rotation() {
+    use std::os::unix::fs::PermissionsExt;
+    const TOKEN: &str = "tok-live-4f9a0c2e77d1";
+    let dir = tempfile::tempdir().unwrap();
+    let (url, seen) = header_keeper().await;
+    let serve = || {
+        let mut command = serve_in(dir.path());
+        command.env("BATON_HTTP_ALLOW", "127.0.0.1");
+        command
+    };
+    let server = start(serve()).await;
+    let key_file = dir.path().join("master.key");
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "the master key file is its owner's alone"
+    );
+    let cookie = sign_up_on(&server.base).await;
+    let (status, created) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/credentials",
+        serde_json::json!({"service": "http", "name": "crm", "secret": {"bearer": TOKEN}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(
+        !created.to_string().contains(TOKEN),
+        "never shown again: {created}"
+    );
+    let workflow = serde_json::json!({"id": "wf_crm", "name": "CRM", "steps": [
+        {"id": "call", "type": "integration", "service": "http", "action": "request",
+         "credential": "crm", "inputs": {"method": "POST", "url": url}}
+    ]});
+    assert_eq!(
+        api(&server.base, &cookie, "POST", "/api/v1/workflows", workflow)
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        authorization_sent(&server.base, &cookie, &seen).await,
+        Some(format!("Bearer {TOKEN}"))
+    );
+    let (_, executions) = api(
+        &server.base,
+        &cookie,
+        "GET",
+        "/api/v1/executions",
+        serde_json::Value::Null,
+    )
+    .await;
+    let id = executions["items"][0]["id"].as_str().unwrap().to_owned();
+    let (_, execution) = api(
+        &server.base,
+        &cookie,
+        "GET",
+        &format!("/api/v1/executions/{id}"),
+        serde_json::Value::Null,
+    )
+    .await;
+    assert!(
+        !execution.to_string().contains(TOKEN),
+        "the run keeps no secret: {execution}"
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+    for file in ["baton.db", "baton.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
+            assert!(
+                !bytes
+                    .windows(TOKEN.len())
+                    .any(|window| window == TOKEN.as_bytes()),
+                "{file} holds the secret in clear text"
+            );
+        }
+    }
+
+    let rotated = baton(&[
+        "rotate-master-key",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(rotated.status.success(), "{rotated:?}");
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains("every data key is wrapped by it"));
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap().lines().count(),
+        2,
+        "the new key first, the old one kept"
+    );
+    let server = start(serve()).await;
+    let cookie = me_cookie_after_login(&server.base).await;
+    assert_eq!(
+        authorization_sent(&server.base, &cookie, &seen).await,
+        Some(format!("Bearer {TOKEN}")),
+        "the credential still opens under the new master key"
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+
+    // Without the key that wraps them, the server refuses to start and says why.
+    std::fs::write(&key_file, format!("{}\n", "A".repeat(43) + "=")).unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(30), serve().output())
+        .await
+        .expect("refuses within 30 s")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(
+        stderr.contains("master key") && stderr.contains("mk_"),
+        "names the missing key: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+async fn me_cookie_after_login(base: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "ann@example.com", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok()?.split(';').next().map(str::to_owned))
+        .find(|cookie| cookie.starts_with("baton_access="))
+        .unwrap()
+}

@@ -5,6 +5,7 @@
 //! work; a worker that dies loses its lease and another takes the job over, the engine resuming
 //! from the last checkpoint. Any number of workers, in one process or many, share one store.
 
+mod credentials;
 pub mod scheduler;
 mod worker;
 
@@ -21,11 +22,13 @@ use baton_engine::memory::MemoryExecutions;
 use baton_engine::{
     CompileOptions, CompiledWorkflow, Engine, Limits, RunOptions, validate_document,
 };
+use baton_store::vault::Vault;
 use baton_store::{ExecutionStore, Store, StoreError};
 use chrono::Utc;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+pub use credentials::StoredCredentials;
 pub use scheduler::Scheduler;
 pub use worker::{Worker, WorkerSettings};
 
@@ -61,6 +64,8 @@ pub struct Runtime {
     pub engine: Arc<Engine>,
     pub connectors: Arc<dyn Connectors>,
     pub limits: Limits,
+    /// Seals and opens the organizations' secrets (credentials).
+    pub vault: Arc<Vault>,
     compiled: Mutex<HashMap<(WorkflowId, i32), Arc<CompiledWorkflow>>>,
     /// The versions whose text mentions `user` (and so may read `{{user.*}}`).
     mentions_user: Mutex<std::collections::HashSet<(WorkflowId, i32)>>,
@@ -74,17 +79,41 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The usual assembly: an engine over the store that finds sub-workflows in it, and opens
+    /// the organization's stored credentials for integration steps with `vault`.
+    pub fn assemble(
+        store: Arc<dyn Store>,
+        connectors: Arc<dyn Connectors>,
+        llm: Arc<dyn baton_engine::provider::LlmProvider>,
+        vault: Arc<Vault>,
+    ) -> Self {
+        let limits = Limits::default();
+        let engine = Engine::new(store.clone(), llm, connectors.clone(), limits.clone())
+            .with_workflows(Arc::new(baton_engine::run::StoredWorkflows {
+                store: store.clone(),
+                connectors: connectors.clone(),
+                limits: limits.clone(),
+            }))
+            .with_credentials(Arc::new(StoredCredentials::new(
+                store.clone(),
+                vault.clone(),
+            )));
+        Self::new(store, Arc::new(engine), connectors, limits, vault)
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         engine: Arc<Engine>,
         connectors: Arc<dyn Connectors>,
         limits: Limits,
+        vault: Arc<Vault>,
     ) -> Self {
         Self {
             store,
             engine,
             connectors,
             limits,
+            vault,
             compiled: Mutex::default(),
             mentions_user: Mutex::default(),
             work: Notify::new(),

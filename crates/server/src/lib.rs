@@ -4,6 +4,7 @@
 mod api_keys;
 mod audit;
 pub mod auth;
+mod credentials;
 mod error;
 mod executions;
 mod health;
@@ -75,8 +76,9 @@ pub struct AppState {
 
 impl AppState {
     /// Counts requests in this process (see [`AppState::with_limiter`] for Redis), and runs
-    /// workflows with the built-in connectors and no language model (see
-    /// [`AppState::with_runtime`]).
+    /// workflows with the built-in connectors and no language model, sealing secrets with a
+    /// master key made for this state alone (see [`AppState::with_runtime`], which the server
+    /// uses to give the operator's).
     pub fn new(store: Arc<dyn Store>, keys: Arc<auth::token::Keyring>, config: Config) -> Self {
         let runtime = Arc::new(default_runtime(store.clone()));
         Self {
@@ -100,7 +102,7 @@ impl AppState {
     }
 }
 
-/// A runtime with the built-in connectors and no language model.
+/// A runtime with the built-in connectors, no language model, and a master key of its own.
 pub fn default_runtime(store: Arc<dyn Store>) -> baton_runtime::Runtime {
     runtime_with(
         store,
@@ -108,24 +110,21 @@ pub fn default_runtime(store: Arc<dyn Store>) -> baton_runtime::Runtime {
     )
 }
 
-/// A runtime with these connectors and no language model.
+/// A runtime with these connectors, no language model, and a master key of its own.
 pub fn runtime_with(
     store: Arc<dyn Store>,
     connectors: Arc<dyn baton_engine::connector::Connectors>,
 ) -> baton_runtime::Runtime {
-    let limits = baton_engine::Limits::default();
-    let engine = baton_engine::Engine::new(
+    let vault = Arc::new(baton_store::vault::Vault::new(
         store.clone(),
+        baton_store::vault::MasterKeys::new(baton_store::vault::MasterKey::generate(), vec![]),
+    ));
+    baton_runtime::Runtime::assemble(
+        store,
+        connectors,
         Arc::new(baton_engine::provider::NoProvider),
-        connectors.clone(),
-        limits.clone(),
+        vault,
     )
-    .with_workflows(Arc::new(baton_engine::run::StoredWorkflows {
-        store: store.clone(),
-        connectors: connectors.clone(),
-        limits: limits.clone(),
-    }));
-    baton_runtime::Runtime::new(store, Arc::new(engine), connectors, limits)
 }
 
 /// The whole API.
@@ -136,6 +135,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::oidc::routes())
         .merge(audit::routes())
         .merge(api_keys::routes())
+        .merge(credentials::routes())
         .merge(organizations::routes())
         .merge(members::routes())
         .merge(workflows::routes())

@@ -129,6 +129,11 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("get" "/api/v1/api-keys", "api keys", "The organization's API keys", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [403]),
     endpoint!("post" "/api/v1/api-keys", "api keys", "Make an API key (shown once)", signed_in = true, body = J("NewKey"), ok = (201, Some("Object")), errors = [403]),
     endpoint!("delete" "/api/v1/api-keys/{id}", "api keys", "Revoke an API key", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
+    endpoint!("get" "/api/v1/credentials", "credentials", "The organization's credentials (never their secrets)", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
+    endpoint!("post" "/api/v1/credentials", "credentials", "Store a credential, sealed; its secret is never shown again", signed_in = true, body = J("NewCredentialBody"), ok = (201, Some("Object")), errors = [403, 409]),
+    endpoint!("get" "/api/v1/credentials/{id}", "credentials", "A credential's service and name", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404]),
+    endpoint!("put" "/api/v1/credentials/{id}/secret", "credentials", "Replace a credential's secret", signed_in = true, body = J("SecretBody"), ok = (200, Some("Object")), errors = [403, 404]),
+    endpoint!("delete" "/api/v1/credentials/{id}", "credentials", "Remove a credential", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
     endpoint!("get" "/api/v1/audit", "audit", "The audit log, newest first", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [403]),
     endpoint!("get" "/api/v1/workflows", "workflows", "The organization's workflows", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
     endpoint!("post" "/api/v1/workflows", "workflows", "Save a new workflow (its document's id kept when free)", signed_in = true, body = J("Workflow"), ok = (201, Some("StoredWorkflow")), errors = [403]),
@@ -192,6 +197,11 @@ fn components() -> Map<String, Value> {
     );
     add("Acceptance", schema_of::<crate::members::Acceptance>());
     add("NewKey", schema_of::<crate::api_keys::NewKey>());
+    add(
+        "NewCredentialBody",
+        schema_of::<crate::credentials::NewCredentialBody>(),
+    );
+    add("SecretBody", schema_of::<crate::credentials::SecretBody>());
     add("RunRequest", schema_of::<crate::workflows::RunRequest>());
     add("Answer", schema_of::<crate::executions::Answer>());
     let mut workflow =

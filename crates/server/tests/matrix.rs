@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::harness;
-use common::{App, PASSWORD, Reply, TestStore, link_token, send, send_bearer, sign_up};
+use common::{App, Reply, TestStore, join, send, send_bearer, sign_up};
 use serde_json::{Value, json};
 
 conformance!(
@@ -16,32 +16,6 @@ conformance!(
 );
 
 const ROLES: [&str; 4] = ["owner", "admin", "member", "viewer"];
-
-/// Joins `email` to the organization of `owner` with `role`; returns their session and id.
-async fn join(app: &App, owner: &[String; 2], email: &str, role: &str) -> ([String; 2], String) {
-    let invited = send(
-        app,
-        "POST",
-        "/api/v1/invites",
-        Some(json!({"email": email, "role": role})),
-        &[&owner[0]],
-    )
-    .await;
-    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
-    let joined = send(
-        app,
-        "POST",
-        "/api/v1/invites/accept",
-        Some(json!({"token": link_token(app, email), "name": "Joiner", "password": PASSWORD})),
-        &[],
-    )
-    .await;
-    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
-    (
-        joined.session(),
-        joined.body["user"]["id"].as_str().unwrap().to_owned(),
-    )
-}
 
 fn random_id() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -266,6 +240,36 @@ async fn every_role_meets_the_seeds_matrix_at_every_endpoint(test: &TestStore) {
                 allowed: owner_and_admin,
             },
             Row {
+                name: "list credentials (their names only)",
+                method: "GET",
+                path: "/api/v1/credentials".into(),
+                body: None,
+                allowed: everyone,
+            },
+            Row {
+                name: "store a credential (integrations)",
+                method: "POST",
+                path: "/api/v1/credentials".into(),
+                body: Some(
+                    json!({"service": "http", "name": format!("by-{role}"), "secret": {"bearer": "t"}}),
+                ),
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "replace a credential's secret (integrations)",
+                method: "PUT",
+                path: format!("/api/v1/credentials/{}/secret", random_id()),
+                body: Some(json!({"secret": {"bearer": "t2"}})),
+                allowed: owner_and_admin,
+            },
+            Row {
+                name: "remove a credential (integrations)",
+                method: "DELETE",
+                path: format!("/api/v1/credentials/{}", random_id()),
+                body: None,
+                allowed: owner_and_admin,
+            },
+            Row {
                 name: "read the audit log",
                 method: "GET",
                 path: "/api/v1/audit".into(),
@@ -359,8 +363,38 @@ async fn ids_of_another_organization_answer_404_everywhere(test: &TestStore) {
         .unwrap()
         .to_owned();
 
+    let their_credential = send(
+        &app,
+        "POST",
+        "/api/v1/credentials",
+        Some(json!({"service": "http", "name": "theirs", "secret": {"bearer": "their-token"}})),
+        &[&theirs[0]],
+    )
+    .await;
+    assert_eq!(
+        their_credential.status,
+        StatusCode::CREATED,
+        "{}",
+        their_credential.body
+    );
+    let their_credential = their_credential.body["id"].as_str().unwrap().to_owned();
     let attempts = [
         ("DELETE", format!("/api/v1/api-keys/{their_key_id}"), None),
+        (
+            "GET",
+            format!("/api/v1/credentials/{their_credential}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/credentials/{their_credential}"),
+            None,
+        ),
+        (
+            "PUT",
+            format!("/api/v1/credentials/{their_credential}/secret"),
+            Some(json!({"secret": {"bearer": "mine now"}})),
+        ),
         ("DELETE", format!("/api/v1/invites/{their_invite}"), None),
         (
             "PATCH",

@@ -5,7 +5,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::harness;
-use common::{App, PASSWORD, Reply, TestStore, link_token, send, sign_up};
+use common::{App, Reply, TestStore, join, send, sign_up};
 use serde_json::{Value, json};
 
 conformance!(
@@ -371,30 +371,10 @@ fn approval() -> Value {
     ]})
 }
 
-async fn join(app: &App, owner: &[String; 2], email: &str, role: &str) -> [String; 2] {
-    post(
-        app,
-        owner,
-        "/api/v1/invites",
-        json!({"email": email, "role": role}),
-    )
-    .await;
-    let joined = send(
-        app,
-        "POST",
-        "/api/v1/invites/accept",
-        Some(json!({"token": link_token(app, email), "name": "X", "password": PASSWORD})),
-        &[],
-    )
-    .await;
-    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
-    joined.session()
-}
-
 async fn approvals_wait_for_an_approver_and_waiting_runs_can_be_cancelled(test: &TestStore) {
     let app = App::on(test);
     let owner = sign_up(&app, "owner@example.com").await.session();
-    let member = join(&app, &owner, "member@example.com", "member").await;
+    let member = join(&app, &owner, "member@example.com", "member").await.0;
     post(&app, &owner, "/api/v1/workflows", approval()).await;
     let queued = post(
         &app,
@@ -486,8 +466,8 @@ async fn approvals_wait_for_an_approver_and_waiting_runs_can_be_cancelled(test: 
 async fn members_run_and_edit_only_their_own_workflows(test: &TestStore) {
     let app = App::on(test);
     let owner = sign_up(&app, "owner@example.com").await.session();
-    let member = join(&app, &owner, "member@example.com", "member").await;
-    let viewer = join(&app, &owner, "viewer@example.com", "viewer").await;
+    let member = join(&app, &owner, "member@example.com", "member").await.0;
+    let viewer = join(&app, &owner, "viewer@example.com", "viewer").await.0;
     post(&app, &owner, "/api/v1/workflows", total()).await;
     let mut own = total();
     own["id"] = json!("wf_mine");

@@ -25,7 +25,11 @@ pub enum VaultError {
     Store(#[from] StoreError),
     #[error("a master key must be 32 bytes in base64 (make one with `baton master-key new`): {0}")]
     BadMasterKey(String),
-    #[error("no master key given has id {0}: the data keys were wrapped by another one")]
+    #[error(
+        "stored data keys are wrapped by master key {0}, which is not among the keys given: give \
+         that key (first in BATON_MASTER_KEY or DATA_DIR/master.key; every server sharing a \
+         database needs the same)"
+    )]
     UnknownMasterKey(String),
     #[error("a sealed value does not open: wrong key or changed bytes")]
     Tampered,

@@ -41,11 +41,16 @@ fn runtime_with(test: &TestStore, settings: &baton_connectors::ConnectorSettings
         connectors.clone(),
         Limits::default(),
     );
+    let vault = Arc::new(baton_store::vault::Vault::new(
+        test.store.clone(),
+        baton_store::vault::MasterKeys::new(baton_store::vault::MasterKey::generate(), vec![]),
+    ));
     Arc::new(Runtime::new(
         test.store.clone(),
         Arc::new(engine),
         connectors,
         Limits::default(),
+        vault,
     ))
 }
 

@@ -238,3 +238,34 @@ pub fn link_token(app: &App, to: &str) -> String {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
 }
+
+/// Joins `email` to the organization of `owner` with `role`; returns their session and id.
+pub async fn join(
+    app: &App,
+    owner: &[String; 2],
+    email: &str,
+    role: &str,
+) -> ([String; 2], String) {
+    let invited = send(
+        app,
+        "POST",
+        "/api/v1/invites",
+        Some(json!({"email": email, "role": role})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    let joined = send(
+        app,
+        "POST",
+        "/api/v1/invites/accept",
+        Some(json!({"token": link_token(app, email), "name": "Joiner", "password": PASSWORD})),
+        &[],
+    )
+    .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    (
+        joined.session(),
+        joined.body["user"]["id"].as_str().unwrap().to_owned(),
+    )
+}

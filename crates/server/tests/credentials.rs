@@ -1,0 +1,276 @@
+//! Credentials through the real router: stored sealed, never shown again, used by the steps
+//! that name them, and audited; on SQLite, and on PostgreSQL when configured.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::harness;
+use common::{App, TestStore, join, send, sign_up};
+use serde_json::json;
+
+conformance!(
+    a_credential_is_stored_once_and_never_shown_again,
+    bad_credentials_are_refused_with_the_field_named,
+    a_step_uses_the_credential_it_names_and_keeps_none_of_it,
+);
+
+const TOKEN: &str = "tok-live-93bd11f0a2c4";
+
+async fn a_credential_is_stored_once_and_never_shown_again(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let created = send(
+        &app,
+        "POST",
+        "/api/v1/credentials",
+        Some(json!({"service": "http", "name": "crm", "secret": {"bearer": TOKEN}})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["service"], "http");
+    assert_eq!(created.body["name"], "crm");
+    assert!(!created.body.to_string().contains(TOKEN));
+    let id = created.body["id"].as_str().unwrap().to_owned();
+
+    let again = send(
+        &app,
+        "POST",
+        "/api/v1/credentials",
+        Some(json!({"service": "http", "name": "crm", "secret": {"bearer": "other"}})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "one name per service");
+
+    let member = join(&app, &owner, "member@example.com", "member").await.0;
+    let listed = send(&app, "GET", "/api/v1/credentials", None, &[&member[0]]).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(
+        listed.body["items"][0]["name"], "crm",
+        "members see the names"
+    );
+    assert!(!listed.body.to_string().contains(TOKEN));
+    let shown = send(
+        &app,
+        "GET",
+        &format!("/api/v1/credentials/{id}"),
+        None,
+        &[&member[0]],
+    )
+    .await;
+    assert_eq!(shown.body["id"], id.as_str());
+    assert!(!shown.body.to_string().contains(TOKEN));
+
+    let replaced = send(
+        &app,
+        "PUT",
+        &format!("/api/v1/credentials/{id}/secret"),
+        Some(json!({"secret": {"bearer": "tok-rotated"}})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
+    assert!(!replaced.body.to_string().contains("tok-rotated"));
+
+    let removed = send(
+        &app,
+        "DELETE",
+        &format!("/api/v1/credentials/{id}"),
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let gone = send(
+        &app,
+        "GET",
+        &format!("/api/v1/credentials/{id}"),
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+
+    let audit = send(&app, "GET", "/api/v1/audit", None, &[&owner[0]]).await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|event| event["action"].as_str())
+        .filter(|action| action.starts_with("credential."))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "credential.deleted",
+            "credential.secret_replaced",
+            "credential.created"
+        ]
+    );
+    assert!(
+        !audit.body.to_string().contains(TOKEN),
+        "the audit log keeps no secret"
+    );
+}
+
+async fn bad_credentials_are_refused_with_the_field_named(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    for (body, path) in [
+        (
+            json!({"service": "Not A Service", "name": "x", "secret": {"k": "v"}}),
+            "$.service",
+        ),
+        (
+            json!({"service": "http", "name": " ", "secret": {"k": "v"}}),
+            "$.name",
+        ),
+        (
+            json!({"service": "http", "name": "x", "secret": {}}),
+            "$.secret",
+        ),
+        (
+            json!({"service": "http", "name": "x", "secret": {"k": "v".repeat(70_000)}}),
+            "$.secret",
+        ),
+    ] {
+        let refused = send(
+            &app,
+            "POST",
+            "/api/v1/credentials",
+            Some(body),
+            &[&owner[0]],
+        )
+        .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            refused.body
+        );
+        assert_eq!(
+            refused.body["error"]["details"][0]["path"], path,
+            "{}",
+            refused.body
+        );
+    }
+    let not_an_object = send(
+        &app,
+        "POST",
+        "/api/v1/credentials",
+        Some(json!({"service": "http", "name": "x", "secret": "plain"})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(
+        not_an_object.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        not_an_object.body
+    );
+    assert_eq!(
+        not_an_object.body["error"]["details"][0]["path"],
+        "$.secret"
+    );
+}
+
+async fn a_step_uses_the_credential_it_names_and_keeps_none_of_it(test: &TestStore) {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let kept = seen.clone();
+    let service = axum::Router::new().route(
+        "/crm",
+        axum::routing::post(move |headers: axum::http::HeaderMap| async move {
+            kept.lock().unwrap().push(
+                headers
+                    .get("authorization")
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned),
+            );
+            axum::Json(json!({"ok": true}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let app = App::reaching_localhost(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    for (name, token) in [("crm", TOKEN), ("other", "tok-other")] {
+        let created = send(
+            &app,
+            "POST",
+            "/api/v1/credentials",
+            Some(json!({"service": "http", "name": name, "secret": {"bearer": token}})),
+            &[&owner[0]],
+        )
+        .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    let workflow = |credential: Option<&str>| {
+        let mut step = json!({"id": "call", "type": "integration", "service": "http", "action": "request",
+            "inputs": {"method": "POST", "url": format!("http://{addr}/crm")}});
+        if let Some(name) = credential {
+            step["credential"] = json!(name);
+        }
+        json!({"id": "wf_crm", "name": "CRM", "steps": [step]})
+    };
+    let saved = send(
+        &app,
+        "POST",
+        "/api/v1/workflows",
+        Some(workflow(Some("crm"))),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.body);
+    let run = send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_crm/runs?wait=20",
+        Some(json!({})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(run.body["state"], "COMPLETED", "{}", run.body);
+    assert_eq!(
+        seen.lock().unwrap().last().cloned().flatten(),
+        Some(format!("Bearer {TOKEN}"))
+    );
+    let id = run.body["id"].as_str().unwrap();
+    let stored = send(
+        &app,
+        "GET",
+        &format!("/api/v1/executions/{id}"),
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert!(!stored.body.to_string().contains(TOKEN), "{}", stored.body);
+
+    // Two credentials for the service and none named: the step says which to name.
+    let saved = send(
+        &app,
+        "PUT",
+        "/api/v1/workflows/wf_crm",
+        Some(workflow(None)),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let run = send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_crm/runs?wait=20",
+        Some(json!({})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(run.body["state"], "FAILED", "{}", run.body);
+    let message = run.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("several http credentials") && message.contains("\"crm\""),
+        "{message}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1, "nothing was called");
+}
