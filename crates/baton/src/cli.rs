@@ -147,6 +147,16 @@ pub struct CommonArgs {
         hide_env_values = true
     )]
     pub master_key: Option<String>,
+
+    /// Where OpenAI (or an OpenAI-compatible server) is reached; OPENAI_BASE_URL works too.
+    /// [default: https://api.openai.com/v1]
+    #[arg(long, env = "BATON_OPENAI_BASE_URL", value_name = "URL")]
+    pub openai_base_url: Option<String>,
+
+    /// Where Anthropic is reached; ANTHROPIC_BASE_URL works too. [default:
+    /// https://api.anthropic.com]
+    #[arg(long, env = "BATON_ANTHROPIC_BASE_URL", value_name = "URL")]
+    pub anthropic_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -11,11 +11,35 @@ use baton_engine::StepError;
 use baton_engine::connector::{CredentialSource, Secret};
 use serde_json::Value;
 
+#[derive(Default)]
 pub struct FileCredentials {
     by_key: HashMap<String, Value>,
 }
 
+/// The AI providers' usual environment variables, as the credentials of their service.
+const ENVIRONMENT_KEYS: [(&str, &str); 4] = [
+    ("OPENAI_API_KEY", "openai"),
+    ("ANTHROPIC_API_KEY", "anthropic"),
+    ("GEMINI_API_KEY", "google"),
+    ("COHERE_API_KEY", "cohere"),
+];
+
 impl FileCredentials {
+    /// Adds `OPENAI_API_KEY` and its kind as `{"api_key": ...}` for their service, unless the
+    /// file gave that service a credential.
+    pub fn with_environment(mut self) -> Self {
+        for (variable, service) in ENVIRONMENT_KEYS {
+            if let Ok(key) = std::env::var(variable)
+                && !key.trim().is_empty()
+            {
+                self.by_key
+                    .entry(service.to_owned())
+                    .or_insert_with(|| serde_json::json!({"api_key": key.trim()}));
+            }
+        }
+        self
+    }
+
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|error| format!("--credentials: cannot read {}: {error}", path.display()))?;

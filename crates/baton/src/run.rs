@@ -9,7 +9,6 @@ use anyhow::Context;
 use baton_core::execution::{Execution, ExecutionFilter, NewExecution, StepRun, TriggerKind};
 use baton_core::workflow::{NewVersion, NewWorkflow};
 use baton_core::{ExecutionId, ExecutionState, OrgId, PageRequest, StepState};
-use baton_engine::provider::NoProvider;
 use baton_engine::run::{Cancel, Observer, Outcome, RunOptions, StoredWorkflows};
 use baton_engine::{CompiledWorkflow, Engine, Limits};
 use baton_store::Store;
@@ -191,16 +190,17 @@ impl Local {
             connectors: connectors.clone(),
             limits: limits.clone(),
         });
-        let mut engine = Engine::new(
+        let credentials = credentials.unwrap_or_default().with_environment();
+        let engine = Engine::new(
             store.clone(),
-            Arc::new(NoProvider),
+            Arc::new(baton_connectors::llm::Providers::new(
+                settings.providers.clone(),
+            )),
             connectors.clone(),
             limits.clone(),
         )
-        .with_workflows(resolver);
-        if let Some(credentials) = credentials {
-            engine = engine.with_credentials(Arc::new(credentials));
-        }
+        .with_workflows(resolver)
+        .with_credentials(Arc::new(credentials));
         Ok(Self {
             store,
             engine,

@@ -28,13 +28,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("reading the listening address")?;
-    let runtime = crate::worker::runtime(store.clone(), &settings.common).await?;
     let state = AppState::new(
         store.clone(),
         std::sync::Arc::new(keys),
         server_config(&settings, addr).await?,
-    )
-    .with_runtime(runtime.clone());
+    );
     let state = match &settings.redis_url {
         Some(url) => {
             let limiter = baton_server::rate_limit::RedisLimiter::connect(url)
@@ -49,6 +47,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => state,
     };
+    // Last of the checks: the master key, which a first start makes (and says so).
+    let runtime = crate::worker::runtime(store.clone(), &settings.common).await?;
+    let state = state.with_runtime(runtime.clone());
     let stop = stop_signal()?;
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     let worker = (!args.no_worker).then(|| {

@@ -44,6 +44,8 @@ pub struct CommonSettings {
     pub connectors: baton_connectors::ConnectorSettings,
     /// `BATON_MASTER_KEY`, when set (else the data dir's key file).
     pub master_key: Option<String>,
+    /// Where the AI providers are reached.
+    pub providers: baton_connectors::llm::ProviderSettings,
 }
 
 impl CommonSettings {
@@ -173,7 +175,38 @@ impl CommonSettings {
             })?,
             None => baton_connectors::AddressPolicy::default(),
         };
+        let defaults = baton_connectors::llm::ProviderSettings::default();
+        let base_url =
+            |flag: &Option<String>, ecosystem: &str, setting: &'static str, default: String| {
+                let url = flag
+                    .clone()
+                    .or_else(|| std::env::var(ecosystem).ok())
+                    .filter(|url| !url.trim().is_empty())
+                    .unwrap_or(default);
+                match url::Url::parse(&url) {
+                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(url),
+                    _ => Err(SettingError::new(
+                        setting,
+                        format!("{url:?} is not an http(s) URL"),
+                    )),
+                }
+            };
+        let providers = baton_connectors::llm::ProviderSettings {
+            openai_base_url: base_url(
+                &args.openai_base_url,
+                "OPENAI_BASE_URL",
+                "OpenAI base URL (BATON_OPENAI_BASE_URL)",
+                defaults.openai_base_url,
+            )?,
+            anthropic_base_url: base_url(
+                &args.anthropic_base_url,
+                "ANTHROPIC_BASE_URL",
+                "Anthropic base URL (BATON_ANTHROPIC_BASE_URL)",
+                defaults.anthropic_base_url,
+            )?,
+        };
         Ok(Self {
+            providers,
             connectors: baton_connectors::ConnectorSettings { http_allow },
             data_dir,
             database,

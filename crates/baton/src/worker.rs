@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use baton_engine::provider::NoProvider;
+use baton_connectors::llm::Providers;
 use baton_runtime::{Runtime, Worker, WorkerSettings};
 use baton_store::Store;
 
@@ -22,7 +22,7 @@ pub async fn runtime(
     Ok(Arc::new(Runtime::assemble(
         store,
         connectors::registry(&settings.connectors),
-        Arc::new(NoProvider),
+        Arc::new(Providers::new(settings.providers.clone())),
         vault,
     )))
 }

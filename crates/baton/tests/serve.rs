@@ -740,3 +740,71 @@ async fn me_cookie_after_login(base: &str) -> String {
         .find(|cookie| cookie.starts_with("baton_access="))
         .unwrap()
 }
+
+#[tokio::test]
+async fn an_llm_step_calls_openai_with_the_organizations_key_and_records_the_cost() {
+    let seen = Seen::default();
+    let kept = seen.clone();
+    let fake_openai = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<serde_json::Value>| async move {
+                *kept.lock().unwrap() = headers
+                    .get("authorization")
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned);
+                axum::Json(serde_json::json!({
+                    "id": "chatcmpl-1", "object": "chat.completion", "created": 1_764_590_000,
+                    "model": format!("{}-2024-07-18", body["model"].as_str().unwrap()),
+                    "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null,
+                                 "message": {"role": "assistant", "content": "Thanks, it ships today.", "refusal": null}}],
+                    "usage": {"prompt_tokens": 2000, "completion_tokens": 1000, "total_tokens": 3000}
+                }))
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, fake_openai).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("OPENAI_BASE_URL", format!("http://{addr}/v1"));
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let (status, _) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/credentials",
+        serde_json::json!({"service": "openai", "name": "main", "secret": {"api_key": "sk-org-77"}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let workflow = serde_json::json!({"id": "wf_reply", "name": "Reply", "steps": [
+        {"id": "draft", "type": "llm", "model": "gpt-4o-mini", "prompt": "Reply to: {{ trigger.text }}"}
+    ]});
+    assert_eq!(
+        api(&server.base, &cookie, "POST", "/api/v1/workflows", workflow)
+            .await
+            .0,
+        201
+    );
+    let (status, run) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_reply/runs?wait=20",
+        serde_json::json!({"input": {"text": "where is my order?"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    assert_eq!(seen.lock().unwrap().as_deref(), Some("Bearer sk-org-77"));
+    assert_eq!(run["output"]["response"], "Thanks, it ships today.");
+    // 2,000 × $0.15/M + 1,000 × $0.60/M = $0.0009
+    assert_eq!(run["cost_usd"], 0.0009, "{run}");
+    assert_eq!(run["steps"][0]["usage"]["input_tokens"], 2000);
+    assert!(!run.to_string().contains("sk-org-77"));
+    assert_eq!(server.stop("TERM").await, 0);
+}

@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod http;
+pub mod llm;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

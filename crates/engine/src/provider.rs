@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use baton_core::Usd;
 use baton_core::execution::TokenUsage;
+use baton_core::{OrgId, Usd};
 use serde::Serialize;
 
 use crate::error::StepError;
@@ -14,6 +14,8 @@ use crate::error::StepError;
 /// One call to a model.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LlmRequest {
+    /// The organization the run belongs to (its rate limits, its budget).
+    pub org_id: OrgId,
     pub provider: String,
     pub model: String,
     pub system: Option<String>,
@@ -23,6 +25,10 @@ pub struct LlmRequest {
     pub json: bool,
     /// Stable across retries and resumes of the same step.
     pub idempotency_key: String,
+    /// The organization's credential for the provider (`{"api_key": ...}`), resolved just
+    /// before the call; never stored with the step.
+    #[serde(skip)]
+    pub secret: Option<crate::connector::Secret>,
 }
 
 /// What a model answered, with the tokens its provider counted.

@@ -189,6 +189,7 @@ impl Run<'_> {
                     .transpose()?;
                 let input = json!({"provider": provider, "model": model, "system": system, "prompt": prompt, "inputs": rendered_inputs});
                 let request = LlmRequest {
+                    org_id: self.org(),
                     provider: provider.clone(),
                     model: model.clone(),
                     system,
@@ -197,6 +198,7 @@ impl Run<'_> {
                     max_tokens: *max_tokens,
                     json: *json,
                     idempotency_key: self.idempotency_key(key),
+                    secret: None,
                 };
                 Ok((Prepared::Llm(request), input))
             }
@@ -270,6 +272,12 @@ impl Run<'_> {
             Prepared::Calculate(output) => Ok(Performed::plain(output.clone())),
             Prepared::Llm(request) => {
                 self.permit(&request.provider)?;
+                let mut request = request.clone();
+                if let Some(credentials) = &self.engine.credentials {
+                    request.secret = credentials
+                        .credential(self.org(), &request.provider, None)
+                        .await?;
+                }
                 let started = Instant::now();
                 let result = self.engine.llm.complete(request.clone()).await;
                 self.record(&request.provider, &result);

@@ -1,0 +1,183 @@
+//! The `llm` step's real back ends: one module per provider's wire format, behind one
+//! [`LlmProvider`] that picks the provider the step names. Each call carries the
+//! organization's credential for the provider (`{"api_key": "..."}`, resolved by the engine),
+//! reads the token counts from the provider's own answer and prices them from the list
+//! ([`prices`]). A provider's transient failures (429 with its `Retry-After`, 5xx, 529
+//! overloaded, timeouts) are marked transient, so the engine's retries and circuit breakers
+//! apply; a refused key or a bad request is permanent.
+
+mod anthropic;
+mod openai;
+pub mod prices;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use baton_core::execution::TokenUsage;
+use baton_engine::StepError;
+use baton_engine::provider::{LlmProvider, LlmRequest, LlmResponse};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+/// The most a provider may take to answer.
+const TIMEOUT: Duration = Duration::from_secs(120);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where each provider is reached: its public API unless the operator points elsewhere
+/// (a proxy, a regional endpoint, a test server).
+#[derive(Clone, Debug)]
+pub struct ProviderSettings {
+    /// `BATON_OPENAI_BASE_URL` or `OPENAI_BASE_URL`, e.g. `https://api.openai.com/v1`.
+    pub openai_base_url: String,
+    /// `BATON_ANTHROPIC_BASE_URL` or `ANTHROPIC_BASE_URL`, e.g. `https://api.anthropic.com`.
+    pub anthropic_base_url: String,
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        Self {
+            openai_base_url: "https://api.openai.com/v1".into(),
+            anthropic_base_url: "https://api.anthropic.com".into(),
+        }
+    }
+}
+
+/// What a provider answered, before pricing.
+struct Answer {
+    text: String,
+    model: String,
+    usage: TokenUsage,
+}
+
+pub struct Providers {
+    client: reqwest::Client,
+    settings: ProviderSettings,
+}
+
+impl Providers {
+    pub fn new(settings: ProviderSettings) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .expect("a client with timeouts builds");
+        Self { client, settings }
+    }
+}
+
+/// The API key of the credential the engine resolved for the provider.
+fn api_key<'a>(request: &'a LlmRequest, provider: &str) -> Result<&'a str, StepError> {
+    request
+        .secret
+        .as_ref()
+        .and_then(|secret| secret.0.get("api_key"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            StepError::permanent(format!(
+                "there is no {provider} credential: store one with `api_key` (POST /api/v1/credentials \
+                 {{\"service\": \"{provider}\", \"name\": ..., \"secret\": {{\"api_key\": ...}}}})"
+            ))
+        })
+}
+
+/// Sends a provider's request and returns its JSON answer, or the failure classified.
+async fn exchange(provider: &str, request: reqwest::RequestBuilder) -> Result<Value, StepError> {
+    let response = request.send().await.map_err(|error| {
+        if error.is_timeout() {
+            StepError::transient(format!(
+                "{provider} did not answer within {} s",
+                TIMEOUT.as_secs()
+            ))
+        } else {
+            StepError::transient(format!("{provider} could not be reached: {error}"))
+        }
+    })?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.map_err(|error| {
+        StepError::transient(format!("{provider}'s answer was cut off: {error}"))
+    })?;
+    let body: Option<Value> = serde_json::from_slice(&bytes).ok();
+    if status.is_success() {
+        return body.ok_or_else(|| {
+            StepError::transient(format!(
+                "{provider} answered {status} with a body that is not JSON"
+            ))
+        });
+    }
+    Err(failure(provider, status, &headers, body.as_ref(), &bytes))
+}
+
+/// A provider's refusal as the engine's retry policy needs it.
+fn failure(
+    provider: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: Option<&Value>,
+    bytes: &[u8],
+) -> StepError {
+    // OpenAI, Anthropic and Google all put the reason at `error.message`.
+    let reason = body
+        .and_then(|body| body.pointer("/error/message"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| String::from_utf8_lossy(bytes).chars().take(200).collect());
+    let message = format!("{provider} answered HTTP {}: {reason}", status.as_u16());
+    let error = match status.as_u16() {
+        401 | 403 => StepError::permanent(format!("{message} (check the {provider} credential)")),
+        408 | 409 | 429 | 500.. => StepError::transient(message),
+        _ => StepError::permanent(message),
+    };
+    match retry_after(headers) {
+        Some(wait) => error.with_retry_after(wait),
+        None => error,
+    }
+}
+
+/// `retry-after-ms`, or `Retry-After` in seconds.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let read = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+    read("retry-after-ms")
+        .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+        .or_else(|| read("retry-after").map(|seconds| Duration::from_secs_f64(seconds.max(0.0))))
+}
+
+fn tokens(value: Option<&Value>) -> i64 {
+    value.and_then(Value::as_i64).unwrap_or(0)
+}
+
+#[async_trait]
+impl LlmProvider for Providers {
+    async fn complete(&self, request: LlmRequest) -> Result<LlmResponse, StepError> {
+        let answer = match request.provider.as_str() {
+            "openai" => {
+                openai::complete(&self.client, &self.settings.openai_base_url, &request).await?
+            }
+            "anthropic" => {
+                anthropic::complete(&self.client, &self.settings.anthropic_base_url, &request)
+                    .await?
+            }
+            other => {
+                return Err(StepError::permanent(format!(
+                    "Baton cannot call {other} models yet (it calls openai and anthropic)"
+                )));
+            }
+        };
+        let cost = match prices::list_price(&request.provider, &answer.model)
+            .or_else(|| prices::list_price(&request.provider, &request.model))
+        {
+            Some(price) => price.cost(answer.usage),
+            None => {
+                tracing::warn!(provider = %request.provider, model = %answer.model, "no list price for this model; its cost is recorded as 0");
+                baton_core::Usd::ZERO
+            }
+        };
+        Ok(LlmResponse {
+            text: answer.text,
+            model: answer.model,
+            usage: answer.usage,
+            cost,
+        })
+    }
+}

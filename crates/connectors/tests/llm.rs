@@ -1,0 +1,347 @@
+//! The AI providers against local fakes that speak their wire formats. The OpenAI fake checks
+//! every request against `CreateChatCompletionRequest` from OpenAI's own OpenAPI document (the
+//! part kept in `tests/contracts/openai-chat.json`), and its answers are checked against
+//! `CreateChatCompletionResponse`, so neither side can drift from the published format.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use baton_connectors::llm::{ProviderSettings, Providers};
+use baton_core::ErrorClass;
+use baton_core::OrgId;
+use baton_core::Usd;
+use baton_engine::connector::Secret;
+use baton_engine::provider::{LlmProvider, LlmRequest};
+use serde_json::{Value, json};
+
+fn contract(schema: &str) -> jsonschema::Validator {
+    let file: Value =
+        serde_json::from_str(include_str!("contracts/openai-chat.json")).expect("contract JSON");
+    jsonschema::validator_for(&json!({
+        "$ref": format!("#/components/schemas/{schema}"),
+        "components": file["components"],
+    }))
+    .expect("the contract compiles")
+}
+
+fn problems(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
+    validator
+        .iter_errors(value)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect()
+}
+
+/// What the fake answers next, and what it was sent.
+#[derive(Clone, Default)]
+struct Fake {
+    replies: Arc<Mutex<Vec<Response>>>,
+    seen: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+}
+
+impl Fake {
+    fn reply(&self, response: Response) {
+        self.replies.lock().unwrap().insert(0, response);
+    }
+
+    fn seen(&self) -> Vec<(HeaderMap, Value)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn serve(route: &str, fake: Fake, check: fn(&Value) -> Vec<String>) -> String {
+    let app = axum::Router::new()
+        .route(
+            route,
+            axum::routing::post(
+                move |State(fake): State<Fake>, headers: HeaderMap, Json(body): Json<Value>| async move {
+                    let wrong = check(&body);
+                    fake.seen.lock().unwrap().push((headers, body));
+                    if !wrong.is_empty() {
+                        return (StatusCode::IM_A_TEAPOT, wrong.join("; ")).into_response();
+                    }
+                    fake.replies
+                        .lock()
+                        .unwrap()
+                        .pop()
+                        .unwrap_or_else(|| (StatusCode::GONE, "no reply left").into_response())
+                },
+            ),
+        )
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn check_openai(body: &Value) -> Vec<String> {
+    problems(&contract("CreateChatCompletionRequest"), body)
+}
+
+fn no_check(_: &Value) -> Vec<String> {
+    Vec::new()
+}
+
+fn request(provider: &str, model: &str, key: Option<&str>) -> LlmRequest {
+    LlmRequest {
+        org_id: OrgId::new(),
+        provider: provider.into(),
+        model: model.into(),
+        system: Some("You answer support email.".into()),
+        prompt: "Draft a reply to: where is my order?".into(),
+        temperature: Some(0.2),
+        max_tokens: Some(300),
+        json: false,
+        idempotency_key: "exec:step_2".into(),
+        secret: key.map(|key| Secret(json!({"api_key": key}))),
+    }
+}
+
+fn completion(text: &str, model: &str) -> Value {
+    json!({
+        "id": "chatcmpl-abc123",
+        "object": "chat.completion",
+        "created": 1_764_590_000,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": text, "refusal": null},
+            "logprobs": null,
+            "finish_reason": "stop"
+        }],
+        "usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500}
+    })
+}
+
+fn openai_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"message": message, "type": kind, "param": null, "code": kind}})),
+    )
+        .into_response()
+}
+
+async fn openai() -> (Providers, Fake) {
+    let fake = Fake::default();
+    let base = serve("/v1/chat/completions", fake.clone(), check_openai).await;
+    let providers = Providers::new(ProviderSettings {
+        openai_base_url: format!("{base}/v1"),
+        ..ProviderSettings::default()
+    });
+    (providers, fake)
+}
+
+#[test]
+fn the_fakes_answers_follow_openais_published_format() {
+    let response = contract("CreateChatCompletionResponse");
+    assert_eq!(
+        problems(&response, &completion("Hi", "gpt-4o-mini-2024-07-18")),
+        Vec::<String>::new()
+    );
+    let error = contract("ErrorResponse");
+    let (_, body) = (
+        (),
+        json!({"error": {"message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
+    );
+    assert_eq!(problems(&error, &body), Vec::<String>::new());
+    // And the contract is not a rubber stamp.
+    assert!(!problems(&response, &json!({"choices": "none"})).is_empty());
+}
+
+#[tokio::test]
+async fn openai_answers_with_its_text_tokens_and_cost() {
+    let (providers, fake) = openai().await;
+    fake.reply(
+        Json(completion(
+            "Your order ships today.",
+            "gpt-4o-mini-2024-07-18",
+        ))
+        .into_response(),
+    );
+    let answer = providers
+        .complete(request("openai", "gpt-4o-mini", Some("sk-test-1")))
+        .await
+        .unwrap();
+    assert_eq!(answer.text, "Your order ships today.");
+    assert_eq!(answer.model, "gpt-4o-mini-2024-07-18");
+    assert_eq!(
+        (answer.usage.input_tokens, answer.usage.output_tokens),
+        (1200, 300)
+    );
+    // 1,200 × $0.15/M + 300 × $0.60/M = $0.00018 + $0.00018
+    assert_eq!(answer.cost, Usd::from_micros(360));
+    let (headers, body) = fake.seen().pop().unwrap();
+    assert_eq!(headers["authorization"], "Bearer sk-test-1");
+    assert_eq!(body["model"], "gpt-4o-mini");
+    assert_eq!(
+        body["messages"][0],
+        json!({"role": "system", "content": "You answer support email."})
+    );
+    assert_eq!(body["messages"][1]["role"], "user");
+    assert_eq!(body["max_completion_tokens"], 300);
+    assert!(body.get("response_format").is_none());
+}
+
+#[tokio::test]
+async fn openai_is_asked_for_json_when_the_step_wants_json() {
+    let (providers, fake) = openai().await;
+    fake.reply(Json(completion("{\"draft\": \"Hello\"}", "gpt-4o")).into_response());
+    let mut asked = request("openai", "gpt-4o", Some("sk-test-1"));
+    asked.json = true;
+    asked.system = None;
+    asked.temperature = None;
+    asked.max_tokens = None;
+    let answer = providers.complete(asked).await.unwrap();
+    assert_eq!(answer.text, "{\"draft\": \"Hello\"}");
+    let (_, body) = fake.seen().pop().unwrap();
+    assert_eq!(body["response_format"], json!({"type": "json_object"}));
+    assert_eq!(
+        body["messages"].as_array().unwrap().len(),
+        1,
+        "no system message"
+    );
+}
+
+#[tokio::test]
+async fn openai_failures_are_classified_for_the_retry_policy() {
+    let (providers, fake) = openai().await;
+    let mut limited = openai_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_exceeded",
+        "Rate limit reached for gpt-4o",
+    );
+    limited
+        .headers_mut()
+        .insert("retry-after", "7".parse().unwrap());
+    fake.reply(limited);
+    let error = providers
+        .complete(request("openai", "gpt-4o", Some("sk")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class, ErrorClass::Transient);
+    assert_eq!(error.retry_after, Some(Duration::from_secs(7)));
+    assert!(
+        error.message.contains("Rate limit reached for gpt-4o"),
+        "{}",
+        error.message
+    );
+
+    fake.reply(openai_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_api_key",
+        "Incorrect API key provided",
+    ));
+    let error = providers
+        .complete(request("openai", "gpt-4o", Some("sk")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class, ErrorClass::Permanent);
+    assert!(
+        error.message.contains("check the openai credential"),
+        "{}",
+        error.message
+    );
+
+    fake.reply(openai_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "The server had an error",
+    ));
+    let error = providers
+        .complete(request("openai", "gpt-4o", Some("sk")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class, ErrorClass::Transient);
+
+    fake.reply(openai_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "max_completion_tokens is too large",
+    ));
+    let error = providers
+        .complete(request("openai", "gpt-4o", Some("sk")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class, ErrorClass::Permanent);
+    assert!(error.message.contains("max_completion_tokens is too large"));
+
+    fake.reply((StatusCode::OK, "<html>proxy error</html>").into_response());
+    let error = providers
+        .complete(request("openai", "gpt-4o", Some("sk")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.class,
+        ErrorClass::Transient,
+        "a malformed answer: {}",
+        error.message
+    );
+
+    let error = providers
+        .complete(request("openai", "gpt-4o", None))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class, ErrorClass::Permanent);
+    assert!(
+        error.message.contains("there is no openai credential"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn anthropic_answers_through_the_messages_api() {
+    let fake = Fake::default();
+    let base = serve("/v1/messages", fake.clone(), no_check).await;
+    let providers = Providers::new(ProviderSettings {
+        anthropic_base_url: base,
+        ..ProviderSettings::default()
+    });
+    fake.reply(
+        Json(json!({
+            "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+            "content": [{"type": "text", "text": "Your order ships "}, {"type": "text", "text": "today."}],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 1000, "output_tokens": 100}
+        }))
+        .into_response(),
+    );
+    let answer = providers
+        .complete(request("anthropic", "claude-sonnet-4-5", Some("sk-ant-1")))
+        .await
+        .unwrap();
+    assert_eq!(answer.text, "Your order ships today.");
+    // 1,000 × $3/M + 100 × $15/M
+    assert_eq!(answer.cost, Usd::from_micros(4_500));
+    let (headers, body) = fake.seen().pop().unwrap();
+    assert_eq!(headers["x-api-key"], "sk-ant-1");
+    assert_eq!(headers["anthropic-version"], "2023-06-01");
+    assert_eq!(body["max_tokens"], 300);
+    assert_eq!(body["system"], "You answer support email.");
+    assert_eq!(
+        body["messages"],
+        json!([{"role": "user", "content": "Draft a reply to: where is my order?"}])
+    );
+
+    fake.reply(
+        (
+            StatusCode::from_u16(529).unwrap(),
+            Json(json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}, "request_id": "req_1"})),
+        )
+            .into_response(),
+    );
+    let error = providers
+        .complete(request("anthropic", "claude-sonnet-4-5", Some("sk-ant-1")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.class,
+        ErrorClass::Transient,
+        "529 overloaded is worth retrying"
+    );
+    assert!(error.message.contains("Overloaded"));
+}
