@@ -157,6 +157,15 @@ pub struct CommonArgs {
     /// https://api.anthropic.com]
     #[arg(long, env = "BATON_ANTHROPIC_BASE_URL", value_name = "URL")]
     pub anthropic_base_url: Option<String>,
+
+    /// Where Google's Gemini API is reached. [default:
+    /// https://generativelanguage.googleapis.com]
+    #[arg(long, env = "BATON_GEMINI_BASE_URL", value_name = "URL")]
+    pub gemini_base_url: Option<String>,
+
+    /// Where Cohere is reached. [default: https://api.cohere.com]
+    #[arg(long, env = "BATON_COHERE_BASE_URL", value_name = "URL")]
+    pub cohere_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -204,6 +204,18 @@ impl CommonSettings {
                 "Anthropic base URL (BATON_ANTHROPIC_BASE_URL)",
                 defaults.anthropic_base_url,
             )?,
+            gemini_base_url: base_url(
+                &args.gemini_base_url,
+                "GEMINI_BASE_URL",
+                "Gemini base URL (BATON_GEMINI_BASE_URL)",
+                defaults.gemini_base_url,
+            )?,
+            cohere_base_url: base_url(
+                &args.cohere_base_url,
+                "CO_API_URL",
+                "Cohere base URL (BATON_COHERE_BASE_URL)",
+                defaults.cohere_base_url,
+            )?,
         };
         Ok(Self {
             providers,

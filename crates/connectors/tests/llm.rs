@@ -345,3 +345,107 @@ async fn anthropic_answers_through_the_messages_api() {
     );
     assert!(error.message.contains("Overloaded"));
 }
+
+#[tokio::test]
+async fn gemini_answers_through_generate_content() {
+    let fake = Fake::default();
+    let base = serve("/v1beta/models/{call}", fake.clone(), no_check).await;
+    let providers = Providers::new(ProviderSettings {
+        gemini_base_url: base,
+        ..ProviderSettings::default()
+    });
+    fake.reply(
+        Json(json!({
+            "candidates": [{"content": {"role": "model", "parts": [{"text": "Ships "}, {"text": "today."}]},
+                            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 1000, "candidatesTokenCount": 200, "totalTokenCount": 1200},
+            "modelVersion": "gemini-2.5-flash"
+        }))
+        .into_response(),
+    );
+    let mut asked = request("google", "gemini-2.5-flash", Some("AIza-1"));
+    asked.json = true;
+    let answer = providers.complete(asked).await.unwrap();
+    assert_eq!(answer.text, "Ships today.");
+    // 1,000 × $0.30/M + 200 × $2.50/M
+    assert_eq!(answer.cost, Usd::from_micros(800));
+    let (headers, body) = fake.seen().pop().unwrap();
+    assert_eq!(headers["x-goog-api-key"], "AIza-1");
+    assert_eq!(
+        body["contents"][0]["parts"][0]["text"],
+        "Draft a reply to: where is my order?"
+    );
+    assert_eq!(
+        body["systemInstruction"]["parts"][0]["text"],
+        "You answer support email."
+    );
+    assert_eq!(body["generationConfig"]["maxOutputTokens"], 300);
+    assert_eq!(
+        body["generationConfig"]["responseMimeType"],
+        "application/json"
+    );
+
+    fake.reply(
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}})),
+        )
+            .into_response(),
+    );
+    let error = providers
+        .complete(request("google", "gemini-2.5-flash", Some("AIza-1")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class, ErrorClass::Transient);
+    assert!(error.message.contains("Resource has been exhausted"));
+}
+
+#[tokio::test]
+async fn cohere_answers_through_chat_v2() {
+    let fake = Fake::default();
+    let base = serve("/v2/chat", fake.clone(), no_check).await;
+    let providers = Providers::new(ProviderSettings {
+        cohere_base_url: base,
+        ..ProviderSettings::default()
+    });
+    fake.reply(
+        Json(json!({
+            "id": "c-1", "finish_reason": "COMPLETE",
+            "message": {"role": "assistant", "content": [{"type": "text", "text": "It ships today."}]},
+            "usage": {"billed_units": {"input_tokens": 1000, "output_tokens": 100},
+                      "tokens": {"input_tokens": 1010, "output_tokens": 100}}
+        }))
+        .into_response(),
+    );
+    let answer = providers
+        .complete(request("cohere", "command-r-plus", Some("co-1")))
+        .await
+        .unwrap();
+    assert_eq!(answer.text, "It ships today.");
+    assert_eq!(
+        (answer.usage.input_tokens, answer.usage.output_tokens),
+        (1010, 100)
+    );
+    let (headers, body) = fake.seen().pop().unwrap();
+    assert_eq!(headers["authorization"], "Bearer co-1");
+    assert_eq!(body["messages"][0]["role"], "system");
+    assert_eq!(body["max_tokens"], 300);
+
+    fake.reply(
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"id": "e-1", "message": "invalid api token"})),
+        )
+            .into_response(),
+    );
+    let error = providers
+        .complete(request("cohere", "command-r-plus", Some("co-1")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class, ErrorClass::Permanent);
+    assert!(
+        error.message.contains("invalid api token"),
+        "{}",
+        error.message
+    );
+}

@@ -7,6 +7,8 @@
 //! apply; a refused key or a bad request is permanent.
 
 mod anthropic;
+mod cohere;
+mod gemini;
 mod openai;
 pub mod prices;
 
@@ -32,6 +34,10 @@ pub struct ProviderSettings {
     pub openai_base_url: String,
     /// `BATON_ANTHROPIC_BASE_URL` or `ANTHROPIC_BASE_URL`, e.g. `https://api.anthropic.com`.
     pub anthropic_base_url: String,
+    /// `BATON_GEMINI_BASE_URL`, e.g. `https://generativelanguage.googleapis.com`.
+    pub gemini_base_url: String,
+    /// `BATON_COHERE_BASE_URL`, e.g. `https://api.cohere.com`.
+    pub cohere_base_url: String,
 }
 
 impl Default for ProviderSettings {
@@ -39,6 +45,8 @@ impl Default for ProviderSettings {
         Self {
             openai_base_url: "https://api.openai.com/v1".into(),
             anthropic_base_url: "https://api.anthropic.com".into(),
+            gemini_base_url: "https://generativelanguage.googleapis.com".into(),
+            cohere_base_url: "https://api.cohere.com".into(),
         }
     }
 }
@@ -117,9 +125,12 @@ fn failure(
     body: Option<&Value>,
     bytes: &[u8],
 ) -> StepError {
-    // OpenAI, Anthropic and Google all put the reason at `error.message`.
+    // OpenAI, Anthropic and Google put the reason at `error.message`, Cohere at `message`.
     let reason = body
-        .and_then(|body| body.pointer("/error/message"))
+        .and_then(|body| {
+            body.pointer("/error/message")
+                .or_else(|| body.get("message"))
+        })
         .and_then(Value::as_str)
         .map(str::to_owned)
         .unwrap_or_else(|| String::from_utf8_lossy(bytes).chars().take(200).collect());
@@ -158,9 +169,15 @@ impl LlmProvider for Providers {
                 anthropic::complete(&self.client, &self.settings.anthropic_base_url, &request)
                     .await?
             }
+            "google" => {
+                gemini::complete(&self.client, &self.settings.gemini_base_url, &request).await?
+            }
+            "cohere" => {
+                cohere::complete(&self.client, &self.settings.cohere_base_url, &request).await?
+            }
             other => {
                 return Err(StepError::permanent(format!(
-                    "Baton cannot call {other} models yet (it calls openai and anthropic)"
+                    "there is no provider {other:?} (Baton calls openai, anthropic, google and cohere)"
                 )));
             }
         };

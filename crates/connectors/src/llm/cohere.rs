@@ -1,0 +1,63 @@
+//! Cohere's Chat API v2 (`POST {base}/v2/chat`).
+
+use baton_core::execution::TokenUsage;
+use baton_engine::StepError;
+use baton_engine::provider::LlmRequest;
+use serde_json::{Value, json};
+
+use super::{Answer, api_key, exchange, tokens};
+
+pub(super) fn body(request: &LlmRequest) -> Value {
+    let mut messages = Vec::new();
+    if let Some(system) = &request.system {
+        messages.push(json!({"role": "system", "content": system}));
+    }
+    messages.push(json!({"role": "user", "content": request.prompt}));
+    let mut body = json!({"model": request.model, "messages": messages, "stream": false});
+    if let Some(temperature) = request.temperature {
+        body["temperature"] = json!(temperature);
+    }
+    if let Some(max_tokens) = request.max_tokens {
+        body["max_tokens"] = json!(max_tokens);
+    }
+    if request.json {
+        body["response_format"] = json!({"type": "json_object"});
+    }
+    body
+}
+
+pub(super) async fn complete(
+    client: &reqwest::Client,
+    base: &str,
+    request: &LlmRequest,
+) -> Result<Answer, StepError> {
+    let key = api_key(request, "cohere")?;
+    let answer = exchange(
+        "cohere",
+        client
+            .post(format!("{}/v2/chat", base.trim_end_matches('/')))
+            .bearer_auth(key)
+            .json(&body(request)),
+    )
+    .await?;
+    let parts = answer
+        .pointer("/message/content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| StepError::transient("cohere's answer has no message content"))?;
+    let text: String = parts
+        .iter()
+        .filter(|part| part["type"] == "text")
+        .filter_map(|part| part["text"].as_str())
+        .collect();
+    let usage = answer
+        .pointer("/usage/tokens")
+        .or_else(|| answer.pointer("/usage/billed_units"));
+    Ok(Answer {
+        text,
+        model: request.model.clone(),
+        usage: TokenUsage {
+            input_tokens: tokens(usage.and_then(|usage| usage.get("input_tokens"))),
+            output_tokens: tokens(usage.and_then(|usage| usage.get("output_tokens"))),
+        },
+    })
+}
