@@ -123,4 +123,11 @@ impl Connectors for Registry {
         })?;
         connector.call(&call).await
     }
+
+    fn catalog(&self) -> Vec<Value> {
+        self.declarations()
+            .chain(llm::DECLARATIONS.iter())
+            .map(|declaration| serde_json::to_value(declaration).unwrap_or_default())
+            .collect()
+    }
 }

@@ -51,6 +51,11 @@ pub trait Connectors: Send + Sync {
     /// installation knows (then the call fails when it runs, saying so).
     fn action_problem(&self, service: &str, action: &str) -> Option<String>;
     async fn call(&self, call: ActionCall) -> Result<Value, StepError>;
+    /// What each service declares of itself (id, name, category, auth, actions with their
+    /// input schemas), for the API and the editor's forms.
+    fn catalog(&self) -> Vec<Value> {
+        Vec::new()
+    }
 }
 
 /// No connectors at all: validation accepts any action, and calls fail with a clear message.

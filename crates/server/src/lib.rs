@@ -4,6 +4,7 @@
 mod api_keys;
 mod audit;
 pub mod auth;
+mod connectors;
 mod credentials;
 mod error;
 mod executions;
@@ -136,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(api_keys::routes())
         .merge(credentials::routes())
+        .merge(connectors::routes())
         .merge(organizations::routes())
         .merge(members::routes())
         .merge(workflows::routes())

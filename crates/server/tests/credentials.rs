@@ -12,6 +12,7 @@ conformance!(
     a_credential_is_stored_once_and_never_shown_again,
     bad_credentials_are_refused_with_the_field_named,
     a_step_uses_the_credential_it_names_and_keeps_none_of_it,
+    the_connectors_declare_their_auth_and_actions,
 );
 
 const TOKEN: &str = "tok-live-93bd11f0a2c4";
@@ -273,4 +274,31 @@ async fn a_step_uses_the_credential_it_names_and_keeps_none_of_it(test: &TestSto
         "{message}"
     );
     assert_eq!(seen.lock().unwrap().len(), 1, "nothing was called");
+}
+
+async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let viewer = join(&app, &owner, "viewer@example.com", "viewer").await.0;
+    let listed = send(&app, "GET", "/api/v1/connectors", None, &[&viewer[0]]).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let items = listed.body["items"].as_array().unwrap();
+    let ids: Vec<&str> = items
+        .iter()
+        .filter_map(|item| item["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["http", "anthropic", "cohere", "google", "openai"]);
+    let http = &items[0];
+    assert_eq!(http["category"], "utility");
+    assert_eq!(http["actions"][0]["id"], "request");
+    // Each action's example satisfies its own input schema.
+    let schema = jsonschema::validator_for(&http["actions"][0]["input_schema"]).unwrap();
+    assert!(schema.is_valid(&http["actions"][0]["example"]));
+    assert!(
+        !schema.is_valid(&json!({"method": "GET"})),
+        "the url is required"
+    );
+    let openai = items.iter().find(|item| item["id"] == "openai").unwrap();
+    assert_eq!(openai["category"], "ai");
+    assert_eq!(openai["auth"]["kind"], "api_key");
 }

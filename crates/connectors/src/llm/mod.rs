@@ -22,6 +22,26 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+/// The providers as connectors: `llm` steps call them (by model), credentials name them.
+pub static DECLARATIONS: std::sync::LazyLock<Vec<crate::Declaration>> =
+    std::sync::LazyLock::new(|| {
+        [
+            ("anthropic", "Anthropic"),
+            ("cohere", "Cohere"),
+            ("google", "Google Gemini"),
+            ("openai", "OpenAI"),
+        ]
+        .into_iter()
+        .map(|(id, name)| crate::Declaration {
+            id,
+            name,
+            category: crate::Category::Ai,
+            auth: crate::AuthKind::ApiKey,
+            actions: Vec::new(),
+        })
+        .collect()
+    });
+
 /// The most a provider may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
