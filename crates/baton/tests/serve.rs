@@ -806,5 +806,67 @@ async fn an_llm_step_calls_openai_with_the_organizations_key_and_records_the_cos
     assert_eq!(run["cost_usd"], 0.0009, "{run}");
     assert_eq!(run["steps"][0]["usage"]["input_tokens"], 2000);
     assert!(!run.to_string().contains("sk-org-77"));
+
+    // A monthly budget the next call could pass: it fails before OpenAI is called.
+    let (status, refused) = api(
+        &server.base,
+        &cookie,
+        "PATCH",
+        "/api/v1/organization",
+        serde_json::json!({"ai_monthly_budget_usd": -1}),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["error"]["details"][0]["path"],
+        "$.ai_monthly_budget_usd"
+    );
+    let (status, set) = api(
+        &server.base,
+        &cookie,
+        "PATCH",
+        "/api/v1/organization",
+        serde_json::json!({"ai_monthly_budget_usd": 0.001}),
+    )
+    .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["organization"]["ai_monthly_budget_usd"], 0.001);
+    seen.lock().unwrap().take();
+    let (_, run) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_reply/runs?wait=20",
+        serde_json::json!({"input": {"text": "and my refund?"}}),
+    )
+    .await;
+    assert_eq!(run["state"], "FAILED", "{run}");
+    let message = run["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("monthly AI budget of $0.00") && message.contains("$0.0009 is spent"),
+        "{message}"
+    );
+    assert_eq!(*seen.lock().unwrap(), None, "OpenAI was not called");
+    let (status, _) = api(
+        &server.base,
+        &cookie,
+        "PATCH",
+        "/api/v1/organization",
+        serde_json::json!({"ai_monthly_budget_usd": null}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, run) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_reply/runs?wait=20",
+        serde_json::json!({"input": {"text": "and my refund?"}}),
+    )
+    .await;
+    assert_eq!(
+        run["state"], "COMPLETED",
+        "no limit once it is removed: {run}"
+    );
     assert_eq!(server.stop("TERM").await, 0);
 }

@@ -16,6 +16,8 @@ pub struct Organization {
     pub name: String,
     /// Whether members must have two-factor sign-in turned on to act in it.
     pub require_mfa: bool,
+    /// What its `llm` steps may spend in a calendar month (UTC); unlimited when absent.
+    pub ai_monthly_budget_usd: Option<crate::Usd>,
     pub created_at: DateTime<Utc>,
 }
 

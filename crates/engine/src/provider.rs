@@ -43,6 +43,11 @@ pub struct LlmResponse {
 #[async_trait]
 pub trait LlmProvider: Send + Sync {
     async fn complete(&self, request: LlmRequest) -> Result<LlmResponse, StepError>;
+    /// What the call may cost at most, when the provider can tell before making it (its
+    /// prompt's tokens, roughly, and `max_tokens` of answer at the model's list price).
+    fn estimate(&self, _request: &LlmRequest) -> Option<Usd> {
+        None
+    }
 }
 
 /// A provider that answers from a script, in order: for tests and offline runs.

@@ -5,6 +5,7 @@
 //! work; a worker that dies loses its lease and another takes the job over, the engine resuming
 //! from the last checkpoint. Any number of workers, in one process or many, share one store.
 
+mod budget;
 mod credentials;
 pub mod scheduler;
 mod worker;
@@ -28,6 +29,7 @@ use chrono::Utc;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+pub use budget::Budgeted;
 pub use credentials::StoredCredentials;
 pub use scheduler::Scheduler;
 pub use worker::{Worker, WorkerSettings};
@@ -88,6 +90,7 @@ impl Runtime {
         vault: Arc<Vault>,
     ) -> Self {
         let limits = Limits::default();
+        let llm = Arc::new(Budgeted::new(llm, store.clone()));
         let engine = Engine::new(store.clone(), llm, connectors.clone(), limits.clone())
             .with_workflows(Arc::new(baton_engine::run::StoredWorkflows {
                 store: store.clone(),

@@ -420,6 +420,20 @@ async fn organization(
 #[serde(deny_unknown_fields)]
 pub(crate) struct Settings {
     require_mfa: Option<bool>,
+    /// Dollars the organization's `llm` steps may spend in a calendar month; `null` removes
+    /// the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<f64>")]
+    ai_monthly_budget_usd: Option<Option<f64>>,
+}
+
+/// A field that may be absent (unchanged), `null` (cleared) or a value.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 async fn change_settings(
@@ -450,6 +464,29 @@ async fn change_settings(
             Event::by(&signed_in, "organization.settings_changed")
                 .target(format!("organization:{}", signed_in.org))
                 .details(json!({"require_mfa": required})),
+        )
+        .await;
+    }
+    if let Some(budget) = body.ai_monthly_budget_usd {
+        if budget.is_some_and(|dollars| !dollars.is_finite() || dollars < 0.0) {
+            return Err(ApiError::Invalid {
+                message: "the settings are invalid".into(),
+                details: vec![crate::error::Detail {
+                    path: "$.ai_monthly_budget_usd".into(),
+                    message: "must be a number of dollars, 0 or more, or null for no limit".into(),
+                }],
+            });
+        }
+        organization = state
+            .store
+            .set_ai_budget(signed_in.org, budget.map(baton_core::Usd::from_dollars))
+            .await?;
+        audit::record(
+            &state,
+            &client,
+            Event::by(&signed_in, "organization.settings_changed")
+                .target(format!("organization:{}", signed_in.org))
+                .details(json!({"ai_monthly_budget_usd": budget})),
         )
         .await;
     }

@@ -81,6 +81,18 @@ pub trait AccountStore: Send + Sync {
     /// Makes `to` (already a member) the Owner and `from` an Admin, in one transaction.
     async fn transfer_ownership(&self, org: OrgId, from: UserId, to: UserId) -> Result<()>;
     async fn set_require_mfa(&self, org: OrgId, required: bool) -> Result<Organization>;
+    /// Sets or clears the monthly AI budget.
+    async fn set_ai_budget(
+        &self,
+        org: OrgId,
+        budget: Option<baton_core::Usd>,
+    ) -> Result<Organization>;
+    /// What the organization's steps have cost since `since` (their start).
+    async fn ai_spend_since(
+        &self,
+        org: OrgId,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<baton_core::Usd>;
 }
 
 /// How people get in: invitations, password resets, two-factor sign-in, and identities from

@@ -31,6 +31,7 @@ pub(crate) struct OrganizationRow {
     name: String,
     require_mfa: bool,
     created_at: DateTime<Utc>,
+    ai_budget_micros: Option<i64>,
 }
 
 impl From<OrganizationRow> for Organization {
@@ -39,6 +40,7 @@ impl From<OrganizationRow> for Organization {
             id: OrgId::from_uuid(row.id),
             name: row.name,
             require_mfa: row.require_mfa,
+            ai_monthly_budget_usd: row.ai_budget_micros.map(baton_core::Usd::from_micros),
             created_at: row.created_at,
         }
     }

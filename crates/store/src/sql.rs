@@ -10,7 +10,7 @@ use crate::StoreError;
 
 macro_rules! organization_columns {
     () => {
-        "id, name, require_mfa, created_at"
+        "id, name, require_mfa, created_at, ai_budget_micros"
     };
 }
 pub(crate) use organization_columns;
@@ -414,6 +414,31 @@ macro_rules! impl_store {
                 }
                 transaction.commit().await?;
                 Ok(())
+            }
+
+            async fn set_ai_budget(&self, org: OrgId, budget: Option<baton_core::Usd>) -> Result<Organization> {
+                let row: Option<OrganizationRow> = sqlx::query_as(concat!(
+                    "UPDATE organizations SET ai_budget_micros = $2 WHERE id = $1 RETURNING ",
+                    $crate::sql::organization_columns!()
+                ))
+                .bind(org.as_uuid())
+                .bind(budget.map(baton_core::Usd::micros))
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.ok_or(StoreError::NotFound("organization"))?.into())
+            }
+
+            async fn ai_spend_since(&self, org: OrgId, since: DateTime<Utc>) -> Result<baton_core::Usd> {
+                let (micros,): (i64,) = sqlx::query_as(
+                    "SELECT CAST(COALESCE(SUM(s.cost_micros), 0) AS BIGINT) FROM step_runs s \
+                     JOIN executions e ON e.id = s.execution_id \
+                     WHERE e.org_id = $1 AND s.cost_micros > 0 AND s.started_at >= $2",
+                )
+                .bind(org.as_uuid())
+                .bind(stored_time(since))
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(baton_core::Usd::from_micros(micros))
             }
 
             async fn set_require_mfa(&self, org: OrgId, required: bool) -> Result<Organization> {

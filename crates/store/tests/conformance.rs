@@ -38,6 +38,7 @@ conformance!(
     executions_move_only_along_allowed_transitions,
     a_stale_transition_is_refused,
     step_checkpoints_replace_and_total_up,
+    the_ai_budget_is_kept_and_the_months_spend_is_summed,
     data_keys_are_made_once_and_rewrapped_only_from_their_master,
     sealed_secrets_open_only_in_their_organization_and_outlive_a_rotation,
     a_workflow_limit_holds_its_further_jobs_back,
@@ -882,6 +883,67 @@ async fn a_finished_execution_is_recorded_whole(test: &TestStore) {
         .await
         .unwrap();
     assert_eq!(listed.items.len(), 1);
+}
+
+async fn the_ai_budget_is_kept_and_the_months_spend_is_summed(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let (other, _) = org(store, "Other").await;
+    assert_eq!(
+        store
+            .organization(org_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .ai_monthly_budget_usd,
+        None
+    );
+    let set = store
+        .set_ai_budget(org_id, Some(Usd::from_micros(25_000_000)))
+        .await
+        .unwrap();
+    assert_eq!(
+        set.ai_monthly_budget_usd,
+        Some(Usd::from_micros(25_000_000))
+    );
+    assert_eq!(
+        store
+            .organization(org_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .ai_monthly_budget_usd,
+        Some(Usd::from_micros(25_000_000))
+    );
+    assert_eq!(
+        store
+            .set_ai_budget(org_id, None)
+            .await
+            .unwrap()
+            .ai_monthly_budget_usd,
+        None
+    );
+    for (owner, micros, days_ago) in [
+        (org_id, 1_250, 0),
+        (org_id, 750, 1),
+        (org_id, 9_000, 40),
+        (other, 5_000, 0),
+    ] {
+        let flow = workflow(store, owner, &format!("wf_spend_{micros}")).await;
+        let execution = store.create_execution(new_execution(&flow)).await.unwrap();
+        let mut run = step(execution.id, "ask", StepState::Completed, 10, micros);
+        run.started_at = Some(now_micros() - Duration::days(days_ago));
+        store.save_step_run(&run).await.unwrap();
+    }
+    let since = Utc::now() - Duration::days(30);
+    assert_eq!(
+        store.ai_spend_since(org_id, since).await.unwrap(),
+        Usd::from_micros(2_000)
+    );
+    assert_eq!(
+        store.ai_spend_since(other, since).await.unwrap(),
+        Usd::from_micros(5_000)
+    );
 }
 
 async fn step_checkpoints_replace_and_total_up(test: &TestStore) {

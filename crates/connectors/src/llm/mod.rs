@@ -178,8 +178,25 @@ fn tokens(value: Option<&Value>) -> i64 {
     value.and_then(Value::as_i64).unwrap_or(0)
 }
 
+/// Answers assumed when a step sets no `max_tokens`, for estimates.
+const ESTIMATED_ANSWER_TOKENS: i64 = 1_000;
+
 #[async_trait]
 impl LlmProvider for Providers {
+    fn estimate(&self, request: &LlmRequest) -> Option<baton_core::Usd> {
+        let price = prices::list_price(&request.provider, &request.model)?;
+        // About four characters a token, for the languages these prompts are written in.
+        let prompt = request.prompt.len() + request.system.as_ref().map_or(0, String::len);
+        Some(
+            price.cost(TokenUsage {
+                input_tokens: prompt.div_ceil(4) as i64,
+                output_tokens: request
+                    .max_tokens
+                    .map_or(ESTIMATED_ANSWER_TOKENS, i64::from),
+            }),
+        )
+    }
+
     async fn complete(&self, request: LlmRequest) -> Result<LlmResponse, StepError> {
         let answer = match request.provider.as_str() {
             "openai" => {
