@@ -96,6 +96,8 @@ pub enum CompiledKind {
         max_tokens: Option<u32>,
         json: bool,
         inputs: Option<CompiledValue>,
+        /// `(provider, model)` to ask in turn after a transient failure.
+        fallbacks: Vec<(String, String)>,
     },
     Integration {
         service: String,
@@ -494,6 +496,24 @@ impl Compiler<'_> {
                     max_tokens: llm.max_tokens,
                     json: llm.response_format == Some(ResponseFormat::Json),
                     inputs,
+                    fallbacks: llm
+                        .fallback
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(index, model)| match infer_provider(model) {
+                            Some(provider) => Some((provider.to_owned(), model.clone())),
+                            None => {
+                                self.problems.push(Problem::new(
+                                    format!("{path}.fallback[{index}]"),
+                                    format!(
+                                        "unknown model {model:?}: its provider cannot be told from the name ({})",
+                                        PROVIDERS.join(", ")
+                                    ),
+                                ));
+                                None
+                            }
+                        })
+                        .collect(),
                 }
             }
             StepKind::Integration(integration) => {
@@ -859,6 +879,19 @@ mod tests {
                 .unwrap_or_else(|problems| panic!("{step}: {problems:?}"));
             assert!(!workflow.is_pure(), "{step} calls out or waits");
         }
+    }
+
+    #[test]
+    fn fallback_models_must_name_a_known_provider() {
+        let problems = check(json!({"id": "wf", "name": "x", "steps": [
+            {"id": "ask", "type": "llm", "model": "gpt-4o", "prompt": "hi", "fallback": ["claude-sonnet-4-5", "mystery-7b"]}
+        ]}))
+        .unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("$.steps[0].fallback[1]: unknown model \"mystery-7b\""),
+            "{problems:?}"
+        );
     }
 
     #[test]

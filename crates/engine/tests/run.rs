@@ -758,3 +758,56 @@ async fn sub_workflows_nest_only_so_deep() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_fallback_model_answers_when_the_first_provider_fails_for_a_passing_reason() {
+    let harness = Harness::new(gmail()).await;
+    harness
+        .llm
+        .fail(StepError::transient("openai answered HTTP 503: overloaded"))
+        .answer("Dear Ann, it is on its way.", 40, 10);
+    let workflow = json!({"id": "wf_fallback", "name": "f", "steps": [
+        {"id": "draft", "type": "llm", "model": "gpt-4o", "prompt": "Reply to Ann",
+         "fallback": ["claude-sonnet-4-5", "gemini-2.5-flash"], "retry": {"max_retries": 0}}
+    ]});
+    let (execution, outcome) = harness.start(&workflow, json!({})).await;
+    assert_eq!(outcome, Outcome::Completed);
+    let asked: Vec<(String, String)> = harness
+        .llm
+        .requests()
+        .into_iter()
+        .map(|request| (request.provider, request.model))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            ("openai".to_owned(), "gpt-4o".to_owned()),
+            ("anthropic".to_owned(), "claude-sonnet-4-5".to_owned())
+        ],
+        "the second model answered; the third was not asked"
+    );
+    let output = execution.output.unwrap();
+    assert_eq!(output["provider"], "anthropic");
+    assert_eq!(output["model"], "claude-sonnet-4-5");
+    assert_eq!(output["fell_back_from"][0]["provider"], "openai");
+    assert!(
+        output["fell_back_from"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("503")
+    );
+
+    // A permanent refusal is not a reason to ask another model.
+    harness.llm.fail(StepError::permanent(
+        "openai answered HTTP 400: bad request",
+    ));
+    let (execution, outcome) = harness.start(&workflow, json!({})).await;
+    assert_eq!(outcome, Outcome::Failed);
+    assert_eq!(harness.llm.requests().len(), 3);
+    assert!(
+        execution.error.unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("400")
+    );
+}

@@ -23,7 +23,8 @@ use crate::transform;
 
 /// A call, its inputs rendered, ready to attempt.
 enum Prepared {
-    Llm(LlmRequest),
+    /// The request, and the `(provider, model)` fallbacks to ask in turn.
+    Llm(LlmRequest, Vec<(String, String)>),
     Integration(ActionCall),
     Transformation {
         action: TransformAction,
@@ -86,7 +87,7 @@ impl Run<'_> {
         run.input = Some(input);
         // A transformation acts on nothing outside the execution: if the process dies during
         // one, running it again is harmless, so only its result is checkpointed.
-        let side_effects = matches!(prepared, Prepared::Llm(_) | Prepared::Integration(_));
+        let side_effects = matches!(prepared, Prepared::Llm(..) | Prepared::Integration(_));
         loop {
             run.attempts += 1;
             run.state = StepState::Running;
@@ -173,6 +174,7 @@ impl Run<'_> {
                 max_tokens,
                 json,
                 inputs,
+                fallbacks,
             } => {
                 let mut prompt_scope = scope.clone();
                 let rendered_inputs = inputs
@@ -200,7 +202,7 @@ impl Run<'_> {
                     idempotency_key: self.idempotency_key(key),
                     secret: None,
                 };
-                Ok((Prepared::Llm(request), input))
+                Ok((Prepared::Llm(request, fallbacks.clone()), input))
             }
             CompiledKind::Integration {
                 service,
@@ -270,18 +272,34 @@ impl Run<'_> {
             Prepared::Transformation { action, inputs } => transform::apply(*action, inputs)
                 .map(|output| Performed::plain(transform::as_output(output, "result"))),
             Prepared::Calculate(output) => Ok(Performed::plain(output.clone())),
-            Prepared::Llm(request) => {
-                self.permit(&request.provider)?;
-                let mut request = request.clone();
-                if let Some(credentials) = &self.engine.credentials {
-                    request.secret = credentials
-                        .credential(self.org(), &request.provider, None)
-                        .await?;
-                }
+            Prepared::Llm(first, fallbacks) => {
                 let started = Instant::now();
-                let result = self.engine.llm.complete(request.clone()).await;
-                self.record(&request.provider, &result);
-                let response = result?;
+                let mut tried = Vec::new();
+                let candidates = std::iter::once(first.clone()).chain(fallbacks.iter().map(
+                    |(provider, model)| LlmRequest {
+                        provider: provider.clone(),
+                        model: model.clone(),
+                        ..first.clone()
+                    },
+                ));
+                let mut answered = None;
+                for (index, request) in candidates.enumerate() {
+                    let last = index == fallbacks.len();
+                    match self.ask(request).await {
+                        Ok(answer) => {
+                            answered = Some(answer);
+                            break;
+                        }
+                        Err((request, error))
+                            if !last && error.class == baton_core::ErrorClass::Transient =>
+                        {
+                            tried.push(json!({"provider": request.provider, "model": request.model, "error": error.message}));
+                        }
+                        Err((_, error)) => return Err(error),
+                    }
+                }
+                let (request, response) =
+                    answered.ok_or_else(|| StepError::system("no model was asked"))?;
                 let mut output = json!({
                     "response": response.text,
                     "usage": {"input_tokens": response.usage.input_tokens, "output_tokens": response.usage.output_tokens},
@@ -290,6 +308,9 @@ impl Run<'_> {
                     "provider": request.provider,
                     "latency_ms": started.elapsed().as_millis() as u64,
                 });
+                if !tried.is_empty() {
+                    output["fell_back_from"] = Value::Array(tried);
+                }
                 if request.json {
                     let parsed = transform::extract_json(&response.text).map_err(|_| {
                         StepError::transient("the model was asked for JSON but answered with none")
@@ -321,6 +342,32 @@ impl Run<'_> {
                 self.record(&call.service, &result);
                 Ok(Performed::plain(transform::as_output(result?, "result")))
             }
+        }
+    }
+
+    /// One model's answer, with its provider's credential, breaker and record; the request
+    /// comes back with a failure.
+    async fn ask(
+        &self,
+        mut request: LlmRequest,
+    ) -> Result<(LlmRequest, crate::provider::LlmResponse), (LlmRequest, StepError)> {
+        if let Err(error) = self.permit(&request.provider) {
+            return Err((request, error));
+        }
+        if let Some(credentials) = &self.engine.credentials {
+            match credentials
+                .credential(self.org(), &request.provider, None)
+                .await
+            {
+                Ok(secret) => request.secret = secret,
+                Err(error) => return Err((request, error)),
+            }
+        }
+        let result = self.engine.llm.complete(request.clone()).await;
+        self.record(&request.provider, &result);
+        match result {
+            Ok(response) => Ok((request, response)),
+            Err(error) => Err((request, error)),
         }
     }
 
