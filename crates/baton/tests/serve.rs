@@ -868,5 +868,42 @@ async fn an_llm_step_calls_openai_with_the_organizations_key_and_records_the_cos
         run["state"], "COMPLETED",
         "no limit once it is removed: {run}"
     );
+
+    // The organization's own price for the model, over the list price.
+    let (status, set) = api(
+        &server.base,
+        &cookie,
+        "PUT",
+        "/api/v1/ai/prices/openai/gpt-4o-mini",
+        serde_json::json!({"input_per_million_usd": 1.0, "output_per_million_usd": 2.0}),
+    )
+    .await;
+    assert_eq!(status, 200, "{set}");
+    let (_, prices) = api(
+        &server.base,
+        &cookie,
+        "GET",
+        "/api/v1/ai/prices",
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(prices["organization"][0]["model"], "gpt-4o-mini");
+    assert!(
+        prices["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|price| price["model"] == "gpt-4o")
+    );
+    let (_, run) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_reply/runs?wait=20",
+        serde_json::json!({"input": {"text": "thanks"}}),
+    )
+    .await;
+    // 2,000 × $1/M + 1,000 × $2/M, priced as `gpt-4o-mini-2024-07-18` by its prefix
+    assert_eq!(run["cost_usd"], 0.004, "{run}");
     assert_eq!(server.stop("TERM").await, 0);
 }

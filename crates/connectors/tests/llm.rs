@@ -98,6 +98,7 @@ fn request(provider: &str, model: &str, key: Option<&str>) -> LlmRequest {
         json: false,
         idempotency_key: "exec:step_2".into(),
         secret: key.map(|key| Secret(json!({"api_key": key}))),
+        price: None,
     }
 }
 

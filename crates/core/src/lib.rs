@@ -15,6 +15,7 @@ pub mod money;
 pub mod organization;
 pub mod page;
 pub mod policy;
+pub mod price;
 pub mod session;
 pub mod workflow;
 

@@ -29,6 +29,8 @@ pub struct LlmRequest {
     /// before the call; never stored with the step.
     #[serde(skip)]
     pub secret: Option<crate::connector::Secret>,
+    /// The organization's own price for this model, when it set one over the list price.
+    pub price: Option<baton_core::price::Price>,
 }
 
 /// What a model answered, with the tokens its provider counted.

@@ -1,4 +1,5 @@
-//! An organization's monthly AI budget: an `llm` step whose call would take the month's spend
+//! An organization's AI spending: the prices it set over the list (which the call is then
+//! priced at), and its monthly budget: an `llm` step whose call would take the month's spend
 //! past it fails before the provider is called, saying so. The month is the calendar month in
 //! UTC; the spend is what the organization's steps have cost since it began.
 
@@ -64,7 +65,21 @@ impl Budgeted {
 
 #[async_trait]
 impl LlmProvider for Budgeted {
-    async fn complete(&self, request: LlmRequest) -> Result<LlmResponse, StepError> {
+    async fn complete(&self, mut request: LlmRequest) -> Result<LlmResponse, StepError> {
+        let prices = self
+            .store
+            .model_prices(request.org_id)
+            .await
+            .map_err(|error| {
+                StepError::transient(format!("the model prices could not be read: {error}"))
+            })?;
+        request.price = baton_core::price::best(
+            prices
+                .iter()
+                .filter(|set| set.provider == request.provider)
+                .map(|set| (set.model.as_str(), set.price)),
+            &request.model,
+        );
         self.check(&request).await?;
         self.inner.complete(request).await
     }

@@ -14,6 +14,7 @@ pub mod mail;
 mod members;
 mod openapi;
 mod organizations;
+mod prices;
 pub mod rate_limit;
 mod redact;
 mod request;
@@ -138,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_keys::routes())
         .merge(credentials::routes())
         .merge(connectors::routes())
+        .merge(prices::routes())
         .merge(organizations::routes())
         .merge(members::routes())
         .merge(workflows::routes())

@@ -130,6 +130,9 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("post" "/api/v1/api-keys", "api keys", "Make an API key (shown once)", signed_in = true, body = J("NewKey"), ok = (201, Some("Object")), errors = [403]),
     endpoint!("delete" "/api/v1/api-keys/{id}", "api keys", "Revoke an API key", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
     endpoint!("get" "/api/v1/connectors", "connectors", "The services Baton calls, their auth and their actions' input schemas", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
+    endpoint!("get" "/api/v1/ai/prices", "ai", "The model prices in force: the organization's own and the shipped list", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = []),
+    endpoint!("put" "/api/v1/ai/prices/{provider}/{model}", "ai", "Set the organization's price for a model (prefix)", signed_in = true, body = J("PriceBody"), ok = (200, Some("Object")), errors = [403]),
+    endpoint!("delete" "/api/v1/ai/prices/{provider}/{model}", "ai", "Go back to the list price", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
     endpoint!("get" "/api/v1/credentials", "credentials", "The organization's credentials (never their secrets)", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
     endpoint!("post" "/api/v1/credentials", "credentials", "Store a credential, sealed; its secret is never shown again", signed_in = true, body = J("NewCredentialBody"), ok = (201, Some("Object")), errors = [403, 409]),
     endpoint!("get" "/api/v1/credentials/{id}", "credentials", "A credential's service and name", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404]),
@@ -203,6 +206,7 @@ fn components() -> Map<String, Value> {
         schema_of::<crate::credentials::NewCredentialBody>(),
     );
     add("SecretBody", schema_of::<crate::credentials::SecretBody>());
+    add("PriceBody", schema_of::<crate::prices::PriceBody>());
     add("RunRequest", schema_of::<crate::workflows::RunRequest>());
     add("Answer", schema_of::<crate::executions::Answer>());
     let mut workflow =

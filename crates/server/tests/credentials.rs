@@ -13,6 +13,7 @@ conformance!(
     bad_credentials_are_refused_with_the_field_named,
     a_step_uses_the_credential_it_names_and_keeps_none_of_it,
     the_connectors_declare_their_auth_and_actions,
+    model_prices_are_checked_set_and_removed,
 );
 
 const TOKEN: &str = "tok-live-93bd11f0a2c4";
@@ -301,4 +302,68 @@ async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
     let openai = items.iter().find(|item| item["id"] == "openai").unwrap();
     assert_eq!(openai["category"], "ai");
     assert_eq!(openai["auth"]["kind"], "api_key");
+}
+
+async fn model_prices_are_checked_set_and_removed(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let price = json!({"input_per_million_usd": 0.5, "output_per_million_usd": 1.5});
+    let unknown = send(
+        &app,
+        "PUT",
+        "/api/v1/ai/prices/acme-ai/model-1",
+        Some(price.clone()),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unknown.body
+    );
+    assert_eq!(unknown.body["error"]["details"][0]["path"], "provider");
+    let negative = send(
+        &app,
+        "PUT",
+        "/api/v1/ai/prices/openai/gpt-4o",
+        Some(json!({"input_per_million_usd": -1.0, "output_per_million_usd": 1.0})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(negative.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        negative.body["error"]["details"][0]["path"],
+        "$.input_per_million_usd"
+    );
+    let set = send(
+        &app,
+        "PUT",
+        "/api/v1/ai/prices/openai/GPT-4o",
+        Some(price),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["model"], "gpt-4o", "model ids are kept lower-case");
+    let listed = send(&app, "GET", "/api/v1/ai/prices", None, &[&owner[0]]).await;
+    assert_eq!(listed.body["organization"].as_array().unwrap().len(), 1);
+    let removed = send(
+        &app,
+        "DELETE",
+        "/api/v1/ai/prices/openai/gpt-4o",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let again = send(
+        &app,
+        "DELETE",
+        "/api/v1/ai/prices/openai/gpt-4o",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
 }

@@ -270,6 +270,20 @@ async fn every_role_meets_the_seeds_matrix_at_every_endpoint(test: &TestStore) {
                 allowed: owner_and_admin,
             },
             Row {
+                name: "see the model prices",
+                method: "GET",
+                path: "/api/v1/ai/prices".into(),
+                body: None,
+                allowed: everyone,
+            },
+            Row {
+                name: "set a model price (settings)",
+                method: "PUT",
+                path: "/api/v1/ai/prices/openai/gpt-4o".into(),
+                body: Some(json!({"input_per_million_usd": 2.0, "output_per_million_usd": 8.0})),
+                allowed: owner_and_admin,
+            },
+            Row {
                 name: "read the audit log",
                 method: "GET",
                 path: "/api/v1/audit".into(),

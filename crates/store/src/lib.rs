@@ -87,6 +87,16 @@ pub trait AccountStore: Send + Sync {
         org: OrgId,
         budget: Option<baton_core::Usd>,
     ) -> Result<Organization>;
+    /// The prices the organization set over the shipped list, by provider and model.
+    async fn model_prices(&self, org: OrgId) -> Result<Vec<baton_core::price::ModelPrice>>;
+    /// Sets (or replaces) the organization's price for a provider's model prefix.
+    async fn set_model_price(
+        &self,
+        org: OrgId,
+        price: &baton_core::price::ModelPrice,
+    ) -> Result<()>;
+    /// Removes one, going back to the shipped list price.
+    async fn delete_model_price(&self, org: OrgId, provider: &str, model: &str) -> Result<()>;
     /// What the organization's steps have cost since `since` (their start).
     async fn ai_spend_since(
         &self,

@@ -428,6 +428,63 @@ macro_rules! impl_store {
                 Ok(row.ok_or(StoreError::NotFound("organization"))?.into())
             }
 
+            async fn model_prices(&self, org: OrgId) -> Result<Vec<baton_core::price::ModelPrice>> {
+                let rows: Vec<(String, String, f64, f64)> = sqlx::query_as(
+                    "SELECT provider, model, input_usd, output_usd FROM model_prices \
+                     WHERE org_id = $1 ORDER BY provider, model",
+                )
+                .bind(org.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(provider, model, input, output)| baton_core::price::ModelPrice {
+                        provider,
+                        model,
+                        price: baton_core::price::Price { input, output },
+                    })
+                    .collect())
+            }
+
+            async fn set_model_price(&self, org: OrgId, price: &baton_core::price::ModelPrice) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO model_prices (org_id, provider, model, input_usd, output_usd, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, provider, model) \
+                     DO UPDATE SET input_usd = excluded.input_usd, output_usd = excluded.output_usd, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(org.as_uuid())
+                .bind(&price.provider)
+                .bind(&price.model)
+                .bind(price.price.input)
+                .bind(price.price.output)
+                .bind(now())
+                .execute(&self.pool)
+                .await
+                .map_err(|error| match error {
+                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
+                        StoreError::NotFound("organization")
+                    }
+                    other => StoreError::Database(other),
+                })?;
+                Ok(())
+            }
+
+            async fn delete_model_price(&self, org: OrgId, provider: &str, model: &str) -> Result<()> {
+                let deleted = sqlx::query(
+                    "DELETE FROM model_prices WHERE org_id = $1 AND provider = $2 AND model = $3",
+                )
+                .bind(org.as_uuid())
+                .bind(provider)
+                .bind(model)
+                .execute(&self.pool)
+                .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("model price"));
+                }
+                Ok(())
+            }
+
             async fn ai_spend_since(&self, org: OrgId, since: DateTime<Utc>) -> Result<baton_core::Usd> {
                 let (micros,): (i64,) = sqlx::query_as(
                     "SELECT CAST(COALESCE(SUM(s.cost_micros), 0) AS BIGINT) FROM step_runs s \

@@ -184,7 +184,9 @@ const ESTIMATED_ANSWER_TOKENS: i64 = 1_000;
 #[async_trait]
 impl LlmProvider for Providers {
     fn estimate(&self, request: &LlmRequest) -> Option<baton_core::Usd> {
-        let price = prices::list_price(&request.provider, &request.model)?;
+        let price = request
+            .price
+            .or_else(|| prices::list_price(&request.provider, &request.model))?;
         // About four characters a token, for the languages these prompts are written in.
         let prompt = request.prompt.len() + request.system.as_ref().map_or(0, String::len);
         Some(
@@ -218,7 +220,9 @@ impl LlmProvider for Providers {
                 )));
             }
         };
-        let cost = match prices::list_price(&request.provider, &answer.model)
+        let cost = match request
+            .price
+            .or_else(|| prices::list_price(&request.provider, &answer.model))
             .or_else(|| prices::list_price(&request.provider, &request.model))
         {
             Some(price) => price.cost(answer.usage),

@@ -5,26 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use baton_core::Usd;
-use baton_core::execution::TokenUsage;
 use serde_json::Value;
 
-/// US dollars per million tokens, input and output.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Price {
-    pub input: f64,
-    pub output: f64,
-}
-
-impl Price {
-    /// The cost of `usage`, to the micro-dollar: a price per million tokens is the price in
-    /// micro-dollars of one token.
-    pub fn cost(&self, usage: TokenUsage) -> Usd {
-        let micros =
-            usage.input_tokens as f64 * self.input + usage.output_tokens as f64 * self.output;
-        Usd::from_micros(micros.round() as i64)
-    }
-}
+pub use baton_core::price::Price;
 
 static SHIPPED: LazyLock<BTreeMap<String, BTreeMap<String, Price>>> = LazyLock::new(|| {
     let table: Value =
@@ -53,22 +36,36 @@ static SHIPPED: LazyLock<BTreeMap<String, BTreeMap<String, Price>>> = LazyLock::
 
 /// The shipped list price of a provider's model, if it is listed.
 pub fn list_price(provider: &str, model: &str) -> Option<Price> {
-    let model = model.trim().to_ascii_lowercase();
+    baton_core::price::best(
+        SHIPPED
+            .get(provider)?
+            .iter()
+            .map(|(prefix, price)| (prefix.as_str(), *price)),
+        model,
+    )
+}
+
+/// Every shipped list price, by provider and model prefix.
+pub fn shipped() -> Vec<baton_core::price::ModelPrice> {
     SHIPPED
-        .get(provider)?
         .iter()
-        .filter(|(prefix, _)| {
-            model == **prefix
-                || model
-                    .strip_prefix(prefix.as_str())
-                    .is_some_and(|rest| rest.starts_with('-') || rest.starts_with('@'))
+        .flat_map(|(provider, models)| {
+            models
+                .iter()
+                .map(|(model, price)| baton_core::price::ModelPrice {
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    price: *price,
+                })
         })
-        .max_by_key(|(prefix, _)| prefix.len())
-        .map(|(_, price)| *price)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use baton_core::Usd;
+    use baton_core::execution::TokenUsage;
+
     use super::*;
 
     #[test]

@@ -201,6 +201,7 @@ impl Run<'_> {
                     json: *json,
                     idempotency_key: self.idempotency_key(key),
                     secret: None,
+                    price: None,
                 };
                 Ok((Prepared::Llm(request, fallbacks.clone()), input))
             }
