@@ -166,6 +166,10 @@ pub struct CommonArgs {
     /// Where Cohere is reached. [default: https://api.cohere.com]
     #[arg(long, env = "BATON_COHERE_BASE_URL", value_name = "URL")]
     pub cohere_base_url: Option<String>,
+
+    /// Where Slack's Web API is reached. [default: https://slack.com/api]
+    #[arg(long, env = "BATON_SLACK_BASE_URL", value_name = "URL")]
+    pub slack_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -219,7 +219,10 @@ impl CommonSettings {
         };
         Ok(Self {
             providers,
-            connectors: baton_connectors::ConnectorSettings { http_allow },
+            connectors: baton_connectors::ConnectorSettings {
+                http_allow,
+                slack_base_url: args.slack_base_url.clone(),
+            },
             data_dir,
             database,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),

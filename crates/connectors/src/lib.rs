@@ -6,6 +6,7 @@
 pub mod address;
 pub mod http;
 pub mod llm;
+pub mod slack;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,7 +34,10 @@ pub enum Category {
 pub enum AuthKind {
     None,
     ApiKey,
-    OAuth2 { scopes: Vec<String> },
+    #[serde(rename = "oauth2")]
+    OAuth2 {
+        scopes: Vec<String>,
+    },
 }
 
 /// One action of a connector.
@@ -68,6 +72,8 @@ pub trait Connector: Send + Sync {
 pub struct ConnectorSettings {
     /// Hosts and address ranges the `http` connector may reach although they are private.
     pub http_allow: AddressPolicy,
+    /// Where Slack's Web API is reached (`BATON_SLACK_BASE_URL`); Slack's own when unset.
+    pub slack_base_url: Option<String>,
 }
 
 /// Every connector, by id.
@@ -78,8 +84,10 @@ pub struct Registry {
 impl Registry {
     pub fn new(settings: &ConnectorSettings) -> Self {
         // One line per connector, sorted by id.
-        let all: Vec<Arc<dyn Connector>> =
-            vec![Arc::new(http::Http::new(settings.http_allow.clone()))];
+        let all: Vec<Arc<dyn Connector>> = vec![
+            Arc::new(http::Http::new(settings.http_allow.clone())),
+            Arc::new(slack::Slack::new(settings.slack_base_url.as_deref())),
+        ];
         Self {
             connectors: all
                 .into_iter()

@@ -46,6 +46,7 @@ async fn server(seen: Seen) -> std::net::SocketAddr {
 fn registry(allow: &str) -> Registry {
     Registry::new(&ConnectorSettings {
         http_allow: AddressPolicy::parse(allow).unwrap(),
+        ..Default::default()
     })
 }
 

@@ -288,7 +288,10 @@ async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
         .iter()
         .filter_map(|item| item["id"].as_str())
         .collect();
-    assert_eq!(ids, ["http", "anthropic", "cohere", "google", "openai"]);
+    assert_eq!(
+        ids,
+        ["http", "slack", "anthropic", "cohere", "google", "openai"]
+    );
     let http = &items[0];
     assert_eq!(http["category"], "utility");
     assert_eq!(http["actions"][0]["id"], "request");

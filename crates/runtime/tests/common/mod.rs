@@ -28,6 +28,7 @@ pub fn runtime_reaching_localhost(test: &TestStore) -> Arc<Runtime> {
         test,
         &baton_connectors::ConnectorSettings {
             http_allow: baton_connectors::AddressPolicy::parse("127.0.0.1").unwrap(),
+            ..Default::default()
         },
     )
 }

@@ -39,6 +39,7 @@ impl App {
     pub fn reaching_localhost(test: &TestStore) -> App {
         let settings = baton_connectors::ConnectorSettings {
             http_allow: baton_connectors::AddressPolicy::parse("127.0.0.1").unwrap(),
+            ..Default::default()
         };
         let runtime = Arc::new(baton_server::runtime_with(
             test.store.clone(),

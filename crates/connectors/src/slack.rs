@@ -1,0 +1,315 @@
+//! `slack`: post a message, reply in a thread, list channels, look up a user, through Slack's
+//! Web API with a bot token (`{"bot_token": "xoxb-..."}`, from installing a Slack app in the
+//! workspace). Slack answers HTTP 200 with `{"ok": false, "error": CODE}` for most failures;
+//! those codes are sorted here into worth-retrying and not, and a revoked or invalid token
+//! says that the connection needs to be made again.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use baton_engine::StepError;
+use baton_engine::connector::ActionCall;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{ActionDeclaration, AuthKind, Category, Connector, Declaration};
+
+pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
+
+/// `post_message`: a message to a channel (by id or `#name`), or to a person (by user id).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    /// A channel id (`C0123...`), `#name`, or a user id for a direct message.
+    pub channel: String,
+    /// The message, in Slack's mrkdwn.
+    pub text: String,
+    /// Block Kit blocks, shown instead of `text` (which stays the notification's text).
+    #[serde(default)]
+    pub blocks: Option<Vec<Value>>,
+}
+
+/// `reply_in_thread`: a reply under a message.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyInThread {
+    pub channel: String,
+    /// The `ts` of the message replied to.
+    pub thread_ts: String,
+    pub text: String,
+    /// Also show the reply in the channel.
+    #[serde(default)]
+    pub broadcast: bool,
+}
+
+/// `list_channels`: the channels the app can see.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListChannels {
+    /// Comma-separated: `public_channel` (default), `private_channel`, `mpim`, `im`.
+    #[serde(default)]
+    pub types: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of a previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub include_archived: bool,
+}
+
+/// `lookup_user`: a person by user id or by email.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupUser {
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
+    id: "slack",
+    name: "Slack",
+    category: Category::Business,
+    auth: AuthKind::OAuth2 {
+        scopes: [
+            "chat:write",
+            "channels:read",
+            "groups:read",
+            "users:read",
+            "users:read.email",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    },
+    actions: vec![
+        ActionDeclaration {
+            id: "post_message",
+            description: "Post a message to a channel or a person.",
+            input_schema: schemars::schema_for!(PostMessage).to_value(),
+            example: json!({"channel": "#sales", "text": "New hot lead: *Ann Example* (score 92)"}),
+        },
+        ActionDeclaration {
+            id: "reply_in_thread",
+            description: "Reply under a message, optionally also in the channel.",
+            input_schema: schemars::schema_for!(ReplyInThread).to_value(),
+            example: json!({"channel": "C0123456789", "thread_ts": "1764590000.000100", "text": "Done."}),
+        },
+        ActionDeclaration {
+            id: "list_channels",
+            description: "List the channels the app can see, a page at a time.",
+            input_schema: schemars::schema_for!(ListChannels).to_value(),
+            example: json!({"types": "public_channel,private_channel", "limit": 200}),
+        },
+        ActionDeclaration {
+            id: "lookup_user",
+            description: "Find a person by user id or by email.",
+            input_schema: schemars::schema_for!(LookupUser).to_value(),
+            example: json!({"email": "ann@example.com"}),
+        },
+    ],
+});
+
+pub struct Slack {
+    client: reqwest::Client,
+    base_url: String,
+}
+
+impl Slack {
+    pub fn new(base_url: Option<&str>) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .expect("a client with timeouts builds"),
+            base_url: base_url
+                .unwrap_or(DEFAULT_BASE_URL)
+                .trim_end_matches('/')
+                .to_owned(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Value, StepError> {
+        let response = request.send().await.map_err(|error| {
+            StepError::transient(format!("slack could not be reached ({method}): {error}"))
+        })?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.as_u16() == 429 || body["error"] == "ratelimited" {
+            let error = StepError::transient(format!("slack is rate limiting {method}"));
+            return Err(match retry_after {
+                Some(wait) => error.with_retry_after(wait),
+                None => error,
+            });
+        }
+        if status.is_server_error() {
+            return Err(StepError::transient(format!(
+                "slack answered HTTP {status} to {method}"
+            )));
+        }
+        if body["ok"] == true {
+            return Ok(body);
+        }
+        let code = body["error"].as_str().unwrap_or("an unreadable answer");
+        let message = format!("slack refused {method}: {code}");
+        Err(match code {
+            "invalid_auth" | "not_authed" | "token_revoked" | "token_expired"
+            | "account_inactive" | "missing_scope" | "no_permission" => {
+                StepError::permanent(format!(
+                    "{message} (reconnect needed: the Slack credential no longer works, or lacks a scope)"
+                ))
+            }
+            "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
+                StepError::transient(message)
+            }
+            _ => StepError::permanent(message),
+        })
+    }
+
+    fn post(&self, method: &str, token: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}/{method}", self.base_url))
+            .bearer_auth(token)
+            .json(body)
+    }
+
+    fn get(&self, method: &str, token: &str, query: &[(&str, String)]) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}/{method}", self.base_url))
+            .bearer_auth(token)
+            .query(query)
+    }
+}
+
+fn inputs<T: serde::de::DeserializeOwned>(call: &ActionCall) -> Result<T, StepError> {
+    serde_json::from_value(call.inputs.clone())
+        .map_err(|error| StepError::permanent(format!("slack {} inputs: {error}", call.action)))
+}
+
+fn token(call: &ActionCall) -> Result<&str, StepError> {
+    let secret = call.secret.as_ref().map(|secret| &secret.0);
+    ["bot_token", "access_token", "token"]
+        .into_iter()
+        .find_map(|field| secret?.get(field)?.as_str())
+        .ok_or_else(|| {
+            StepError::permanent(
+                "there is no slack credential: store one with `bot_token` (the app's xoxb- token)",
+            )
+        })
+}
+
+fn message_output(answer: &Value) -> Value {
+    json!({"channel": answer["channel"], "ts": answer["ts"], "message": answer["message"]})
+}
+
+#[async_trait]
+impl Connector for Slack {
+    fn declaration(&self) -> &Declaration {
+        &DECLARATION
+    }
+
+    async fn call(&self, call: &ActionCall) -> Result<Value, StepError> {
+        let token = token(call)?;
+        match call.action.as_str() {
+            "post_message" => {
+                let input: PostMessage = inputs(call)?;
+                let mut body = json!({"channel": input.channel, "text": input.text});
+                if let Some(blocks) = input.blocks {
+                    body["blocks"] = Value::Array(blocks);
+                }
+                let answer = self
+                    .send(
+                        "chat.postMessage",
+                        self.post("chat.postMessage", token, &body),
+                    )
+                    .await?;
+                Ok(message_output(&answer))
+            }
+            "reply_in_thread" => {
+                let input: ReplyInThread = inputs(call)?;
+                let body = json!({
+                    "channel": input.channel, "thread_ts": input.thread_ts, "text": input.text,
+                    "reply_broadcast": input.broadcast,
+                });
+                let answer = self
+                    .send(
+                        "chat.postMessage",
+                        self.post("chat.postMessage", token, &body),
+                    )
+                    .await?;
+                Ok(message_output(&answer))
+            }
+            "list_channels" => {
+                let input: ListChannels = inputs(call)?;
+                let mut query = vec![
+                    (
+                        "types",
+                        input.types.unwrap_or_else(|| "public_channel".into()),
+                    ),
+                    (
+                        "limit",
+                        input.limit.unwrap_or(100).clamp(1, 1000).to_string(),
+                    ),
+                    ("exclude_archived", (!input.include_archived).to_string()),
+                ];
+                if let Some(cursor) = input.cursor {
+                    query.push(("cursor", cursor));
+                }
+                let answer = self
+                    .send(
+                        "conversations.list",
+                        self.get("conversations.list", token, &query),
+                    )
+                    .await?;
+                let next = answer
+                    .pointer("/response_metadata/next_cursor")
+                    .and_then(Value::as_str)
+                    .filter(|cursor| !cursor.is_empty());
+                Ok(json!({"channels": answer["channels"], "next_cursor": next}))
+            }
+            "lookup_user" => {
+                let input: LookupUser = inputs(call)?;
+                let answer = match (input.user, input.email) {
+                    (Some(user), None) => {
+                        self.send(
+                            "users.info",
+                            self.get("users.info", token, &[("user", user)]),
+                        )
+                        .await?
+                    }
+                    (None, Some(email)) => {
+                        self.send(
+                            "users.lookupByEmail",
+                            self.get("users.lookupByEmail", token, &[("email", email)]),
+                        )
+                        .await?
+                    }
+                    _ => {
+                        return Err(StepError::permanent(
+                            "slack lookup_user inputs: give exactly one of `user` and `email`",
+                        ));
+                    }
+                };
+                Ok(json!({"user": answer["user"]}))
+            }
+            other => Err(StepError::permanent(format!(
+                "slack has no action {other:?}"
+            ))),
+        }
+    }
+}
