@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use base64::Engine;
-use baton_core::dsl::Trigger;
+use baton_core::dsl::{HookScheme, Trigger};
 use baton_core::execution::TriggerKind;
 use baton_core::policy::Action;
 use baton_runtime::NewRun;
@@ -56,7 +56,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/workflows/{id}/hook", get(show))
         .route(
             "/api/v1/workflows/{id}/hook/secret",
-            post(new_secret).delete(drop_secret),
+            post(new_secret).put(set_secret).delete(drop_secret),
         )
 }
 
@@ -122,6 +122,53 @@ async fn new_secret(
     Ok(Json(shown))
 }
 
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GivenSecret {
+    /// A secret made elsewhere, e.g. a Slack app's signing secret.
+    secret: String,
+}
+
+/// Sets a secret given by the caller (another system's signing secret), unlike `POST`, which
+/// makes one.
+async fn set_secret(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+    crate::request::JsonBody(body): crate::request::JsonBody<GivenSecret>,
+) -> Result<Json<Value>, ApiError> {
+    let workflow = find(&state, &signed_in, &id).await?;
+    signed_in.require(Action::EditWorkflow {
+        creator: workflow.created_by,
+    })?;
+    let secret = body.secret.trim();
+    if secret.len() < 8 || secret.len() > 200 {
+        return Err(ApiError::Invalid {
+            message: "the secret is invalid".into(),
+            details: vec![crate::error::Detail {
+                path: "$.secret".into(),
+                message: "must have 8 to 200 characters".into(),
+            }],
+        });
+    }
+    state
+        .store
+        .ensure_hook(signed_in.org, workflow.id, &new_token())
+        .await?;
+    let hook = state
+        .store
+        .set_hook_secret(signed_in.org, workflow.id, Some(secret))
+        .await?;
+    audit::record(
+        &state,
+        &client,
+        Event::by(&signed_in, "workflow.hook_secret_set").target(format!("workflow:{id}")),
+    )
+    .await;
+    Ok(Json(hook_json(&state, &hook)))
+}
+
 async fn drop_secret(
     State(state): State<AppState>,
     signed_in: Authenticated,
@@ -145,10 +192,41 @@ async fn drop_secret(
     Ok(Json(hook_json(&state, &hook)))
 }
 
-/// Whether `signature` (`sha256=HEX`) is the HMAC of `body` under `secret`, compared in
-/// constant time.
-fn signed(secret: &str, body: &[u8], signature: Option<&str>) -> bool {
-    let Some(hex) = signature.and_then(|value| value.trim().strip_prefix("sha256=")) else {
+/// How far a Slack request's timestamp may be from now.
+const SLACK_WINDOW_SECONDS: i64 = 300;
+
+/// Slack's signature: `X-Slack-Signature: v0=HEX(HMAC-SHA256(secret, "v0:TIMESTAMP:BODY"))`,
+/// with `X-Slack-Request-Timestamp` within five minutes, so an old request cannot be replayed.
+fn verify_slack(secret: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    let secret = secret.ok_or(ApiError::UnauthorizedBecause(
+        "this hook checks Slack signatures but has no signing secret: set it with \
+         PUT /api/v1/workflows/{id}/hook/secret {\"secret\": \"...\"}",
+    ))?;
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let timestamp = header("x-slack-request-timestamp")
+        .and_then(|value| value.trim().parse::<i64>().ok())
+        .ok_or(ApiError::UnauthorizedBecause(
+            "X-Slack-Request-Timestamp is missing",
+        ))?;
+    if (chrono::Utc::now().timestamp() - timestamp).abs() > SLACK_WINDOW_SECONDS {
+        return Err(ApiError::UnauthorizedBecause(
+            "X-Slack-Request-Timestamp is more than five minutes away from now",
+        ));
+    }
+    let mut signed_text = format!("v0:{timestamp}:").into_bytes();
+    signed_text.extend_from_slice(body);
+    if !signed(secret, &signed_text, header("x-slack-signature"), "v0=") {
+        return Err(ApiError::UnauthorizedBecause(
+            "the request is not signed with this hook's Slack signing secret (X-Slack-Signature)",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `signature` (`PREFIX` then hex) is the HMAC-SHA256 of `message` under `secret`,
+/// compared in constant time.
+fn signed(secret: &str, message: &[u8], signature: Option<&str>, prefix: &str) -> bool {
+    let Some(hex) = signature.and_then(|value| value.trim().strip_prefix(prefix)) else {
         return false;
     };
     let Some(expected) = crate::auth::token::decode_hex(hex) else {
@@ -157,7 +235,7 @@ fn signed(secret: &str, body: &[u8], signature: Option<&str>) -> bool {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
         return false;
     };
-    mac.update(body);
+    mac.update(message);
     mac.verify_slice(&expected).is_ok()
 }
 
@@ -259,16 +337,6 @@ async fn deliver(
         state.config.limits.per_hook,
     )
     .await?;
-    if let Some(secret) = &hook.secret {
-        let signature = headers
-            .get(SIGNATURE_HEADER)
-            .and_then(|value| value.to_str().ok());
-        if !signed(secret, &body, signature) {
-            return Err(ApiError::UnauthorizedBecause(
-                "the body is not signed with this hook's secret (X-Baton-Signature: sha256=...)",
-            ));
-        }
-    }
     if !workflow.active {
         return Err(ApiError::NotFound);
     }
@@ -277,10 +345,29 @@ async fn deliver(
         .compiled(workflow.org_id, workflow.id, workflow.current_version)
         .await
         .map_err(crate::executions::runtime_error)?;
-    let Some(Trigger::Webhook { respond }) = &compiled.header.trigger else {
+    let Some(Trigger::Webhook { respond, verify }) = &compiled.header.trigger else {
         return Err(ApiError::NotFound);
     };
     let respond = respond.unwrap_or(false);
+    let slack = *verify == Some(HookScheme::Slack);
+    if slack {
+        verify_slack(hook.secret.as_deref(), &headers, &body)?;
+        // Slack checks the URL once with a challenge, which is answered and runs nothing.
+        if let Ok(event) = serde_json::from_slice::<Value>(&body)
+            && event["type"] == "url_verification"
+        {
+            return Ok(Json(json!({"challenge": event["challenge"]})).into_response());
+        }
+    } else if let Some(secret) = &hook.secret {
+        let signature = headers
+            .get(SIGNATURE_HEADER)
+            .and_then(|value| value.to_str().ok());
+        if !signed(secret, &body, signature, "sha256=") {
+            return Err(ApiError::UnauthorizedBecause(
+                "the body is not signed with this hook's secret (X-Baton-Signature: sha256=...)",
+            ));
+        }
+    }
     let input = json!({
         "body": parse_body(&headers, &body)?,
         "query": query_fields(query.as_deref()),
@@ -295,12 +382,23 @@ async fn deliver(
         run_as: workflow.created_by,
         input,
     };
+    // Slack sends an event again when the answer was slow; its `event_id` stays the same.
+    let slack_event = slack
+        .then(|| {
+            run.input["body"]["event_id"]
+                .as_str()
+                .map(|id| format!("slack:{id}"))
+        })
+        .flatten();
     let delivery = ["idempotency-key", "x-delivery-id"]
         .into_iter()
         .find_map(|name| headers.get(name))
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
+        .map(str::to_owned)
+        .or(slack_event)
         .filter(|value| !value.is_empty() && value.len() <= 200);
+    let delivery = delivery.as_deref();
     if respond && delivery.is_none() {
         // The caller waits anyway: run it here, without a trip through the queue.
         let finished = state
@@ -376,17 +474,14 @@ mod tests {
             .iter()
             .map(|byte| format!("{byte:02x}"))
             .collect();
-        assert!(signed("key", b"{\"a\":1}", Some(&format!("sha256={hex}"))));
-        assert!(!signed("key", b"{\"a\":2}", Some(&format!("sha256={hex}"))));
-        assert!(!signed(
-            "other",
-            b"{\"a\":1}",
-            Some(&format!("sha256={hex}"))
-        ));
+        let prefixed = format!("sha256={hex}");
+        assert!(signed("key", b"{\"a\":1}", Some(&prefixed), "sha256="));
+        assert!(!signed("key", b"{\"a\":2}", Some(&prefixed), "sha256="));
+        assert!(!signed("other", b"{\"a\":1}", Some(&prefixed), "sha256="));
         assert!(
-            !signed("key", b"{\"a\":1}", Some(&hex)),
+            !signed("key", b"{\"a\":1}", Some(&hex), "sha256="),
             "the scheme is required"
         );
-        assert!(!signed("key", b"{\"a\":1}", None));
+        assert!(!signed("key", b"{\"a\":1}", None, "sha256="));
     }
 }

@@ -154,6 +154,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("get" "/api/v1/workflows/{id}/schedule", "workflows", "The schedule and its next runs", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404, 409]),
     endpoint!("get" "/api/v1/workflows/{id}/hook", "webhooks", "The workflow's webhook URL", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("post" "/api/v1/workflows/{id}/hook/secret", "webhooks", "Make a signing secret (shown once)", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
+    endpoint!("put" "/api/v1/workflows/{id}/hook/secret", "webhooks", "Set a secret made elsewhere (a Slack signing secret)", signed_in = true, body = J("GivenSecret"), ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("delete" "/api/v1/workflows/{id}/hook/secret", "webhooks", "Accept unsigned calls again", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("post" "/hooks/{token}", "webhooks", "Start the workflow (202), or its output in respond mode", signed_in = false, body = Any, ok = (202, Some("Object")), errors = [404, 413, 502]),
     endpoint!("get" "/api/v1/executions", "executions", "Executions, newest first (?workflow, ?state, ?since, ?until)", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
@@ -207,6 +208,7 @@ fn components() -> Map<String, Value> {
     );
     add("SecretBody", schema_of::<crate::credentials::SecretBody>());
     add("PriceBody", schema_of::<crate::prices::PriceBody>());
+    add("GivenSecret", schema_of::<crate::hooks::GivenSecret>());
     add("RunRequest", schema_of::<crate::workflows::RunRequest>());
     add("Answer", schema_of::<crate::executions::Answer>());
     let mut workflow =

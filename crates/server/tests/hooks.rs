@@ -20,6 +20,7 @@ conformance!(
     a_signed_hook_refuses_unsigned_and_wrongly_signed_calls,
     a_repeated_delivery_runs_once,
     oversized_unknown_and_inactive_hooks_are_refused,
+    slack_events_are_verified_challenged_and_run_once,
 );
 
 fn echo(respond: bool) -> Value {
@@ -456,4 +457,133 @@ async fn oversized_unknown_and_inactive_hooks_are_refused(test: &TestStore) {
         "an inactive workflow's hook is off"
     );
     assert_eq!(executions(&app, &owner).await, 0);
+}
+
+fn slack_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{timestamp}:").as_bytes());
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("v0={hex}")
+}
+
+async fn slack_events_are_verified_challenged_and_run_once(test: &TestStore) {
+    let app = App::on(test);
+    let mut workflow = echo(false);
+    workflow["trigger"] = json!({"type": "webhook", "verify": "slack"});
+    workflow["steps"][0] = json!({"id": "shape", "type": "transformation", "action": "set", "inputs": {"text": "{{ trigger.body.event.text }}"}});
+    let (owner, path) = hooked(&app, workflow).await;
+    let now = chrono::Utc::now().timestamp();
+    let now_text = now.to_string();
+    let challenge = br#"{"token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}"#;
+
+    let unsecured = call(&app, &path, "application/json", challenge, &[]).await;
+    assert_eq!(unsecured.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        unsecured.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no signing secret")
+    );
+
+    const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+    let set = send(
+        &app,
+        "PUT",
+        "/api/v1/workflows/wf_echo/hook/secret",
+        Some(json!({"secret": SECRET})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["signed"], true);
+
+    let signature = slack_signature(SECRET, now, challenge);
+    let answered = call(
+        &app,
+        &path,
+        "application/json",
+        challenge,
+        &[
+            ("x-slack-request-timestamp", &now_text),
+            ("x-slack-signature", &signature),
+        ],
+    )
+    .await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
+    assert_eq!(
+        answered.body,
+        json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
+    );
+    assert_eq!(
+        executions(&app, &owner).await,
+        0,
+        "the URL check runs nothing"
+    );
+
+    let event = br#"{"type": "event_callback", "event_id": "Ev0PV52K21", "event": {"type": "message", "text": "hello from Slack"}}"#;
+    let signature = slack_signature(SECRET, now, event);
+    let headers = [
+        ("x-slack-request-timestamp", now_text.as_str()),
+        ("x-slack-signature", signature.as_str()),
+    ];
+    let first = call(&app, &path, "application/json", event, &headers).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let retried = call(
+        &app,
+        &path,
+        "application/json",
+        event,
+        &[headers[0], headers[1], ("x-slack-retry-num", "1")],
+    )
+    .await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    assert_eq!(
+        retried.body["execution_id"], first.body["execution_id"],
+        "Slack's retry runs nothing new"
+    );
+    let done = finished(&app, &owner, first.body["execution_id"].as_str().unwrap()).await;
+    assert_eq!(done["output"], json!({"text": "hello from Slack"}));
+    assert_eq!(executions(&app, &owner).await, 1);
+
+    let forged = call(
+        &app,
+        &path,
+        "application/json",
+        event,
+        &[
+            ("x-slack-request-timestamp", &now_text),
+            (
+                "x-slack-signature",
+                &slack_signature("another secret", now, event),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+    let old = now - 600;
+    let replayed = call(
+        &app,
+        &path,
+        "application/json",
+        event,
+        &[
+            ("x-slack-request-timestamp", &old.to_string()),
+            ("x-slack-signature", &slack_signature(SECRET, old, event)),
+        ],
+    )
+    .await;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        replayed.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("five minutes")
+    );
+    assert_eq!(executions(&app, &owner).await, 1);
 }

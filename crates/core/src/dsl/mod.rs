@@ -80,7 +80,21 @@ pub enum Trigger {
         /// Wait for the workflow and answer with its output.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         respond: Option<bool>,
+        /// Whose signature scheme the hook's secret checks: Baton's own (`X-Baton-Signature`,
+        /// the default) or `slack` (Slack's Events API: `X-Slack-Signature` over the
+        /// timestamp and body, within five minutes; its URL check is answered, and a retried
+        /// event runs once).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verify: Option<HookScheme>,
     },
+}
+
+/// A webhook signature scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HookScheme {
+    Baton,
+    Slack,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
