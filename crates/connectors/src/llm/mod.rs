@@ -174,6 +174,27 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .or_else(|| read("retry-after").map(|seconds| Duration::from_secs_f64(seconds.max(0.0))))
 }
 
+/// A chat request in the shape OpenAI and Cohere share: the system and user messages, the
+/// temperature, the answer's length under `max_tokens_field`, and JSON mode.
+fn chat_body(request: &LlmRequest, max_tokens_field: &str) -> Value {
+    let mut messages = Vec::new();
+    if let Some(system) = &request.system {
+        messages.push(serde_json::json!({"role": "system", "content": system}));
+    }
+    messages.push(serde_json::json!({"role": "user", "content": request.prompt}));
+    let mut body = serde_json::json!({"model": request.model, "messages": messages});
+    if let Some(temperature) = request.temperature {
+        body["temperature"] = serde_json::json!(temperature);
+    }
+    if let Some(max_tokens) = request.max_tokens {
+        body[max_tokens_field] = serde_json::json!(max_tokens);
+    }
+    if request.json {
+        body["response_format"] = serde_json::json!({"type": "json_object"});
+    }
+    body
+}
+
 fn tokens(value: Option<&Value>) -> i64 {
     value.and_then(Value::as_i64).unwrap_or(0)
 }

@@ -4,28 +4,13 @@
 use baton_core::execution::TokenUsage;
 use baton_engine::StepError;
 use baton_engine::provider::LlmRequest;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Answer, api_key, exchange, tokens};
+use super::{Answer, api_key, chat_body, exchange, tokens};
 
 /// The request body, as `CreateChatCompletionRequest` describes it.
 pub(super) fn body(request: &LlmRequest) -> Value {
-    let mut messages = Vec::new();
-    if let Some(system) = &request.system {
-        messages.push(json!({"role": "system", "content": system}));
-    }
-    messages.push(json!({"role": "user", "content": request.prompt}));
-    let mut body = json!({"model": request.model, "messages": messages});
-    if let Some(temperature) = request.temperature {
-        body["temperature"] = json!(temperature);
-    }
-    if let Some(max_tokens) = request.max_tokens {
-        body["max_completion_tokens"] = json!(max_tokens);
-    }
-    if request.json {
-        body["response_format"] = json!({"type": "json_object"});
-    }
-    body
+    chat_body(request, "max_completion_tokens")
 }
 
 pub(super) async fn complete(
