@@ -109,7 +109,11 @@ async fn new_secret(
     let secret = new_token();
     let hook = state
         .store
-        .set_hook_secret(signed_in.org, workflow.id, Some(&secret))
+        .set_hook_secret(
+            signed_in.org,
+            workflow.id,
+            Some(&sealed(&state, signed_in.org, &secret).await?),
+        )
         .await?;
     audit::record(
         &state,
@@ -158,7 +162,11 @@ async fn set_secret(
         .await?;
     let hook = state
         .store
-        .set_hook_secret(signed_in.org, workflow.id, Some(secret))
+        .set_hook_secret(
+            signed_in.org,
+            workflow.id,
+            Some(&sealed(&state, signed_in.org, secret).await?),
+        )
         .await?;
     audit::record(
         &state,
@@ -190,6 +198,20 @@ async fn drop_secret(
     )
     .await;
     Ok(Json(hook_json(&state, &hook)))
+}
+
+/// A signing secret as the store keeps it: sealed under the organization's data key.
+async fn sealed(
+    state: &AppState,
+    org: baton_core::OrgId,
+    secret: &str,
+) -> Result<String, ApiError> {
+    state
+        .runtime
+        .vault
+        .seal_text(org, secret)
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))
 }
 
 /// How far a Slack request's timestamp may be from now.
@@ -350,15 +372,26 @@ async fn deliver(
     };
     let respond = respond.unwrap_or(false);
     let slack = *verify == Some(HookScheme::Slack);
+    let secret = match &hook.secret {
+        Some(stored) => Some(
+            state
+                .runtime
+                .vault
+                .open_text(hook.org_id, stored)
+                .await
+                .map_err(|error| ApiError::Internal(format!("the hook's secret: {error}")))?,
+        ),
+        None => None,
+    };
     if slack {
-        verify_slack(hook.secret.as_deref(), &headers, &body)?;
+        verify_slack(secret.as_deref(), &headers, &body)?;
         // Slack checks the URL once with a challenge, which is answered and runs nothing.
         if let Ok(event) = serde_json::from_slice::<Value>(&body)
             && event["type"] == "url_verification"
         {
             return Ok(Json(json!({"challenge": event["challenge"]})).into_response());
         }
-    } else if let Some(secret) = &hook.secret {
+    } else if let Some(secret) = &secret {
         let signature = headers
             .get(SIGNATURE_HEADER)
             .and_then(|value| value.to_str().ok());

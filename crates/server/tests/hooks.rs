@@ -320,6 +320,13 @@ async fn a_signed_hook_refuses_unsigned_and_wrongly_signed_calls(test: &TestStor
         shown.body.get("secret").is_none(),
         "the secret is shown once"
     );
+    let token = path.strip_prefix("/hooks/").unwrap();
+    let (stored, _) = test.store.hook_by_token(token).await.unwrap().unwrap();
+    let stored = stored.secret.unwrap();
+    assert!(
+        stored.starts_with("sealed:v1:") && !stored.contains(&secret),
+        "the store keeps the secret sealed: {stored}"
+    );
 
     let body = br#"{"name": "Dee"}"#;
     let unsigned = call(&app, &path, "application/json", body, &[]).await;

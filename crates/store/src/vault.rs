@@ -18,6 +18,8 @@ use sha2::{Digest, Sha256};
 use crate::{KeyStore, StoreError, WrappedKey};
 
 const NONCE_BYTES: usize = 12;
+/// How [`Vault::seal_text`] marks what it sealed.
+const SEALED_TEXT: &str = "sealed:v1:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -209,6 +211,39 @@ impl Vault {
             return Err(VaultError::Tampered);
         }
         open_bytes(&key.cipher, &sealed.ciphertext, org.as_uuid().as_bytes())
+    }
+
+    /// Seals a short secret into one line of text (`sealed:v1:KEY_ID:BASE64`), for columns that
+    /// hold text, such as a webhook's signing secret.
+    pub async fn seal_text(&self, org: OrgId, secret: &str) -> Result<String, VaultError> {
+        let sealed = self.seal(org, secret.as_bytes()).await?;
+        Ok(format!(
+            "{SEALED_TEXT}{}:{}",
+            sealed.key_id,
+            base64::engine::general_purpose::STANDARD.encode(sealed.ciphertext)
+        ))
+    }
+
+    /// Opens what [`Vault::seal_text`] made. Text without its prefix was stored before secrets
+    /// were sealed, and is returned as it is.
+    pub async fn open_text(&self, org: OrgId, stored: &str) -> Result<String, VaultError> {
+        let Some(sealed) = stored.strip_prefix(SEALED_TEXT) else {
+            return Ok(stored.to_owned());
+        };
+        let (key_id, body) = sealed.split_once(':').ok_or(VaultError::Tampered)?;
+        let ciphertext = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| VaultError::Tampered)?;
+        let opened = self
+            .open(
+                org,
+                &SealedSecret {
+                    key_id: key_id.to_owned(),
+                    ciphertext,
+                },
+            )
+            .await?;
+        String::from_utf8(opened).map_err(|_| VaultError::Tampered)
     }
 
     async fn data_key(&self, org: OrgId) -> Result<Arc<DataKey>, VaultError> {

@@ -790,6 +790,21 @@ async fn sealed_secrets_open_only_in_their_organization_and_outlive_a_rotation(t
     assert_eq!(rotating.rewrap().await.unwrap(), 0);
     let after = Vault::new(keys.clone(), MasterKeys::new(new, vec![]));
     assert_eq!(after.open(acme, &sealed).await.unwrap(), secret);
+    let text = after.seal_text(acme, "whsec-4d2c").await.unwrap();
+    assert!(text.starts_with("sealed:v1:") && !text.contains("whsec-4d2c"));
+    assert_eq!(after.open_text(acme, &text).await.unwrap(), "whsec-4d2c");
+    assert_eq!(
+        after
+            .open_text(acme, "stored-before-sealing")
+            .await
+            .unwrap(),
+        "stored-before-sealing",
+        "older plain values still read"
+    );
+    assert!(matches!(
+        after.open_text(other, &text).await,
+        Err(VaultError::Tampered)
+    ));
     let forgotten = Vault::new(keys, MasterKeys::new(old, vec![]));
     assert!(matches!(
         forgotten.open(acme, &sealed).await,
