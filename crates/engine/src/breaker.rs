@@ -1,7 +1,9 @@
 //! Circuit breakers per (organization, service): after N consecutive transient failures the
 //! circuit opens and calls fail fast with a message a person understands; after a cool-down one
-//! probe call is let through, and its result closes or re-opens the circuit. Pure: the caller
-//! passes the time.
+//! probe call is let through, and its result closes or re-opens the circuit. A service that
+//! said how long to wait (a 429 with `Retry-After`) is held for that long for the whole
+//! organization, so its other runs do not spend their attempts on calls bound to be refused.
+//! Pure: the caller passes the time.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -50,6 +52,8 @@ pub enum Permit {
 pub struct Breakers {
     settings: BreakerSettings,
     circuits: HashMap<(OrgId, String), Circuit>,
+    /// Until when a service asked the organization's calls to wait.
+    held: HashMap<(OrgId, String), Instant>,
 }
 
 impl Breakers {
@@ -57,10 +61,25 @@ impl Breakers {
         Self {
             settings,
             circuits: HashMap::new(),
+            held: HashMap::new(),
         }
     }
 
     pub fn permit(&mut self, org: OrgId, service: &str, now: Instant) -> Permit {
+        let key = (org, service.to_owned());
+        if let Some(until) = self.held.get(&key).copied() {
+            if now < until {
+                let wait = until - now;
+                return Permit::Refused {
+                    message: format!(
+                        "{service} asked Baton to slow down; the next call goes in {} s",
+                        wait.as_secs().max(1)
+                    ),
+                    retry_in: wait,
+                };
+            }
+            self.held.remove(&key);
+        }
         let circuit = self
             .circuits
             .entry((org, service.to_owned()))
@@ -97,6 +116,12 @@ impl Breakers {
     }
 
     /// Records a call's result. Only transient failures count against the circuit.
+    /// Holds the organization's calls to `service` until `until` (its `Retry-After`).
+    pub fn hold(&mut self, org: OrgId, service: &str, until: Instant) {
+        let held = self.held.entry((org, service.to_owned())).or_insert(until);
+        *held = (*held).max(until);
+    }
+
     pub fn record(&mut self, org: OrgId, service: &str, transient_failure: bool, now: Instant) {
         let threshold = self.settings.failure_threshold;
         let circuit = self
@@ -113,6 +138,41 @@ impl Breakers {
             },
             (Circuit::Probing | Circuit::Open { .. }, true) => Circuit::Open { since: now },
         };
+    }
+}
+
+#[cfg(test)]
+mod held_tests {
+    use super::*;
+
+    #[test]
+    fn a_service_that_asked_to_wait_is_held_for_the_organization_only() {
+        let mut breakers = Breakers::new(BreakerSettings::default());
+        let (org, other) = (OrgId::new(), OrgId::new());
+        let now = Instant::now();
+        breakers.hold(org, "slack", now + Duration::from_secs(30));
+        match breakers.permit(org, "slack", now + Duration::from_secs(10)) {
+            Permit::Refused { message, retry_in } => {
+                assert_eq!(retry_in, Duration::from_secs(20));
+                assert!(message.contains("slow down"), "{message}");
+            }
+            Permit::Allowed => panic!("held"),
+        }
+        assert_eq!(
+            breakers.permit(other, "slack", now),
+            Permit::Allowed,
+            "another organization"
+        );
+        assert_eq!(
+            breakers.permit(org, "hubspot", now),
+            Permit::Allowed,
+            "another service"
+        );
+        assert_eq!(
+            breakers.permit(org, "slack", now + Duration::from_secs(30)),
+            Permit::Allowed,
+            "free again once the time has come"
+        );
     }
 }
 

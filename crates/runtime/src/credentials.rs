@@ -1,24 +1,66 @@
 //! Credentials for integration steps: the organization's stored ones, opened with the vault
 //! just before the call. The secret goes to the connector and nowhere else: not into the step's
-//! stored input, not into a log.
+//! stored input, not into a log. Its use is audited (`credential.used`), once an hour per
+//! credential, so the log shows what is in use without a row for every call.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use baton_core::OrgId;
+use baton_core::{CredentialId, OrgId};
 use baton_engine::StepError;
 use baton_engine::connector::{CredentialSource, Secret};
 use baton_store::Store;
 use baton_store::vault::Vault;
 
+/// How often a credential's use is written to the audit log.
+const AUDIT_EVERY: Duration = Duration::from_secs(3600);
+
 pub struct StoredCredentials {
     store: Arc<dyn Store>,
     vault: Arc<Vault>,
+    last_audited: Mutex<HashMap<CredentialId, Instant>>,
 }
 
 impl StoredCredentials {
     pub fn new(store: Arc<dyn Store>, vault: Arc<Vault>) -> Self {
-        Self { store, vault }
+        Self {
+            store,
+            vault,
+            last_audited: Mutex::default(),
+        }
+    }
+
+    async fn audit_use(&self, org: OrgId, credential: &baton_core::credential::Credential) {
+        let now = Instant::now();
+        {
+            let Ok(mut last) = self.last_audited.lock() else {
+                return;
+            };
+            if last
+                .get(&credential.id)
+                .is_some_and(|at| now.duration_since(*at) < AUDIT_EVERY)
+            {
+                return;
+            }
+            if last.len() > 10_000 {
+                last.clear();
+            }
+            last.insert(credential.id, now);
+        }
+        let event = baton_core::audit::NewAuditEvent {
+            org_id: Some(org),
+            actor: None,
+            action: "credential.used".into(),
+            target: Some(format!("credential:{}", credential.id)),
+            ip: None,
+            user_agent: None,
+            details: serde_json::json!({"service": credential.service, "name": credential.name}),
+        };
+        if let Err(error) = self.store.record(event).await {
+            tracing::warn!(%error, "auditing a credential's use failed");
+        }
     }
 }
 
@@ -79,6 +121,7 @@ impl CredentialSource for StoredCredentials {
                 chosen.name
             ))
         })?;
+        self.audit_use(org, &chosen).await;
         Ok(Some(Secret(value)))
     }
 }

@@ -249,6 +249,34 @@ async fn a_step_uses_the_credential_it_names_and_keeps_none_of_it(test: &TestSto
     )
     .await;
     assert!(!stored.body.to_string().contains(TOKEN), "{}", stored.body);
+    let run = send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_crm/runs?wait=20",
+        Some(json!({})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(run.body["state"], "COMPLETED");
+    let audit = send(
+        &app,
+        "GET",
+        "/api/v1/audit?action=credential.used",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    let used = audit.body["items"].as_array().unwrap();
+    assert_eq!(
+        used.len(),
+        1,
+        "two runs, one audit row within the hour: {}",
+        audit.body
+    );
+    assert_eq!(
+        used[0]["details"],
+        json!({"service": "http", "name": "crm"})
+    );
 
     // Two credentials for the service and none named: the step says which to name.
     let saved = send(
@@ -274,7 +302,7 @@ async fn a_step_uses_the_credential_it_names_and_keeps_none_of_it(test: &TestSto
         message.contains("several http credentials") && message.contains("\"crm\""),
         "{message}"
     );
-    assert_eq!(seen.lock().unwrap().len(), 1, "nothing was called");
+    assert_eq!(seen.lock().unwrap().len(), 2, "nothing more was called");
 }
 
 async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {

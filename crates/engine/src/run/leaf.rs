@@ -385,12 +385,16 @@ impl Run<'_> {
     fn record<T>(&self, service: &str, result: &Result<T, StepError>) {
         let transient =
             matches!(result, Err(error) if error.class == baton_core::ErrorClass::Transient);
-        self.engine.breakers.lock().expect("breaker lock").record(
-            self.org(),
-            service,
-            transient,
-            Instant::now(),
-        );
+        let now = Instant::now();
+        let mut breakers = self.engine.breakers.lock().expect("breaker lock");
+        breakers.record(self.org(), service, transient, now);
+        if let Err(StepError {
+            retry_after: Some(wait),
+            ..
+        }) = result
+        {
+            breakers.hold(self.org(), service, now + *wait);
+        }
     }
 
     /// Waits for a person's answer; the execution goes to WAITING until [`super::Engine::answer`].
