@@ -170,6 +170,10 @@ pub struct CommonArgs {
     /// Where Slack's Web API is reached. [default: https://slack.com/api]
     #[arg(long, env = "BATON_SLACK_BASE_URL", value_name = "URL")]
     pub slack_base_url: Option<String>,
+
+    /// Where the Gmail API is reached. [default: https://gmail.googleapis.com]
+    #[arg(long, env = "BATON_GMAIL_BASE_URL", value_name = "URL")]
+    pub gmail_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

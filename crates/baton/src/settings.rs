@@ -222,6 +222,7 @@ impl CommonSettings {
             connectors: baton_connectors::ConnectorSettings {
                 http_allow,
                 slack_base_url: args.slack_base_url.clone(),
+                gmail_base_url: args.gmail_base_url.clone(),
             },
             data_dir,
             database,

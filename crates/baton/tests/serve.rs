@@ -907,3 +907,126 @@ async fn an_llm_step_calls_openai_with_the_organizations_key_and_records_the_cos
     assert_eq!(run["cost_usd"], 0.004, "{run}");
     assert_eq!(server.stop("TERM").await, 0);
 }
+
+/// The seed's `wf_email_draft`, as the plan writes it.
+fn seed_workflow() -> serde_json::Value {
+    serde_json::json!({
+      "id": "wf_email_draft", "name": "Draft Email Response", "version": "1.0",
+      "steps": [
+        {"id": "step_1", "type": "integration", "service": "gmail", "action": "read_email", "inputs": {"email_id": "{{trigger.email_id}}"}},
+        {"id": "step_2", "type": "llm", "model": "gpt-4", "prompt": "Draft a response to this email:\n\n{{step_1.body}}", "inputs": {"context": {"company": "{{user.company}}"}}},
+        {"id": "step_3", "type": "transformation", "action": "extract_json", "inputs": {"text": "{{step_2.response}}"}},
+        {"id": "step_4", "type": "integration", "service": "gmail", "action": "save_draft", "inputs": {"to": "{{step_1.from}}", "subject": "Re: {{step_1.subject}}", "body": "{{step_3.draft}}"}}
+      ]
+    })
+}
+
+#[tokio::test]
+async fn the_seed_workflow_reads_gmail_drafts_with_openai_and_saves_the_draft() {
+    use base64::Engine;
+    let drafts: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let saved = drafts.clone();
+    let fake_gmail = axum::Router::new()
+        .route(
+            "/gmail/v1/users/me/messages/{id}",
+            axum::routing::get(|axum::extract::Path(id): axum::extract::Path<String>| async move {
+                let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("Where is my invoice 42?");
+                axum::Json(serde_json::json!({
+                    "id": id, "threadId": "t-1", "labelIds": ["INBOX"], "snippet": "Where is my invoice 42?",
+                    "payload": {"mimeType": "text/plain", "headers": [
+                        {"name": "From", "value": "ann@customer.com"},
+                        {"name": "Subject", "value": "Invoice 42"}
+                    ], "body": {"size": 23, "data": body}}
+                }))
+            }),
+        )
+        .route(
+            "/gmail/v1/users/me/drafts",
+            axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| async move {
+                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(body["message"]["raw"].as_str().unwrap_or_default())
+                    .unwrap_or_default();
+                saved.lock().unwrap().push(String::from_utf8_lossy(&raw).into_owned());
+                axum::Json(serde_json::json!({"id": "r-1", "message": {"id": "m-9", "threadId": "t-9"}}))
+            }),
+        );
+    let fake_openai = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            axum::Json(serde_json::json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1_764_590_000, "model": "gpt-4-0613",
+                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null, "message": {"role": "assistant",
+                    "content": "Here it is:\n```json\n{\"draft\": \"Dear Ann, your invoice 42 is attached.\"}\n```", "refusal": null}}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+            }))
+        }),
+    );
+    let mut addresses = Vec::new();
+    for app in [fake_gmail, fake_openai] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        addresses.push(listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command
+        .env("BATON_GMAIL_BASE_URL", format!("http://{}", addresses[0]))
+        .env("OPENAI_BASE_URL", format!("http://{}/v1", addresses[1]));
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    for (service, secret) in [
+        ("gmail", serde_json::json!({"access_token": "ya29.seed"})),
+        ("openai", serde_json::json!({"api_key": "sk-seed"})),
+    ] {
+        let (status, body) = api(
+            &server.base,
+            &cookie,
+            "POST",
+            "/api/v1/credentials",
+            serde_json::json!({"service": service, "name": "main", "secret": secret}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    assert_eq!(
+        api(
+            &server.base,
+            &cookie,
+            "POST",
+            "/api/v1/workflows",
+            seed_workflow()
+        )
+        .await
+        .0,
+        201
+    );
+    let (status, run) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_email_draft/runs?wait=30",
+        serde_json::json!({"input": {"email_id": "m-1"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    assert_eq!(run["output"]["draft_id"], "r-1");
+    // 100 × $30/M + 20 × $60/M
+    assert_eq!(run["cost_usd"], 0.0042, "{run}");
+    let draft = drafts
+        .lock()
+        .unwrap()
+        .first()
+        .cloned()
+        .expect("a draft was saved");
+    assert!(draft.contains("To: ann@customer.com\r\n"), "{draft}");
+    assert!(draft.contains("Subject: Re: Invoice 42\r\n"), "{draft}");
+    let body = draft.split("\r\n\r\n").nth(1).unwrap().replace("\r\n", "");
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap(),
+        b"Dear Ann, your invoice 42 is attached."
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}

@@ -4,6 +4,7 @@
 //! what the engine calls through.
 
 pub mod address;
+pub mod gmail;
 pub mod http;
 pub mod llm;
 pub mod slack;
@@ -74,6 +75,8 @@ pub struct ConnectorSettings {
     pub http_allow: AddressPolicy,
     /// Where Slack's Web API is reached (`BATON_SLACK_BASE_URL`); Slack's own when unset.
     pub slack_base_url: Option<String>,
+    /// Where the Gmail API is reached (`BATON_GMAIL_BASE_URL`); Google's own when unset.
+    pub gmail_base_url: Option<String>,
 }
 
 /// Every connector, by id.
@@ -85,6 +88,7 @@ impl Registry {
     pub fn new(settings: &ConnectorSettings) -> Self {
         // One line per connector, sorted by id.
         let all: Vec<Arc<dyn Connector>> = vec![
+            Arc::new(gmail::Gmail::new(settings.gmail_base_url.as_deref())),
             Arc::new(http::Http::new(settings.http_allow.clone())),
             Arc::new(slack::Slack::new(settings.slack_base_url.as_deref())),
         ];

@@ -318,9 +318,17 @@ async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
         .collect();
     assert_eq!(
         ids,
-        ["http", "slack", "anthropic", "cohere", "google", "openai"]
+        [
+            "gmail",
+            "http",
+            "slack",
+            "anthropic",
+            "cohere",
+            "google",
+            "openai"
+        ]
     );
-    let http = &items[0];
+    let http = items.iter().find(|item| item["id"] == "http").unwrap();
     assert_eq!(http["category"], "utility");
     assert_eq!(http["actions"][0]["id"], "request");
     // Each action's example satisfies its own input schema.

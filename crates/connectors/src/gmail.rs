@@ -1,0 +1,411 @@
+//! `gmail`: read a message (decoded `from`, `to`, `subject`, `body` text, thread), search,
+//! save a draft (a reply is threaded under the message it answers), send, and label, through
+//! the Gmail API with an OAuth access token (`{"access_token": "..."}`). The seed's
+//! `read_email` and `save_draft` are these actions.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use baton_engine::StepError;
+use baton_engine::connector::ActionCall;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{ActionDeclaration, AuthKind, Category, Connector, Declaration};
+
+pub const DEFAULT_BASE_URL: &str = "https://gmail.googleapis.com";
+
+/// `read_email`: one message, decoded.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadEmail {
+    /// The message id.
+    pub email_id: String,
+}
+
+/// `search`: message ids and threads matching a Gmail query.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Search {
+    /// Gmail's search syntax, e.g. `is:unread label:support newer_than:1d`.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// At most this many (default 20, at most 500).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub page_token: Option<String>,
+}
+
+/// `save_draft` and `send`: a plain-text message; a reply when `reply_to` names the message
+/// it answers.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Compose {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    #[serde(default)]
+    pub cc: Option<String>,
+    /// The id of the message this answers: the draft goes into its thread, with
+    /// `In-Reply-To` and `References` set.
+    #[serde(default)]
+    pub reply_to: Option<String>,
+}
+
+/// `label`: add and remove labels (ids such as `STARRED`, `UNREAD`, `Label_12`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Label {
+    pub email_id: String,
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
+    id: "gmail",
+    name: "Gmail",
+    category: Category::Business,
+    auth: AuthKind::OAuth2 {
+        scopes: vec![
+            "https://www.googleapis.com/auth/gmail.modify".into(),
+            "https://www.googleapis.com/auth/gmail.compose".into(),
+        ],
+    },
+    actions: vec![
+        ActionDeclaration {
+            id: "read_email",
+            description: "Read a message: from, to, subject, the body as text, its thread.",
+            input_schema: schemars::schema_for!(ReadEmail).to_value(),
+            example: json!({"email_id": "{{trigger.email_id}}"}),
+        },
+        ActionDeclaration {
+            id: "search",
+            description: "Find messages with Gmail's search syntax.",
+            input_schema: schemars::schema_for!(Search).to_value(),
+            example: json!({"query": "is:unread label:support", "limit": 10}),
+        },
+        ActionDeclaration {
+            id: "save_draft",
+            description: "Save a draft; with reply_to, a reply in the message's thread.",
+            input_schema: schemars::schema_for!(Compose).to_value(),
+            example: json!({"to": "ann@customer.com", "subject": "Re: Invoice 42", "body": "Dear Ann, ...", "reply_to": "18c2f0a1b2c3d4e5"}),
+        },
+        ActionDeclaration {
+            id: "send",
+            description: "Send a message; with reply_to, a reply in the message's thread.",
+            input_schema: schemars::schema_for!(Compose).to_value(),
+            example: json!({"to": "ann@customer.com", "subject": "Your order", "body": "It ships today."}),
+        },
+        ActionDeclaration {
+            id: "label",
+            description: "Add and remove a message's labels.",
+            input_schema: schemars::schema_for!(Label).to_value(),
+            example: json!({"email_id": "18c2f0a1b2c3d4e5", "add": ["STARRED"], "remove": ["UNREAD"]}),
+        },
+    ],
+});
+
+pub struct Gmail {
+    client: reqwest::Client,
+    base_url: String,
+}
+
+impl Gmail {
+    pub fn new(base_url: Option<&str>) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .expect("a client with timeouts builds"),
+            base_url: format!(
+                "{}/gmail/v1/users/me",
+                base_url.unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/')
+            ),
+        }
+    }
+
+    async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> Result<Value, StepError> {
+        let response = request.send().await.map_err(|error| {
+            StepError::transient(format!("gmail could not be reached ({what}): {error}"))
+        })?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        let reason = body
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("no reason given");
+        let message = format!(
+            "gmail answered HTTP {} to {what}: {reason}",
+            status.as_u16()
+        );
+        let rate_limited = status.as_u16() == 429
+            || body
+                .pointer("/error/errors/0/reason")
+                .and_then(Value::as_str)
+                .is_some_and(|reason| reason.ends_with("RateLimitExceeded"));
+        let error = match status.as_u16() {
+            _ if rate_limited => StepError::transient(message),
+            401 => StepError::permanent(format!(
+                "{message} (reconnect needed: the Gmail access token is no longer valid)"
+            )),
+            500.. => StepError::transient(message),
+            _ => StepError::permanent(message),
+        };
+        Err(match retry_after {
+            Some(wait) => error.with_retry_after(wait),
+            None => error,
+        })
+    }
+
+    async fn message(&self, token: &str, id: &str) -> Result<Value, StepError> {
+        self.send(
+            "messages.get",
+            self.client
+                .get(format!("{}/messages/{}", self.base_url, encode(id)))
+                .bearer_auth(token)
+                .query(&[("format", "full")]),
+        )
+        .await
+    }
+
+    /// The raw message and thread of a draft or a sent message.
+    async fn compose(&self, token: &str, input: Compose) -> Result<Value, StepError> {
+        let (thread, replying_to) = match &input.reply_to {
+            Some(id) => {
+                let original = self.message(token, id).await?;
+                let message_id = header(&original["payload"], "Message-ID")
+                    .or_else(|| header(&original["payload"], "Message-Id"));
+                (original["threadId"].as_str().map(str::to_owned), message_id)
+            }
+            None => (None, None),
+        };
+        let raw = mime(&input, replying_to.as_deref())?;
+        let mut message = json!({"raw": raw});
+        if let Some(thread) = thread {
+            message["threadId"] = Value::String(thread);
+        }
+        Ok(message)
+    }
+}
+
+/// A path segment, percent-encoded.
+fn encode(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+fn header(part: &Value, name: &str) -> Option<String> {
+    part["headers"].as_array()?.iter().find(|header| {
+        header["name"]
+            .as_str()
+            .is_some_and(|found| found.eq_ignore_ascii_case(name))
+    })?["value"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The first part of `mime` in the message's tree, decoded.
+fn body_of(part: &Value, mime: &str) -> Option<String> {
+    if part["mimeType"] == mime
+        && let Some(data) = part.pointer("/body/data").and_then(Value::as_str)
+    {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(data.trim_end_matches('='))
+            .ok()?;
+        return Some(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    part["parts"]
+        .as_array()?
+        .iter()
+        .find_map(|inner| body_of(inner, mime))
+}
+
+/// A header value with no line break in it (else a header could be injected).
+fn one_line<'a>(field: &str, value: &'a str) -> Result<&'a str, StepError> {
+    if value.contains(['\r', '\n']) {
+        return Err(StepError::permanent(format!(
+            "gmail: `{field}` must be one line"
+        )));
+    }
+    Ok(value.trim())
+}
+
+/// A header value, as an RFC 2047 encoded word when it is not plain ASCII.
+fn encoded(value: &str) -> String {
+    if value.is_ascii() {
+        value.to_owned()
+    } else {
+        format!(
+            "=?UTF-8?B?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
+    }
+}
+
+/// The message as RFC 5322 text, base64url as the Gmail API takes it.
+fn mime(input: &Compose, replying_to: Option<&str>) -> Result<String, StepError> {
+    let mut text = format!("To: {}\r\n", one_line("to", &input.to)?);
+    if let Some(cc) = &input.cc {
+        text.push_str(&format!("Cc: {}\r\n", one_line("cc", cc)?));
+    }
+    text.push_str(&format!(
+        "Subject: {}\r\n",
+        encoded(one_line("subject", &input.subject)?)
+    ));
+    if let Some(original) = replying_to {
+        let original = one_line("reply_to", original)?;
+        text.push_str(&format!(
+            "In-Reply-To: {original}\r\nReferences: {original}\r\n"
+        ));
+    }
+    text.push_str(
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=\"UTF-8\"\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+    );
+    let body = base64::engine::general_purpose::STANDARD.encode(&input.body);
+    for line in body.as_bytes().chunks(76) {
+        text.push_str(&String::from_utf8_lossy(line));
+        text.push_str("\r\n");
+    }
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text))
+}
+
+fn inputs<T: serde::de::DeserializeOwned>(call: &ActionCall) -> Result<T, StepError> {
+    serde_json::from_value(call.inputs.clone())
+        .map_err(|error| StepError::permanent(format!("gmail {} inputs: {error}", call.action)))
+}
+
+fn token(call: &ActionCall) -> Result<&str, StepError> {
+    call.secret
+        .as_ref()
+        .and_then(|secret| secret.0.get("access_token"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            StepError::permanent(
+                "there is no gmail credential: store one with `access_token` (an OAuth token with the gmail.modify scope)",
+            )
+        })
+}
+
+#[async_trait]
+impl Connector for Gmail {
+    fn declaration(&self) -> &Declaration {
+        &DECLARATION
+    }
+
+    async fn call(&self, call: &ActionCall) -> Result<Value, StepError> {
+        let token = token(call)?;
+        match call.action.as_str() {
+            "read_email" => {
+                let input: ReadEmail = inputs(call)?;
+                let message = self.message(token, &input.email_id).await?;
+                let payload = &message["payload"];
+                Ok(json!({
+                    "id": message["id"],
+                    "thread_id": message["threadId"],
+                    "from": header(payload, "From"),
+                    "to": header(payload, "To"),
+                    "cc": header(payload, "Cc"),
+                    "subject": header(payload, "Subject"),
+                    "date": header(payload, "Date"),
+                    "message_id": header(payload, "Message-ID"),
+                    "body": body_of(payload, "text/plain").or_else(|| body_of(payload, "text/html")),
+                    "snippet": message["snippet"],
+                    "labels": message["labelIds"],
+                }))
+            }
+            "search" => {
+                let input: Search = inputs(call)?;
+                let mut query = vec![(
+                    "maxResults",
+                    input.limit.unwrap_or(20).clamp(1, 500).to_string(),
+                )];
+                if let Some(q) = input.query {
+                    query.push(("q", q));
+                }
+                if let Some(page) = input.page_token {
+                    query.push(("pageToken", page));
+                }
+                let found = self
+                    .send(
+                        "messages.list",
+                        self.client
+                            .get(format!("{}/messages", self.base_url))
+                            .bearer_auth(token)
+                            .query(&query),
+                    )
+                    .await?;
+                Ok(json!({
+                    "messages": found["messages"].as_array().cloned().unwrap_or_default(),
+                    "next_page_token": found["nextPageToken"],
+                }))
+            }
+            "save_draft" => {
+                let message = self.compose(token, inputs(call)?).await?;
+                let draft = self
+                    .send(
+                        "drafts.create",
+                        self.client
+                            .post(format!("{}/drafts", self.base_url))
+                            .bearer_auth(token)
+                            .json(&json!({"message": message})),
+                    )
+                    .await?;
+                Ok(json!({
+                    "draft_id": draft["id"],
+                    "message_id": draft["message"]["id"],
+                    "thread_id": draft["message"]["threadId"],
+                }))
+            }
+            "send" => {
+                let message = self.compose(token, inputs(call)?).await?;
+                let sent = self
+                    .send(
+                        "messages.send",
+                        self.client
+                            .post(format!("{}/messages/send", self.base_url))
+                            .bearer_auth(token)
+                            .json(&message),
+                    )
+                    .await?;
+                Ok(json!({"message_id": sent["id"], "thread_id": sent["threadId"]}))
+            }
+            "label" => {
+                let input: Label = inputs(call)?;
+                let changed = self
+                    .send(
+                        "messages.modify",
+                        self.client
+                            .post(format!(
+                                "{}/messages/{}/modify",
+                                self.base_url,
+                                encode(&input.email_id)
+                            ))
+                            .bearer_auth(token)
+                            .json(
+                                &json!({"addLabelIds": input.add, "removeLabelIds": input.remove}),
+                            ),
+                    )
+                    .await?;
+                Ok(json!({"id": changed["id"], "labels": changed["labelIds"]}))
+            }
+            other => Err(StepError::permanent(format!(
+                "gmail has no action {other:?}"
+            ))),
+        }
+    }
+}
