@@ -562,10 +562,16 @@ async fn header_keeper() -> (String, Seen) {
             axum::Json(serde_json::json!({"ok": true}))
         }),
     );
+    let addr = serve_locally(app).await;
+    (format!("http://{addr}/whoami"), seen)
+}
+
+/// Serves `app` on a free port of 127.0.0.1 (a fake of some service) and returns its address.
+async fn serve_locally(app: axum::Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/whoami"), seen)
+    addr
 }
 
 async fn api(
@@ -763,9 +769,7 @@ async fn an_llm_step_calls_openai_with_the_organizations_key_and_records_the_cos
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, fake_openai).await.unwrap() });
+    let addr = serve_locally(fake_openai).await;
 
     let dir = tempfile::tempdir().unwrap();
     let mut command = serve_in(dir.path());
@@ -961,12 +965,10 @@ async fn the_seed_workflow_reads_gmail_drafts_with_openai_and_saves_the_draft() 
             }))
         }),
     );
-    let mut addresses = Vec::new();
-    for app in [fake_gmail, fake_openai] {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        addresses.push(listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    }
+    let addresses = [
+        serve_locally(fake_gmail).await,
+        serve_locally(fake_openai).await,
+    ];
     let dir = tempfile::tempdir().unwrap();
     let mut command = serve_in(dir.path());
     command

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{ActionDeclaration, AuthKind, Category, Connector, Declaration};
+use crate::{ActionDeclaration, AuthKind, Category, Connector, Declaration, inputs};
 
 pub const DEFAULT_BASE_URL: &str = "https://gmail.googleapis.com";
 
@@ -119,11 +119,7 @@ pub struct Gmail {
 impl Gmail {
     pub fn new(base_url: Option<&str>) -> Self {
         Self {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .connect_timeout(Duration::from_secs(10))
-                .build()
-                .expect("a client with timeouts builds"),
+            client: crate::api_client(Duration::from_secs(30)),
             base_url: format!(
                 "{}/gmail/v1/users/me",
                 base_url.unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/')
@@ -136,12 +132,7 @@ impl Gmail {
             StepError::transient(format!("gmail could not be reached ({what}): {error}"))
         })?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::retry_after(response.headers());
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
             return Ok(body);
@@ -282,11 +273,6 @@ fn mime(input: &Compose, replying_to: Option<&str>) -> Result<String, StepError>
         text.push_str("\r\n");
     }
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text))
-}
-
-fn inputs<T: serde::de::DeserializeOwned>(call: &ActionCall) -> Result<T, StepError> {
-    serde_json::from_value(call.inputs.clone())
-        .map_err(|error| StepError::permanent(format!("gmail {} inputs: {error}", call.action)))
 }
 
 fn token(call: &ActionCall) -> Result<&str, StepError> {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use baton_engine::StepError;
 use baton_engine::connector::ActionCall;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -95,8 +95,7 @@ impl Http {
     }
 
     async fn request(&self, call: &ActionCall) -> Result<Value, StepError> {
-        let input: RequestInput = serde_json::from_value(call.inputs.clone())
-            .map_err(|error| StepError::permanent(format!("http request inputs: {error}")))?;
+        let input: RequestInput = crate::inputs(call)?;
         let method = input
             .method
             .as_deref()
@@ -161,11 +160,7 @@ impl Http {
         }
         let response = request.send().await.map_err(classify)?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(parse_retry_after);
+        let retry_after = crate::retry_after(response.headers());
         let mut response_headers = Map::new();
         for (name, value) in response.headers() {
             if let Ok(value) = value.to_str() {
@@ -355,11 +350,6 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, StepErr
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
-}
-
-/// `Retry-After` given in seconds (the form rate limiters send).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 fn text_of(value: &Value) -> String {

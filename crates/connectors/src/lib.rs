@@ -68,6 +68,33 @@ pub trait Connector: Send + Sync {
     async fn call(&self, call: &ActionCall) -> Result<Value, StepError>;
 }
 
+/// The HTTP client of a connector that calls one service's API: it gives up on connecting
+/// after 10 s and on the whole call after `timeout`.
+pub(crate) fn api_client(timeout: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .expect("a client with timeouts builds")
+}
+
+/// How long a service asked to wait: `retry-after-ms`, or `Retry-After` in seconds.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    let read = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+    read("retry-after-ms")
+        .map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+        .or_else(|| {
+            read("retry-after").map(|seconds| std::time::Duration::from_secs_f64(seconds.max(0.0)))
+        })
+}
+
+/// An action's inputs as its type, or a permanent error naming the service, action and field.
+pub(crate) fn inputs<T: serde::de::DeserializeOwned>(call: &ActionCall) -> Result<T, StepError> {
+    serde_json::from_value(call.inputs.clone()).map_err(|error| {
+        StepError::permanent(format!("{} {} inputs: {error}", call.service, call.action))
+    })
+}
+
 /// Settings the operator gives connectors.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectorSettings {

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{ActionDeclaration, AuthKind, Category, Connector, Declaration};
+use crate::{ActionDeclaration, AuthKind, Category, Connector, Declaration, inputs};
 
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
 
@@ -122,11 +122,7 @@ pub struct Slack {
 impl Slack {
     pub fn new(base_url: Option<&str>) -> Self {
         Self {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .connect_timeout(Duration::from_secs(10))
-                .build()
-                .expect("a client with timeouts builds"),
+            client: crate::api_client(Duration::from_secs(30)),
             base_url: base_url
                 .unwrap_or(DEFAULT_BASE_URL)
                 .trim_end_matches('/')
@@ -143,12 +139,7 @@ impl Slack {
             StepError::transient(format!("slack could not be reached ({method}): {error}"))
         })?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::retry_after(response.headers());
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.as_u16() == 429 || body["error"] == "ratelimited" {
             let error = StepError::transient(format!("slack is rate limiting {method}"));
@@ -194,11 +185,6 @@ impl Slack {
             .bearer_auth(token)
             .query(query)
     }
-}
-
-fn inputs<T: serde::de::DeserializeOwned>(call: &ActionCall) -> Result<T, StepError> {
-    serde_json::from_value(call.inputs.clone())
-        .map_err(|error| StepError::permanent(format!("slack {} inputs: {error}", call.action)))
 }
 
 fn token(call: &ActionCall) -> Result<&str, StepError> {

@@ -44,7 +44,6 @@ pub static DECLARATIONS: std::sync::LazyLock<Vec<crate::Declaration>> =
 
 /// The most a provider may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(120);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where each provider is reached: its public API unless the operator points elsewhere
 /// (a proxy, a regional endpoint, a test server).
@@ -85,12 +84,10 @@ pub struct Providers {
 
 impl Providers {
     pub fn new(settings: ProviderSettings) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .expect("a client with timeouts builds");
-        Self { client, settings }
+        Self {
+            client: crate::api_client(TIMEOUT),
+            settings,
+        }
     }
 }
 
@@ -160,18 +157,10 @@ fn failure(
         408 | 409 | 429 | 500.. => StepError::transient(message),
         _ => StepError::permanent(message),
     };
-    match retry_after(headers) {
+    match crate::retry_after(headers) {
         Some(wait) => error.with_retry_after(wait),
         None => error,
     }
-}
-
-/// `retry-after-ms`, or `Retry-After` in seconds.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let read = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
-    read("retry-after-ms")
-        .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0))
-        .or_else(|| read("retry-after").map(|seconds| Duration::from_secs_f64(seconds.max(0.0))))
 }
 
 /// A chat request in the shape OpenAI and Cohere share: the system and user messages, the
