@@ -48,7 +48,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => state,
     };
     // Last of the checks: the master key, which a first start makes (and says so).
-    let runtime = crate::worker::runtime(store.clone(), &settings.common).await?;
+    let mut common = settings.common.clone();
+    common.connectors.oauth_redirect_url = Some(format!(
+        "{}{}",
+        public_url(&settings, addr),
+        baton_connectors::OAUTH_CALLBACK_PATH
+    ));
+    let runtime = crate::worker::runtime(store.clone(), &common).await?;
     let state = state.with_runtime(runtime.clone());
     let stop = stop_signal()?;
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
@@ -86,15 +92,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where people reach the server: as configured, else the address it listens on.
+fn public_url(settings: &ServeSettings, addr: std::net::SocketAddr) -> String {
+    settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+}
+
 /// The server's set-up from the settings: where mail goes, the limits, Google sign-in.
 async fn server_config(
     settings: &ServeSettings,
     addr: std::net::SocketAddr,
 ) -> Result<baton_server::Config, SettingError> {
-    let public_url = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+    let public_url = public_url(settings, addr);
     let mut config =
         baton_server::Config::new(&public_url, settings.common.data_dir.join("outbox"));
     config.limits = settings.limits;

@@ -223,6 +223,8 @@ impl CommonSettings {
                 http_allow,
                 slack_base_url: args.slack_base_url.clone(),
                 gmail_base_url: args.gmail_base_url.clone(),
+                oauth: oauth_apps(&|name| std::env::var(name).ok())?,
+                oauth_redirect_url: None,
             },
             data_dir,
             database,
@@ -234,6 +236,59 @@ impl CommonSettings {
                 .filter(|keys| !keys.trim().is_empty()),
         })
     }
+}
+
+/// The OAuth2 apps registered for the connectors that use OAuth2, from
+/// `BATON_<SERVICE>_CLIENT_ID` and `BATON_<SERVICE>_CLIENT_SECRET` (both or neither), with
+/// `BATON_<SERVICE>_AUTHORIZE_URL` and `BATON_<SERVICE>_TOKEN_URL` to use other endpoints.
+fn oauth_apps(
+    read: &dyn Fn(&str) -> Option<String>,
+) -> Result<std::collections::BTreeMap<String, baton_connectors::OAuthClientSettings>, SettingError>
+{
+    let mut apps = std::collections::BTreeMap::new();
+    for service in baton_connectors::Registry::oauth_services() {
+        let upper = service.to_ascii_uppercase();
+        let value = |suffix: &str| {
+            read(&format!("BATON_{upper}_{suffix}")).filter(|v| !v.trim().is_empty())
+        };
+        let setting = "OAuth app (BATON_<SERVICE>_CLIENT_ID, BATON_<SERVICE>_CLIENT_SECRET)";
+        let (client_id, client_secret) = match (value("CLIENT_ID"), value("CLIENT_SECRET")) {
+            (Some(id), Some(secret)) => (id, secret),
+            (None, None) => continue,
+            _ => {
+                return Err(SettingError::new(
+                    setting,
+                    format!(
+                        "set both BATON_{upper}_CLIENT_ID and BATON_{upper}_CLIENT_SECRET, or neither"
+                    ),
+                ));
+            }
+        };
+        let endpoint = |suffix: &str| match value(suffix) {
+            Some(url)
+                if url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) =>
+            {
+                Ok(Some(url))
+            }
+            Some(url) => Err(SettingError::new(
+                setting,
+                format!("BATON_{upper}_{suffix}: {url:?} is not an http(s) URL"),
+            )),
+            None => Ok(None),
+        };
+        let authorize_url = endpoint("AUTHORIZE_URL")?;
+        let token_url = endpoint("TOKEN_URL")?;
+        apps.insert(
+            service.to_owned(),
+            baton_connectors::OAuthClientSettings {
+                client_id,
+                client_secret,
+                authorize_url,
+                token_url,
+            },
+        );
+    }
+    Ok(apps)
 }
 
 impl ServeSettings {

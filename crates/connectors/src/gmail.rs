@@ -9,12 +9,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine;
 use baton_engine::StepError;
-use baton_engine::connector::ActionCall;
+use baton_engine::connector::{ActionCall, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{ActionDeclaration, AuthKind, Category, Connector, Declaration, inputs};
+use crate::{
+    ActionDeclaration, AuthKind, Category, Connector, Declaration, OAuthEndpoints, inputs,
+};
 
 pub const DEFAULT_BASE_URL: &str = "https://gmail.googleapis.com";
 
@@ -71,12 +73,17 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
     id: "gmail",
     name: "Gmail",
     category: Category::Business,
-    auth: AuthKind::OAuth2 {
+    auth: AuthKind::OAuth2(OAuthEndpoints {
+        authorize_url: "https://accounts.google.com/o/oauth2/v2/auth",
+        token_url: "https://oauth2.googleapis.com/token",
         scopes: vec![
             "https://www.googleapis.com/auth/gmail.modify".into(),
             "https://www.googleapis.com/auth/gmail.compose".into(),
         ],
-    },
+        scope_separator: " ",
+        // A refresh token, and again on reconnecting.
+        consent_params: &[("access_type", "offline"), ("prompt", "consent")],
+    }),
     actions: vec![
         ActionDeclaration {
             id: "read_email",
@@ -152,7 +159,7 @@ impl Gmail {
                 .is_some_and(|reason| reason.ends_with("RateLimitExceeded"));
         let error = match status.as_u16() {
             _ if rate_limited => StepError::transient(message),
-            401 => StepError::permanent(format!(
+            401 => StepError::unauthorized(format!(
                 "{message} (reconnect needed: the Gmail access token is no longer valid)"
             )),
             500.. => StepError::transient(message),
@@ -171,6 +178,16 @@ impl Gmail {
                 .get(format!("{}/messages/{}", self.base_url, encode(id)))
                 .bearer_auth(token)
                 .query(&[("format", "full")]),
+        )
+        .await
+    }
+
+    async fn profile(&self, token: &str) -> Result<Value, StepError> {
+        self.send(
+            "users.getProfile",
+            self.client
+                .get(format!("{}/profile", self.base_url))
+                .bearer_auth(token),
         )
         .await
     }
@@ -275,9 +292,8 @@ fn mime(input: &Compose, replying_to: Option<&str>) -> Result<String, StepError>
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text))
 }
 
-fn token(call: &ActionCall) -> Result<&str, StepError> {
-    call.secret
-        .as_ref()
+fn token(secret: Option<&Secret>) -> Result<&str, StepError> {
+    secret
         .and_then(|secret| secret.0.get("access_token"))
         .and_then(Value::as_str)
         .ok_or_else(|| {
@@ -293,8 +309,15 @@ impl Connector for Gmail {
         &DECLARATION
     }
 
+    /// `users.getProfile`: the mailbox the token reads.
+    async fn authenticate(&self, secret: &Secret) -> Result<Value, StepError> {
+        let token = token(Some(secret))?;
+        let profile = self.profile(token).await?;
+        Ok(json!({"account": profile["emailAddress"], "messages": profile["messagesTotal"]}))
+    }
+
     async fn call(&self, call: &ActionCall) -> Result<Value, StepError> {
-        let token = token(call)?;
+        let token = token(call.secret.as_ref())?;
         match call.action.as_str() {
             "read_email" => {
                 let input: ReadEmail = inputs(call)?;

@@ -7,6 +7,7 @@ pub mod address;
 pub mod gmail;
 pub mod http;
 pub mod llm;
+pub mod oauth;
 pub mod slack;
 
 use std::collections::BTreeMap;
@@ -14,11 +15,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use baton_engine::StepError;
-use baton_engine::connector::{ActionCall, Connectors};
+use baton_engine::connector::{ActionCall, Connectors, Secret};
 use serde::Serialize;
 use serde_json::Value;
 
 pub use address::{AddressPolicy, PolicyError};
+pub use oauth::{OAuthClientSettings, OAuthEndpoints};
 
 /// What kind of service a connector talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -36,9 +38,7 @@ pub enum AuthKind {
     None,
     ApiKey,
     #[serde(rename = "oauth2")]
-    OAuth2 {
-        scopes: Vec<String>,
-    },
+    OAuth2(OAuthEndpoints),
 }
 
 /// One action of a connector.
@@ -66,6 +66,14 @@ pub struct Declaration {
 pub trait Connector: Send + Sync {
     fn declaration(&self) -> &Declaration;
     async fn call(&self, call: &ActionCall) -> Result<Value, StepError>;
+    /// Checks a credential with the service's cheapest call; what the service says of whose
+    /// it is (an account, a workspace).
+    async fn authenticate(&self, _secret: &Secret) -> Result<Value, StepError> {
+        Err(StepError::permanent(format!(
+            "{} has no way to check a credential",
+            self.declaration().id
+        )))
+    }
 }
 
 /// The HTTP client of a connector that calls one service's API: it gives up on connecting
@@ -104,11 +112,20 @@ pub struct ConnectorSettings {
     pub slack_base_url: Option<String>,
     /// Where the Gmail API is reached (`BATON_GMAIL_BASE_URL`); Google's own when unset.
     pub gmail_base_url: Option<String>,
+    /// The OAuth2 apps the operator registered, by service id.
+    pub oauth: BTreeMap<String, OAuthClientSettings>,
+    /// Baton's OAuth2 callback, `{public_url}/api/v1/credentials/oauth/callback`.
+    pub oauth_redirect_url: Option<String>,
 }
+
+/// Where a connector's OAuth2 callback lands, under the server's public URL.
+pub const OAUTH_CALLBACK_PATH: &str = "/api/v1/credentials/oauth/callback";
 
 /// Every connector, by id.
 pub struct Registry {
     connectors: BTreeMap<&'static str, Arc<dyn Connector>>,
+    /// The OAuth2 apps configured, or why one could not be made.
+    oauth: BTreeMap<&'static str, Result<oauth::OAuthApp, String>>,
 }
 
 impl Registry {
@@ -119,12 +136,56 @@ impl Registry {
             Arc::new(http::Http::new(settings.http_allow.clone())),
             Arc::new(slack::Slack::new(settings.slack_base_url.as_deref())),
         ];
+        let mut oauth = BTreeMap::new();
+        for connector in &all {
+            let declaration = connector.declaration();
+            if let (AuthKind::OAuth2(endpoints), Some(app)) =
+                (&declaration.auth, settings.oauth.get(declaration.id))
+            {
+                oauth.insert(
+                    declaration.id,
+                    oauth::OAuthApp::new(
+                        declaration.id,
+                        endpoints,
+                        app,
+                        settings.oauth_redirect_url.as_deref(),
+                    ),
+                );
+            }
+        }
         Self {
             connectors: all
                 .into_iter()
                 .map(|connector| (connector.declaration().id, connector))
                 .collect(),
+            oauth,
         }
+    }
+
+    fn oauth_app(&self, service: &str) -> Result<&oauth::OAuthApp, String> {
+        match self.oauth.get(service) {
+            Some(Ok(app)) => Ok(app),
+            Some(Err(problem)) => Err(problem.clone()),
+            None => match self.connectors.get(service).map(|c| &c.declaration().auth) {
+                Some(AuthKind::OAuth2(_)) => {
+                    let upper = service.to_ascii_uppercase();
+                    Err(format!(
+                        "{service} has no OAuth app configured: register one with the provider and set BATON_{upper}_CLIENT_ID and BATON_{upper}_CLIENT_SECRET"
+                    ))
+                }
+                Some(_) => Err(format!("{service} is not connected with OAuth")),
+                None => Err(format!("there is no connector {service:?}")),
+            },
+        }
+    }
+
+    /// The connectors that are connected with OAuth2, by id.
+    pub fn oauth_services() -> Vec<&'static str> {
+        Self::new(&ConnectorSettings::default())
+            .declarations()
+            .filter(|declaration| matches!(declaration.auth, AuthKind::OAuth2(_)))
+            .map(|declaration| declaration.id)
+            .collect()
     }
 
     pub fn declarations(&self) -> impl Iterator<Item = &Declaration> {
@@ -166,7 +227,46 @@ impl Connectors for Registry {
     fn catalog(&self) -> Vec<Value> {
         self.declarations()
             .chain(llm::DECLARATIONS.iter())
-            .map(|declaration| serde_json::to_value(declaration).unwrap_or_default())
+            .map(|declaration| {
+                let mut shown = serde_json::to_value(declaration).unwrap_or_default();
+                if let AuthKind::OAuth2(_) = declaration.auth {
+                    shown["auth"]["configured"] =
+                        Value::Bool(matches!(self.oauth.get(declaration.id), Some(Ok(_))));
+                }
+                shown
+            })
             .collect()
+    }
+
+    fn authorization(&self, service: &str, state: &str, verifier: &str) -> Result<String, String> {
+        Ok(self.oauth_app(service)?.authorization(state, verifier))
+    }
+
+    async fn authorize(
+        &self,
+        service: &str,
+        code: &str,
+        verifier: &str,
+    ) -> Result<Secret, StepError> {
+        self.oauth_app(service)
+            .map_err(StepError::permanent)?
+            .exchange(code, verifier)
+            .await
+    }
+
+    async fn refresh(&self, service: &str, secret: &Secret) -> Result<Secret, StepError> {
+        self.oauth_app(service)
+            .map_err(StepError::permanent)?
+            .refresh(secret)
+            .await
+    }
+
+    async fn authenticate(&self, service: &str, secret: &Secret) -> Result<Value, StepError> {
+        match self.connectors.get(service) {
+            Some(connector) => connector.authenticate(secret).await,
+            None => Err(StepError::permanent(format!(
+                "there is no connector {service:?}"
+            ))),
+        }
     }
 }

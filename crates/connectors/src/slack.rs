@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use baton_engine::StepError;
-use baton_engine::connector::ActionCall;
+use baton_engine::connector::{ActionCall, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{ActionDeclaration, AuthKind, Category, Connector, Declaration, inputs};
+use crate::{
+    ActionDeclaration, AuthKind, Category, Connector, Declaration, OAuthEndpoints, inputs,
+};
 
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
 
@@ -75,7 +77,9 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
     id: "slack",
     name: "Slack",
     category: Category::Business,
-    auth: AuthKind::OAuth2 {
+    auth: AuthKind::OAuth2(OAuthEndpoints {
+        authorize_url: "https://slack.com/oauth/v2/authorize",
+        token_url: "https://slack.com/api/oauth.v2.access",
         scopes: [
             "chat:write",
             "channels:read",
@@ -85,7 +89,9 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         ]
         .map(str::to_owned)
         .to_vec(),
-    },
+        scope_separator: ",",
+        consent_params: &[],
+    }),
     actions: vec![
         ActionDeclaration {
             id: "post_message",
@@ -159,12 +165,16 @@ impl Slack {
         let code = body["error"].as_str().unwrap_or("an unreadable answer");
         let message = format!("slack refused {method}: {code}");
         Err(match code {
-            "invalid_auth" | "not_authed" | "token_revoked" | "token_expired"
-            | "account_inactive" | "missing_scope" | "no_permission" => {
-                StepError::permanent(format!(
-                    "{message} (reconnect needed: the Slack credential no longer works, or lacks a scope)"
-                ))
-            }
+            // A rotated token may have expired: a refreshed one may be taken.
+            "invalid_auth" | "not_authed" | "token_expired" => StepError::unauthorized(format!(
+                "{message} (reconnect needed: the Slack credential no longer works)"
+            )),
+            "token_revoked" | "account_inactive" => StepError::revoked(format!(
+                "{message} (reconnect needed: the app was removed from the workspace)"
+            )),
+            "missing_scope" | "no_permission" => StepError::permanent(format!(
+                "{message} (reconnect Slack to grant the scope this needs)"
+            )),
             "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
                 StepError::transient(message)
             }
@@ -187,8 +197,8 @@ impl Slack {
     }
 }
 
-fn token(call: &ActionCall) -> Result<&str, StepError> {
-    let secret = call.secret.as_ref().map(|secret| &secret.0);
+fn token(secret: Option<&Secret>) -> Result<&str, StepError> {
+    let secret = secret.map(|secret| &secret.0);
     ["bot_token", "access_token", "token"]
         .into_iter()
         .find_map(|field| secret?.get(field)?.as_str())
@@ -209,8 +219,22 @@ impl Connector for Slack {
         &DECLARATION
     }
 
+    /// `auth.test`: the workspace and the bot the token belongs to.
+    async fn authenticate(&self, secret: &Secret) -> Result<Value, StepError> {
+        let token = token(Some(secret))?;
+        let answer = self
+            .send("auth.test", self.post("auth.test", token, &json!({})))
+            .await?;
+        Ok(json!({
+            "account": answer["user"],
+            "workspace": answer["team"],
+            "workspace_id": answer["team_id"],
+            "url": answer["url"],
+        }))
+    }
+
     async fn call(&self, call: &ActionCall) -> Result<Value, StepError> {
-        let token = token(call)?;
+        let token = token(call.secret.as_ref())?;
         match call.action.as_str() {
             "post_message" => {
                 let input: PostMessage = inputs(call)?;

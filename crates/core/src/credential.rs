@@ -17,6 +17,10 @@ pub struct Credential {
     pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Why the service has to be connected again (its grant was revoked); `None` while the
+    /// credential works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnect_reason: Option<String>,
 }
 
 /// The encrypted secret of a credential, as stored.

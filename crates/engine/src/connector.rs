@@ -1,6 +1,8 @@
 //! The boundary to external services for `integration` steps. The connectors crate implements
 //! [`Connectors`] with one module per service; the engine only needs to call an action.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use baton_core::OrgId;
 use serde_json::Value;
@@ -26,6 +28,23 @@ pub struct ActionCall {
 #[derive(Clone, PartialEq)]
 pub struct Secret(pub Value);
 
+impl Secret {
+    /// A field of the secret as text.
+    pub fn text(&self, field: &str) -> Option<&str> {
+        self.0.get(field).and_then(Value::as_str)
+    }
+
+    /// Whether the secret is an OAuth token that expires within `margin` of `now` (unix
+    /// seconds in `expires_at`) and can be refreshed (it has a `refresh_token`).
+    pub fn expires_within(&self, now: chrono::DateTime<chrono::Utc>, margin: Duration) -> bool {
+        let Some(expires_at) = self.0.get("expires_at").and_then(Value::as_i64) else {
+            return false;
+        };
+        self.text("refresh_token").is_some()
+            && expires_at <= now.timestamp() + i64::try_from(margin.as_secs()).unwrap_or(i64::MAX)
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str("Secret(<redacted>)")
@@ -42,6 +61,17 @@ pub trait CredentialSource: Send + Sync {
         service: &str,
         name: Option<&str>,
     ) -> Result<Option<Secret>, StepError>;
+
+    /// The same credential after the provider refused its token: refreshed when it can be,
+    /// `None` when it cannot (then the refusal stands).
+    async fn refreshed(
+        &self,
+        _org: OrgId,
+        _service: &str,
+        _name: Option<&str>,
+    ) -> Result<Option<Secret>, StepError> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -55,6 +85,45 @@ pub trait Connectors: Send + Sync {
     /// input schemas), for the API and the editor's forms.
     fn catalog(&self) -> Vec<Value> {
         Vec::new()
+    }
+
+    /// The provider's consent page for connecting `service` through OAuth2, carrying `state`
+    /// and the PKCE challenge of `verifier`; an error that says what to configure when the
+    /// service has no OAuth app here.
+    fn authorization(
+        &self,
+        service: &str,
+        _state: &str,
+        _verifier: &str,
+    ) -> Result<String, String> {
+        Err(format!("{service} cannot be connected with OAuth here"))
+    }
+
+    /// The secret (tokens) the provider gives for the callback's `code`.
+    async fn authorize(
+        &self,
+        service: &str,
+        _code: &str,
+        _verifier: &str,
+    ) -> Result<Secret, StepError> {
+        Err(StepError::permanent(format!(
+            "{service} cannot be connected with OAuth here"
+        )))
+    }
+
+    /// The secret with a fresh access token. [`StepError::revoked`] when the grant is gone.
+    async fn refresh(&self, service: &str, _secret: &Secret) -> Result<Secret, StepError> {
+        Err(StepError::permanent(format!(
+            "a {service} token cannot be refreshed here"
+        )))
+    }
+
+    /// Checks that a credential works, with the cheapest call the service has; what the
+    /// service says about whose credential it is.
+    async fn authenticate(&self, service: &str, _secret: &Secret) -> Result<Value, StepError> {
+        Err(StepError::permanent(format!(
+            "{service} has no way to check a credential"
+        )))
     }
 }
 

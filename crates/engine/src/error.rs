@@ -15,6 +15,20 @@ pub struct StepError {
     /// When the provider said how long to wait before trying again.
     #[serde(skip_serializing_if = "Option::is_none", with = "optional_seconds")]
     pub retry_after: Option<Duration>,
+    /// When the provider refused the credential itself, which decides whether a refreshed
+    /// token may help.
+    #[serde(skip)]
+    pub auth: Option<AuthProblem>,
+}
+
+/// How a provider refused a credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthProblem {
+    /// The token was not accepted (HTTP 401, an expired token): a refreshed one may be.
+    Refused,
+    /// The grant behind it is gone (revoked, expired refresh token): only connecting the
+    /// service again helps.
+    Revoked,
 }
 
 impl StepError {
@@ -23,6 +37,7 @@ impl StepError {
             class: ErrorClass::Transient,
             message: message.into(),
             retry_after: None,
+            auth: None,
         }
     }
 
@@ -31,6 +46,7 @@ impl StepError {
             class: ErrorClass::Permanent,
             message: message.into(),
             retry_after: None,
+            auth: None,
         }
     }
 
@@ -39,6 +55,23 @@ impl StepError {
             class: ErrorClass::System,
             message: message.into(),
             retry_after: None,
+            auth: None,
+        }
+    }
+
+    /// The provider did not accept the credential's token (permanent unless a refresh helps).
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self {
+            auth: Some(AuthProblem::Refused),
+            ..Self::permanent(message)
+        }
+    }
+
+    /// The credential's grant is gone: the service has to be connected again.
+    pub fn revoked(message: impl Into<String>) -> Self {
+        Self {
+            auth: Some(AuthProblem::Revoked),
+            ..Self::permanent(message)
         }
     }
 

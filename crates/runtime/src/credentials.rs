@@ -2,85 +2,79 @@
 //! just before the call. The secret goes to the connector and nowhere else: not into the step's
 //! stored input, not into a log. Its use is audited (`credential.used`), once an hour per
 //! credential, so the log shows what is in use without a row for every call.
+//!
+//! An OAuth token is refreshed a minute before it expires, and again when the provider refuses
+//! it; the refreshed secret is sealed and stored in place. A grant the provider no longer
+//! honours marks the credential "reconnect needed" (audited as `credential.reconnect_needed`):
+//! from then on its steps fail at once, saying so, without calling the provider, until
+//! someone connects the service again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use baton_core::credential::Credential;
 use baton_core::{CredentialId, OrgId};
 use baton_engine::StepError;
-use baton_engine::connector::{CredentialSource, Secret};
+use baton_engine::connector::{Connectors, CredentialSource, Secret};
+use baton_engine::error::AuthProblem;
 use baton_store::Store;
 use baton_store::vault::Vault;
 
 /// How often a credential's use is written to the audit log.
 const AUDIT_EVERY: Duration = Duration::from_secs(3600);
+/// How long before its expiry a token is refreshed.
+const REFRESH_AHEAD: Duration = Duration::from_secs(60);
 
 pub struct StoredCredentials {
     store: Arc<dyn Store>,
     vault: Arc<Vault>,
+    connectors: Arc<dyn Connectors>,
     last_audited: Mutex<HashMap<CredentialId, Instant>>,
+    /// One refresh at a time in this process, so that runs that find the same token expired
+    /// refresh it once.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl StoredCredentials {
-    pub fn new(store: Arc<dyn Store>, vault: Arc<Vault>) -> Self {
+    pub fn new(store: Arc<dyn Store>, vault: Arc<Vault>, connectors: Arc<dyn Connectors>) -> Self {
         Self {
             store,
             vault,
+            connectors,
             last_audited: Mutex::default(),
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
-    async fn audit_use(&self, org: OrgId, credential: &baton_core::credential::Credential) {
-        let now = Instant::now();
-        {
-            let Ok(mut last) = self.last_audited.lock() else {
-                return;
-            };
-            if last
-                .get(&credential.id)
-                .is_some_and(|at| now.duration_since(*at) < AUDIT_EVERY)
-            {
-                return;
-            }
-            if last.len() > 10_000 {
-                last.clear();
-            }
-            last.insert(credential.id, now);
-        }
+    async fn audit(&self, org: OrgId, credential: &Credential, action: &str) {
         let event = baton_core::audit::NewAuditEvent {
             org_id: Some(org),
             actor: None,
-            action: "credential.used".into(),
+            action: action.into(),
             target: Some(format!("credential:{}", credential.id)),
             ip: None,
             user_agent: None,
             details: serde_json::json!({"service": credential.service, "name": credential.name}),
         };
         if let Err(error) = self.store.record(event).await {
-            tracing::warn!(%error, "auditing a credential's use failed");
+            tracing::warn!(%error, action, "auditing a credential failed");
         }
     }
-}
 
-#[async_trait]
-impl CredentialSource for StoredCredentials {
-    /// The credential the step names, or the service's only one when it names none.
-    async fn credential(
+    /// The credential a step means: the one it names, or the service's only one.
+    async fn chosen(
         &self,
         org: OrgId,
         service: &str,
         name: Option<&str>,
-    ) -> Result<Option<Secret>, StepError> {
-        let unavailable = |error: &dyn std::fmt::Display| {
-            StepError::transient(format!("reading the {service} credential failed: {error}"))
-        };
+    ) -> Result<Option<Credential>, StepError> {
         let mut candidates = self
             .store
             .service_credentials(org, service)
             .await
-            .map_err(|error| unavailable(&error))?;
+            .map_err(|error| unavailable(service, &error))?;
         let chosen = match name {
             Some(name) => match candidates.iter().position(|found| found.name == name) {
                 Some(index) => candidates.swap_remove(index),
@@ -101,11 +95,32 @@ impl CredentialSource for StoredCredentials {
                 None => return Ok(None),
             },
         };
+        Ok(Some(chosen))
+    }
+
+    /// The credential's secret, ready to use: its token refreshed when it is about to expire.
+    /// An error when it needs connecting again.
+    pub async fn secret(&self, org: OrgId, chosen: &Credential) -> Result<Secret, StepError> {
+        if let Some(reason) = &chosen.reconnect_reason {
+            return Err(StepError::revoked(format!(
+                "the {} credential {:?} needs to be connected again ({reason})",
+                chosen.service, chosen.name
+            )));
+        }
+        let secret = self.opened(org, chosen).await?;
+        if secret.expires_within(chrono::Utc::now(), REFRESH_AHEAD) {
+            return self.refresh(org, chosen, &secret).await;
+        }
+        Ok(secret)
+    }
+
+    async fn opened(&self, org: OrgId, chosen: &Credential) -> Result<Secret, StepError> {
+        let service = &chosen.service;
         let sealed = self
             .store
             .sealed_secret(org, chosen.id)
             .await
-            .map_err(|error| unavailable(&error))?
+            .map_err(|error| unavailable(service, &error))?
             .ok_or_else(|| {
                 StepError::transient(format!("the {service} credential was just removed"))
             })?;
@@ -115,13 +130,116 @@ impl CredentialSource for StoredCredentials {
                 chosen.name
             ))
         })?;
-        let value = serde_json::from_slice(&opened).map_err(|_| {
+        serde_json::from_slice(&opened).map(Secret).map_err(|_| {
             StepError::system(format!(
                 "the {service} credential {:?} is not JSON once opened",
                 chosen.name
             ))
-        })?;
+        })
+    }
+
+    /// A fresh token for `chosen`, whose secret was `stale`: refreshed with the provider and
+    /// stored, unless another run refreshed it meanwhile.
+    async fn refresh(
+        &self,
+        org: OrgId,
+        chosen: &Credential,
+        stale: &Secret,
+    ) -> Result<Secret, StepError> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let current = self.opened(org, chosen).await?;
+        if current != *stale {
+            return Ok(current);
+        }
+        match self.connectors.refresh(&chosen.service, &current).await {
+            Ok(fresh) => {
+                let bytes = serde_json::to_vec(&fresh.0)
+                    .map_err(|error| StepError::system(error.to_string()))?;
+                let sealed = self.vault.seal(org, &bytes).await.map_err(|error| {
+                    StepError::system(format!("sealing a refreshed token failed: {error}"))
+                })?;
+                self.store
+                    .update_secret(org, chosen.id, sealed)
+                    .await
+                    .map_err(|error| unavailable(&chosen.service, &error))?;
+                Ok(fresh)
+            }
+            Err(error) => {
+                if error.auth == Some(AuthProblem::Revoked) {
+                    self.mark_reconnect(org, chosen, &error.message).await;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn mark_reconnect(&self, org: OrgId, chosen: &Credential, reason: &str) {
+        match self.store.needs_reconnect(org, chosen.id, reason).await {
+            Ok(()) => self.audit(org, chosen, "credential.reconnect_needed").await,
+            Err(error) => tracing::warn!(%error, "marking a credential for reconnection failed"),
+        }
+    }
+
+    async fn audit_use(&self, org: OrgId, credential: &Credential) {
+        let now = Instant::now();
+        {
+            let Ok(mut last) = self.last_audited.lock() else {
+                return;
+            };
+            if last
+                .get(&credential.id)
+                .is_some_and(|at| now.duration_since(*at) < AUDIT_EVERY)
+            {
+                return;
+            }
+            if last.len() > 10_000 {
+                last.clear();
+            }
+            last.insert(credential.id, now);
+        }
+        self.audit(org, credential, "credential.used").await;
+    }
+}
+
+fn unavailable(service: &str, error: &dyn std::fmt::Display) -> StepError {
+    StepError::transient(format!("reading the {service} credential failed: {error}"))
+}
+
+#[async_trait]
+impl CredentialSource for StoredCredentials {
+    /// The credential the step names, or the service's only one when it names none.
+    async fn credential(
+        &self,
+        org: OrgId,
+        service: &str,
+        name: Option<&str>,
+    ) -> Result<Option<Secret>, StepError> {
+        let Some(chosen) = self.chosen(org, service, name).await? else {
+            return Ok(None);
+        };
+        let secret = self.secret(org, &chosen).await?;
         self.audit_use(org, &chosen).await;
-        Ok(Some(Secret(value)))
+        Ok(Some(secret))
+    }
+
+    /// After the provider refused the token: a refreshed one when the credential has a refresh
+    /// token, `None` when it has none (a pasted token: the refusal stands).
+    async fn refreshed(
+        &self,
+        org: OrgId,
+        service: &str,
+        name: Option<&str>,
+    ) -> Result<Option<Secret>, StepError> {
+        let Some(chosen) = self.chosen(org, service, name).await? else {
+            return Ok(None);
+        };
+        if chosen.reconnect_reason.is_some() {
+            return Ok(None);
+        }
+        let secret = self.opened(org, &chosen).await?;
+        if secret.text("refresh_token").is_none() {
+            return Ok(None);
+        }
+        self.refresh(org, &chosen, &secret).await.map(Some)
     }
 }

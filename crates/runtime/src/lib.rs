@@ -68,6 +68,8 @@ pub struct Runtime {
     pub limits: Limits,
     /// Seals and opens the organizations' secrets (credentials).
     pub vault: Arc<Vault>,
+    /// The organizations' stored credentials, opened and refreshed.
+    pub credentials: Arc<StoredCredentials>,
     compiled: Mutex<HashMap<(WorkflowId, i32), Arc<CompiledWorkflow>>>,
     /// The versions whose text mentions `user` (and so may read `{{user.*}}`).
     mentions_user: Mutex<std::collections::HashSet<(WorkflowId, i32)>>,
@@ -91,17 +93,22 @@ impl Runtime {
     ) -> Self {
         let limits = Limits::default();
         let llm = Arc::new(Budgeted::new(llm, store.clone()));
+        let credentials = Arc::new(StoredCredentials::new(
+            store.clone(),
+            vault.clone(),
+            connectors.clone(),
+        ));
         let engine = Engine::new(store.clone(), llm, connectors.clone(), limits.clone())
             .with_workflows(Arc::new(baton_engine::run::StoredWorkflows {
                 store: store.clone(),
                 connectors: connectors.clone(),
                 limits: limits.clone(),
             }))
-            .with_credentials(Arc::new(StoredCredentials::new(
-                store.clone(),
-                vault.clone(),
-            )));
-        Self::new(store, Arc::new(engine), connectors, limits, vault)
+            .with_credentials(credentials.clone());
+        Self {
+            credentials,
+            ..Self::new(store, Arc::new(engine), connectors, limits, vault)
+        }
     }
 
     pub fn new(
@@ -112,6 +119,11 @@ impl Runtime {
         vault: Arc<Vault>,
     ) -> Self {
         Self {
+            credentials: Arc::new(StoredCredentials::new(
+                store.clone(),
+                vault.clone(),
+                connectors.clone(),
+            )),
             store,
             engine,
             connectors,

@@ -6,7 +6,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use baton_core::credential::{Credential, NewCredential};
 use baton_core::policy::Action;
@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/credentials", get(list).post(create))
         .route("/api/v1/credentials/{id}", get(show).delete(remove))
         .route("/api/v1/credentials/{id}/secret", put(replace_secret))
+        .route("/api/v1/credentials/{id}/test", post(test))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -85,6 +86,8 @@ fn shown(credential: &Credential) -> Value {
         "created_by": credential.created_by,
         "created_at": credential.created_at,
         "updated_at": credential.updated_at,
+        "status": if credential.reconnect_reason.is_some() { "reconnect_needed" } else { "connected" },
+        "reconnect_reason": credential.reconnect_reason,
     })
 }
 
@@ -202,6 +205,38 @@ async fn replace_secret(
     )
     .await;
     Ok(Json(shown(&find(&state, &signed_in, &id).await?)))
+}
+
+/// Checks that the credential works, with the service's cheapest call: `{"ok": true,
+/// "account": ...}`, or `{"ok": false, "error": ..., "reconnect_needed": ...}`.
+async fn test(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    signed_in.require(Action::ManageIntegrations)?;
+    let credential = find(&state, &signed_in, &id).await?;
+    let credentials = &state.runtime.credentials;
+    let checked = match credentials.secret(signed_in.org, &credential).await {
+        Ok(secret) => {
+            state
+                .runtime
+                .connectors
+                .authenticate(&credential.service, &secret)
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    let shown_now = shown(&find(&state, &signed_in, &id).await?);
+    Ok(Json(match checked {
+        Ok(account) => json!({"ok": true, "account": account, "credential": shown_now}),
+        Err(error) => json!({
+            "ok": false,
+            "error": error.message,
+            "reconnect_needed": error.auth.is_some(),
+            "credential": shown_now,
+        }),
+    }))
 }
 
 async fn remove(

@@ -12,6 +12,7 @@ mod health;
 mod hooks;
 pub mod mail;
 mod members;
+mod oauth;
 mod openapi;
 mod organizations;
 mod prices;
@@ -138,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(api_keys::routes())
         .merge(credentials::routes())
+        .merge(oauth::routes())
         .merge(connectors::routes())
         .merge(prices::routes())
         .merge(organizations::routes())

@@ -138,6 +138,9 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("get" "/api/v1/credentials/{id}", "credentials", "A credential's service and name", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404]),
     endpoint!("put" "/api/v1/credentials/{id}/secret", "credentials", "Replace a credential's secret", signed_in = true, body = J("SecretBody"), ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("delete" "/api/v1/credentials/{id}", "credentials", "Remove a credential", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
+    endpoint!("post" "/api/v1/credentials/{id}/test", "credentials", "Check that a credential works, with the service's cheapest call", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
+    endpoint!("post" "/api/v1/credentials/oauth/{service}/start", "credentials", "The provider's consent page for connecting a service with OAuth2 (PKCE, signed state)", signed_in = true, body = J("StartBody"), ok = (200, Some("Object")), errors = [403, 422]),
+    endpoint!("get" "/api/v1/credentials/oauth/callback", "credentials", "Where the provider sends the browser back: stores the tokens and shows a page", signed_in = false, body = NoBody, ok = (200, None), errors = [400]),
     endpoint!("get" "/api/v1/audit", "audit", "The audit log, newest first", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [403]),
     endpoint!("get" "/api/v1/workflows", "workflows", "The organization's workflows", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
     endpoint!("post" "/api/v1/workflows", "workflows", "Save a new workflow (its document's id kept when free)", signed_in = true, body = J("Workflow"), ok = (201, Some("StoredWorkflow")), errors = [403]),
@@ -207,6 +210,7 @@ fn components() -> Map<String, Value> {
         schema_of::<crate::credentials::NewCredentialBody>(),
     );
     add("SecretBody", schema_of::<crate::credentials::SecretBody>());
+    add("StartBody", schema_of::<crate::oauth::StartBody>());
     add("PriceBody", schema_of::<crate::prices::PriceBody>());
     add("GivenSecret", schema_of::<crate::hooks::GivenSecret>());
     add("RunRequest", schema_of::<crate::workflows::RunRequest>());

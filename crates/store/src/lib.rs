@@ -304,10 +304,13 @@ pub trait CredentialStore: Send + Sync {
     async fn credential(&self, org: OrgId, id: CredentialId) -> Result<Option<Credential>>;
     async fn list_credentials(&self, org: OrgId, page: PageRequest) -> Result<Page<Credential>>;
     async fn sealed_secret(&self, org: OrgId, id: CredentialId) -> Result<Option<SealedSecret>>;
-    /// Replaces the secret (a refreshed token, a re-sealed key).
+    /// Replaces the secret (a refreshed token, a re-sealed key, a reconnection), which
+    /// clears a reconnect reason.
     async fn update_secret(&self, org: OrgId, id: CredentialId, secret: SealedSecret)
     -> Result<()>;
     async fn delete_credential(&self, org: OrgId, id: CredentialId) -> Result<()>;
+    /// Marks the credential as one to connect again, and why.
+    async fn needs_reconnect(&self, org: OrgId, id: CredentialId, reason: &str) -> Result<()>;
     /// The organization's credentials for `service`, oldest first.
     async fn service_credentials(&self, org: OrgId, service: &str) -> Result<Vec<Credential>>;
 }

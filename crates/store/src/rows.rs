@@ -272,6 +272,7 @@ pub(crate) struct CredentialRow {
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    reconnect_reason: Option<String>,
 }
 
 impl From<CredentialRow> for Credential {
@@ -284,6 +285,7 @@ impl From<CredentialRow> for Credential {
             created_by: row.created_by.map(UserId::from_uuid),
             created_at: row.created_at,
             updated_at: row.updated_at,
+            reconnect_reason: row.reconnect_reason,
         }
     }
 }

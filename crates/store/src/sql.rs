@@ -71,7 +71,7 @@ macro_rules! under_workflow_limit {
 pub(crate) use under_workflow_limit;
 macro_rules! credential_columns {
     () => {
-        "id, org_id, service, name, created_by, created_at, updated_at"
+        "id, org_id, service, name, created_by, created_at, updated_at, reconnect_reason"
     };
 }
 pub(crate) use credential_columns;
@@ -1016,13 +1016,29 @@ macro_rules! impl_store {
 
             async fn update_secret(&self, org: OrgId, id: CredentialId, secret: SealedSecret) -> Result<()> {
                 let updated = sqlx::query(
-                    "UPDATE credentials SET key_id = $3, ciphertext = $4, updated_at = $5 \
-                     WHERE id = $1 AND org_id = $2",
+                    "UPDATE credentials SET key_id = $3, ciphertext = $4, updated_at = $5, \
+                     reconnect_reason = NULL WHERE id = $1 AND org_id = $2",
                 )
                 .bind(id.as_uuid())
                 .bind(org.as_uuid())
                 .bind(&secret.key_id)
                 .bind(&secret.ciphertext)
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("credential"));
+                }
+                Ok(())
+            }
+
+            async fn needs_reconnect(&self, org: OrgId, id: CredentialId, reason: &str) -> Result<()> {
+                let updated = sqlx::query(
+                    "UPDATE credentials SET reconnect_reason = $3, updated_at = $4 WHERE id = $1 AND org_id = $2",
+                )
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .bind(reason)
                 .bind(now())
                 .execute(&self.pool)
                 .await?;

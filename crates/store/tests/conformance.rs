@@ -1389,9 +1389,44 @@ async fn credentials_keep_only_sealed_secrets(test: &TestStore) {
         Some(resealed.clone())
     );
     assert!(matches!(
-        store.update_secret(other, credential.id, resealed).await,
+        store
+            .update_secret(other, credential.id, resealed.clone())
+            .await,
         Err(StoreError::NotFound(_))
     ));
+
+    // A revoked grant marks the credential until its secret is replaced.
+    store
+        .needs_reconnect(
+            org_id,
+            credential.id,
+            "invalid_grant: Token has been revoked",
+        )
+        .await
+        .unwrap();
+    let marked = store
+        .credential(org_id, credential.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        marked.reconnect_reason.as_deref(),
+        Some("invalid_grant: Token has been revoked")
+    );
+    assert!(matches!(
+        store.needs_reconnect(other, credential.id, "x").await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .update_secret(org_id, credential.id, resealed)
+        .await
+        .unwrap();
+    let reconnected = store
+        .credential(org_id, credential.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reconnected.reconnect_reason, None);
 
     let listed = store
         .list_credentials(org_id, PageRequest::default())

@@ -339,7 +339,20 @@ impl Run<'_> {
                         call.credential.as_deref().unwrap_or_default()
                     )));
                 }
-                let result = self.engine.connectors.call(call.clone()).await;
+                let mut result = self.engine.connectors.call(call.clone()).await;
+                if let (Err(error), Some(credentials)) = (&result, &self.engine.credentials)
+                    && error.auth == Some(crate::error::AuthProblem::Refused)
+                    && call.secret.is_some()
+                {
+                    // The token was refused: once, with a refreshed one.
+                    if let Some(fresh) = credentials
+                        .refreshed(self.org(), &call.service, call.credential.as_deref())
+                        .await?
+                    {
+                        call.secret = Some(fresh);
+                        result = self.engine.connectors.call(call.clone()).await;
+                    }
+                }
                 self.record(&call.service, &result);
                 Ok(Performed::plain(transform::as_output(result?, "result")))
             }

@@ -66,49 +66,8 @@ pub enum OidcError {
     Client(String),
 }
 
-/// The provider's HTTP failures, as the OpenID library wants them.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HttpError(String);
-
-/// The library's requests, sent with our reqwest client (its own would pull a second reqwest).
-struct Http(reqwest::Client);
-
-impl<'c> openidconnect::AsyncHttpClient<'c> for Http {
-    type Error = HttpError;
-    type Future = std::pin::Pin<
-        Box<
-            dyn std::future::Future<Output = Result<openidconnect::HttpResponse, HttpError>>
-                + Send
-                + 'c,
-        >,
-    >;
-
-    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let response = self
-                .0
-                .request(parts.method, parts.uri.to_string())
-                .headers(parts.headers)
-                .body(body)
-                .send()
-                .await
-                .map_err(|error| HttpError(error.to_string()))?;
-            let mut answer = axum::http::Response::builder().status(response.status());
-            for (name, value) in response.headers() {
-                answer = answer.header(name, value);
-            }
-            let body = response
-                .bytes()
-                .await
-                .map_err(|error| HttpError(error.to_string()))?;
-            answer
-                .body(body.to_vec())
-                .map_err(|error| HttpError(error.to_string()))
-        })
-    }
-}
+/// The library's requests, sent with our reqwest client.
+type Http = baton_connectors::oauth::OAuthHttp;
 
 impl Provider {
     /// `public_url` is where this server is reached; the provider sends people back to
@@ -123,18 +82,13 @@ impl Provider {
             IssuerUrl::new(issuer.to_owned()).map_err(|_| OidcError::Url(issuer.to_owned()))?;
         let callback = format!("{}{FLOW_PATH}/callback", public_url.trim_end_matches('/'));
         let redirect = RedirectUrl::new(callback.clone()).map_err(|_| OidcError::Url(callback))?;
-        let http = reqwest::Client::builder()
-            // Following redirects would let the provider's answers point us anywhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|error| OidcError::Client(error.to_string()))?;
+        let http = Http::new(Duration::from_secs(10)).map_err(OidcError::Client)?;
         Ok(Self {
             issuer,
             client_id: ClientId::new(client_id.to_owned()),
             client_secret: ClientSecret::new(client_secret.to_owned()),
             redirect,
-            http: Http(http),
+            http,
             metadata: tokio::sync::Mutex::new(None),
         })
     }

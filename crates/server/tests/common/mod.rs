@@ -37,10 +37,17 @@ impl App {
 
     /// An app whose HTTP steps may call this machine (127.0.0.1), for tests with local servers.
     pub fn reaching_localhost(test: &TestStore) -> App {
-        let settings = baton_connectors::ConnectorSettings {
-            http_allow: baton_connectors::AddressPolicy::parse("127.0.0.1").unwrap(),
-            ..Default::default()
-        };
+        Self::with_connectors(
+            test,
+            baton_connectors::ConnectorSettings {
+                http_allow: baton_connectors::AddressPolicy::parse("127.0.0.1").unwrap(),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// An app whose connectors have these settings (local fake services, OAuth apps).
+    pub fn with_connectors(test: &TestStore, settings: baton_connectors::ConnectorSettings) -> App {
         let runtime = Arc::new(baton_server::runtime_with(
             test.store.clone(),
             Arc::new(baton_connectors::Registry::new(&settings)),
