@@ -9,13 +9,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine;
 use baton_engine::StepError;
-use baton_engine::connector::{ActionCall, Secret};
+use baton_engine::connector::{ActionCall, PollCall, Polled, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    ActionDeclaration, AuthKind, Category, Connector, Declaration, OAuthEndpoints, inputs,
+    ActionDeclaration, AuthKind, Category, Connector, Declaration, OAuthEndpoints,
+    TriggerDeclaration, inputs,
 };
 
 pub const DEFAULT_BASE_URL: &str = "https://gmail.googleapis.com";
@@ -69,6 +70,18 @@ pub struct Label {
     pub remove: Vec<String>,
 }
 
+/// The `new_email` trigger's settings.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEmail {
+    /// Only messages that arrive with this label id (`INBOX` when absent; e.g. `Label_12`).
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// The most history pages one look reads (500 changes each).
+const MAX_HISTORY_PAGES: usize = 10;
+
 static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
     id: "gmail",
     name: "Gmail",
@@ -116,6 +129,12 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
             example: json!({"email_id": "18c2f0a1b2c3d4e5", "add": ["STARRED"], "remove": ["UNREAD"]}),
         },
     ],
+    triggers: vec![TriggerDeclaration {
+        id: "new_email",
+        description: "A message arrives with the label (the inbox by default).",
+        input_schema: schemars::schema_for!(NewEmail).to_value(),
+        example: json!({"email_id": "18c2f0a1b2c3d4e5", "thread_id": "18c2f0a1b2c3d4e5", "labels": ["INBOX", "UNREAD"]}),
+    }],
 });
 
 pub struct Gmail {
@@ -180,6 +199,18 @@ impl Gmail {
                 .query(&[("format", "full")]),
         )
         .await
+    }
+
+    /// Nothing new yet: the cursor at the mailbox's current history id.
+    async fn watch_from_now(&self, token: &str) -> Result<Polled, StepError> {
+        let profile = self.profile(token).await?;
+        let history_id = profile["historyId"]
+            .as_str()
+            .ok_or_else(|| StepError::transient("gmail's profile has no historyId"))?;
+        Ok(Polled {
+            items: Vec::new(),
+            cursor: json!({"history_id": history_id}),
+        })
     }
 
     async fn profile(&self, token: &str) -> Result<Value, StepError> {
@@ -307,6 +338,97 @@ fn token(secret: Option<&Secret>) -> Result<&str, StepError> {
 impl Connector for Gmail {
     fn declaration(&self) -> &Declaration {
         &DECLARATION
+    }
+
+    /// `new_email`: the messages added to the label since the cursor's history id, read from
+    /// `users.history.list`. The first look only notes the mailbox's current history id. A
+    /// history id too old for Gmail to keep (404) starts again from now.
+    async fn poll(&self, call: &PollCall) -> Result<Polled, StepError> {
+        if call.event != "new_email" {
+            return Err(StepError::permanent(format!(
+                "gmail has no event {:?}",
+                call.event
+            )));
+        }
+        let token = token(call.secret.as_ref())?;
+        let input: NewEmail = if call.inputs.is_null() {
+            NewEmail::default()
+        } else {
+            serde_json::from_value(call.inputs.clone())
+                .map_err(|error| StepError::permanent(format!("gmail new_email inputs: {error}")))?
+        };
+        let label = input.label.unwrap_or_else(|| "INBOX".to_owned());
+        let start = call
+            .cursor
+            .as_ref()
+            .and_then(|cursor| cursor["history_id"].as_str())
+            .map(str::to_owned);
+        let Some(start) = start else {
+            return self.watch_from_now(token).await;
+        };
+        let mut items = Vec::new();
+        let mut latest = start.clone();
+        let mut page: Option<String> = None;
+        for _ in 0..MAX_HISTORY_PAGES {
+            let mut query = vec![
+                ("startHistoryId", start.clone()),
+                ("historyTypes", "messageAdded".to_owned()),
+                ("labelId", label.clone()),
+                ("maxResults", "500".to_owned()),
+            ];
+            if let Some(page) = &page {
+                query.push(("pageToken", page.clone()));
+            }
+            let answer = self
+                .send(
+                    "history.list",
+                    self.client
+                        .get(format!("{}/history", self.base_url))
+                        .bearer_auth(token)
+                        .query(&query),
+                )
+                .await;
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(error) if error.message.contains("HTTP 404") => {
+                    tracing::warn!("gmail history {start} is gone; watching from now");
+                    return self.watch_from_now(token).await;
+                }
+                Err(error) => return Err(error),
+            };
+            for record in answer["history"].as_array().into_iter().flatten() {
+                for added in record["messagesAdded"].as_array().into_iter().flatten() {
+                    let message = &added["message"];
+                    let Some(id) = message["id"].as_str() else {
+                        continue;
+                    };
+                    let labels = message["labelIds"].as_array();
+                    let has = |wanted: &str| {
+                        labels.is_some_and(|labels| labels.iter().any(|found| found == wanted))
+                    };
+                    if has("DRAFT") || (has("SENT") && label != "SENT") {
+                        continue;
+                    }
+                    items.push((
+                        format!("gmail:{id}"),
+                        json!({"email_id": id, "thread_id": message["threadId"], "labels": message["labelIds"]}),
+                    ));
+                }
+            }
+            if let Some(history_id) = answer["historyId"].as_str() {
+                latest = history_id.to_owned();
+            }
+            match answer["nextPageToken"].as_str() {
+                Some(next) => page = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        items.retain(|(id, _)| seen.insert(id.clone()));
+        Ok(Polled {
+            items,
+            cursor: json!({"history_id": latest}),
+        })
     }
 
     /// `users.getProfile`: the mailbox the token reads.

@@ -63,6 +63,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         input_schema: schemars::schema_for!(RequestInput).to_value(),
         example: json!({"method": "POST", "url": "https://api.example.com/orders", "json": {"sku": "A-1", "qty": 2}}),
     }],
+    triggers: Vec::new(),
 });
 
 pub struct Http {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use baton_engine::StepError;
-use baton_engine::connector::{ActionCall, Connectors, Secret};
+use baton_engine::connector::{ActionCall, Connectors, PollCall, Polled, Secret};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -51,6 +51,17 @@ pub struct ActionDeclaration {
     pub example: Value,
 }
 
+/// Something a connector can watch for, for a poll trigger.
+#[derive(Clone, Debug, Serialize)]
+pub struct TriggerDeclaration {
+    pub id: &'static str,
+    pub description: &'static str,
+    /// The schema of the trigger's `inputs`.
+    pub input_schema: Value,
+    /// What one item looks like, as `{{trigger.*}}` reads it.
+    pub example: Value,
+}
+
 /// What a connector says about itself.
 #[derive(Clone, Debug, Serialize)]
 pub struct Declaration {
@@ -60,12 +71,23 @@ pub struct Declaration {
     pub category: Category,
     pub auth: AuthKind,
     pub actions: Vec<ActionDeclaration>,
+    /// What a poll trigger can watch for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerDeclaration>,
 }
 
 #[async_trait]
 pub trait Connector: Send + Sync {
     fn declaration(&self) -> &Declaration;
     async fn call(&self, call: &ActionCall) -> Result<Value, StepError>;
+    /// Looks for what is new since the call's cursor (one of the declared triggers).
+    async fn poll(&self, call: &PollCall) -> Result<Polled, StepError> {
+        Err(StepError::permanent(format!(
+            "{} has no event {:?} to watch",
+            call.service, call.event
+        )))
+    }
+
     /// Checks a credential with the service's cheapest call; what the service says of whose
     /// it is (an account, a workspace).
     async fn authenticate(&self, _secret: &Secret) -> Result<Value, StepError> {
@@ -215,6 +237,37 @@ impl Connectors for Registry {
             "service {service:?} has no action {action:?} (it has: {})",
             known.join(", ")
         ))
+    }
+
+    fn trigger_problem(&self, service: &str, event: &str) -> Option<String> {
+        let declaration = self.connectors.get(service)?.declaration();
+        if declaration
+            .triggers
+            .iter()
+            .any(|declared| declared.id == event)
+        {
+            return None;
+        }
+        let known: Vec<&str> = declaration
+            .triggers
+            .iter()
+            .map(|declared| declared.id)
+            .collect();
+        Some(if known.is_empty() {
+            format!("service {service:?} has no events to watch")
+        } else {
+            format!(
+                "service {service:?} has no event {event:?} (it has: {})",
+                known.join(", ")
+            )
+        })
+    }
+
+    async fn poll(&self, call: PollCall) -> Result<Polled, StepError> {
+        let connector = self.connectors.get(call.service.as_str()).ok_or_else(|| {
+            StepError::permanent(format!("there is no connector {:?}", call.service))
+        })?;
+        connector.poll(&call).await
     }
 
     async fn call(&self, call: ActionCall) -> Result<Value, StepError> {

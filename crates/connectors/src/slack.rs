@@ -118,6 +118,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
             example: json!({"email": "ann@example.com"}),
         },
     ],
+    triggers: Vec::new(),
 });
 
 pub struct Slack {

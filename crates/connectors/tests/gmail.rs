@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use baton_connectors::{ConnectorSettings, Registry};
 use baton_core::{ErrorClass, OrgId};
-use baton_engine::connector::{ActionCall, Connectors, Secret};
+use baton_engine::connector::{ActionCall, Connectors, PollCall, Secret};
 use serde_json::{Map, Value, json};
 
 fn contract() -> Value {
@@ -90,6 +90,84 @@ fn original_message() -> Value {
 struct Fake {
     drafts: Arc<Mutex<Vec<Value>>>,
     fail_next: Arc<Mutex<Option<Response>>>,
+    /// The mailbox's history: (history id, message added).
+    history: Arc<Mutex<Vec<(u64, Value)>>>,
+}
+
+/// The oldest history id the fake keeps, and where the mailbox starts.
+const HISTORY_START: u64 = 1000;
+
+impl Fake {
+    fn arrive(&self, id: &str, labels: &[&str]) {
+        let mut history = self.history.lock().unwrap();
+        let next = HISTORY_START + history.len() as u64 + 1;
+        history.push((
+            next,
+            json!({"id": id, "threadId": format!("t-{id}"), "labelIds": labels}),
+        ));
+    }
+
+    fn history_id(&self) -> u64 {
+        HISTORY_START + self.history.lock().unwrap().len() as u64
+    }
+}
+
+async fn profile(State(fake): State<Fake>, headers: HeaderMap) -> Response {
+    if !authorized(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let answer = json!({"emailAddress": "support@acme.test", "messagesTotal": 3, "threadsTotal": 3,
+        "historyId": fake.history_id().to_string()});
+    if let Some(wrong) = refused(problems("Profile", &answer)) {
+        return wrong;
+    }
+    Json(answer).into_response()
+}
+
+/// `history.list`, two records a page, filtered by label as Gmail does.
+async fn history(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Query(query): Query<Map<String, Value>>,
+) -> Response {
+    if !authorized(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if let Some(wrong) = refused(undeclared("history.list", &query)) {
+        return wrong;
+    }
+    let text = |name: &str| query.get(name).and_then(Value::as_str).unwrap_or_default();
+    let start: u64 = text("startHistoryId").parse().unwrap_or(0);
+    if start < HISTORY_START {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}})),
+        )
+            .into_response();
+    }
+    let offset: usize = text("pageToken").parse().unwrap_or(0);
+    let label = text("labelId").to_owned();
+    let matching: Vec<Value> = fake
+        .history
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(id, message)| {
+            *id > start && message["labelIds"].as_array().unwrap().iter().any(|l| *l == label)
+        })
+        .map(|(id, message)| {
+            json!({"id": id.to_string(), "messages": [message], "messagesAdded": [{"message": message}]})
+        })
+        .collect();
+    let page: Vec<Value> = matching.iter().skip(offset).take(2).cloned().collect();
+    let mut answer = json!({"history": page, "historyId": fake.history_id().to_string()});
+    if offset + 2 < matching.len() {
+        answer["nextPageToken"] = json!((offset + 2).to_string());
+    }
+    if let Some(wrong) = refused(problems("ListHistoryResponse", &answer)) {
+        return wrong;
+    }
+    Json(answer).into_response()
 }
 
 fn authorized(headers: &HeaderMap) -> bool {
@@ -182,6 +260,8 @@ async fn gmail() -> (Registry, Fake) {
             "/gmail/v1/users/me/messages/{id}/modify",
             axum::routing::post(modify),
         )
+        .route("/gmail/v1/users/me/profile", axum::routing::get(profile))
+        .route("/gmail/v1/users/me/history", axum::routing::get(history))
         .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -330,5 +410,98 @@ async fn labels_change_and_failures_are_sorted() {
         error.message.contains("reconnect needed"),
         "{}",
         error.message
+    );
+}
+
+fn look(cursor: Option<Value>) -> PollCall {
+    PollCall {
+        org_id: OrgId::new(),
+        service: "gmail".into(),
+        event: "new_email".into(),
+        inputs: Value::Null,
+        cursor,
+        secret: Some(Secret(json!({"access_token": "ya29.test"}))),
+    }
+}
+
+#[tokio::test]
+async fn new_email_is_found_through_the_history_once() {
+    let (gmail, fake) = gmail().await;
+    let first = gmail.poll(look(None)).await.unwrap();
+    assert!(
+        first.items.is_empty(),
+        "the first look only marks where to start"
+    );
+    assert_eq!(first.cursor, json!({"history_id": "1000"}));
+
+    fake.arrive("m1", &["INBOX", "UNREAD"]);
+    fake.arrive("s1", &["SENT", "INBOX"]);
+    fake.arrive("a1", &["CATEGORY_PROMOTIONS"]);
+    fake.arrive("m2", &["INBOX"]);
+    fake.arrive("m3", &["INBOX", "IMPORTANT"]);
+    let second = gmail.poll(look(Some(first.cursor))).await.unwrap();
+    let ids: Vec<&str> = second.items.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["gmail:m1", "gmail:m2", "gmail:m3"],
+        "inbox messages over two pages; not one's own sent mail, not other labels"
+    );
+    assert_eq!(second.items[0].1["email_id"], "m1");
+    assert_eq!(second.items[0].1["thread_id"], "t-m1");
+    assert_eq!(second.cursor, json!({"history_id": "1005"}));
+
+    let third = gmail.poll(look(Some(second.cursor.clone()))).await.unwrap();
+    assert!(third.items.is_empty(), "nothing twice");
+    assert_eq!(third.cursor, second.cursor);
+
+    let promotions = PollCall {
+        inputs: json!({"label": "CATEGORY_PROMOTIONS"}),
+        ..look(Some(json!({"history_id": "1000"})))
+    };
+    let found = gmail.poll(promotions).await.unwrap();
+    assert_eq!(found.items.len(), 1);
+    assert_eq!(found.items[0].0, "gmail:a1");
+
+    // A history id Gmail no longer keeps: start again from now rather than fail forever.
+    let stale = gmail
+        .poll(look(Some(json!({"history_id": "7"}))))
+        .await
+        .unwrap();
+    assert!(stale.items.is_empty());
+    assert_eq!(stale.cursor, json!({"history_id": "1005"}));
+
+    let wrong = PollCall {
+        inputs: json!({"labels": "INBOX"}),
+        ..look(Some(json!({"history_id": "1000"})))
+    };
+    let error = gmail.poll(wrong).await.unwrap_err();
+    assert_eq!(error.class, ErrorClass::Permanent);
+    assert!(error.message.contains("labels"), "{}", error.message);
+    assert_eq!(gmail.trigger_problem("gmail", "new_email"), None);
+    assert!(
+        gmail
+            .trigger_problem("gmail", "new_mail")
+            .unwrap()
+            .contains("new_email"),
+        "the problem names what there is"
+    );
+    assert!(gmail.trigger_problem("slack", "new_email").is_some());
+}
+
+#[tokio::test]
+async fn a_credential_is_checked_with_the_profile() {
+    let (gmail, _) = gmail().await;
+    let account = gmail
+        .authenticate("gmail", &Secret(json!({"access_token": "ya29.test"})))
+        .await
+        .unwrap();
+    assert_eq!(account["account"], "support@acme.test");
+    let refused = gmail
+        .authenticate("gmail", &Secret(json!({"access_token": "ya29.old"})))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.auth,
+        Some(baton_engine::error::AuthProblem::Refused)
     );
 }

@@ -179,10 +179,18 @@ pub enum TriggerKind {
     Webhook,
     /// Started by a `sub_workflow` step of another execution.
     Workflow,
+    /// Started by something new that polling a service found (a new email).
+    Poll,
 }
 
 impl TriggerKind {
-    pub const ALL: [TriggerKind; 4] = [Self::Manual, Self::Schedule, Self::Webhook, Self::Workflow];
+    pub const ALL: [TriggerKind; 5] = [
+        Self::Manual,
+        Self::Schedule,
+        Self::Webhook,
+        Self::Workflow,
+        Self::Poll,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -190,6 +198,7 @@ impl TriggerKind {
             Self::Schedule => "schedule",
             Self::Webhook => "webhook",
             Self::Workflow => "workflow",
+            Self::Poll => "poll",
         }
     }
 }

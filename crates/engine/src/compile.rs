@@ -144,6 +144,9 @@ pub enum CompiledKind {
 }
 
 /// What compiling needs to know about the installation.
+/// The shortest a poll trigger may wait between looks.
+pub const MIN_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct CompileOptions<'a> {
     pub limits: &'a Limits,
     pub connectors: &'a dyn Connectors,
@@ -219,6 +222,25 @@ pub fn compile_workflow(
                     .problems
                     .push(Problem::new("$.trigger.timezone", message));
             }
+        }
+    }
+    if let Some(dsl::Trigger::Poll {
+        service,
+        event,
+        every,
+        ..
+    }) = &definition.header.trigger
+    {
+        if let Some(problem) = options.connectors.trigger_problem(service, event) {
+            compiler
+                .problems
+                .push(Problem::new("$.trigger.event", problem));
+        }
+        if every.is_some_and(|every| every.get() < MIN_POLL_EVERY) {
+            compiler.problems.push(Problem::new(
+                "$.trigger.every",
+                format!("must be at least {} s", MIN_POLL_EVERY.as_secs()),
+            ));
         }
     }
     if compiler.problems.is_empty() {

@@ -24,6 +24,27 @@ pub struct ActionCall {
     pub secret: Option<Secret>,
 }
 
+/// One look at a service for what is new since `cursor`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PollCall {
+    pub org_id: OrgId,
+    pub service: String,
+    pub event: String,
+    pub inputs: Value,
+    /// Where the last look ended; `None` the first time (which only marks where to start).
+    pub cursor: Option<Value>,
+    pub secret: Option<Secret>,
+}
+
+/// What a look found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Polled {
+    /// Each new item with the id it is delivered under (a workflow runs once per id).
+    pub items: Vec<(String, Value)>,
+    /// Where the next look starts.
+    pub cursor: Value,
+}
+
 /// A credential's secret content. Its `Debug` shows nothing of it.
 #[derive(Clone, PartialEq)]
 pub struct Secret(pub Value);
@@ -85,6 +106,20 @@ pub trait Connectors: Send + Sync {
     /// input schemas), for the API and the editor's forms.
     fn catalog(&self) -> Vec<Value> {
         Vec::new()
+    }
+
+    /// What is wrong with watching this event of this service, checked when a workflow is
+    /// validated; `None` when it exists or the service is unknown here.
+    fn trigger_problem(&self, _service: &str, _event: &str) -> Option<String> {
+        None
+    }
+
+    /// Looks for what is new (a poll trigger's one check).
+    async fn poll(&self, call: PollCall) -> Result<Polled, StepError> {
+        Err(StepError::permanent(format!(
+            "{} has no event {:?} to watch",
+            call.service, call.event
+        )))
     }
 
     /// The provider's consent page for connecting `service` through OAuth2, carrying `state`

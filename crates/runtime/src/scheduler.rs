@@ -4,6 +4,12 @@
 //!
 //! Times missed while no scheduler ran are the workflow's choice (`trigger.missed`): `skip`
 //! (the default) starts from now; `run_once` fires the latest missed time once.
+//!
+//! Poll triggers (`{"type": "poll", "service": "gmail", "event": "new_email"}`) are looked at
+//! here too, each every `every` in a task of its own: what the connector finds new since the
+//! stored cursor starts one execution per item, delivered under the item's id (so an item
+//! found twice, by two servers or after a crash before the cursor was saved, runs once), and
+//! then the cursor moves on.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +32,16 @@ const MAX_CATCH_UP: usize = 10;
 pub struct Scheduler {
     runtime: Arc<Runtime>,
     tick: Duration,
+    /// When each poll trigger looks next, and whether a look is under way.
+    polls: std::sync::Mutex<HashMap<WorkflowId, Polling>>,
+}
+
+/// How often a poll trigger looks when its workflow does not say.
+const DEFAULT_POLL_EVERY: Duration = Duration::from_secs(60);
+
+struct Polling {
+    next: tokio::time::Instant,
+    busy: Arc<tokio::sync::Mutex<()>>,
 }
 
 struct Tracked {
@@ -48,6 +64,7 @@ impl Scheduler {
         Self {
             runtime,
             tick: Duration::from_millis(500),
+            polls: std::sync::Mutex::default(),
         }
     }
 
@@ -72,6 +89,9 @@ impl Scheduler {
     ) -> Result<(), crate::RuntimeError> {
         let active = self.runtime.store.active_workflows().await?;
         tracked.retain(|id, _| active.iter().any(|workflow| workflow.id == *id));
+        if let Ok(mut polls) = self.polls.lock() {
+            polls.retain(|id, _| active.iter().any(|workflow| workflow.id == *id));
+        }
         for workflow in active {
             let compiled = match self
                 .runtime
@@ -84,6 +104,9 @@ impl Scheduler {
                     continue;
                 }
             };
+            if let Some(Trigger::Poll { every, .. }) = &compiled.header.trigger {
+                self.poll_if_due(&workflow, compiled.clone(), every.map(|every| every.get()));
+            }
             let Some(Trigger::Schedule {
                 cron,
                 timezone,
@@ -168,6 +191,115 @@ impl Scheduler {
         }
         Ok(())
     }
+}
+
+impl Scheduler {
+    /// Starts a look for the workflow's poll trigger when one is due and none is under way.
+    fn poll_if_due(
+        &self,
+        workflow: &baton_core::workflow::Workflow,
+        compiled: Arc<baton_engine::CompiledWorkflow>,
+        every: Option<Duration>,
+    ) {
+        let now = tokio::time::Instant::now();
+        let busy = {
+            let Ok(mut polls) = self.polls.lock() else {
+                return;
+            };
+            let polling = polls.entry(workflow.id).or_insert_with(|| Polling {
+                next: now,
+                busy: Arc::default(),
+            });
+            if polling.next > now {
+                return;
+            }
+            polling.next = now + every.unwrap_or(DEFAULT_POLL_EVERY);
+            polling.busy.clone()
+        };
+        let Ok(guard) = busy.try_lock_owned() else {
+            return;
+        };
+        let runtime = self.runtime.clone();
+        let workflow = workflow.clone();
+        tokio::spawn(async move {
+            let _one_look_at_a_time = guard;
+            if let Err(error) = look(&runtime, &workflow, &compiled).await {
+                tracing::warn!(workflow = %workflow.key, %error, "a poll trigger's look failed");
+            }
+        });
+    }
+}
+
+/// One look for what is new: an execution per item, then the cursor saved.
+async fn look(
+    runtime: &Runtime,
+    workflow: &baton_core::workflow::Workflow,
+    compiled: &baton_engine::CompiledWorkflow,
+) -> Result<(), String> {
+    let Some(Trigger::Poll {
+        service,
+        event,
+        credential,
+        inputs,
+        ..
+    }) = &compiled.header.trigger
+    else {
+        return Ok(());
+    };
+    use baton_engine::connector::CredentialSource;
+    let secret = runtime
+        .credentials
+        .credential(workflow.org_id, service, credential.as_deref())
+        .await
+        .map_err(|error| error.message)?;
+    if secret.is_none() {
+        return Err(format!(
+            "the organization has no {service} credential{}",
+            credential
+                .as_deref()
+                .map(|name| format!(" named {name:?}"))
+                .unwrap_or_default()
+        ));
+    }
+    let cursor = runtime
+        .store
+        .trigger_cursor(workflow.id)
+        .await
+        .map_err(|error| error.to_string())?;
+    let polled = runtime
+        .connectors
+        .poll(baton_engine::connector::PollCall {
+            org_id: workflow.org_id,
+            service: service.clone(),
+            event: event.clone(),
+            inputs: inputs.clone().unwrap_or(serde_json::Value::Null),
+            cursor,
+            secret,
+        })
+        .await
+        .map_err(|error| error.message)?;
+    for (delivery, item) in polled.items {
+        let run = NewRun {
+            org_id: workflow.org_id,
+            workflow_id: workflow.id,
+            version: workflow.current_version,
+            trigger: TriggerKind::Poll,
+            run_as: workflow.created_by,
+            input: item,
+        };
+        let (execution, fresh) = runtime
+            .deliver(run, &delivery)
+            .await
+            .map_err(|error| error.to_string())?;
+        if fresh {
+            tracing::info!(workflow = %workflow.key, execution = %execution.id, %delivery, "a poll trigger started a run");
+        }
+    }
+    runtime
+        .store
+        .save_trigger_cursor(workflow.id, &polled.cursor)
+        .await
+        .map_err(|error| error.to_string())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use sha2::Digest;
 conformance!(
     gmail_is_connected_with_oauth_and_its_token_kept_fresh,
     the_consent_flow_refuses_what_it_should,
+    new_gmail_messages_start_one_run_each,
 );
 
 const CLIENT_ID: &str = "client-1.apps.googleusercontent.com";
@@ -44,7 +45,11 @@ struct Google {
     refused: u32,
     /// The tokens the Gmail API was called with, in order.
     seen: Vec<String>,
+    /// Messages that arrived in the inbox, in order (history ids from 9002).
+    arrived: Vec<String>,
 }
+
+const FIRST_HISTORY_ID: usize = 9001;
 
 type Shared = Arc<Mutex<Google>>;
 
@@ -159,7 +164,33 @@ async fn profile(State(google): State<Shared>, headers: HeaderMap) -> Response {
     if !bearer_ok(&mut google.lock().unwrap(), &headers) {
         return unauthenticated();
     }
-    Json(json!({"emailAddress": "support@example.com", "messagesTotal": 42, "threadsTotal": 40, "historyId": "9001"})).into_response()
+    let history_id = (FIRST_HISTORY_ID + google.lock().unwrap().arrived.len()).to_string();
+    Json(json!({"emailAddress": "support@example.com", "messagesTotal": 42, "threadsTotal": 40, "historyId": history_id})).into_response()
+}
+
+async fn history(
+    State(google): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let mut google = google.lock().unwrap();
+    if !bearer_ok(&mut google, &headers) {
+        return unauthenticated();
+    }
+    let start: usize = query["startHistoryId"].parse().unwrap();
+    let records: Vec<Value> = google
+        .arrived
+        .iter()
+        .enumerate()
+        .map(|(index, id)| (FIRST_HISTORY_ID + index + 1, id))
+        .filter(|(history_id, _)| *history_id > start)
+        .map(|(history_id, id)| {
+            let message = json!({"id": id, "threadId": id, "labelIds": ["INBOX", "UNREAD"]});
+            json!({"id": history_id.to_string(), "messages": [message], "messagesAdded": [{"message": message}]})
+        })
+        .collect();
+    let latest = (FIRST_HISTORY_ID + google.arrived.len()).to_string();
+    Json(json!({"history": records, "historyId": latest})).into_response()
 }
 
 async fn message(
@@ -187,6 +218,7 @@ async fn fake_google() -> (String, Shared) {
         .route("/token", post(token))
         .route("/gmail/v1/users/me/profile", get(profile))
         .route("/gmail/v1/users/me/messages/{id}", get(message))
+        .route("/gmail/v1/users/me/history", get(history))
         .with_state(google.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -557,4 +589,130 @@ async fn the_consent_flow_refuses_what_it_should(test: &TestStore) {
         "{}",
         landed.body
     );
+}
+
+async fn executions(app: &App, owner: &[String; 2]) -> Vec<Value> {
+    send(app, "GET", "/api/v1/executions", None, &[&owner[0]])
+        .await
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn new_gmail_messages_start_one_run_each(test: &TestStore) {
+    let (google_url, google) = fake_google().await;
+    let app = app_with_gmail(test, &google_url);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let callback = consent(&app, &owner, &google, "gmail").await;
+    assert_eq!(
+        send(&app, "GET", &callback, None, &[]).await.status,
+        StatusCode::OK
+    );
+
+    let workflow = |event: &str| {
+        json!({"id": "wf_inbox", "name": "Inbox", "trigger": {"type": "poll", "service": "gmail",
+            "event": event, "every": "10s"},
+            "steps": [{"id": "read", "type": "integration", "service": "gmail", "action": "read_email",
+                "inputs": {"email_id": "{{trigger.email_id}}"}}]})
+    };
+    let wrong = send(
+        &app,
+        "POST",
+        "/api/v1/workflows",
+        Some(workflow("new_mail")),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        wrong.body.to_string().contains("$.trigger.event"),
+        "{}",
+        wrong.body
+    );
+    let saved = send(
+        &app,
+        "POST",
+        "/api/v1/workflows",
+        Some(workflow("new_email")),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.body);
+    let activated = send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_inbox/activate",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(activated.status, StatusCode::OK, "{}", activated.body);
+    let store = app.state.store.clone();
+    let id = store
+        .active_workflows()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|workflow| workflow.key == "wf_inbox")
+        .unwrap()
+        .id;
+    let cursor_at = |history_id: &'static str| {
+        let store = store.clone();
+        async move {
+            for _ in 0..100 {
+                if store.trigger_cursor(id).await.unwrap()
+                    == Some(json!({"history_id": history_id}))
+                {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("the cursor never reached {history_id}");
+        }
+    };
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(baton_runtime::Scheduler::new(app.state.runtime.clone()).run(stopped.clone()));
+    cursor_at("9001").await;
+    assert!(
+        executions(&app, &owner).await.is_empty(),
+        "the first look starts nothing"
+    );
+
+    google
+        .lock()
+        .unwrap()
+        .arrived
+        .extend(["m-1".to_owned(), "m-2".to_owned()]);
+    // A second server's scheduler looks at once and finds both.
+    tokio::spawn(baton_runtime::Scheduler::new(app.state.runtime.clone()).run(stopped.clone()));
+    cursor_at("9003").await;
+    let mut finished = Vec::new();
+    for _ in 0..200 {
+        finished = executions(&app, &owner).await;
+        if finished.len() == 2 && finished.iter().all(|run| run["state"] == "COMPLETED") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(finished.len(), 2, "{finished:?}");
+    assert!(
+        finished
+            .iter()
+            .all(|run| run["state"] == "COMPLETED" && run["trigger"] == "poll"),
+        "{finished:?}"
+    );
+
+    // A look whose cursor was lost (a crash before it was saved) finds both again: they do not
+    // run twice.
+    store
+        .save_trigger_cursor(id, &json!({"history_id": "9001"}))
+        .await
+        .unwrap();
+    tokio::spawn(baton_runtime::Scheduler::new(app.state.runtime.clone()).run(stopped));
+    cursor_at("9003").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(executions(&app, &owner).await.len(), 2);
+    let _ = stop.send(true);
 }

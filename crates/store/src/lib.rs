@@ -274,6 +274,13 @@ pub trait HookStore: Send + Sync {
     async fn hook_by_token(&self, token: &str) -> Result<Option<(Hook, Workflow)>>;
     /// The newest delivery id of the workflow that starts with `prefix` (e.g. `schedule:`).
     async fn latest_delivery(&self, workflow: WorkflowId, prefix: &str) -> Result<Option<String>>;
+    /// Where the workflow's poll trigger last stopped looking.
+    async fn trigger_cursor(&self, workflow: WorkflowId) -> Result<Option<serde_json::Value>>;
+    async fn save_trigger_cursor(
+        &self,
+        workflow: WorkflowId,
+        cursor: &serde_json::Value,
+    ) -> Result<()>;
     /// Sets or clears the signing secret.
     async fn set_hook_secret(
         &self,

@@ -1554,6 +1554,32 @@ macro_rules! impl_store {
                 Ok(row.map(|(id,)| id))
             }
 
+            async fn trigger_cursor(&self, workflow: WorkflowId) -> Result<Option<serde_json::Value>> {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT cursor FROM trigger_cursors WHERE workflow_id = $1")
+                        .bind(workflow.as_uuid())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map(|(text,)| {
+                    serde_json::from_str(&text)
+                        .map_err(|error| StoreError::Corrupt(format!("a trigger cursor: {error}")))
+                })
+                .transpose()
+            }
+
+            async fn save_trigger_cursor(&self, workflow: WorkflowId, cursor: &serde_json::Value) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO trigger_cursors (workflow_id, cursor, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (workflow_id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+                )
+                .bind(workflow.as_uuid())
+                .bind(cursor.to_string())
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
             async fn set_hook_secret(
                 &self,
                 org: OrgId,

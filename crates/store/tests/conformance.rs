@@ -1978,6 +1978,21 @@ async fn a_delivery_creates_one_execution_however_often_it_comes(test: &TestStor
         None,
         "an underscore in the prefix is not a wildcard"
     );
+
+    // A poll trigger's cursor is kept per workflow and replaced.
+    assert_eq!(store.trigger_cursor(flow.id).await.unwrap(), None);
+    store
+        .save_trigger_cursor(flow.id, &json!({"history_id": "9001"}))
+        .await
+        .unwrap();
+    store
+        .save_trigger_cursor(flow.id, &json!({"history_id": "9007"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.trigger_cursor(flow.id).await.unwrap(),
+        Some(json!({"history_id": "9007"}))
+    );
     let mut jobs = 0;
     while store
         .claim(&claim("w", Utc::now()))

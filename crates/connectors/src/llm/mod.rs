@@ -38,6 +38,7 @@ pub static DECLARATIONS: std::sync::LazyLock<Vec<crate::Declaration>> =
             category: crate::Category::Ai,
             auth: crate::AuthKind::ApiKey,
             actions: Vec::new(),
+            triggers: Vec::new(),
         })
         .collect()
     });

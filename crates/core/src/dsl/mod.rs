@@ -87,6 +87,23 @@ pub enum Trigger {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         verify: Option<HookScheme>,
     },
+    /// Started by what is new at a service, which Baton asks every `every` (e.g. Gmail's
+    /// `new_email`): one execution per new item, each once, with the item as `trigger`.
+    Poll {
+        /// The connector's service id, e.g. `gmail`.
+        service: String,
+        /// What the connector watches for, e.g. `new_email`.
+        event: String,
+        /// How often to ask, at least 10 s; `1m` when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        every: Option<DurationSpec>,
+        /// Which of the organization's credentials for the service to use, by name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<String>,
+        /// The event's settings (Gmail: `label`, `query`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inputs: Option<serde_json::Value>,
+    },
 }
 
 /// A webhook signature scheme.
