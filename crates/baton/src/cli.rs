@@ -167,6 +167,11 @@ pub struct CommonArgs {
     #[arg(long, env = "BATON_COHERE_BASE_URL", value_name = "URL")]
     pub cohere_base_url: Option<String>,
 
+    /// OpenAI-compatible servers steps may name as `provider`, comma-separated `ID=BASE_URL`
+    /// (e.g. `ollama=http://127.0.0.1:11434/v1,groq=https://api.groq.com/openai/v1`).
+    #[arg(long, env = "BATON_LLM_SERVERS", value_name = "ID=URL,...")]
+    pub llm_servers: Option<String>,
+
     /// Where Slack's Web API is reached. [default: https://slack.com/api]
     #[arg(long, env = "BATON_SLACK_BASE_URL", value_name = "URL")]
     pub slack_base_url: Option<String>,

@@ -29,8 +29,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         Err(problems) => return Ok(invalid(problems.iter().map(ToString::to_string))),
     };
     let connectors = connectors::registry(&Default::default());
-    let compiled = match workflow_file::compile(&document, connectors.as_ref(), &Limits::default())
-    {
+    let servers = workflow_file::llm_servers(args.execution.common.llm_servers.as_deref())?;
+    let compiled = match workflow_file::compile(
+        &document,
+        connectors.as_ref(),
+        &Limits::default(),
+        &servers,
+    ) {
         Ok(compiled) => compiled,
         Err(problems) => return Ok(invalid(problems.iter().map(ToString::to_string))),
     };
@@ -103,10 +108,18 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<u8> {
             code = exit::FAILURE;
             continue;
         };
+        let servers: Vec<String> = local
+            .settings
+            .providers
+            .compatible
+            .keys()
+            .cloned()
+            .collect();
         let compiled = match workflow_file::compile(
             &version.definition,
             local.connectors.as_ref(),
             &local.limits,
+            &servers,
         ) {
             Ok(compiled) => compiled,
             Err(problems) => {
@@ -189,6 +202,7 @@ impl Local {
             store: store.clone(),
             connectors: connectors.clone(),
             limits: limits.clone(),
+            extra_providers: settings.providers.compatible.keys().cloned().collect(),
         });
         let credentials = credentials.unwrap_or_default().with_environment();
         let engine = Engine::new(

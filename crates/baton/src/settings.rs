@@ -216,6 +216,7 @@ impl CommonSettings {
                 "Cohere base URL (BATON_COHERE_BASE_URL)",
                 defaults.cohere_base_url,
             )?,
+            compatible: llm_servers(args.llm_servers.as_deref().unwrap_or_default())?,
         };
         Ok(Self {
             providers,
@@ -236,6 +237,49 @@ impl CommonSettings {
                 .filter(|keys| !keys.trim().is_empty()),
         })
     }
+}
+
+/// `ID=URL,...`: the OpenAI-compatible servers, by the provider id steps name.
+pub fn llm_servers(text: &str) -> Result<std::collections::BTreeMap<String, String>, SettingError> {
+    const SETTING: &str = "OpenAI-compatible servers (BATON_LLM_SERVERS)";
+    let mut servers = std::collections::BTreeMap::new();
+    for entry in text
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+    {
+        let Some((id, url)) = entry.split_once('=') else {
+            return Err(SettingError::new(
+                SETTING,
+                format!("{entry:?} is not ID=URL"),
+            ));
+        };
+        let (id, url) = (id.trim(), url.trim());
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            return Err(SettingError::new(
+                SETTING,
+                format!("{id:?} is not an id of lower-case letters, digits, - and _"),
+            ));
+        }
+        if baton_engine::model::PROVIDERS.contains(&id) {
+            return Err(SettingError::new(
+                SETTING,
+                format!("{id:?} is a built-in provider; name the server otherwise"),
+            ));
+        }
+        if !url::Url::parse(url).is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https")) {
+            return Err(SettingError::new(
+                SETTING,
+                format!("{id}: {url:?} is not an http(s) URL"),
+            ));
+        }
+        servers.insert(id.to_owned(), url.to_owned());
+    }
+    Ok(servers)
 }
 
 /// The OAuth2 apps registered for the connectors that use OAuth2, from

@@ -9,8 +9,10 @@ use crate::{connectors, exit, workflow_file};
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
     let connectors = connectors::registry(&Default::default());
+    let servers = workflow_file::llm_servers(None)?;
     let problems: Vec<Problem> = match workflow_file::load(&args.file).and_then(|document| {
-        workflow_file::compile(&document, connectors.as_ref(), &Limits::default()).map(|_| ())
+        workflow_file::compile(&document, connectors.as_ref(), &Limits::default(), &servers)
+            .map(|_| ())
     }) {
         Ok(()) => Vec::new(),
         Err(problems) => problems,

@@ -20,19 +20,30 @@ pub fn load(path: &Path) -> Result<Value, Vec<Problem>> {
         .map_err(|error| vec![Problem::new("$", format!("invalid JSON: {error}"))])
 }
 
+/// `extra_providers`: the OpenAI-compatible servers configured (`BATON_LLM_SERVERS`).
 pub fn compile(
     document: &Value,
     connectors: &dyn Connectors,
     limits: &Limits,
+    extra_providers: &[String],
 ) -> Result<CompiledWorkflow, Vec<Problem>> {
     validate_document(
         document,
         &CompileOptions {
             limits,
             connectors,
-            extra_providers: &[],
+            extra_providers,
         },
     )
+}
+
+/// The ids of the OpenAI-compatible servers in `BATON_LLM_SERVERS` (or `flag`).
+pub fn llm_servers(flag: Option<&str>) -> Result<Vec<String>, crate::settings::SettingError> {
+    let text = match flag {
+        Some(text) => text.to_owned(),
+        None => std::env::var("BATON_LLM_SERVERS").unwrap_or_default(),
+    };
+    Ok(crate::settings::llm_servers(&text)?.into_keys().collect())
 }
 
 /// A `--input`/`--user` value: JSON, or `@FILE` naming a JSON file.

@@ -485,3 +485,35 @@ async fn the_seed_template_is_valid_as_written_and_actions_are_checked() {
         "$.steps[0].action: service \"http\" has no action \"fetch\" (it has: request)"
     );
 }
+
+#[tokio::test]
+async fn an_openai_compatible_server_is_a_provider_once_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = write(
+        dir.path(),
+        "local.json",
+        &json!({"id": "wf_local", "name": "local", "steps": [
+            {"id": "ask", "type": "llm", "provider": "ollama", "model": "llama3.2:3b", "prompt": "Hi"}
+        ]}),
+    );
+    let result = output(baton(&["validate", &local])).await;
+    assert_eq!(result.code, 1, "unknown until configured");
+    assert!(
+        result.stderr.contains("$.steps[0].provider"),
+        "{}",
+        result.stderr
+    );
+    let mut configured = baton(&["validate", &local]);
+    configured.env("BATON_LLM_SERVERS", "ollama=http://127.0.0.1:11434/v1");
+    let result = output(configured).await;
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let mut wrong = baton(&["validate", &local]);
+    wrong.env("BATON_LLM_SERVERS", "openai=http://127.0.0.1:11434/v1");
+    let result = output(wrong).await;
+    assert_ne!(result.code, 0);
+    assert!(
+        result.stderr.contains("BATON_LLM_SERVERS") && result.stderr.contains("built-in"),
+        "{}",
+        result.stderr
+    );
+}

@@ -450,3 +450,64 @@ async fn cohere_answers_through_chat_v2() {
         error.message
     );
 }
+
+#[tokio::test]
+async fn an_openai_compatible_server_is_called_by_the_id_it_was_given() {
+    let local = Fake::default();
+    let local_base = serve("/v1/chat/completions", local.clone(), check_openai).await;
+    let hosted = Fake::default();
+    let hosted_base = serve("/openai/v1/chat/completions", hosted.clone(), check_openai).await;
+    let providers = Providers::new(ProviderSettings {
+        compatible: [
+            ("ollama".to_owned(), format!("{local_base}/v1")),
+            ("groq".to_owned(), format!("{hosted_base}/openai/v1")),
+        ]
+        .into(),
+        ..ProviderSettings::default()
+    });
+    assert_eq!(providers.compatible_servers(), ["groq", "ollama"]);
+
+    local.reply(Json(completion("Hallo!", "llama3.2:3b")).into_response());
+    let answer = providers
+        .complete(request("ollama", "llama3.2:3b", None))
+        .await
+        .unwrap();
+    assert_eq!(answer.text, "Hallo!");
+    assert_eq!(answer.usage.input_tokens, 1200);
+    let (headers, body) = local.seen().pop().unwrap();
+    assert_eq!(body["model"], "llama3.2:3b");
+    assert!(
+        headers.get("authorization").is_none(),
+        "a local server gets no key"
+    );
+
+    hosted.reply(Json(completion("Hi", "llama-3.3-70b-versatile")).into_response());
+    providers
+        .complete(request("groq", "llama-3.3-70b-versatile", Some("gsk_test")))
+        .await
+        .unwrap();
+    let (headers, _) = hosted.seen().pop().unwrap();
+    assert_eq!(headers["authorization"], "Bearer gsk_test");
+
+    hosted.reply(openai_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_exceeded",
+        "Rate limit reached",
+    ));
+    let error = providers
+        .complete(request("groq", "llama-3.3-70b-versatile", Some("gsk_test")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class, ErrorClass::Transient);
+    assert!(error.message.contains("groq"), "{}", error.message);
+
+    let unknown = providers
+        .complete(request("vllm", "qwen", None))
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.message.contains("groq, ollama"),
+        "{}",
+        unknown.message
+    );
+}

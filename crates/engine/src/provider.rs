@@ -50,6 +50,11 @@ pub trait LlmProvider: Send + Sync {
     fn estimate(&self, _request: &LlmRequest) -> Option<Usd> {
         None
     }
+    /// The ids of the OpenAI-compatible servers configured, which steps may name as their
+    /// `provider` besides the built-in ones.
+    fn compatible_servers(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A provider that answers from a script, in order: for tests and offline runs.

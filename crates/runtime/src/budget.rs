@@ -87,4 +87,8 @@ impl LlmProvider for Budgeted {
     fn estimate(&self, request: &LlmRequest) -> Option<Usd> {
         self.inner.estimate(request)
     }
+
+    fn compatible_servers(&self) -> Vec<String> {
+        self.inner.compatible_servers()
+    }
 }

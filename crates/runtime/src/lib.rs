@@ -92,6 +92,7 @@ impl Runtime {
         vault: Arc<Vault>,
     ) -> Self {
         let limits = Limits::default();
+        let servers = llm.compatible_servers();
         let llm = Arc::new(Budgeted::new(llm, store.clone()));
         let credentials = Arc::new(StoredCredentials::new(
             store.clone(),
@@ -103,6 +104,7 @@ impl Runtime {
                 store: store.clone(),
                 connectors: connectors.clone(),
                 limits: limits.clone(),
+                extra_providers: servers,
             }))
             .with_credentials(credentials.clone());
         Self {
@@ -144,7 +146,7 @@ impl Runtime {
             &CompileOptions {
                 limits: &self.limits,
                 connectors: self.connectors.as_ref(),
-                extra_providers: &[],
+                extra_providers: &self.engine.compatible_servers(),
             },
         )
     }

@@ -58,6 +58,9 @@ pub struct ProviderSettings {
     pub gemini_base_url: String,
     /// `BATON_COHERE_BASE_URL`, e.g. `https://api.cohere.com`.
     pub cohere_base_url: String,
+    /// OpenAI-compatible servers by the id steps name as `provider` (`BATON_LLM_SERVERS`, e.g.
+    /// `ollama=http://127.0.0.1:11434/v1`): Ollama, vLLM, LM Studio, llama.cpp, Groq, Together.
+    pub compatible: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ProviderSettings {
@@ -67,6 +70,7 @@ impl Default for ProviderSettings {
             anthropic_base_url: "https://api.anthropic.com".into(),
             gemini_base_url: "https://generativelanguage.googleapis.com".into(),
             cohere_base_url: "https://api.cohere.com".into(),
+            compatible: Default::default(),
         }
     }
 }
@@ -194,6 +198,10 @@ const ESTIMATED_ANSWER_TOKENS: i64 = 1_000;
 
 #[async_trait]
 impl LlmProvider for Providers {
+    fn compatible_servers(&self) -> Vec<String> {
+        self.settings.compatible.keys().cloned().collect()
+    }
+
     fn estimate(&self, request: &LlmRequest) -> Option<baton_core::Usd> {
         let price = request
             .price
@@ -225,11 +233,21 @@ impl LlmProvider for Providers {
             "cohere" => {
                 cohere::complete(&self.client, &self.settings.cohere_base_url, &request).await?
             }
-            other => {
-                return Err(StepError::permanent(format!(
-                    "there is no provider {other:?} (Baton calls openai, anthropic, google and cohere)"
-                )));
-            }
+            other => match self.settings.compatible.get(other) {
+                Some(base) => {
+                    openai::complete_compatible(&self.client, other, base, &request).await?
+                }
+                None => {
+                    return Err(StepError::permanent(format!(
+                        "there is no provider {other:?} (Baton calls openai, anthropic, google, cohere{})",
+                        self.settings
+                            .compatible
+                            .keys()
+                            .map(|id| format!(", {id}"))
+                            .collect::<String>()
+                    )));
+                }
+            },
         };
         let cost = match request
             .price

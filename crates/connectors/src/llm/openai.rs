@@ -19,14 +19,39 @@ pub(super) async fn complete(
     request: &LlmRequest,
 ) -> Result<Answer, StepError> {
     let key = api_key(request, "openai")?;
-    let answer = exchange(
-        "openai",
-        client
-            .post(format!("{}/chat/completions", base.trim_end_matches('/')))
-            .bearer_auth(key)
-            .json(&body(request)),
-    )
-    .await?;
+    chat(client, "openai", base, Some(key), request).await
+}
+
+/// An OpenAI-compatible server the operator named `provider`: its key is the provider's
+/// credential when the organization stored one (Groq, Together); local servers (Ollama, vLLM)
+/// take none.
+pub(super) async fn complete_compatible(
+    client: &reqwest::Client,
+    provider: &str,
+    base: &str,
+    request: &LlmRequest,
+) -> Result<Answer, StepError> {
+    let key = request
+        .secret
+        .as_ref()
+        .and_then(|secret| secret.text("api_key"));
+    chat(client, provider, base, key, request).await
+}
+
+async fn chat(
+    client: &reqwest::Client,
+    provider: &str,
+    base: &str,
+    key: Option<&str>,
+    request: &LlmRequest,
+) -> Result<Answer, StepError> {
+    let mut call = client
+        .post(format!("{}/chat/completions", base.trim_end_matches('/')))
+        .json(&body(request));
+    if let Some(key) = key {
+        call = call.bearer_auth(key);
+    }
+    let answer = exchange(provider, call).await?;
     let text = answer
         .pointer("/choices/0/message/content")
         .and_then(Value::as_str)
@@ -36,7 +61,7 @@ pub(super) async fn complete(
                 .and_then(Value::as_str)
             {
                 Some(refusal) => StepError::permanent(format!("the model refused: {refusal}")),
-                None => StepError::transient("openai's answer has no message content"),
+                None => StepError::transient(format!("{provider}'s answer has no message content")),
             }
         })?;
     Ok(Answer {

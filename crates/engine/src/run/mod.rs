@@ -155,6 +155,11 @@ impl Engine {
         }
     }
 
+    /// The OpenAI-compatible servers steps may name as `provider`.
+    pub fn compatible_servers(&self) -> Vec<String> {
+        self.llm.compatible_servers()
+    }
+
     /// Where integration steps find their credentials.
     pub fn with_credentials(mut self, credentials: Arc<dyn CredentialSource>) -> Self {
         self.credentials = Some(credentials);

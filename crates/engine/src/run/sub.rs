@@ -38,6 +38,8 @@ pub struct StoredWorkflows {
     pub store: Arc<dyn WorkflowStore>,
     pub connectors: Arc<dyn Connectors>,
     pub limits: Limits,
+    /// The OpenAI-compatible servers configured (see [`CompileOptions::extra_providers`]).
+    pub extra_providers: Vec<String>,
 }
 
 #[async_trait]
@@ -63,7 +65,7 @@ impl WorkflowResolver for StoredWorkflows {
         let options = CompileOptions {
             limits: &self.limits,
             connectors: self.connectors.as_ref(),
-            extra_providers: &[],
+            extra_providers: &self.extra_providers,
         };
         let compiled = validate_document(&version.definition, &options).map_err(|problems| {
             StepError::permanent(format!(

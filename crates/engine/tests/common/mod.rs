@@ -120,6 +120,7 @@ impl Harness {
             store: store.clone(),
             connectors: connectors.clone(),
             limits: limits.clone(),
+            extra_providers: Vec::new(),
         });
         let engine = Engine::new(store.clone(), llm.clone(), connectors.clone(), limits)
             .with_workflows(resolver);
