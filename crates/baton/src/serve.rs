@@ -33,18 +33,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         std::sync::Arc::new(keys),
         server_config(&settings, addr).await?,
     );
-    let state = match &settings.redis_url {
-        Some(url) => {
-            let limiter = baton_server::rate_limit::RedisLimiter::connect(url)
-                .await
-                .map_err(|error| {
-                    SettingError::new(
-                        "Redis URL (BATON_REDIS_URL)",
-                        format!("cannot connect: {error}"),
-                    )
-                })?;
-            state.with_limiter(std::sync::Arc::new(limiter))
-        }
+    let shared_limiter: Option<std::sync::Arc<dyn baton_server::rate_limit::Limiter>> =
+        match &settings.redis_url {
+            Some(url) => {
+                let limiter = baton_server::rate_limit::RedisLimiter::connect(url)
+                    .await
+                    .map_err(|error| {
+                        SettingError::new(
+                            "Redis URL (BATON_REDIS_URL)",
+                            format!("cannot connect: {error}"),
+                        )
+                    })?;
+                Some(std::sync::Arc::new(limiter))
+            }
+            None => None,
+        };
+    let state = match &shared_limiter {
+        Some(limiter) => state.with_limiter(limiter.clone()),
         None => state,
     };
     // Last of the checks: the master key, which a first start makes (and says so).
@@ -54,7 +59,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url(&settings, addr),
         baton_connectors::OAUTH_CALLBACK_PATH
     ));
-    let runtime = crate::worker::runtime(store.clone(), &common).await?;
+    let runtime = crate::worker::runtime(store.clone(), &common, shared_limiter).await?;
     let state = state.with_runtime(runtime.clone());
     let stop = stop_signal()?;
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);

@@ -13,17 +13,21 @@ use crate::{connectors, logging, startup};
 
 /// The runtime the API and the workers share, with the connectors the settings allow and the
 /// operator's master key.
+/// `limiter` counts the calls against the services' limits (the server's Redis when it has
+/// one; this process otherwise).
 pub async fn runtime(
     store: Arc<dyn Store>,
     settings: &CommonSettings,
+    limiter: Option<Arc<dyn baton_engine::throttle::Limiter>>,
 ) -> Result<Arc<Runtime>, crate::settings::SettingError> {
     let masters = crate::master_key::load(settings)?;
     let vault = crate::master_key::vault(store.clone(), masters).await?;
-    Ok(Arc::new(Runtime::assemble(
+    Ok(Arc::new(Runtime::assemble_with_limiter(
         store,
         connectors::registry(&settings.connectors),
         Arc::new(Providers::new(settings.providers.clone())),
         vault,
+        limiter.unwrap_or_else(|| Arc::new(baton_engine::throttle::MemoryLimiter::default())),
     )))
 }
 
@@ -35,7 +39,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     );
     startup::prepare_data_dir(&settings.data_dir)?;
     let store = startup::open_store(&settings).await?;
-    let runtime = runtime(store.clone(), &settings).await?;
+    let runtime = runtime(store.clone(), &settings, None).await?;
     let mut worker_settings = WorkerSettings::named("worker");
     if let Some(concurrency) = args.concurrency {
         worker_settings.concurrency = concurrency.max(1);

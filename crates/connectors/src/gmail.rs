@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    ActionDeclaration, AuthKind, Category, Connector, Declaration, OAuthEndpoints,
+    ActionDeclaration, AuthKind, Category, Connector, Declaration, OAuthEndpoints, RateLimit,
     TriggerDeclaration, inputs,
 };
 
@@ -135,21 +135,31 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         input_schema: schemars::schema_for!(NewEmail).to_value(),
         example: json!({"email_id": "18c2f0a1b2c3d4e5", "thread_id": "18c2f0a1b2c3d4e5", "labels": ["INBOX", "UNREAD"]}),
     }],
+    // Gmail allows 250 quota units a second per mailbox; reading a message costs 5.
+    rate_limit: Some(RateLimit {
+        requests: 50,
+        per: Duration::from_secs(1),
+    }),
 });
 
 pub struct Gmail {
     client: reqwest::Client,
+    /// Where the API is reached, as set.
+    root: String,
+    /// The mailbox's methods, under `root`.
     base_url: String,
 }
 
 impl Gmail {
     pub fn new(base_url: Option<&str>) -> Self {
+        let root = base_url
+            .unwrap_or(DEFAULT_BASE_URL)
+            .trim_end_matches('/')
+            .to_owned();
         Self {
             client: crate::api_client(Duration::from_secs(30)),
-            base_url: format!(
-                "{}/gmail/v1/users/me",
-                base_url.unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/')
-            ),
+            base_url: format!("{root}/gmail/v1/users/me"),
+            root,
         }
     }
 
@@ -338,6 +348,10 @@ fn token(secret: Option<&Secret>) -> Result<&str, StepError> {
 impl Connector for Gmail {
     fn declaration(&self) -> &Declaration {
         &DECLARATION
+    }
+
+    fn base_url(&self) -> Option<&str> {
+        Some(&self.root)
     }
 
     /// `new_email`: the messages added to the label since the cursor's history id, read from

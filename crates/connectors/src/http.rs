@@ -64,6 +64,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         example: json!({"method": "POST", "url": "https://api.example.com/orders", "json": {"sku": "A-1", "qty": 2}}),
     }],
     triggers: Vec::new(),
+    rate_limit: None,
 });
 
 pub struct Http {

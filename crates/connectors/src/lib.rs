@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use address::{AddressPolicy, PolicyError};
+pub use baton_engine::throttle::RateLimit;
 pub use oauth::{OAuthClientSettings, OAuthEndpoints};
 
 /// What kind of service a connector talks to.
@@ -74,11 +75,18 @@ pub struct Declaration {
     /// What a poll trigger can watch for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<TriggerDeclaration>,
+    /// The most calls one organization makes to it per window; Baton keeps under it.
+    pub rate_limit: Option<RateLimit>,
 }
 
 #[async_trait]
 pub trait Connector: Send + Sync {
     fn declaration(&self) -> &Declaration;
+    /// Where its API is reached: the provider's, or what the operator set
+    /// (`BATON_<SERVICE>_BASE_URL`); `None` when it calls URLs the workflow gives (`http`).
+    fn base_url(&self) -> Option<&str> {
+        None
+    }
     async fn call(&self, call: &ActionCall) -> Result<Value, StepError>;
     /// Looks for what is new since the call's cursor (one of the declared triggers).
     async fn poll(&self, call: &PollCall) -> Result<Polled, StepError> {
@@ -277,11 +285,22 @@ impl Connectors for Registry {
         connector.call(&call).await
     }
 
+    fn rate_limit(&self, service: &str) -> Option<RateLimit> {
+        self.connectors.get(service)?.declaration().rate_limit
+    }
+
     fn catalog(&self) -> Vec<Value> {
         self.declarations()
             .chain(llm::DECLARATIONS.iter())
             .map(|declaration| {
                 let mut shown = serde_json::to_value(declaration).unwrap_or_default();
+                if let Some(base_url) = self
+                    .connectors
+                    .get(declaration.id)
+                    .and_then(|connector| connector.base_url())
+                {
+                    shown["base_url"] = Value::String(base_url.to_owned());
+                }
                 if let AuthKind::OAuth2(_) = declaration.auth {
                     shown["auth"]["configured"] =
                         Value::Bool(matches!(self.oauth.get(declaration.id), Some(Ok(_))));

@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    ActionDeclaration, AuthKind, Category, Connector, Declaration, OAuthEndpoints, inputs,
+    ActionDeclaration, AuthKind, Category, Connector, Declaration, OAuthEndpoints, RateLimit,
+    inputs,
 };
 
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
@@ -119,6 +120,12 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         },
     ],
     triggers: Vec::new(),
+    // Slack's Tier 3, which most of these methods are in, allows about 50 a minute per
+    // workspace.
+    rate_limit: Some(RateLimit {
+        requests: 50,
+        per: Duration::from_secs(60),
+    }),
 });
 
 pub struct Slack {
@@ -218,6 +225,10 @@ fn message_output(answer: &Value) -> Value {
 impl Connector for Slack {
     fn declaration(&self) -> &Declaration {
         &DECLARATION
+    }
+
+    fn base_url(&self) -> Option<&str> {
+        Some(&self.base_url)
     }
 
     /// `auth.test`: the workspace and the bot the token belongs to.

@@ -108,6 +108,12 @@ pub trait Connectors: Send + Sync {
         Vec::new()
     }
 
+    /// The most calls per window one organization may make to `service`, as its connector
+    /// declares; the engine waits or defers a step rather than go over it.
+    fn rate_limit(&self, _service: &str) -> Option<crate::throttle::RateLimit> {
+        None
+    }
+
     /// What is wrong with watching this event of this service, checked when a workflow is
     /// validated; `None` when it exists or the service is unknown here.
     fn trigger_problem(&self, _service: &str, _event: &str) -> Option<String> {

@@ -18,6 +18,7 @@ pub mod run;
 pub mod schedule;
 mod scope;
 pub mod template;
+pub mod throttle;
 pub mod transform;
 
 pub use compile::{CompileOptions, CompiledWorkflow, compile_workflow, validate_document};

@@ -811,3 +811,60 @@ async fn a_fallback_model_answers_when_the_first_provider_fails_for_a_passing_re
             .contains("400")
     );
 }
+
+#[tokio::test]
+async fn calls_stay_under_the_services_declared_limit() {
+    use baton_engine::throttle::RateLimit;
+    let window = Duration::from_millis(400);
+    let connectors = FakeConnectors::limited(
+        RateLimit {
+            requests: 2,
+            per: window,
+        },
+        |_, index| Ok(json!({"n": index})),
+    );
+    let harness = Harness::new(connectors.clone()).await;
+    let (_, outcome) = harness.start(&json!({"id": "wf_limited", "name": "limited", "steps": [
+        {"id": "each", "type": "loop", "items": "trigger.rows", "concurrency": 5, "steps": [
+            {"id": "send", "type": "integration", "service": "slack", "action": "post_message", "inputs": {"n": "{{ loop.number }}"}}
+        ]}
+    ]}), json!({"rows": [1, 2, 3, 4, 5]})).await;
+    assert_eq!(outcome, Outcome::Completed);
+    let times = connectors.times.lock().unwrap().clone();
+    assert_eq!(times.len(), 5);
+    let first = times[0];
+    // Two calls a window: five calls span at least two full windows after the first.
+    let span = times.iter().max().unwrap().duration_since(first);
+    assert!(span >= window * 2 - Duration::from_millis(50), "{span:?}");
+    for later in &times[2..] {
+        let since = later.duration_since(first);
+        assert!(
+            since >= window - Duration::from_millis(50),
+            "the third call waited: {since:?}"
+        );
+    }
+    let quota = harness.engine.quota(harness.org, "slack").await.unwrap();
+    assert_eq!(quota.limit.requests, 2);
+    assert!(quota.used >= 1 && quota.remaining == 2 - quota.used);
+}
+
+#[tokio::test]
+async fn a_limit_too_far_off_defers_the_step_with_when_to_try_again() {
+    use baton_engine::throttle::RateLimit;
+    let connectors = FakeConnectors::limited(
+        RateLimit {
+            requests: 1,
+            per: Duration::from_secs(600),
+        },
+        |_, index| Ok(json!({"n": index})),
+    );
+    let harness = Harness::new(connectors.clone()).await;
+    let (execution, outcome) = harness.start(&json!({"id": "wf_far", "name": "far", "steps": [
+        {"id": "one", "type": "integration", "service": "slack", "action": "post_message", "inputs": {}},
+        {"id": "two", "type": "integration", "service": "slack", "action": "post_message", "inputs": {}, "retry": {"max_retries": 0}}
+    ]}), json!({})).await;
+    assert_eq!(connectors.calls().len(), 1, "the second call is not made");
+    assert_eq!(outcome, Outcome::Failed);
+    let error = execution.error.clone().unwrap().to_string();
+    assert!(error.contains("allowed per 600 s"), "{error}");
+}

@@ -91,6 +91,24 @@ impl Runtime {
         llm: Arc<dyn baton_engine::provider::LlmProvider>,
         vault: Arc<Vault>,
     ) -> Self {
+        Self::assemble_with_limiter(
+            store,
+            connectors,
+            llm,
+            vault,
+            Arc::new(baton_engine::throttle::MemoryLimiter::default()),
+        )
+    }
+
+    /// [`Runtime::assemble`], counting calls against the services' limits in `limiter` (one
+    /// every process shares, such as Redis, when several run).
+    pub fn assemble_with_limiter(
+        store: Arc<dyn Store>,
+        connectors: Arc<dyn Connectors>,
+        llm: Arc<dyn baton_engine::provider::LlmProvider>,
+        vault: Arc<Vault>,
+        limiter: Arc<dyn baton_engine::throttle::Limiter>,
+    ) -> Self {
         let limits = Limits::default();
         let servers = llm.compatible_servers();
         let llm = Arc::new(Budgeted::new(llm, store.clone()));
@@ -106,7 +124,8 @@ impl Runtime {
                 limits: limits.clone(),
                 extra_providers: servers,
             }))
-            .with_credentials(credentials.clone());
+            .with_credentials(credentials.clone())
+            .with_limiter(limiter);
         Self {
             credentials,
             ..Self::new(store, Arc::new(engine), connectors, limits, vault)

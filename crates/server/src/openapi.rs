@@ -130,6 +130,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("post" "/api/v1/api-keys", "api keys", "Make an API key (shown once)", signed_in = true, body = J("NewKey"), ok = (201, Some("Object")), errors = [403]),
     endpoint!("delete" "/api/v1/api-keys/{id}", "api keys", "Revoke an API key", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
     endpoint!("get" "/api/v1/connectors", "connectors", "The services Baton calls, their auth and their actions' input schemas", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
+    endpoint!("get" "/api/v1/connectors/{service}/quota", "connectors", "The organization's use of the service's rate limit in the current window", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404]),
     endpoint!("get" "/api/v1/ai/prices", "ai", "The model prices in force: the organization's own and the shipped list", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = []),
     endpoint!("put" "/api/v1/ai/prices/{provider}/{model}", "ai", "Set the organization's price for a model (prefix)", signed_in = true, body = J("PriceBody"), ok = (200, Some("Object")), errors = [403]),
     endpoint!("delete" "/api/v1/ai/prices/{provider}/{model}", "ai", "Go back to the list price", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),

@@ -3,9 +3,7 @@
 //! ([`MemoryLimiter`]), or in Redis when several servers share the load ([`RedisLimiter`]).
 //! Fixed one-minute windows: simple, and the same in both.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::extract::{Request, State};
@@ -43,49 +41,7 @@ impl Default for Limits {
     }
 }
 
-/// Whether one more request under `key` fits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
-    Allowed,
-    Limited { retry_after: Duration },
-}
-
-#[async_trait]
-pub trait Limiter: Send + Sync {
-    /// Counts a request under `key` in the current window of `window`, allowing `limit`.
-    async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<Decision, String>;
-}
-
-/// Counts in this process.
-#[derive(Debug, Default)]
-pub struct MemoryLimiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-const MAX_KEYS: usize = 100_000;
-
-#[async_trait]
-impl Limiter for MemoryLimiter {
-    async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<Decision, String> {
-        let now = Instant::now();
-        let mut windows = self.windows.lock().map_err(|error| error.to_string())?;
-        if windows.len() >= MAX_KEYS {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < window);
-        }
-        let entry = windows.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= window {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        Ok(if entry.1 <= limit {
-            Decision::Allowed
-        } else {
-            Decision::Limited {
-                retry_after: window.saturating_sub(now.duration_since(entry.0)),
-            }
-        })
-    }
-}
+pub use baton_engine::throttle::{Decision, Limiter, MemoryLimiter};
 
 /// Counts in Redis, shared by every server that uses the same Redis: one key per window,
 /// incremented and given its expiry atomically by a script.
@@ -138,6 +94,26 @@ impl Limiter for RedisLimiter {
                 retry_after: Duration::from_millis(ttl_ms.max(0) as u64),
             }
         })
+    }
+
+    async fn usage(&self, key: &str, window: Duration) -> Result<(u32, Duration), String> {
+        let mut connection = self.connection.clone();
+        let key = format!("{}{key}", self.prefix);
+        let (count, ttl_ms): (Option<u64>, i64) = redis::pipe()
+            .get(&key)
+            .pttl(&key)
+            .query_async(&mut connection)
+            .await
+            .map_err(|error| error.to_string())?;
+        let resets_in = if ttl_ms > 0 {
+            Duration::from_millis(ttl_ms as u64)
+        } else {
+            window
+        };
+        Ok((
+            u32::try_from(count.unwrap_or(0)).unwrap_or(u32::MAX),
+            resets_in,
+        ))
     }
 }
 

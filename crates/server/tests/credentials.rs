@@ -6,7 +6,7 @@ mod common;
 use axum::http::StatusCode;
 use common::harness;
 use common::{App, TestStore, join, send, sign_up};
-use serde_json::json;
+use serde_json::{Value, json};
 
 conformance!(
     a_credential_is_stored_once_and_never_shown_again,
@@ -341,6 +341,57 @@ async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
     let openai = items.iter().find(|item| item["id"] == "openai").unwrap();
     assert_eq!(openai["category"], "ai");
     assert_eq!(openai["auth"]["kind"], "api_key");
+    let gmail = items.iter().find(|item| item["id"] == "gmail").unwrap();
+    assert_eq!(gmail["base_url"], "https://gmail.googleapis.com");
+    assert_eq!(gmail["auth"]["kind"], "oauth2");
+    assert_eq!(
+        gmail["auth"]["token_url"],
+        "https://oauth2.googleapis.com/token"
+    );
+    assert_eq!(gmail["auth"]["configured"], false, "no OAuth app here");
+    assert_eq!(
+        gmail["rate_limit"],
+        json!({"requests": 50, "per_seconds": 1})
+    );
+    assert_eq!(gmail["triggers"][0]["id"], "new_email");
+    let schema = jsonschema::validator_for(&gmail["triggers"][0]["input_schema"]).unwrap();
+    assert!(schema.is_valid(&json!({"label": "INBOX"})));
+    assert!(!schema.is_valid(&json!({"labels": "INBOX"})));
+
+    let quota = send(
+        &app,
+        "GET",
+        "/api/v1/connectors/slack/quota",
+        None,
+        &[&viewer[0]],
+    )
+    .await;
+    assert_eq!(quota.status, StatusCode::OK, "{}", quota.body);
+    assert_eq!(quota.body["quota"]["limit"]["requests"], 50);
+    assert_eq!(quota.body["quota"]["used"], 0);
+    assert_eq!(quota.body["quota"]["remaining"], 50);
+    let unlimited = send(
+        &app,
+        "GET",
+        "/api/v1/connectors/http/quota",
+        None,
+        &[&viewer[0]],
+    )
+    .await;
+    assert_eq!(
+        unlimited.body["quota"],
+        Value::Null,
+        "http declares no limit"
+    );
+    let unknown = send(
+        &app,
+        "GET",
+        "/api/v1/connectors/fax/quota",
+        None,
+        &[&viewer[0]],
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
 
 async fn model_prices_are_checked_set_and_removed(test: &TestStore) {

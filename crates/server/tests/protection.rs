@@ -326,3 +326,25 @@ async fn reset_mail_goes_through_a_real_smtp_server() {
     .await;
     assert_eq!(old.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn redis_reports_a_windows_use_for_the_quota() {
+    use baton_server::rate_limit::{Decision, Limiter};
+    let prefix = format!("baton:test:{}:", uuid::Uuid::now_v7().simple());
+    let limiter = redis_limiter(&prefix).await;
+    let window = std::time::Duration::from_secs(60);
+    assert_eq!(
+        limiter.usage("service:org:slack", window).await.unwrap(),
+        (0, window),
+        "an unused window is whole"
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            limiter.hit("service:org:slack", 5, window).await.unwrap(),
+            Decision::Allowed
+        );
+    }
+    let (used, resets_in) = limiter.usage("service:org:slack", window).await.unwrap();
+    assert_eq!(used, 3);
+    assert!(resets_in <= window && resets_in > std::time::Duration::from_secs(50));
+}

@@ -39,6 +39,7 @@ pub static DECLARATIONS: std::sync::LazyLock<Vec<crate::Declaration>> =
             auth: crate::AuthKind::ApiKey,
             actions: Vec::new(),
             triggers: Vec::new(),
+            rate_limit: None,
         })
         .collect()
     });

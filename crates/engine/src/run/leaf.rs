@@ -326,6 +326,7 @@ impl Run<'_> {
             }
             Prepared::Integration(call) => {
                 self.permit(&call.service)?;
+                self.throttle(&call.service).await?;
                 let mut call = call.clone();
                 if let Some(credentials) = &self.engine.credentials {
                     call.secret = credentials
@@ -382,6 +383,47 @@ impl Run<'_> {
         match result {
             Ok(response) => Ok((request, response)),
             Err(error) => Err((request, error)),
+        }
+    }
+
+    /// Keeps the organization under the service's declared limit: waits for the next window
+    /// when it is near, else fails the attempt transiently with when to try again (the retry
+    /// policy tries again then, or gives up when no retries are left).
+    async fn throttle(&self, service: &str) -> Result<(), StepError> {
+        use crate::throttle::Decision;
+        /// The longest a step waits in place for the service's next window.
+        const WAIT_IN_PLACE: std::time::Duration = std::time::Duration::from_secs(10);
+        let Some(limit) = self.engine.connectors.rate_limit(service) else {
+            return Ok(());
+        };
+        let key = crate::throttle::service_key(self.org(), service);
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            match self
+                .engine
+                .limiter
+                .hit(&key, limit.requests, limit.per)
+                .await
+            {
+                Ok(Decision::Allowed) => return Ok(()),
+                Ok(Decision::Limited { retry_after }) if waited + retry_after <= WAIT_IN_PLACE => {
+                    let pause = retry_after.max(std::time::Duration::from_millis(10));
+                    tokio::time::sleep(pause).await;
+                    waited += pause;
+                }
+                Ok(Decision::Limited { retry_after }) => {
+                    return Err(StepError::transient(format!(
+                        "the organization made its {} calls to {service} allowed per {} s; the step goes on when the limit allows",
+                        limit.requests,
+                        limit.per.as_secs().max(1)
+                    ))
+                    .with_retry_after(retry_after));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, service, "the rate limiter failed; the call goes ahead");
+                    return Ok(());
+                }
+            }
         }
     }
 

@@ -38,6 +38,17 @@ pub struct Engine {
     breakers: Mutex<Breakers>,
     workflows: Option<Arc<dyn WorkflowResolver>>,
     credentials: Option<Arc<dyn CredentialSource>>,
+    /// Counts each organization's calls to the services that declare a rate limit.
+    limiter: Arc<dyn crate::throttle::Limiter>,
+}
+
+/// How much of a service's declared limit an organization has used in the current window.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Quota {
+    pub limit: crate::throttle::RateLimit,
+    pub used: u32,
+    pub remaining: u32,
+    pub resets_in_seconds: u64,
 }
 
 /// How one run is observed and controlled.
@@ -152,7 +163,32 @@ impl Engine {
             breakers: Mutex::new(Breakers::new(BreakerSettings::default())),
             workflows: None,
             credentials: None,
+            limiter: Arc::new(crate::throttle::MemoryLimiter::default()),
         }
+    }
+
+    /// Where calls are counted against the services' limits: a shared store (Redis) when
+    /// several processes call the same services for the same organizations.
+    pub fn with_limiter(mut self, limiter: Arc<dyn crate::throttle::Limiter>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// The organization's use of `service`'s declared limit; `None` when it declares none.
+    pub async fn quota(&self, org: baton_core::OrgId, service: &str) -> Option<Quota> {
+        let limit = self.connectors.rate_limit(service)?;
+        let (used, resets_in) = self
+            .limiter
+            .usage(&crate::throttle::service_key(org, service), limit.per)
+            .await
+            .unwrap_or((0, limit.per));
+        let used = used.min(limit.requests);
+        Some(Quota {
+            limit,
+            used,
+            remaining: limit.requests - used,
+            resets_in_seconds: resets_in.as_secs_f64().ceil() as u64,
+        })
     }
 
     /// The OpenAI-compatible servers steps may name as `provider`.

@@ -23,8 +23,11 @@ type Handler = dyn Fn(&ActionCall, usize) -> Result<Value, StepError> + Send + S
 /// Connectors answering from a closure, counting calls; optionally slow.
 pub struct FakeConnectors {
     pub calls: Mutex<Vec<ActionCall>>,
+    /// When each call came in.
+    pub times: Mutex<Vec<std::time::Instant>>,
     handler: Box<Handler>,
     delay: Duration,
+    rate_limit: Option<baton_engine::throttle::RateLimit>,
 }
 
 impl FakeConnectors {
@@ -33,8 +36,24 @@ impl FakeConnectors {
     ) -> Arc<Self> {
         Arc::new(Self {
             calls: Mutex::new(Vec::new()),
+            times: Mutex::new(Vec::new()),
             handler: Box::new(handler),
             delay: Duration::ZERO,
+            rate_limit: None,
+        })
+    }
+
+    /// Connectors whose every service declares `limit`.
+    pub fn limited(
+        limit: baton_engine::throttle::RateLimit,
+        handler: impl Fn(&ActionCall, usize) -> Result<Value, StepError> + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            calls: Mutex::new(Vec::new()),
+            times: Mutex::new(Vec::new()),
+            handler: Box::new(handler),
+            delay: Duration::ZERO,
+            rate_limit: Some(limit),
         })
     }
 
@@ -44,8 +63,10 @@ impl FakeConnectors {
     ) -> Arc<Self> {
         Arc::new(Self {
             calls: Mutex::new(Vec::new()),
+            times: Mutex::new(Vec::new()),
             handler: Box::new(handler),
             delay,
+            rate_limit: None,
         })
     }
 
@@ -67,7 +88,12 @@ impl Connectors for FakeConnectors {
         (action == "nonexistent").then(|| format!("service {service:?} has no action {action:?}"))
     }
 
+    fn rate_limit(&self, _service: &str) -> Option<baton_engine::throttle::RateLimit> {
+        self.rate_limit
+    }
+
     async fn call(&self, call: ActionCall) -> Result<Value, StepError> {
+        self.times.lock().unwrap().push(std::time::Instant::now());
         let index = {
             let mut calls = self.calls.lock().unwrap();
             calls.push(call.clone());
