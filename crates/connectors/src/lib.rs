@@ -9,13 +9,16 @@ pub mod http;
 pub mod llm;
 pub mod oauth;
 pub mod slack;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use baton_engine::StepError;
-use baton_engine::connector::{ActionCall, Connectors, PollCall, Polled, Secret};
+use baton_engine::connector::{
+    ActionCall, Connectors, IncomingWebhook, PollCall, Polled, Secret, WebhookOutcome,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -88,6 +91,14 @@ pub trait Connector: Send + Sync {
         None
     }
     async fn call(&self, call: &ActionCall) -> Result<Value, StepError>;
+    /// Checks a call the service made to a hook (see [`Connectors::webhook`]).
+    fn webhook(&self, _incoming: &IncomingWebhook<'_>) -> Result<WebhookOutcome, String> {
+        Err(format!(
+            "{} sends no webhooks Baton can check",
+            self.declaration().id
+        ))
+    }
+
     /// Looks for what is new since the call's cursor (one of the declared triggers).
     async fn poll(&self, call: &PollCall) -> Result<Polled, StepError> {
         Err(StepError::permanent(format!(
@@ -283,6 +294,17 @@ impl Connectors for Registry {
             StepError::permanent(format!("there is no connector {:?}", call.service))
         })?;
         connector.call(&call).await
+    }
+
+    fn webhook(
+        &self,
+        service: &str,
+        incoming: &IncomingWebhook<'_>,
+    ) -> Result<WebhookOutcome, String> {
+        match self.connectors.get(service) {
+            Some(connector) => connector.webhook(incoming),
+            None => Err(format!("there is no connector {service:?}")),
+        }
     }
 
     fn rate_limit(&self, service: &str) -> Option<RateLimit> {

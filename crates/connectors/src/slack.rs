@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use baton_engine::StepError;
-use baton_engine::connector::{ActionCall, Secret};
+use baton_engine::connector::{ActionCall, IncomingWebhook, Secret, WebhookOutcome};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,6 +20,9 @@ use crate::{
 };
 
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
+
+/// How far a Slack request's timestamp may be from now.
+const SIGNATURE_WINDOW_SECONDS: i64 = 300;
 
 /// `post_message`: a message to a channel (by id or `#name`), or to a person (by user id).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -229,6 +232,46 @@ impl Connector for Slack {
 
     fn base_url(&self) -> Option<&str> {
         Some(&self.base_url)
+    }
+
+    /// The Events API: `X-Slack-Signature: v0=HEX(HMAC-SHA256(signing secret,
+    /// "v0:TIMESTAMP:BODY"))` with `X-Slack-Request-Timestamp` within five minutes, so that an
+    /// old request cannot be replayed. The URL check's challenge is answered and runs nothing;
+    /// an event Slack sends again (its answer was slow) keeps its `event_id`, and runs once.
+    fn webhook(&self, incoming: &IncomingWebhook<'_>) -> Result<WebhookOutcome, String> {
+        let secret = incoming.secret.ok_or(
+            "this hook checks Slack signatures but has no signing secret: set it with \
+             PUT /api/v1/workflows/{id}/hook/secret {\"secret\": \"...\"}",
+        )?;
+        let timestamp = incoming
+            .header("x-slack-request-timestamp")
+            .and_then(|value| value.trim().parse::<i64>().ok())
+            .ok_or("X-Slack-Request-Timestamp is missing")?;
+        if (chrono::Utc::now().timestamp() - timestamp).abs() > SIGNATURE_WINDOW_SECONDS {
+            return Err("X-Slack-Request-Timestamp is more than five minutes away from now".into());
+        }
+        let mut signed = format!("v0:{timestamp}:").into_bytes();
+        signed.extend_from_slice(incoming.body);
+        if !crate::webhook::signature_matches(
+            secret,
+            &signed,
+            incoming.header("x-slack-signature"),
+            "v0=",
+        ) {
+            return Err(
+                "the request is not signed with this hook's Slack signing secret (X-Slack-Signature)"
+                    .into(),
+            );
+        }
+        let event: Value = serde_json::from_slice(incoming.body).unwrap_or_default();
+        if event["type"] == "url_verification" {
+            return Ok(WebhookOutcome::Answer(
+                json!({"challenge": event["challenge"]}),
+            ));
+        }
+        Ok(WebhookOutcome::Run {
+            delivery_id: event["event_id"].as_str().map(|id| format!("slack:{id}")),
+        })
     }
 
     /// `auth.test`: the workspace and the bot the token belongs to.

@@ -45,6 +45,34 @@ pub struct Polled {
     pub cursor: Value,
 }
 
+/// A call a service made to a workflow's hook URL, for its connector to check.
+#[derive(Clone, Copy, Debug)]
+pub struct IncomingWebhook<'a> {
+    /// Header names in lower case.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    /// The hook's signing secret, opened.
+    pub secret: Option<&'a str>,
+}
+
+impl IncomingWebhook<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(found, _)| found.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// What a checked webhook call does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WebhookOutcome {
+    /// Answer the service with this and run nothing (a URL check's challenge).
+    Answer(Value),
+    /// Run the workflow, once per delivery id when the service names its events.
+    Run { delivery_id: Option<String> },
+}
+
 /// A credential's secret content. Its `Debug` shows nothing of it.
 #[derive(Clone, PartialEq)]
 pub struct Secret(pub Value);
@@ -106,6 +134,16 @@ pub trait Connectors: Send + Sync {
     /// input schemas), for the API and the editor's forms.
     fn catalog(&self) -> Vec<Value> {
         Vec::new()
+    }
+
+    /// Checks a call `service` made to a hook (its signature scheme) and says what it does;
+    /// the refusal, in words for the service's log, when it is not genuine.
+    fn webhook(
+        &self,
+        service: &str,
+        _incoming: &IncomingWebhook<'_>,
+    ) -> Result<WebhookOutcome, String> {
+        Err(format!("{service} sends no webhooks Baton can check"))
     }
 
     /// The most calls per window one organization may make to `service`, as its connector

@@ -35,6 +35,9 @@ pub enum ApiError {
     /// An authentication failure with its own words (e.g. a failed sign-in).
     #[error("{0}")]
     UnauthorizedBecause(&'static str),
+    /// A refusal worded by someone else (a connector checking a webhook's signature).
+    #[error("{0}")]
+    Refused(String),
     /// The password was right; the account also needs its two-factor code.
     #[error("a two-factor code is needed: send totp_code (or a recovery code)")]
     TotpRequired,
@@ -74,9 +77,10 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized | Self::UnauthorizedBecause(_) | Self::TotpRequired => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::Unauthorized
+            | Self::UnauthorizedBecause(_)
+            | Self::Refused(_)
+            | Self::TotpRequired => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::ForbiddenBecause(_) | Self::MfaRequired => {
                 StatusCode::FORBIDDEN
             }
@@ -95,7 +99,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => "bad_request",
             Self::Invalid { .. } => "invalid",
-            Self::Unauthorized | Self::UnauthorizedBecause(_) => "unauthorized",
+            Self::Unauthorized | Self::UnauthorizedBecause(_) | Self::Refused(_) => "unauthorized",
             Self::TotpRequired => "totp_required",
             Self::Forbidden | Self::ForbiddenBecause(_) => "forbidden",
             Self::MfaRequired => "mfa_required",

@@ -22,13 +22,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use base64::Engine;
+use baton_connectors::webhook::signature_matches;
 use baton_core::dsl::{HookScheme, Trigger};
 use baton_core::execution::TriggerKind;
 use baton_core::policy::Action;
+use baton_engine::connector::{IncomingWebhook, WebhookOutcome};
 use baton_runtime::NewRun;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value, json};
-use sha2::Sha256;
 
 use crate::AppState;
 use crate::audit::{self, Event};
@@ -214,53 +214,6 @@ async fn sealed(
         .map_err(|error| ApiError::Internal(error.to_string()))
 }
 
-/// How far a Slack request's timestamp may be from now.
-const SLACK_WINDOW_SECONDS: i64 = 300;
-
-/// Slack's signature: `X-Slack-Signature: v0=HEX(HMAC-SHA256(secret, "v0:TIMESTAMP:BODY"))`,
-/// with `X-Slack-Request-Timestamp` within five minutes, so an old request cannot be replayed.
-fn verify_slack(secret: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
-    let secret = secret.ok_or(ApiError::UnauthorizedBecause(
-        "this hook checks Slack signatures but has no signing secret: set it with \
-         PUT /api/v1/workflows/{id}/hook/secret {\"secret\": \"...\"}",
-    ))?;
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let timestamp = header("x-slack-request-timestamp")
-        .and_then(|value| value.trim().parse::<i64>().ok())
-        .ok_or(ApiError::UnauthorizedBecause(
-            "X-Slack-Request-Timestamp is missing",
-        ))?;
-    if (chrono::Utc::now().timestamp() - timestamp).abs() > SLACK_WINDOW_SECONDS {
-        return Err(ApiError::UnauthorizedBecause(
-            "X-Slack-Request-Timestamp is more than five minutes away from now",
-        ));
-    }
-    let mut signed_text = format!("v0:{timestamp}:").into_bytes();
-    signed_text.extend_from_slice(body);
-    if !signed(secret, &signed_text, header("x-slack-signature"), "v0=") {
-        return Err(ApiError::UnauthorizedBecause(
-            "the request is not signed with this hook's Slack signing secret (X-Slack-Signature)",
-        ));
-    }
-    Ok(())
-}
-
-/// Whether `signature` (`PREFIX` then hex) is the HMAC-SHA256 of `message` under `secret`,
-/// compared in constant time.
-fn signed(secret: &str, message: &[u8], signature: Option<&str>, prefix: &str) -> bool {
-    let Some(hex) = signature.and_then(|value| value.trim().strip_prefix(prefix)) else {
-        return false;
-    };
-    let Some(expected) = crate::auth::token::decode_hex(hex) else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return false;
-    };
-    mac.update(message);
-    mac.verify_slice(&expected).is_ok()
-}
-
 /// The body as the workflow sees it: JSON, form fields, or text (base64 when not UTF-8).
 fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     if body.is_empty() {
@@ -371,7 +324,6 @@ async fn deliver(
         return Err(ApiError::NotFound);
     };
     let respond = respond.unwrap_or(false);
-    let slack = *verify == Some(HookScheme::Slack);
     let secret = match &hook.secret {
         Some(stored) => Some(
             state
@@ -383,19 +335,30 @@ async fn deliver(
         ),
         None => None,
     };
-    if slack {
-        verify_slack(secret.as_deref(), &headers, &body)?;
-        // Slack checks the URL once with a challenge, which is answered and runs nothing.
-        if let Ok(event) = serde_json::from_slice::<Value>(&body)
-            && event["type"] == "url_verification"
-        {
-            return Ok(Json(json!({"challenge": event["challenge"]})).into_response());
+    // A service's own scheme is its connector's to check; Baton's own is checked here.
+    let mut service_delivery = None;
+    if let Some(service) = verify.and_then(HookScheme::service) {
+        let header_list: Vec<(String, String)> = headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect();
+        let incoming = IncomingWebhook {
+            headers: &header_list,
+            body: &body,
+            secret: secret.as_deref(),
+        };
+        match state.runtime.connectors.webhook(service, &incoming) {
+            Ok(WebhookOutcome::Answer(answer)) => return Ok(Json(answer).into_response()),
+            Ok(WebhookOutcome::Run { delivery_id }) => service_delivery = delivery_id,
+            Err(refusal) => return Err(ApiError::Refused(refusal)),
         }
     } else if let Some(secret) = &secret {
         let signature = headers
             .get(SIGNATURE_HEADER)
             .and_then(|value| value.to_str().ok());
-        if !signed(secret, &body, signature, "sha256=") {
+        if !signature_matches(secret, &body, signature, "sha256=") {
             return Err(ApiError::UnauthorizedBecause(
                 "the body is not signed with this hook's secret (X-Baton-Signature: sha256=...)",
             ));
@@ -415,21 +378,13 @@ async fn deliver(
         run_as: workflow.created_by,
         input,
     };
-    // Slack sends an event again when the answer was slow; its `event_id` stays the same.
-    let slack_event = slack
-        .then(|| {
-            run.input["body"]["event_id"]
-                .as_str()
-                .map(|id| format!("slack:{id}"))
-        })
-        .flatten();
     let delivery = ["idempotency-key", "x-delivery-id"]
         .into_iter()
         .find_map(|name| headers.get(name))
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
         .map(str::to_owned)
-        .or(slack_event)
+        .or(service_delivery)
         .filter(|value| !value.is_empty() && value.len() <= 200);
     let delivery = delivery.as_deref();
     if respond && delivery.is_none() {
@@ -490,31 +445,5 @@ fn respond_with(finished: baton_core::execution::Execution) -> Result<Response, 
             Json(json!({"execution_id": finished.id, "state": finished.state})),
         )
             .into_response()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_signature_is_the_hmac_of_the_exact_body() {
-        let mut mac = Hmac::<Sha256>::new_from_slice(b"key").unwrap();
-        mac.update(b"{\"a\":1}");
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
-        let prefixed = format!("sha256={hex}");
-        assert!(signed("key", b"{\"a\":1}", Some(&prefixed), "sha256="));
-        assert!(!signed("key", b"{\"a\":2}", Some(&prefixed), "sha256="));
-        assert!(!signed("other", b"{\"a\":1}", Some(&prefixed), "sha256="));
-        assert!(
-            !signed("key", b"{\"a\":1}", Some(&hex), "sha256="),
-            "the scheme is required"
-        );
-        assert!(!signed("key", b"{\"a\":1}", None, "sha256="));
     }
 }

@@ -114,6 +114,16 @@ pub enum HookScheme {
     Slack,
 }
 
+impl HookScheme {
+    /// The connector whose scheme it is; `None` for Baton's own.
+    pub fn service(self) -> Option<&'static str> {
+        match self {
+            Self::Baton => None,
+            Self::Slack => Some("slack"),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MissedRuns {
