@@ -3,6 +3,7 @@
 //! the Gmail API with an OAuth access token (`{"access_token": "..."}`). The seed's
 //! `read_email` and `save_draft` are these actions.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -78,6 +79,9 @@ pub struct NewEmail {
     #[serde(default)]
     pub label: Option<String>,
 }
+
+/// The most `messages.get` one batch request carries (Gmail's advice: at most 50).
+const MAX_BATCH: usize = 50;
 
 /// The most history pages one look reads (500 changes each).
 const MAX_HISTORY_PAGES: usize = 10;
@@ -167,37 +171,110 @@ impl Gmail {
         let response = request.send().await.map_err(|error| {
             StepError::transient(format!("gmail could not be reached ({what}): {error}"))
         })?;
-        let status = response.status();
+        let status = response.status().as_u16();
         let retry_after = crate::retry_after(response.headers());
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(body);
+        answered(what, status, retry_after, body)
+    }
+
+    /// `read_email` for many messages in one request: Gmail's batch endpoint takes up to 50
+    /// `messages.get` as the parts of a `multipart/mixed` body, and answers each in a part.
+    async fn read_many(&self, token: &str, calls: &[ActionCall]) -> Vec<Result<Value, StepError>> {
+        let boundary = format!("batch_{}", uuid_like());
+        let root_path = url::Url::parse(&self.root)
+            .map(|url| url.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        let mut parsed = Vec::with_capacity(calls.len());
+        let mut body = String::new();
+        for (index, call) in calls.iter().enumerate() {
+            match inputs::<ReadEmail>(call) {
+                Ok(input) => {
+                    body.push_str(&format!(
+                        "--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item-{index}>\r\n\r\n\
+                         GET {root_path}/gmail/v1/users/me/messages/{}?format=full\r\n\r\n",
+                        encode(&input.email_id)
+                    ));
+                    parsed.push(Ok(()));
+                }
+                Err(error) => parsed.push(Err(error)),
+            }
         }
-        let reason = body
-            .pointer("/error/message")
-            .and_then(Value::as_str)
-            .unwrap_or("no reason given");
-        let message = format!(
-            "gmail answered HTTP {} to {what}: {reason}",
-            status.as_u16()
-        );
-        let rate_limited = status.as_u16() == 429
-            || body
-                .pointer("/error/errors/0/reason")
-                .and_then(Value::as_str)
-                .is_some_and(|reason| reason.ends_with("RateLimitExceeded"));
-        let error = match status.as_u16() {
-            _ if rate_limited => StepError::transient(message),
-            401 => StepError::unauthorized(format!(
-                "{message} (reconnect needed: the Gmail access token is no longer valid)"
-            )),
-            500.. => StepError::transient(message),
-            _ => StepError::permanent(message),
+        body.push_str(&format!("--{boundary}--\r\n"));
+        let response = self
+            .client
+            .post(format!("{}/batch", self.root))
+            .bearer_auth(token)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/mixed; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await;
+        let everyone = |error: StepError| -> Vec<Result<Value, StepError>> {
+            parsed
+                .iter()
+                .map(|input| match input {
+                    Ok(()) => Err(error.clone()),
+                    Err(refused) => Err(refused.clone()),
+                })
+                .collect()
         };
-        Err(match retry_after {
-            Some(wait) => error.with_retry_after(wait),
-            None => error,
-        })
+        let response = match response {
+            Ok(response) => response,
+            Err(error) => {
+                return everyone(StepError::transient(format!(
+                    "gmail could not be reached (batch): {error}"
+                )));
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = crate::retry_after(response.headers());
+        let answer_boundary = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split("boundary=").nth(1))
+            .map(|value| value.trim_matches('"').to_owned());
+        let text = response.text().await.unwrap_or_default();
+        if matches!(status, 404 | 405 | 501) {
+            // A proxy in front of Gmail that has no batch endpoint: one call each.
+            let mut results = Vec::with_capacity(calls.len());
+            for call in calls {
+                results.push(self.call(call).await);
+            }
+            return results;
+        }
+        let (true, Some(answer_boundary)) = ((200..300).contains(&status), answer_boundary) else {
+            let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let error = answered("batch", status, retry_after, body)
+                .err()
+                .unwrap_or_else(|| StepError::transient("gmail's batch answer is not multipart"));
+            return everyone(error);
+        };
+        let mut answers: HashMap<usize, Result<Value, StepError>> =
+            batch_parts(&text, &answer_boundary)
+                .into_iter()
+                .map(|(index, status, body)| {
+                    (
+                        index,
+                        answered("messages.get", status, None, body)
+                            .map(|message| decoded(&message)),
+                    )
+                })
+                .collect();
+        parsed
+            .into_iter()
+            .enumerate()
+            .map(|(index, input)| match input {
+                Ok(()) => answers.remove(&index).unwrap_or_else(|| {
+                    Err(StepError::transient(
+                        "gmail's batch answer left this message out",
+                    ))
+                }),
+                Err(refused) => Err(refused),
+            })
+            .collect()
     }
 
     async fn message(&self, token: &str, id: &str) -> Result<Value, StepError> {
@@ -251,6 +328,114 @@ impl Gmail {
         }
         Ok(message)
     }
+}
+
+/// What Gmail answered, as the message or the failure classified for the retry policy.
+fn answered(
+    what: &str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: Value,
+) -> Result<Value, StepError> {
+    if (200..300).contains(&status) {
+        return Ok(body);
+    }
+    let reason = body
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or("no reason given");
+    let message = format!("gmail answered HTTP {status} to {what}: {reason}");
+    let rate_limited = status == 429
+        || body
+            .pointer("/error/errors/0/reason")
+            .and_then(Value::as_str)
+            .is_some_and(|reason| reason.ends_with("RateLimitExceeded"));
+    let error = match status {
+        _ if rate_limited => StepError::transient(message),
+        401 => StepError::unauthorized(format!(
+            "{message} (reconnect needed: the Gmail access token is no longer valid)"
+        )),
+        500.. => StepError::transient(message),
+        _ => StepError::permanent(message),
+    };
+    Err(match retry_after {
+        Some(wait) => error.with_retry_after(wait),
+        None => error,
+    })
+}
+
+/// A boundary for a batch request (its parts hold only request lines, never message text).
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    format!("{nanos:x}{:x}", std::process::id())
+}
+
+/// The parts of a batch answer: which item each answers (`Content-ID: <response-item-N>`), its
+/// HTTP status and its JSON body.
+fn batch_parts(text: &str, boundary: &str) -> Vec<(usize, u16, Value)> {
+    let delimiter = format!("--{boundary}");
+    text.split(delimiter.as_str())
+        .skip(1)
+        .filter(|part| !part.starts_with("--"))
+        .enumerate()
+        .filter_map(|(position, part)| {
+            let part = part.replace("\r\n", "\n");
+            let (outer, inner) = part.trim_start_matches('\n').split_once("\n\n")?;
+            let index = outer
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.trim()
+                        .eq_ignore_ascii_case("content-id")
+                        .then(|| {
+                            value
+                                .trim()
+                                .trim_matches(['<', '>'])
+                                .rsplit('-')
+                                .next()?
+                                .parse()
+                                .ok()
+                        })
+                        .flatten()
+                })
+                .unwrap_or(position);
+            let (head, body) = inner.split_once("\n\n").unwrap_or((inner, ""));
+            let status = head
+                .lines()
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((
+                index,
+                status,
+                serde_json::from_str(body.trim()).unwrap_or(Value::Null),
+            ))
+        })
+        .collect()
+}
+
+/// A message as `read_email` gives it: the headers people read, the text body decoded.
+fn decoded(message: &Value) -> Value {
+    let payload = &message["payload"];
+    json!({
+        "id": message["id"],
+        "thread_id": message["threadId"],
+        "from": header(payload, "From"),
+        "to": header(payload, "To"),
+        "cc": header(payload, "Cc"),
+        "subject": header(payload, "Subject"),
+        "date": header(payload, "Date"),
+        "message_id": header(payload, "Message-ID"),
+        "body": body_of(payload, "text/plain").or_else(|| body_of(payload, "text/html")),
+        "snippet": message["snippet"],
+        "labels": message["labelIds"],
+    })
 }
 
 /// A path segment, percent-encoded.
@@ -445,6 +630,27 @@ impl Connector for Gmail {
         })
     }
 
+    fn batch_size(&self, action: &str) -> usize {
+        if action == "read_email" { MAX_BATCH } else { 1 }
+    }
+
+    async fn batch(&self, calls: &[ActionCall]) -> Vec<Result<Value, StepError>> {
+        let read_only = calls.iter().all(|call| call.action == "read_email");
+        match (
+            read_only,
+            calls.first().map(|call| token(call.secret.as_ref())),
+        ) {
+            (true, Some(Ok(token))) if calls.len() > 1 => self.read_many(token, calls).await,
+            _ => {
+                let mut results = Vec::with_capacity(calls.len());
+                for call in calls {
+                    results.push(self.call(call).await);
+                }
+                results
+            }
+        }
+    }
+
     /// `users.getProfile`: the mailbox the token reads.
     async fn authenticate(&self, secret: &Secret) -> Result<Value, StepError> {
         let token = token(Some(secret))?;
@@ -457,21 +663,7 @@ impl Connector for Gmail {
         match call.action.as_str() {
             "read_email" => {
                 let input: ReadEmail = inputs(call)?;
-                let message = self.message(token, &input.email_id).await?;
-                let payload = &message["payload"];
-                Ok(json!({
-                    "id": message["id"],
-                    "thread_id": message["threadId"],
-                    "from": header(payload, "From"),
-                    "to": header(payload, "To"),
-                    "cc": header(payload, "Cc"),
-                    "subject": header(payload, "Subject"),
-                    "date": header(payload, "Date"),
-                    "message_id": header(payload, "Message-ID"),
-                    "body": body_of(payload, "text/plain").or_else(|| body_of(payload, "text/html")),
-                    "snippet": message["snippet"],
-                    "labels": message["labelIds"],
-                }))
+                Ok(decoded(&self.message(token, &input.email_id).await?))
             }
             "search" => {
                 let input: Search = inputs(call)?;

@@ -91,6 +91,20 @@ pub trait Connector: Send + Sync {
         None
     }
     async fn call(&self, call: &ActionCall) -> Result<Value, StepError>;
+    /// How many calls of `action` one request carries (see [`Connectors::batch_size`]).
+    fn batch_size(&self, _action: &str) -> usize {
+        1
+    }
+
+    /// Several calls of one action with one credential, each with its result, in order.
+    async fn batch(&self, calls: &[ActionCall]) -> Vec<Result<Value, StepError>> {
+        let mut results = Vec::with_capacity(calls.len());
+        for call in calls {
+            results.push(self.call(call).await);
+        }
+        results
+    }
+
     /// Checks a call the service made to a hook (see [`Connectors::webhook`]).
     fn webhook(&self, _incoming: &IncomingWebhook<'_>) -> Result<WebhookOutcome, String> {
         Err(format!(
@@ -305,6 +319,30 @@ impl Connectors for Registry {
             Some(connector) => connector.webhook(incoming),
             None => Err(format!("there is no connector {service:?}")),
         }
+    }
+
+    fn batch_size(&self, service: &str, action: &str) -> usize {
+        self.connectors
+            .get(service)
+            .map_or(1, |connector| connector.batch_size(action))
+    }
+
+    async fn batch(&self, calls: Vec<ActionCall>) -> Vec<Result<Value, StepError>> {
+        let Some(connector) = calls
+            .first()
+            .and_then(|call| self.connectors.get(call.service.as_str()))
+        else {
+            return calls
+                .iter()
+                .map(|call| {
+                    Err(StepError::permanent(format!(
+                        "there is no connector {:?}",
+                        call.service
+                    )))
+                })
+                .collect();
+        };
+        connector.batch(&calls).await
     }
 
     fn rate_limit(&self, service: &str) -> Option<RateLimit> {

@@ -92,6 +92,71 @@ struct Fake {
     fail_next: Arc<Mutex<Option<Response>>>,
     /// The mailbox's history: (history id, message added).
     history: Arc<Mutex<Vec<(u64, Value)>>>,
+    /// How many parts each batch request carried.
+    batches: Arc<Mutex<Vec<usize>>>,
+}
+
+/// Gmail's batch endpoint: `multipart/mixed` parts, each an HTTP request, answered in kind.
+async fn batch(State(fake): State<Fake>, headers: HeaderMap, body: String) -> Response {
+    if !authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": 401, "message": "Invalid Credentials", "status": "UNAUTHENTICATED"}}))).into_response();
+    }
+    let content_type = headers["content-type"].to_str().unwrap();
+    let Some(boundary) = content_type.strip_prefix("multipart/mixed; boundary=") else {
+        return (StatusCode::BAD_REQUEST, "not multipart/mixed").into_response();
+    };
+    let mut answer = String::new();
+    let mut parts = 0;
+    for part in body.split(&format!("--{boundary}")).skip(1) {
+        if part.starts_with("--") {
+            continue;
+        }
+        parts += 1;
+        let (outer, request) = part.trim_start().split_once("\r\n\r\n").unwrap();
+        assert!(outer.contains("Content-Type: application/http"), "{outer}");
+        let id = outer
+            .split("<item-")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('>')
+            .trim();
+        let line = request.lines().next().unwrap();
+        let target = line.strip_prefix("GET ").unwrap();
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let query: Map<String, Value> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        let wrong = undeclared("messages.get", &query);
+        let message_id = path
+            .strip_prefix("/gmail/v1/users/me/messages/")
+            .unwrap_or("?");
+        let (status, json) = if !wrong.is_empty() {
+            (
+                "400 Bad Request",
+                json!({"error": {"code": 400, "message": wrong.join("; ")}}),
+            )
+        } else if message_id == "18c2f0a1b2c3d4e5" {
+            ("200 OK", original_message())
+        } else {
+            (
+                "404 Not Found",
+                json!({"error": {"code": 404, "message": "Requested entity was not found."}}),
+            )
+        };
+        answer.push_str(&format!(
+            "--batch_answer\r\nContent-Type: application/http\r\nContent-ID: <response-item-{id}>\r\n\r\nHTTP/1.1 {status}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{json}\r\n"
+        ));
+    }
+    answer.push_str("--batch_answer--\r\n");
+    fake.batches.lock().unwrap().push(parts);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "multipart/mixed; boundary=batch_answer",
+        )],
+        answer,
+    )
+        .into_response()
 }
 
 /// The oldest history id the fake keeps, and where the mailbox starts.
@@ -261,6 +326,10 @@ async fn gmail() -> (Registry, Fake) {
             axum::routing::post(modify),
         )
         .route("/gmail/v1/users/me/profile", axum::routing::get(profile))
+        .route(
+            &format!("/{}", contract()["batchPath"].as_str().unwrap()),
+            axum::routing::post(batch),
+        )
         .route("/gmail/v1/users/me/history", axum::routing::get(history))
         .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -503,5 +572,63 @@ async fn a_credential_is_checked_with_the_profile() {
     assert_eq!(
         refused.auth,
         Some(baton_engine::error::AuthProblem::Refused)
+    );
+}
+
+#[tokio::test]
+async fn many_messages_are_read_in_one_batch_request() {
+    let (gmail, fake) = gmail().await;
+    assert_eq!(gmail.batch_size("gmail", "read_email"), 50);
+    assert_eq!(
+        gmail.batch_size("gmail", "send"),
+        1,
+        "sending is one by one"
+    );
+    let calls = vec![
+        call("read_email", json!({"email_id": "18c2f0a1b2c3d4e5"})),
+        call("read_email", json!({"email_id": "gone-1"})),
+        call("read_email", json!({"mail": "no id"})),
+        call("read_email", json!({"email_id": "18c2f0a1b2c3d4e5"})),
+    ];
+    let results = gmail.batch(calls).await;
+    assert_eq!(results.len(), 4);
+    assert_eq!(
+        fake.batches.lock().unwrap().clone(),
+        [3],
+        "one request for the three valid ones"
+    );
+    assert_eq!(results[0].as_ref().unwrap()["subject"], "Invoice 42");
+    assert_eq!(
+        results[0].as_ref().unwrap()["body"],
+        "Where is my invoice?\n"
+    );
+    let gone = results[1].as_ref().unwrap_err();
+    assert_eq!(gone.class, ErrorClass::Permanent);
+    assert!(gone.message.contains("404"), "{}", gone.message);
+    let bad = results[2].as_ref().unwrap_err();
+    assert!(
+        bad.message.contains("mail"),
+        "the bad input is named: {}",
+        bad.message
+    );
+    assert_eq!(
+        results[3].as_ref().unwrap()["thread_id"],
+        "18c2f0a1b2c3d4e5"
+    );
+
+    // A refused token refuses every call of the batch, as a refresh may help.
+    let mut stale = vec![
+        call("read_email", json!({"email_id": "18c2f0a1b2c3d4e5"})),
+        call("read_email", json!({"email_id": "18c2f0a1b2c3d4e5"})),
+    ];
+    for one in &mut stale {
+        one.secret = Some(Secret(json!({"access_token": "ya29.old"})));
+    }
+    let refused = gmail.batch(stale).await;
+    assert!(
+        refused
+            .iter()
+            .all(|result| result.as_ref().unwrap_err().auth
+                == Some(baton_engine::error::AuthProblem::Refused))
     );
 }

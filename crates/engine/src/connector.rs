@@ -136,6 +136,21 @@ pub trait Connectors: Send + Sync {
         Vec::new()
     }
 
+    /// How many calls of this action the service takes in one request; 1 when it takes no
+    /// batches. Above 1, calls made at about the same time go through [`Connectors::batch`].
+    fn batch_size(&self, _service: &str, _action: &str) -> usize {
+        1
+    }
+
+    /// Several calls of one action, with one credential, each with its own result, in order.
+    async fn batch(&self, calls: Vec<ActionCall>) -> Vec<Result<Value, StepError>> {
+        let mut results = Vec::with_capacity(calls.len());
+        for call in calls {
+            results.push(self.call(call).await);
+        }
+        results
+    }
+
     /// Checks a call `service` made to a hook (its signature scheme) and says what it does;
     /// the refusal, in words for the service's log, when it is not genuine.
     fn webhook(

@@ -5,6 +5,7 @@
 //! Decisions that need no I/O live in pure modules ([`retry`], [`breaker`], [`transform`],
 //! [`compile`]); [`run`] is the edge that performs calls, sleeps and checkpoints.
 
+pub mod batch;
 pub mod breaker;
 pub mod compile;
 pub mod connector;

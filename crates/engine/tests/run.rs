@@ -786,7 +786,7 @@ async fn a_fallback_model_answers_when_the_first_provider_fails_for_a_passing_re
         ],
         "the second model answered; the third was not asked"
     );
-    let output = execution.output.unwrap();
+    let output = execution.output.clone().unwrap();
     assert_eq!(output["provider"], "anthropic");
     assert_eq!(output["model"], "claude-sonnet-4-5");
     assert_eq!(output["fell_back_from"][0]["provider"], "openai");
@@ -867,4 +867,48 @@ async fn a_limit_too_far_off_defers_the_step_with_when_to_try_again() {
     assert_eq!(outcome, Outcome::Failed);
     let error = execution.error.clone().unwrap().to_string();
     assert!(error.contains("allowed per 600 s"), "{error}");
+}
+
+#[tokio::test]
+async fn calls_made_together_go_in_batches_and_each_keeps_its_result() {
+    let connectors = FakeConnectors::batching(10, |call, _| {
+        let n = call.inputs["n"].as_i64().unwrap();
+        if n == 7 {
+            Err(StepError::permanent("no such message"))
+        } else {
+            Ok(json!({"read": n}))
+        }
+    });
+    let harness = Harness::new(connectors.clone()).await;
+    let (execution, outcome) = harness.start(&json!({"id": "wf_batch", "name": "batch", "steps": [
+        {"id": "each", "type": "loop", "items": "trigger.rows", "concurrency": 30, "steps": [
+            {"id": "read", "type": "integration", "service": "gmail", "action": "read", "inputs": {"n": "{{ item }}"}, "on_error": "continue"}
+        ]}
+    ]}), json!({"rows": (1..=30).collect::<Vec<i64>>()})).await;
+    assert_eq!(outcome, Outcome::Completed);
+    let batches = connectors.batches.lock().unwrap().clone();
+    assert_eq!(batches.iter().sum::<usize>(), 30, "{batches:?}");
+    assert!(
+        batches.len() < 30 && batches.iter().all(|size| *size <= 10),
+        "{batches:?}"
+    );
+    assert!(batches.iter().any(|size| *size > 1), "{batches:?}");
+    let output = execution.output.clone().unwrap();
+    assert_eq!(output[0]["read"], 1);
+    assert_eq!(output[29]["read"], 30, "each item gets its own answer");
+    let steps = harness.steps(&execution).await;
+    let seventh = steps
+        .iter()
+        .find(|step| step.step_key == "each[6].read")
+        .unwrap();
+    assert_eq!(
+        seventh.error.as_ref().unwrap()["message"],
+        "no such message",
+        "one failure stays its own"
+    );
+    let eighth = steps
+        .iter()
+        .find(|step| step.step_key == "each[7].read")
+        .unwrap();
+    assert_eq!(eighth.output.clone().unwrap()["read"], 8);
 }

@@ -689,12 +689,12 @@ async fn new_gmail_messages_start_one_run_each(test: &TestStore) {
     tokio::spawn(baton_runtime::Scheduler::new(app.state.runtime.clone()).run(stopped.clone()));
     cursor_at("9003").await;
     let mut finished = Vec::new();
-    for _ in 0..200 {
+    for _ in 0..40 {
         finished = executions(&app, &owner).await;
         if finished.len() == 2 && finished.iter().all(|run| run["state"] == "COMPLETED") {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     assert_eq!(finished.len(), 2, "{finished:?}");
     assert!(

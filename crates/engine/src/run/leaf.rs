@@ -340,7 +340,7 @@ impl Run<'_> {
                         call.credential.as_deref().unwrap_or_default()
                     )));
                 }
-                let mut result = self.engine.connectors.call(call.clone()).await;
+                let mut result = self.call(call.clone()).await;
                 if let (Err(error), Some(credentials)) = (&result, &self.engine.credentials)
                     && error.auth == Some(crate::error::AuthProblem::Refused)
                     && call.secret.is_some()
@@ -351,7 +351,7 @@ impl Run<'_> {
                         .await?
                     {
                         call.secret = Some(fresh);
-                        result = self.engine.connectors.call(call.clone()).await;
+                        result = self.call(call.clone()).await;
                     }
                 }
                 self.record(&call.service, &result);
@@ -383,6 +383,15 @@ impl Run<'_> {
         match result {
             Ok(response) => Ok((request, response)),
             Err(error) => Err((request, error)),
+        }
+    }
+
+    /// One action call, through the batcher when the service takes batches of it.
+    async fn call(&self, call: ActionCall) -> Result<Value, StepError> {
+        let connectors = self.engine.connectors.as_ref();
+        match connectors.batch_size(&call.service, &call.action) {
+            0 | 1 => connectors.call(call).await,
+            size => self.engine.batcher.call(connectors, call, size).await,
         }
     }
 

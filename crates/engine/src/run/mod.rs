@@ -40,6 +40,8 @@ pub struct Engine {
     credentials: Option<Arc<dyn CredentialSource>>,
     /// Counts each organization's calls to the services that declare a rate limit.
     limiter: Arc<dyn crate::throttle::Limiter>,
+    /// Gathers calls for the services that take batches.
+    batcher: crate::batch::Batcher,
 }
 
 /// How much of a service's declared limit an organization has used in the current window.
@@ -164,6 +166,7 @@ impl Engine {
             workflows: None,
             credentials: None,
             limiter: Arc::new(crate::throttle::MemoryLimiter::default()),
+            batcher: crate::batch::Batcher::default(),
         }
     }
 

@@ -28,18 +28,39 @@ pub struct FakeConnectors {
     handler: Box<Handler>,
     delay: Duration,
     rate_limit: Option<baton_engine::throttle::RateLimit>,
+    /// Calls of `read` one batch takes (1: no batches).
+    pub batch_size: usize,
+    /// The size of each batch made, in order.
+    pub batches: Mutex<Vec<usize>>,
 }
 
 impl FakeConnectors {
+    fn unlimited(handler: Box<Handler>) -> Self {
+        Self {
+            calls: Mutex::new(Vec::new()),
+            times: Mutex::new(Vec::new()),
+            handler,
+            delay: Duration::ZERO,
+            rate_limit: None,
+            batch_size: 1,
+            batches: Mutex::new(Vec::new()),
+        }
+    }
+
     pub fn new(
         handler: impl Fn(&ActionCall, usize) -> Result<Value, StepError> + Send + Sync + 'static,
     ) -> Arc<Self> {
+        Arc::new(Self::unlimited(Box::new(handler)))
+    }
+
+    /// Connectors that take batches of `size` calls of the action `read`.
+    pub fn batching(
+        size: usize,
+        handler: impl Fn(&ActionCall, usize) -> Result<Value, StepError> + Send + Sync + 'static,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            calls: Mutex::new(Vec::new()),
-            times: Mutex::new(Vec::new()),
-            handler: Box::new(handler),
-            delay: Duration::ZERO,
-            rate_limit: None,
+            batch_size: size,
+            ..Self::unlimited(Box::new(handler))
         })
     }
 
@@ -49,11 +70,8 @@ impl FakeConnectors {
         handler: impl Fn(&ActionCall, usize) -> Result<Value, StepError> + Send + Sync + 'static,
     ) -> Arc<Self> {
         Arc::new(Self {
-            calls: Mutex::new(Vec::new()),
-            times: Mutex::new(Vec::new()),
-            handler: Box::new(handler),
-            delay: Duration::ZERO,
             rate_limit: Some(limit),
+            ..Self::unlimited(Box::new(handler))
         })
     }
 
@@ -62,11 +80,8 @@ impl FakeConnectors {
         handler: impl Fn(&ActionCall, usize) -> Result<Value, StepError> + Send + Sync + 'static,
     ) -> Arc<Self> {
         Arc::new(Self {
-            calls: Mutex::new(Vec::new()),
-            times: Mutex::new(Vec::new()),
-            handler: Box::new(handler),
             delay,
-            rate_limit: None,
+            ..Self::unlimited(Box::new(handler))
         })
     }
 
@@ -90,6 +105,19 @@ impl Connectors for FakeConnectors {
 
     fn rate_limit(&self, _service: &str) -> Option<baton_engine::throttle::RateLimit> {
         self.rate_limit
+    }
+
+    fn batch_size(&self, _service: &str, action: &str) -> usize {
+        if action == "read" { self.batch_size } else { 1 }
+    }
+
+    async fn batch(&self, calls: Vec<ActionCall>) -> Vec<Result<Value, StepError>> {
+        self.batches.lock().unwrap().push(calls.len());
+        let mut results = Vec::new();
+        for call in calls {
+            results.push(self.call(call).await);
+        }
+        results
     }
 
     async fn call(&self, call: ActionCall) -> Result<Value, StepError> {
