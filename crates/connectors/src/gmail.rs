@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::{
     ActionDeclaration, AuthKind, Category, Connector, Declaration, OAuthEndpoints, RateLimit,
-    TriggerDeclaration, inputs,
+    TriggerDeclaration, inputs, output_schema, text_or_null,
 };
 
 pub const DEFAULT_BASE_URL: &str = "https://gmail.googleapis.com";
@@ -106,30 +106,69 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
             id: "read_email",
             description: "Read a message: from, to, subject, the body as text, its thread.",
             input_schema: schemars::schema_for!(ReadEmail).to_value(),
+            output_schema: output_schema(&[
+                ("id", json!({"type": "string"})),
+                ("thread_id", json!({"type": "string"})),
+                ("from", text_or_null()),
+                ("to", text_or_null()),
+                ("cc", text_or_null()),
+                ("subject", text_or_null()),
+                ("date", text_or_null()),
+                ("message_id", text_or_null()),
+                ("body", text_or_null()),
+                ("snippet", text_or_null()),
+                (
+                    "labels",
+                    json!({"type": ["array", "null"], "items": {"type": "string"}}),
+                ),
+            ]),
             example: json!({"email_id": "{{trigger.email_id}}"}),
         },
         ActionDeclaration {
             id: "search",
             description: "Find messages with Gmail's search syntax.",
             input_schema: schemars::schema_for!(Search).to_value(),
+            output_schema: output_schema(&[
+                (
+                    "messages",
+                    json!({"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "threadId": {"type": "string"}}}}),
+                ),
+                ("next_page_token", text_or_null()),
+            ]),
             example: json!({"query": "is:unread label:support", "limit": 10}),
         },
         ActionDeclaration {
             id: "save_draft",
             description: "Save a draft; with reply_to, a reply in the message's thread.",
             input_schema: schemars::schema_for!(Compose).to_value(),
+            output_schema: output_schema(&[
+                ("draft_id", json!({"type": "string"})),
+                ("message_id", json!({"type": "string"})),
+                ("thread_id", json!({"type": "string"})),
+            ]),
             example: json!({"to": "ann@customer.com", "subject": "Re: Invoice 42", "body": "Dear Ann, ...", "reply_to": "18c2f0a1b2c3d4e5"}),
         },
         ActionDeclaration {
             id: "send",
             description: "Send a message; with reply_to, a reply in the message's thread.",
             input_schema: schemars::schema_for!(Compose).to_value(),
+            output_schema: output_schema(&[
+                ("message_id", json!({"type": "string"})),
+                ("thread_id", json!({"type": "string"})),
+            ]),
             example: json!({"to": "ann@customer.com", "subject": "Your order", "body": "It ships today."}),
         },
         ActionDeclaration {
             id: "label",
             description: "Add and remove a message's labels.",
             input_schema: schemars::schema_for!(Label).to_value(),
+            output_schema: output_schema(&[
+                ("id", json!({"type": "string"})),
+                (
+                    "labels",
+                    json!({"type": "array", "items": {"type": "string"}}),
+                ),
+            ]),
             example: json!({"email_id": "18c2f0a1b2c3d4e5", "add": ["STARRED"], "remove": ["UNREAD"]}),
         },
     ],

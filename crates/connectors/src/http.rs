@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::address::AddressPolicy;
-use crate::{ActionDeclaration, AuthKind, Category, Connector, Declaration};
+use crate::{ActionDeclaration, AuthKind, Category, Connector, Declaration, output_schema};
 
 /// The most of a response body that is read.
 const MAX_RESPONSE_BYTES: usize = 10 << 20;
@@ -61,6 +61,14 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         id: "request",
         description: "Send an HTTP request; the response body is parsed as JSON when it says it is JSON.",
         input_schema: schemars::schema_for!(RequestInput).to_value(),
+        output_schema: output_schema(&[
+            ("status", json!({"type": "integer"})),
+            (
+                "headers",
+                json!({"type": "object", "additionalProperties": {"type": "string"}}),
+            ),
+            ("body", json!({})),
+        ]),
         example: json!({"method": "POST", "url": "https://api.example.com/orders", "json": {"sku": "A-1", "qty": 2}}),
     }],
     triggers: Vec::new(),

@@ -51,8 +51,26 @@ pub struct ActionDeclaration {
     pub id: &'static str,
     pub description: &'static str,
     pub input_schema: Value,
+    /// What the step's output holds, for the editor to offer `{{step.field}}`; the tests
+    /// check the connector's real outputs against it.
+    pub output_schema: Value,
     /// A valid input, shown in the editor and checked against the schema by the tests.
     pub example: Value,
+}
+
+/// The schema of an output object with these fields (all present, some maybe null).
+pub(crate) fn output_schema(fields: &[(&str, Value)]) -> Value {
+    let properties: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|(name, schema)| ((*name).to_owned(), schema.clone()))
+        .collect();
+    let required: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
+    serde_json::json!({"type": "object", "properties": properties, "required": required})
+}
+
+/// Text, or null when the service gave none.
+pub(crate) fn text_or_null() -> Value {
+    serde_json::json!({"type": ["string", "null"]})
 }
 
 /// Something a connector can watch for, for a poll trigger.
@@ -173,12 +191,39 @@ pub struct ConnectorSettings {
     pub oauth_redirect_url: Option<String>,
 }
 
+/// Whether the value at `pointer` in `inputs`, or a value around it, is a template.
+fn templated_at(inputs: &Value, pointer: &str) -> bool {
+    let mut value = inputs;
+    let is_template = |value: &Value| value.as_str().is_some_and(|text| text.contains("{{"));
+    if is_template(value) {
+        return true;
+    }
+    for segment in pointer.split('/').skip(1) {
+        let next = match value {
+            Value::Object(fields) => fields.get(segment),
+            Value::Array(items) => segment
+                .parse::<usize>()
+                .ok()
+                .and_then(|index| items.get(index)),
+            _ => None,
+        };
+        match next {
+            Some(inner) if is_template(inner) => return true,
+            Some(inner) => value = inner,
+            None => return false,
+        }
+    }
+    false
+}
+
 /// Where a connector's OAuth2 callback lands, under the server's public URL.
 pub const OAUTH_CALLBACK_PATH: &str = "/api/v1/credentials/oauth/callback";
 
 /// Every connector, by id.
 pub struct Registry {
     connectors: BTreeMap<&'static str, Arc<dyn Connector>>,
+    /// Each action's input schema, compiled once.
+    input_schemas: BTreeMap<(&'static str, &'static str), jsonschema::Validator>,
     /// The OAuth2 apps configured, or why one could not be made.
     oauth: BTreeMap<&'static str, Result<oauth::OAuthApp, String>>,
 }
@@ -208,11 +253,26 @@ impl Registry {
                 );
             }
         }
+        let mut input_schemas = BTreeMap::new();
+        for connector in &all {
+            let declaration = connector.declaration();
+            for action in &declaration.actions {
+                match jsonschema::validator_for(&action.input_schema) {
+                    Ok(validator) => {
+                        input_schemas.insert((declaration.id, action.id), validator);
+                    }
+                    Err(error) => {
+                        tracing::error!(service = declaration.id, action = action.id, %error, "an action's input schema does not compile");
+                    }
+                }
+            }
+        }
         Self {
             connectors: all
                 .into_iter()
                 .map(|connector| (connector.declaration().id, connector))
                 .collect(),
+            input_schemas,
             oauth,
         }
     }
@@ -270,6 +330,36 @@ impl Connectors for Registry {
             "service {service:?} has no action {action:?} (it has: {})",
             known.join(", ")
         ))
+    }
+
+    fn input_problems(&self, service: &str, action: &str, inputs: &Value) -> Vec<(String, String)> {
+        let Some(validator) = self
+            .input_schemas
+            .iter()
+            .find(|((known, name), _)| *known == service && *name == action)
+            .map(|(_, validator)| validator)
+        else {
+            return Vec::new();
+        };
+        validator
+            .iter_errors(inputs)
+            .filter_map(|error| {
+                let pointer = error.instance_path().to_string();
+                // A template's value is only known when the step runs.
+                if templated_at(inputs, &pointer) {
+                    return None;
+                }
+                let at: String = pointer
+                    .split('/')
+                    .skip(1)
+                    .map(|segment| match segment.parse::<usize>() {
+                        Ok(index) => format!("[{index}]"),
+                        Err(_) => format!(".{segment}"),
+                    })
+                    .collect();
+                Some((at, error.to_string()))
+            })
+            .collect()
     }
 
     fn trigger_problem(&self, service: &str, event: &str) -> Option<String> {

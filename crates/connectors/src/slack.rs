@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::{
     ActionDeclaration, AuthKind, Category, Connector, Declaration, OAuthEndpoints, RateLimit,
-    inputs,
+    inputs, output_schema, text_or_null,
 };
 
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
@@ -101,24 +101,45 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
             id: "post_message",
             description: "Post a message to a channel or a person.",
             input_schema: schemars::schema_for!(PostMessage).to_value(),
+            output_schema: output_schema(&[
+                ("channel", json!({"type": "string"})),
+                ("ts", json!({"type": "string"})),
+                ("message", json!({"type": "object"})),
+            ]),
             example: json!({"channel": "#sales", "text": "New hot lead: *Ann Example* (score 92)"}),
         },
         ActionDeclaration {
             id: "reply_in_thread",
             description: "Reply under a message, optionally also in the channel.",
             input_schema: schemars::schema_for!(ReplyInThread).to_value(),
+            output_schema: output_schema(&[
+                ("channel", json!({"type": "string"})),
+                ("ts", json!({"type": "string"})),
+                ("message", json!({"type": "object"})),
+            ]),
             example: json!({"channel": "C0123456789", "thread_ts": "1764590000.000100", "text": "Done."}),
         },
         ActionDeclaration {
             id: "list_channels",
             description: "List the channels the app can see, a page at a time.",
             input_schema: schemars::schema_for!(ListChannels).to_value(),
+            output_schema: output_schema(&[
+                (
+                    "channels",
+                    json!({"type": "array", "items": {"type": "object", "required": ["id", "name"]}}),
+                ),
+                ("next_cursor", text_or_null()),
+            ]),
             example: json!({"types": "public_channel,private_channel", "limit": 200}),
         },
         ActionDeclaration {
             id: "lookup_user",
             description: "Find a person by user id or by email.",
             input_schema: schemars::schema_for!(LookupUser).to_value(),
+            output_schema: output_schema(&[(
+                "user",
+                json!({"type": "object", "required": ["id"]}),
+            )]),
             example: json!({"email": "ann@example.com"}),
         },
     ],

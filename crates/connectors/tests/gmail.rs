@@ -3,6 +3,8 @@
 //! must match the method's request schema, query parameters must be ones the method declares,
 //! and the fake's answers match the response schemas.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -380,11 +382,13 @@ async fn a_message_is_read_decoded() {
         "the text part, decoded"
     );
     assert_eq!(read["thread_id"], "18c2f0a1b2c3d4e5");
+    common::assert_declared_output(&gmail, "gmail", "read_email", &read);
     let found = gmail
         .call(call("search", json!({"query": "is:unread", "limit": 5})))
         .await
         .unwrap();
     assert_eq!(found["messages"][0]["id"], "18c2f0a1b2c3d4e5");
+    common::assert_declared_output(&gmail, "gmail", "search", &found);
 }
 
 #[tokio::test]
@@ -399,6 +403,7 @@ async fn a_reply_draft_is_threaded_under_the_message() {
         .unwrap();
     assert_eq!(saved["draft_id"], "r-123");
     assert_eq!(saved["thread_id"], "18c2f0a1b2c3d4e5");
+    common::assert_declared_output(&gmail, "gmail", "save_draft", &saved);
     let draft = fake.drafts.lock().unwrap()[0].clone();
     assert_eq!(draft["message"]["threadId"], "18c2f0a1b2c3d4e5");
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -448,6 +453,7 @@ async fn labels_change_and_failures_are_sorted() {
         .await
         .unwrap();
     assert_eq!(labelled["labels"], json!(["INBOX", "STARRED"]));
+    common::assert_declared_output(&gmail, "gmail", "label", &labelled);
 
     *fake.fail_next.lock().unwrap() = Some(
         (
@@ -630,5 +636,42 @@ async fn many_messages_are_read_in_one_batch_request() {
             .iter()
             .all(|result| result.as_ref().unwrap_err().auth
                 == Some(baton_engine::error::AuthProblem::Refused))
+    );
+}
+
+#[test]
+fn inputs_are_checked_when_the_workflow_is_saved_but_not_templates() {
+    let registry = Registry::new(&ConnectorSettings::default());
+    let problems = |action: &str, inputs: Value| registry.input_problems("gmail", action, &inputs);
+    assert_eq!(
+        problems(
+            "save_draft",
+            json!({"to": "{{ step_1.from }}", "subject": "Re: {{ step_1.subject }}", "body": "{{ step_2.response }}"})
+        ),
+        Vec::<(String, String)>::new(),
+        "templates are known when the step runs"
+    );
+    let missing = problems(
+        "save_draft",
+        json!({"to": "ann@customer.com", "subject": "Hi"}),
+    );
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert_eq!(missing[0].0, "");
+    assert!(missing[0].1.contains("\"body\""), "{missing:?}");
+    let unknown = problems("read_email", json!({"email_id": "x", "format": "raw"}));
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert!(unknown[0].1.contains("format"), "{unknown:?}");
+    let typed = problems("label", json!({"email_id": "x", "add": "STARRED"}));
+    assert_eq!(typed[0].0, ".add", "{typed:?}");
+    assert_eq!(
+        problems(
+            "label",
+            json!({"email_id": "x", "add": "{{ trigger.labels }}"})
+        ),
+        Vec::<(String, String)>::new()
+    );
+    assert_eq!(
+        registry.input_problems("unknown_service", "x", &json!({"a": 1})),
+        Vec::<(String, String)>::new()
     );
 }

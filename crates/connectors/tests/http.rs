@@ -1,6 +1,8 @@
 //! The `http` connector against a real local server: bodies, statuses, idempotency keys and
 //! the internal-address guard.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -72,6 +74,7 @@ async fn responses_are_parsed_by_content_type() {
         .unwrap();
     assert_eq!(json_response["status"], 200);
     assert_eq!(json_response["body"], json!({"ok": true, "items": [1, 2]}));
+    common::assert_declared_output(&http, "http", "request", &json_response);
     let text = http
         .call(call(
             json!({"url": format!("http://{addr}/text"), "query": {"q": "a b", "n": 3}}),

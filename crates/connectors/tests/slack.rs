@@ -4,6 +4,8 @@
 //! ones; the fake answers with the operation's documented example, which is itself checked
 //! against the operation's success schema.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -184,6 +186,7 @@ async fn messages_are_posted_and_replied_to_in_threads() {
         .unwrap();
     assert_eq!(posted["channel"], "C1H9RESGL");
     assert_eq!(posted["ts"], "1503435956.000247");
+    common::assert_declared_output(&slack, "slack", "post_message", &posted);
     let replied = slack
         .call(call(
             "reply_in_thread",
@@ -193,6 +196,7 @@ async fn messages_are_posted_and_replied_to_in_threads() {
         .await
         .unwrap();
     assert_eq!(replied["ts"], "1503435956.000247");
+    common::assert_declared_output(&slack, "slack", "reply_in_thread", &replied);
     let seen = fake.seen.lock().unwrap().clone();
     assert_eq!(seen[0].0, "chat.postMessage");
     assert_eq!(seen[0].1["text"], "New hot lead: *Ann*");
@@ -212,6 +216,7 @@ async fn channels_are_listed_and_people_looked_up() {
         .await
         .unwrap();
     assert!(listed["channels"].is_array(), "{listed}");
+    common::assert_declared_output(&slack, "slack", "list_channels", &listed);
     let by_email = slack
         .call(call(
             "lookup_user",
@@ -221,6 +226,7 @@ async fn channels_are_listed_and_people_looked_up() {
         .await
         .unwrap();
     assert!(by_email["user"]["id"].is_string(), "{by_email}");
+    common::assert_declared_output(&slack, "slack", "lookup_user", &by_email);
     slack
         .call(call(
             "lookup_user",

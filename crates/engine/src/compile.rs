@@ -546,6 +546,15 @@ impl Compiler<'_> {
                 {
                     self.problems
                         .push(Problem::new(format!("{path}.action"), problem));
+                } else {
+                    for (at, problem) in self.options.connectors.input_problems(
+                        &integration.service,
+                        &integration.action,
+                        integration.inputs.as_ref().unwrap_or(&empty),
+                    ) {
+                        self.problems
+                            .push(Problem::new(format!("{path}.inputs{at}"), problem));
+                    }
                 }
                 CompiledKind::Integration {
                     service: integration.service.clone(),

@@ -129,6 +129,18 @@ pub trait Connectors: Send + Sync {
     /// validated: `None` when the action exists, or when the service is not one this
     /// installation knows (then the call fails when it runs, saying so).
     fn action_problem(&self, service: &str, action: &str) -> Option<String>;
+    /// What is wrong with these inputs of the action, checked when a workflow is validated:
+    /// `(path under the step's inputs, e.g. ".to" or "", message)`. Values that are
+    /// templates are only known when the step runs, so they are not checked here.
+    fn input_problems(
+        &self,
+        _service: &str,
+        _action: &str,
+        _inputs: &Value,
+    ) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     async fn call(&self, call: ActionCall) -> Result<Value, StepError>;
     /// What each service declares of itself (id, name, category, auth, actions with their
     /// input schemas), for the API and the editor's forms.

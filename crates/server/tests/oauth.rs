@@ -329,6 +329,26 @@ async fn gmail_is_connected_with_oauth_and_its_token_kept_fresh(test: &TestStore
     assert_eq!(tested.body["ok"], true, "{}", tested.body);
     assert_eq!(tested.body["account"]["account"], "support@example.com");
 
+    let misspelt = send(
+        &app,
+        "POST",
+        "/api/v1/workflows",
+        Some(json!({"id": "wf_read", "name": "Read", "steps": [{"id": "read", "type": "integration",
+            "service": "gmail", "action": "read_email", "inputs": {"emailid": "{{trigger.email_id}}"}}]})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(
+        misspelt.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        misspelt.body
+    );
+    let text = misspelt.body.to_string();
+    assert!(
+        text.contains("$.steps[0].inputs") && text.contains("email_id"),
+        "{text}"
+    );
     let saved = send(
         &app,
         "POST",
