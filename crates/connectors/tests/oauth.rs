@@ -16,15 +16,18 @@ use baton_engine::connector::Secret;
 use baton_engine::error::AuthProblem;
 use serde_json::json;
 
+/// A form as it was posted: its fields in order.
+type Fields = Vec<(String, String)>;
+
 #[derive(Clone, Default)]
 struct Fake {
-    forms: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    forms: Arc<Mutex<Vec<Fields>>>,
 }
 
 async fn access(
     State(fake): State<Fake>,
     headers: HeaderMap,
-    Form(form): Form<Vec<(String, String)>>,
+    Form(form): Form<Fields>,
 ) -> axum::response::Response {
     fake.forms.lock().unwrap().push(form.clone());
     let field = |name: &str| {
