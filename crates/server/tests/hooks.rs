@@ -425,6 +425,7 @@ async fn a_repeated_delivery_runs_once(test: &TestStore) {
         &[("x-delivery-id", "order-78")],
     )
     .await;
+    assert_eq!(other.status, StatusCode::ACCEPTED, "{}", other.body);
     assert_ne!(other.body["execution_id"], first.body["execution_id"]);
     assert_eq!(executions(&app, &owner).await, 2);
 }
