@@ -278,11 +278,7 @@ impl Gmail {
         let text = response.text().await.unwrap_or_default();
         if matches!(status, 404 | 405 | 501) {
             // A proxy in front of Gmail that has no batch endpoint: one call each.
-            let mut results = Vec::with_capacity(calls.len());
-            for call in calls {
-                results.push(self.call(call).await);
-            }
-            return results;
+            return crate::one_by_one(self, calls).await;
         }
         let (true, Some(answer_boundary)) = ((200..300).contains(&status), answer_boundary) else {
             let body = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -680,13 +676,7 @@ impl Connector for Gmail {
             calls.first().map(|call| token(call.secret.as_ref())),
         ) {
             (true, Some(Ok(token))) if calls.len() > 1 => self.read_many(token, calls).await,
-            _ => {
-                let mut results = Vec::with_capacity(calls.len());
-                for call in calls {
-                    results.push(self.call(call).await);
-                }
-                results
-            }
+            _ => crate::one_by_one(self, calls).await,
         }
     }
 

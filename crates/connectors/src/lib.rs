@@ -116,11 +116,7 @@ pub trait Connector: Send + Sync {
 
     /// Several calls of one action with one credential, each with its result, in order.
     async fn batch(&self, calls: &[ActionCall]) -> Vec<Result<Value, StepError>> {
-        let mut results = Vec::with_capacity(calls.len());
-        for call in calls {
-            results.push(self.call(call).await);
-        }
-        results
+        one_by_one(self, calls).await
     }
 
     /// Checks a call the service made to a hook (see [`Connectors::webhook`]).
@@ -147,6 +143,18 @@ pub trait Connector: Send + Sync {
             self.declaration().id
         )))
     }
+}
+
+/// The calls made one after the other: a batch for a service that takes none.
+pub(crate) async fn one_by_one<C: Connector + ?Sized>(
+    connector: &C,
+    calls: &[ActionCall],
+) -> Vec<Result<Value, StepError>> {
+    let mut results = Vec::with_capacity(calls.len());
+    for call in calls {
+        results.push(connector.call(call).await);
+    }
+    results
 }
 
 /// The HTTP client of a connector that calls one service's API: it gives up on connecting
@@ -229,13 +237,18 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(settings: &ConnectorSettings) -> Self {
+    /// Every connector, made with the settings.
+    fn all(settings: &ConnectorSettings) -> Vec<Arc<dyn Connector>> {
         // One line per connector, sorted by id.
-        let all: Vec<Arc<dyn Connector>> = vec![
+        vec![
             Arc::new(gmail::Gmail::new(settings.gmail_base_url.as_deref())),
             Arc::new(http::Http::new(settings.http_allow.clone())),
             Arc::new(slack::Slack::new(settings.slack_base_url.as_deref())),
-        ];
+        ]
+    }
+
+    pub fn new(settings: &ConnectorSettings) -> Self {
+        let all = Self::all(settings);
         let mut oauth = BTreeMap::new();
         for connector in &all {
             let declaration = connector.declaration();
@@ -296,8 +309,9 @@ impl Registry {
 
     /// The connectors that are connected with OAuth2, by id.
     pub fn oauth_services() -> Vec<&'static str> {
-        Self::new(&ConnectorSettings::default())
-            .declarations()
+        Self::all(&ConnectorSettings::default())
+            .iter()
+            .map(|connector| connector.declaration())
             .filter(|declaration| matches!(declaration.auth, AuthKind::OAuth2(_)))
             .map(|declaration| declaration.id)
             .collect()

@@ -214,18 +214,29 @@ impl Slack {
         })
     }
 
-    fn post(&self, method: &str, token: &str, body: &Value) -> reqwest::RequestBuilder {
-        self.client
+    /// A Web API method called with a JSON body.
+    async fn post(&self, method: &str, token: &str, body: &Value) -> Result<Value, StepError> {
+        let request = self
+            .client
             .post(format!("{}/{method}", self.base_url))
             .bearer_auth(token)
-            .json(body)
+            .json(body);
+        self.send(method, request).await
     }
 
-    fn get(&self, method: &str, token: &str, query: &[(&str, String)]) -> reqwest::RequestBuilder {
-        self.client
+    /// A Web API method called with query parameters.
+    async fn get(
+        &self,
+        method: &str,
+        token: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, StepError> {
+        let request = self
+            .client
             .get(format!("{}/{method}", self.base_url))
             .bearer_auth(token)
-            .query(query)
+            .query(query);
+        self.send(method, request).await
     }
 }
 
@@ -298,9 +309,7 @@ impl Connector for Slack {
     /// `auth.test`: the workspace and the bot the token belongs to.
     async fn authenticate(&self, secret: &Secret) -> Result<Value, StepError> {
         let token = token(Some(secret))?;
-        let answer = self
-            .send("auth.test", self.post("auth.test", token, &json!({})))
-            .await?;
+        let answer = self.post("auth.test", token, &json!({})).await?;
         Ok(json!({
             "account": answer["user"],
             "workspace": answer["team"],
@@ -318,12 +327,7 @@ impl Connector for Slack {
                 if let Some(blocks) = input.blocks {
                     body["blocks"] = Value::Array(blocks);
                 }
-                let answer = self
-                    .send(
-                        "chat.postMessage",
-                        self.post("chat.postMessage", token, &body),
-                    )
-                    .await?;
+                let answer = self.post("chat.postMessage", token, &body).await?;
                 Ok(message_output(&answer))
             }
             "reply_in_thread" => {
@@ -332,12 +336,7 @@ impl Connector for Slack {
                     "channel": input.channel, "thread_ts": input.thread_ts, "text": input.text,
                     "reply_broadcast": input.broadcast,
                 });
-                let answer = self
-                    .send(
-                        "chat.postMessage",
-                        self.post("chat.postMessage", token, &body),
-                    )
-                    .await?;
+                let answer = self.post("chat.postMessage", token, &body).await?;
                 Ok(message_output(&answer))
             }
             "list_channels" => {
@@ -356,12 +355,7 @@ impl Connector for Slack {
                 if let Some(cursor) = input.cursor {
                     query.push(("cursor", cursor));
                 }
-                let answer = self
-                    .send(
-                        "conversations.list",
-                        self.get("conversations.list", token, &query),
-                    )
-                    .await?;
+                let answer = self.get("conversations.list", token, &query).await?;
                 let next = answer
                     .pointer("/response_metadata/next_cursor")
                     .and_then(Value::as_str)
@@ -371,19 +365,10 @@ impl Connector for Slack {
             "lookup_user" => {
                 let input: LookupUser = inputs(call)?;
                 let answer = match (input.user, input.email) {
-                    (Some(user), None) => {
-                        self.send(
-                            "users.info",
-                            self.get("users.info", token, &[("user", user)]),
-                        )
-                        .await?
-                    }
+                    (Some(user), None) => self.get("users.info", token, &[("user", user)]).await?,
                     (None, Some(email)) => {
-                        self.send(
-                            "users.lookupByEmail",
-                            self.get("users.lookupByEmail", token, &[("email", email)]),
-                        )
-                        .await?
+                        self.get("users.lookupByEmail", token, &[("email", email)])
+                            .await?
                     }
                     _ => {
                         return Err(StepError::permanent(

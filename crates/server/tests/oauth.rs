@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use common::harness;
-use common::{App, TestStore, join, send, sign_up};
+use common::{App, TestStore, executions, join, send, sign_up};
 use serde_json::{Value, json};
 use sha2::Digest;
 
@@ -609,15 +609,6 @@ async fn the_consent_flow_refuses_what_it_should(test: &TestStore) {
         "{}",
         landed.body
     );
-}
-
-async fn executions(app: &App, owner: &[String; 2]) -> Vec<Value> {
-    send(app, "GET", "/api/v1/executions", None, &[&owner[0]])
-        .await
-        .body["items"]
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 async fn new_gmail_messages_start_one_run_each(test: &TestStore) {

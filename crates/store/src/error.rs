@@ -29,6 +29,34 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Turns a foreign-key violation (what the row points at is gone) into
+    /// [`StoreError::NotFound`] of `what`.
+    pub(crate) fn on_missing(error: sqlx::Error, what: &'static str) -> StoreError {
+        if Self::is_foreign_key(&error) {
+            StoreError::NotFound(what)
+        } else {
+            StoreError::Database(error)
+        }
+    }
+
+    /// [`StoreError::on_missing`], and a unique-constraint violation as
+    /// [`StoreError::Conflict`] with `message`.
+    pub(crate) fn on_missing_or_unique(
+        error: sqlx::Error,
+        what: &'static str,
+        message: impl FnOnce() -> String,
+    ) -> StoreError {
+        if Self::is_foreign_key(&error) {
+            StoreError::NotFound(what)
+        } else {
+            Self::on_unique(error, message)
+        }
+    }
+
+    fn is_foreign_key(error: &sqlx::Error) -> bool {
+        matches!(error, sqlx::Error::Database(database) if database.is_foreign_key_violation())
+    }
+
     /// Turns a unique-constraint violation into a [`StoreError::Conflict`] with `message`.
     pub(crate) fn on_unique(error: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
         match &error {

@@ -223,12 +223,7 @@ macro_rules! impl_store {
                 .bind(now)
                 .execute(&mut *transaction)
                 .await
-                .map_err(|error| match error {
-                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                        StoreError::NotFound("user")
-                    }
-                    other => StoreError::Database(other),
-                })?;
+                .map_err(|error| StoreError::on_missing(error, "user"))?;
                 transaction.commit().await?;
                 Ok(row.into())
             }
@@ -310,14 +305,9 @@ macro_rules! impl_store {
                 .bind(now())
                 .fetch_one(&self.pool)
                 .await
-                .map_err(|error| match error {
-                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                        StoreError::NotFound("organization or user")
-                    }
-                    other => StoreError::on_unique(other, || {
+                .map_err(|error| StoreError::on_missing_or_unique(error, "organization or user", || {
                         "the user is already a member of this organization".into()
-                    }),
-                })?;
+                    }))?;
                 row.try_into()
             }
 
@@ -461,12 +451,7 @@ macro_rules! impl_store {
                 .bind(now())
                 .execute(&self.pool)
                 .await
-                .map_err(|error| match error {
-                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                        StoreError::NotFound("organization")
-                    }
-                    other => StoreError::Database(other),
-                })?;
+                .map_err(|error| StoreError::on_missing(error, "organization"))?;
                 Ok(())
             }
 
@@ -747,12 +732,7 @@ macro_rules! impl_store {
                 .bind(job.workflow_limit.map(i64::from))
                 .fetch_one(executor)
                 .await
-                .map_err(|error| match error {
-                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                        StoreError::NotFound("execution")
-                    }
-                    other => StoreError::Database(other),
-                })?;
+                .map_err(|error| StoreError::on_missing(error, "execution"))?;
                 Ok(row.into())
             }
         }
@@ -896,12 +876,7 @@ macro_rules! impl_store {
                 .bind(now())
                 .execute(&self.pool)
                 .await
-                .map_err(|error| match error {
-                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                        StoreError::NotFound("organization")
-                    }
-                    other => StoreError::Database(other),
-                })?;
+                .map_err(|error| StoreError::on_missing(error, "organization"))?;
                 self.data_key(org).await?.ok_or(StoreError::NotFound("organization"))
             }
 
@@ -1138,12 +1113,7 @@ macro_rules! impl_store {
                 .bind(stored_time(session.expires_at))
                 .fetch_one(executor)
                 .await
-                .map_err(|error| match error {
-                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                        StoreError::NotFound("user or organization")
-                    }
-                    other => StoreError::on_unique(other, || "the session token already exists".into()),
-                })?;
+                .map_err(|error| StoreError::on_missing_or_unique(error, "user or organization", || "the session token already exists".into()))?;
                 Ok(row.into())
             }
         }
@@ -1229,12 +1199,7 @@ macro_rules! impl_store {
                 .bind(stored_time(invite.expires_at))
                 .fetch_one(&self.pool)
                 .await
-                .map_err(|error| match error {
-                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                        StoreError::NotFound("organization")
-                    }
-                    other => StoreError::on_unique(other, || "the invite token already exists".into()),
-                })?;
+                .map_err(|error| StoreError::on_missing_or_unique(error, "organization", || "the invite token already exists".into()))?;
                 row.try_into()
             }
 
@@ -1404,12 +1369,7 @@ macro_rules! impl_store {
                     .bind(secret)
                     .execute(&mut *transaction)
                     .await
-                    .map_err(|error| match error {
-                        sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                            StoreError::NotFound("user")
-                        }
-                        other => StoreError::Database(other),
-                    })?;
+                    .map_err(|error| StoreError::on_missing(error, "user"))?;
                 transaction.commit().await?;
                 Ok(())
             }
@@ -1695,12 +1655,7 @@ macro_rules! impl_execution_store {
                 .bind(now())
                 .fetch_one(executor)
                 .await
-                .map_err(|error| match error {
-                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                        StoreError::NotFound("workflow version")
-                    }
-                    other => StoreError::on_unique(other, || "the execution already exists".into()),
-                })?;
+                .map_err(|error| StoreError::on_missing_or_unique(error, "workflow version", || "the execution already exists".into()))?;
                 row.try_into()
             }
         }
@@ -1885,12 +1840,7 @@ macro_rules! impl_execution_store {
                 .bind(execution.finished_at.map(stored_time))
                 .execute(&mut *transaction)
                 .await
-                .map_err(|error| match error {
-                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                        StoreError::NotFound("workflow version")
-                    }
-                    other => StoreError::on_unique(other, || "the execution already exists".into()),
-                })?;
+                .map_err(|error| StoreError::on_missing_or_unique(error, "workflow version", || "the execution already exists".into()))?;
                 for step in steps {
                     Self::upsert_step_run(&mut *transaction, step).await?;
                 }
@@ -1931,12 +1881,7 @@ macro_rules! impl_execution_store {
                 .bind(run.finished_at.map(stored_time))
                 .execute(executor)
                 .await
-                .map_err(|error| match error {
-                    sqlx::Error::Database(ref database) if database.is_foreign_key_violation() => {
-                        StoreError::NotFound("execution")
-                    }
-                    other => StoreError::Database(other),
-                })?;
+                .map_err(|error| StoreError::on_missing(error, "execution"))?;
                 Ok(())
             }
         }

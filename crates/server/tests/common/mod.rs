@@ -277,3 +277,13 @@ pub async fn join(
         joined.body["user"]["id"].as_str().unwrap().to_owned(),
     )
 }
+
+/// The organization's executions the signed-in person sees, newest first.
+pub async fn executions(app: &App, owner: &[String; 2]) -> Vec<Value> {
+    send(app, "GET", "/api/v1/executions", None, &[&owner[0]])
+        .await
+        .body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("GET /api/v1/executions answered no list"))
+        .clone()
+}
