@@ -61,6 +61,7 @@ conformance!(
     two_factor_steps_and_recovery_codes_work_once,
     identities_find_their_user,
     a_delivery_creates_one_execution_however_often_it_comes,
+    deliveries_succeed_while_other_writes_go_on,
     hooks_are_found_by_token_and_keep_their_secret,
     a_new_job_wakes_listeners_in_other_processes,
     active_workflows_of_every_organization_are_listed,
@@ -2003,6 +2004,55 @@ async fn a_delivery_creates_one_execution_however_often_it_comes(test: &TestStor
         jobs += 1;
     }
     assert_eq!(jobs, 2, "one job per distinct delivery");
+}
+
+/// A delivery reads before it writes; on SQLite, another connection's commit between the two
+/// must not fail it (a deferred transaction would answer SQLITE_BUSY_SNAPSHOT at once).
+async fn deliveries_succeed_while_other_writes_go_on(test: &TestStore) {
+    let store = test.store.clone();
+    let (org_id, _) = org(&*store, "Acme").await;
+    let flow = workflow(&*store, org_id, "wf_busy").await;
+    let other = workflow(&*store, org_id, "wf_other").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let store = store.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut writes = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store
+                    .save_trigger_cursor(other.id, &json!({"n": writes}))
+                    .await
+                    .unwrap();
+                writes += 1;
+            }
+            writes
+        })
+    };
+    const DELIVERIES: usize = 300;
+    let mut failures = Vec::new();
+    for n in 0..DELIVERIES {
+        let execution = new_execution(&flow);
+        let job = job_for(&execution, Utc::now());
+        match store
+            .create_delivered_execution(execution, job, &format!("busy-{n}"))
+            .await
+        {
+            Ok((_, fresh)) => assert!(fresh, "delivery busy-{n} is new"),
+            Err(error) => failures.push(format!("busy-{n}: {error}")),
+        }
+        tokio::task::yield_now().await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.await.unwrap();
+    assert!(writes > 0, "the other connection wrote meanwhile");
+    assert!(failures.is_empty(), "failed deliveries: {failures:?}");
+    let by_workflow = ExecutionFilter {
+        workflow_id: Some(flow.id),
+        state: None,
+    };
+    let (listed, _) = read_all(|page| store.list_executions(org_id, &by_workflow, page)).await;
+    assert_eq!(listed.len(), DELIVERIES, "one execution per delivery");
 }
 
 async fn active_workflows_of_every_organization_are_listed(test: &TestStore) {

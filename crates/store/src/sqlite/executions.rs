@@ -19,7 +19,7 @@ use baton_core::{
     ExecutionId, ExecutionState, JobId, OrgId, Page, PageRequest, Usd, UserId, WorkflowId,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -59,6 +59,19 @@ impl Executions {
             .as_mut()
             .ok_or_else(|| StoreError::Connect("the store is closed".into()))?;
         work(connection)
+    }
+
+    /// Runs `work` in one transaction that takes the write lock when it begins. A deferred
+    /// transaction that reads before it writes fails at once (SQLITE_BUSY, without waiting)
+    /// when another connection committed in between; an immediate one waits for its turn.
+    fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.with(|connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let done = work(&transaction)?;
+            transaction.commit()?;
+            Ok(done)
+        })
     }
 }
 
@@ -342,11 +355,9 @@ impl ExecutionStore for super::SqliteStore {
                 "the job names another execution than the one created with it".into(),
             ));
         }
-        self.executions.with(|connection| {
-            let transaction = connection.transaction()?;
-            let created = insert_execution(&transaction, &execution)?;
-            let job = insert_job(&transaction, &job)?;
-            transaction.commit()?;
+        self.executions.write(|transaction| {
+            let created = insert_execution(transaction, &execution)?;
+            let job = insert_job(transaction, &job)?;
             Ok((created, job))
         })
     }
@@ -357,8 +368,7 @@ impl ExecutionStore for super::SqliteStore {
         job: NewJob,
         delivery_id: &str,
     ) -> Result<(Execution, bool)> {
-        let first = self.executions.with(|connection| {
-            let transaction = connection.transaction()?;
+        let first = self.executions.write(|transaction| {
             let seen: Option<Vec<u8>> = transaction
                 .query_row(
                     "SELECT execution_id FROM deliveries WHERE workflow_id = ?1 AND delivery_id = ?2",
@@ -371,8 +381,8 @@ impl ExecutionStore for super::SqliteStore {
                     .map_err(|error| StoreError::Corrupt(error.to_string()))?;
                 return Ok(Some(ExecutionId::from_uuid(uuid)));
             }
-            let created = insert_execution(&transaction, &execution)?;
-            insert_job(&transaction, &job)?;
+            let created = insert_execution(transaction, &execution)?;
+            insert_job(transaction, &job)?;
             transaction.execute(
                 "INSERT INTO deliveries (workflow_id, delivery_id, execution_id, created_at) \
                  VALUES (?1, ?2, ?3, ?4)",
@@ -383,7 +393,6 @@ impl ExecutionStore for super::SqliteStore {
                     time(now())
                 ],
             )?;
-            transaction.commit()?;
             Ok(None)
         })?;
         match first {
@@ -520,13 +529,11 @@ impl ExecutionStore for super::SqliteStore {
         steps: &[StepRun],
     ) -> Result<()> {
         crate::check_finished_record(execution, steps)?;
-        self.executions.with(|connection| {
-            let transaction = connection.transaction()?;
-            insert_finished(&transaction, execution)?;
+        self.executions.write(|transaction| {
+            insert_finished(transaction, execution)?;
             for step in steps {
-                upsert_step_run(&transaction, step)?;
+                upsert_step_run(transaction, step)?;
             }
-            transaction.commit()?;
             Ok(())
         })
     }
