@@ -162,6 +162,24 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .fallback(error::not_found);
     security::with_security_headers(routes, state.config.is_tls())
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// A request's span names its method and path, never its query (an OAuth callback carries a
+/// one-time code there) nor a hook's token, which is the hook's only key.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = logged_path(request.uri().path()),
+    )
+}
+
+fn logged_path(path: &str) -> &str {
+    if path.starts_with("/hooks/") {
+        "/hooks/{token}"
+    } else {
+        path
+    }
 }

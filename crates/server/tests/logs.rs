@@ -80,15 +80,42 @@ async fn no_password_email_or_token_reaches_the_logs() {
     .await;
     assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
 
+    // A hook's token and an OAuth callback's code and state travel in the URL.
+    send(
+        &app,
+        "POST",
+        "/hooks/hook-token-that-stays-secret",
+        Some(json!({})),
+        &[],
+    )
+    .await;
+    let callback = send(
+        &app,
+        "GET",
+        &format!(
+            "{}?code=one-time-code-from-google&state=the-sealed-state",
+            baton_connectors::OAUTH_CALLBACK_PATH
+        ),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(callback.status, StatusCode::BAD_REQUEST);
+
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
-        logs.contains("/api/v1/auth/login") && logs.contains("outbox"),
+        logs.contains("/api/v1/auth/login")
+            && logs.contains("/hooks/{token}")
+            && logs.contains("outbox"),
         "the requests and the mail were logged: {logs}"
     );
     let secrets = [
         "correct horse battery staple".to_owned(),
         "a wrong guess".to_owned(),
         "a brand new passphrase".to_owned(),
+        "hook-token-that-stays-secret".to_owned(),
+        "one-time-code-from-google".to_owned(),
+        "the-sealed-state".to_owned(),
         "secret.person".to_owned(),
         reset_token.clone(),
         signed_up
