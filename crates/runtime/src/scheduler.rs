@@ -6,10 +6,12 @@
 //! (the default) starts from now; `run_once` fires the latest missed time once.
 //!
 //! Poll triggers (`{"type": "poll", "service": "gmail", "event": "new_email"}`) are looked at
-//! here too, each every `every` in a task of its own: what the connector finds new since the
-//! stored cursor starts one execution per item, delivered under the item's id (so an item
-//! found twice, by two servers or after a crash before the cursor was saved, runs once), and
-//! then the cursor moves on.
+//! here too, each every `every` in a task of its own. Servers take turns: a look is claimed in
+//! the store, which moves the next one `every` on, so N servers still look once per interval.
+//! What the connector finds new since the stored cursor starts one execution per item,
+//! delivered under the item's id (so an item found twice, after a crash before the cursor was
+//! saved, runs once), and then the cursor moves on. A look that fails keeps its cursor and
+//! stores why, for the API to show.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,7 +39,10 @@ pub struct Scheduler {
 }
 
 /// How often a poll trigger looks when its workflow does not say.
-const DEFAULT_POLL_EVERY: Duration = Duration::from_secs(60);
+pub const DEFAULT_POLL_EVERY: Duration = Duration::from_secs(60);
+/// How often a server asks the store whether a poll trigger's turn has come: a look asked for
+/// now (`POST /api/v1/workflows/{id}/poll`) waits at most this long.
+const POLL_CHECK: Duration = Duration::from_secs(2);
 
 struct Polling {
     next: tokio::time::Instant,
@@ -213,29 +218,51 @@ impl Scheduler {
             if polling.next > now {
                 return;
             }
-            polling.next = now + every.unwrap_or(DEFAULT_POLL_EVERY);
+            polling.next = now + POLL_CHECK;
             polling.busy.clone()
         };
         let Ok(guard) = busy.try_lock_owned() else {
             return;
         };
+        let every = every.unwrap_or(DEFAULT_POLL_EVERY);
         let runtime = self.runtime.clone();
         let workflow = workflow.clone();
         tokio::spawn(async move {
             let _one_look_at_a_time = guard;
-            if let Err(error) = look(&runtime, &workflow, &compiled).await {
+            let now = Utc::now();
+            let next = chrono::Duration::from_std(every)
+                .ok()
+                .and_then(|every| now.checked_add_signed(every))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let state = match runtime.store.claim_poll(workflow.id, now, next).await {
+                Ok(Some(state)) => state,
+                // Not due yet, or another server's turn.
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(workflow = %workflow.key, %error, "a poll trigger's turn cannot be taken");
+                    return;
+                }
+            };
+            let looked = look(&runtime, &workflow, &compiled, state.cursor).await;
+            if let Err(error) = &looked {
                 tracing::warn!(workflow = %workflow.key, %error, "a poll trigger's look failed");
+            }
+            let outcome = looked.as_ref().map_err(String::as_str);
+            if let Err(error) = runtime.store.finish_poll(workflow.id, outcome).await {
+                tracing::warn!(workflow = %workflow.key, %error, "a poll trigger's look cannot be recorded");
             }
         });
     }
 }
 
-/// One look for what is new: an execution per item, then the cursor saved.
+/// One look for what is new from `cursor`: an execution per item. Answers where the look
+/// stopped.
 async fn look(
     runtime: &Runtime,
     workflow: &baton_core::workflow::Workflow,
     compiled: &baton_engine::CompiledWorkflow,
-) -> Result<(), String> {
+    cursor: Option<serde_json::Value>,
+) -> Result<serde_json::Value, String> {
     let Some(Trigger::Poll {
         service,
         event,
@@ -244,7 +271,7 @@ async fn look(
         ..
     }) = &compiled.header.trigger
     else {
-        return Ok(());
+        return Err("the workflow's trigger is not a poll trigger".into());
     };
     use baton_engine::connector::CredentialSource;
     let secret = runtime
@@ -261,11 +288,6 @@ async fn look(
                 .unwrap_or_default()
         ));
     }
-    let cursor = runtime
-        .store
-        .trigger_cursor(workflow.id)
-        .await
-        .map_err(|error| error.to_string())?;
     let polled = runtime
         .connectors
         .poll(baton_engine::connector::PollCall {
@@ -295,11 +317,7 @@ async fn look(
             tracing::info!(workflow = %workflow.key, execution = %execution.id, %delivery, "a poll trigger started a run");
         }
     }
-    runtime
-        .store
-        .save_trigger_cursor(workflow.id, &polled.cursor)
-        .await
-        .map_err(|error| error.to_string())
+    Ok(polled.cursor)
 }
 
 #[cfg(test)]

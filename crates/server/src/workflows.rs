@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/workflows/{id}/deactivate", post(deactivate))
         .route("/api/v1/workflows/{id}/runs", post(start_run))
         .route("/api/v1/workflows/{id}/schedule", get(schedule))
+        .route("/api/v1/workflows/{id}/poll", get(poll).post(poll_now))
 }
 
 /// The workflow named in a path, in the caller's organization.
@@ -384,6 +385,11 @@ async fn set_active(
         .store
         .set_active(signed_in.org, workflow.id, active)
         .await?;
+    if active && !workflow.active {
+        // A poll trigger turned back on starts from now, as on its first activation, instead
+        // of running once for everything that arrived while it was off.
+        state.store.forget_poll(workflow.id).await?;
+    }
     audit::record(
         state,
         client,
@@ -535,11 +541,7 @@ async fn schedule(
 ) -> Result<Json<Value>, ApiError> {
     signed_in.require(Action::ViewWorkflows)?;
     let workflow = find(&state, &signed_in, &id).await?;
-    let compiled = state
-        .runtime
-        .compiled(signed_in.org, workflow.id, workflow.current_version)
-        .await
-        .map_err(crate::executions::runtime_error)?;
+    let compiled = current(&state, &signed_in, &workflow).await?;
     let Some(baton_core::dsl::Trigger::Schedule {
         cron,
         timezone,
@@ -564,4 +566,93 @@ async fn schedule(
         "active": workflow.active,
         "next_runs": next,
     })))
+}
+
+/// The workflow's poll trigger and how its looks go.
+async fn poll(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    signed_in.require(Action::ViewWorkflows)?;
+    let workflow = find(&state, &signed_in, &id).await?;
+    let (service, event, every) = poll_trigger(&state, &signed_in, &workflow).await?;
+    let polled = state
+        .store
+        .poll_state(workflow.id)
+        .await?
+        .unwrap_or_default();
+    let time = |time: Option<chrono::DateTime<chrono::Utc>>| {
+        time.map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    };
+    Ok(Json(json!({
+        "service": service,
+        "event": event,
+        "every_seconds": every.as_secs(),
+        "active": workflow.active,
+        "looked_at": time(polled.looked_at),
+        "next_look_at": time(polled.next_look_at),
+        "error": polled.error,
+    })))
+}
+
+/// Makes the poll trigger look at once (within a couple of seconds), as a person testing a
+/// workflow expects, instead of at its next interval.
+async fn poll_now(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let workflow = find(&state, &signed_in, &id).await?;
+    signed_in.require(Action::EditWorkflow {
+        creator: workflow.created_by,
+    })?;
+    poll_trigger(&state, &signed_in, &workflow).await?;
+    if !workflow.active {
+        return Err(ApiError::Conflict(
+            "the workflow is not active: activate it to let its trigger look".into(),
+        ));
+    }
+    state.store.poll_now(workflow.id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"looking": true}))))
+}
+
+/// The service, event and interval of the workflow's poll trigger.
+async fn poll_trigger(
+    state: &AppState,
+    signed_in: &Authenticated,
+    workflow: &Workflow,
+) -> Result<(String, String, std::time::Duration), ApiError> {
+    let compiled = current(state, signed_in, workflow).await?;
+    let Some(baton_core::dsl::Trigger::Poll {
+        service,
+        event,
+        every,
+        ..
+    }) = &compiled.header.trigger
+    else {
+        return Err(ApiError::Conflict(
+            "this workflow has no poll trigger".into(),
+        ));
+    };
+    Ok((
+        service.clone(),
+        event.clone(),
+        every.map_or(baton_runtime::scheduler::DEFAULT_POLL_EVERY, |every| {
+            every.get()
+        }),
+    ))
+}
+
+/// The workflow's current version, compiled.
+async fn current(
+    state: &AppState,
+    signed_in: &Authenticated,
+    workflow: &Workflow,
+) -> Result<std::sync::Arc<baton_engine::CompiledWorkflow>, ApiError> {
+    state
+        .runtime
+        .compiled(signed_in.org, workflow.id, workflow.current_version)
+        .await
+        .map_err(crate::executions::runtime_error)
 }

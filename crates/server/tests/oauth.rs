@@ -47,6 +47,9 @@ struct Google {
     seen: Vec<String>,
     /// Messages that arrived in the inbox, in order (history ids from 9002).
     arrived: Vec<String>,
+    /// `history.list` calls answered, and whether it answers 503 now.
+    history_calls: u32,
+    history_down: bool,
 }
 
 const FIRST_HISTORY_ID: usize = 9001;
@@ -176,6 +179,19 @@ async fn history(
     let mut google = google.lock().unwrap();
     if !bearer_ok(&mut google, &headers) {
         return unauthenticated();
+    }
+    google.history_calls += 1;
+    if google.history_down {
+        // Google's error shape for an overloaded backend.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({"error": {"code": 503, "message": "The service is currently unavailable.",
+                "errors": [{"message": "The service is currently unavailable.", "domain": "global",
+                "reason": "backendError"}], "status": "UNAVAILABLE"}}),
+            ),
+        )
+            .into_response();
     }
     let start: usize = query["startHistoryId"].parse().unwrap();
     let records: Vec<Value> = google
@@ -672,15 +688,37 @@ async fn new_gmail_messages_start_one_run_each(test: &TestStore) {
         let store = store.clone();
         async move {
             for _ in 0..100 {
-                if store.trigger_cursor(id).await.unwrap()
-                    == Some(json!({"history_id": history_id}))
-                {
+                let state = store.poll_state(id).await.unwrap();
+                if state.and_then(|state| state.cursor) == Some(json!({"history_id": history_id})) {
                     return;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             panic!("the cursor never reached {history_id}");
         }
+    };
+    let look_now = || async {
+        let asked = send(
+            &app,
+            "POST",
+            "/api/v1/workflows/wf_inbox/poll",
+            None,
+            &[&owner[0]],
+        )
+        .await;
+        assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
+    };
+    let status = || async {
+        let shown = send(
+            &app,
+            "GET",
+            "/api/v1/workflows/wf_inbox/poll",
+            None,
+            &[&owner[0]],
+        )
+        .await;
+        assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+        shown.body
     };
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -696,8 +734,9 @@ async fn new_gmail_messages_start_one_run_each(test: &TestStore) {
         .unwrap()
         .arrived
         .extend(["m-1".to_owned(), "m-2".to_owned()]);
-    // A second server's scheduler looks at once and finds both.
+    // A second server's scheduler runs too; asked to look now, one of the two looks.
     tokio::spawn(baton_runtime::Scheduler::new(app.state.runtime.clone()).run(stopped.clone()));
+    look_now().await;
     cursor_at("9003").await;
     let mut finished = Vec::new();
     for _ in 0..40 {
@@ -714,16 +753,113 @@ async fn new_gmail_messages_start_one_run_each(test: &TestStore) {
             .all(|run| run["state"] == "COMPLETED" && run["trigger"] == "poll"),
         "{finished:?}"
     );
+    // Both schedulers have checked again since; the next look is 10 s away for both.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        google.lock().unwrap().history_calls,
+        1,
+        "two servers, one look per interval"
+    );
+    let shown = status().await;
+    assert_eq!(shown["service"], "gmail");
+    assert_eq!(shown["event"], "new_email");
+    assert_eq!(shown["every_seconds"], 10);
+    assert_eq!(shown["active"], true);
+    assert_eq!(shown["error"], Value::Null);
+    assert!(shown["looked_at"].is_string(), "{shown}");
+    assert!(
+        shown["next_look_at"].as_str().unwrap() > shown["looked_at"].as_str().unwrap(),
+        "{shown}"
+    );
+
+    // A failing look says why, and keeps its place.
+    google.lock().unwrap().history_down = true;
+    look_now().await;
+    let mut failed = Value::Null;
+    for _ in 0..100 {
+        failed = status().await;
+        if failed["error"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(error.contains("503"), "{failed}");
+    assert_eq!(
+        store.poll_state(id).await.unwrap().unwrap().cursor,
+        Some(json!({"history_id": "9003"}))
+    );
+    google.lock().unwrap().history_down = false;
 
     // A look whose cursor was lost (a crash before it was saved) finds both again: they do not
-    // run twice.
+    // run twice. The look that succeeds clears the error.
     store
-        .save_trigger_cursor(id, &json!({"history_id": "9001"}))
+        .finish_poll(id, Ok(&json!({"history_id": "9001"})))
         .await
         .unwrap();
-    tokio::spawn(baton_runtime::Scheduler::new(app.state.runtime.clone()).run(stopped));
+    look_now().await;
     cursor_at("9003").await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(executions(&app, &owner).await.len(), 2);
+    assert_eq!(status().await["error"], Value::Null);
+
+    // Turned off while mail arrives, then on again: it starts from now, as the first time.
+    send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_inbox/deactivate",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    let inactive = send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_inbox/poll",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(inactive.status, StatusCode::CONFLICT, "{}", inactive.body);
+    google.lock().unwrap().arrived.push("m-3".to_owned());
+    send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_inbox/activate",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    cursor_at("9004").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        executions(&app, &owner).await.len(),
+        2,
+        "what came while it was off does not run"
+    );
+
+    let manual = send(
+        &app,
+        "POST",
+        "/api/v1/workflows",
+        Some(json!({"id": "wf_manual", "name": "Manual", "steps": [{"id": "noop", "type": "transformation", "action": "set", "inputs": {"a": 1}}]})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(manual.status, StatusCode::CREATED, "{}", manual.body);
+    let no_poll = send(
+        &app,
+        "GET",
+        "/api/v1/workflows/wf_manual/poll",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(no_poll.status, StatusCode::CONFLICT);
+    assert!(
+        no_poll.body.to_string().contains("no poll trigger"),
+        "{}",
+        no_poll.body
+    );
     let _ = stop.send(true);
 }

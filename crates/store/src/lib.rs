@@ -21,7 +21,7 @@ use baton_core::api_key::{ApiKey, NewApiKey};
 use baton_core::audit::{AuditEvent, AuditFilter, NewAuditEvent};
 use baton_core::credential::{Credential, NewCredential, SealedSecret};
 use baton_core::execution::{Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun};
-use baton_core::hook::Hook;
+use baton_core::hook::{Hook, PollState};
 use baton_core::job::{Claim, Job, NewJob};
 use baton_core::organization::NewUser;
 use baton_core::session::{NewSession, Session};
@@ -274,13 +274,26 @@ pub trait HookStore: Send + Sync {
     async fn hook_by_token(&self, token: &str) -> Result<Option<(Hook, Workflow)>>;
     /// The newest delivery id of the workflow that starts with `prefix` (e.g. `schedule:`).
     async fn latest_delivery(&self, workflow: WorkflowId, prefix: &str) -> Result<Option<String>>;
-    /// Where the workflow's poll trigger last stopped looking.
-    async fn trigger_cursor(&self, workflow: WorkflowId) -> Result<Option<serde_json::Value>>;
-    async fn save_trigger_cursor(
+    /// Where the workflow's poll trigger stands; none before anything looked.
+    async fn poll_state(&self, workflow: WorkflowId) -> Result<Option<PollState>>;
+    /// Takes the workflow's next poll look when it is due at `now`, making the one after due
+    /// at `next`; none when it is not due (another server took it).
+    async fn claim_poll(
         &self,
         workflow: WorkflowId,
-        cursor: &serde_json::Value,
+        now: chrono::DateTime<chrono::Utc>,
+        next: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<PollState>>;
+    /// Records how a look ended: where it stopped, or why it failed (the cursor then stays).
+    async fn finish_poll(
+        &self,
+        workflow: WorkflowId,
+        outcome: std::result::Result<&serde_json::Value, &str>,
     ) -> Result<()>;
+    /// Makes the next look due now.
+    async fn poll_now(&self, workflow: WorkflowId) -> Result<()>;
+    /// Forgets where the poll trigger stood, so that its next look starts from now.
+    async fn forget_poll(&self, workflow: WorkflowId) -> Result<()>;
     /// Sets or clears the signing secret.
     async fn set_hook_secret(
         &self,

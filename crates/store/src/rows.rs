@@ -469,3 +469,26 @@ impl From<HookRow> for baton_core::hook::Hook {
         }
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PollRow {
+    cursor: String,
+    looked_at: Option<DateTime<Utc>>,
+    next_look_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+}
+
+impl TryFrom<PollRow> for baton_core::hook::PollState {
+    type Error = StoreError;
+
+    fn try_from(row: PollRow) -> Result<Self, StoreError> {
+        let cursor: Value = serde_json::from_str(&row.cursor)
+            .map_err(|error| StoreError::Corrupt(format!("a trigger cursor: {error}")))?;
+        Ok(baton_core::hook::PollState {
+            cursor: (!cursor.is_null()).then_some(cursor),
+            looked_at: row.looked_at,
+            next_look_at: row.next_look_at,
+            error: row.last_error,
+        })
+    }
+}

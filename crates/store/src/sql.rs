@@ -1514,29 +1514,79 @@ macro_rules! impl_store {
                 Ok(row.map(|(id,)| id))
             }
 
-            async fn trigger_cursor(&self, workflow: WorkflowId) -> Result<Option<serde_json::Value>> {
-                let row: Option<(String,)> =
-                    sqlx::query_as("SELECT cursor FROM trigger_cursors WHERE workflow_id = $1")
-                        .bind(workflow.as_uuid())
-                        .fetch_optional(&self.pool)
-                        .await?;
-                row.map(|(text,)| {
-                    serde_json::from_str(&text)
-                        .map_err(|error| StoreError::Corrupt(format!("a trigger cursor: {error}")))
-                })
-                .transpose()
-            }
-
-            async fn save_trigger_cursor(&self, workflow: WorkflowId, cursor: &serde_json::Value) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO trigger_cursors (workflow_id, cursor, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (workflow_id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+            async fn poll_state(&self, workflow: WorkflowId) -> Result<Option<baton_core::hook::PollState>> {
+                let row: Option<PollRow> = sqlx::query_as(
+                    "SELECT cursor, looked_at, next_look_at, last_error FROM trigger_cursors WHERE workflow_id = $1",
                 )
                 .bind(workflow.as_uuid())
-                .bind(cursor.to_string())
-                .bind(now())
-                .execute(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn claim_poll(
+                &self,
+                workflow: WorkflowId,
+                now: chrono::DateTime<chrono::Utc>,
+                next: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Option<baton_core::hook::PollState>> {
+                // One statement: of servers claiming at once, the first moves the due time and
+                // the others then find it in the future.
+                let row: Option<PollRow> = sqlx::query_as(
+                    "INSERT INTO trigger_cursors (workflow_id, cursor, updated_at, next_look_at) \
+                     VALUES ($1, 'null', $2, $3) \
+                     ON CONFLICT (workflow_id) DO UPDATE SET next_look_at = excluded.next_look_at \
+                     WHERE trigger_cursors.next_look_at IS NULL OR trigger_cursors.next_look_at <= $2 \
+                     RETURNING cursor, looked_at, next_look_at, last_error",
+                )
+                .bind(workflow.as_uuid())
+                .bind($crate::sql::stored_time(now))
+                .bind($crate::sql::stored_time(next))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|error| StoreError::on_missing(error, "workflow"))?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn finish_poll(
+                &self,
+                workflow: WorkflowId,
+                outcome: std::result::Result<&serde_json::Value, &str>,
+            ) -> Result<()> {
+                let now = now();
+                let (cursor, error) = match outcome {
+                    Ok(cursor) => (Some(cursor.to_string()), None),
+                    Err(error) => (None, Some(error)),
+                };
+                sqlx::query(
+                    "INSERT INTO trigger_cursors (workflow_id, cursor, updated_at, looked_at, last_error) \
+                     VALUES ($1, COALESCE($2, 'null'), $3, $3, $4) \
+                     ON CONFLICT (workflow_id) DO UPDATE SET \
+                     cursor = COALESCE($2, trigger_cursors.cursor), updated_at = $3, looked_at = $3, last_error = $4",
+                )
+                .bind(workflow.as_uuid())
+                .bind(cursor)
+                .bind(now)
+                .bind(error)
+                .execute(&self.pool)
+                .await
+                .map_err(|error| StoreError::on_missing(error, "workflow"))?;
+                Ok(())
+            }
+
+            async fn poll_now(&self, workflow: WorkflowId) -> Result<()> {
+                sqlx::query("UPDATE trigger_cursors SET next_look_at = NULL WHERE workflow_id = $1")
+                    .bind(workflow.as_uuid())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn forget_poll(&self, workflow: WorkflowId) -> Result<()> {
+                sqlx::query("DELETE FROM trigger_cursors WHERE workflow_id = $1")
+                    .bind(workflow.as_uuid())
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 

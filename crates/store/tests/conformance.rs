@@ -17,6 +17,7 @@ use baton_core::session::NewSession;
 use baton_core::workflow::{NewVersion, NewWorkflow, Workflow};
 use baton_core::{
     Cursor, ExecutionId, ExecutionState, OrgId, Page, PageRequest, Role, StepState, Usd, User,
+    WorkflowId,
 };
 use baton_store::{Store, StoreError};
 use chrono::{Duration, Utc};
@@ -1980,20 +1981,86 @@ async fn a_delivery_creates_one_execution_however_often_it_comes(test: &TestStor
         "an underscore in the prefix is not a wildcard"
     );
 
-    // A poll trigger's cursor is kept per workflow and replaced.
-    assert_eq!(store.trigger_cursor(flow.id).await.unwrap(), None);
-    store
-        .save_trigger_cursor(flow.id, &json!({"history_id": "9001"}))
+    // A poll trigger's turns: the first claim takes the look and moves the next one on; a
+    // claim before then gets nothing; a look asked for now can be taken again.
+    assert_eq!(store.poll_state(flow.id).await.unwrap(), None);
+    let now = Utc::now();
+    let first_look = store
+        .claim_poll(flow.id, now, now + Duration::seconds(60))
         .await
-        .unwrap();
-    store
-        .save_trigger_cursor(flow.id, &json!({"history_id": "9007"}))
-        .await
-        .unwrap();
+        .unwrap()
+        .expect("the first look is due");
+    assert_eq!(first_look.cursor, None, "nothing looked before");
     assert_eq!(
-        store.trigger_cursor(flow.id).await.unwrap(),
-        Some(json!({"history_id": "9007"}))
+        store
+            .claim_poll(flow.id, now, now + Duration::seconds(60))
+            .await
+            .unwrap(),
+        None,
+        "another server's claim waits for the next time"
     );
+    store
+        .finish_poll(flow.id, Ok(&json!({"history_id": "9001"})))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_poll(
+                flow.id,
+                now + Duration::seconds(30),
+                now + Duration::seconds(90)
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let due = store
+        .claim_poll(
+            flow.id,
+            now + Duration::seconds(61),
+            now + Duration::seconds(121),
+        )
+        .await
+        .unwrap()
+        .expect("due once its time has come");
+    assert_eq!(due.cursor, Some(json!({"history_id": "9001"})));
+    // A failed look keeps the cursor and says why; a good one clears the error.
+    store
+        .finish_poll(flow.id, Err("Gmail answered 503"))
+        .await
+        .unwrap();
+    let failed = store.poll_state(flow.id).await.unwrap().unwrap();
+    assert_eq!(failed.cursor, Some(json!({"history_id": "9001"})));
+    assert_eq!(failed.error.as_deref(), Some("Gmail answered 503"));
+    assert!(failed.looked_at.is_some());
+    assert!(failed.next_look_at.unwrap() > now + Duration::seconds(120));
+    store.poll_now(flow.id).await.unwrap();
+    let asked = store
+        .claim_poll(
+            flow.id,
+            now + Duration::seconds(62),
+            now + Duration::seconds(122),
+        )
+        .await
+        .unwrap()
+        .expect("a look asked for now is due");
+    assert_eq!(asked.error.as_deref(), Some("Gmail answered 503"));
+    store
+        .finish_poll(flow.id, Ok(&json!({"history_id": "9007"})))
+        .await
+        .unwrap();
+    let good = store.poll_state(flow.id).await.unwrap().unwrap();
+    assert_eq!(good.cursor, Some(json!({"history_id": "9007"})));
+    assert_eq!(good.error, None);
+    store.forget_poll(flow.id).await.unwrap();
+    assert_eq!(store.poll_state(flow.id).await.unwrap(), None);
+    assert!(matches!(
+        store
+            .claim_poll(WorkflowId::new(), now, now + Duration::seconds(60))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
     let mut jobs = 0;
     while store
         .claim(&claim("w", Utc::now()))
@@ -2021,7 +2088,7 @@ async fn deliveries_succeed_while_other_writes_go_on(test: &TestStore) {
             let mut writes = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 store
-                    .save_trigger_cursor(other.id, &json!({"n": writes}))
+                    .finish_poll(other.id, Ok(&json!({"n": writes})))
                     .await
                     .unwrap();
                 writes += 1;
