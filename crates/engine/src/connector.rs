@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use baton_core::OrgId;
 use serde_json::Value;
 
-use crate::error::StepError;
+use crate::error::{AuthProblem, StepError};
 
 /// One action call.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +121,49 @@ pub trait CredentialSource: Send + Sync {
     ) -> Result<Option<Secret>, StepError> {
         Ok(None)
     }
+
+    /// The provider will not take the credential again: its grant is gone (`Revoked`), or it
+    /// refused a token that cannot be refreshed. The source may mark it for reconnecting.
+    async fn lost(&self, _org: OrgId, _service: &str, _name: Option<&str>, _why: &StepError) {}
+}
+
+/// Makes a call with the credential's secret (`attempt` gets the secret to use). When the
+/// provider refuses the token, the call is made once more with a refreshed one; when the
+/// refusal stands or the grant is gone, the source hears of it, so that the credential shows
+/// "reconnect needed" instead of failing every run the same way.
+pub async fn with_refresh<T, F, Fut>(
+    source: &dyn CredentialSource,
+    org: OrgId,
+    service: &str,
+    name: Option<&str>,
+    secret: Secret,
+    mut attempt: F,
+) -> Result<T, StepError>
+where
+    F: FnMut(Secret) -> Fut,
+    Fut: std::future::Future<Output = Result<T, StepError>>,
+{
+    let mut result = attempt(secret).await;
+    let mut refreshed = false;
+    if let Err(error) = &result
+        && error.auth == Some(AuthProblem::Refused)
+        && let Some(fresh) = source.refreshed(org, service, name).await?
+    {
+        refreshed = true;
+        result = attempt(fresh).await;
+    }
+    if let Err(error) = &result {
+        let lost = match error.auth {
+            Some(AuthProblem::Revoked) => true,
+            // A token refused right after its refresh points elsewhere (a scope, the account).
+            Some(AuthProblem::Refused) => !refreshed,
+            None => false,
+        };
+        if lost {
+            source.lost(org, service, name, error).await;
+        }
+    }
+    result
 }
 
 #[async_trait]

@@ -7,7 +7,9 @@
 //! it; the refreshed secret is sealed and stored in place. A grant the provider no longer
 //! honours marks the credential "reconnect needed" (audited as `credential.reconnect_needed`):
 //! from then on its steps fail at once, saying so, without calling the provider, until
-//! someone connects the service again.
+//! someone connects the service again. So does a grant the provider says is gone during a
+//! call (Slack's `token_revoked` when the app is removed), and an OAuth token it refuses that
+//! has no refresh token; an API key it refuses is left alone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -241,5 +243,27 @@ impl CredentialSource for StoredCredentials {
             return Ok(None);
         }
         self.refresh(org, &chosen, &secret).await.map(Some)
+    }
+
+    /// A grant the provider says is gone, or an OAuth token it refused that cannot be
+    /// refreshed (Slack's bot tokens have no refresh token): reconnect needed. An API key it
+    /// refused is left as it is; the step's error says so.
+    async fn lost(&self, org: OrgId, service: &str, name: Option<&str>, why: &StepError) {
+        let Ok(Some(chosen)) = self.chosen(org, service, name).await else {
+            return;
+        };
+        if chosen.reconnect_reason.is_some() {
+            return;
+        }
+        let mark = match why.auth {
+            Some(AuthProblem::Revoked) => true,
+            Some(AuthProblem::Refused) => self.opened(org, &chosen).await.is_ok_and(|secret| {
+                secret.text("access_token").is_some() && secret.text("refresh_token").is_none()
+            }),
+            None => false,
+        };
+        if mark {
+            self.mark_reconnect(org, &chosen, &why.message).await;
+        }
     }
 }

@@ -279,7 +279,7 @@ async fn look(
         .credential(workflow.org_id, service, credential.as_deref())
         .await
         .map_err(|error| error.message)?;
-    if secret.is_none() {
+    let Some(secret) = secret else {
         return Err(format!(
             "the organization has no {service} credential{}",
             credential
@@ -287,19 +287,26 @@ async fn look(
                 .map(|name| format!(" named {name:?}"))
                 .unwrap_or_default()
         ));
-    }
-    let polled = runtime
-        .connectors
-        .poll(baton_engine::connector::PollCall {
-            org_id: workflow.org_id,
-            service: service.clone(),
-            event: event.clone(),
-            inputs: inputs.clone().unwrap_or(serde_json::Value::Null),
-            cursor,
-            secret,
-        })
-        .await
-        .map_err(|error| error.message)?;
+    };
+    let polled = baton_engine::connector::with_refresh(
+        runtime.credentials.as_ref(),
+        workflow.org_id,
+        service,
+        credential.as_deref(),
+        secret,
+        |secret| {
+            runtime.connectors.poll(baton_engine::connector::PollCall {
+                org_id: workflow.org_id,
+                service: service.clone(),
+                event: event.clone(),
+                inputs: inputs.clone().unwrap_or(serde_json::Value::Null),
+                cursor: cursor.clone(),
+                secret: Some(secret),
+            })
+        },
+    )
+    .await
+    .map_err(|error| error.message)?;
     for (delivery, item) in polled.items {
         let run = NewRun {
             org_id: workflow.org_id,

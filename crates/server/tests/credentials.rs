@@ -14,6 +14,7 @@ conformance!(
     a_step_uses_the_credential_it_names_and_keeps_none_of_it,
     the_connectors_declare_their_auth_and_actions,
     model_prices_are_checked_set_and_removed,
+    a_slack_app_removed_from_the_workspace_needs_reconnecting,
 );
 
 const TOKEN: &str = "tok-live-93bd11f0a2c4";
@@ -456,4 +457,106 @@ async fn model_prices_are_checked_set_and_removed(test: &TestStore) {
     )
     .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+/// A fake Slack Web API whose token was revoked (the app was removed): `chat.postMessage`
+/// answers HTTP 200 with `{"ok": false, "error": "token_revoked"}`, as Slack does, until the
+/// token is the one given after reconnecting.
+async fn a_slack_app_removed_from_the_workspace_needs_reconnecting(test: &TestStore) {
+    use std::sync::{Arc, Mutex};
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let kept = calls.clone();
+    let slack = axum::Router::new().route(
+        "/api/chat.postMessage",
+        axum::routing::post(move |headers: axum::http::HeaderMap| async move {
+            let token = headers
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            kept.lock().unwrap().push(token.clone());
+            if token == "Bearer xoxb-reinstalled" {
+                axum::Json(
+                    json!({"ok": true, "channel": "C024BE91L", "ts": "1503435956.000247",
+                    "message": {"type": "message", "text": "Hot lead", "ts": "1503435956.000247"}}),
+                )
+            } else {
+                axum::Json(json!({"ok": false, "error": "token_revoked"}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, slack).await.unwrap() });
+    let app = App::with_connectors(
+        test,
+        baton_connectors::ConnectorSettings {
+            slack_base_url: Some(format!("http://{addr}/api")),
+            ..Default::default()
+        },
+    );
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let created = send(
+        &app,
+        "POST",
+        "/api/v1/credentials",
+        Some(json!({"service": "slack", "name": "sales", "secret": {"bot_token": "xoxb-removed"}})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let credential = format!(
+        "/api/v1/credentials/{}",
+        created.body["id"].as_str().unwrap()
+    );
+    let saved = send(
+        &app,
+        "POST",
+        "/api/v1/workflows",
+        Some(json!({"id": "wf_leads", "name": "Leads", "steps": [{"id": "post", "type": "integration",
+            "service": "slack", "action": "post_message", "inputs": {"channel": "C024BE91L", "text": "Hot lead"}}]})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.body);
+    let run = || async {
+        send(
+            &app,
+            "POST",
+            "/api/v1/workflows/wf_leads/runs?wait=20",
+            Some(json!({})),
+            &[&owner[0]],
+        )
+        .await
+        .body
+    };
+
+    let first = run().await;
+    assert_eq!(first["state"], "FAILED", "{first}");
+    let message = first["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("token_revoked"), "{message}");
+    let shown = send(&app, "GET", &credential, None, &[&owner[0]]).await;
+    assert_eq!(shown.body["status"], "reconnect_needed", "{}", shown.body);
+    // From now on the step fails at once, saying so, without asking Slack.
+    let second = run().await;
+    assert_eq!(second["state"], "FAILED", "{second}");
+    let message = second["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("needs to be connected again"), "{message}");
+    assert_eq!(calls.lock().unwrap().len(), 1, "Slack was asked once");
+
+    // Reinstalled: the new token clears the mark and the step posts.
+    let replaced = send(
+        &app,
+        "PUT",
+        &format!("{credential}/secret"),
+        Some(json!({"secret": {"bot_token": "xoxb-reinstalled"}})),
+        &[&owner[0]],
+    )
+    .await;
+    assert!(replaced.status.is_success(), "{}", replaced.body);
+    let shown = send(&app, "GET", &credential, None, &[&owner[0]]).await;
+    assert_ne!(shown.body["status"], "reconnect_needed", "{}", shown.body);
+    let third = run().await;
+    assert_eq!(third["state"], "COMPLETED", "{third}");
+    assert_eq!(calls.lock().unwrap().len(), 2);
 }

@@ -838,6 +838,39 @@ async fn new_gmail_messages_start_one_run_each(test: &TestStore) {
         "what came while it was off does not run"
     );
 
+    // Access revoked in the Google account: the look's 401, then the refused refresh, mark
+    // the connection, and the trigger says what to do.
+    {
+        let mut google = google.lock().unwrap();
+        google.revoked = true;
+        google.valid = None;
+    }
+    look_now().await;
+    let mut revoked = Value::Null;
+    for _ in 0..100 {
+        revoked = status().await;
+        if revoked["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("connect"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        revoked["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("connect gmail again"),
+        "{revoked}"
+    );
+    let credentials = send(&app, "GET", "/api/v1/credentials", None, &[&owner[0]]).await;
+    assert_eq!(
+        credentials.body["items"][0]["status"], "reconnect_needed",
+        "{}",
+        credentials.body
+    );
+
     let manual = send(
         &app,
         "POST",

@@ -340,20 +340,24 @@ impl Run<'_> {
                         call.credential.as_deref().unwrap_or_default()
                     )));
                 }
-                let mut result = self.call(call.clone()).await;
-                if let (Err(error), Some(credentials)) = (&result, &self.engine.credentials)
-                    && error.auth == Some(crate::error::AuthProblem::Refused)
-                    && call.secret.is_some()
-                {
-                    // The token was refused: once, with a refreshed one.
-                    if let Some(fresh) = credentials
-                        .refreshed(self.org(), &call.service, call.credential.as_deref())
-                        .await?
-                    {
-                        call.secret = Some(fresh);
-                        result = self.call(call.clone()).await;
+                let result = match (&self.engine.credentials, call.secret.clone()) {
+                    (Some(credentials), Some(secret)) => {
+                        crate::connector::with_refresh(
+                            credentials.as_ref(),
+                            self.org(),
+                            &call.service,
+                            call.credential.as_deref(),
+                            secret,
+                            |secret| {
+                                let mut call = call.clone();
+                                call.secret = Some(secret);
+                                async move { self.call(call).await }
+                            },
+                        )
+                        .await
                     }
-                }
+                    _ => self.call(call.clone()).await,
+                };
                 self.record(&call.service, &result);
                 Ok(Performed::plain(transform::as_output(result?, "result")))
             }
