@@ -28,15 +28,19 @@ use baton_store::vault::Vault;
 const AUDIT_EVERY: Duration = Duration::from_secs(3600);
 /// How long before its expiry a token is refreshed.
 const REFRESH_AHEAD: Duration = Duration::from_secs(60);
+/// How long a process holds a credential's refresh turn when it does not finish (it died).
+const REFRESH_TURN: Duration = Duration::from_secs(30);
+/// How often a process waiting for another's refresh looks for the new token.
+const REFRESH_LOOK: Duration = Duration::from_millis(100);
 
 pub struct StoredCredentials {
     store: Arc<dyn Store>,
     vault: Arc<Vault>,
     connectors: Arc<dyn Connectors>,
     last_audited: Mutex<HashMap<CredentialId, Instant>>,
-    /// One refresh at a time in this process, so that runs that find the same token expired
-    /// refresh it once.
-    refreshing: tokio::sync::Mutex<()>,
+    /// One refresh of a credential at a time in this process, so that runs that find the same
+    /// token expired refresh it once; across processes the store's refresh turn does the same.
+    refreshing: Mutex<HashMap<CredentialId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl StoredCredentials {
@@ -46,7 +50,7 @@ impl StoredCredentials {
             vault,
             connectors,
             last_audited: Mutex::default(),
-            refreshing: tokio::sync::Mutex::new(()),
+            refreshing: Mutex::default(),
         }
     }
 
@@ -141,19 +145,49 @@ impl StoredCredentials {
     }
 
     /// A fresh token for `chosen`, whose secret was `stale`: refreshed with the provider and
-    /// stored, unless another run refreshed it meanwhile.
+    /// stored, unless another run, here or in another process, refreshed it meanwhile.
     async fn refresh(
         &self,
         org: OrgId,
         chosen: &Credential,
         stale: &Secret,
     ) -> Result<Secret, StepError> {
-        let _one_at_a_time = self.refreshing.lock().await;
-        let current = self.opened(org, chosen).await?;
-        if current != *stale {
-            return Ok(current);
-        }
-        match self.connectors.refresh(&chosen.service, &current).await {
+        let turn = {
+            let mut turns = self
+                .refreshing
+                .lock()
+                .map_err(|_| StepError::system("the refresh lock is poisoned"))?;
+            if turns.len() > 10_000 {
+                turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+            }
+            turns.entry(chosen.id).or_default().clone()
+        };
+        let _one_at_a_time_here = turn.lock().await;
+        let service = &chosen.service;
+        let give_up = Instant::now() + REFRESH_TURN;
+        let current = loop {
+            let current = self.opened(org, chosen).await?;
+            if current != *stale {
+                return Ok(current);
+            }
+            let now = chrono::Utc::now();
+            let until = now + chrono::Duration::from_std(REFRESH_TURN).unwrap_or_default();
+            let ours = self
+                .store
+                .claim_refresh(org, chosen.id, now, until)
+                .await
+                .map_err(|error| unavailable(service, &error))?;
+            if ours {
+                break current;
+            }
+            if Instant::now() >= give_up {
+                return Err(StepError::transient(format!(
+                    "another process has been refreshing the {service} token for too long"
+                )));
+            }
+            tokio::time::sleep(REFRESH_LOOK).await;
+        };
+        match self.connectors.refresh(service, &current).await {
             Ok(fresh) => {
                 let bytes = serde_json::to_vec(&fresh.0)
                     .map_err(|error| StepError::system(error.to_string()))?;
@@ -167,6 +201,9 @@ impl StoredCredentials {
                 Ok(fresh)
             }
             Err(error) => {
+                if let Err(release) = self.store.release_refresh(org, chosen.id).await {
+                    tracing::warn!(error = %release, "ending a refresh turn failed");
+                }
                 if error.auth == Some(AuthProblem::Revoked) {
                     self.mark_reconnect(org, chosen, &error.message).await;
                 }

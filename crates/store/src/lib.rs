@@ -333,6 +333,18 @@ pub trait CredentialStore: Send + Sync {
     async fn needs_reconnect(&self, org: OrgId, id: CredentialId, reason: &str) -> Result<()>;
     /// The organization's credentials for `service`, oldest first.
     async fn service_credentials(&self, org: OrgId, service: &str) -> Result<Vec<Credential>>;
+    /// Takes the turn to refresh the credential's token until `until`, unless another process
+    /// holds it at `now`: providers that rotate refresh tokens (Slack) take each one once, so
+    /// two refreshing at once would lose the grant. Replacing the secret ends the turn.
+    async fn claim_refresh(
+        &self,
+        org: OrgId,
+        id: CredentialId,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
+    /// Ends a refresh turn that did not replace the secret.
+    async fn release_refresh(&self, org: OrgId, id: CredentialId) -> Result<()>;
 }
 
 /// An organization's data key as stored: wrapped by a master key (see [`vault`]).

@@ -992,7 +992,7 @@ macro_rules! impl_store {
             async fn update_secret(&self, org: OrgId, id: CredentialId, secret: SealedSecret) -> Result<()> {
                 let updated = sqlx::query(
                     "UPDATE credentials SET key_id = $3, ciphertext = $4, updated_at = $5, \
-                     reconnect_reason = NULL WHERE id = $1 AND org_id = $2",
+                     reconnect_reason = NULL, refresh_until = NULL WHERE id = $1 AND org_id = $2",
                 )
                 .bind(id.as_uuid())
                 .bind(org.as_uuid())
@@ -1033,6 +1033,35 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map(Credential::from).collect())
+            }
+
+            async fn claim_refresh(
+                &self,
+                org: OrgId,
+                id: CredentialId,
+                now: chrono::DateTime<chrono::Utc>,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool> {
+                let claimed = sqlx::query(
+                    "UPDATE credentials SET refresh_until = $3 WHERE id = $1 AND org_id = $2 \
+                     AND (refresh_until IS NULL OR refresh_until <= $4)",
+                )
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .bind($crate::sql::stored_time(until))
+                .bind($crate::sql::stored_time(now))
+                .execute(&self.pool)
+                .await?;
+                Ok(claimed.rows_affected() == 1)
+            }
+
+            async fn release_refresh(&self, org: OrgId, id: CredentialId) -> Result<()> {
+                sqlx::query("UPDATE credentials SET refresh_until = NULL WHERE id = $1 AND org_id = $2")
+                    .bind(id.as_uuid())
+                    .bind(org.as_uuid())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn delete_credential(&self, org: OrgId, id: CredentialId) -> Result<()> {
