@@ -179,6 +179,16 @@ pub struct CommonArgs {
     /// Where the Gmail API is reached. [default: https://gmail.googleapis.com]
     #[arg(long, env = "BATON_GMAIL_BASE_URL", value_name = "URL")]
     pub gmail_base_url: Option<String>,
+
+    /// Redis for the counts that servers and workers share (the API's rate limits, each
+    /// organization's calls to a service), redis://host:port. [default: in memory, per process]
+    #[arg(
+        long,
+        env = "BATON_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub redis_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -255,15 +265,6 @@ pub struct ServeArgs {
     /// Calls a minute one webhook URL accepts. [default: 60000]
     #[arg(long, env = "BATON_HOOK_RATE_LIMIT", value_name = "N")]
     pub hook_rate_limit: Option<u32>,
-
-    /// Redis for rate limits shared by several servers (redis://host:port). [default: in memory]
-    #[arg(
-        long,
-        env = "BATON_REDIS_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub redis_url: Option<String>,
 
     /// Sign in with Google: the OAuth client id.
     #[arg(long, env = "BATON_GOOGLE_CLIENT_ID", value_name = "ID")]

@@ -198,12 +198,12 @@ impl Local {
         let org = local_organization(store.as_ref()).await?;
         let connectors = connectors::registry(&settings.connectors);
         let limits = Limits::default();
-        let resolver = Arc::new(StoredWorkflows {
-            store: store.clone(),
-            connectors: connectors.clone(),
-            limits: limits.clone(),
-            extra_providers: settings.providers.compatible.keys().cloned().collect(),
-        });
+        let resolver = Arc::new(StoredWorkflows::new(
+            store.clone(),
+            connectors.clone(),
+            limits.clone(),
+            settings.providers.compatible.keys().cloned().collect(),
+        ));
         let credentials = credentials.unwrap_or_default().with_environment();
         let engine = Engine::new(
             store.clone(),

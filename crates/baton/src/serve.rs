@@ -33,21 +33,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         std::sync::Arc::new(keys),
         server_config(&settings, addr).await?,
     );
-    let shared_limiter: Option<std::sync::Arc<dyn baton_server::rate_limit::Limiter>> =
-        match &settings.redis_url {
-            Some(url) => {
-                let limiter = baton_server::rate_limit::RedisLimiter::connect(url)
-                    .await
-                    .map_err(|error| {
-                        SettingError::new(
-                            "Redis URL (BATON_REDIS_URL)",
-                            format!("cannot connect: {error}"),
-                        )
-                    })?;
-                Some(std::sync::Arc::new(limiter))
-            }
-            None => None,
-        };
+    let shared_limiter = crate::worker::shared_limiter(&settings.common).await?;
     let state = match &shared_limiter {
         Some(limiter) => state.with_limiter(limiter.clone()),
         None => state,

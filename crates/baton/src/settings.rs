@@ -46,6 +46,8 @@ pub struct CommonSettings {
     pub master_key: Option<String>,
     /// Where the AI providers are reached.
     pub providers: baton_connectors::llm::ProviderSettings,
+    /// Redis for the counts processes share, when set.
+    pub redis_url: Option<String>,
 }
 
 impl CommonSettings {
@@ -66,7 +68,6 @@ pub struct ServeSettings {
     pub smtp_url: Option<String>,
     pub mail_from: String,
     pub limits: baton_server::rate_limit::Limits,
-    pub redis_url: Option<String>,
     pub google: Option<GoogleSettings>,
 }
 
@@ -219,6 +220,7 @@ impl CommonSettings {
             compatible: llm_servers(args.llm_servers.as_deref().unwrap_or_default())?,
         };
         Ok(Self {
+            redis_url: args.redis_url.clone().or_else(|| file.redis_url.clone()),
             providers,
             connectors: baton_connectors::ConnectorSettings {
                 http_allow,
@@ -444,7 +446,6 @@ impl ServeSettings {
                 .or_else(|| file.mail_from.clone())
                 .unwrap_or_else(|| baton_server::mail::DEFAULT_FROM.to_owned()),
             limits,
-            redis_url: args.redis_url.clone().or_else(|| file.redis_url.clone()),
             google,
         })
     }

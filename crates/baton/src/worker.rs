@@ -31,6 +31,25 @@ pub async fn runtime(
     )))
 }
 
+/// The counter that processes share when `BATON_REDIS_URL` is set: the API's rate limits and
+/// each organization's calls to a service then hold across every server and worker.
+pub async fn shared_limiter(
+    settings: &CommonSettings,
+) -> Result<Option<Arc<dyn baton_engine::throttle::Limiter>>, crate::settings::SettingError> {
+    let Some(url) = &settings.redis_url else {
+        return Ok(None);
+    };
+    let limiter = baton_server::rate_limit::RedisLimiter::connect(url)
+        .await
+        .map_err(|error| {
+            crate::settings::SettingError::new(
+                "Redis URL (BATON_REDIS_URL)",
+                format!("cannot connect: {error}"),
+            )
+        })?;
+    Ok(Some(Arc::new(limiter)))
+}
+
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let (settings, _) = CommonSettings::resolve(&args.common)?;
     logging::init(
@@ -39,7 +58,8 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     );
     startup::prepare_data_dir(&settings.data_dir)?;
     let store = startup::open_store(&settings).await?;
-    let runtime = runtime(store.clone(), &settings, None).await?;
+    let limiter = shared_limiter(&settings).await?;
+    let runtime = runtime(store.clone(), &settings, limiter).await?;
     let mut worker_settings = WorkerSettings::named("worker");
     if let Some(concurrency) = args.concurrency {
         worker_settings.concurrency = concurrency.max(1);

@@ -2,7 +2,8 @@
 //! two `baton worker` processes run them, and one worker is killed with SIGKILL in the middle.
 //! Every execution completes, none twice, and the counting endpoint the workflow calls sees
 //! each of the 1,000 effects exactly once (a step re-run after the crash carries the same
-//! idempotency key).
+//! idempotency key). Two nodes fire a schedule once per minute, and a worker counts its calls
+//! to a service in the server's Redis.
 
 use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
@@ -421,4 +422,130 @@ async fn fired(connection: &mut sqlx::PgConnection) -> Vec<(String, String)> {
         .fetch_all(connection)
         .await
         .unwrap()
+}
+
+/// A fake Slack Web API that answers `chat.postMessage` as Slack does, counting the calls.
+async fn counting_slack(calls: Arc<Mutex<usize>>) -> String {
+    let app = Router::new().route(
+        "/api/chat.postMessage",
+        post(move || {
+            let calls = calls.clone();
+            async move {
+                *calls.lock().unwrap() += 1;
+                axum::Json(
+                    json!({"ok": true, "channel": "C024BE91L", "ts": "1503435956.000247",
+                    "message": {"type": "message", "text": "Hot lead", "ts": "1503435956.000247"}}),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/api")
+}
+
+/// With `BATON_REDIS_URL`, a `baton worker` counts an organization's calls to a service where
+/// the server does: the limit holds across processes, and the server's quota shows the
+/// worker's calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_counts_service_calls_in_the_shared_redis() {
+    let Ok(redis_url) = std::env::var("BATON_TEST_REDIS_URL") else {
+        eprintln!("BATON_TEST_REDIS_URL is not set: this test needs Redis");
+        return;
+    };
+    let Some(database) = Database::create().await else {
+        return;
+    };
+    let calls = Arc::new(Mutex::new(0));
+    let slack = counting_slack(calls.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let with_slack_and_redis = |mut command: Command| {
+        command
+            .env("BATON_REDIS_URL", &redis_url)
+            .env("BATON_SLACK_BASE_URL", &slack);
+        command
+    };
+    let (mut server, base) = serve(with_slack_and_redis(baton(
+        &[
+            "serve",
+            "--no-worker",
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ],
+        &database.url,
+    )))
+    .await;
+    let mut worker = with_slack_and_redis(baton(&["worker", "--data-dir", data], &database.url));
+    worker.stderr(Stdio::null());
+    let mut worker = worker.spawn().unwrap();
+
+    let client = reqwest::Client::new();
+    let cookie = sign_up(&client, &base).await;
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .header("origin", &base)
+            .json(&body)
+            .send()
+    };
+    let created = post(
+        "/api/v1/credentials",
+        json!({"service": "slack", "name": "sales", "secret": {"bot_token": "xoxb-1"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let workflow = json!({"id": "wf_leads", "name": "Leads", "steps": [{"id": "post", "type": "integration",
+        "service": "slack", "action": "post_message", "inputs": {"channel": "C024BE91L", "text": "Hot lead"}}]});
+    assert_eq!(
+        post("/api/v1/workflows", workflow).await.unwrap().status(),
+        201
+    );
+    // Counts are kept per minute: a run whose count fell into the minute before the look is
+    // run again.
+    let mut quota = Value::Null;
+    for _ in 0..3 {
+        let run: Value = post("/api/v1/workflows/wf_leads/runs?wait=60", json!({}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(run["state"], "COMPLETED", "{run}");
+        quota = client
+            .get(format!("{base}/api/v1/connectors/slack/quota"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if quota["quota"]["used"].as_u64().unwrap_or_default() > 0 {
+            break;
+        }
+    }
+    let posted = *calls.lock().unwrap();
+    assert!(posted >= 1, "the worker posted");
+    let used = quota["quota"]["used"].as_u64().unwrap_or_default();
+    assert!(
+        used >= 1 && used <= posted as u64,
+        "the server sees the worker's calls ({posted} made): {quota}"
+    );
+    assert_eq!(
+        quota["quota"]["limit"],
+        json!({"requests": 50, "per_seconds": 60}),
+        "{quota}"
+    );
+
+    worker.start_kill().ok();
+    server.start_kill().ok();
+    let _ = worker.wait().await;
+    let _ = server.wait().await;
+    database.drop_it().await;
 }

@@ -562,6 +562,34 @@ async fn a_sub_workflow_runs_as_a_child_execution() {
     assert_eq!(outcome, Outcome::Completed, "{:?}", execution.error);
     assert_eq!(execution.output, Some(json!({"said": "Hello Ann"})));
 
+    // The child is changed: the next call runs its new version.
+    let child_id = harness
+        .store
+        .workflow_by_key(harness.org, "wf_child")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    harness
+        .store
+        .save_version(baton_core::workflow::NewVersion {
+            org_id: harness.org,
+            workflow_id: child_id,
+            name: "child".into(),
+            definition: json!({"id": "wf_child", "name": "child", "steps": [
+                {"id": "greet", "type": "transformation", "action": "template", "inputs": {"template": "Hi {{ trigger.name }}"}}
+            ]}),
+            created_by: None,
+        })
+        .await
+        .unwrap();
+    let (execution, outcome) = harness.start(&json!({"id": "wf_parent", "name": "parent", "steps": [
+        {"id": "call", "type": "sub_workflow", "workflow": "wf_child", "inputs": {"name": "{{ user.name }}"}},
+        {"id": "use", "type": "transformation", "action": "set", "inputs": {"said": "{{ call.text }}"}}
+    ]}), json!({})).await;
+    assert_eq!(outcome, Outcome::Completed, "{:?}", execution.error);
+    assert_eq!(execution.output, Some(json!({"said": "Hi Ann"})));
+
     let (execution, _) = harness
         .start(
             &json!({"id": "wf_orphan", "name": "o", "steps": [

@@ -118,12 +118,12 @@ impl Runtime {
             connectors.clone(),
         ));
         let engine = Engine::new(store.clone(), llm, connectors.clone(), limits.clone())
-            .with_workflows(Arc::new(baton_engine::run::StoredWorkflows {
-                store: store.clone(),
-                connectors: connectors.clone(),
-                limits: limits.clone(),
-                extra_providers: servers,
-            }))
+            .with_workflows(Arc::new(baton_engine::run::StoredWorkflows::new(
+                store.clone(),
+                connectors.clone(),
+                limits.clone(),
+                servers,
+            )))
             .with_credentials(credentials.clone())
             .with_limiter(limiter);
         Self {

@@ -2,7 +2,8 @@
 //! output becomes the step's. The child's id is checkpointed before it starts, so a resumed
 //! parent resumes the same child instead of starting a second one.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -33,13 +34,52 @@ pub struct ResolvedWorkflow {
     pub compiled: Arc<CompiledWorkflow>,
 }
 
-/// Resolves workflows from the store: the current version, compiled.
+/// Resolves workflows from the store: the current version, compiled once (versions never
+/// change, so a compiled one is kept).
 pub struct StoredWorkflows {
-    pub store: Arc<dyn WorkflowStore>,
-    pub connectors: Arc<dyn Connectors>,
-    pub limits: Limits,
+    store: Arc<dyn WorkflowStore>,
+    connectors: Arc<dyn Connectors>,
+    limits: Limits,
     /// The OpenAI-compatible servers configured (see [`CompileOptions::extra_providers`]).
-    pub extra_providers: Vec<String>,
+    extra_providers: Vec<String>,
+    compiled: Mutex<HashMap<(WorkflowId, i32), Arc<CompiledWorkflow>>>,
+}
+
+/// The most compiled versions kept; past it the cache starts again.
+const COMPILED_KEPT: usize = 1024;
+
+impl StoredWorkflows {
+    pub fn new(
+        store: Arc<dyn WorkflowStore>,
+        connectors: Arc<dyn Connectors>,
+        limits: Limits,
+        extra_providers: Vec<String>,
+    ) -> Self {
+        Self {
+            store,
+            connectors,
+            limits,
+            extra_providers,
+            compiled: Mutex::default(),
+        }
+    }
+
+    fn kept(&self, workflow: WorkflowId, version: i32) -> Option<Arc<CompiledWorkflow>> {
+        self.compiled
+            .lock()
+            .ok()?
+            .get(&(workflow, version))
+            .cloned()
+    }
+
+    fn keep(&self, workflow: WorkflowId, version: i32, compiled: Arc<CompiledWorkflow>) {
+        if let Ok(mut kept) = self.compiled.lock() {
+            if kept.len() >= COMPILED_KEPT {
+                kept.clear();
+            }
+            kept.insert((workflow, version), compiled);
+        }
+    }
 }
 
 #[async_trait]
@@ -51,6 +91,13 @@ impl WorkflowResolver for StoredWorkflows {
             .await
             .map_err(|error| StepError::system(error.to_string()))?
             .ok_or_else(|| StepError::permanent(format!("there is no workflow {key:?}")))?;
+        if let Some(compiled) = self.kept(workflow.id, workflow.current_version) {
+            return Ok(ResolvedWorkflow {
+                workflow_id: workflow.id,
+                version: workflow.current_version,
+                compiled,
+            });
+        }
         let version = self
             .store
             .workflow_version(org, workflow.id, workflow.current_version)
@@ -76,10 +123,12 @@ impl WorkflowResolver for StoredWorkflows {
                     .unwrap_or_default()
             ))
         })?;
+        let compiled = Arc::new(compiled);
+        self.keep(workflow.id, version.version, compiled.clone());
         Ok(ResolvedWorkflow {
             workflow_id: workflow.id,
             version: version.version,
-            compiled: Arc::new(compiled),
+            compiled,
         })
     }
 }

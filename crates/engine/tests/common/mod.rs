@@ -170,12 +170,12 @@ impl Harness {
             .unwrap()
             .id;
         let llm = Arc::new(ScriptedProvider::new());
-        let resolver = Arc::new(StoredWorkflows {
-            store: store.clone(),
-            connectors: connectors.clone(),
-            limits: limits.clone(),
-            extra_providers: Vec::new(),
-        });
+        let resolver = Arc::new(StoredWorkflows::new(
+            store.clone(),
+            connectors.clone(),
+            limits.clone(),
+            Vec::new(),
+        ));
         let engine = Engine::new(store.clone(), llm.clone(), connectors.clone(), limits)
             .with_workflows(resolver);
         Self {
