@@ -481,9 +481,15 @@ mod tests {
             data_dir = "/var/lib/baton"
             log_format = "json"
             shutdown_timeout = 5
+            redis_url = "redis://cache:6379"
         "#;
         let settings = resolve(ServeArgs::default(), file).unwrap();
         assert_eq!(settings.addr.to_string(), "127.0.0.1:9000");
+        assert_eq!(
+            settings.common.redis_url.as_deref(),
+            Some("redis://cache:6379"),
+            "a worker reads it too"
+        );
         assert_eq!(
             settings.common.database.to_string(),
             "sqlite:/var/lib/baton/baton.db"
