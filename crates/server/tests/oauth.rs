@@ -738,6 +738,13 @@ async fn new_gmail_messages_start_one_run_each(test: &TestStore) {
     tokio::spawn(baton_runtime::Scheduler::new(app.state.runtime.clone()).run(stopped.clone()));
     look_now().await;
     cursor_at("9003").await;
+    // Both schedulers have checked again since; the next look is 10 s away for both.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        google.lock().unwrap().history_calls,
+        1,
+        "two servers, one look per interval"
+    );
     let mut finished = Vec::new();
     for _ in 0..40 {
         finished = executions(&app, &owner).await;
@@ -752,13 +759,6 @@ async fn new_gmail_messages_start_one_run_each(test: &TestStore) {
             .iter()
             .all(|run| run["state"] == "COMPLETED" && run["trigger"] == "poll"),
         "{finished:?}"
-    );
-    // Both schedulers have checked again since; the next look is 10 s away for both.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    assert_eq!(
-        google.lock().unwrap().history_calls,
-        1,
-        "two servers, one look per interval"
     );
     let shown = status().await;
     assert_eq!(shown["service"], "gmail");
