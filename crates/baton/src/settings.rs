@@ -102,6 +102,31 @@ pub struct ConfigFile {
     google_client_id: Option<String>,
     google_client_secret: Option<String>,
     google_issuer: Option<String>,
+    /// `[oauth.gmail]`, `[oauth.slack]`: the OAuth apps Baton connects services with.
+    #[serde(default)]
+    oauth: std::collections::BTreeMap<String, OAuthFileApp>,
+}
+
+/// An OAuth app in the config file, as `BATON_<SERVICE>_CLIENT_ID` and the rest give it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuthFileApp {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    authorize_url: Option<String>,
+    token_url: Option<String>,
+}
+
+impl OAuthFileApp {
+    fn field(&self, suffix: &str) -> Option<&String> {
+        match suffix {
+            "CLIENT_ID" => self.client_id.as_ref(),
+            "CLIENT_SECRET" => self.client_secret.as_ref(),
+            "AUTHORIZE_URL" => self.authorize_url.as_ref(),
+            "TOKEN_URL" => self.token_url.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 impl ConfigFile {
@@ -226,7 +251,7 @@ impl CommonSettings {
                 http_allow,
                 slack_base_url: args.slack_base_url.clone(),
                 gmail_base_url: args.gmail_base_url.clone(),
-                oauth: oauth_apps(&|name| std::env::var(name).ok())?,
+                oauth: oauth_apps(&|name| std::env::var(name).ok(), &file.oauth)?,
                 oauth_redirect_url: None,
             },
             data_dir,
@@ -286,16 +311,33 @@ pub fn llm_servers(text: &str) -> Result<std::collections::BTreeMap<String, Stri
 
 /// The OAuth2 apps registered for the connectors that use OAuth2, from
 /// `BATON_<SERVICE>_CLIENT_ID` and `BATON_<SERVICE>_CLIENT_SECRET` (both or neither), with
-/// `BATON_<SERVICE>_AUTHORIZE_URL` and `BATON_<SERVICE>_TOKEN_URL` to use other endpoints.
+/// `BATON_<SERVICE>_AUTHORIZE_URL` and `BATON_<SERVICE>_TOKEN_URL` to use other endpoints;
+/// each also from the config file's `[oauth.<service>]` table, which the environment wins over.
 fn oauth_apps(
     read: &dyn Fn(&str) -> Option<String>,
+    file: &std::collections::BTreeMap<String, OAuthFileApp>,
 ) -> Result<std::collections::BTreeMap<String, baton_connectors::OAuthClientSettings>, SettingError>
 {
+    let services = baton_connectors::Registry::oauth_services();
+    if let Some(unknown) = file
+        .keys()
+        .find(|service| !services.contains(&service.as_str()))
+    {
+        return Err(SettingError::new(
+            "config file (BATON_CONFIG)",
+            format!(
+                "[oauth.{unknown}]: no connector {unknown:?} connects with OAuth2 (these do: {})",
+                services.join(", ")
+            ),
+        ));
+    }
     let mut apps = std::collections::BTreeMap::new();
-    for service in baton_connectors::Registry::oauth_services() {
+    for service in services {
         let upper = service.to_ascii_uppercase();
         let value = |suffix: &str| {
-            read(&format!("BATON_{upper}_{suffix}")).filter(|v| !v.trim().is_empty())
+            read(&format!("BATON_{upper}_{suffix}"))
+                .or_else(|| file.get(service)?.field(suffix).cloned())
+                .filter(|v| !v.trim().is_empty())
         };
         let setting = "OAuth app (BATON_<SERVICE>_CLIENT_ID, BATON_<SERVICE>_CLIENT_SECRET)";
         let (client_id, client_secret) = match (value("CLIENT_ID"), value("CLIENT_SECRET")) {
@@ -537,6 +579,50 @@ mod tests {
             resolve(args, "").unwrap_err().setting,
             "log filter (BATON_LOG)"
         );
+    }
+
+    #[test]
+    fn oauth_apps_come_from_the_config_file_too() {
+        let file = ConfigFile::parse(
+            r#"
+            [oauth.gmail]
+            client_id = "1234.apps.googleusercontent.com"
+            client_secret = "from-the-file"
+            token_url = "https://oauth2.example.test/token"
+        "#,
+        )
+        .unwrap();
+        let none = |_: &str| None;
+        let apps = oauth_apps(&none, &file.oauth).unwrap();
+        let gmail = &apps["gmail"];
+        assert_eq!(gmail.client_id, "1234.apps.googleusercontent.com");
+        assert_eq!(gmail.client_secret, "from-the-file");
+        assert_eq!(
+            gmail.token_url.as_deref(),
+            Some("https://oauth2.example.test/token")
+        );
+        assert!(!apps.contains_key("slack"), "only what is set");
+
+        let environment = |name: &str| {
+            (name == "BATON_GMAIL_CLIENT_SECRET").then(|| "from-the-environment".to_owned())
+        };
+        let apps = oauth_apps(&environment, &file.oauth).unwrap();
+        assert_eq!(
+            apps["gmail"].client_secret, "from-the-environment",
+            "the environment wins"
+        );
+
+        let half = ConfigFile::parse("[oauth.slack]\nclient_id = \"1.2\"\n").unwrap();
+        let error = oauth_apps(&none, &half.oauth).unwrap_err().to_string();
+        assert!(error.contains("BATON_SLACK_CLIENT_SECRET"), "{error}");
+        let unknown = ConfigFile::parse("[oauth.notion]\nclient_id = \"x\"\n").unwrap();
+        let error = oauth_apps(&none, &unknown.oauth).unwrap_err().to_string();
+        assert!(
+            error.contains("[oauth.notion]") && error.contains("gmail"),
+            "{error}"
+        );
+        let misspelt = ConfigFile::parse("[oauth.gmail]\nclient = \"x\"\n").unwrap_err();
+        assert!(misspelt.contains("unknown field `client`"), "{misspelt}");
     }
 
     #[test]
