@@ -876,25 +876,124 @@ async fn calls_stay_under_the_services_declared_limit() {
     assert!(quota.used >= 1 && quota.remaining == 2 - quota.used);
 }
 
+/// A limiter whose window stays shut, ten minutes away, until the test opens it.
+#[derive(Default)]
+struct Gate(std::sync::atomic::AtomicBool);
+
+#[async_trait::async_trait]
+impl baton_engine::throttle::Limiter for Gate {
+    async fn hit(
+        &self,
+        _key: &str,
+        _limit: u32,
+        _window: Duration,
+    ) -> Result<baton_engine::throttle::Decision, String> {
+        Ok(if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            baton_engine::throttle::Decision::Allowed
+        } else {
+            baton_engine::throttle::Decision::Limited {
+                retry_after: Duration::from_secs(600),
+            }
+        })
+    }
+
+    async fn usage(&self, _key: &str, window: Duration) -> Result<(u32, Duration), String> {
+        Ok((0, window))
+    }
+}
+
 #[tokio::test]
-async fn a_limit_too_far_off_defers_the_step_with_when_to_try_again() {
+async fn a_limit_too_far_off_makes_the_step_wait_without_using_its_attempts() {
     use baton_engine::throttle::RateLimit;
     let connectors = FakeConnectors::limited(
         RateLimit {
-            requests: 1,
-            per: Duration::from_secs(600),
+            requests: 50,
+            per: Duration::from_secs(60),
         },
         |_, index| Ok(json!({"n": index})),
     );
-    let harness = Harness::new(connectors.clone()).await;
-    let (execution, outcome) = harness.start(&json!({"id": "wf_far", "name": "far", "steps": [
-        {"id": "one", "type": "integration", "service": "slack", "action": "post_message", "inputs": {}},
-        {"id": "two", "type": "integration", "service": "slack", "action": "post_message", "inputs": {}, "retry": {"max_retries": 0}}
-    ]}), json!({})).await;
-    assert_eq!(connectors.calls().len(), 1, "the second call is not made");
-    assert_eq!(outcome, Outcome::Failed);
-    let error = execution.error.clone().unwrap().to_string();
-    assert!(error.contains("allowed per 600 s"), "{error}");
+    let gate = Arc::new(Gate::default());
+    let mut harness = Harness::new(connectors.clone()).await;
+    harness.engine = harness.engine.with_limiter(gate.clone());
+    let workflow = json!({"id": "wf_far", "name": "far", "steps": [
+        {"id": "post", "type": "integration", "service": "slack", "action": "post_message", "inputs": {}, "retry": {"max_retries": 0}}
+    ]});
+    let (execution, compiled) = harness.execution(&workflow, json!({})).await;
+    let (waiting, outcome) = harness.run(&execution, &compiled).await;
+    let Outcome::Waiting {
+        step,
+        resume_at: Some(opens),
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(step, "post");
+    let until = (opens - chrono::Utc::now()).num_seconds();
+    assert!((595..=601).contains(&until), "{until} s");
+    assert_eq!(
+        waiting.state,
+        ExecutionState::Waiting,
+        "its job is released"
+    );
+    assert!(connectors.calls().is_empty(), "no call is made");
+    let post = &harness.steps(&waiting).await[0];
+    assert_eq!(post.state, StepState::Waiting);
+    assert_eq!(post.attempts, 0, "waiting uses no attempt");
+    let message = post.error.as_ref().unwrap()["message"].to_string();
+    assert!(
+        message.contains("allowed per 60 s") && message.contains("goes on at"),
+        "{message}"
+    );
+
+    // Looked at again while the window is shut: it waits again, and its one attempt is kept.
+    let (still, outcome) = harness.run(&waiting, &compiled).await;
+    assert!(matches!(outcome, Outcome::Waiting { .. }), "{outcome:?}");
+    assert_eq!(harness.steps(&still).await[0].attempts, 0);
+
+    gate.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (done, outcome) = harness.run(&still, &compiled).await;
+    assert_eq!(outcome, Outcome::Completed, "{:?}", done.error);
+    assert_eq!(connectors.calls().len(), 1);
+    let post = &harness.steps(&done).await[0];
+    assert_eq!(post.state, StepState::Completed);
+    assert_eq!(post.attempts, 1);
+    assert_eq!(post.error, None);
+}
+
+#[tokio::test]
+async fn a_loop_over_a_shut_limit_waits_then_makes_every_call_once() {
+    use baton_engine::throttle::RateLimit;
+    let connectors = FakeConnectors::limited(
+        RateLimit {
+            requests: 50,
+            per: Duration::from_secs(60),
+        },
+        |call, _| Ok(json!({"n": call.inputs["n"]})),
+    );
+    let gate = Arc::new(Gate::default());
+    let mut harness = Harness::new(connectors.clone()).await;
+    harness.engine = harness.engine.with_limiter(gate.clone());
+    let workflow = json!({"id": "wf_fan", "name": "fan", "steps": [
+        {"id": "each", "type": "loop", "items": "trigger.rows", "concurrency": 3, "steps": [
+            {"id": "post", "type": "integration", "service": "slack", "action": "post_message", "inputs": {"n": "{{ item }}"}}
+        ]}
+    ]});
+    let (execution, compiled) = harness
+        .execution(&workflow, json!({"rows": [1, 2, 3, 4, 5]}))
+        .await;
+    let (waiting, outcome) = harness.run(&execution, &compiled).await;
+    assert!(matches!(outcome, Outcome::Waiting { .. }), "{outcome:?}");
+    assert!(connectors.calls().is_empty());
+    gate.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (done, outcome) = harness.run(&waiting, &compiled).await;
+    assert_eq!(outcome, Outcome::Completed, "{:?}", done.error);
+    let mut sent: Vec<i64> = connectors
+        .calls()
+        .iter()
+        .map(|call| call.inputs["n"].as_i64().unwrap())
+        .collect();
+    sent.sort();
+    assert_eq!(sent, vec![1, 2, 3, 4, 5], "each item once");
 }
 
 #[tokio::test]

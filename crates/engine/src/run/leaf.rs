@@ -89,6 +89,19 @@ impl Run<'_> {
         // one, running it again is harmless, so only its result is checkpointed.
         let side_effects = matches!(prepared, Prepared::Llm(..) | Prepared::Integration(_));
         loop {
+            if let Prepared::Integration(call) = &prepared
+                && let Some((opens, why)) = self.throttle(&call.service).await
+            {
+                // Over the service's limit until a window far off: the execution waits for it,
+                // its job released, and the wait uses none of the step's attempts.
+                run.state = StepState::Waiting;
+                run.error = Some(why.to_json(key, run.attempts.max(0) as u32));
+                self.checkpoint(&run).await?;
+                return Err(Failure::Halt(Halt::Waiting {
+                    step: key.to_owned(),
+                    resume_at: Some(opens),
+                }));
+            }
             run.attempts += 1;
             run.state = StepState::Running;
             if side_effects {
@@ -326,7 +339,6 @@ impl Run<'_> {
             }
             Prepared::Integration(call) => {
                 self.permit(&call.service)?;
-                self.throttle(&call.service).await?;
                 let mut call = call.clone();
                 if let Some(credentials) = &self.engine.credentials {
                     call.secret = credentials
@@ -399,16 +411,14 @@ impl Run<'_> {
         }
     }
 
-    /// Keeps the organization under the service's declared limit: waits for the next window
-    /// when it is near, else fails the attempt transiently with when to try again (the retry
-    /// policy tries again then, or gives up when no retries are left).
-    async fn throttle(&self, service: &str) -> Result<(), StepError> {
+    /// Keeps the organization under the service's declared limit: waits in place for the
+    /// next window when it is near; otherwise answers when the window opens and what to say,
+    /// for the step to wait durably (its job released until then) without using an attempt.
+    async fn throttle(&self, service: &str) -> Option<(DateTime<Utc>, StepError)> {
         use crate::throttle::Decision;
         /// The longest a step waits in place for the service's next window.
         const WAIT_IN_PLACE: std::time::Duration = std::time::Duration::from_secs(10);
-        let Some(limit) = self.engine.connectors.rate_limit(service) else {
-            return Ok(());
-        };
+        let limit = self.engine.connectors.rate_limit(service)?;
         let key = crate::throttle::service_key(self.org(), service);
         let mut waited = std::time::Duration::ZERO;
         loop {
@@ -418,23 +428,32 @@ impl Run<'_> {
                 .hit(&key, limit.requests, limit.per)
                 .await
             {
-                Ok(Decision::Allowed) => return Ok(()),
+                Ok(Decision::Allowed) => return None,
                 Ok(Decision::Limited { retry_after }) if waited + retry_after <= WAIT_IN_PLACE => {
                     let pause = retry_after.max(std::time::Duration::from_millis(10));
-                    tokio::time::sleep(pause).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        // The attempt loop sees the cancellation next.
+                        () = self.options.cancel.cancelled() => return None,
+                    }
                     waited += pause;
                 }
                 Ok(Decision::Limited { retry_after }) => {
-                    return Err(StepError::transient(format!(
-                        "the organization made its {} calls to {service} allowed per {} s; the step goes on when the limit allows",
+                    let opens = Utc::now()
+                        + chrono::Duration::from_std(retry_after).unwrap_or_default()
+                        + chrono::Duration::milliseconds(5);
+                    let why = StepError::transient(format!(
+                        "the organization made its {} calls to {service} allowed per {} s; the step goes on at {}",
                         limit.requests,
-                        limit.per.as_secs().max(1)
+                        limit.per.as_secs().max(1),
+                        opens.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                     ))
-                    .with_retry_after(retry_after));
+                    .with_retry_after(retry_after);
+                    return Some((opens, why));
                 }
                 Err(error) => {
                     tracing::warn!(%error, service, "the rate limiter failed; the call goes ahead");
-                    return Ok(());
+                    return None;
                 }
             }
         }
