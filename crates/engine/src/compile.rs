@@ -39,6 +39,36 @@ impl CompiledWorkflow {
     pub fn is_pure(&self) -> bool {
         self.steps.iter().all(CompiledStep::is_pure)
     }
+
+    /// The step a step run's key names: `send`, or `each[2].send` inside a loop.
+    pub fn step_by_key(&self, key: &str) -> Option<&CompiledStep> {
+        let id = key.rsplit('.').next()?;
+        find_step(&self.steps, id)
+    }
+}
+
+fn find_step<'a>(steps: &'a [CompiledStep], id: &str) -> Option<&'a CompiledStep> {
+    steps.iter().find_map(|step| {
+        if step.id == id {
+            return Some(step);
+        }
+        let nested: Vec<&[CompiledStep]> = match &step.kind {
+            CompiledKind::Conditional {
+                then, otherwise, ..
+            } => vec![then, otherwise],
+            CompiledKind::Loop { steps, .. } => vec![steps],
+            CompiledKind::Parallel { branches, .. } => branches.iter().map(Vec::as_slice).collect(),
+            _ => Vec::new(),
+        };
+        let fallback = match &step.on_error {
+            CompiledOnError::Fallback(steps) => Some(steps.as_slice()),
+            _ => None,
+        };
+        nested
+            .into_iter()
+            .chain(fallback)
+            .find_map(|steps| find_step(steps, id))
+    })
 }
 
 #[derive(Debug)]

@@ -456,6 +456,7 @@ async fn an_approval_waits_and_the_answer_resumes_the_execution() {
         .engine
         .answer(
             &waiting,
+            &compiled,
             "ask",
             json!({"approved": true, "comment": "fine", "by": "boss@example.com"}),
         )
@@ -468,7 +469,7 @@ async fn an_approval_waits_and_the_answer_resumes_the_execution() {
     assert!(
         harness
             .engine
-            .answer(&done, "ask", json!({}))
+            .answer(&done, &compiled, "ask", json!({}))
             .await
             .is_err(),
         "a finished execution takes no answer"
@@ -944,6 +945,14 @@ async fn a_limit_too_far_off_makes_the_step_wait_without_using_its_attempts() {
         message.contains("allowed per 60 s") && message.contains("goes on at"),
         "{message}"
     );
+
+    let refused = harness
+        .engine
+        .answer(&waiting, &compiled, "post", json!({"approved": true}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("not an approval"), "{refused}");
 
     // Looked at again while the window is shut: it waits again, and its one attempt is kept.
     let (still, outcome) = harness.run(&waiting, &compiled).await;

@@ -344,10 +344,19 @@ async fn answer(
         "by": email,
         "at": Utc::now(),
     });
+    let compiled = state
+        .runtime
+        .compiled(
+            execution.org_id,
+            execution.workflow_id,
+            execution.workflow_version,
+        )
+        .await
+        .map_err(runtime_error)?;
     state
         .runtime
         .engine
-        .answer(&execution, &step, answer)
+        .answer(&execution, &compiled, &step, answer)
         .await
         .map_err(|error| ApiError::Conflict(error.to_string()))?;
     state

@@ -461,6 +461,32 @@ async fn approvals_wait_for_an_approver_and_waiting_runs_can_be_cancelled(test: 
     )
     .await;
     assert_eq!(twice.status, StatusCode::CONFLICT);
+
+    // A delay waits too, but takes no answer: it ends when its time comes.
+    post(
+        &app,
+        &owner,
+        "/api/v1/workflows",
+        json!({"id": "wf_pause", "name": "Pause", "steps": [{"id": "pause", "type": "delay", "duration": "1h"}]}),
+    )
+    .await;
+    let paused = post(&app, &owner, "/api/v1/workflows/wf_pause/runs", json!({})).await;
+    let paused_id = paused.body["id"].as_str().unwrap().to_owned();
+    until(&app, &owner, &paused_id, "WAITING").await;
+    let skipped = post(
+        &app,
+        &owner,
+        &format!("/api/v1/executions/{paused_id}/steps/pause/answer"),
+        json!({"approved": true}),
+    )
+    .await;
+    assert_eq!(skipped.status, StatusCode::CONFLICT, "{}", skipped.body);
+    assert!(
+        skipped.body.to_string().contains("not an approval"),
+        "{}",
+        skipped.body
+    );
+    until(&app, &owner, &paused_id, "WAITING").await;
 }
 
 async fn members_run_and_edit_only_their_own_workflows(test: &TestStore) {

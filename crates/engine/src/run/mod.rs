@@ -343,6 +343,7 @@ impl Engine {
     pub async fn answer(
         &self,
         execution: &Execution,
+        compiled: &CompiledWorkflow,
         step_key: &str,
         answer: Value,
     ) -> Result<(), EngineError> {
@@ -350,6 +351,16 @@ impl Engine {
             return Err(EngineError::Answer(format!(
                 "execution {} is not waiting (it is {})",
                 execution.id, execution.state
+            )));
+        }
+        // A delay, or a call waiting for its service's limit, waits too; only an approval
+        // takes an answer.
+        if !compiled
+            .step_by_key(step_key)
+            .is_some_and(|step| matches!(step.kind, crate::compile::CompiledKind::Approval { .. }))
+        {
+            return Err(EngineError::Answer(format!(
+                "step {step_key:?} is not an approval: it cannot be answered"
             )));
         }
         let runs = self.store.step_runs(execution.id).await?;
