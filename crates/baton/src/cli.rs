@@ -189,6 +189,14 @@ pub struct CommonArgs {
         hide_env_values = true
     )]
     pub redis_url: Option<String>,
+
+    /// Milliseconds one jq program in a workflow may run before it is stopped. [default: 100]
+    #[arg(long, env = "BATON_JQ_TIME_LIMIT", value_name = "MS")]
+    pub jq_time_limit: Option<u64>,
+
+    /// MiB of memory one jq program in a workflow may hold. [default: 64]
+    #[arg(long, env = "BATON_JQ_MEMORY_LIMIT", value_name = "MIB")]
+    pub jq_memory_limit: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

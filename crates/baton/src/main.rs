@@ -25,9 +25,11 @@ use clap::error::ErrorKind;
 use crate::cli::{Cli, Command};
 
 /// mimalloc: a run allocates many small JSON values across threads, where it is markedly
-/// faster than the system allocator (see `bench/n8n`).
+/// faster than the system allocator (see `bench/n8n`). Counted per thread, so a workflow's jq
+/// program is held to its memory ceiling.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: baton_engine::jq::CountingAllocator<mimalloc::MiMalloc> =
+    baton_engine::jq::CountingAllocator(mimalloc::MiMalloc);
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {

@@ -197,7 +197,7 @@ impl Local {
         let store = startup::open_store(&settings).await?;
         let org = local_organization(store.as_ref()).await?;
         let connectors = connectors::registry(&settings.connectors);
-        let limits = Limits::default();
+        let limits = settings.limits.clone();
         let resolver = Arc::new(StoredWorkflows::new(
             store.clone(),
             connectors.clone(),

@@ -48,6 +48,8 @@ pub struct CommonSettings {
     pub providers: baton_connectors::llm::ProviderSettings,
     /// Redis for the counts processes share, when set.
     pub redis_url: Option<String>,
+    /// What one execution may use (steps, items, a jq program's time and memory).
+    pub limits: baton_engine::Limits,
 }
 
 impl CommonSettings {
@@ -99,6 +101,8 @@ pub struct ConfigFile {
     sign_in_rate_limit: Option<u32>,
     hook_rate_limit: Option<u32>,
     redis_url: Option<String>,
+    jq_time_limit: Option<u64>,
+    jq_memory_limit: Option<u64>,
     google_client_id: Option<String>,
     google_client_secret: Option<String>,
     google_issuer: Option<String>,
@@ -244,7 +248,27 @@ impl CommonSettings {
             )?,
             compatible: llm_servers(args.llm_servers.as_deref().unwrap_or_default())?,
         };
+        let mut limits = baton_engine::Limits::default();
+        if let Some(ms) = args.jq_time_limit.or(file.jq_time_limit) {
+            if ms == 0 || ms > 60_000 {
+                return Err(SettingError::new(
+                    "jq time limit (BATON_JQ_TIME_LIMIT)",
+                    format!("{ms} is not between 1 and 60000 milliseconds"),
+                ));
+            }
+            limits.jq.time = Duration::from_millis(ms);
+        }
+        if let Some(mib) = args.jq_memory_limit.or(file.jq_memory_limit) {
+            if mib == 0 || mib > 16_384 {
+                return Err(SettingError::new(
+                    "jq memory limit (BATON_JQ_MEMORY_LIMIT)",
+                    format!("{mib} is not between 1 and 16384 MiB"),
+                ));
+            }
+            limits.jq.memory = (mib as usize) << 20;
+        }
         Ok(Self {
+            limits,
             redis_url: args.redis_url.clone().or_else(|| file.redis_url.clone()),
             providers,
             connectors: baton_connectors::ConnectorSettings {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use baton_connectors::llm::Providers;
-use baton_runtime::{Runtime, Worker, WorkerSettings};
+use baton_runtime::{Assembly, Runtime, Worker, WorkerSettings};
 use baton_store::Store;
 
 use crate::cli::WorkerArgs;
@@ -22,12 +22,19 @@ pub async fn runtime(
 ) -> Result<Arc<Runtime>, crate::settings::SettingError> {
     let masters = crate::master_key::load(settings)?;
     let vault = crate::master_key::vault(store.clone(), masters).await?;
-    Ok(Arc::new(Runtime::assemble_with_limiter(
+    let mut assembly = Assembly {
+        limits: settings.limits.clone(),
+        ..Assembly::default()
+    };
+    if let Some(limiter) = limiter {
+        assembly.limiter = limiter;
+    }
+    Ok(Arc::new(Runtime::assemble_with(
         store,
         connectors::registry(&settings.connectors),
         Arc::new(Providers::new(settings.providers.clone())),
         vault,
-        limiter.unwrap_or_else(|| Arc::new(baton_engine::throttle::MemoryLimiter::default())),
+        assembly,
     )))
 }
 

@@ -790,7 +790,7 @@ impl Compiler<'_> {
         if transformation.action == TransformAction::Jq {
             match inputs.get("program") {
                 Some(Value::String(program)) if !program.contains("{{") => {
-                    if let Err(error) = crate::transform::check_jq(program) {
+                    if let Err(error) = crate::jq::check(program) {
                         self.problems.push(Problem::new(
                             format!("{inputs_path}.program"),
                             format!("the jq program does not parse: {error}"),

@@ -10,6 +10,7 @@ pub mod breaker;
 pub mod compile;
 pub mod connector;
 pub mod error;
+pub mod jq;
 pub mod limits;
 pub mod memory;
 pub mod model;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::jq::JqLimits;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Steps one execution may run, counting every loop iteration's steps.
@@ -14,6 +16,8 @@ pub struct Limits {
     pub max_depth: u32,
     /// The longest an execution may run when its workflow sets no `timeout`.
     pub max_run_time: Duration,
+    /// Time and memory one jq program may use.
+    pub jq: JqLimits,
 }
 
 impl Default for Limits {
@@ -24,6 +28,7 @@ impl Default for Limits {
             max_output_bytes: 1 << 20,
             max_depth: 8,
             max_run_time: Duration::from_secs(3600),
+            jq: JqLimits::default(),
         }
     }
 }

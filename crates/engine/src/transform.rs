@@ -8,32 +8,9 @@ use baton_core::dsl::TransformAction;
 
 use crate::error::StepError;
 
-/// jq functions that would reach outside the step: the environment, stdin, stderr. (`halt`
-/// stays: it only ends the program, which the runner turns into an error.)
-const JQ_DENIED: [&str; 6] = [
-    "env",
-    "input",
-    "inputs",
-    "debug",
-    "stderr",
-    "input_filename",
-];
-
 pub fn apply(action: TransformAction, inputs: &Value) -> Result<Value, StepError> {
     match action {
         TransformAction::ExtractJson => extract_json(text(inputs, "text")?),
-        TransformAction::Jq => {
-            let program = text(inputs, "program")?;
-            let data = match inputs.get("data") {
-                Some(data) => data.clone(),
-                None => {
-                    let mut rest = inputs.as_object().cloned().unwrap_or_default();
-                    rest.remove("program");
-                    Value::Object(rest)
-                }
-            };
-            jq(program, data)
-        }
         TransformAction::Template => Ok(json!({"text": text(inputs, "template")?})),
         TransformAction::Set => Ok(inputs.clone()),
         TransformAction::Split => {
@@ -60,9 +37,9 @@ pub fn apply(action: TransformAction, inputs: &Value) -> Result<Value, StepError
         TransformAction::FormatDate => format_date(inputs),
         TransformAction::Sort => sort(inputs),
         TransformAction::Deduplicate => deduplicate(inputs),
-        TransformAction::Calculate | TransformAction::Filter => Err(StepError::system(
-            "calculate and filter are evaluated by the runner",
-        )),
+        TransformAction::Jq | TransformAction::Calculate | TransformAction::Filter => Err(
+            StepError::system("jq, calculate and filter are evaluated by the runner"),
+        ),
     }
 }
 
@@ -115,91 +92,18 @@ pub fn extract_json(text: &str) -> Result<Value, StepError> {
     }
 }
 
-/// Runs a jq program; one result is the output, several become `{results}`.
-pub fn jq(program: &str, data: Value) -> Result<Value, StepError> {
-    use jaq_core::load::{Arena, File, Loader};
-    use jaq_core::{Compiler, Ctx, Vars, data};
-    use jaq_json::Val;
-
-    let defs = jaq_core::defs()
-        .chain(jaq_std::defs())
-        .chain(jaq_json::defs());
-    let funs = jaq_core::funs()
-        .chain(jaq_std::funs())
-        .chain(jaq_json::funs())
-        .filter(|(name, _, _)| !JQ_DENIED.contains(name));
-    let loader = Loader::new(defs);
-    let arena = Arena::default();
-    let modules = loader
-        .load(
-            &arena,
-            File {
-                code: program,
-                path: (),
-            },
-        )
-        .map_err(|errors| {
-            StepError::permanent(format!(
-                "the jq program does not parse: {}",
-                describe(&errors)
-            ))
-        })?;
-    let filter = Compiler::default()
-        .with_funs(funs)
-        .compile(modules)
-        .map_err(|errors| {
-            StepError::permanent(format!(
-                "the jq program does not compile: {}",
-                describe(&errors)
-            ))
-        })?;
-    let input: Val =
-        serde_json::from_value(data).map_err(|error| StepError::permanent(error.to_string()))?;
-    let context = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
-    let mut results = Vec::new();
-    for (index, result) in filter.id.run((context, input)).enumerate() {
-        if index >= 10_000 {
-            return Err(StepError::permanent(
-                "the jq program produced more than 10000 results",
-            ));
+/// A jq step's program and the data it runs over (default: all of `inputs` but `program`).
+pub fn jq_inputs(inputs: &Value) -> Result<(&str, Value), StepError> {
+    let program = text(inputs, "program")?;
+    let data = match inputs.get("data") {
+        Some(data) => data.clone(),
+        None => {
+            let mut rest = inputs.as_object().cloned().unwrap_or_default();
+            rest.remove("program");
+            Value::Object(rest)
         }
-        let value = result.map_err(|exception| match exception.get_err() {
-            Ok(error) => StepError::permanent(format!("jq: {error}")),
-            Err(_) => StepError::permanent("jq: the program stopped without a value"),
-        })?;
-        let json: Value = serde_json::from_str(&value.to_string()).map_err(|error| {
-            StepError::permanent(format!("jq produced a value that is not JSON: {error}"))
-        })?;
-        results.push(json);
-    }
-    Ok(match results.len() {
-        1 => results.pop().unwrap_or(Value::Null),
-        _ => json!({"results": results}),
-    })
-}
-
-fn describe<T: std::fmt::Debug>(errors: &T) -> String {
-    let text = format!("{errors:?}");
-    text.chars().take(300).collect()
-}
-
-/// Checks a jq program's syntax when the workflow is loaded.
-pub fn check_jq(program: &str) -> Result<(), String> {
-    use jaq_core::load::{Arena, File, Loader};
-    let defs = jaq_core::defs()
-        .chain(jaq_std::defs())
-        .chain(jaq_json::defs());
-    let arena = Arena::default();
-    Loader::new(defs)
-        .load(
-            &arena,
-            File {
-                code: program,
-                path: (),
-            },
-        )
-        .map(|_| ())
-        .map_err(|errors| describe(&errors))
+    };
+    Ok((program, data))
 }
 
 fn timezone(inputs: &Value) -> Result<Option<chrono_tz::Tz>, StepError> {
@@ -387,25 +291,14 @@ mod tests {
     }
 
     #[test]
-    fn jq_runs_over_the_inputs_and_cannot_reach_the_environment() {
-        let result = apply(
-            TransformAction::Jq,
-            &json!({"program": "[.rows[] | select(.score > 50) | .name]", "data": {"rows": [{"name": "a", "score": 60}, {"name": "b", "score": 10}]}}),
-        );
-        assert_eq!(result.unwrap(), json!(["a"]));
-        let implicit = apply(
-            TransformAction::Jq,
-            &json!({"program": ".count + 1", "count": 41}),
-        );
-        assert_eq!(implicit.unwrap(), json!(42));
-        assert!(apply(TransformAction::Jq, &json!({"program": "env.HOME"})).is_err());
-        assert!(apply(TransformAction::Jq, &json!({"program": "$ENV"})).is_err());
-        assert!(
-            apply(TransformAction::Jq, &json!({"program": ".[["}))
-                .unwrap_err()
-                .message
-                .contains("does not parse")
-        );
+    fn a_jq_step_runs_over_its_data_or_the_rest_of_its_inputs() {
+        let inputs = json!({"program": ".a", "data": {"a": 1}, "b": 2});
+        let (program, data) = jq_inputs(&inputs).unwrap();
+        assert_eq!((program, data), (".a", json!({"a": 1})));
+        let inputs = json!({"program": ".count + 1", "count": 41});
+        let (_, data) = jq_inputs(&inputs).unwrap();
+        assert_eq!(data, json!({"count": 41}));
+        assert!(jq_inputs(&json!({"data": 1})).is_err());
     }
 
     #[test]

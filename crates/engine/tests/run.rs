@@ -401,6 +401,38 @@ async fn the_step_count_and_output_size_guards_hold() {
 }
 
 #[tokio::test]
+async fn a_runaway_jq_program_fails_its_step_once_at_the_limit() {
+    let limits = Limits {
+        jq: baton_engine::jq::JqLimits {
+            time: std::time::Duration::from_millis(100),
+            memory: 64 << 20,
+        },
+        ..Limits::default()
+    };
+    let harness = Harness::with_limits(gmail(), limits).await;
+    let started = std::time::Instant::now();
+    let (execution, outcome) = harness
+        .start(
+            &json!({"id": "wf_jq", "name": "j", "steps": [
+                {"id": "spin", "type": "transformation", "action": "jq", "timeout": "30s",
+                 "inputs": {"program": "reduce range(1000000000000) as $i (0; .+1)"}}
+            ]}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(outcome, Outcome::Failed);
+    let steps = harness.steps(&execution).await;
+    assert_eq!(steps[0].attempts, 1, "a limit reached is not retried");
+    assert!(
+        execution.error.unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit reached: the jq program ran longer than 100 ms")
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
 async fn an_open_circuit_fails_fast_without_calling_the_service() {
     let connectors = FakeConnectors::new(|_, _| Err(StepError::transient("connection reset")));
     let harness = Harness::new(connectors).await;

@@ -60,6 +60,24 @@ pub struct NewRun {
     pub input: Value,
 }
 
+/// How [`Runtime::assemble_with`] sets up the engine.
+pub struct Assembly {
+    /// What one execution may use.
+    pub limits: Limits,
+    /// Where calls are counted against the services' limits: one every process shares (Redis)
+    /// when several run.
+    pub limiter: Arc<dyn baton_engine::throttle::Limiter>,
+}
+
+impl Default for Assembly {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            limiter: Arc::new(baton_engine::throttle::MemoryLimiter::default()),
+        }
+    }
+}
+
 /// What the API, the triggers and the workers share.
 pub struct Runtime {
     pub store: Arc<dyn Store>,
@@ -91,25 +109,18 @@ impl Runtime {
         llm: Arc<dyn baton_engine::provider::LlmProvider>,
         vault: Arc<Vault>,
     ) -> Self {
-        Self::assemble_with_limiter(
-            store,
-            connectors,
-            llm,
-            vault,
-            Arc::new(baton_engine::throttle::MemoryLimiter::default()),
-        )
+        Self::assemble_with(store, connectors, llm, vault, Assembly::default())
     }
 
-    /// [`Runtime::assemble`], counting calls against the services' limits in `limiter` (one
-    /// every process shares, such as Redis, when several run).
-    pub fn assemble_with_limiter(
+    /// [`Runtime::assemble`] with the process's own limits and call counter.
+    pub fn assemble_with(
         store: Arc<dyn Store>,
         connectors: Arc<dyn Connectors>,
         llm: Arc<dyn baton_engine::provider::LlmProvider>,
         vault: Arc<Vault>,
-        limiter: Arc<dyn baton_engine::throttle::Limiter>,
+        assembly: Assembly,
     ) -> Self {
-        let limits = Limits::default();
+        let Assembly { limits, limiter } = assembly;
         let servers = llm.compatible_servers();
         let llm = Arc::new(Budgeted::new(llm, store.clone()));
         let credentials = Arc::new(StoredCredentials::new(

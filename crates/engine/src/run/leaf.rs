@@ -283,6 +283,15 @@ impl Run<'_> {
 
     async fn perform(&self, prepared: &Prepared, _scope: &Scope) -> Result<Performed, StepError> {
         match prepared {
+            Prepared::Transformation {
+                action: TransformAction::Jq,
+                inputs,
+            } => {
+                let (program, data) = transform::jq_inputs(inputs)?;
+                crate::jq::run(program, data, self.engine.limits.jq)
+                    .await
+                    .map(|output| Performed::plain(transform::as_output(output, "result")))
+            }
             Prepared::Transformation { action, inputs } => transform::apply(*action, inputs)
                 .map(|output| Performed::plain(transform::as_output(output, "result"))),
             Prepared::Calculate(output) => Ok(Performed::plain(output.clone())),
