@@ -636,7 +636,7 @@ async fn stored_credentials_are_sealed_and_outlive_a_master_key_rotation() {
         &cookie,
         "POST",
         "/api/v1/credentials",
-        serde_json::json!({"service": "http", "name": "crm", "secret": {"bearer": TOKEN}}),
+        serde_json::json!({"service": "http", "name": "crm", "secret": {"bearer": TOKEN, "hosts": ["crm.example"]}}),
     )
     .await;
     assert_eq!(status, 201, "{created}");

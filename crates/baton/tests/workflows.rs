@@ -415,7 +415,7 @@ async fn credentials_from_a_file_reach_the_call_but_are_never_stored() {
     let credentials = write(
         dir.path(),
         "credentials.json",
-        &json!({"http/crm": {"bearer": "s3cr3t-token"}}),
+        &json!({"http/crm": {"bearer": "s3cr3t-token", "hosts": ["127.0.0.1"]}}),
     );
     let result = output(baton(&[
         "run",

@@ -82,7 +82,6 @@ pub struct Http {
 
 impl Http {
     pub fn new(policy: AddressPolicy) -> Self {
-        let redirect_policy = policy.clone();
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: policy.clone(),
@@ -90,15 +89,8 @@ impl Http {
             .no_proxy()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= MAX_REDIRECTS {
-                    return attempt.error(Refused(format!("more than {MAX_REDIRECTS} redirects")));
-                }
-                match check_url(attempt.url(), &redirect_policy) {
-                    Ok(()) => attempt.follow(),
-                    Err(refusal) => attempt.error(refusal),
-                }
-            }))
+            // Redirects are followed by `request`, which decides what each hop may carry.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the HTTP client's settings are valid");
         Self { client, policy }
@@ -157,18 +149,36 @@ impl Http {
         {
             headers.insert("idempotency-key", key);
         }
-        let mut request = self.client.request(method, url).headers(headers);
-        if let Some(secret) = &call.secret {
-            request = authenticate(request, &secret.0)?;
+        let body = match (input.json, input.form, input.body) {
+            (Some(json), _, _) => Body::Json(json),
+            (_, Some(form), _) => Body::Form(form),
+            (_, _, Some(text)) => Body::Text(text),
+            _ => Body::None,
+        };
+        let credential = call
+            .secret
+            .as_ref()
+            .map(|secret| BoundCredential::open(&secret.0))
+            .transpose()?;
+        if let Some(credential) = &credential
+            && !credential.may_go_to(&url)
+        {
+            return Err(StepError::permanent(format!(
+                "the credential {:?} may be sent only to {}; this step calls {}",
+                call.credential.as_deref().unwrap_or_default(),
+                credential.hosts.join(", "),
+                url.host_str().unwrap_or_default()
+            )));
         }
-        if let Some(json) = &input.json {
-            request = request.json(json);
-        } else if let Some(form) = &input.form {
-            request = request.form(form);
-        } else if let Some(body) = input.body {
-            request = request.body(body);
-        }
-        let response = request.send().await.map_err(classify)?;
+        let response = self
+            .follow(Hop {
+                method,
+                url,
+                headers,
+                body,
+                credential,
+            })
+            .await?;
         let status = response.status();
         let retry_after = crate::retry_after(response.headers());
         let mut response_headers = Map::new();
@@ -217,6 +227,12 @@ impl Connector for Http {
         &DECLARATION
     }
 
+    fn secret_problem(&self, secret: &Value) -> Option<(String, String)> {
+        BoundCredential::open(secret)
+            .err()
+            .map(|problem| problem.into_path_and_message())
+    }
+
     async fn call(&self, call: &ActionCall) -> Result<Value, StepError> {
         match call.action.as_str() {
             "request" => self.request(call).await,
@@ -227,40 +243,231 @@ impl Connector for Http {
     }
 }
 
-/// Applies a credential: `{"bearer": TOKEN}`, `{"basic": {"username", "password"}}` or
-/// `{"header": {"name", "value"}}`.
-fn authenticate(
-    request: reqwest::RequestBuilder,
-    secret: &Value,
-) -> Result<reqwest::RequestBuilder, StepError> {
-    if let Some(token) = secret.get("bearer").and_then(Value::as_str) {
-        return Ok(request.bearer_auth(token));
+/// A request's body, kept to be sent again on a redirect that keeps the method.
+#[derive(Clone)]
+enum Body {
+    None,
+    Json(Value),
+    Form(BTreeMap<String, String>),
+    Text(String),
+}
+
+/// One request of a chain of redirects.
+struct Hop {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    body: Body,
+    credential: Option<BoundCredential>,
+}
+
+/// Request headers that say nothing secret, kept when a redirect leaves the origin; every
+/// other header (the credential, `Cookie`, an API key the step set itself) is dropped.
+const CROSS_ORIGIN_HEADERS: [&str; 6] = [
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "content-type",
+    "user-agent",
+    "idempotency-key",
+];
+
+impl Http {
+    /// Sends the request and follows up to [`MAX_REDIRECTS`] redirects, each target checked
+    /// against the address policy. A redirect to another origin (scheme, host or port) carries
+    /// neither the credential nor any header but [`CROSS_ORIGIN_HEADERS`]; a 303, or a 301/302
+    /// after a POST, goes on as a GET without the body, as browsers do.
+    async fn follow(&self, mut hop: Hop) -> Result<reqwest::Response, StepError> {
+        for redirects in 0.. {
+            let mut request = self
+                .client
+                .request(hop.method.clone(), hop.url.clone())
+                .headers(hop.headers.clone());
+            if let Some(credential) = &hop.credential {
+                request = credential.apply(request)?;
+            }
+            request = match &hop.body {
+                Body::None => request,
+                Body::Json(json) => request.json(json),
+                Body::Form(form) => request.form(form),
+                Body::Text(text) => request.body(text.clone()),
+            };
+            let response = request.send().await.map_err(classify)?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|value| value.to_str().ok());
+            let (true, Some(location)) = (status.is_redirection(), location) else {
+                return Ok(response);
+            };
+            if redirects >= MAX_REDIRECTS {
+                return Err(StepError::permanent(format!(
+                    "more than {MAX_REDIRECTS} redirects"
+                )));
+            }
+            let next = hop.url.join(location).map_err(|error| {
+                StepError::permanent(format!("the redirect to {location:?} is invalid: {error}"))
+            })?;
+            check_url(&next, &self.policy).map_err(|refusal| StepError::permanent(refusal.0))?;
+            if next.origin() != hop.url.origin() {
+                hop.credential = None;
+                hop.headers = hop
+                    .headers
+                    .iter()
+                    .filter(|(name, _)| CROSS_ORIGIN_HEADERS.contains(&name.as_str()))
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect();
+            }
+            let to_get = status == reqwest::StatusCode::SEE_OTHER
+                || (matches!(status.as_u16(), 301 | 302) && hop.method == Method::POST);
+            if to_get && hop.method != Method::HEAD {
+                hop.method = Method::GET;
+                hop.body = Body::None;
+                hop.headers.remove(reqwest::header::CONTENT_TYPE);
+            }
+            hop.url = next;
+        }
+        unreachable!("the loop returns")
     }
-    if let Some(basic) = secret.get("basic") {
-        let username = basic
-            .get("username")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        return Ok(request.basic_auth(username, basic.get("password").and_then(Value::as_str)));
+}
+
+/// An `http` credential: how it authenticates, and the hosts it may be sent to, e.g.
+/// `{"bearer": "...", "hosts": ["api.example.com", "*.example.org"]}`. Also
+/// `{"basic": {"username", "password"}}` or `{"header": {"name", "value"}}`.
+#[derive(Clone)]
+struct BoundCredential {
+    kind: CredentialKind,
+    /// Lower-case host names; `*.example.org` stands for any name under example.org.
+    hosts: Vec<String>,
+}
+
+#[derive(Clone)]
+enum CredentialKind {
+    Bearer(String),
+    Basic {
+        username: String,
+        password: String,
+    },
+    Header {
+        name: HeaderName,
+        value: HeaderValue,
+    },
+}
+
+/// What is wrong with an `http` credential, at a path under the secret.
+struct SecretProblem(&'static str, String);
+
+impl SecretProblem {
+    fn into_path_and_message(self) -> (String, String) {
+        (self.0.to_owned(), self.1)
     }
-    if let Some(header) = secret.get("header") {
-        let name = header
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let value = header
-            .get("value")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| StepError::permanent("the credential's header name is invalid"))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| StepError::permanent("the credential's header value is invalid"))?;
-        return Ok(request.header(name, value));
+}
+
+impl From<SecretProblem> for StepError {
+    fn from(problem: SecretProblem) -> Self {
+        StepError::permanent(format!(
+            "the http credential's {}: {}",
+            &problem.0[1..],
+            problem.1
+        ))
     }
-    Err(StepError::permanent(
-        "an http credential needs `bearer`, `basic` or `header`",
-    ))
+}
+
+impl BoundCredential {
+    fn open(secret: &Value) -> Result<Self, SecretProblem> {
+        let text = |value: Option<&Value>, path: &'static str| {
+            value
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| SecretProblem(path, "must be text".into()))
+        };
+        let kind = if let Some(token) = secret.get("bearer") {
+            CredentialKind::Bearer(text(Some(token), ".bearer")?)
+        } else if let Some(basic) = secret.get("basic") {
+            CredentialKind::Basic {
+                username: text(basic.get("username"), ".basic.username")?,
+                password: text(basic.get("password"), ".basic.password")?,
+            }
+        } else if let Some(header) = secret.get("header") {
+            let name = text(header.get("name"), ".header.name")?;
+            let value = text(header.get("value"), ".header.value")?;
+            CredentialKind::Header {
+                name: HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    SecretProblem(".header.name", format!("{name:?} is not a header name"))
+                })?,
+                value: HeaderValue::from_str(&value).map_err(|_| {
+                    SecretProblem(".header.value", "is not a valid header value".into())
+                })?,
+            }
+        } else {
+            return Err(SecretProblem(
+                "",
+                "an http credential needs `bearer`, `basic` or `header`".into(),
+            ));
+        };
+        let hosts = match secret.get("hosts") {
+            Some(Value::Array(hosts)) if !hosts.is_empty() => hosts
+                .iter()
+                .map(|host| host.as_str().and_then(host_pattern))
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| {
+                    SecretProblem(
+                        ".hosts",
+                        "each host must be a host name such as api.example.com or *.example.com (no scheme, port or path)".into(),
+                    )
+                })?,
+            _ => {
+                return Err(SecretProblem(
+                    ".hosts",
+                    "is required: the hosts this credential may be sent to, e.g. [\"api.example.com\"]".into(),
+                ));
+            }
+        };
+        Ok(Self { kind, hosts })
+    }
+
+    fn may_go_to(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host = host.to_ascii_lowercase();
+        self.hosts
+            .iter()
+            .any(|allowed| match allowed.strip_prefix("*.") {
+                Some(parent) => host
+                    .strip_suffix(parent)
+                    .is_some_and(|head| head.ends_with('.') && head.len() > 1),
+                None => *allowed == host,
+            })
+    }
+
+    fn apply(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, StepError> {
+        Ok(match &self.kind {
+            CredentialKind::Bearer(token) => request.bearer_auth(token),
+            CredentialKind::Basic { username, password } => {
+                request.basic_auth(username, Some(password))
+            }
+            CredentialKind::Header { name, value } => request.header(name.clone(), value.clone()),
+        })
+    }
+}
+
+/// A host a credential may go to, lower-cased: a name or address, or `*.` and a name.
+fn host_pattern(text: &str) -> Option<String> {
+    let text = text.trim().to_ascii_lowercase();
+    let (wildcard, name) = match text.strip_prefix("*.") {
+        Some(name) => (true, name),
+        None => (false, text.as_str()),
+    };
+    let parsed = Url::parse(&format!("http://{name}/")).ok()?;
+    let host = parsed.host_str()?;
+    let plain = parsed.port().is_none() && parsed.path() == "/" && host == name;
+    let wildcard_has_parent = !wildcard || name.contains('.');
+    (plain && !name.is_empty() && wildcard_has_parent).then_some(text)
 }
 
 /// A request refused by the address policy.

@@ -109,6 +109,10 @@ pub trait Connector: Send + Sync {
         None
     }
     async fn call(&self, call: &ActionCall) -> Result<Value, StepError>;
+    /// What is wrong with a secret stored for this service (see [`Connectors::secret_problem`]).
+    fn secret_problem(&self, _secret: &Value) -> Option<(String, String)> {
+        None
+    }
     /// How many calls of `action` one request carries (see [`Connectors::batch_size`]).
     fn batch_size(&self, _action: &str) -> usize {
         1
@@ -326,6 +330,16 @@ impl Registry {
 
 #[async_trait]
 impl Connectors for Registry {
+    fn secret_problem(&self, service: &str, secret: &Value) -> Option<(String, String)> {
+        self.connectors.get(service)?.secret_problem(secret)
+    }
+
+    fn implicit_credential(&self, service: &str) -> bool {
+        self.connectors
+            .get(service)
+            .is_none_or(|connector| connector.declaration().auth != AuthKind::None)
+    }
+
     fn action_problem(&self, service: &str, action: &str) -> Option<String> {
         let declaration = self.connectors.get(service)?.declaration();
         if declaration

@@ -222,6 +222,71 @@ async fn a_redirect_into_the_internal_network_is_refused() {
     );
 }
 
+/// A server that dumps the headers it got at `/headers`, and redirects there from `/same`
+/// (same origin) and from `/away` (the same server under another name: another origin).
+async fn header_dump() -> u16 {
+    let app = Router::new()
+        .route(
+            "/headers",
+            any(|headers: HeaderMap| async move {
+                let dump: serde_json::Map<String, Value> = headers
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), json!(value.to_str().unwrap_or(""))))
+                    .collect();
+                axum::Json(Value::Object(dump))
+            }),
+        )
+        .route("/same", any(|| async { Redirect::temporary("/headers") }))
+        .route(
+            "/away",
+            any(|headers: HeaderMap| async move {
+                let host = headers["host"].to_str().unwrap().to_owned();
+                let port = host.rsplit(':').next().unwrap().to_owned();
+                Redirect::temporary(&format!("http://127.0.0.1:{port}/headers"))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
+}
+
+#[tokio::test]
+async fn a_credential_goes_only_to_its_hosts_and_never_across_a_redirect() {
+    use baton_engine::connector::Secret;
+    let port = header_dump().await;
+    let http = registry("localhost,127.0.0.1");
+    let with_key = |path: &str| ActionCall {
+        credential: Some("crm".into()),
+        secret: Some(Secret(
+            json!({"header": {"name": "X-Api-Key", "value": "key-123456"}, "hosts": ["localhost"]}),
+        )),
+        ..call(json!({"url": format!("http://localhost:{port}{path}"),
+                      "headers": {"X-Session-Token": "tok-abc", "Accept": "application/json"}}))
+    };
+    let same = http.call(with_key("/same")).await.unwrap();
+    assert_eq!(same["body"]["x-api-key"], "key-123456", "{same}");
+    assert_eq!(same["body"]["x-session-token"], "tok-abc");
+
+    let away = http.call(with_key("/away")).await.unwrap();
+    assert_eq!(away["body"]["host"], format!("127.0.0.1:{port}"), "{away}");
+    assert!(away["body"].get("x-api-key").is_none(), "{away}");
+    assert!(away["body"].get("x-session-token").is_none(), "{away}");
+    assert_eq!(away["body"]["accept"], "application/json");
+
+    let mut elsewhere = with_key("/headers");
+    elsewhere.inputs["url"] = json!(format!("http://127.0.0.1:{port}/headers"));
+    let refused = http.call(elsewhere).await.unwrap_err();
+    assert_eq!(refused.class, ErrorClass::Permanent);
+    assert!(
+        refused
+            .message
+            .contains("may be sent only to localhost; this step calls 127.0.0.1"),
+        "{}",
+        refused.message
+    );
+}
+
 #[test]
 fn every_action_declares_a_schema_that_accepts_its_example() {
     let registry = registry("");

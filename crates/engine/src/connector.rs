@@ -185,6 +185,19 @@ pub trait Connectors: Send + Sync {
     }
 
     async fn call(&self, call: ActionCall) -> Result<Value, StepError>;
+
+    /// What is wrong with a secret stored for `service`, checked when it is stored: `(path
+    /// under the secret, e.g. ".hosts", message)`.
+    fn secret_problem(&self, _service: &str, _secret: &Value) -> Option<(String, String)> {
+        None
+    }
+
+    /// Whether a step of `service` that names no credential gets the organization's only one.
+    /// A service that calls whatever URL a workflow gives (`http`) gets none unless named.
+    fn implicit_credential(&self, _service: &str) -> bool {
+        true
+    }
+
     /// What each service declares of itself (id, name, category, auth, actions with their
     /// input schemas), for the API and the editor's forms.
     fn catalog(&self) -> Vec<Value> {

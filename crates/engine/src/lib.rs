@@ -15,6 +15,7 @@ pub mod limits;
 pub mod memory;
 pub mod model;
 pub mod provider;
+pub mod redact;
 pub mod retry;
 pub mod run;
 pub mod schedule;

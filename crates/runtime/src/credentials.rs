@@ -69,7 +69,8 @@ impl StoredCredentials {
         }
     }
 
-    /// The credential a step means: the one it names, or the service's only one.
+    /// The credential a step means: the one it names, or the service's only one (for services
+    /// whose connector takes one implicitly: never for `http`).
     async fn chosen(
         &self,
         org: OrgId,
@@ -86,6 +87,7 @@ impl StoredCredentials {
                 Some(index) => candidates.swap_remove(index),
                 None => return Ok(None),
             },
+            None if !self.connectors.implicit_credential(service) => return Ok(None),
             None if candidates.len() > 1 => {
                 let names: Vec<String> = candidates
                     .iter()

@@ -59,10 +59,22 @@ fn invalid(path: &str, message: impl Into<String>) -> ApiError {
     }
 }
 
-/// The secret as it is sealed: its JSON text, after the checks.
-fn secret_bytes(secret: &Map<String, Value>) -> Result<Vec<u8>, ApiError> {
+/// The secret as it is sealed: its JSON text, after the checks (the service's own among them:
+/// an `http` credential names the hosts it may go to).
+fn secret_bytes(
+    state: &AppState,
+    service: &str,
+    secret: &Map<String, Value>,
+) -> Result<Vec<u8>, ApiError> {
     if secret.is_empty() {
         return Err(invalid("$.secret", "must hold at least one field"));
+    }
+    if let Some((path, message)) = state
+        .runtime
+        .connectors
+        .secret_problem(service, &Value::Object(secret.clone()))
+    {
+        return Err(invalid(&format!("$.secret{path}"), message));
     }
     let bytes =
         serde_json::to_vec(secret).map_err(|error| ApiError::Internal(error.to_string()))?;
@@ -117,7 +129,7 @@ async fn create(
     let sealed = state
         .runtime
         .vault
-        .seal(signed_in.org, &secret_bytes(&body.secret)?)
+        .seal(signed_in.org, &secret_bytes(&state, service, &body.secret)?)
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))?;
     let credential = state
@@ -190,7 +202,10 @@ async fn replace_secret(
     let sealed = state
         .runtime
         .vault
-        .seal(signed_in.org, &secret_bytes(&body.secret)?)
+        .seal(
+            signed_in.org,
+            &secret_bytes(&state, &credential.service, &body.secret)?,
+        )
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))?;
     state

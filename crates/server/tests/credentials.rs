@@ -26,7 +26,9 @@ async fn a_credential_is_stored_once_and_never_shown_again(test: &TestStore) {
         &app,
         "POST",
         "/api/v1/credentials",
-        Some(json!({"service": "http", "name": "crm", "secret": {"bearer": TOKEN}})),
+        Some(
+            json!({"service": "http", "name": "crm", "secret": {"bearer": TOKEN, "hosts": ["api.crm.example"]}}),
+        ),
         &[&owner[0]],
     )
     .await;
@@ -40,7 +42,9 @@ async fn a_credential_is_stored_once_and_never_shown_again(test: &TestStore) {
         &app,
         "POST",
         "/api/v1/credentials",
-        Some(json!({"service": "http", "name": "crm", "secret": {"bearer": "other"}})),
+        Some(
+            json!({"service": "http", "name": "crm", "secret": {"bearer": "other", "hosts": ["api.crm.example"]}}),
+        ),
         &[&owner[0]],
     )
     .await;
@@ -69,7 +73,7 @@ async fn a_credential_is_stored_once_and_never_shown_again(test: &TestStore) {
         &app,
         "PUT",
         &format!("/api/v1/credentials/{id}/secret"),
-        Some(json!({"secret": {"bearer": "tok-rotated"}})),
+        Some(json!({"secret": {"bearer": "tok-rotated", "hosts": ["api.crm.example"]}})),
         &[&owner[0]],
     )
     .await;
@@ -137,6 +141,18 @@ async fn bad_credentials_are_refused_with_the_field_named(test: &TestStore) {
             json!({"service": "http", "name": "x", "secret": {"k": "v".repeat(70_000)}}),
             "$.secret",
         ),
+        (
+            json!({"service": "http", "name": "x", "secret": {"bearer": "t"}}),
+            "$.secret.hosts",
+        ),
+        (
+            json!({"service": "http", "name": "x", "secret": {"bearer": "t", "hosts": ["https://crm.example/api"]}}),
+            "$.secret.hosts",
+        ),
+        (
+            json!({"service": "http", "name": "x", "secret": {"header": {"name": "X Key", "value": "v"}, "hosts": ["crm.example"]}}),
+            "$.secret.header.name",
+        ),
     ] {
         let refused = send(
             &app,
@@ -191,7 +207,8 @@ async fn a_step_uses_the_credential_it_names_and_keeps_none_of_it(test: &TestSto
                     .and_then(|value| value.to_str().ok())
                     .map(str::to_owned),
             );
-            axum::Json(json!({"ok": true}))
+            // A header dump, as some services answer.
+            axum::Json(json!({"ok": true, "headers": {"authorization": headers.get("authorization").and_then(|value| value.to_str().ok())}}))
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -199,12 +216,16 @@ async fn a_step_uses_the_credential_it_names_and_keeps_none_of_it(test: &TestSto
     tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
     let app = App::reaching_localhost(test);
     let owner = sign_up(&app, "owner@example.com").await.session();
-    for (name, token) in [("crm", TOKEN), ("other", "tok-other")] {
+    for (name, token, host) in [
+        ("crm", TOKEN, "127.0.0.1"),
+        ("other", "tok-other", "127.0.0.1"),
+        ("elsewhere", "tok-elsewhere", "api.crm.example"),
+    ] {
         let created = send(
             &app,
             "POST",
             "/api/v1/credentials",
-            Some(json!({"service": "http", "name": name, "secret": {"bearer": token}})),
+            Some(json!({"service": "http", "name": name, "secret": {"bearer": token, "hosts": [host]}})),
             &[&owner[0]],
         )
         .await;
@@ -279,7 +300,39 @@ async fn a_step_uses_the_credential_it_names_and_keeps_none_of_it(test: &TestSto
         json!({"service": "http", "name": "crm"})
     );
 
-    // Two credentials for the service and none named: the step says which to name.
+    assert_eq!(
+        stored.body["steps"][0]["output"]["body"]["headers"]["authorization"], "Bearer [redacted]",
+        "what the service echoed of the secret is not kept: {}",
+        stored.body
+    );
+
+    // A credential bound to other hosts is not sent here: the step fails before any call.
+    let saved = send(
+        &app,
+        "PUT",
+        "/api/v1/workflows/wf_crm",
+        Some(workflow(Some("elsewhere"))),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let run = send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_crm/runs?wait=20",
+        Some(json!({})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(run.body["state"], "FAILED", "{}", run.body);
+    let message = run.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("may be sent only to api.crm.example") && message.contains("127.0.0.1"),
+        "{message}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 2, "nothing more was called");
+
+    // No credential named: an http step sends none, however many the organization has.
     let saved = send(
         &app,
         "PUT",
@@ -297,13 +350,8 @@ async fn a_step_uses_the_credential_it_names_and_keeps_none_of_it(test: &TestSto
         &[&owner[0]],
     )
     .await;
-    assert_eq!(run.body["state"], "FAILED", "{}", run.body);
-    let message = run.body["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("several http credentials") && message.contains("\"crm\""),
-        "{message}"
-    );
-    assert_eq!(seen.lock().unwrap().len(), 2, "nothing more was called");
+    assert_eq!(run.body["state"], "COMPLETED", "{}", run.body);
+    assert_eq!(seen.lock().unwrap().last().cloned(), Some(None));
 }
 
 async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {

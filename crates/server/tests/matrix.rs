@@ -251,7 +251,7 @@ async fn every_role_meets_the_seeds_matrix_at_every_endpoint(test: &TestStore) {
                 method: "POST",
                 path: "/api/v1/credentials".into(),
                 body: Some(
-                    json!({"service": "http", "name": format!("by-{role}"), "secret": {"bearer": "t"}}),
+                    json!({"service": "http", "name": format!("by-{role}"), "secret": {"bearer": "t", "hosts": ["crm.example"]}}),
                 ),
                 allowed: owner_and_admin,
             },
@@ -259,7 +259,7 @@ async fn every_role_meets_the_seeds_matrix_at_every_endpoint(test: &TestStore) {
                 name: "replace a credential's secret (integrations)",
                 method: "PUT",
                 path: format!("/api/v1/credentials/{}/secret", random_id()),
-                body: Some(json!({"secret": {"bearer": "t2"}})),
+                body: Some(json!({"secret": {"bearer": "t2", "hosts": ["crm.example"]}})),
                 allowed: owner_and_admin,
             },
             Row {
@@ -381,7 +381,7 @@ async fn ids_of_another_organization_answer_404_everywhere(test: &TestStore) {
         &app,
         "POST",
         "/api/v1/credentials",
-        Some(json!({"service": "http", "name": "theirs", "secret": {"bearer": "their-token"}})),
+        Some(json!({"service": "http", "name": "theirs", "secret": {"bearer": "their-token", "hosts": ["crm.example"]}})),
         &[&theirs[0]],
     )
     .await;

@@ -403,7 +403,17 @@ impl Run<'_> {
                 Err(error) => return Err((request, error)),
             }
         }
-        let result = self.engine.llm.complete(request.clone()).await;
+        let redactor = crate::redact::Redactor::of(request.secret.as_ref());
+        let result = self
+            .engine
+            .llm
+            .complete(request.clone())
+            .await
+            .map(|mut response| {
+                response.text = redactor.text(&response.text);
+                response
+            })
+            .map_err(|error| redactor.error(error));
         self.record(&request.provider, &result);
         match result {
             Ok(response) => Ok((request, response)),
@@ -412,12 +422,15 @@ impl Run<'_> {
     }
 
     /// One action call, through the batcher when the service takes batches of it.
+    /// What the service answers is cleared of the secret the call carried.
     async fn call(&self, call: ActionCall) -> Result<Value, StepError> {
         let connectors = self.engine.connectors.as_ref();
-        match connectors.batch_size(&call.service, &call.action) {
+        let redactor = crate::redact::Redactor::of(call.secret.as_ref());
+        let result = match connectors.batch_size(&call.service, &call.action) {
             0 | 1 => connectors.call(call).await,
             size => self.engine.batcher.call(connectors, call, size).await,
-        }
+        };
+        redactor.result(result)
     }
 
     /// Keeps the organization under the service's declared limit: waits in place for the
