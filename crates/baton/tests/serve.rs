@@ -636,7 +636,7 @@ async fn stored_credentials_are_sealed_and_outlive_a_master_key_rotation() {
         &cookie,
         "POST",
         "/api/v1/credentials",
-        serde_json::json!({"service": "http", "name": "crm", "secret": {"bearer": TOKEN, "hosts": ["crm.example"]}}),
+        serde_json::json!({"service": "http", "name": "crm", "secret": {"bearer": TOKEN, "hosts": ["127.0.0.1"]}}),
     )
     .await;
     assert_eq!(status, 201, "{created}");

@@ -1,6 +1,8 @@
 //! Which network addresses outgoing HTTP may reach. By default nothing internal: loopback,
 //! private, link-local (the cloud metadata address 169.254.169.254 among them), unique-local
-//! IPv6, CGNAT, multicast and unspecified addresses are refused, IPv4-mapped IPv6 included. The
+//! IPv6, CGNAT, multicast, unspecified, and the rest of IANA's special-purpose registries for
+//! IPv4 and IPv6 (benchmarking, documentation, 6to4, Teredo, site-local, ...) are refused; an
+//! IPv6 address that carries an IPv4 one (mapped, NAT64, ISATAP) is judged by that. The
 //! check runs on every address a name resolves to, i.e. on the address actually connected, so a
 //! name that re-resolves to an internal address (DNS rebinding) fails too. The operator can
 //! allow hosts or ranges (`BATON_HTTP_ALLOW`).
@@ -75,30 +77,77 @@ fn is_internal(address: IpAddr) -> bool {
     }
 }
 
+/// IANA's IPv4 special-purpose address registry, whole, and multicast.
+const SPECIAL_V4: [(Ipv4Addr, u8); 19] = [
+    (Ipv4Addr::new(0, 0, 0, 0), 8),
+    (Ipv4Addr::new(10, 0, 0, 0), 8),
+    (Ipv4Addr::new(100, 64, 0, 0), 10),
+    (Ipv4Addr::new(127, 0, 0, 0), 8),
+    (Ipv4Addr::new(169, 254, 0, 0), 16),
+    (Ipv4Addr::new(172, 16, 0, 0), 12),
+    (Ipv4Addr::new(192, 0, 0, 0), 24),
+    (Ipv4Addr::new(192, 0, 2, 0), 24),
+    (Ipv4Addr::new(192, 31, 196, 0), 24),
+    (Ipv4Addr::new(192, 52, 193, 0), 24),
+    (Ipv4Addr::new(192, 88, 99, 0), 24),
+    (Ipv4Addr::new(192, 168, 0, 0), 16),
+    (Ipv4Addr::new(192, 175, 48, 0), 24),
+    (Ipv4Addr::new(198, 18, 0, 0), 15),
+    (Ipv4Addr::new(198, 51, 100, 0), 24),
+    (Ipv4Addr::new(203, 0, 113, 0), 24),
+    (Ipv4Addr::new(224, 0, 0, 0), 4),
+    (Ipv4Addr::new(240, 0, 0, 0), 4),
+    (Ipv4Addr::new(255, 255, 255, 255), 32),
+];
+
+/// IANA's IPv6 special-purpose address registry, whole, with site-local and multicast (the
+/// well-known NAT64 prefix is judged by the IPv4 address it carries instead).
+const SPECIAL_V6: [(Ipv6Addr, u8); 17] = [
+    (Ipv6Addr::UNSPECIFIED, 128),
+    (Ipv6Addr::LOCALHOST, 128),
+    // IPv4-compatible (deprecated) and IPv4-mapped; mapped ones are made IPv4 before this.
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0), 96),
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96),
+    // IPv4-translated (SIIT).
+    (Ipv6Addr::new(0, 0, 0, 0, 0xffff, 0, 0, 0), 96),
+    // Local-use NAT64.
+    (Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0), 48),
+    // Discard-only and dummy prefixes.
+    (Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0), 64),
+    (Ipv6Addr::new(0x100, 0, 0, 1, 0, 0, 0, 0), 64),
+    // IETF protocol assignments: Teredo, benchmarking, ORCHID, AMT, ...
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 23),
+    (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32),
+    // 6to4.
+    (Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0), 16),
+    (Ipv6Addr::new(0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0), 48),
+    (Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0), 20),
+    (Ipv6Addr::new(0x5f00, 0, 0, 0, 0, 0, 0, 0), 16),
+    (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7),
+    // Link-local and the deprecated site-local.
+    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 9),
+    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8),
+];
+
 fn is_internal_v4(address: Ipv4Addr) -> bool {
-    let [a, b, ..] = address.octets();
-    address.is_loopback()
-        || address.is_private()
-        || address.is_link_local()
-        || address.is_unspecified()
-        || address.is_broadcast()
-        || address.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b))
-        || (a == 192 && b == 0 && address.octets()[2] == 0)
-        || a >= 240
+    SPECIAL_V4.iter().any(|(network, prefix)| {
+        ipnet::Ipv4Net::new(*network, *prefix).is_ok_and(|range| range.contains(&address))
+    })
 }
 
 fn is_internal_v6(address: Ipv6Addr) -> bool {
-    let first = address.segments()[0];
-    address.is_loopback()
-        || address.is_unspecified()
-        || address.is_multicast()
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || address
-            .to_ipv4()
-            .is_some_and(|v4| address.segments()[..6].iter().all(|s| *s == 0) && is_internal_v4(v4))
+    let segments = address.segments();
+    let carried = Ipv4Addr::from(((segments[6] as u32) << 16) | segments[7] as u32);
+    // Well-known-prefix NAT64 reaches the IPv4 address it carries, and nothing else.
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return is_internal_v4(carried);
+    }
+    // An ISATAP interface id names the IPv4 tunnel end it reaches.
+    let isatap = matches!(segments[4], 0 | 0x200) && segments[5] == 0x5efe;
+    (isatap && is_internal_v4(carried))
+        || SPECIAL_V6.iter().any(|(network, prefix)| {
+            ipnet::Ipv6Net::new(*network, *prefix).is_ok_and(|range| range.contains(&address))
+        })
 }
 
 #[cfg(test)]
@@ -130,6 +179,24 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "::127.0.0.1",
+            // IPv6 forms that carry an IPv4 address, and reserved ranges.
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::7f00:1",
+            "2002:7f00:1::1",
+            "2002:5db8:d822::1",
+            "::ffff:0:7f00:1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "2001:db8::1",
+            "fe80::200:5efe:7f00:1",
+            "fe80::200:5efe:5db8:d822",
+            "2606:4700::200:5efe:a00:1",
+            "fec0::1",
+            "ff02::1",
+            "198.18.0.1",
+            "198.19.255.254",
+            "192.0.2.1",
+            "203.0.113.9",
         ] {
             assert!(!allowed(address), "{address} must be refused");
         }
@@ -138,6 +205,8 @@ mod tests {
             "8.8.8.8",
             "2606:4700::1111",
             "::ffff:93.184.216.34",
+            "64:ff9b::5db8:d822",
+            "2a00:1450:4001::200e",
         ] {
             assert!(allowed(address), "{address} must be allowed");
         }

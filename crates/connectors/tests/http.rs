@@ -178,6 +178,11 @@ async fn internal_addresses_are_refused_in_every_spelling() {
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         "http://10.0.0.1/".to_owned(),
         format!("http://localhost:{port}/json"),
+        format!("http://[64:ff9b::7f00:1]:{port}/json"),
+        format!("http://[2002:7f00:1::1]:{port}/json"),
+        format!("http://[::ffff:0:7f00:1]:{port}/json"),
+        format!("http://[fec0::1]:{port}/json"),
+        "http://198.18.0.1/".to_owned(),
     ] {
         let error = http.call(call(json!({"url": url}))).await.unwrap_err();
         assert_eq!(
