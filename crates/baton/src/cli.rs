@@ -274,6 +274,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BATON_HOOK_RATE_LIMIT", value_name = "N")]
     pub hook_rate_limit: Option<u32>,
 
+    /// Reverse proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For names
+    /// the client; from any other peer the header is ignored.
+    #[arg(long, env = "BATON_TRUSTED_PROXIES", value_name = "LIST")]
+    pub trusted_proxies: Option<String>,
+
     /// Sign in with Google: the OAuth client id.
     #[arg(long, env = "BATON_GOOGLE_CLIENT_ID", value_name = "ID")]
     pub google_client_id: Option<String>,

@@ -100,6 +100,7 @@ async fn server_config(
     let mut config =
         baton_server::Config::new(&public_url, settings.common.data_dir.join("outbox"));
     config.limits = settings.limits;
+    config.trusted_proxies = settings.trusted_proxies.clone();
     if let Some(google) = &settings.google {
         config.google = Some(
             baton_server::auth::oidc::Provider::new(

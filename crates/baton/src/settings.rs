@@ -71,6 +71,8 @@ pub struct ServeSettings {
     pub mail_from: String,
     pub limits: baton_server::rate_limit::Limits,
     pub google: Option<GoogleSettings>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Sign in with Google (or another OpenID provider).
@@ -100,6 +102,7 @@ pub struct ConfigFile {
     rate_limit: Option<u32>,
     sign_in_rate_limit: Option<u32>,
     hook_rate_limit: Option<u32>,
+    trusted_proxies: Option<String>,
     redis_url: Option<String>,
     jq_time_limit: Option<u64>,
     jq_memory_limit: Option<u64>,
@@ -288,6 +291,25 @@ impl CommonSettings {
                 .filter(|keys| !keys.trim().is_empty()),
         })
     }
+}
+
+/// `ADDRESS|CIDR,...`: the reverse proxies whose `X-Forwarded-For` is believed.
+fn trusted_proxies(text: &str) -> Result<Vec<ipnet::IpNet>, SettingError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    SettingError::new(
+                        "trusted proxies (BATON_TRUSTED_PROXIES)",
+                        format!("{entry:?} is neither an address nor a CIDR range"),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// `ID=URL,...`: the OpenAI-compatible servers, by the provider id steps name.
@@ -500,7 +522,14 @@ impl ServeSettings {
                 ));
             }
         };
+        let trusted_proxies = trusted_proxies(
+            args.trusted_proxies
+                .as_deref()
+                .or(file.trusted_proxies.as_deref())
+                .unwrap_or_default(),
+        )?;
         Ok(Self {
+            trusted_proxies,
             common,
             addr,
             shutdown_timeout: Duration::from_secs(seconds),

@@ -41,6 +41,8 @@ pub struct Config {
     pub limits: rate_limit::Limits,
     /// Sign in with Google, when a client id and secret are configured.
     pub google: Option<auth::oidc::Provider>,
+    /// Proxies whose `X-Forwarded-For` is believed; every other peer is the client itself.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -53,6 +55,7 @@ impl Config {
                 .expect("the default sender is a valid mailbox"),
             limits: rate_limit::Limits::default(),
             google: None,
+            trusted_proxies: Vec::new(),
         }
     }
 

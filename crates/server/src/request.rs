@@ -105,14 +105,20 @@ pub struct Client {
     pub user_agent: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<crate::AppState> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip().to_string());
+            .map(|info| info.0.ip());
+        let ip = peer
+            .map(|peer| client_address(peer, &parts.headers, &state.config.trusted_proxies))
+            .map(|address| address.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -120,6 +126,43 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
             .map(|agent| agent.chars().take(256).collect());
         Ok(Self { ip, user_agent })
     }
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy; then the nearest address
+/// in `X-Forwarded-For` (read from the right) that is not a trusted proxy itself. A list a
+/// client wrote for itself is never believed past the first untrusted hop.
+pub fn client_address(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let canonical = |address: std::net::IpAddr| match address {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    let is_trusted =
+        |address: std::net::IpAddr| trusted.iter().any(|range| range.contains(&address));
+    let mut client = canonical(peer);
+    if !is_trusted(client) {
+        return client;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in forwarded.into_iter().rev() {
+        let Ok(address) = hop.parse::<std::net::IpAddr>() else {
+            break;
+        };
+        client = canonical(address);
+        if !is_trusted(client) {
+            break;
+        }
+    }
+    client
 }
 
 /// A plausible email address: one `@`, something before it, a dot in the domain.

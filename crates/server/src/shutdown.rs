@@ -1,5 +1,7 @@
 //! Serving with a graceful stop: on the shutdown signal the listener closes at once, in-flight
-//! requests get until the deadline to finish, and then the server returns regardless.
+//! requests get until the deadline to finish, and then the server returns regardless. Each
+//! request knows the address it came from (`ConnectInfo`), for the per-address limits and the
+//! audit log.
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
@@ -26,6 +28,7 @@ pub async fn serve(
             stopping.notify_one();
         }
     };
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .into_future();

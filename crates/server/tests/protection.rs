@@ -348,3 +348,105 @@ async fn redis_reports_a_windows_use_for_the_quota() {
     assert_eq!(used, 3);
     assert!(resets_in <= window && resets_in > std::time::Duration::from_secs(50));
 }
+
+/// Serves `app` on a real socket at 127.0.0.1; the base URL.
+async fn listening(app: &App) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(baton_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    format!("http://{addr}")
+}
+
+/// The address the sign-up of the organization in `reply` was audited with.
+async fn signup_address(app: &App, reply: serde_json::Value) -> Option<String> {
+    let org: baton_core::OrgId = reply["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let filter = baton_core::audit::AuditFilter {
+        action: Some("auth.signup".into()),
+        actor: None,
+    };
+    let page = app
+        .state
+        .store
+        .audit_events(org, &filter, baton_core::page::PageRequest::first(10))
+        .await
+        .unwrap();
+    page.items[0].ip.clone()
+}
+
+async fn signup_over_socket(base: &str, email: &str, forwarded: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/signup"))
+        .json(&common::signup_body(email));
+    if let Some(forwarded) = forwarded {
+        request = request.header("x-forwarded-for", forwarded);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn through_a_real_socket_the_limits_count_the_peer_address() {
+    let test = TestStore::sqlite().await;
+    let app = App::configured(&test, |config| config.limits.per_address_sign_in = 3);
+    let base = listening(&app).await;
+    let mut statuses = Vec::new();
+    let mut first = None;
+    for n in 0..5 {
+        // A client naming other addresses for itself changes nothing: no proxy is trusted.
+        let forwarded = format!("203.0.113.{n}");
+        let response =
+            signup_over_socket(&base, &format!("p{n}@example.com"), Some(&forwarded)).await;
+        statuses.push(response.status().as_u16());
+        if n == 0 {
+            first = Some(response.json::<serde_json::Value>().await.unwrap());
+        }
+    }
+    assert_eq!(statuses, [201, 201, 201, 429, 429]);
+    assert_eq!(
+        signup_address(&app, first.unwrap()).await.as_deref(),
+        Some("127.0.0.1")
+    );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_counted() {
+    let test = TestStore::sqlite().await;
+    let app = App::configured(&test, |config| {
+        config.limits.per_address_sign_in = 2;
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    });
+    let base = listening(&app).await;
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for (n, forwarded) in [
+        "198.51.100.7",
+        "198.51.100.7",
+        "198.51.100.7",
+        "198.51.100.8",
+    ]
+    .iter()
+    .enumerate()
+    {
+        // What the client claims (the left) is ignored; the proxy's hop (the right) counts.
+        let chain = format!("10.9.9.{n}, {forwarded}");
+        let response = signup_over_socket(&base, &format!("q{n}@example.com"), Some(&chain)).await;
+        statuses.push(response.status().as_u16());
+        if response.status().is_success() {
+            last = Some(response.json::<serde_json::Value>().await.unwrap());
+        }
+    }
+    assert_eq!(statuses, [201, 201, 429, 201]);
+    assert_eq!(
+        signup_address(&app, last.unwrap()).await.as_deref(),
+        Some("198.51.100.8")
+    );
+}
