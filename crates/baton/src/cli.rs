@@ -148,6 +148,12 @@ pub struct CommonArgs {
     )]
     pub master_key: Option<String>,
 
+    /// A file holding the master key(s), one per line, the current first, kept apart from the
+    /// data dir (e.g. a systemd credential: `$CREDENTIALS_DIRECTORY/baton-master-key`); made
+    /// with mode 0600 when missing. [default: DATA_DIR/master.key]
+    #[arg(long, env = "BATON_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<std::path::PathBuf>,
+
     /// Where OpenAI (or an OpenAI-compatible server) is reached; OPENAI_BASE_URL works too.
     /// [default: https://api.openai.com/v1]
     #[arg(long, env = "BATON_OPENAI_BASE_URL", value_name = "URL")]

@@ -1,7 +1,8 @@
 //! The master key that wraps every organization's data key (see `baton_store::vault`). It comes
-//! from `BATON_MASTER_KEY` (base64 keys, comma-separated, the first current), or else from
-//! `DATA_DIR/master.key` (one key per line, the first current), which the first start makes with
-//! mode 0600. Without it the stored credentials cannot be opened: back it up apart from the
+//! from `BATON_MASTER_KEY` (base64 keys, comma-separated, the first current), or else from a
+//! key file (one key per line, the first current): `BATON_MASTER_KEY_FILE`, or by default
+//! `DATA_DIR/master.key`, which the first start makes with mode 0600 (and warns about: a copy of
+//! the data folder would then carry its key). Without it the stored credentials cannot be opened: back it up apart from the
 //! database.
 //!
 //! `baton rotate-master-key` puts a new key first in the file and rewraps every data key with
@@ -23,8 +24,22 @@ use crate::startup;
 
 const SETTING: &str = "master key (BATON_MASTER_KEY)";
 
-fn key_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("master.key")
+/// The key file: `BATON_MASTER_KEY_FILE`, else `DATA_DIR/master.key`.
+fn key_file(settings: &CommonSettings) -> PathBuf {
+    settings
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("master.key"))
+}
+
+/// Whether `file` lies inside `folder` (both as they resolve on disk, when they exist).
+fn is_inside(file: &Path, folder: &Path) -> bool {
+    let resolve = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let file = match (file.parent(), file.file_name()) {
+        (Some(parent), Some(name)) => resolve(parent).join(name),
+        _ => resolve(file),
+    };
+    file.starts_with(resolve(folder))
 }
 
 /// The master keys from the environment, or the key file (made now if missing).
@@ -33,7 +48,13 @@ pub fn load(settings: &CommonSettings) -> Result<MasterKeys, SettingError> {
         return MasterKeys::parse(keys)
             .map_err(|error| SettingError::new(SETTING, error.to_string()));
     }
-    let path = key_file(&settings.data_dir);
+    let path = key_file(settings);
+    if is_inside(&path, &settings.data_dir) {
+        tracing::warn!(
+            file = %path.display(),
+            "the master key is kept inside the data folder, so a copy of the folder opens every stored credential; keep it elsewhere (BATON_MASTER_KEY, or BATON_MASTER_KEY_FILE outside the folder)"
+        );
+    }
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             if let Ok(metadata) = std::fs::metadata(&path)
@@ -95,7 +116,7 @@ fn write_key_file(path: &Path, keys: &MasterKeys, fresh: bool) -> Result<(), Set
 
 /// The vault over `store`, after rewrapping any data key an older master key still wraps.
 pub async fn vault(store: Arc<dyn Store>, masters: MasterKeys) -> Result<Arc<Vault>, SettingError> {
-    let vault = Vault::new(store, masters);
+    let vault = Vault::new(store.clone(), masters);
     let rewrapped = vault
         .rewrap()
         .await
@@ -105,6 +126,33 @@ pub async fn vault(store: Arc<dyn Store>, masters: MasterKeys) -> Result<Arc<Vau
             rewrapped,
             key = vault.masters().current().id(),
             "rewrapped data keys with the current master key"
+        );
+    }
+    // Two-factor secrets are sealed by the master key itself: those in clear (stored before
+    // they were sealed) or sealed by an older key are sealed again by the current one.
+    let failed = |error: baton_store::StoreError| SettingError::new(SETTING, error.to_string());
+    let mut resealed = 0;
+    for (user, stored) in store.totp_secrets().await.map_err(failed)? {
+        if !vault.needs_sealing_again(&stored) {
+            continue;
+        }
+        let context = baton_server::auth::mfa::sealing_context(user);
+        let secret = vault
+            .open_for(&context, &stored)
+            .map_err(|error| SettingError::new(SETTING, error.to_string()))?;
+        let sealed = vault.seal_for(&context, &secret);
+        if store
+            .replace_totp_secret(user, &stored, &sealed)
+            .await
+            .map_err(failed)?
+        {
+            resealed += 1;
+        }
+    }
+    if resealed > 0 {
+        tracing::info!(
+            resealed,
+            "sealed two-factor secrets with the current master key"
         );
     }
     Ok(Arc::new(vault))
@@ -128,7 +176,7 @@ pub async fn rotate(args: CommonArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let path = key_file(&settings.data_dir);
+    let path = key_file(&settings);
     let current = load(&settings)?;
     let keys = MasterKeys::new(fresh, current.all().to_vec());
     // The file first: once it holds both keys, nothing the database says can be unreadable.

@@ -42,8 +42,10 @@ pub struct CommonSettings {
     /// The log filter, when one was set; each command has its own default.
     pub log: Option<String>,
     pub connectors: baton_connectors::ConnectorSettings,
-    /// `BATON_MASTER_KEY`, when set (else the data dir's key file).
+    /// `BATON_MASTER_KEY`, when set (else the key file).
     pub master_key: Option<String>,
+    /// `BATON_MASTER_KEY_FILE`, when set (else `DATA_DIR/master.key`).
+    pub master_key_file: Option<PathBuf>,
     /// Where the AI providers are reached.
     pub providers: baton_connectors::llm::ProviderSettings,
     /// Redis for the counts processes share, when set.
@@ -289,6 +291,10 @@ impl CommonSettings {
                 .master_key
                 .clone()
                 .filter(|keys| !keys.trim().is_empty()),
+            master_key_file: args
+                .master_key_file
+                .clone()
+                .filter(|path| !path.as_os_str().is_empty()),
         })
     }
 }

@@ -11,9 +11,11 @@ use crate::settings::{CommonSettings, SettingError};
 /// Creates the data dir if needed and checks that Baton can write in it.
 pub fn prepare_data_dir(dir: &Path) -> Result<(), SettingError> {
     let setting = "data dir (BATON_DATA_DIR)";
-    std::fs::create_dir_all(dir).map_err(|error| {
-        SettingError::new(setting, format!("cannot create {}: {error}", dir.display()))
-    })?;
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(dir)
+        .map_err(|error| {
+            SettingError::new(setting, format!("cannot create {}: {error}", dir.display()))
+        })?;
     // Named per process: two commands starting at once must not remove each other's probe.
     let probe = dir.join(format!(".baton-write-check-{}", std::process::id()));
     std::fs::write(&probe, b"ok")

@@ -1032,3 +1032,49 @@ async fn the_seed_workflow_reads_gmail_drafts_with_openai_and_saves_the_draft() 
     );
     assert_eq!(server.stop("TERM").await, 0);
 }
+
+#[tokio::test]
+async fn every_file_baton_makes_is_private_and_a_key_beside_the_data_is_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start(serve_in(&data)).await;
+    sign_up_on(&server.base).await;
+    let forgot = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/password/forgot", server.base))
+        .json(&serde_json::json!({"email": "ann@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forgot.status(), 202);
+    let warned = |log: &[String]| {
+        log.iter()
+            .filter(|line| line.contains("the master key is kept inside the data folder"))
+            .count()
+    };
+    assert_eq!(warned(&server.log), 1, "{:#?}", server.log);
+    assert_eq!(server.stop("TERM").await, 0);
+
+    assert_eq!(mode(&data), 0o700, "the data folder");
+    for file in ["baton.db", "master.key", "auth-keys.json"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    let outbox = data.join("outbox");
+    assert_eq!(mode(&outbox), 0o700, "the outbox");
+    let mails: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mode(&mails[0]), 0o600, "a mail with a live reset link");
+
+    // A key file kept elsewhere draws no warning.
+    let keys = tempfile::tempdir().unwrap();
+    let mut elsewhere = serve_in(&data);
+    elsewhere.env("BATON_MASTER_KEY_FILE", keys.path().join("master.key"));
+    std::fs::copy(data.join("master.key"), keys.path().join("master.key")).unwrap();
+    let server = start(elsewhere).await;
+    assert_eq!(warned(&server.log), 0, "{:#?}", server.log);
+    assert_eq!(server.stop("TERM").await, 0);
+}

@@ -88,7 +88,12 @@ impl Mailer {
                 tracing::info!(to = %crate::redact::email(&mail.to), "mail sent");
             }
             Self::Outbox { dir, .. } => {
-                tokio::fs::create_dir_all(dir).await?;
+                // The outbox holds live links (password resets, invitations): its owner's alone.
+                tokio::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .await?;
                 let path = dir.join(format!("{}.eml", uuid_like()));
                 // Written as it reads, not encoded for transport, so that a link can be copied
                 // from the file as it is.
@@ -102,7 +107,13 @@ impl Mailer {
                     "{headers}Content-Transfer-Encoding: 8bit\r\n\r\n{}",
                     mail.body
                 );
-                tokio::fs::write(&path, text).await?;
+                let mut file = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .await?;
+                tokio::io::AsyncWriteExt::write_all(&mut file, text.as_bytes()).await?;
                 tracing::warn!(
                     to = %crate::redact::email(&mail.to),
                     file = %path.display(),

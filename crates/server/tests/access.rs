@@ -484,6 +484,12 @@ async fn login(app: &App, email: &str, totp: Option<&str>) -> Reply {
     send(app, "POST", "/api/v1/auth/login", Some(body), &[]).await
 }
 
+/// The id of the person signed in with `session`.
+async fn sign_in_user(app: &App, session: &[String]) -> baton_core::UserId {
+    let me = send(app, "GET", "/api/v1/me", None, &refs(session)).await;
+    me.body["user"]["id"].as_str().unwrap().parse().unwrap()
+}
+
 /// Turns two-factor sign-in on for the signed-in `session`; returns the secret and the
 /// recovery codes.
 async fn enrol(app: &App, session: &[String]) -> (String, Vec<String>) {
@@ -568,6 +574,12 @@ async fn two_factor_sign_in_enrols_checks_codes_once_and_turns_off(test: &TestSt
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(recovery.len(), 10);
+    let user: baton_core::UserId = sign_in_user(&app, &session).await;
+    let stored = app.state.store.totp(user).await.unwrap().unwrap().secret;
+    assert!(
+        stored.starts_with("sealed:m1:") && !stored.contains(secret),
+        "the secret is sealed at rest: {stored}"
+    );
 
     let no_code = login(&app, "ann@example.com", None).await;
     assert_eq!(no_code.status, StatusCode::UNAUTHORIZED);

@@ -6,7 +6,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::harness;
-use common::{App, TestStore, send, sign_up};
+use common::{App, TestStore, join, send, send_bearer, sign_up};
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -20,6 +20,7 @@ conformance!(
     repeated_failures_are_slowed_down_with_retry_after,
     owners_read_the_audit_of_their_sign_ins,
     api_keys_are_shown_once_act_with_their_role_and_can_be_revoked,
+    an_api_key_never_outranks_its_maker_and_ends_when_they_leave,
     a_person_can_make_another_organization_and_switch_to_it,
 );
 
@@ -540,5 +541,71 @@ async fn a_person_can_make_another_organization_and_switch_to_it(test: &TestStor
         refused.status,
         StatusCode::NOT_FOUND,
         "another person's organization reads as absent"
+    );
+}
+
+async fn an_api_key_never_outranks_its_maker_and_ends_when_they_leave(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let (admin, admin_id) = join(&app, &owner, "admin@example.com", "admin").await;
+    let created = send(
+        &app,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": "sync", "role": "admin"})),
+        &[&admin[0]],
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let key = created.body["key"].as_str().unwrap().to_owned();
+    let audit = |key: String| {
+        let app = &app;
+        async move {
+            send_bearer(app, "GET", "/api/v1/audit", None, &key)
+                .await
+                .status
+        }
+    };
+    assert_eq!(
+        audit(key.clone()).await,
+        StatusCode::OK,
+        "an Admin's key reads the audit"
+    );
+
+    let demoted = send(
+        &app,
+        "PATCH",
+        &format!("/api/v1/members/{admin_id}"),
+        Some(json!({"role": "member"})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.body);
+    assert_eq!(
+        audit(key.clone()).await,
+        StatusCode::FORBIDDEN,
+        "the key now acts as the Member its maker is"
+    );
+    let workflows = send_bearer(&app, "GET", "/api/v1/workflows", None, &key).await;
+    assert_eq!(
+        workflows.status,
+        StatusCode::OK,
+        "a Member may still list workflows"
+    );
+
+    let removed = send(
+        &app,
+        "DELETE",
+        &format!("/api/v1/members/{admin_id}"),
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
+    let gone = send_bearer(&app, "GET", "/api/v1/workflows", None, &key).await;
+    assert_eq!(
+        gone.status,
+        StatusCode::UNAUTHORIZED,
+        "the maker left: the key stops"
     );
 }

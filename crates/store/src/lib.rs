@@ -148,6 +148,11 @@ pub trait AccessStore: Send + Sync {
     async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool>;
     /// Uses a recovery code once; false when it is unknown or used.
     async fn use_recovery_code(&self, user: UserId, code_hash: &[u8]) -> Result<bool>;
+    /// Every stored two-factor secret as stored (sealed, or in clear from before sealing), for
+    /// sealing them again under the current master key.
+    async fn totp_secrets(&self) -> Result<Vec<(UserId, String)>>;
+    /// Replaces a two-factor secret if it is still `stored`; false when it changed meanwhile.
+    async fn replace_totp_secret(&self, user: UserId, stored: &str, sealed: &str) -> Result<bool>;
 
     async fn link_identity(&self, provider: &str, subject: &str, user: UserId) -> Result<()>;
     async fn user_by_identity(&self, provider: &str, subject: &str) -> Result<Option<User>>;

@@ -1442,6 +1442,27 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn totp_secrets(&self) -> Result<Vec<(UserId, String)>> {
+                let rows: Vec<(uuid::Uuid, String)> =
+                    sqlx::query_as("SELECT user_id, secret FROM totp")
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(user, secret)| (UserId::from_uuid(user), secret))
+                    .collect())
+            }
+
+            async fn replace_totp_secret(&self, user: UserId, stored: &str, sealed: &str) -> Result<bool> {
+                let replaced = sqlx::query("UPDATE totp SET secret = $3 WHERE user_id = $1 AND secret = $2")
+                    .bind(user.as_uuid())
+                    .bind(stored)
+                    .bind(sealed)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(replaced.rows_affected() == 1)
+            }
+
             async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool> {
                 let used = sqlx::query("UPDATE totp SET last_step = $2 WHERE user_id = $1 AND last_step < $2")
                     .bind(user.as_uuid())

@@ -20,6 +20,8 @@ use crate::{KeyStore, StoreError, WrappedKey};
 const NONCE_BYTES: usize = 12;
 /// How [`Vault::seal_text`] marks what it sealed.
 const SEALED_TEXT: &str = "sealed:v1:";
+/// How [`Vault::seal_for`] marks what it sealed under a master key.
+const MASTER_SEALED_TEXT: &str = "sealed:m1:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -295,6 +297,49 @@ impl Vault {
             &wrap_aad(org, &wrapped.id),
         )?;
         bytes.try_into().map_err(|_| VaultError::Tampered)
+    }
+
+    /// Seals a short secret that belongs to no organization (a person's two-factor secret)
+    /// under the current master key, bound to `context` (e.g. `totp:` and the user's id):
+    /// `sealed:m1:MASTER_KEY_ID:BASE64`.
+    pub fn seal_for(&self, context: &[u8], secret: &str) -> String {
+        let master = self.masters.current();
+        format!(
+            "{MASTER_SEALED_TEXT}{}:{}",
+            master.id,
+            base64::engine::general_purpose::STANDARD.encode(seal_bytes(
+                &cipher(&master.key),
+                secret.as_bytes(),
+                context
+            ))
+        )
+    }
+
+    /// Opens what [`Vault::seal_for`] made with any known master key. Text without its prefix
+    /// was stored before such secrets were sealed, and is returned as it is.
+    pub fn open_for(&self, context: &[u8], stored: &str) -> Result<String, VaultError> {
+        let Some(sealed) = stored.strip_prefix(MASTER_SEALED_TEXT) else {
+            return Ok(stored.to_owned());
+        };
+        let (master_id, body) = sealed.split_once(':').ok_or(VaultError::Tampered)?;
+        let master = self
+            .masters
+            .by_id(master_id)
+            .ok_or_else(|| VaultError::UnknownMasterKey(master_id.to_owned()))?;
+        let ciphertext = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| VaultError::Tampered)?;
+        let opened = open_bytes(&cipher(&master.key), &ciphertext, context)?;
+        String::from_utf8(opened).map_err(|_| VaultError::Tampered)
+    }
+
+    /// Whether a value of [`Vault::seal_for`] should be sealed again: it is in clear, or sealed
+    /// by a master key other than the current one.
+    pub fn needs_sealing_again(&self, stored: &str) -> bool {
+        match stored.strip_prefix(MASTER_SEALED_TEXT) {
+            None => true,
+            Some(sealed) => !sealed.starts_with(&format!("{}:", self.masters.current().id)),
+        }
     }
 
     /// Rewraps with the current master key every data key wrapped by an older one; returns how

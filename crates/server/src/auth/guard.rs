@@ -121,13 +121,27 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticat
                 .use_api_key(&super::session::hash(key.trim()))
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
+            // A key acts for its maker: never above the maker's role today, and not at all
+            // once the maker has left the organization.
+            let maker = match found.created_by {
+                Some(maker) => state.store.membership(found.org_id, maker).await?,
+                None => None,
+            };
+            let Some(maker) = maker else {
+                return Err(ApiError::Unauthorized);
+            };
+            let role = if maker.role.covers(found.role) {
+                found.role
+            } else {
+                maker.role
+            };
             return Ok(Authenticated {
                 actor: Actor::ApiKey {
                     id: found.id,
                     created_by: found.created_by,
                 },
                 org: found.org_id,
-                role: found.role,
+                role,
             });
         }
         let claims = match parts.extensions.get::<super::token::Claims>() {

@@ -34,6 +34,22 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/auth/mfa/complete", post(complete))
 }
 
+/// What a person's two-factor secret is sealed to: it opens for them only.
+pub fn sealing_context(user: UserId) -> Vec<u8> {
+    let mut context = b"totp:".to_vec();
+    context.extend_from_slice(user.as_uuid().as_bytes());
+    context
+}
+
+/// A stored two-factor secret, opened (the master key seals it at rest).
+fn opened(state: &AppState, user: UserId, stored: &str) -> Result<String, ApiError> {
+    state
+        .runtime
+        .vault
+        .open_for(&sealing_context(user), stored)
+        .map_err(|error| ApiError::Internal(format!("a stored TOTP secret does not open: {error}")))
+}
+
 /// The generator for a base32 secret.
 fn generator(secret: &str, account: &str) -> Result<Totp, ApiError> {
     let bytes = Secret::try_from_base32(secret).map_err(|error| {
@@ -84,7 +100,8 @@ pub async fn check(
     };
     let code = code.trim();
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        let Some(step) = generator(&totp.secret, email)?.check(code, now()) else {
+        let secret = opened(state, user, &totp.secret)?;
+        let Some(step) = generator(&secret, email)?.check(code, now()) else {
             return Ok(None);
         };
         let fresh = state
@@ -157,7 +174,11 @@ async fn enroll(
     let qr = totp
         .to_qr_base64()
         .map_err(|error| ApiError::Internal(error.to_string()))?;
-    state.store.begin_totp(user_id, &secret).await?;
+    let sealed = state
+        .runtime
+        .vault
+        .seal_for(&sealing_context(user_id), &secret);
+    state.store.begin_totp(user_id, &sealed).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
