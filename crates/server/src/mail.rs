@@ -114,6 +114,7 @@ impl Mailer {
                     .open(&path)
                     .await?;
                 tokio::io::AsyncWriteExt::write_all(&mut file, text.as_bytes()).await?;
+                tokio::io::AsyncWriteExt::flush(&mut file).await?;
                 tracing::warn!(
                     to = %crate::redact::email(&mail.to),
                     file = %path.display(),
