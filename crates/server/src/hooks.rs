@@ -283,6 +283,7 @@ fn visible_headers(headers: &HeaderMap) -> Value {
 
 async fn deliver(
     State(state): State<AppState>,
+    client: crate::request::Client,
     Path(token): Path<String>,
     method: Method,
     RawQuery(query): RawQuery,
@@ -301,11 +302,18 @@ async fn deliver(
             }
         }
     })?;
-    let (hook, workflow) = state
-        .store
-        .hook_by_token(&token)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    // Guessing hook URLs from one address is slowed down like guessing passwords.
+    let now = std::time::Instant::now();
+    let address = client.ip.as_deref();
+    if let Some(wait) = state.sign_in_failures.probe_wait("hook", address, now) {
+        return Err(ApiError::TooManyRequests {
+            retry_after_seconds: wait.as_secs().max(1),
+        });
+    }
+    let Some((hook, workflow)) = state.store.hook_by_token(&token).await? else {
+        state.sign_in_failures.probe_failed("hook", address, now);
+        return Err(ApiError::NotFound);
+    };
     crate::rate_limit::check(
         &state,
         &format!("hook:{token}"),

@@ -105,13 +105,9 @@ pub struct Client {
     pub user_agent: Option<String>,
 }
 
-impl FromRequestParts<crate::AppState> for Client {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &crate::AppState,
-    ) -> Result<Self, Self::Rejection> {
+impl Client {
+    /// The client of a request, as far as the server can tell.
+    pub fn of(parts: &Parts, state: &crate::AppState) -> Self {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -124,7 +120,18 @@ impl FromRequestParts<crate::AppState> for Client {
             .get(header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(256).collect());
-        Ok(Self { ip, user_agent })
+        Self { ip, user_agent }
+    }
+}
+
+impl FromRequestParts<crate::AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts, state))
     }
 }
 

@@ -450,3 +450,131 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_counted() {
         Some("198.51.100.8")
     );
 }
+
+/// A sign-in from the client address `ip` with `password`.
+async fn login_with(app: &App, ip: &str, email: &str, password: &str) -> Reply {
+    let request = Request::builder()
+        .method("POST")
+        .uri("/api/v1/auth/login")
+        .header(header::HOST, "baton.test")
+        .extension(ConnectInfo(SocketAddr::new(ip.parse().unwrap(), 40000)));
+    dispatch(
+        app,
+        request,
+        Some(json!({"email": email, "password": password})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn nobody_can_lock_the_owner_out_with_wrong_passwords() {
+    let test = TestStore::sqlite().await;
+    let app = App::on(&test);
+    sign_up(&app, "ann@example.com").await;
+    let home = "192.0.2.10";
+    assert_eq!(
+        login_with(&app, home, "ann@example.com", PASSWORD)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Guessers from many addresses, until the account itself is slowed down.
+    let mut slowed = false;
+    for n in 0..40 {
+        let reply = login_from(&app, &format!("203.0.113.{n}"), "ann@example.com").await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            slowed = true;
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    assert!(slowed, "a distributed guess slows the account down");
+    let elsewhere = login_with(&app, "192.0.2.99", "ann@example.com", PASSWORD).await;
+    assert_eq!(elsewhere.status, StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = elsewhere.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        wait <= 30,
+        "a new address waits at most 30 s, never 15 minutes: {wait}"
+    );
+    let owner = login_with(&app, home, "ann@example.com", PASSWORD).await;
+    assert_eq!(
+        owner.status,
+        StatusCode::OK,
+        "the owner signs in from where they did before: {}",
+        owner.body
+    );
+}
+
+#[tokio::test]
+async fn guessing_api_keys_and_hook_urls_is_slowed_per_address() {
+    let test = TestStore::sqlite().await;
+    let app = App::on(&test);
+    let from = |ip: &str, method: &str, path: &str, key: Option<&str>| {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "baton.test")
+            .extension(ConnectInfo(SocketAddr::new(ip.parse().unwrap(), 40000)));
+        if let Some(key) = key {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        request
+    };
+    let mut statuses = Vec::new();
+    for n in 0..21 {
+        let key = format!("baton_guess{n:020}");
+        let reply = dispatch(
+            &app,
+            from("203.0.113.7", "GET", "/api/v1/workflows", Some(&key)),
+            None,
+        )
+        .await;
+        statuses.push(reply.status);
+    }
+    assert!(
+        statuses[..20]
+            .iter()
+            .all(|status| *status == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[20], StatusCode::TOO_MANY_REQUESTS);
+    let other = dispatch(
+        &app,
+        from(
+            "203.0.113.8",
+            "GET",
+            "/api/v1/workflows",
+            Some("baton_guess"),
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        other.status,
+        StatusCode::UNAUTHORIZED,
+        "another address is not held back"
+    );
+
+    let mut statuses = Vec::new();
+    for n in 0..21 {
+        let path = format!("/hooks/guess{n:030}");
+        let reply = dispatch(
+            &app,
+            from("203.0.113.9", "POST", &path, None),
+            Some(json!({})),
+        )
+        .await;
+        statuses.push(reply.status);
+    }
+    assert!(
+        statuses[..20]
+            .iter()
+            .all(|status| *status == StatusCode::NOT_FOUND),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[20], StatusCode::TOO_MANY_REQUESTS);
+}

@@ -116,11 +116,23 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticat
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "));
         if let Some(key) = bearer.filter(|token| token.starts_with(API_KEY_PREFIX)) {
-            let found = state
+            // Guessing keys from one address is slowed down like guessing passwords.
+            let client = crate::request::Client::of(parts, state);
+            let address = client.ip.as_deref();
+            let now = std::time::Instant::now();
+            if let Some(wait) = state.sign_in_failures.probe_wait("api_key", address, now) {
+                return Err(ApiError::TooManyRequests {
+                    retry_after_seconds: wait.as_secs().max(1),
+                });
+            }
+            let Some(found) = state
                 .store
                 .use_api_key(&super::session::hash(key.trim()))
                 .await?
-                .ok_or(ApiError::Unauthorized)?;
+            else {
+                state.sign_in_failures.probe_failed("api_key", address, now);
+                return Err(ApiError::Unauthorized);
+            };
             // A key acts for its maker: never above the maker's role today, and not at all
             // once the maker has left the organization.
             let maker = match found.created_by {

@@ -287,9 +287,12 @@ async fn complete(
         .user(claims.sub)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    let account_key = format!("account:{}", user.email);
     let now = std::time::Instant::now();
-    if let Some(wait) = state.sign_in_failures.wait(&account_key, now) {
+    let address = client.ip.as_deref();
+    if let Some(wait) = state
+        .sign_in_failures
+        .sign_in_wait(&user.email, address, now)
+    {
         return Err(ApiError::TooManyRequests {
             retry_after_seconds: wait.as_secs().max(1),
         });
@@ -298,7 +301,9 @@ async fn complete(
         .await?
         .is_none()
     {
-        state.sign_in_failures.failed(&account_key, now);
+        state
+            .sign_in_failures
+            .sign_in_failed(&user.email, address, std::time::Instant::now());
         audit::record(
             &state,
             &client,

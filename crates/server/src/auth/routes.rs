@@ -127,15 +127,10 @@ async fn login(
     JsonBody(body): JsonBody<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
     crate::rate_limit::per_address(&state, &client, "login").await?;
-    let account_key = format!("account:{}", body.email.trim().to_lowercase());
-    let address_key = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
+    let account = body.email.trim().to_lowercase();
+    let address = client.ip.as_deref();
     let now = std::time::Instant::now();
-    let wait = [Some(&account_key), address_key.as_ref()]
-        .into_iter()
-        .flatten()
-        .filter_map(|key| state.sign_in_failures.wait(key, now))
-        .max();
-    if let Some(wait) = wait {
+    if let Some(wait) = state.sign_in_failures.sign_in_wait(&account, address, now) {
         return Err(ApiError::TooManyRequests {
             retry_after_seconds: wait.as_secs().max(1),
         });
@@ -154,10 +149,9 @@ async fn login(
         }
     };
     let Some(user) = user.filter(|_| verified) else {
-        state.sign_in_failures.failed(&account_key, now);
-        if let Some(key) = &address_key {
-            state.sign_in_failures.failed(key, now);
-        }
+        state
+            .sign_in_failures
+            .sign_in_failed(&account, address, std::time::Instant::now());
         audit(&state, None, None, "auth.login_failed", &client).await;
         return Err(ApiError::Unauthorized.with_message(WRONG_CREDENTIALS));
     };
@@ -170,10 +164,9 @@ async fn login(
             return Err(ApiError::TotpRequired);
         };
         let Some(factor) = mfa::check(&state, user.id, &user.email, code).await? else {
-            state.sign_in_failures.failed(&account_key, now);
-            if let Some(key) = &address_key {
-                state.sign_in_failures.failed(key, now);
-            }
+            state
+                .sign_in_failures
+                .sign_in_failed(&account, address, std::time::Instant::now());
             crate::audit::record(
                 &state,
                 &client,
@@ -194,6 +187,9 @@ async fn login(
             .await;
         }
     }
+    state
+        .sign_in_failures
+        .sign_in_succeeded(&account, address, std::time::Instant::now());
     let Some(membership) = state
         .store
         .memberships_of(user.id)
