@@ -52,6 +52,9 @@ pub enum ApiError {
     /// Also what an object of another organization looks like.
     #[error("not found")]
     NotFound,
+    /// Not found, with why (of the caller's own objects only).
+    #[error("{0}")]
+    NotFoundBecause(&'static str),
     /// A path the API does not have.
     #[error("there is no such endpoint; the API is described at /api/v1/openapi.json")]
     NoSuchEndpoint,
@@ -84,7 +87,9 @@ impl ApiError {
             Self::Forbidden | Self::ForbiddenBecause(_) | Self::MfaRequired => {
                 StatusCode::FORBIDDEN
             }
-            Self::NotFound | Self::NoSuchEndpoint => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NotFoundBecause(_) | Self::NoSuchEndpoint => {
+                StatusCode::NOT_FOUND
+            }
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::WorkflowFailed { .. } => StatusCode::BAD_GATEWAY,
@@ -103,7 +108,7 @@ impl ApiError {
             Self::TotpRequired => "totp_required",
             Self::Forbidden | Self::ForbiddenBecause(_) => "forbidden",
             Self::MfaRequired => "mfa_required",
-            Self::NotFound | Self::NoSuchEndpoint => "not_found",
+            Self::NotFound | Self::NotFoundBecause(_) | Self::NoSuchEndpoint => "not_found",
             Self::Conflict(_) => "conflict",
             Self::TooLarge { .. } => "too_large",
             Self::WorkflowFailed { .. } => "workflow_failed",

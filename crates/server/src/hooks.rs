@@ -5,9 +5,15 @@
 //! output, as n8n's Respond to Webhook does.
 //!
 //! The workflow sees `trigger.body` (JSON, form fields, or text), `trigger.query`,
-//! `trigger.headers` (lower-case; never `authorization` or `cookie`) and `trigger.method`.
-//! With a secret, the body must be signed: `X-Baton-Signature: sha256=HEX(HMAC-SHA256(secret,
-//! body))`. A repeated `Idempotency-Key` or `X-Delivery-Id` returns the first execution.
+//! `trigger.headers` (lower-case; never credentials: `authorization`, `cookie`, `x-api-key`,
+//! tokens, signatures) and `trigger.method`.
+//! With a secret, each call must be signed the Standard Webhooks way: `webhook-id`,
+//! `webhook-timestamp` (within five minutes) and `webhook-signature: v1,BASE64(HMAC-SHA256(key,
+//! "ID.TIMESTAMP.BODY"))`, the key being the secret's bytes after `whsec_`; the signed id is the
+//! delivery's, so a replay within the window runs nothing new. The older `X-Baton-Signature:
+//! sha256=HEX(HMAC-SHA256(secret, body))` is still accepted, deprecated (it signs no time).
+//! Without a signed id, a repeated `Idempotency-Key` or `X-Delivery-Id` returns the first
+//! execution.
 //!
 //! The workflow's side: `GET /api/v1/workflows/{id}/hook` (the URL), `POST .../hook/secret`
 //! (a new secret, shown once), `DELETE .../hook/secret`.
@@ -53,7 +59,7 @@ pub(crate) fn public_routes() -> Router<AppState> {
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/workflows/{id}/hook", get(show))
+        .route("/api/v1/workflows/{id}/hook", get(show).post(make))
         .route(
             "/api/v1/workflows/{id}/hook/secret",
             post(new_secret).put(set_secret).delete(drop_secret),
@@ -66,15 +72,51 @@ fn new_token() -> String {
     crate::auth::session::new_token().0
 }
 
+/// A signing secret in the Standard Webhooks form: `whsec_` and 32 random bytes in base64.
+fn new_signing_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 fn hook_json(state: &AppState, hook: &baton_core::hook::Hook) -> Value {
     json!({
         "url": format!("{}/hooks/{}", state.config.public_url, hook.token),
         "signed": hook.secret.is_some(),
-        "signature_header": SIGNATURE_HEADER,
+        "signature_scheme": "standard_webhooks",
+        "signature_header": "webhook-signature",
     })
 }
 
+/// Shows the hook of a workflow whose trigger is a webhook; nothing changes (the hook is made
+/// when such a workflow is saved, or by `POST .../hook` for one saved before hooks were made
+/// at save).
 async fn show(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let workflow = find(&state, &signed_in, &id).await?;
+    signed_in.require(Action::EditWorkflow {
+        creator: workflow.created_by,
+    })?;
+    let hook =
+        state
+            .store
+            .hook(signed_in.org, workflow.id)
+            .await?
+            .ok_or(ApiError::NotFoundBecause(
+                "this workflow has no hook URL: give it a webhook trigger and save it",
+            ))?;
+    let mut shown = hook_json(&state, &hook);
+    shown["active"] = Value::Bool(workflow.active);
+    Ok(Json(shown))
+}
+
+/// Makes the workflow's hook URL if it has none yet (idempotent).
+async fn make(
     State(state): State<AppState>,
     signed_in: Authenticated,
     Path(id): Path<String>,
@@ -92,6 +134,19 @@ async fn show(
     Ok(Json(shown))
 }
 
+/// Gives a workflow whose trigger is a webhook its hook URL, when it is saved.
+pub(crate) async fn ensure_for(
+    state: &AppState,
+    org: baton_core::OrgId,
+    workflow: baton_core::WorkflowId,
+    trigger: Option<&Trigger>,
+) -> Result<(), ApiError> {
+    if matches!(trigger, Some(Trigger::Webhook { .. })) {
+        state.store.ensure_hook(org, workflow, &new_token()).await?;
+    }
+    Ok(())
+}
+
 async fn new_secret(
     State(state): State<AppState>,
     signed_in: Authenticated,
@@ -106,7 +161,7 @@ async fn new_secret(
         .store
         .ensure_hook(signed_in.org, workflow.id, &new_token())
         .await?;
-    let secret = new_token();
+    let secret = new_signing_secret();
     let hook = state
         .store
         .set_hook_secret(
@@ -267,11 +322,31 @@ fn query_fields(query: Option<&str>) -> Value {
     )
 }
 
+/// Headers that carry a caller's credentials or signatures, kept out of `trigger.headers`
+/// (and so out of the stored execution): `Authorization`, `Cookie`, `X-Api-Key`, tokens,
+/// secrets, signatures, sessions.
+fn is_secret_header(name: &str) -> bool {
+    const PARTS: [&str; 10] = [
+        "authorization",
+        "cookie",
+        "token",
+        "secret",
+        "signature",
+        "password",
+        "api-key",
+        "apikey",
+        "session",
+        "credential",
+    ];
+    let name = name.to_ascii_lowercase();
+    PARTS.iter().any(|part| name.contains(part))
+}
+
 fn visible_headers(headers: &HeaderMap) -> Value {
     let mut shown = BTreeMap::new();
     for (name, value) in headers {
         let name = name.as_str();
-        if matches!(name, "authorization" | "cookie" | "proxy-authorization") {
+        if is_secret_header(name) {
             continue;
         }
         if let Ok(value) = value.to_str() {
@@ -345,6 +420,9 @@ async fn deliver(
     };
     // A service's own scheme is its connector's to check; Baton's own is checked here.
     let mut service_delivery = None;
+    // `Some(id)` when Baton's signature covered a delivery id (Standard Webhooks' webhook-id);
+    // `Some(None)` for the deprecated body-only signature.
+    let mut signed_delivery: Option<Option<String>> = None;
     if let Some(service) = verify.and_then(HookScheme::service) {
         let header_list: Vec<(String, String)> = headers
             .iter()
@@ -363,13 +441,9 @@ async fn deliver(
             Err(refusal) => return Err(ApiError::Refused(refusal)),
         }
     } else if let Some(secret) = &secret {
-        let signature = headers
-            .get(SIGNATURE_HEADER)
-            .and_then(|value| value.to_str().ok());
-        if !signature_matches(secret, &body, signature, "sha256=") {
-            return Err(ApiError::UnauthorizedBecause(
-                "the body is not signed with this hook's secret (X-Baton-Signature: sha256=...)",
-            ));
+        signed_delivery = Some(verify_baton_signature(secret, &headers, &body)?);
+        if signed_delivery.as_ref().is_some_and(Option::is_none) {
+            tracing::warn!(workflow = %workflow.id, "a hook call was signed with the deprecated X-Baton-Signature; sign with Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)");
         }
     }
     let input = json!({
@@ -386,14 +460,12 @@ async fn deliver(
         run_as: workflow.created_by,
         input,
     };
-    let delivery = ["idempotency-key", "x-delivery-id"]
-        .into_iter()
-        .find_map(|name| headers.get(name))
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .map(str::to_owned)
-        .or(service_delivery)
-        .filter(|value| !value.is_empty() && value.len() <= 200);
+    // A signed id (Standard Webhooks' webhook-id, Slack's event_id) is the delivery's; a
+    // caller's unsigned key counts only when nothing signed one.
+    let delivery = match signed_delivery.flatten().or(service_delivery) {
+        Some(signed) => Some(signed),
+        None => unsigned_delivery_key(&headers)?,
+    };
     let delivery = delivery.as_deref();
     if respond && delivery.is_none() {
         // The caller waits anyway: run it here, without a trip through the queue.
@@ -431,6 +503,82 @@ async fn deliver(
         .await
         .map_err(crate::executions::runtime_error)?;
     respond_with(finished)
+}
+
+/// How far a Standard Webhooks timestamp may be from now.
+pub const SIGNATURE_TOLERANCE: i64 = 5 * 60;
+
+/// Checks Baton's own signature: Standard Webhooks (`webhook-id`, `webhook-timestamp` within
+/// five minutes, `webhook-signature`), answering the signed id; or the deprecated
+/// `X-Baton-Signature` over the body alone, answering none.
+fn verify_baton_signature(
+    secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<String>, ApiError> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(id) = text("webhook-id") {
+        let timestamp = text("webhook-timestamp")
+            .and_then(|value| value.parse::<i64>().ok())
+            .ok_or(ApiError::UnauthorizedBecause(
+                "webhook-timestamp is missing or not a number of seconds",
+            ))?;
+        if (chrono::Utc::now().timestamp() - timestamp).abs() > SIGNATURE_TOLERANCE {
+            return Err(ApiError::UnauthorizedBecause(
+                "webhook-timestamp is more than five minutes from now: a late or replayed delivery",
+            ));
+        }
+        let signature = text("webhook-signature").unwrap_or_default();
+        if id.is_empty()
+            || id.len() > MAX_DELIVERY_KEY
+            || !baton_connectors::webhook::standard_signature_matches(
+                secret, id, timestamp, body, signature,
+            )
+        {
+            return Err(ApiError::UnauthorizedBecause(
+                "webhook-signature does not sign this webhook-id, webhook-timestamp and body with this hook's secret",
+            ));
+        }
+        return Ok(Some(id.to_owned()));
+    }
+    if signature_matches(secret, body, text(SIGNATURE_HEADER), "sha256=") {
+        return Ok(None);
+    }
+    Err(ApiError::UnauthorizedBecause(
+        "the call is not signed with this hook's secret (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature)",
+    ))
+}
+
+/// The longest delivery key kept.
+const MAX_DELIVERY_KEY: usize = 200;
+
+/// A caller's own `Idempotency-Key` (or `X-Delivery-Id`), when it sent one; refused when it is
+/// too long to keep, rather than silently ignored.
+fn unsigned_delivery_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some((name, value)) = ["idempotency-key", "x-delivery-id"]
+        .into_iter()
+        .find_map(|name| headers.get(name).map(|value| (name, value)))
+    else {
+        return Ok(None);
+    };
+    let key = value.to_str().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.len() > MAX_DELIVERY_KEY {
+        return Err(ApiError::BadRequest {
+            message: format!(
+                "the {name} header must have 1 to {MAX_DELIVERY_KEY} visible characters"
+            ),
+            details: vec![crate::error::Detail {
+                path: name.to_owned(),
+                message: format!("is {} characters long", key.len()),
+            }],
+        });
+    }
+    Ok(Some(key.to_owned()))
 }
 
 /// The answer of a respond-mode hook: the output, the failure, or (still running) the id.

@@ -147,6 +147,13 @@ async fn create(
             created_by: signed_in.user(),
         })
         .await?;
+    crate::hooks::ensure_for(
+        &state,
+        signed_in.org,
+        workflow.id,
+        compiled.header.trigger.as_ref(),
+    )
+    .await?;
     audit::record(
         &state,
         &client,
@@ -237,6 +244,13 @@ async fn save(
             created_by: signed_in.user(),
         })
         .await?;
+    crate::hooks::ensure_for(
+        state,
+        signed_in.org,
+        saved.id,
+        compiled.header.trigger.as_ref(),
+    )
+    .await?;
     audit::record(
         state,
         client,

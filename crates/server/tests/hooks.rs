@@ -19,6 +19,8 @@ conformance!(
     a_hook_in_respond_mode_that_calls_out_runs_durably,
     a_signed_hook_refuses_unsigned_and_wrongly_signed_calls,
     a_repeated_delivery_runs_once,
+    standard_webhooks_are_timed_and_their_signed_id_runs_once,
+    a_hook_url_is_made_when_the_workflow_is_saved_not_when_it_is_read,
     oversized_unknown_and_inactive_hooks_are_refused,
     slack_events_are_verified_challenged_and_run_once,
 );
@@ -152,15 +154,24 @@ async fn an_active_hook_starts_the_workflow_with_the_request(test: &TestStore) {
         &path,
         "text/plain",
         b"just text",
-        &[("authorization", "Bearer secret")],
+        &[
+            ("authorization", "Bearer secret"),
+            ("x-api-key", "key-123"),
+            ("cookie", "session=abc"),
+            ("x-auth-token", "tok"),
+            ("x-request-id", "req-9"),
+        ],
     )
     .await;
     let done = finished(&app, &owner, raw.body["execution_id"].as_str().unwrap()).await;
     assert_eq!(done["input"]["body"], "just text");
-    assert!(
-        done["input"]["headers"].get("authorization").is_none(),
-        "credentials are not passed on"
-    );
+    for name in ["authorization", "x-api-key", "cookie", "x-auth-token"] {
+        assert!(
+            done["input"]["headers"].get(name).is_none(),
+            "credentials are not passed on: {name}"
+        );
+    }
+    assert_eq!(done["input"]["headers"]["x-request-id"], "req-9");
     assert_eq!(done["input"]["headers"]["content-type"], "text/plain");
 
     let broken = call(&app, &path, "application/json", b"{not json", &[]).await;
@@ -546,6 +557,22 @@ async fn slack_events_are_verified_challenged_and_run_once(test: &TestStore) {
         retried.body["execution_id"], first.body["execution_id"],
         "Slack's retry runs nothing new"
     );
+    let with_own_key = call(
+        &app,
+        &path,
+        "application/json",
+        event,
+        &[
+            headers[0],
+            headers[1],
+            ("idempotency-key", "not-signed-by-slack"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        with_own_key.body["execution_id"], first.body["execution_id"],
+        "an unsigned key does not override Slack's signed event id"
+    );
     let done = finished(&app, &owner, first.body["execution_id"].as_str().unwrap()).await;
     assert_eq!(done["output"], json!({"text": "hello from Slack"}));
     assert_eq!(executions(&app, &owner).await.len(), 1);
@@ -585,4 +612,179 @@ async fn slack_events_are_verified_challenged_and_run_once(test: &TestStore) {
             .contains("five minutes")
     );
     assert_eq!(executions(&app, &owner).await.len(), 1);
+}
+
+/// Standard Webhooks headers for a call signed with `secret` at `timestamp`.
+fn standard(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> [(&'static str, String); 3] {
+    [
+        ("webhook-id", id.to_owned()),
+        ("webhook-timestamp", timestamp.to_string()),
+        (
+            "webhook-signature",
+            baton_connectors::webhook::standard_signature(secret, id, timestamp, body),
+        ),
+    ]
+}
+
+async fn call_signed(
+    app: &App,
+    path: &str,
+    body: &[u8],
+    headers: &[(&'static str, String)],
+) -> Reply {
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    call(app, path, "application/json", body, &headers).await
+}
+
+async fn standard_webhooks_are_timed_and_their_signed_id_runs_once(test: &TestStore) {
+    let app = App::on(test);
+    let (owner, path) = hooked(&app, echo(false)).await;
+    let made = send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_echo/hook/secret",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    let secret = made.body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert_eq!(made.body["signature_scheme"], "standard_webhooks");
+    let body = br#"{"name": "Gus"}"#;
+    let now = chrono::Utc::now().timestamp();
+
+    let first = call_signed(&app, &path, body, &standard(&secret, "msg_1", now, body)).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+
+    // The same capture sent again, even with a fresh unsigned key of its own: the signed id wins.
+    let mut replay = standard(&secret, "msg_1", now, body).to_vec();
+    replay.push(("idempotency-key", "fresh-key".to_owned()));
+    let again = call_signed(&app, &path, body, &replay).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["execution_id"], first.body["execution_id"]);
+
+    // A capture replayed later than the tolerance is refused.
+    let stale = call_signed(
+        &app,
+        &path,
+        body,
+        &standard(&secret, "msg_2", now - 301, body),
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::UNAUTHORIZED, "{}", stale.body);
+    assert!(
+        stale.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("five minutes")
+    );
+    // A signature over another id or time does not carry over.
+    let mut moved = standard(&secret, "msg_3", now, body).to_vec();
+    moved[1].1 = (now + 1).to_string();
+    let moved = call_signed(&app, &path, body, &moved).await;
+    assert_eq!(moved.status, StatusCode::UNAUTHORIZED);
+    let wrong = call_signed(
+        &app,
+        &path,
+        body,
+        &standard("whsec_bm90LWl0", "msg_4", now, body),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+
+    // The deprecated body signature still opens the hook.
+    let legacy = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[("x-baton-signature", &signature(&secret, body))],
+    )
+    .await;
+    assert_eq!(legacy.status, StatusCode::ACCEPTED, "{}", legacy.body);
+    assert_eq!(executions(&app, &owner).await.len(), 2);
+
+    // A caller's key too long to keep is refused, not ignored.
+    let long_key = "k".repeat(201);
+    let refused = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[
+            ("x-baton-signature", &signature(&secret, body)),
+            ("idempotency-key", &long_key),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(
+        refused.body["error"]["details"][0]["path"],
+        "idempotency-key"
+    );
+}
+
+async fn a_hook_url_is_made_when_the_workflow_is_saved_not_when_it_is_read(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let manual = json!({"id": "wf_manual", "name": "Manual", "steps": [
+        {"id": "a", "type": "transformation", "action": "set", "inputs": {}}
+    ]});
+    let created = send(
+        &app,
+        "POST",
+        "/api/v1/workflows",
+        Some(manual),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    for _ in 0..2 {
+        let shown = send(
+            &app,
+            "GET",
+            "/api/v1/workflows/wf_manual/hook",
+            None,
+            &[&owner[0]],
+        )
+        .await;
+        assert_eq!(
+            shown.status,
+            StatusCode::NOT_FOUND,
+            "reading makes nothing: {}",
+            shown.body
+        );
+    }
+    let mut hooked = echo(false);
+    hooked["id"] = json!("wf_manual");
+    let saved = send(
+        &app,
+        "PUT",
+        "/api/v1/workflows/wf_manual",
+        Some(hooked),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let shown = send(
+        &app,
+        "GET",
+        "/api/v1/workflows/wf_manual/hook",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    let again = send(
+        &app,
+        "GET",
+        "/api/v1/workflows/wf_manual/hook",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(again.body["url"], shown.body["url"]);
 }
