@@ -36,8 +36,11 @@ pub struct NewInvite {
     pub email: String,
     pub role: Role,
     pub invited_by: Option<UserId>,
-    /// SHA-256 of the token in the link.
+    /// SHA-256 of the token in the link shown to the inviter (it needs the invitee to sign in
+    /// as the invited email).
     pub token_hash: Vec<u8>,
+    /// SHA-256 of the token in the link mailed to the invitee (it proves the mailbox).
+    pub mail_token_hash: Vec<u8>,
     pub expires_at: DateTime<Utc>,
 }
 

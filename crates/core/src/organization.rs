@@ -31,6 +31,9 @@ pub struct User {
     #[serde(skip_serializing)]
     pub password_hash: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When the person proved they read mail at `email` (a mailed link, or a provider that
+    /// vouches for it); `None` until then.
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +127,7 @@ mod tests {
             name: "Ada".into(),
             password_hash: Some("$argon2id$v=19$secret".into()),
             created_at: Utc::now(),
+            email_verified_at: None,
         };
         let json = serde_json::to_string(&user).unwrap();
         assert!(!json.contains("argon2id"), "{json}");

@@ -138,6 +138,7 @@ pub fn router(state: AppState) -> Router {
     let api = auth::routes::routes()
         .merge(auth::mfa::routes())
         .merge(auth::reset::routes())
+        .merge(auth::verify::routes())
         .merge(auth::oidc::routes())
         .merge(audit::routes())
         .merge(api_keys::routes())

@@ -229,7 +229,11 @@ async fn invite(
         .organization(signed_in.org)
         .await?
         .ok_or(ApiError::NotFound)?;
+    // Two links: the mailed one proves the invitee's mailbox (and may make their account with a
+    // password); the one shown to the inviter, to pass on by hand, needs the invitee to sign in
+    // as the invited email.
     let (token, token_hash) = session::new_token();
+    let (mail_token, mail_token_hash) = session::new_token();
     let stored = state
         .store
         .create_invite(NewInvite {
@@ -238,15 +242,17 @@ async fn invite(
             role: body.role,
             invited_by: signed_in.user(),
             token_hash,
+            mail_token_hash,
             expires_at: Utc::now() + INVITE_LIFETIME,
         })
         .await?;
     let link = format!("{}/invite?token={token}", state.config.public_url);
+    let mailed_link = format!("{}/invite?token={mail_token}", state.config.public_url);
     let mail = Mail {
         to: email,
         subject: format!("You are invited to {} on Baton", organization.name),
         body: format!(
-            "You are invited to join {} on Baton as {}.\n\nAccept within 7 days: {link}\n\nIf you did not expect this, ignore this mail.\n",
+            "You are invited to join {} on Baton as {}.\n\nAccept within 7 days: {mailed_link}\n\nIf you did not expect this, ignore this mail.\n",
             organization.name, body.role
         ),
     };
@@ -265,7 +271,8 @@ async fn invite(
             .details(json!({"role": stored.role})),
     )
     .await;
-    // The link goes back to the inviter too, to pass on by hand when no mail server is set up.
+    // A link goes back to the inviter too, to pass on by hand when no mail server is set up; it
+    // lets in only someone signed in as the invited email.
     Ok((
         StatusCode::CREATED,
         Json(json!({"invite": stored, "accept_url": link, "mailed": mailed})),
@@ -323,14 +330,18 @@ async fn accept(
     JsonBody(body): JsonBody<Acceptance>,
 ) -> Result<impl IntoResponse, ApiError> {
     crate::rate_limit::per_address(&state, &client, "invite").await?;
-    let invite = state
-        .store
-        .invite_by_token_hash(&session::hash(body.token.trim()))
-        .await?
-        .filter(|invite| invite.is_open(Utc::now()))
-        .ok_or(ApiError::ForbiddenBecause(
-            "this invitation link is not valid: it was used, withdrawn or has expired",
-        ))?;
+    let token_hash = session::hash(body.token.trim());
+    // The mailed link proves the mailbox; the inviter's copy does not.
+    let (invite, mailed) = match state.store.invite_by_mail_token_hash(&token_hash).await? {
+        Some(invite) => (Some(invite), true),
+        None => (state.store.invite_by_token_hash(&token_hash).await?, false),
+    };
+    let invite =
+        invite
+            .filter(|invite| invite.is_open(Utc::now()))
+            .ok_or(ApiError::ForbiddenBecause(
+                "this invitation link is not valid: it was used, withdrawn or has expired",
+            ))?;
     let user = match signed_in.and_then(|SignedIn(signed_in)| match signed_in.actor {
         Actor::User { id, .. } => Some(id),
         Actor::ApiKey { .. } => None,
@@ -342,12 +353,24 @@ async fn accept(
                     "this invitation is for another email address",
                 ));
             }
+            if mailed {
+                state.store.mark_email_verified(user.id).await?;
+            } else if user.email_verified_at.is_none() {
+                return Err(ApiError::ForbiddenBecause(
+                    "confirm your email first (with the link mailed to you, or the invitation's own mail), then accept",
+                ));
+            }
             user
         }
         None => {
             if state.store.user_by_email(&invite.email).await?.is_some() {
                 return Err(ApiError::UnauthorizedBecause(
                     "an account with this email exists: sign in, then accept the invitation",
+                ));
+            }
+            if !mailed {
+                return Err(ApiError::ForbiddenBecause(
+                    "to make an account, open the link in the invitation mailed to you (this copy needs you to sign in first)",
                 ));
             }
             let name = body.name.as_deref().map(str::trim).unwrap_or_default();
@@ -372,14 +395,17 @@ async fn accept(
                 });
             }
             let hash = password::hash_blocking(secret).await?;
-            state
+            let user = state
                 .store
                 .create_user(baton_core::organization::NewUser {
                     email: invite.email.clone(),
                     name: name.to_owned(),
                     password_hash: Some(hash),
                 })
-                .await?
+                .await?;
+            // The mailed link proved the address.
+            state.store.mark_email_verified(user.id).await?;
+            user
         }
     };
     let membership = state.store.accept_invite(invite.id, user.id).await?;

@@ -107,6 +107,8 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("post" "/api/v1/auth/switch", "organizations", "Act in another of one's organizations", signed_in = true, body = J("Switch"), ok = (200, Some("Object")), errors = [404]),
     endpoint!("post" "/api/v1/auth/password/forgot", "auth", "Mail a password reset link", signed_in = false, body = J("Forgot"), ok = (202, Some("Message")), errors = []),
     endpoint!("post" "/api/v1/auth/password/reset", "auth", "Set a new password with a reset link", signed_in = false, body = J("Reset"), ok = (204, None), errors = [403]),
+    endpoint!("post" "/api/v1/auth/email/verify", "auth", "Confirm the email address with the mailed link's token", signed_in = false, body = J("Verification"), ok = (200, Some("Object")), errors = [403]),
+    endpoint!("post" "/api/v1/auth/email/resend", "auth", "Mail a new confirmation link", signed_in = true, body = NoBody, ok = (202, Some("Object")), errors = [403]),
     endpoint!("post" "/api/v1/auth/mfa/enroll", "auth", "Start two-factor enrolment (secret, otpauth URI, QR code)", signed_in = true, body = NoBody, ok = (201, Some("Object")), errors = [403, 409]),
     endpoint!("post" "/api/v1/auth/mfa/verify", "auth", "Confirm enrolment with a code; returns recovery codes once", signed_in = true, body = J("Code"), ok = (200, Some("Object")), errors = [409]),
     endpoint!("post" "/api/v1/auth/mfa/disable", "auth", "Turn two-factor off with a fresh code", signed_in = true, body = J("Code"), ok = (204, None), errors = [409]),
@@ -159,6 +161,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("get" "/api/v1/workflows/{id}/poll", "workflows", "The poll trigger: when it looked, when it looks next, why its last look failed", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404, 409]),
     endpoint!("post" "/api/v1/workflows/{id}/poll", "workflows", "Make the poll trigger look now", signed_in = true, body = NoBody, ok = (202, Some("Object")), errors = [403, 404, 409]),
     endpoint!("get" "/api/v1/workflows/{id}/hook", "webhooks", "The workflow's webhook URL", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
+    endpoint!("post" "/api/v1/workflows/{id}/hook", "webhooks", "Make the webhook URL of a workflow saved before URLs were made at save", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("post" "/api/v1/workflows/{id}/hook/secret", "webhooks", "Make a signing secret (shown once)", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("put" "/api/v1/workflows/{id}/hook/secret", "webhooks", "Set a secret made elsewhere (a Slack signing secret)", signed_in = true, body = J("GivenSecret"), ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("delete" "/api/v1/workflows/{id}/hook/secret", "webhooks", "Accept unsigned calls again", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
@@ -192,6 +195,10 @@ fn components() -> Map<String, Value> {
     add("Login", schema_of::<crate::auth::routes::Login>());
     add("Forgot", schema_of::<crate::auth::reset::Forgot>());
     add("Reset", schema_of::<crate::auth::reset::Reset>());
+    add(
+        "Verification",
+        schema_of::<crate::auth::verify::Verification>(),
+    );
     add("Code", schema_of::<crate::auth::mfa::Code>());
     add("Switch", schema_of::<crate::organizations::Switch>());
     add(

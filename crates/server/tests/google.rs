@@ -8,12 +8,13 @@ mod oidc;
 use axum::http::{StatusCode, header};
 use baton_server::auth::oidc::Provider;
 use common::harness;
-use common::{App, Reply, TestStore, send, sign_up};
+use common::{App, PASSWORD, Reply, TestStore, link_token, send, sign_up};
 use oidc::{CLIENT_ID, CLIENT_SECRET, FakeProvider, Fault, Person};
 
 conformance!(
     a_new_person_gets_an_account_and_the_next_sign_in_finds_it,
     a_verified_google_email_links_to_the_existing_account,
+    an_account_that_never_proved_its_email_is_never_linked_and_gives_it_up,
     forged_replayed_or_misdirected_id_tokens_are_refused,
     a_callback_without_its_flow_or_with_another_state_is_refused,
     with_two_factor_on_a_google_sign_in_still_asks_for_the_code,
@@ -120,6 +121,18 @@ async fn a_verified_google_email_links_to_the_existing_account(test: &TestStore)
         StatusCode::UNAUTHORIZED,
         "an unverified email takes over nobody's account"
     );
+
+    // Ann proves her address with the link mailed at sign-up.
+    let confirmed = send(
+        &app,
+        "POST",
+        "/api/v1/auth/email/verify",
+        Some(serde_json::json!({"token": link_token(&app, "ann@example.com")})),
+        &[],
+    )
+    .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(me(&app, &signed_up).await["user"]["email_verified"], true);
 
     fake.sign_in_as(person("google-sub-ann", "ann@example.com"));
     let linked = sign_in(&app).await;
@@ -284,4 +297,60 @@ async fn with_two_factor_on_a_google_sign_in_still_asks_for_the_code(test: &Test
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     let who = me(&app, &done).await;
     assert_eq!(who["user"]["email"], "careful@example.com");
+}
+
+/// The pre-account takeover: someone signs up with Ann's address before she ever uses Baton.
+async fn an_account_that_never_proved_its_email_is_never_linked_and_gives_it_up(test: &TestStore) {
+    let (app, fake) = app_with_google(test).await;
+    let squatter = sign_up(&app, "ann@example.com").await;
+    let squatter_me = me(&app, &squatter).await;
+    assert_eq!(squatter_me["user"]["email_verified"], false);
+
+    fake.sign_in_as(person("google-sub-ann", "ann@example.com"));
+    let ann = sign_in(&app).await;
+    assert_eq!(ann.status, StatusCode::FOUND, "{}", ann.body);
+    let ann_me = me(&app, &ann).await;
+    assert_ne!(
+        ann_me["user"]["id"], squatter_me["user"]["id"],
+        "Ann is not signed in to the account someone else made"
+    );
+    assert_eq!(ann_me["user"]["email"], "ann@example.com");
+    assert_eq!(ann_me["user"]["email_verified"], true);
+
+    let with_squatters_password = send(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        Some(serde_json::json!({"email": "ann@example.com", "password": PASSWORD})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        with_squatters_password.status,
+        StatusCode::UNAUTHORIZED,
+        "the squatter's password opens nothing of Ann's"
+    );
+    let old_session = send(
+        &app,
+        "GET",
+        "/api/v1/me",
+        None,
+        &[&squatter.cookie("baton_access")],
+    )
+    .await;
+    assert_eq!(
+        old_session.status,
+        StatusCode::UNAUTHORIZED,
+        "the squatter's session ended"
+    );
+    // The confirmation link mailed to Ann for the squatter's account confirms nothing now.
+    let stale = send(
+        &app,
+        "POST",
+        "/api/v1/auth/email/verify",
+        Some(serde_json::json!({"token": link_token(&app, "ann@example.com")})),
+        &[],
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN, "{}", stale.body);
 }

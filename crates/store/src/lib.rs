@@ -111,6 +111,24 @@ pub trait AccountStore: Send + Sync {
 pub trait AccessStore: Send + Sync {
     async fn create_invite(&self, invite: NewInvite) -> Result<Invite>;
     async fn invite_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<Invite>>;
+    /// The invitation whose mailed link carries this token.
+    async fn invite_by_mail_token_hash(&self, token_hash: &[u8]) -> Result<Option<Invite>>;
+    /// Stores a link proving `email` for `user` (the older open ones stop working).
+    async fn create_email_verification(
+        &self,
+        user: UserId,
+        email: &str,
+        token_hash: &[u8],
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()>;
+    /// Uses a live verification link: the user's email is verified if it is still the address
+    /// the link was mailed to. `None` when the link is unknown, used or expired.
+    async fn verify_email(&self, token_hash: &[u8]) -> Result<Option<UserId>>;
+    /// Marks the user's email verified (a provider or a mailed link vouched for it elsewhere).
+    async fn mark_email_verified(&self, user: UserId) -> Result<()>;
+    /// Gives up an unverified account's email to its proven owner: the account's email becomes
+    /// `placeholder` and its sessions and open links end. False when the email is verified.
+    async fn release_email(&self, user: UserId, placeholder: &str) -> Result<bool>;
     /// The invitations still open, newest first.
     async fn open_invites(&self, org: OrgId, page: PageRequest) -> Result<Page<Invite>>;
     async fn revoke_invite(&self, org: OrgId, id: InviteId) -> Result<()>;
@@ -127,7 +145,8 @@ pub trait AccessStore: Send + Sync {
     ) -> Result<()>;
     /// The user a live (unused, unexpired) reset token is for.
     async fn password_reset_user(&self, token_hash: &[u8]) -> Result<Option<User>>;
-    /// Uses a live reset token: sets the new password, marks the token used and ends every
+    /// Uses a live reset token: sets the new password, marks the token used (and every other
+    /// of the user's), marks the email verified (the link proved the mailbox) and ends every
     /// session of the user, in one transaction. `None` when the token is unknown, used or
     /// expired.
     async fn reset_password(

@@ -53,6 +53,7 @@ pub(crate) struct UserRow {
     name: String,
     password_hash: Option<String>,
     created_at: DateTime<Utc>,
+    email_verified_at: Option<DateTime<Utc>>,
 }
 
 impl From<UserRow> for User {
@@ -63,6 +64,7 @@ impl From<UserRow> for User {
             name: row.name,
             password_hash: row.password_hash,
             created_at: row.created_at,
+            email_verified_at: row.email_verified_at,
         }
     }
 }

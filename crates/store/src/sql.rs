@@ -16,7 +16,7 @@ macro_rules! organization_columns {
 pub(crate) use organization_columns;
 macro_rules! user_columns {
     () => {
-        "id, email, name, password_hash, created_at"
+        "id, email, name, password_hash, created_at, email_verified_at"
     };
 }
 pub(crate) use user_columns;
@@ -1214,8 +1214,8 @@ macro_rules! impl_store {
         impl $crate::AccessStore for $store {
             async fn create_invite(&self, invite: baton_core::access::NewInvite) -> Result<baton_core::access::Invite> {
                 let row: InviteRow = sqlx::query_as(concat!(
-                    "INSERT INTO invites (id, org_id, email, role, token_hash, invited_by, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+                    "INSERT INTO invites (id, org_id, email, role, token_hash, invited_by, created_at, expires_at, mail_token_hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
                     $crate::sql::invite_columns!()
                 ))
                 .bind(baton_core::InviteId::new().as_uuid())
@@ -1226,6 +1226,7 @@ macro_rules! impl_store {
                 .bind(invite.invited_by.map(|user| user.as_uuid()))
                 .bind(now())
                 .bind(stored_time(invite.expires_at))
+                .bind(&invite.mail_token_hash)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(|error| StoreError::on_missing_or_unique(error, "organization", || "the invite token already exists".into()))?;
@@ -1240,6 +1241,111 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map(TryInto::try_into).transpose()
+            }
+
+            async fn invite_by_mail_token_hash(&self, token_hash: &[u8]) -> Result<Option<baton_core::access::Invite>> {
+                let row: Option<InviteRow> = sqlx::query_as(concat!(
+                    "SELECT ", $crate::sql::invite_columns!(), " FROM invites WHERE mail_token_hash = $1"
+                ))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn create_email_verification(
+                &self,
+                user: UserId,
+                email: &str,
+                token_hash: &[u8],
+                expires_at: DateTime<Utc>,
+            ) -> Result<()> {
+                let mut transaction = self.pool.begin().await?;
+                // A newer link replaces the older ones.
+                sqlx::query("DELETE FROM email_verifications WHERE user_id = $1 AND used_at IS NULL")
+                    .bind(user.as_uuid())
+                    .execute(&mut *transaction)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO email_verifications (token_hash, user_id, email, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(token_hash)
+                .bind(user.as_uuid())
+                .bind(email)
+                .bind(now())
+                .bind(stored_time(expires_at))
+                .execute(&mut *transaction)
+                .await
+                .map_err(|error| StoreError::on_missing(error, "user"))?;
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn verify_email(&self, token_hash: &[u8]) -> Result<Option<UserId>> {
+                let now = now();
+                let mut transaction = self.pool.begin().await?;
+                let used: Option<(uuid::Uuid, String)> = sqlx::query_as(
+                    "UPDATE email_verifications SET used_at = $2 \
+                     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id, email",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&mut *transaction)
+                .await?;
+                let Some((user, email)) = used else {
+                    return Ok(None);
+                };
+                // The link proves the address it was sent to, and only while it is the account's.
+                sqlx::query(
+                    "UPDATE users SET email_verified_at = $3 WHERE id = $1 AND email = $2 AND email_verified_at IS NULL",
+                )
+                .bind(user)
+                .bind(&email)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+                transaction.commit().await?;
+                Ok(Some(UserId::from_uuid(user)))
+            }
+
+            async fn mark_email_verified(&self, user: UserId) -> Result<()> {
+                sqlx::query("UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL")
+                    .bind(user.as_uuid())
+                    .bind(now())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn release_email(&self, user: UserId, placeholder: &str) -> Result<bool> {
+                let now = now();
+                let mut transaction = self.pool.begin().await?;
+                let released = sqlx::query(
+                    "UPDATE users SET email = $2 WHERE id = $1 AND email_verified_at IS NULL",
+                )
+                .bind(user.as_uuid())
+                .bind(placeholder)
+                .execute(&mut *transaction)
+                .await?;
+                if released.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                    .bind(user.as_uuid())
+                    .bind(now)
+                    .execute(&mut *transaction)
+                    .await?;
+                sqlx::query("DELETE FROM email_verifications WHERE user_id = $1")
+                    .bind(user.as_uuid())
+                    .execute(&mut *transaction)
+                    .await?;
+                sqlx::query("DELETE FROM password_resets WHERE user_id = $1")
+                    .bind(user.as_uuid())
+                    .execute(&mut *transaction)
+                    .await?;
+                transaction.commit().await?;
+                Ok(true)
             }
 
             async fn open_invites(&self, org: OrgId, page: PageRequest) -> Result<Page<baton_core::access::Invite>> {
@@ -1318,6 +1424,13 @@ macro_rules! impl_store {
                 token_hash: &[u8],
                 expires_at: DateTime<Utc>,
             ) -> Result<()> {
+                let mut transaction = self.pool.begin().await?;
+                // A newer link replaces the older ones, as its mail says.
+                sqlx::query("UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL")
+                    .bind(user.as_uuid())
+                    .bind(now())
+                    .execute(&mut *transaction)
+                    .await?;
                 sqlx::query(
                     "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) \
                      VALUES ($1, $2, $3, $4)",
@@ -1326,9 +1439,10 @@ macro_rules! impl_store {
                 .bind(user.as_uuid())
                 .bind(now())
                 .bind(stored_time(expires_at))
-                .execute(&self.pool)
+                .execute(&mut *transaction)
                 .await
                 .map_err(|error| StoreError::on_unique(error, || "the reset token already exists".into()))?;
+                transaction.commit().await?;
                 Ok(())
             }
 
@@ -1358,9 +1472,11 @@ macro_rules! impl_store {
                 let Some((user,)) = used else {
                     return Ok(None);
                 };
-                sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                // The mailed link proved the mailbox too.
+                sqlx::query("UPDATE users SET password_hash = $2, email_verified_at = COALESCE(email_verified_at, $3) WHERE id = $1")
                     .bind(user)
                     .bind(password_hash)
+                    .bind(now)
                     .execute(&mut *transaction)
                     .await?;
                 // The other links sent to this person stop working too.

@@ -1683,6 +1683,7 @@ async fn an_invite_is_accepted_once_before_it_expires(test: &TestStore) {
         role: Role::Member,
         invited_by: Some(owner.id),
         token_hash: hash.to_vec(),
+        mail_token_hash: [b"mail-", hash].concat(),
         expires_at,
     };
     let open = store
@@ -1690,6 +1691,12 @@ async fn an_invite_is_accepted_once_before_it_expires(test: &TestStore) {
         .await
         .unwrap();
     assert_eq!(open.email, "new@example.com");
+    let by_mail = store.invite_by_mail_token_hash(b"mail-open").await.unwrap();
+    assert_eq!(by_mail.map(|found| found.id), Some(open.id));
+    assert!(
+        store.invite_by_mail_token_hash(b"open").await.unwrap().is_none(),
+        "the two links are told apart"
+    );
     let expired = store
         .create_invite(invite(b"expired", Utc::now() - Duration::seconds(1)))
         .await

@@ -10,3 +10,4 @@ pub(crate) mod routes;
 pub mod session;
 pub mod throttle;
 pub mod token;
+pub(crate) mod verify;

@@ -4,7 +4,8 @@
 //! published keys (JWKS), and its issuer, audience, expiry and nonce.
 //!
 //! The person is found by the provider's subject id; failing that, by a verified email of an
-//! existing account, which is then linked; failing that, an account and an organization are
+//! existing account whose own email was proven too (by a mailed link), which is then linked;
+//! an account whose email was never proven gives the address up instead; failing that, an account and an organization are
 //! made for them, as sign-up does.
 
 use std::time::{Duration, Instant};
@@ -325,13 +326,22 @@ async fn find_or_make(
     let known = match state.store.user_by_identity(PROVIDER, subject).await? {
         Some(user) => Some(user),
         None => match state.store.user_by_email(email).await? {
-            Some(user) => {
-                // The provider vouches for the email: the same person.
+            Some(user) if user.email_verified_at.is_some() => {
+                // Both the account and the provider proved the email: the same person.
                 state
                     .store
                     .link_identity(PROVIDER, subject, user.id)
                     .await?;
                 Some(user)
+            }
+            Some(unproven) => {
+                // Whoever made this account never proved the address, and the provider's user
+                // has: the address is theirs. The unproven account keeps its data under an
+                // address nobody reads, and its sessions end.
+                let placeholder = format!("unverified-{}@accounts.invalid", unproven.id);
+                state.store.release_email(unproven.id, &placeholder).await?;
+                tracing::warn!(user = %unproven.id, "an unconfirmed account gave up its email to a Google sign-in that proved it");
+                None
             }
             None => None,
         },
@@ -360,6 +370,7 @@ async fn find_or_make(
         .store
         .link_identity(PROVIDER, subject, user.id)
         .await?;
+    state.store.mark_email_verified(user.id).await?;
     let organization = state
         .store
         .create_organization(&format!("{}'s organization", user.name), user.id)

@@ -112,9 +112,10 @@ async fn signup(
         &client,
     )
     .await;
+    super::verify::send_link(&state, &user).await?;
     let issued = session::start(&state, user.id, organization.id).await?;
     let body = json!({
-        "user": {"id": user.id, "email": user.email, "name": user.name},
+        "user": {"id": user.id, "email": user.email, "name": user.name, "email_verified": false},
         "organization": {"id": organization.id, "name": organization.name},
         "role": "owner",
     });
@@ -295,7 +296,7 @@ async fn me(
         }
     }
     Ok(Json(json!({
-        "user": {"id": user.id, "email": user.email, "name": user.name},
+        "user": {"id": user.id, "email": user.email, "name": user.name, "email_verified": user.email_verified_at.is_some()},
         "organizations": organizations,
         "active_organization": {"id": signed_in.org, "role": signed_in.role},
     })))
