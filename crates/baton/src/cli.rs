@@ -203,6 +203,24 @@ pub struct CommonArgs {
     /// MiB of memory one jq program in a workflow may hold. [default: 64]
     #[arg(long, env = "BATON_JQ_MEMORY_LIMIT", value_name = "MIB")]
     pub jq_memory_limit: Option<u64>,
+
+    /// Calls to services and models one run (with its sub-workflows) may have in flight at
+    /// once. [default: 10]
+    #[arg(long, env = "BATON_MAX_CONCURRENT_CALLS", value_name = "N")]
+    pub max_concurrent_calls: Option<u32>,
+
+    /// Loop items or parallel branches one step may run at once; the most a loop's
+    /// `concurrency` may be. [default: 50]
+    #[arg(long, env = "BATON_MAX_CONCURRENCY", value_name = "N")]
+    pub max_concurrency: Option<u32>,
+
+    /// Sub-workflow executions one run may start, over all its levels. [default: 100]
+    #[arg(long, env = "BATON_MAX_SUB_WORKFLOW_RUNS", value_name = "N")]
+    pub max_sub_workflow_runs: Option<u32>,
+
+    /// The shortest time, in seconds, a schedule may leave between two runs. [default: 60]
+    #[arg(long, env = "BATON_MIN_SCHEDULE_INTERVAL", value_name = "SECONDS")]
+    pub min_schedule_interval: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -319,7 +319,7 @@ impl Local {
             user,
             observer: Arc::new(Progress),
             cancel: cancel.clone(),
-            depth: 0,
+            ..RunOptions::default()
         };
         let result = loop {
             let (stored, outcome) = self

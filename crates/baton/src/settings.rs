@@ -108,6 +108,10 @@ pub struct ConfigFile {
     redis_url: Option<String>,
     jq_time_limit: Option<u64>,
     jq_memory_limit: Option<u64>,
+    max_concurrent_calls: Option<u32>,
+    max_concurrency: Option<u32>,
+    max_sub_workflow_runs: Option<u32>,
+    min_schedule_interval: Option<u64>,
     google_client_id: Option<String>,
     google_client_secret: Option<String>,
     google_issuer: Option<String>,
@@ -271,6 +275,31 @@ impl CommonSettings {
                 ));
             }
             limits.jq.memory = (mib as usize) << 20;
+        }
+        let at_least_one = |value: Option<u32>, setting: &'static str| match value {
+            Some(0) => Err(SettingError::new(setting, "must be at least 1")),
+            other => Ok(other),
+        };
+        if let Some(calls) = at_least_one(
+            args.max_concurrent_calls.or(file.max_concurrent_calls),
+            "concurrent calls (BATON_MAX_CONCURRENT_CALLS)",
+        )? {
+            limits.max_concurrent_calls = calls;
+        }
+        if let Some(at_once) = at_least_one(
+            args.max_concurrency.or(file.max_concurrency),
+            "concurrency (BATON_MAX_CONCURRENCY)",
+        )? {
+            limits.max_concurrency = at_once;
+        }
+        if let Some(runs) = at_least_one(
+            args.max_sub_workflow_runs.or(file.max_sub_workflow_runs),
+            "sub-workflow runs (BATON_MAX_SUB_WORKFLOW_RUNS)",
+        )? {
+            limits.max_descendants = runs;
+        }
+        if let Some(seconds) = args.min_schedule_interval.or(file.min_schedule_interval) {
+            limits.min_schedule_interval = Duration::from_secs(seconds);
         }
         Ok(Self {
             limits,

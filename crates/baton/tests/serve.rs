@@ -1066,8 +1066,10 @@ async fn every_file_baton_makes_is_private_and_a_key_beside_the_data_is_named() 
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .collect();
-    assert_eq!(mails.len(), 1);
-    assert_eq!(mode(&mails[0]), 0o600, "a mail with a live reset link");
+    assert_eq!(mails.len(), 2, "the sign-up's confirmation and the reset");
+    for mail in &mails {
+        assert_eq!(mode(mail), 0o600, "a mail with a live link");
+    }
 
     // A key file kept elsewhere draws no warning.
     let keys = tempfile::tempdir().unwrap();

@@ -241,7 +241,21 @@ pub fn compile_workflow(
         .map_or(options.limits.max_run_time, |spec| spec.get());
     if let Some(dsl::Trigger::Schedule { cron, timezone, .. }) = &definition.header.trigger {
         match crate::schedule::Schedule::parse(cron, timezone.as_deref()) {
-            Ok(_) => {}
+            Ok(schedule) => {
+                let shortest = options.limits.min_schedule_interval;
+                if let Some(gap) = schedule.shortest_gap(chrono::Utc::now(), 100)
+                    && gap < shortest
+                {
+                    compiler.problems.push(Problem::new(
+                        "$.trigger.cron",
+                        format!(
+                            "{cron:?} runs {} apart; schedules may run at most every {} (BATON_MIN_SCHEDULE_INTERVAL)",
+                            baton_core::dsl::DurationSpec::new(gap),
+                            baton_core::dsl::DurationSpec::new(shortest)
+                        ),
+                    ));
+                }
+            }
             Err(crate::schedule::ScheduleProblem::Cron(message)) => {
                 compiler
                     .problems
@@ -668,6 +682,17 @@ impl Compiler<'_> {
                     &inner_locals,
                     depth + 1,
                 );
+                let most = self.options.limits.max_concurrency;
+                if let Some(asked) = spec.concurrency
+                    && asked > most
+                {
+                    self.problems.push(Problem::new(
+                        format!("{path}.concurrency"),
+                        format!(
+                            "is {asked}; at most {most} items may run at once (BATON_MAX_CONCURRENCY)"
+                        ),
+                    ));
+                }
                 CompiledKind::Loop {
                     items,
                     item_name,

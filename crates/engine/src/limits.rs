@@ -18,6 +18,17 @@ pub struct Limits {
     pub max_run_time: Duration,
     /// Time and memory one jq program may use.
     pub jq: JqLimits,
+    /// Calls to services and models one run (with its sub-workflows) has in flight at once,
+    /// however many parallel branches and loop items ask (a batch a service takes as one
+    /// request counts as none: its requests go one batch at a time).
+    pub max_concurrent_calls: u32,
+    /// Loop items or parallel branches one step runs at once; the most a loop's
+    /// `concurrency` may be.
+    pub max_concurrency: u32,
+    /// Sub-workflow executions one run may start, over all its levels.
+    pub max_descendants: u32,
+    /// The shortest time a schedule may leave between two runs.
+    pub min_schedule_interval: Duration,
 }
 
 impl Default for Limits {
@@ -29,6 +40,27 @@ impl Default for Limits {
             max_depth: 8,
             max_run_time: Duration::from_secs(3600),
             jq: JqLimits::default(),
+            max_concurrent_calls: 10,
+            max_concurrency: 50,
+            max_descendants: 100,
+            min_schedule_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a run and the sub-workflows it starts share: the calls they have in flight and how
+/// many sub-workflow executions they have started.
+#[derive(Debug)]
+pub struct Family {
+    pub(crate) calls: tokio::sync::Semaphore,
+    pub(crate) descendants: std::sync::atomic::AtomicU32,
+}
+
+impl Family {
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            calls: tokio::sync::Semaphore::new(limits.max_concurrent_calls.max(1) as usize),
+            descendants: std::sync::atomic::AtomicU32::new(0),
         }
     }
 }

@@ -46,6 +46,14 @@ impl Schedule {
             .map(|next| next.with_timezone(&Utc))
     }
 
+    /// The shortest time between two of the next `count` runs after `after`.
+    pub fn shortest_gap(&self, after: DateTime<Utc>, count: usize) -> Option<std::time::Duration> {
+        self.upcoming(after, count)
+            .windows(2)
+            .filter_map(|pair| (pair[1] - pair[0]).to_std().ok())
+            .min()
+    }
+
     /// The next `count` times after `after`.
     pub fn upcoming(&self, after: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
         let mut times = Vec::with_capacity(count);

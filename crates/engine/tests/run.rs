@@ -821,6 +821,132 @@ async fn sub_workflows_nest_only_so_deep() {
 }
 
 #[tokio::test]
+async fn a_run_and_its_sub_workflows_start_only_so_many_executions() {
+    let limits = Limits {
+        max_descendants: 20,
+        ..Limits::default()
+    };
+    let harness = Harness::with_limits(gmail(), limits).await;
+    // Each level calls itself twice and goes on when a call fails: 2 + 4 + ... + 256 = 510
+    // child executions without a limit.
+    let doubling = json!({"id": "wf_twice", "name": "twice", "steps": [
+        {"id": "one", "type": "sub_workflow", "workflow": "wf_twice", "on_error": "continue"},
+        {"id": "two", "type": "sub_workflow", "workflow": "wf_twice", "on_error": "continue"}
+    ]});
+    harness.start(&doubling, json!({})).await;
+    let steps = harness
+        .store
+        .list_executions(
+            harness.org,
+            &Default::default(),
+            baton_core::page::PageRequest::first(500),
+        )
+        .await
+        .unwrap();
+    let mut messages = Vec::new();
+    for execution in &steps.items {
+        for step in harness.steps(execution).await {
+            if let Some(error) = step.error {
+                messages.push(error["message"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    assert!(
+        messages
+            .iter()
+            .any(|message| message.contains("started more than 20 sub-workflow executions")),
+        "{messages:?}"
+    );
+    let all = harness
+        .store
+        .list_executions(
+            harness.org,
+            &Default::default(),
+            baton_core::page::PageRequest::first(500),
+        )
+        .await
+        .unwrap();
+    assert!(all.items.len() <= 21, "{} executions", all.items.len());
+}
+
+#[tokio::test]
+async fn parallel_branches_call_out_only_so_many_at_once() {
+    let limits = Limits {
+        max_concurrent_calls: 4,
+        ..Limits::default()
+    };
+    let connectors = FakeConnectors::slow(std::time::Duration::from_millis(30), |_, _| {
+        Ok(json!({"ok": true}))
+    });
+    let harness = Harness::with_limits(connectors, limits.clone()).await;
+    let branches: Vec<Value> = (0..40)
+        .map(|n| json!([{"id": format!("call_{n}"), "type": "integration", "service": "crm", "action": "ping"}]))
+        .collect();
+    let (_, outcome) = harness
+        .start(
+            &json!({"id": "wf_wide", "name": "wide", "steps": [
+                {"id": "fan", "type": "parallel", "branches": branches}
+            ]}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(outcome, Outcome::Completed);
+    assert_eq!(harness.connectors.count("ping"), 40);
+    let most = harness
+        .connectors
+        .most_in_flight
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(most, 4, "at most 4 calls at once, not 40");
+
+    let problems = baton_engine::validate_document(
+        &json!({"id": "wf_loop", "name": "l", "steps": [
+            {"id": "each", "type": "loop", "items": "{{ trigger.rows }}", "concurrency": 80, "steps": [
+                {"id": "call", "type": "integration", "service": "crm", "action": "ping"}
+            ]}
+        ]}),
+        &baton_engine::CompileOptions {
+            limits: &limits,
+            connectors: harness.connectors.as_ref(),
+            extra_providers: &[],
+        },
+    )
+    .err()
+    .unwrap();
+    assert_eq!(
+        problems[0].to_string(),
+        "$.steps[0].concurrency: is 80; at most 50 items may run at once (BATON_MAX_CONCURRENCY)"
+    );
+}
+
+#[test]
+fn a_schedule_runs_at_most_every_minute_by_default() {
+    let connectors = baton_engine::connector::NoConnectors;
+    let limits = Limits::default();
+    let options = baton_engine::CompileOptions {
+        limits: &limits,
+        connectors: &connectors,
+        extra_providers: &[],
+    };
+    let every_second = json!({"id": "wf_fast", "name": "f", "trigger": {"type": "schedule", "cron": "* * * * * *"}, "steps": [
+        {"id": "a", "type": "transformation", "action": "set", "inputs": {}}
+    ]});
+    let problems = baton_engine::validate_document(&every_second, &options)
+        .err()
+        .unwrap();
+    assert!(
+        problems[0].to_string().starts_with(
+            "$.trigger.cron: \"* * * * * *\" runs 1s apart; schedules may run at most every 1m"
+        ),
+        "{}",
+        problems[0]
+    );
+    let every_minute = json!({"id": "wf_ok", "name": "ok", "trigger": {"type": "schedule", "cron": "* * * * *"}, "steps": [
+        {"id": "a", "type": "transformation", "action": "set", "inputs": {}}
+    ]});
+    assert!(baton_engine::validate_document(&every_minute, &options).is_ok());
+}
+
+#[tokio::test]
 async fn a_fallback_model_answers_when_the_first_provider_fails_for_a_passing_reason() {
     let harness = Harness::new(gmail()).await;
     harness

@@ -216,7 +216,7 @@ pub(crate) async fn process(
         },
         observer: Arc::new(Progress(runtime.changed.clone())),
         cancel,
-        depth: 0,
+        ..RunOptions::default()
     };
     let run = runtime.engine.run(&execution, &workflow, &options);
     let result = tokio::select! {

@@ -1694,7 +1694,11 @@ async fn an_invite_is_accepted_once_before_it_expires(test: &TestStore) {
     let by_mail = store.invite_by_mail_token_hash(b"mail-open").await.unwrap();
     assert_eq!(by_mail.map(|found| found.id), Some(open.id));
     assert!(
-        store.invite_by_mail_token_hash(b"open").await.unwrap().is_none(),
+        store
+            .invite_by_mail_token_hash(b"open")
+            .await
+            .unwrap()
+            .is_none(),
         "the two links are told apart"
     );
     let expired = store
@@ -1811,17 +1815,21 @@ async fn a_reset_token_sets_the_password_once_and_ends_sessions(test: &TestStore
         .await
         .unwrap();
     store
-        .create_password_reset(owner.id, b"reset", Utc::now() + Duration::minutes(30))
-        .await
-        .unwrap();
-    store
-        .create_password_reset(owner.id, b"second", Utc::now() + Duration::minutes(30))
-        .await
-        .unwrap();
-    store
         .create_password_reset(owner.id, b"stale", Utc::now() - Duration::seconds(1))
         .await
         .unwrap();
+    store
+        .create_password_reset(owner.id, b"older", Utc::now() + Duration::minutes(30))
+        .await
+        .unwrap();
+    store
+        .create_password_reset(owner.id, b"reset", Utc::now() + Duration::minutes(30))
+        .await
+        .unwrap();
+    assert!(
+        store.password_reset_user(b"older").await.unwrap().is_none(),
+        "a newer link replaces the older one"
+    );
     assert_eq!(
         store
             .password_reset_user(b"reset")
@@ -1852,10 +1860,9 @@ async fn a_reset_token_sets_the_password_once_and_ends_sessions(test: &TestStore
         "a reset link works once"
     );
     assert!(store.password_reset_user(b"reset").await.unwrap().is_none());
-    assert_eq!(
-        store.reset_password(b"second", "again").await.unwrap(),
-        None,
-        "the other links sent before stop working"
+    assert!(
+        changed.email_verified_at.is_some(),
+        "a reset link read from the mailbox proves the address"
     );
 }
 

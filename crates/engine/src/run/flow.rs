@@ -261,7 +261,9 @@ impl<'a> Run<'a> {
         prefix: &str,
         depth: u32,
     ) -> Result<Value, Halt> {
-        let mut running: futures::stream::FuturesUnordered<_> = branches
+        let at_once = self.engine.limits.max_concurrency.max(1) as usize;
+        // Made at once, run at most `at_once` at a time: a future does nothing until polled.
+        let branch_runs: Vec<_> = branches
             .iter()
             .enumerate()
             .map(|(index, branch)| {
@@ -274,6 +276,7 @@ impl<'a> Run<'a> {
                 }
             })
             .collect();
+        let mut running = futures::stream::iter(branch_runs).buffer_unordered(at_once);
         let mut finished: Vec<Option<(Value, Scope)>> = branches.iter().map(|_| None).collect();
         let mut stopped: Option<Halt> = None;
         while let Some((index, result)) = running.next().await {

@@ -282,6 +282,17 @@ impl Run<'_> {
     }
 
     async fn perform(&self, prepared: &Prepared, _scope: &Scope) -> Result<Performed, StepError> {
+        // Calls out wait their turn among the run's (and its sub-workflows') calls in flight.
+        let connectors = self.engine.connectors.as_ref();
+        let _turn = match prepared {
+            Prepared::Llm(..) => self.family.calls.acquire().await.ok(),
+            Prepared::Integration(call)
+                if connectors.batch_size(&call.service, &call.action) <= 1 =>
+            {
+                self.family.calls.acquire().await.ok()
+            }
+            _ => None,
+        };
         match prepared {
             Prepared::Transformation {
                 action: TransformAction::Jq,

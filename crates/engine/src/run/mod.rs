@@ -61,6 +61,9 @@ pub struct RunOptions {
     pub cancel: Cancel,
     /// How many sub-workflows deep this run is (0 for a top-level execution).
     pub depth: u32,
+    /// What the run shares with the run that started it as a sub-workflow (`None` for a
+    /// top-level run, which starts a family of its own).
+    pub family: Option<Arc<crate::limits::Family>>,
 }
 
 impl Default for RunOptions {
@@ -70,6 +73,7 @@ impl Default for RunOptions {
             observer: Arc::new(SilentObserver),
             cancel: Cancel::never(),
             depth: 0,
+            family: None,
         }
     }
 }
@@ -276,6 +280,10 @@ impl Engine {
             memo,
             options,
             steps_run: AtomicU32::new(0),
+            family: options
+                .family
+                .clone()
+                .unwrap_or_else(|| Arc::new(crate::limits::Family::new(&self.limits))),
         };
         let mut scope = Scope::new(
             &execution.input,
@@ -405,6 +413,7 @@ pub(crate) struct Run<'a> {
     memo: HashMap<String, StepRun>,
     options: &'a RunOptions,
     steps_run: AtomicU32,
+    family: Arc<crate::limits::Family>,
 }
 
 impl Run<'_> {

@@ -199,6 +199,18 @@ impl Run<'_> {
             .map_err(|error| store_halt(key, &error))?;
         let child = match existing {
             Some(child) => child,
+            None if self
+                .family
+                .descendants
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                >= self.engine.limits.max_descendants =>
+            {
+                let message = format!(
+                    "the run started more than {} sub-workflow executions, its limit",
+                    self.engine.limits.max_descendants
+                );
+                return Err(self.fail(run, StepError::permanent(message), started).await);
+            }
             None => store
                 .create_execution(NewExecution {
                     id: child_id,
@@ -228,6 +240,7 @@ impl Run<'_> {
                 observer: self.options.observer.clone(),
                 cancel: self.options.cancel.clone(),
                 depth,
+                family: Some(self.family.clone()),
             };
             Box::pin(
                 self.engine

@@ -32,6 +32,9 @@ pub struct FakeConnectors {
     pub batch_size: usize,
     /// The size of each batch made, in order.
     pub batches: Mutex<Vec<usize>>,
+    /// Calls in flight now, and the most ever at once.
+    in_flight: std::sync::atomic::AtomicUsize,
+    pub most_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeConnectors {
@@ -44,6 +47,8 @@ impl FakeConnectors {
             rate_limit: None,
             batch_size: 1,
             batches: Mutex::new(Vec::new()),
+            in_flight: Default::default(),
+            most_in_flight: Default::default(),
         }
     }
 
@@ -127,9 +132,13 @@ impl Connectors for FakeConnectors {
             calls.push(call.clone());
             calls.len()
         };
+        use std::sync::atomic::Ordering;
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         (self.handler)(&call, index)
     }
 }
