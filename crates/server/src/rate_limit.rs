@@ -14,7 +14,7 @@ use chrono::Utc;
 
 use crate::AppState;
 use crate::auth::guard::API_KEY_PREFIX;
-use crate::auth::session::{ACCESS_COOKIE, cookie, hash};
+use crate::auth::session::{cookie, hash};
 use crate::error::ApiError;
 use crate::request::Client;
 
@@ -169,7 +169,7 @@ pub async fn per_user(State(state): State<AppState>, mut request: Request, next:
         }
         other => {
             let claims = other
-                .or_else(|| cookie(headers, ACCESS_COOKIE))
+                .or_else(|| cookie(headers, crate::auth::session::access_cookie(&state)))
                 .and_then(|token| state.keys.verify(token.trim(), Utc::now()).ok());
             let key = claims.as_ref().map(|claims| format!("user:{}", claims.sub));
             // The guard reads the verified token from here instead of checking it again.

@@ -300,10 +300,22 @@ async fn garbage_tokens_and_cross_site_requests_are_refused(test: &TestStore) {
         .header(header::COOKIE, signed_up.cookie("baton_access"))
         .body(Body::empty())
         .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
     assert_eq!(
-        app.router.clone().oneshot(request).await.unwrap().status(),
+        response.status(),
         StatusCode::FORBIDDEN,
         "cookies without an origin"
+    );
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the request's origin could not be checked"),
+        "says why, not that the role is missing: {body}"
     );
     assert_eq!(
         send(

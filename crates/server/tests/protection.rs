@@ -191,6 +191,34 @@ async fn behind_tls_cookies_are_secure_and_responses_carry_hsts() {
         reply.headers[header::STRICT_TRANSPORT_SECURITY],
         "max-age=31536000; includeSubDomains"
     );
+    let access = reply
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-baton_access="))
+        .unwrap_or_else(|| panic!("a __Host- access cookie: {:?}", reply.cookies));
+    assert!(
+        access.contains("; Path=/;") && !access.contains("Domain"),
+        "{access}"
+    );
+    assert!(
+        reply
+            .cookies
+            .iter()
+            .any(|c| c.starts_with("__Secure-baton_refresh=")),
+        "{:?}",
+        reply.cookies
+    );
+    // The prefixed cookie is the one that signs the person in.
+    let token = access.split(';').next().unwrap();
+    let me = common::send(&tls, "GET", "/api/v1/me", None, &[token]).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    let unprefixed = token.replace("__Host-", "");
+    let planted = common::send(&tls, "GET", "/api/v1/me", None, &[&unprefixed]).await;
+    assert_eq!(
+        planted.status,
+        StatusCode::UNAUTHORIZED,
+        "an unprefixed cookie is not read over https"
+    );
 
     let plain = App::on(&test);
     let reply = sign_up(&plain, "bob@example.com").await;

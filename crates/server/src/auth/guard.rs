@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use baton_core::{ApiKeyId, OrgId, Role, SessionId, UserId};
 use chrono::Utc;
 
-use super::session::{ACCESS_COOKIE, cookie};
+use super::session::cookie;
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -161,7 +161,7 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticat
             Some(claims) => claims.clone(),
             None => {
                 let token = bearer
-                    .or_else(|| cookie(&parts.headers, ACCESS_COOKIE))
+                    .or_else(|| cookie(&parts.headers, super::session::access_cookie(state)))
                     .ok_or(ApiError::Unauthorized)?;
                 state
                     .keys
@@ -220,14 +220,18 @@ pub async fn refuse_cross_site(
                 .to_owned()
         });
     let has_cookies = headers.contains_key(header::COOKIE);
-    let allowed = match (origin, host) {
-        (Some(origin), Some(host)) => origin.eq_ignore_ascii_case(host),
-        (Some(_), None) => false,
-        (None, _) => !has_cookies,
+    let refusal = match (origin, host) {
+        (Some(origin), Some(host)) if origin.eq_ignore_ascii_case(host) => None,
+        (Some(_), _) => Some(
+            "the request comes from another site (its Origin or Referer is not this server), so nothing was changed",
+        ),
+        (None, _) if has_cookies => Some(
+            "the request's origin could not be checked: a signed-in browser request that changes something must carry an Origin or Referer header (scripts should use an API key)",
+        ),
+        (None, _) => None,
     };
-    if allowed {
-        next.run(request).await
-    } else {
-        ApiError::Forbidden.into_response()
+    match refusal {
+        None => next.run(request).await,
+        Some(reason) => ApiError::ForbiddenBecause(reason).into_response(),
     }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::guard::{Actor, Authenticated, SignedIn};
-use super::session::{self, REFRESH_COOKIE, cookie};
+use super::session::{self, cookie};
 use super::{mfa, password};
 use crate::AppState;
 use crate::error::{ApiError, Detail};
@@ -222,7 +222,7 @@ async fn refresh(
     client: Client,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let token = cookie(&headers, REFRESH_COOKIE).ok_or(ApiError::Unauthorized)?;
+    let token = cookie(&headers, session::refresh_cookie(&state)).ok_or(ApiError::Unauthorized)?;
     let found = state
         .store
         .session_by_token_hash(&session::hash(token))
@@ -254,7 +254,7 @@ async fn logout(
     headers: HeaderMap,
     signed_in: Option<SignedIn>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let family = match (signed_in, cookie(&headers, REFRESH_COOKIE)) {
+    let family = match (signed_in, cookie(&headers, session::refresh_cookie(&state))) {
         (
             Some(SignedIn(Authenticated {
                 actor: Actor::User { id, session },

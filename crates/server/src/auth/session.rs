@@ -14,6 +14,26 @@ use crate::error::ApiError;
 
 pub const ACCESS_COOKIE: &str = "baton_access";
 pub const REFRESH_COOKIE: &str = "baton_refresh";
+
+/// The access cookie's name: behind TLS `__Host-baton_access`, which browsers accept only from
+/// this host, over https, for every path, so no subdomain or plain-http page can plant one.
+pub fn access_cookie(state: &AppState) -> &'static str {
+    if state.config.is_tls() {
+        "__Host-baton_access"
+    } else {
+        ACCESS_COOKIE
+    }
+}
+
+/// The refresh cookie's name: behind TLS `__Secure-baton_refresh` (it keeps its narrow path,
+/// which `__Host-` does not allow).
+pub fn refresh_cookie(state: &AppState) -> &'static str {
+    if state.config.is_tls() {
+        "__Secure-baton_refresh"
+    } else {
+        REFRESH_COOKIE
+    }
+}
 pub const REFRESH_LIFETIME: Duration = Duration::days(30);
 
 /// A new secret token (a refresh token, a link's token), once: the client keeps it, the store
@@ -83,15 +103,16 @@ fn issue(state: &AppState, session: Session, refresh_token: &str) -> Result<Issu
         )
         .map_err(|error| ApiError::Internal(error.to_string()))?;
     let secure = secure(state);
+    let (access_name, refresh_name) = (access_cookie(state), refresh_cookie(state));
     let mut cookies = HeaderMap::new();
     append(
         &mut cookies,
-        &format!("{ACCESS_COOKIE}={access}; Path=/; HttpOnly; SameSite=Lax{secure}; Max-Age=900"),
+        &format!("{access_name}={access}; Path=/; HttpOnly; SameSite=Lax{secure}; Max-Age=900"),
     );
     append(
         &mut cookies,
         &format!(
-            "{REFRESH_COOKIE}={refresh_token}; Path=/api/v1/auth; HttpOnly; SameSite=Lax{secure}; Max-Age={}",
+            "{refresh_name}={refresh_token}; Path=/api/v1/auth; HttpOnly; SameSite=Lax{secure}; Max-Age={}",
             REFRESH_LIFETIME.num_seconds()
         ),
     );
@@ -110,14 +131,15 @@ pub fn secure(state: &AppState) -> &'static str {
 /// Cookies that clear both tokens.
 pub fn cleared(state: &AppState) -> HeaderMap {
     let secure = secure(state);
+    let (access_name, refresh_name) = (access_cookie(state), refresh_cookie(state));
     let mut cookies = HeaderMap::new();
     append(
         &mut cookies,
-        &format!("{ACCESS_COOKIE}=; Path=/; HttpOnly; SameSite=Lax{secure}; Max-Age=0"),
+        &format!("{access_name}=; Path=/; HttpOnly; SameSite=Lax{secure}; Max-Age=0"),
     );
     append(
         &mut cookies,
-        &format!("{REFRESH_COOKIE}=; Path=/api/v1/auth; HttpOnly; SameSite=Lax{secure}; Max-Age=0"),
+        &format!("{refresh_name}=; Path=/api/v1/auth; HttpOnly; SameSite=Lax{secure}; Max-Age=0"),
     );
     cookies
 }
