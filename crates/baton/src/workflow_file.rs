@@ -16,8 +16,15 @@ pub fn load(path: &Path) -> Result<Value, Vec<Problem>> {
             format!("cannot read {}: {error}", path.display()),
         )]
     })?;
-    serde_json::from_str(&text)
-        .map_err(|error| vec![Problem::new("$", format!("invalid JSON: {error}"))])
+    let document: Value = serde_json::from_str(&text)
+        .map_err(|error| vec![Problem::new("$", format!("invalid JSON: {error}"))])?;
+    if let Some((path, key)) = baton_core::dsl::text::duplicate_key(&text) {
+        return Err(vec![Problem::new(
+            path,
+            format!("the key {key:?} is given twice; give it once"),
+        )]);
+    }
+    Ok(document)
 }
 
 /// `extra_providers`: the OpenAI-compatible servers configured (`BATON_LLM_SERVERS`).

@@ -46,6 +46,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 details: Vec::new(),
             });
         }
+        // A key given twice would silently lose one of its values.
+        if let Ok(text) = std::str::from_utf8(&bytes)
+            && let Some((path, key)) = baton_core::dsl::text::duplicate_key(text)
+        {
+            return Err(ApiError::Invalid {
+                message: "the body gives a key twice".into(),
+                details: vec![Detail {
+                    path,
+                    message: format!("the key {key:?} is given twice; give it once"),
+                }],
+            });
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(&mut deserializer)
             .map(JsonBody)

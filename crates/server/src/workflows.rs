@@ -122,6 +122,70 @@ fn uuid_suffix() -> String {
     baton_core::WorkflowId::new().to_string().replace('-', "")[20..].to_owned()
 }
 
+/// Where a document names a stored credential: `(path, service, name)` of every integration
+/// step and poll trigger with a `credential`.
+fn named_credentials(value: &Value, path: &str, found: &mut Vec<(String, String, String)>) {
+    match value {
+        Value::Object(fields) => {
+            let kind = fields.get("type").and_then(Value::as_str);
+            if matches!(kind, Some("integration" | "poll"))
+                && let (Some(service), Some(name)) = (
+                    fields.get("service").and_then(Value::as_str),
+                    fields.get("credential").and_then(Value::as_str),
+                )
+            {
+                found.push((
+                    format!("{path}.credential"),
+                    service.to_owned(),
+                    name.to_owned(),
+                ));
+            }
+            for (key, inner) in fields {
+                if key != "inputs" {
+                    named_credentials(inner, &format!("{path}.{key}"), found);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                named_credentials(item, &format!("{path}[{index}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Refuses a document whose steps name credentials the organization does not have, each at
+/// its path.
+async fn check_credentials(
+    state: &AppState,
+    org: baton_core::OrgId,
+    document: &Value,
+) -> Result<(), ApiError> {
+    let mut named = Vec::new();
+    named_credentials(document, "$", &mut named);
+    let mut details = Vec::new();
+    for (path, service, name) in named {
+        let stored = state.store.service_credentials(org, &service).await?;
+        if !stored.iter().any(|credential| credential.name == name) {
+            details.push(crate::error::Detail {
+                path,
+                message: format!(
+                    "the organization has no {service} credential named {name:?}; add it under Credentials first"
+                ),
+            });
+        }
+    }
+    if details.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid {
+            message: "the workflow names credentials the organization does not have".into(),
+            details,
+        })
+    }
+}
+
 async fn create(
     State(state): State<AppState>,
     signed_in: Authenticated,
@@ -133,6 +197,7 @@ async fn create(
         .runtime
         .validate(&document)
         .map_err(|found| problems("the workflow is invalid", found))?;
+    check_credentials(&state, signed_in.org, &document).await?;
     let key = free_key(&state, &signed_in, &compiled.header.id).await?;
     if key != compiled.header.id {
         document["id"] = Value::from(key.clone());
@@ -234,6 +299,7 @@ async fn save(
         .runtime
         .validate(&document)
         .map_err(|found| problems("the workflow is invalid", found))?;
+    check_credentials(state, signed_in.org, &document).await?;
     let (saved, version) = state
         .store
         .save_version(NewVersion {

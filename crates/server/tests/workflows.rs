@@ -20,6 +20,7 @@ conformance!(
     live_events_stream_each_step_as_it_happens,
     a_running_execution_is_cancelled_at_its_next_safe_point,
     a_run_knows_who_started_it_and_their_company,
+    ids_names_keys_versions_and_credentials_are_checked_at_save,
 );
 
 fn total() -> Value {
@@ -932,5 +933,69 @@ async fn a_run_knows_who_started_it_and_their_company(test: &TestStore) {
     assert_eq!(
         done.body["output"]["line"],
         "Ann Example <ann@example.com> at Acme Ltd"
+    );
+}
+
+/// Posts a workflow as raw text (a key may be given twice) and returns the first problem.
+async fn first_problem(
+    app: &App,
+    session: &[String; 2],
+    text: &str,
+) -> (StatusCode, String, String) {
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/workflows")
+        .header(axum::http::header::HOST, "baton.test")
+        .header(axum::http::header::ORIGIN, "http://baton.test")
+        .header(axum::http::header::COOKIE, &session[0])
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(text.to_owned()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let detail = &body["error"]["details"][0];
+    (
+        status,
+        detail["path"].as_str().unwrap_or_default().to_owned(),
+        detail["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn ids_names_keys_versions_and_credentials_are_checked_at_save(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let step = r#"[{"id": "a", "type": "transformation", "action": "set", "inputs": {}}]"#;
+    let long = "x".repeat(10_000);
+    for (text, path, says) in [
+        (format!(r#"{{"id": "", "name": "n", "steps": {step}}}"#), "$.id", "must not be empty"),
+        (format!(r#"{{"id": "a/b", "name": "n", "steps": {step}}}"#), "$.id", "must start with a letter or digit"),
+        (format!(r#"{{"id": "a\u0000b", "name": "n", "steps": {step}}}"#), "$.id", "must start with a letter or digit"),
+        (format!(r#"{{"id": "{long}", "name": "n", "steps": {step}}}"#), "$.id", "10000 characters"),
+        (format!(r#"{{"id": "ok", "name": "{long}", "steps": {step}}}"#), "$.name", "10000 characters"),
+        (format!(r#"{{"id": "ok", "name": "Pay \u202e9.99", "steps": {step}}}"#), "$.name", "U+202E"),
+        (format!(r#"{{"id": "ok", "name": "n", "version": "v one", "steps": {step}}}"#), "$.version", "is not a version"),
+        (format!(r#"{{"id": "ok", "name": "n", "name": "m", "steps": {step}}}"#), "$", "\"name\" is given twice"),
+        (
+            r#"{"id": "ok", "name": "n", "steps": [{"id": "call", "type": "integration", "service": "http", "action": "request", "credential": "crm", "inputs": {"url": "https://crm.example"}}]}"#.to_owned(),
+            "$.steps[0].credential",
+            "no http credential named \"crm\"",
+        ),
+    ] {
+        let (status, at, message) = first_problem(&app, &owner, &text).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {message}");
+        assert_eq!(at, path, "{message}");
+        assert!(message.contains(says), "{path}: {message}");
+    }
+    let listed = send(&app, "GET", "/api/v1/workflows", None, &[&owner[0]]).await;
+    assert_eq!(
+        listed.body["items"].as_array().unwrap().len(),
+        0,
+        "nothing was saved"
     );
 }

@@ -9,6 +9,7 @@ mod duration;
 mod kinds;
 mod parse;
 pub mod schema;
+pub mod text;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

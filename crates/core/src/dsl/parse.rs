@@ -51,6 +51,9 @@ pub fn parse_workflow(document: &Value) -> Result<WorkflowDefinition, Vec<Proble
             Vec::new()
         }
     };
+    if let Some(header) = &header {
+        parser.header_texts(header);
+    }
     match (header, parser.problems.is_empty()) {
         (Some(header), true) => Ok(WorkflowDefinition { header, steps }),
         _ => Err(parser.problems),
@@ -66,6 +69,32 @@ struct Parser {
 impl Parser {
     fn problem(&mut self, path: &str, message: impl Into<String>) {
         self.problems.push(Problem::new(path, message));
+    }
+
+    /// The id, name, version and description: storable and readable as they are.
+    fn header_texts(&mut self, header: &WorkflowHeader) {
+        use super::text::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, id_problem, text_problem};
+        if let Some(problem) = id_problem(&header.id) {
+            self.problem("$.id", problem);
+        }
+        if header.name.trim().is_empty() {
+            self.problem("$.name", "must not be empty");
+        } else if let Some(problem) = text_problem(&header.name, MAX_NAME_CHARS, false) {
+            self.problem("$.name", problem);
+        }
+        if let Some(description) = &header.description
+            && let Some(problem) = text_problem(description, MAX_DESCRIPTION_CHARS, true)
+        {
+            self.problem("$.description", problem);
+        }
+        if let Some(super::VersionLabel::Text(version)) = &header.version
+            && !is_version_label(version)
+        {
+            self.problem(
+                "$.version",
+                format!("{version:?} is not a version such as \"1\", \"1.2\" or \"1.2.3-beta\""),
+            );
+        }
     }
 
     /// Deserializes `value` as `T`, reporting a failure at the path inside it.
@@ -312,6 +341,27 @@ fn join(path: &str, inner: &str) -> String {
     }
 }
 
+/// A version label: numbers separated by dots (at most three), then optionally `-` or `+` and
+/// letters, digits, `.` or `-`; at most 32 characters.
+fn is_version_label(text: &str) -> bool {
+    let (numbers, suffix) = match text.find(['-', '+']) {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    };
+    let parts: Vec<&str> = numbers.split('.').collect();
+    text.len() <= 32
+        && (1..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+        && suffix.is_none_or(|suffix| {
+            !suffix.is_empty()
+                && suffix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        })
+}
+
 /// Letters, digits and `_`, not starting with a digit: a name templates can address.
 pub fn is_identifier(text: &str) -> bool {
     let mut chars = text.chars();
@@ -408,6 +458,28 @@ mod tests {
                 "{found:?} should start with {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_header_texts_are_checked_at_their_paths() {
+        let found = problems(json!({
+            "id": "", "name": "Pay \u{202E}9.99", "version": "v one",
+            "steps": [{"id": "a", "type": "delay", "duration": "1s"}]
+        }));
+        assert_eq!(
+            found,
+            [
+                "$.id: must not be empty",
+                "$.name: holds the invisible character U+202E",
+                "$.version: \"v one\" is not a version such as \"1\", \"1.2\" or \"1.2.3-beta\""
+            ]
+        );
+        let fine = json!({"id": "wf.1", "name": "Fine", "version": "1.2.3-beta",
+            "steps": [{"id": "a", "type": "delay", "duration": "1s"}]});
+        assert!(parse_workflow(&fine).is_ok());
+        let long = json!({"id": "x".repeat(10_000), "name": "n".repeat(10_000),
+            "steps": [{"id": "a", "type": "delay", "duration": "1s"}]});
+        assert_eq!(problems(long).len(), 2);
     }
 
     #[test]
