@@ -71,6 +71,35 @@ pub(crate) async fn record(state: &AppState, client: &Client, event: Event<'_>) 
     }
 }
 
+/// An object of another organization asked for by id: the caller gets the 404 any missing
+/// object gets, and both organizations' logs get `access.cross_organization_denied`.
+pub(crate) async fn not_found_here(
+    state: &AppState,
+    signed_in: &Authenticated,
+    object: baton_store::ObjectRef,
+    target: String,
+) -> crate::error::ApiError {
+    if let Ok(Some(owner)) = state.store.owner_of(object).await
+        && owner != signed_in.org
+    {
+        for org in [signed_in.org, owner] {
+            record(
+                state,
+                &Client::default(),
+                Event::new(
+                    Some(org),
+                    signed_in.user(),
+                    "access.cross_organization_denied",
+                )
+                .target(target.clone())
+                .details(json!({"from_organization": signed_in.org, "organization": owner})),
+            )
+            .await;
+        }
+    }
+    crate::error::ApiError::NotFound
+}
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/audit", get(list))
 }

@@ -174,11 +174,16 @@ async fn find(
     id: &str,
 ) -> Result<Credential, ApiError> {
     let id: CredentialId = id.parse().map_err(|_| ApiError::NotFound)?;
-    state
-        .store
-        .credential(signed_in.org, id)
-        .await?
-        .ok_or(ApiError::NotFound)
+    match state.store.credential(signed_in.org, id).await? {
+        Some(credential) => Ok(credential),
+        None => Err(crate::audit::not_found_here(
+            state,
+            signed_in,
+            baton_store::ObjectRef::Credential(id),
+            format!("credential:{id}"),
+        )
+        .await),
+    }
 }
 
 async fn show(

@@ -43,11 +43,16 @@ async fn find(
     id: &str,
 ) -> Result<Execution, ApiError> {
     let id: ExecutionId = id.parse().map_err(|_| ApiError::NotFound)?;
-    state
-        .store
-        .execution(signed_in.org, id)
-        .await?
-        .ok_or(ApiError::NotFound)
+    match state.store.execution(signed_in.org, id).await? {
+        Some(execution) => Ok(execution),
+        None => Err(crate::audit::not_found_here(
+            state,
+            signed_in,
+            baton_store::ObjectRef::Execution(id),
+            format!("execution:{id}"),
+        )
+        .await),
+    }
 }
 
 /// The key of the workflow an execution ran (deleted workflows keep theirs in the version).

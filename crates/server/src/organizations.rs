@@ -73,11 +73,30 @@ async fn switch(
     JsonBody(body): JsonBody<Switch>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = person(&signed_in)?;
-    let membership = state
-        .store
-        .membership(body.organization_id, user)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let Some(membership) = state.store.membership(body.organization_id, user).await? else {
+        if state
+            .store
+            .organization(body.organization_id)
+            .await?
+            .is_some()
+        {
+            for org in [signed_in.org, body.organization_id] {
+                crate::audit::record(
+                    &state,
+                    &crate::request::Client::default(),
+                    crate::audit::Event::new(
+                        Some(org),
+                        Some(user),
+                        "access.cross_organization_denied",
+                    )
+                    .target(format!("organization:{}", body.organization_id))
+                    .details(json!({"from_organization": signed_in.org, "organization": body.organization_id})),
+                )
+                .await;
+            }
+        }
+        return Err(ApiError::NotFound);
+    };
     if let Actor::User {
         session: family, ..
     } = signed_in.actor

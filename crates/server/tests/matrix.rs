@@ -438,6 +438,26 @@ async fn ids_of_another_organization_answer_404_everywhere(test: &TestStore) {
         );
         assert_eq!(reply.body["error"]["code"], "not_found");
     }
+    // Their Owner sees the attempts in their audit log.
+    let audit = send(
+        &app,
+        "GET",
+        "/api/v1/audit?action=access.cross_organization_denied",
+        None,
+        &[&theirs[0]],
+    )
+    .await;
+    let targets: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|event| event["target"].as_str())
+        .collect();
+    assert!(
+        targets.contains(&format!("credential:{their_credential}").as_str())
+            && targets.contains(&format!("organization:{their_org}").as_str()),
+        "{targets:?}"
+    );
     // Nothing of theirs changed.
     assert_eq!(
         send_bearer(&app, "GET", "/api/v1/me", None, &their_key_secret)

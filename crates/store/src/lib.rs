@@ -406,10 +406,20 @@ pub trait KeyStore: Send + Sync {
     -> Result<bool>;
 }
 
+/// An object asked for by id, to find which organization it belongs to when the caller's does
+/// not hold it (a denied cross-organization call is audited in both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectRef {
+    Execution(baton_core::ExecutionId),
+    Credential(baton_core::CredentialId),
+}
+
 /// The append-only audit log: there is no way to change or remove an event.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     async fn record(&self, event: NewAuditEvent) -> Result<AuditEvent>;
+    /// The organization an object belongs to, whoever asks.
+    async fn owner_of(&self, object: ObjectRef) -> Result<Option<OrgId>>;
     /// Newest first.
     async fn audit_events(
         &self,

@@ -1098,6 +1098,24 @@ macro_rules! impl_store {
                 Ok(row.into())
             }
 
+            async fn owner_of(&self, object: $crate::ObjectRef) -> Result<Option<OrgId>> {
+                let row: Option<(uuid::Uuid,)> = match object {
+                    $crate::ObjectRef::Execution(id) => {
+                        sqlx::query_as("SELECT org_id FROM executions WHERE id = $1")
+                            .bind(id.as_uuid())
+                            .fetch_optional(&self.pool)
+                            .await?
+                    }
+                    $crate::ObjectRef::Credential(id) => {
+                        sqlx::query_as("SELECT org_id FROM credentials WHERE id = $1")
+                            .bind(id.as_uuid())
+                            .fetch_optional(&self.pool)
+                            .await?
+                    }
+                };
+                Ok(row.map(|(org,)| OrgId::from_uuid(org)))
+            }
+
             async fn audit_events(
                 &self,
                 org: OrgId,
