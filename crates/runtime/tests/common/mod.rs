@@ -33,6 +33,15 @@ pub fn runtime_reaching_localhost(test: &TestStore) -> Arc<Runtime> {
     )
 }
 
+/// The limits of these tests: the defaults, but schedules may tick every second, so that a
+/// test sees several ticks in seconds.
+fn limits() -> Limits {
+    Limits {
+        min_schedule_interval: std::time::Duration::from_secs(1),
+        ..Limits::default()
+    }
+}
+
 fn runtime_with(test: &TestStore, settings: &baton_connectors::ConnectorSettings) -> Arc<Runtime> {
     let connectors: Arc<dyn baton_engine::connector::Connectors> =
         Arc::new(baton_connectors::Registry::new(settings));
@@ -40,7 +49,7 @@ fn runtime_with(test: &TestStore, settings: &baton_connectors::ConnectorSettings
         test.store.clone(),
         Arc::new(NoProvider),
         connectors.clone(),
-        Limits::default(),
+        limits(),
     );
     let vault = Arc::new(baton_store::vault::Vault::new(
         test.store.clone(),
@@ -50,7 +59,7 @@ fn runtime_with(test: &TestStore, settings: &baton_connectors::ConnectorSettings
         test.store.clone(),
         Arc::new(engine),
         connectors,
-        Limits::default(),
+        limits(),
         vault,
     ))
 }
