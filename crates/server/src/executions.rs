@@ -258,6 +258,18 @@ async fn cancel(
             Utc::now(),
         ))
         .await?;
+    // A step that was waiting (an approval, a delay) or about to run ends with its execution.
+    let now = Utc::now();
+    for mut run in state.store.step_runs(execution.id).await? {
+        if matches!(
+            run.state,
+            StepState::Waiting | StepState::Running | StepState::Pending
+        ) {
+            run.state = StepState::Cancelled;
+            run.finished_at = Some(now);
+            state.store.save_step_run(&run).await?;
+        }
+    }
     audit::record(
         &state,
         &client,
@@ -324,10 +336,17 @@ async fn answer(
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let execution = find(&state, &signed_in, &id).await?;
     let runs = state.store.step_runs(execution.id).await?;
-    let waiting = runs
+    let run = runs
         .iter()
-        .find(|run| run.step_key == step && run.state == StepState::Waiting)
+        .find(|run| run.step_key == step)
         .ok_or(ApiError::NotFound)?;
+    if run.state != StepState::Waiting || execution.state != ExecutionState::Waiting {
+        return Err(ApiError::Conflict(format!(
+            "this step is not waiting for an answer: it is {} in an execution that is {} (it was answered already, or the execution ended)",
+            run.state, execution.state
+        )));
+    }
+    let waiting = run;
     let approvers = waiting
         .input
         .as_ref()

@@ -422,6 +422,19 @@ async fn approvals_wait_for_an_approver_and_waiting_runs_can_be_cancelled(test: 
         json!({"approved": true, "by": "owner@example.com"})
     );
     assert_eq!(done["steps"][0]["output"]["by"], "owner@example.com");
+    let again = post(
+        &app,
+        &owner,
+        &format!("/api/v1/executions/{id}/steps/ask/answer"),
+        json!({"approved": false}),
+    )
+    .await;
+    assert_eq!(
+        again.status,
+        StatusCode::CONFLICT,
+        "an answered step says so: {}",
+        again.body
+    );
 
     let second = post(
         &app,
@@ -441,6 +454,11 @@ async fn approvals_wait_for_an_approver_and_waiting_runs_can_be_cancelled(test: 
     .await;
     assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
     assert_eq!(cancelled.body["state"], "CANCELLED");
+    assert_eq!(
+        cancelled.body["steps"][0]["state"], "CANCELLED",
+        "the approval ends with its execution: {}",
+        cancelled.body
+    );
     let late = post(
         &app,
         &owner,
