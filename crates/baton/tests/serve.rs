@@ -1,5 +1,8 @@
 //! The `baton` binary as a user runs it: start-up, probes, signals, and every bad input.
 
+#[path = "../../store/tests/harness/skip.rs"]
+mod skip;
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -167,8 +170,11 @@ async fn a_config_file_is_read_and_the_environment_wins_over_it() {
 #[tokio::test]
 async fn serve_and_migrate_on_postgres() {
     use sqlx::Connection;
-    let Ok(url) = std::env::var("BATON_TEST_DATABASE_URL") else {
-        eprintln!("BATON_TEST_DATABASE_URL is not set: PostgreSQL not tested");
+    let Some(url) = std::env::var("BATON_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        skip::skipped("serve and migrate on PostgreSQL", "BATON_TEST_DATABASE_URL");
         return;
     };
     let name = format!("baton_cli_{}", uuid_like());

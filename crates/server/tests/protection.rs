@@ -1,5 +1,6 @@
-//! Rate limits (in this process, and shared through a real Redis), HSTS and Secure cookies
-//! behind TLS, and mail through a real local SMTP server.
+//! Rate limits (in this process, and shared through a real Redis when one answers), HSTS and
+//! Secure cookies behind TLS, client addresses through a real socket, and mail through an SMTP
+//! server on a real socket.
 
 mod common;
 
@@ -111,20 +112,24 @@ async fn sign_in_attempts_are_limited_per_client_address() {
     );
 }
 
-fn redis_url() -> String {
-    std::env::var("BATON_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+/// The shared-count tests' Redis, or `None` (said as SKIPPED) when none answers.
+async fn redis_url() -> Option<String> {
+    common::harness::skip::redis_url("the Redis rate-limit tests").await
 }
 
-async fn redis_limiter(prefix: &str) -> Arc<RedisLimiter> {
-    let client = redis::Client::open(redis_url()).unwrap();
+async fn redis_limiter(url: &str, prefix: &str) -> Arc<RedisLimiter> {
+    let client = redis::Client::open(url).unwrap();
     let connection = redis::aio::ConnectionManager::new(client)
         .await
-        .unwrap_or_else(|error| panic!("Redis at {} is needed: {error}", redis_url()));
+        .unwrap_or_else(|error| panic!("Redis at {url}: {error}"));
     Arc::new(RedisLimiter::with_prefix(connection, prefix))
 }
 
 #[tokio::test]
 async fn two_servers_sharing_redis_share_the_counts() {
+    let Some(url) = redis_url().await else {
+        return;
+    };
     let test = TestStore::sqlite().await;
     let prefix = format!("baton:test:{}:", uuid::Uuid::now_v7().simple());
     let limited = |app: App, limiter: Arc<RedisLimiter>| {
@@ -133,11 +138,11 @@ async fn two_servers_sharing_redis_share_the_counts() {
     };
     let first = limited(
         App::configured(&test, |config| config.limits.per_address_sign_in = 4),
-        redis_limiter(&prefix).await,
+        redis_limiter(&url, &prefix).await,
     );
     let second = limited(
         App::configured(&test, |config| config.limits.per_address_sign_in = 4),
-        redis_limiter(&prefix).await,
+        redis_limiter(&url, &prefix).await,
     );
     let mut statuses = Vec::new();
     for n in 0..3 {
@@ -161,7 +166,7 @@ async fn two_servers_sharing_redis_share_the_counts() {
         "4 allowed across both servers, then refused: {statuses:?}"
     );
     // The window's key expires with the window.
-    let mut connection = redis::Client::open(redis_url())
+    let mut connection = redis::Client::open(url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
@@ -230,65 +235,74 @@ async fn behind_tls_cookies_are_secure_and_responses_carry_hsts() {
     );
 }
 
-/// A real SMTP server (aiosmtpd) writing what it receives to a maildir.
+/// An SMTP server in the test process: it speaks the part of SMTP (RFC 5321) a client needs
+/// to hand over a message (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) over a real socket,
+/// and keeps each message as it came.
 struct SmtpServer {
-    /// Killed when the test ends.
-    _child: tokio::process::Child,
     port: u16,
-    maildir: tempfile::TempDir,
+    messages: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl SmtpServer {
     async fn start() -> SmtpServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let maildir = tempfile::tempdir().unwrap();
-        let python = ["/usr/bin/python3", "python3"]
-            .into_iter()
-            .find(|python| {
-                std::process::Command::new(python)
-                    .args(["-c", "import aiosmtpd"])
-                    .output()
-                    .is_ok_and(|out| out.status.success())
-            })
-            .expect("the SMTP test needs aiosmtpd: apt-get install python3-aiosmtpd");
-        let child = tokio::process::Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir.path().join("mail"))
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return SmtpServer {
-                    _child: child,
-                    port,
-                    maildir,
-                };
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let messages: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let kept = messages.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    let (reader, mut writer) = socket.into_split();
+                    let mut lines = BufReader::new(reader).lines();
+                    let _ = writer.write_all(b"220 sink.test ESMTP\r\n").await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let verb = line
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .to_ascii_uppercase();
+                        let answer: &[u8] = match verb.as_str() {
+                            "EHLO" => b"250-sink.test\r\n250 8BITMIME\r\n",
+                            "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
+                            "DATA" => {
+                                let _ = writer.write_all(b"354 end with .\r\n").await;
+                                let mut message = String::new();
+                                while let Ok(Some(data)) = lines.next_line().await {
+                                    if data == "." {
+                                        break;
+                                    }
+                                    // A leading dot is doubled on the wire (RFC 5321 4.5.2).
+                                    let data = data
+                                        .strip_prefix('.')
+                                        .filter(|_| data.starts_with(".."))
+                                        .unwrap_or(&data);
+                                    message.push_str(data);
+                                    message.push('\n');
+                                }
+                                kept.lock().unwrap().push(message);
+                                b"250 queued\r\n"
+                            }
+                            "QUIT" => {
+                                let _ = writer.write_all(b"221 bye\r\n").await;
+                                break;
+                            }
+                            _ => b"502 not implemented\r\n",
+                        };
+                        if writer.write_all(answer).await.is_err() {
+                            break;
+                        }
+                    }
+                });
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("aiosmtpd did not start on port {port}");
+        });
+        SmtpServer { port, messages }
     }
 
     /// The messages received so far.
     fn received(&self) -> Vec<String> {
-        let new = self.maildir.path().join("mail").join("new");
-        std::fs::read_dir(new)
-            .map(|entries| {
-                entries
-                    .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.messages.lock().unwrap().clone()
     }
 }
 
@@ -363,8 +377,11 @@ async fn reset_mail_goes_through_a_real_smtp_server() {
 #[tokio::test]
 async fn redis_reports_a_windows_use_for_the_quota() {
     use baton_server::rate_limit::{Decision, Limiter};
+    let Some(url) = redis_url().await else {
+        return;
+    };
     let prefix = format!("baton:test:{}:", uuid::Uuid::now_v7().simple());
-    let limiter = redis_limiter(&prefix).await;
+    let limiter = redis_limiter(&url, &prefix).await;
     let window = std::time::Duration::from_secs(60);
     assert_eq!(
         limiter.usage("service:org:slack", window).await.unwrap(),

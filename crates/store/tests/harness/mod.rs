@@ -2,6 +2,8 @@
 //! schema per test when `BATON_TEST_DATABASE_URL` names a server, so concurrent runs and reruns
 //! never collide.
 
+pub mod skip;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -103,7 +105,10 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some(test) = $crate::harness::TestStore::postgres().await else {
-                        eprintln!("BATON_TEST_DATABASE_URL is not set: PostgreSQL not tested");
+                        $crate::harness::skip::skipped(
+                            "the PostgreSQL half of this suite",
+                            "BATON_TEST_DATABASE_URL",
+                        );
                         return;
                     };
                     super::$name(&test).await;
