@@ -298,6 +298,10 @@ pub struct ServeArgs {
     #[arg(long, env = "BATON_HOOK_RATE_LIMIT", value_name = "N")]
     pub hook_rate_limit: Option<u32>,
 
+    /// Hours a caller's Idempotency-Key (runs and webhooks) is remembered. [default: 24]
+    #[arg(long, env = "BATON_IDEMPOTENCY_RETENTION", value_name = "HOURS")]
+    pub idempotency_retention: Option<u64>,
+
     /// Reverse proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For names
     /// the client; from any other peer the header is ignored.
     #[arg(long, env = "BATON_TRUSTED_PROXIES", value_name = "LIST")]

@@ -61,8 +61,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             baton_runtime::Worker::new(runtime.clone(), worker_settings).run(worker_stopped),
         )
     });
-    let scheduler =
-        tokio::spawn(baton_runtime::Scheduler::new(runtime.clone()).run(stop_worker.subscribe()));
+    let scheduler = tokio::spawn(
+        baton_runtime::Scheduler::new(runtime.clone())
+            .with_delivery_retention(settings.idempotency_retention)
+            .run(stop_worker.subscribe()),
+    );
     tracing::info!(
         database = %settings.common.database,
         data_dir = %settings.common.data_dir.display(),

@@ -75,6 +75,8 @@ pub struct ServeSettings {
     pub google: Option<GoogleSettings>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a caller's delivery key is remembered.
+    pub idempotency_retention: Duration,
 }
 
 /// Sign in with Google (or another OpenID provider).
@@ -105,6 +107,7 @@ pub struct ConfigFile {
     sign_in_rate_limit: Option<u32>,
     hook_rate_limit: Option<u32>,
     trusted_proxies: Option<String>,
+    idempotency_retention: Option<u64>,
     redis_url: Option<String>,
     jq_time_limit: Option<u64>,
     jq_memory_limit: Option<u64>,
@@ -563,7 +566,18 @@ impl ServeSettings {
                 .or(file.trusted_proxies.as_deref())
                 .unwrap_or_default(),
         )?;
+        let retention_hours = args
+            .idempotency_retention
+            .or(file.idempotency_retention)
+            .unwrap_or(24);
+        if retention_hours == 0 {
+            return Err(SettingError::new(
+                "idempotency retention (BATON_IDEMPOTENCY_RETENTION)",
+                "must be at least 1 hour",
+            ));
+        }
         Ok(Self {
+            idempotency_retention: Duration::from_secs(retention_hours * 3600),
             trusted_proxies,
             common,
             addr,

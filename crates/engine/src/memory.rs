@@ -66,11 +66,15 @@ impl ExecutionStore for MemoryExecutions {
         &self,
         _: NewExecution,
         _: NewJob,
-        _: &str,
+        _: baton_store::Delivery<'_>,
     ) -> Result<(Execution, bool)> {
         Err(StoreError::Conflict(
             "the in-memory store has no job queue".into(),
         ))
+    }
+
+    async fn prune_deliveries(&self, _: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        Ok(0)
     }
 
     async fn execution(&self, org: OrgId, id: ExecutionId) -> Result<Option<Execution>> {

@@ -335,7 +335,7 @@ impl Runtime {
     pub async fn deliver(
         &self,
         run: NewRun,
-        delivery_id: &str,
+        delivery: impl Into<baton_store::Delivery<'_>>,
     ) -> Result<(Execution, bool), RuntimeError> {
         let limit = self
             .workflow_limit(run.org_id, run.workflow_id, run.version)
@@ -343,7 +343,7 @@ impl Runtime {
         let (execution, job) = queued(run, limit);
         let (execution, fresh) = self
             .store
-            .create_delivered_execution(execution, job, delivery_id)
+            .create_delivered_execution(execution, job, delivery.into())
             .await?;
         if fresh {
             self.work.notify_waiters();

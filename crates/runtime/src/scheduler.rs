@@ -36,6 +36,8 @@ pub struct Scheduler {
     tick: Duration,
     /// When each poll trigger looks next, and whether a look is under way.
     polls: std::sync::Mutex<HashMap<WorkflowId, Polling>>,
+    /// How long a caller's delivery key is remembered.
+    retention: Duration,
 }
 
 /// How often a poll trigger looks when its workflow does not say.
@@ -43,6 +45,10 @@ pub const DEFAULT_POLL_EVERY: Duration = Duration::from_secs(60);
 /// How often a server asks the store whether a poll trigger's turn has come: a look asked for
 /// now (`POST /api/v1/workflows/{id}/poll`) waits at most this long.
 const POLL_CHECK: Duration = Duration::from_secs(2);
+/// How long a caller's delivery key (`Idempotency-Key`) is remembered by default.
+pub const DEFAULT_DELIVERY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How often the keys past their retention are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 struct Polling {
     next: tokio::time::Instant,
@@ -70,14 +76,37 @@ impl Scheduler {
             runtime,
             tick: Duration::from_millis(500),
             polls: std::sync::Mutex::default(),
+            retention: DEFAULT_DELIVERY_RETENTION,
+        }
+    }
+
+    /// Remembers callers' delivery keys this long (`BATON_IDEMPOTENCY_RETENTION`).
+    pub fn with_delivery_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Forgets the callers' delivery keys past their retention; any server may do it.
+    async fn prune(&self) {
+        let before = Utc::now()
+            - chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::days(1));
+        match self.runtime.store.prune_deliveries(before).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::debug!(pruned, "forgot delivery keys past their retention"),
+            Err(error) => tracing::warn!(%error, "forgetting old delivery keys failed"),
         }
     }
 
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut tracked: HashMap<WorkflowId, Tracked> = HashMap::new();
+        let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
             if let Err(error) = self.check(&mut tracked, Utc::now()).await {
                 tracing::warn!(%error, "checking schedules failed; trying again");
+            }
+            if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                self.prune().await;
+                pruned_at = Some(tokio::time::Instant::now());
             }
             tokio::select! {
                 () = tokio::time::sleep(self.tick) => {}

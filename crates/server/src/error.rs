@@ -167,6 +167,15 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound(_) => Self::NotFound,
             StoreError::Conflict(message) => Self::Conflict(message),
+            StoreError::DeliveryMismatch(first) => Self::Invalid {
+                message: "the Idempotency-Key was used before with a different request".into(),
+                details: vec![Detail {
+                    path: "idempotency-key".into(),
+                    message: format!(
+                        "was first sent with another body (execution {first}); use a new key for a new request"
+                    ),
+                }],
+            },
             StoreError::Transition(transition) => Self::Conflict(transition.to_string()),
             StoreError::InvalidCursor(cursor) => Self::BadRequest {
                 message: "invalid page cursor".into(),

@@ -464,8 +464,9 @@ async fn deliver(
     // caller's unsigned key counts only when nothing signed one.
     let delivery = match signed_delivery.flatten().or(service_delivery) {
         Some(signed) => Some(signed),
-        None => unsigned_delivery_key(&headers)?,
+        None => crate::request::idempotency_key(&headers, &["idempotency-key", "x-delivery-id"])?,
     };
+    let fingerprint = crate::request::fingerprint(&body);
     let delivery = delivery.as_deref();
     if respond && delivery.is_none() {
         // The caller waits anyway: run it here, without a trip through the queue.
@@ -477,7 +478,18 @@ async fn deliver(
         return respond_with(finished);
     }
     let (execution, fresh) = match delivery {
-        Some(delivery) => state.runtime.deliver(run, delivery).await,
+        Some(delivery) => {
+            state
+                .runtime
+                .deliver(
+                    run,
+                    baton_store::Delivery {
+                        id: delivery,
+                        fingerprint: Some(&fingerprint),
+                    },
+                )
+                .await
+        }
         None => state
             .runtime
             .start(run)
@@ -535,7 +547,7 @@ fn verify_baton_signature(
         }
         let signature = text("webhook-signature").unwrap_or_default();
         if id.is_empty()
-            || id.len() > MAX_DELIVERY_KEY
+            || id.len() > crate::request::MAX_DELIVERY_KEY
             || !baton_connectors::webhook::standard_signature_matches(
                 secret, id, timestamp, body, signature,
             )
@@ -552,33 +564,6 @@ fn verify_baton_signature(
     Err(ApiError::UnauthorizedBecause(
         "the call is not signed with this hook's secret (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature)",
     ))
-}
-
-/// The longest delivery key kept.
-const MAX_DELIVERY_KEY: usize = 200;
-
-/// A caller's own `Idempotency-Key` (or `X-Delivery-Id`), when it sent one; refused when it is
-/// too long to keep, rather than silently ignored.
-fn unsigned_delivery_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some((name, value)) = ["idempotency-key", "x-delivery-id"]
-        .into_iter()
-        .find_map(|name| headers.get(name).map(|value| (name, value)))
-    else {
-        return Ok(None);
-    };
-    let key = value.to_str().map(str::trim).unwrap_or_default();
-    if key.is_empty() || key.len() > MAX_DELIVERY_KEY {
-        return Err(ApiError::BadRequest {
-            message: format!(
-                "the {name} header must have 1 to {MAX_DELIVERY_KEY} visible characters"
-            ),
-            details: vec![crate::error::Detail {
-                path: name.to_owned(),
-                message: format!("is {} characters long", key.len()),
-            }],
-        });
-    }
-    Ok(Some(key.to_owned()))
 }
 
 /// The answer of a respond-mode hook: the output, the failure, or (still running) the id.

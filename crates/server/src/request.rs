@@ -230,3 +230,43 @@ pub fn page(cursor: Option<String>, limit: Option<u32>) -> baton_core::PageReque
         None => baton_core::PageRequest::first(limit),
     }
 }
+
+/// The longest delivery key (`Idempotency-Key`) kept.
+pub const MAX_DELIVERY_KEY: usize = 200;
+
+/// A caller's own delivery key, from the first of `names` it sent; refused when it is empty or
+/// too long to keep, rather than silently ignored.
+pub fn idempotency_key(
+    headers: &axum::http::HeaderMap,
+    names: &[&str],
+) -> Result<Option<String>, ApiError> {
+    let Some((name, value)) = names
+        .iter()
+        .find_map(|name| headers.get(*name).map(|value| (*name, value)))
+    else {
+        return Ok(None);
+    };
+    let key = value.to_str().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.len() > MAX_DELIVERY_KEY {
+        return Err(ApiError::BadRequest {
+            message: format!(
+                "the {name} header must have 1 to {MAX_DELIVERY_KEY} visible characters"
+            ),
+            details: vec![Detail {
+                path: name.to_owned(),
+                message: format!("is {} characters long", key.len()),
+            }],
+        });
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// What a request is, for telling a repeat of it from another request under the same key:
+/// SHA-256 of its bytes, in hex.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}

@@ -540,6 +540,7 @@ async fn start_run(
     client: Client,
     Path(id): Path<String>,
     waiting: Result<Query<WaitQuery>, QueryRejection>,
+    headers: axum::http::HeaderMap,
     body: Option<JsonBody<RunRequest>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let waiting = query(waiting)?;
@@ -565,18 +566,33 @@ async fn start_run(
             "must be a JSON object (the trigger's fields)",
         ));
     }
-    let execution = state
-        .runtime
-        .start(NewRun {
-            org_id: signed_in.org,
-            workflow_id: workflow.id,
-            version: workflow.current_version,
-            trigger: TriggerKind::Manual,
-            run_as: signed_in.user(),
-            input,
-        })
-        .await
-        .map_err(crate::executions::runtime_error)?;
+    let key = crate::request::idempotency_key(&headers, &["idempotency-key"])?;
+    let fingerprint = crate::request::fingerprint(input.to_string().as_bytes());
+    let run = NewRun {
+        org_id: signed_in.org,
+        workflow_id: workflow.id,
+        version: workflow.current_version,
+        trigger: TriggerKind::Manual,
+        run_as: signed_in.user(),
+        input,
+    };
+    // The same key from the organization (within the retention, 24 h by default) answers the
+    // first execution; with another input it is refused.
+    let execution = match &key {
+        Some(key) => state
+            .runtime
+            .deliver(
+                run,
+                baton_store::Delivery {
+                    id: &format!("api:{key}"),
+                    fingerprint: Some(&fingerprint),
+                },
+            )
+            .await
+            .map(|(execution, _)| execution),
+        None => state.runtime.start(run).await,
+    }
+    .map_err(crate::executions::runtime_error)?;
     audit::record(
         &state,
         &client,

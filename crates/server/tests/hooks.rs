@@ -411,13 +411,27 @@ async fn a_repeated_delivery_runs_once(test: &TestStore) {
         &app,
         &path,
         "application/json",
-        b"{}",
+        br#"{"name": "Fay"}"#,
         &[("x-delivery-id", "order-77")],
     )
     .await;
     assert_eq!(
         by_delivery_id.body["execution_id"],
         first.body["execution_id"]
+    );
+    let another_body = call(
+        &app,
+        &path,
+        "application/json",
+        br#"{"name": "Gil"}"#,
+        &[("idempotency-key", "order-77")],
+    )
+    .await;
+    assert_eq!(
+        another_body.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the same key with another body is refused: {}",
+        another_body.body
     );
     let other = call(
         &app,

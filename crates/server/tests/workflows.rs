@@ -21,6 +21,7 @@ conformance!(
     a_running_execution_is_cancelled_at_its_next_safe_point,
     a_run_knows_who_started_it_and_their_company,
     ids_names_keys_versions_and_credentials_are_checked_at_save,
+    a_run_with_an_idempotency_key_starts_once,
 );
 
 fn total() -> Value {
@@ -1016,4 +1017,49 @@ async fn ids_names_keys_versions_and_credentials_are_checked_at_save(test: &Test
         0,
         "nothing was saved"
     );
+}
+
+/// Starts a run of `wf_total` with `key` as its Idempotency-Key.
+async fn keyed_run(app: &App, session: &[String; 2], key: &str, input: Value) -> Reply {
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/workflows/wf_total/runs")
+        .header(axum::http::header::HOST, "baton.test")
+        .header(axum::http::header::ORIGIN, "http://baton.test")
+        .header(axum::http::header::COOKIE, &session[0])
+        .header("idempotency-key", key);
+    common::dispatch(app, request, Some(json!({"input": input}))).await
+}
+
+async fn a_run_with_an_idempotency_key_starts_once(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let saved = post(&app, &owner, "/api/v1/workflows", total()).await;
+    assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.body);
+    let input = json!({"price": 2, "qty": 3});
+    let sends = (0..5).map(|_| keyed_run(&app, &owner, "order-77", input.clone()));
+    let replies = futures::future::join_all(sends).await;
+    let ids: std::collections::HashSet<String> = replies
+        .iter()
+        .map(|reply| {
+            assert!(reply.status.is_success(), "{}", reply.body);
+            reply.body["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "five sends with one key, one execution");
+    let listed = send(&app, "GET", "/api/v1/executions", None, &[&owner[0]]).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+
+    let other_input = keyed_run(&app, &owner, "order-77", json!({"price": 9, "qty": 1})).await;
+    assert_eq!(
+        other_input.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        other_input.body
+    );
+    assert_eq!(other_input.body["error"]["details"][0]["path"], "idempotency-key");
+    let too_long = keyed_run(&app, &owner, &"k".repeat(201), input.clone()).await;
+    assert_eq!(too_long.status, StatusCode::BAD_REQUEST, "{}", too_long.body);
+    let fresh = keyed_run(&app, &owner, "order-78", input).await;
+    assert!(!ids.contains(fresh.body["id"].as_str().unwrap()));
 }

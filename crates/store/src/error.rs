@@ -10,6 +10,9 @@ pub enum StoreError {
     /// A uniqueness rule or a concurrent change stopped the write.
     #[error("{0}")]
     Conflict(String),
+    /// A delivery key used before for a different request (the first execution's id).
+    #[error("the key was used before for a different request (execution {0})")]
+    DeliveryMismatch(baton_core::ExecutionId),
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error("invalid page cursor {0:?}")]

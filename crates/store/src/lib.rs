@@ -225,12 +225,16 @@ pub trait ExecutionStore: Send + Sync {
     /// Like [`ExecutionStore::create_execution_with_job`], once per `(workflow, delivery id)`:
     /// a delivery seen before creates nothing and returns the execution it created, with
     /// `false`.
+    /// [`StoreError::DeliveryMismatch`] when the delivery was seen with another fingerprint.
     async fn create_delivered_execution(
         &self,
         execution: NewExecution,
         job: NewJob,
-        delivery_id: &str,
+        delivery: Delivery<'_>,
     ) -> Result<(Execution, bool)>;
+    /// Forgets the caller-chosen delivery keys (those with a fingerprint) older than `before`;
+    /// how many.
+    async fn prune_deliveries(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64>;
     async fn execution(&self, org: OrgId, id: ExecutionId) -> Result<Option<Execution>>;
     /// Applies an allowed transition if the execution is still in `update.from`, and refreshes
     /// its token and cost totals from its step runs.
@@ -404,6 +408,30 @@ pub trait KeyStore: Send + Sync {
     /// Replaces a data key's wrapping, if it is still wrapped by `from_master`.
     async fn rewrap_data_key(&self, org: OrgId, from_master: &str, key: WrappedKey)
     -> Result<bool>;
+}
+
+/// A delivery of a run: its id (a caller's key, a service's event id, a schedule's time) and,
+/// for ids a caller chose, a fingerprint of the request, so that the same id with another
+/// request is told apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery<'a> {
+    pub id: &'a str,
+    pub fingerprint: Option<&'a str>,
+}
+
+impl<'a> From<&'a str> for Delivery<'a> {
+    fn from(id: &'a str) -> Self {
+        Self {
+            id,
+            fingerprint: None,
+        }
+    }
+}
+
+impl<'a> From<&'a String> for Delivery<'a> {
+    fn from(id: &'a String) -> Self {
+        id.as_str().into()
+    }
 }
 
 /// An object asked for by id, to find which organization it belongs to when the caller's does

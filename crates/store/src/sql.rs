@@ -1921,31 +1921,38 @@ macro_rules! impl_execution_store {
                 &self,
                 execution: NewExecution,
                 job: NewJob,
-                delivery_id: &str,
+                delivery: $crate::Delivery<'_>,
             ) -> Result<(Execution, bool)> {
                 let mut transaction = self.pool.begin().await?;
                 // The delivery row goes first: a concurrent twin waits on its key, then sees it.
                 let claimed = sqlx::query(
-                    "INSERT INTO deliveries (workflow_id, delivery_id, execution_id, created_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (workflow_id, delivery_id) DO NOTHING",
+                    "INSERT INTO deliveries (workflow_id, delivery_id, execution_id, created_at, fingerprint) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workflow_id, delivery_id) DO NOTHING",
                 )
                 .bind(execution.workflow_id.as_uuid())
-                .bind(delivery_id)
+                .bind(delivery.id)
                 .bind(execution.id.as_uuid())
                 .bind(now())
+                .bind(delivery.fingerprint)
                 .execute(&mut *transaction)
                 .await?;
                 if claimed.rows_affected() == 0 {
                     transaction.rollback().await?;
-                    let (first,): (uuid::Uuid,) = sqlx::query_as(
-                        "SELECT execution_id FROM deliveries WHERE workflow_id = $1 AND delivery_id = $2",
+                    let (first, fingerprint): (uuid::Uuid, Option<String>) = sqlx::query_as(
+                        "SELECT execution_id, fingerprint FROM deliveries WHERE workflow_id = $1 AND delivery_id = $2",
                     )
                     .bind(execution.workflow_id.as_uuid())
-                    .bind(delivery_id)
+                    .bind(delivery.id)
                     .fetch_one(&self.pool)
                     .await?;
+                    let first = ExecutionId::from_uuid(first);
+                    if let (Some(seen), Some(now)) = (fingerprint.as_deref(), delivery.fingerprint)
+                        && seen != now
+                    {
+                        return Err(StoreError::DeliveryMismatch(first));
+                    }
                     let found = self
-                        .execution(execution.org_id, ExecutionId::from_uuid(first))
+                        .execution(execution.org_id, first)
                         .await?
                         .ok_or(StoreError::NotFound("execution"))?;
                     return Ok((found, false));
@@ -1954,6 +1961,16 @@ macro_rules! impl_execution_store {
                 Self::insert_job(&mut *transaction, &job).await?;
                 transaction.commit().await?;
                 Ok((created, true))
+            }
+
+            async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64> {
+                let pruned = sqlx::query(
+                    "DELETE FROM deliveries WHERE fingerprint IS NOT NULL AND created_at < $1",
+                )
+                .bind(stored_time(before))
+                .execute(&self.pool)
+                .await?;
+                Ok(pruned.rows_affected())
             }
 
             async fn execution(&self, org: OrgId, id: ExecutionId) -> Result<Option<Execution>> {

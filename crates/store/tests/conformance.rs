@@ -62,6 +62,7 @@ conformance!(
     two_factor_steps_and_recovery_codes_work_once,
     identities_find_their_user,
     a_delivery_creates_one_execution_however_often_it_comes,
+    a_callers_key_with_another_request_is_refused_and_old_keys_are_pruned,
     deliveries_succeed_while_other_writes_go_on,
     hooks_are_found_by_token_and_keep_their_secret,
     a_new_job_wakes_listeners_in_other_processes,
@@ -1937,13 +1938,77 @@ async fn identities_find_their_user(test: &TestStore) {
     ));
 }
 
+async fn a_callers_key_with_another_request_is_refused_and_old_keys_are_pruned(test: &TestStore) {
+    use baton_store::Delivery;
+    let store = test.store.clone();
+    let (org_id, _) = org(&*store, "Acme").await;
+    let flow = workflow(&*store, org_id, "wf_keys").await;
+    let keyed = |fingerprint| Delivery {
+        id: "order-77",
+        fingerprint: Some(fingerprint),
+    };
+    let first = new_execution(&flow);
+    let (created, fresh) = store
+        .create_delivered_execution(first.clone(), job_for(&first, Utc::now()), keyed("sha-a"))
+        .await
+        .unwrap();
+    assert!(fresh);
+    let same = new_execution(&flow);
+    let (found, fresh) = store
+        .create_delivered_execution(same.clone(), job_for(&same, Utc::now()), keyed("sha-a"))
+        .await
+        .unwrap();
+    assert_eq!((found.id, fresh), (created.id, false));
+    let other = new_execution(&flow);
+    let refused = store
+        .create_delivered_execution(other.clone(), job_for(&other, Utc::now()), keyed("sha-b"))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::DeliveryMismatch(id)) if id == created.id),
+        "{refused:?}"
+    );
+    // A schedule's own delivery is kept; a caller's key goes after the retention.
+    let scheduled = new_execution(&flow);
+    store
+        .create_delivered_execution(
+            scheduled.clone(),
+            job_for(&scheduled, Utc::now()),
+            "schedule:1".into(),
+        )
+        .await
+        .unwrap();
+    let pruned = store
+        .prune_deliveries(Utc::now() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    let later = new_execution(&flow);
+    let (_, fresh) = store
+        .create_delivered_execution(later.clone(), job_for(&later, Utc::now()), keyed("sha-b"))
+        .await
+        .unwrap();
+    assert!(fresh, "a forgotten key starts a new execution");
+    assert_eq!(
+        store
+            .latest_delivery(flow.id, "schedule:")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("schedule:1")
+    );
+}
+
 async fn a_delivery_creates_one_execution_however_often_it_comes(test: &TestStore) {
     let store = test.store.clone();
     let (org_id, _) = org(&*store, "Acme").await;
     let flow = workflow(&*store, org_id, "wf_hook").await;
     let first = new_execution(&flow);
     let (created, fresh) = store
-        .create_delivered_execution(first.clone(), job_for(&first, Utc::now()), "delivery-1")
+        .create_delivered_execution(
+            first.clone(),
+            job_for(&first, Utc::now()),
+            "delivery-1".into(),
+        )
         .await
         .unwrap();
     assert!(fresh);
@@ -1957,7 +2022,7 @@ async fn a_delivery_creates_one_execution_however_often_it_comes(test: &TestStor
                 .create_delivered_execution(
                     again.clone(),
                     job_for(&again, Utc::now()),
-                    "delivery-1",
+                    "delivery-1".into(),
                 )
                 .await
                 .unwrap()
@@ -1973,7 +2038,11 @@ async fn a_delivery_creates_one_execution_however_often_it_comes(test: &TestStor
     }
     let other = new_execution(&flow);
     let (second, fresh) = store
-        .create_delivered_execution(other.clone(), job_for(&other, Utc::now()), "delivery-2")
+        .create_delivered_execution(
+            other.clone(),
+            job_for(&other, Utc::now()),
+            "delivery-2".into(),
+        )
         .await
         .unwrap();
     assert!(fresh && second.id != created.id);
@@ -2116,7 +2185,7 @@ async fn deliveries_succeed_while_other_writes_go_on(test: &TestStore) {
         let execution = new_execution(&flow);
         let job = job_for(&execution, Utc::now());
         match store
-            .create_delivered_execution(execution, job, &format!("busy-{n}"))
+            .create_delivered_execution(execution, job, (&format!("busy-{n}")).into())
             .await
         {
             Ok((_, fresh)) => assert!(fresh, "delivery busy-{n} is new"),

@@ -366,31 +366,38 @@ impl ExecutionStore for super::SqliteStore {
         &self,
         execution: NewExecution,
         job: NewJob,
-        delivery_id: &str,
+        delivery: crate::Delivery<'_>,
     ) -> Result<(Execution, bool)> {
         let first = self.executions.write(|transaction| {
-            let seen: Option<Vec<u8>> = transaction
+            let seen: Option<(Vec<u8>, Option<String>)> = transaction
                 .query_row(
-                    "SELECT execution_id FROM deliveries WHERE workflow_id = ?1 AND delivery_id = ?2",
-                    params![id(execution.workflow_id.as_uuid()), delivery_id],
-                    |row| row.get(0),
+                    "SELECT execution_id, fingerprint FROM deliveries WHERE workflow_id = ?1 AND delivery_id = ?2",
+                    params![id(execution.workflow_id.as_uuid()), delivery.id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .optional()?;
-            if let Some(seen) = seen {
+            if let Some((seen, fingerprint)) = seen {
                 let uuid = Uuid::from_slice(&seen)
                     .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-                return Ok(Some(ExecutionId::from_uuid(uuid)));
+                let first = ExecutionId::from_uuid(uuid);
+                if let (Some(seen), Some(now)) = (fingerprint.as_deref(), delivery.fingerprint)
+                    && seen != now
+                {
+                    return Err(StoreError::DeliveryMismatch(first));
+                }
+                return Ok(Some(first));
             }
             let created = insert_execution(transaction, &execution)?;
             insert_job(transaction, &job)?;
             transaction.execute(
-                "INSERT INTO deliveries (workflow_id, delivery_id, execution_id, created_at) \
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO deliveries (workflow_id, delivery_id, execution_id, created_at, fingerprint) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     id(execution.workflow_id.as_uuid()),
-                    delivery_id,
+                    delivery.id,
                     id(created.id.as_uuid()),
-                    time(now())
+                    time(now()),
+                    delivery.fingerprint
                 ],
             )?;
             Ok(None)
@@ -411,6 +418,16 @@ impl ExecutionStore for super::SqliteStore {
                 Ok((created, true))
             }
         }
+    }
+
+    async fn prune_deliveries(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        self.executions.write(|transaction| {
+            let pruned = transaction.execute(
+                "DELETE FROM deliveries WHERE fingerprint IS NOT NULL AND created_at < ?1",
+                params![time(before)],
+            )?;
+            Ok(pruned as u64)
+        })
     }
 
     async fn execution(&self, org: OrgId, execution: ExecutionId) -> Result<Option<Execution>> {
