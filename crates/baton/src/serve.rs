@@ -47,6 +47,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let runtime = crate::worker::runtime(store.clone(), &common, shared_limiter).await?;
     let state = state.with_runtime(runtime.clone());
+    // One process on its SQLite file: jobs leased before a crash were ours, and nobody else
+    // will take them; they are resumed at once instead of after their lease runs out.
+    if matches!(
+        settings.common.database,
+        baton_store::DatabaseUrl::Sqlite(_)
+    ) && !args.no_worker
+    {
+        let resumed = store.release_every_lease().await?;
+        if resumed > 0 {
+            tracing::info!(
+                resumed,
+                "resuming the jobs that were running when Baton stopped"
+            );
+        }
+    }
     let stop = stop_signal()?;
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     let worker = (!args.no_worker).then(|| {

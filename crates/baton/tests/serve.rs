@@ -1086,3 +1086,94 @@ async fn every_file_baton_makes_is_private_and_a_key_beside_the_data_is_named() 
     assert_eq!(warned(&server.log), 0, "{:#?}", server.log);
     assert_eq!(server.stop("TERM").await, 0);
 }
+
+/// A lone server on SQLite killed mid-call resumes the call as soon as it is back, not after
+/// the 30 s lease of the process that died.
+#[tokio::test]
+async fn a_lone_sqlite_server_resumes_its_jobs_at_once_after_a_crash() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let app = axum::Router::new().route(
+        "/slow",
+        axum::routing::any(move || {
+            let counted = counted.clone();
+            async move {
+                // The first call hangs (the server dies under it); the next ones answer.
+                if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                }
+                axum::Json(serde_json::json!({"ok": true}))
+            }
+        }),
+    );
+    let service = serve_locally(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = || {
+        let mut command = serve_in(dir.path());
+        command.env("BATON_HTTP_ALLOW", "127.0.0.1");
+        command
+    };
+    let mut server = start(serve()).await;
+    let cookie = sign_up_on(&server.base).await;
+    let (status, saved) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows",
+        serde_json::json!({"id": "wf_slow", "name": "Slow", "steps": [
+            {"id": "call", "type": "integration", "service": "http", "action": "request",
+             "inputs": {"url": format!("http://{service}/slow")}}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{saved}");
+    let (status, run) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_slow/runs",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 202, "{run}");
+    let id = run["id"].as_str().unwrap().to_owned();
+    for _ in 0..100 {
+        if calls.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the call is in flight");
+    server.child.kill().await.unwrap();
+
+    let restarted = std::time::Instant::now();
+    let server = start(serve()).await;
+    let mut state = String::new();
+    while restarted.elapsed() < Duration::from_secs(20) {
+        let (_, execution) = api(
+            &server.base,
+            &cookie,
+            "GET",
+            &format!("/api/v1/executions/{id}"),
+            serde_json::Value::Null,
+        )
+        .await;
+        state = execution["state"].as_str().unwrap_or_default().to_owned();
+        if state == "COMPLETED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(state, "COMPLETED");
+    assert!(
+        restarted.elapsed() < Duration::from_secs(20),
+        "resumed at start, not after the dead process's 30 s lease"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the call in flight ran again, once"
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}

@@ -1057,9 +1057,17 @@ async fn a_run_with_an_idempotency_key_starts_once(test: &TestStore) {
         "{}",
         other_input.body
     );
-    assert_eq!(other_input.body["error"]["details"][0]["path"], "idempotency-key");
+    assert_eq!(
+        other_input.body["error"]["details"][0]["path"],
+        "idempotency-key"
+    );
     let too_long = keyed_run(&app, &owner, &"k".repeat(201), input.clone()).await;
-    assert_eq!(too_long.status, StatusCode::BAD_REQUEST, "{}", too_long.body);
+    assert_eq!(
+        too_long.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        too_long.body
+    );
     let fresh = keyed_run(&app, &owner, "order-78", input).await;
     assert!(!ids.contains(fresh.body["id"].as_str().unwrap()));
 }

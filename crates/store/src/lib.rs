@@ -289,6 +289,9 @@ pub trait JobQueue: Send + Sync {
         worker: &str,
         run_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool>;
+    /// Ends every lease, so that jobs held by a process that died are claimed at once; how
+    /// many. Only for a process alone on its database (SQLite), at start.
+    async fn release_every_lease(&self) -> Result<u64>;
 }
 
 /// Webhook triggers.

@@ -850,6 +850,15 @@ macro_rules! impl_store {
                 .await?;
                 Ok(released.rows_affected() == 1)
             }
+
+            async fn release_every_lease(&self) -> Result<u64> {
+                let released = sqlx::query(
+                    "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
+                )
+                .execute(&self.pool)
+                .await?;
+                Ok(released.rows_affected())
+            }
         }
 
         #[async_trait]
