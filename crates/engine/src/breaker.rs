@@ -1,6 +1,9 @@
 //! Circuit breakers per (organization, service): after N consecutive transient failures the
-//! circuit opens and calls fail fast with a message a person understands; after a cool-down one
-//! probe call is let through, and its result closes or re-opens the circuit. A service that
+//! circuit opens and calls are held back with a message a person understands (the runner parks
+//! the step until the cool-down ends, using none of its attempts); after a cool-down one probe
+//! call is let through, and its result closes or re-opens the circuit. A probe that never
+//! reports (cancelled, timed out, its process gone) is given up after a deadline, and another
+//! call may probe. A service that
 //! said how long to wait (a 429 with `Retry-After`) is held for that long for the whole
 //! organization, so its other runs do not spend their attempts on calls bound to be refused.
 //! Pure: the caller passes the time.
@@ -14,6 +17,8 @@ use baton_core::OrgId;
 pub struct BreakerSettings {
     pub failure_threshold: u32,
     pub cool_down: Duration,
+    /// How long a probe may go unreported before another call may probe.
+    pub probe_deadline: Duration,
 }
 
 impl Default for BreakerSettings {
@@ -21,6 +26,7 @@ impl Default for BreakerSettings {
         Self {
             failure_threshold: 5,
             cool_down: Duration::from_secs(30),
+            probe_deadline: Duration::from_secs(150),
         }
     }
 }
@@ -33,8 +39,11 @@ enum Circuit {
     Open {
         since: Instant,
     },
-    /// One probe is in flight; everyone else still fails fast.
-    Probing,
+    /// One probe is in flight since then; everyone else is held back until it reports or its
+    /// deadline passes.
+    Probing {
+        since: Instant,
+    },
 }
 
 /// Whether a call may go ahead.
@@ -84,34 +93,76 @@ impl Breakers {
             .circuits
             .entry((org, service.to_owned()))
             .or_insert(Circuit::Closed { failures: 0 });
+        let settings = self.settings;
         match *circuit {
             Circuit::Closed { .. } => Permit::Allowed,
-            Circuit::Open { since } if now.duration_since(since) >= self.settings.cool_down => {
-                *circuit = Circuit::Probing;
+            Circuit::Open { since } if now.duration_since(since) >= settings.cool_down => {
+                *circuit = Circuit::Probing { since: now };
                 Permit::Allowed
             }
-            Circuit::Open { since } => Permit::Refused {
-                message: format!(
-                    "{service} has failed {} times in a row, so Baton is pausing calls to it; it will try again in {} s",
-                    self.settings.failure_threshold,
-                    (self
-                        .settings
-                        .cool_down
-                        .saturating_sub(now.duration_since(since)))
-                    .as_secs()
-                    .max(1)
+            Circuit::Probing { since } if now.duration_since(since) >= settings.probe_deadline => {
+                *circuit = Circuit::Probing { since: now };
+                Permit::Allowed
+            }
+            refused => Self::refusal(&settings, refused, service, now).map_or(
+                Permit::Allowed,
+                |(message, retry_in)| Permit::Refused { message, retry_in },
+            ),
+        }
+    }
+
+    /// Whether calls to `service` are held back now, with why and for how long, changing
+    /// nothing (a probe is only let through by [`Breakers::permit`]).
+    pub fn held_back(&self, org: OrgId, service: &str, now: Instant) -> Option<(String, Duration)> {
+        let key = (org, service.to_owned());
+        if let Some(until) = self.held.get(&key).copied()
+            && now < until
+        {
+            let wait = until - now;
+            return Some((
+                format!(
+                    "{service} asked Baton to slow down; the next call goes in {} s",
+                    wait.as_secs().max(1)
                 ),
-                retry_in: self
-                    .settings
-                    .cool_down
-                    .saturating_sub(now.duration_since(since)),
-            },
-            Circuit::Probing => Permit::Refused {
-                message: format!(
-                    "{service} is being checked after repeated failures; try again shortly"
-                ),
-                retry_in: self.settings.cool_down,
-            },
+                wait,
+            ));
+        }
+        let circuit = self.circuits.get(&key).copied()?;
+        Self::refusal(&self.settings, circuit, service, now)
+    }
+
+    fn refusal(
+        settings: &BreakerSettings,
+        circuit: Circuit,
+        service: &str,
+        now: Instant,
+    ) -> Option<(String, Duration)> {
+        match circuit {
+            Circuit::Open { since } if now.duration_since(since) < settings.cool_down => {
+                let left = settings.cool_down.saturating_sub(now.duration_since(since));
+                Some((
+                    format!(
+                        "{service} has failed {} times in a row, so Baton is pausing calls to it (circuit open); it will try again in {} s",
+                        settings.failure_threshold,
+                        left.as_secs().max(1)
+                    ),
+                    left,
+                ))
+            }
+            Circuit::Probing { since } if now.duration_since(since) < settings.probe_deadline => {
+                let left = settings
+                    .probe_deadline
+                    .saturating_sub(now.duration_since(since))
+                    .min(settings.cool_down);
+                Some((
+                    format!(
+                        "{service} is being checked after repeated failures (circuit open); the next call goes in {} s at most",
+                        left.as_secs().max(1)
+                    ),
+                    left,
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -136,8 +187,16 @@ impl Breakers {
             (Circuit::Closed { failures }, true) => Circuit::Closed {
                 failures: failures + 1,
             },
-            (Circuit::Probing | Circuit::Open { .. }, true) => Circuit::Open { since: now },
+            (Circuit::Probing { .. } | Circuit::Open { .. }, true) => Circuit::Open { since: now },
         };
+    }
+
+    /// Whether the circuit is open (or being probed) for `service`.
+    pub fn is_open(&self, org: OrgId, service: &str) -> bool {
+        matches!(
+            self.circuits.get(&(org, service.to_owned())),
+            Some(Circuit::Open { .. } | Circuit::Probing { .. })
+        )
     }
 }
 
@@ -185,6 +244,7 @@ mod tests {
         let mut breakers = Breakers::new(BreakerSettings {
             failure_threshold: 3,
             cool_down: Duration::from_secs(30),
+            ..BreakerSettings::default()
         });
         let org = OrgId::new();
         let start = Instant::now();
@@ -236,6 +296,7 @@ mod tests {
         let mut breakers = Breakers::new(BreakerSettings {
             failure_threshold: 2,
             cool_down: Duration::from_secs(5),
+            ..BreakerSettings::default()
         });
         let org = OrgId::new();
         let now = Instant::now();
@@ -255,5 +316,30 @@ mod tests {
             breakers.permit(org, "hubspot", probe_time + Duration::from_secs(1)),
             Permit::Refused { .. }
         ));
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_is_given_up_after_its_deadline() {
+        let settings = BreakerSettings {
+            failure_threshold: 1,
+            cool_down: Duration::from_secs(5),
+            probe_deadline: Duration::from_secs(60),
+        };
+        let mut breakers = Breakers::new(settings);
+        let org = OrgId::new();
+        let now = Instant::now();
+        breakers.record(org, "crm", true, now);
+        let probe = now + Duration::from_secs(6);
+        assert_eq!(breakers.permit(org, "crm", probe), Permit::Allowed);
+        // The probe was cancelled: nothing is recorded.
+        let (message, _) = breakers
+            .held_back(org, "crm", probe + Duration::from_secs(30))
+            .expect("held back while the probe may still report");
+        assert!(message.contains("circuit open"), "{message}");
+        assert_eq!(
+            breakers.permit(org, "crm", probe + Duration::from_secs(61)),
+            Permit::Allowed,
+            "past its deadline, another call probes"
+        );
     }
 }

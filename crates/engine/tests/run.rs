@@ -433,7 +433,7 @@ async fn a_runaway_jq_program_fails_its_step_once_at_the_limit() {
 }
 
 #[tokio::test]
-async fn an_open_circuit_fails_fast_without_calling_the_service() {
+async fn an_open_circuit_parks_the_step_without_calling_the_service_or_using_attempts() {
     let connectors = FakeConnectors::new(|_, _| Err(StepError::transient("connection reset")));
     let harness = Harness::new(connectors).await;
     let workflow = json!({"id": "wf_cb", "name": "cb", "steps": [
@@ -443,19 +443,42 @@ async fn an_open_circuit_fails_fast_without_calling_the_service() {
         harness.start(&workflow, json!({})).await;
     }
     assert_eq!(harness.connectors.count("create_contact"), 5);
+    let asked = std::time::Instant::now();
     let (execution, outcome) = harness.start(&workflow, json!({})).await;
-    assert_eq!(outcome, Outcome::Failed);
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(5),
+        "no 30 s sleep in place"
+    );
+    let Outcome::Waiting {
+        resume_at: Some(resume_at),
+        ..
+    } = outcome
+    else {
+        panic!("the step waits for the cool-down: {outcome:?}");
+    };
+    let wait = (resume_at - chrono::Utc::now()).num_seconds();
+    assert!(
+        (20..=30).contains(&wait),
+        "until the cool-down ends: {wait} s"
+    );
     assert_eq!(
         harness.connectors.count("create_contact"),
         5,
         "the open circuit did not call hubspot"
     );
-    let message = execution.error.unwrap()["message"]
+    let steps = harness.steps(&execution).await;
+    assert_eq!(
+        steps[0].attempts, 0,
+        "waiting for the circuit uses no attempt"
+    );
+    let message = steps[0].error.as_ref().unwrap()["message"]
         .as_str()
         .unwrap()
         .to_owned();
     assert!(
-        message.starts_with("hubspot has failed 5 times in a row, so Baton is pausing calls to it"),
+        message.starts_with(
+            "hubspot has failed 5 times in a row, so Baton is pausing calls to it (circuit open)"
+        ),
         "{message}"
     );
 }

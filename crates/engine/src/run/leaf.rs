@@ -102,6 +102,32 @@ impl Run<'_> {
                     resume_at: Some(opens),
                 }));
             }
+            if let Prepared::Integration(call) = &prepared
+                && let Some((why, wait)) = self.held_back(&call.service)
+            {
+                // An open circuit (or a service's own Retry-After) holds the call back: a short
+                // wait is slept in place, a longer one parks the step, its job released; neither
+                // uses an attempt.
+                let error = StepError::transient(why);
+                if wait <= std::time::Duration::from_secs(10) {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => continue,
+                        () = self.options.cancel.cancelled() => {
+                            self.finish(&mut run, StepState::Cancelled, None, None, started).await?;
+                            return Err(Failure::Halt(Halt::Cancelled));
+                        }
+                    }
+                }
+                run.state = StepState::Waiting;
+                run.error = Some(error.to_json(key, run.attempts.max(0) as u32));
+                self.checkpoint(&run).await?;
+                let resume_at = Utc::now()
+                    + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(30));
+                return Err(Failure::Halt(Halt::Waiting {
+                    step: key.to_owned(),
+                    resume_at: Some(resume_at),
+                }));
+            }
             run.attempts += 1;
             run.state = StepState::Running;
             if side_effects {
@@ -502,12 +528,28 @@ impl Run<'_> {
         }
     }
 
+    /// Why and for how long calls to `service` are held back now, if they are.
+    fn held_back(&self, service: &str) -> Option<(String, std::time::Duration)> {
+        let breakers = self.engine.breakers.lock().expect("breaker lock");
+        breakers.held_back(self.org(), service, Instant::now())
+    }
+
     fn record<T>(&self, service: &str, result: &Result<T, StepError>) {
         let transient =
             matches!(result, Err(error) if error.class == baton_core::ErrorClass::Transient);
         let now = Instant::now();
         let mut breakers = self.engine.breakers.lock().expect("breaker lock");
+        let was_open = breakers.is_open(self.org(), service);
         breakers.record(self.org(), service, transient, now);
+        match (was_open, breakers.is_open(self.org(), service)) {
+            (false, true) => {
+                tracing::warn!(org = %self.org(), service, "circuit open: the service failed repeatedly; its calls wait for the cool-down");
+            }
+            (true, false) => {
+                tracing::info!(org = %self.org(), service, "circuit closed: the service answers again")
+            }
+            _ => {}
+        }
         if let Err(StepError {
             retry_after: Some(wait),
             ..
