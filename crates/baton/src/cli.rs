@@ -240,6 +240,11 @@ pub struct WorkerArgs {
     /// this long before taking its jobs over. [default: 30]
     #[arg(long, env = "BATON_LEASE_SECONDS", value_name = "SECONDS")]
     pub lease_seconds: Option<u64>,
+
+    /// Seconds the steps in flight get to finish after SIGTERM or SIGINT before their jobs are
+    /// handed back as they are. [default: 30]
+    #[arg(long, env = "BATON_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
+    pub shutdown_timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -263,7 +268,8 @@ pub struct ServeArgs {
     #[arg(long, env = "BATON_ADDR", value_name = "IP:PORT")]
     pub addr: Option<String>,
 
-    /// Seconds that requests in flight get to finish after SIGTERM or SIGINT. [default: 30]
+    /// Seconds that requests and workflow steps in flight get to finish after SIGTERM or
+    /// SIGINT. [default: 30]
     #[arg(long, env = "BATON_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
     pub shutdown_timeout: Option<u64>,
 

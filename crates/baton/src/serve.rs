@@ -66,6 +66,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     let worker = (!args.no_worker).then(|| {
         let mut worker_settings = baton_runtime::WorkerSettings::named("serve");
+        worker_settings.drain = settings.shutdown_timeout;
         if let Some(concurrency) = args.concurrency {
             worker_settings.concurrency = concurrency.max(1);
         }
@@ -88,10 +89,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "listening on http://{addr}"
     );
     let app = baton_server::router(state);
+    // The signal stops the worker and the scheduler at once, so that the worker's steps in
+    // flight drain while the HTTP requests in flight finish.
+    let stop = async move {
+        stop.await;
+        let _ = stop_worker.send(true);
+    };
     baton_server::serve(listener, app, stop, settings.shutdown_timeout)
         .await
         .context("serving HTTP")?;
-    let _ = stop_worker.send(true);
     if let Some(worker) = worker {
         let _ = worker.await;
     }

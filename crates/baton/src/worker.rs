@@ -77,6 +77,10 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     if let Some(seconds) = args.lease_seconds {
         worker_settings.lease = std::time::Duration::from_secs(seconds.max(1));
     }
+    worker_settings.drain = std::time::Duration::from_secs(
+        args.shutdown_timeout
+            .unwrap_or(crate::settings::DEFAULT_SHUTDOWN_TIMEOUT_SECONDS),
+    );
     let stop = crate::serve::stop_signal()?;
     let (stopping, stopped) = tokio::sync::watch::channel(false);
     tracing::info!(database = %settings.database, worker = %worker_settings.name, "running workflows from the queue");

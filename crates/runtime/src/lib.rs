@@ -287,7 +287,7 @@ impl Runtime {
         };
         match self.store.claim_job(job.id, &claim).await? {
             Some(job) => {
-                worker::process(self, settings, job, baton_engine::Cancel::never()).await;
+                worker::process(self, settings, job, worker::Stop::never()).await;
                 Ok(self
                     .store
                     .execution(execution.org_id, execution.id)

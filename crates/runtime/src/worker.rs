@@ -29,6 +29,9 @@ pub struct WorkerSettings {
     pub poll: Duration,
     /// Jobs one organization may have running at once, across all workers.
     pub per_organization: u32,
+    /// How long, once told to stop, the steps in flight get to finish before their jobs are
+    /// handed back as they are.
+    pub drain: Duration,
 }
 
 impl WorkerSettings {
@@ -43,6 +46,7 @@ impl WorkerSettings {
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(500),
             per_organization: baton_core::job::DEFAULT_PER_ORGANIZATION,
+            drain: Duration::from_secs(30),
         }
     }
 }
@@ -60,11 +64,14 @@ impl Worker {
         Self { runtime, settings }
     }
 
-    /// Runs until `stop` turns true, then waits for the runs in flight to reach a safe point.
+    /// Runs until `stop` turns true, then drains: it claims nothing more, the steps in flight
+    /// finish and are checkpointed and their executions handed back to be resumed at once; what
+    /// has not finished within [`WorkerSettings::drain`] is handed back as it is.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(self.settings.concurrency));
         let mut running = tokio::task::JoinSet::new();
         let (stopping, stopped) = Cancel::new();
+        let (pausing, paused) = Cancel::new();
         tracing::info!(worker = %self.settings.name, "worker started");
         // Other processes' new jobs arrive as signals (PostgreSQL LISTEN); this process's own
         // through the runtime; timers and anything missed through the poll.
@@ -95,8 +102,9 @@ impl Worker {
                     let runtime = self.runtime.clone();
                     let settings = self.settings.clone();
                     let stopped = stopped.clone();
+                    let paused = paused.clone();
                     running.spawn(async move {
-                        process(&runtime, &settings, job, stopped).await;
+                        process(&runtime, &settings, job, Stop { stopped, paused }).await;
                         drop(slot);
                     });
                     continue;
@@ -131,6 +139,14 @@ impl Worker {
                 }
             }
         }
+        pausing.cancel();
+        let drained = tokio::time::timeout(self.settings.drain, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(worker = %self.settings.name, drain = ?self.settings.drain, "steps still in flight at the end of the drain are handed back as they are");
+        }
         stopping.cancel();
         while running.join_next().await.is_some() {}
         tracing::info!(worker = %self.settings.name, "worker stopped");
@@ -138,12 +154,27 @@ impl Worker {
 }
 
 /// Runs one job's execution and settles the job: done, or back in the queue for later.
-pub(crate) async fn process(
-    runtime: &Runtime,
-    settings: &WorkerSettings,
-    job: Job,
-    stopping: Cancel,
-) {
+/// How a run is told its worker is stopping: `paused` first (start no more steps), then
+/// `stopped` (hand the job back now).
+pub(crate) struct Stop {
+    pub stopped: Cancel,
+    pub paused: Cancel,
+}
+
+impl Stop {
+    pub fn never() -> Self {
+        Self {
+            stopped: Cancel::never(),
+            paused: Cancel::never(),
+        }
+    }
+}
+
+pub(crate) async fn process(runtime: &Runtime, settings: &WorkerSettings, job: Job, stop: Stop) {
+    let Stop {
+        stopped: stopping,
+        paused,
+    } = stop;
     let store = &runtime.store;
     let execution = match store.execution(job.org_id, job.execution_id).await {
         Ok(Some(execution)) => execution,
@@ -216,6 +247,7 @@ pub(crate) async fn process(
         },
         observer: Arc::new(Progress(runtime.changed.clone())),
         cancel,
+        pause: paused,
         ..RunOptions::default()
     };
     let run = runtime.engine.run(&execution, &workflow, &options);

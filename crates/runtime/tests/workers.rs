@@ -20,6 +20,7 @@ conformance!(
     two_workers_share_the_queue_without_running_a_job_twice,
     a_job_whose_worker_vanished_is_taken_over_and_resumed,
     a_workflow_limited_to_one_runs_one_at_a_time_across_workers,
+    a_stopping_worker_lets_the_call_in_flight_finish_and_hands_back_the_rest,
 );
 
 async fn workflow(test: &TestStore) -> (OrgId, WorkflowId) {
@@ -51,6 +52,7 @@ fn settings(name: &str) -> WorkerSettings {
         lease: Duration::from_secs(2),
         poll: Duration::from_millis(50),
         per_organization: baton_core::job::DEFAULT_PER_ORGANIZATION,
+        drain: Duration::from_secs(10),
     }
 }
 
@@ -218,5 +220,105 @@ async fn a_workflow_limited_to_one_runs_one_at_a_time_across_workers(test: &Test
         seen.most.load(Ordering::SeqCst),
         1,
         "two workers with four slots each still ran one at a time"
+    );
+}
+
+/// A service whose `/slow` takes a second; how many calls reached it, by path.
+async fn slow_service() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let calls: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let seen = calls.clone();
+    let app = axum::Router::new().route(
+        "/{name}",
+        axum::routing::post(
+            move |axum::extract::Path(name): axum::extract::Path<String>| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock().unwrap().push(name.clone());
+                    if name == "slow" {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    axum::Json(json!({"done": name}))
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), calls)
+}
+
+async fn a_stopping_worker_lets_the_call_in_flight_finish_and_hands_back_the_rest(
+    test: &TestStore,
+) {
+    let (base, calls) = slow_service().await;
+    let runtime = runtime_reaching_localhost(test);
+    let (org, workflow) = saved_workflow(
+        test,
+        json!({"id": "wf_two", "name": "Two calls", "steps": [
+            {"id": "first", "type": "integration", "service": "http", "action": "request",
+             "inputs": {"method": "POST", "url": format!("{base}/slow")}},
+            {"id": "second", "type": "integration", "service": "http", "action": "request",
+             "inputs": {"method": "POST", "url": format!("{base}/next")}}
+        ]}),
+    )
+    .await;
+    let execution = runtime.start(run(org, workflow, 1)).await.unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let draining = tokio::spawn(Worker::new(runtime.clone(), settings("draining")).run(stopped));
+    for _ in 0..100 {
+        if !calls.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    draining.await.unwrap();
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["slow"],
+        "the call in flight finished; the next step was not started"
+    );
+    let steps = runtime.store.step_runs(execution.id).await.unwrap();
+    assert_eq!(
+        steps[0].state,
+        baton_core::StepState::Completed,
+        "checkpointed"
+    );
+    let paused = runtime
+        .store
+        .execution(org, execution.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        paused.state,
+        ExecutionState::Waiting,
+        "handed back to resume at once"
+    );
+
+    let (stop, stopped) = watch::channel(false);
+    let heir = tokio::spawn(Worker::new(runtime.clone(), settings("heir")).run(stopped));
+    let mut state = paused.state;
+    for _ in 0..200 {
+        state = runtime
+            .store
+            .execution(org, execution.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state;
+        if state == ExecutionState::Completed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    stop.send(true).unwrap();
+    heir.await.unwrap();
+    assert_eq!(state, ExecutionState::Completed);
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["slow", "next"],
+        "no call was sent twice"
     );
 }

@@ -65,6 +65,13 @@ impl<'a> Run<'a> {
             scope.set_json(&step.id, &output);
             return Ok(output);
         }
+        if self.options.pause.is_cancelled() {
+            // Draining: this step starts later, wherever the execution is claimed next.
+            return Err(Halt::Waiting {
+                step: key,
+                resume_at: Some(chrono::Utc::now()),
+            });
+        }
         let result = match &step.kind {
             CompiledKind::Conditional { .. }
             | CompiledKind::Loop { .. }

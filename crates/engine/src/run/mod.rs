@@ -64,6 +64,10 @@ pub struct RunOptions {
     /// What the run shares with the run that started it as a sub-workflow (`None` for a
     /// top-level run, which starts a family of its own).
     pub family: Option<Arc<crate::limits::Family>>,
+    /// Once set, the run starts no further step: the steps in flight finish and are
+    /// checkpointed, and the execution waits to be resumed at once, by whoever claims it (a
+    /// worker draining before it stops).
+    pub pause: Cancel,
 }
 
 impl Default for RunOptions {
@@ -74,6 +78,7 @@ impl Default for RunOptions {
             cancel: Cancel::never(),
             depth: 0,
             family: None,
+            pause: Cancel::never(),
         }
     }
 }

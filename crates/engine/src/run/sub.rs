@@ -241,6 +241,7 @@ impl Run<'_> {
                 cancel: self.options.cancel.clone(),
                 depth,
                 family: Some(self.family.clone()),
+                pause: self.options.pause.clone(),
             };
             Box::pin(
                 self.engine
