@@ -1229,3 +1229,113 @@ async fn calls_made_together_go_in_batches_and_each_keeps_its_result() {
         .unwrap();
     assert_eq!(eighth.output.clone().unwrap()["read"], 8);
 }
+
+/// An execution store whose checkpoint writes fail as if the database were restarting, a few
+/// times, then work: everything else goes to the store underneath.
+struct Restarting {
+    inner: Arc<dyn baton_store::Store>,
+    outages: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl baton_store::ExecutionStore for Restarting {
+    async fn create_execution(
+        &self,
+        execution: baton_core::execution::NewExecution,
+    ) -> baton_store::Result<baton_core::execution::Execution> {
+        self.inner.create_execution(execution).await
+    }
+    async fn create_execution_with_job(
+        &self,
+        execution: baton_core::execution::NewExecution,
+        job: baton_core::job::NewJob,
+    ) -> baton_store::Result<(baton_core::execution::Execution, baton_core::job::Job)> {
+        self.inner.create_execution_with_job(execution, job).await
+    }
+    async fn create_delivered_execution(
+        &self,
+        execution: baton_core::execution::NewExecution,
+        job: baton_core::job::NewJob,
+        delivery: baton_store::Delivery<'_>,
+    ) -> baton_store::Result<(baton_core::execution::Execution, bool)> {
+        self.inner
+            .create_delivered_execution(execution, job, delivery)
+            .await
+    }
+    async fn prune_deliveries(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> baton_store::Result<u64> {
+        self.inner.prune_deliveries(before).await
+    }
+    async fn execution(
+        &self,
+        org: baton_core::OrgId,
+        id: baton_core::ExecutionId,
+    ) -> baton_store::Result<Option<baton_core::execution::Execution>> {
+        self.inner.execution(org, id).await
+    }
+    async fn transition(
+        &self,
+        update: baton_core::execution::ExecutionUpdate,
+    ) -> baton_store::Result<baton_core::execution::Execution> {
+        self.inner.transition(update).await
+    }
+    async fn list_executions(
+        &self,
+        org: baton_core::OrgId,
+        filter: &baton_core::execution::ExecutionFilter,
+        page: baton_core::page::PageRequest,
+    ) -> baton_store::Result<baton_core::page::Page<baton_core::execution::Execution>> {
+        self.inner.list_executions(org, filter, page).await
+    }
+    async fn save_step_run(&self, run: &baton_core::execution::StepRun) -> baton_store::Result<()> {
+        let left = self.outages.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.outages
+                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(baton_store::StoreError::Connect(
+                "connection refused".into(),
+            ));
+        }
+        self.inner.save_step_run(run).await
+    }
+    async fn step_runs(
+        &self,
+        execution: baton_core::ExecutionId,
+    ) -> baton_store::Result<Vec<baton_core::execution::StepRun>> {
+        self.inner.step_runs(execution).await
+    }
+    async fn record_finished_execution(
+        &self,
+        execution: &baton_core::execution::Execution,
+        steps: &[baton_core::execution::StepRun],
+    ) -> baton_store::Result<()> {
+        self.inner.record_finished_execution(execution, steps).await
+    }
+}
+
+#[tokio::test]
+async fn a_database_restart_during_a_checkpoint_pauses_the_run_instead_of_failing_it() {
+    let harness = Harness::new(gmail()).await;
+    let (execution, compiled) = harness
+        .execution(
+            &json!({"id": "wf_outage", "name": "o", "steps": [
+                {"id": "call", "type": "integration", "service": "gmail", "action": "read_email", "inputs": {}}
+            ]}),
+            json!({}),
+        )
+        .await;
+    let restarting = Restarting {
+        inner: harness.store.clone(),
+        outages: std::sync::atomic::AtomicU32::new(3),
+    };
+    let (finished, outcome) = harness
+        .engine
+        .run_on(&restarting, &execution, &compiled, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Completed, "{:?}", finished.error);
+    assert_eq!(finished.state, ExecutionState::Completed);
+    assert_eq!(harness.connectors.count("read_email"), 1);
+}

@@ -51,6 +51,9 @@ impl WorkerSettings {
     }
 }
 
+/// How often a worker that lost its database listener tries to listen again.
+const RELISTEN_EVERY: Duration = Duration::from_secs(5);
+
 /// How often a running job looks for a person's cancel.
 const CANCEL_CHECK: Duration = Duration::from_secs(1);
 
@@ -82,9 +85,19 @@ impl Worker {
                 None
             }
         };
+        let mut listen_tried = tokio::time::Instant::now();
         loop {
             if *stop.borrow() {
                 break;
+            }
+            // Listening stopped (the database restarted): try again now and then, so that the
+            // worker does not poll for good.
+            if signal.is_none() && listen_tried.elapsed() >= RELISTEN_EVERY {
+                listen_tried = tokio::time::Instant::now();
+                if let Ok(Some(listening)) = self.runtime.store.job_signal().await {
+                    tracing::info!("listening for new jobs again");
+                    signal = Some(listening);
+                }
             }
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 break;

@@ -151,10 +151,16 @@ impl IntoResponse for ApiError {
         };
         let body = json!({"error": {"code": self.code(), "message": self.to_string(), "details": details}});
         let mut response = (self.status(), Json(body)).into_response();
-        if let Self::TooManyRequests {
-            retry_after_seconds,
-        } = self
-            && let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string())
+        let retry_after = match self {
+            Self::TooManyRequests {
+                retry_after_seconds,
+            } => Some(retry_after_seconds),
+            // The database comes back within seconds when it restarts.
+            Self::Unavailable => Some(5),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
@@ -164,6 +170,10 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!(%error, "the database is out of reach");
+            return Self::Unavailable;
+        }
         match error {
             StoreError::NotFound(_) => Self::NotFound,
             StoreError::Conflict(message) => Self::Conflict(message),
@@ -196,6 +206,21 @@ pub(crate) async fn not_found() -> ApiError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_database_out_of_reach_answers_503_with_retry_after() {
+        let error = ApiError::from(StoreError::Database(sqlx::Error::PoolTimedOut));
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let refused = ApiError::from(StoreError::Connect("connection refused".into()));
+        assert_eq!(refused.code(), "unavailable");
+        assert_eq!(
+            ApiError::from(StoreError::Conflict("taken".into())).status(),
+            StatusCode::CONFLICT
+        );
+    }
+
     use super::*;
 
     async fn body(error: ApiError) -> (StatusCode, serde_json::Value, Option<String>) {

@@ -32,6 +32,27 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached (down, restarting, the pool exhausted): the
+    /// write may well succeed later, and nothing about the data is wrong.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect(_) => true,
+            StoreError::Database(error) => match error {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+                    // Connection exceptions, and a server shutting down or starting up.
+                    code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+                }),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Turns a foreign-key violation (what the row points at is gone) into
     /// [`StoreError::NotFound`] of `what`.
     pub(crate) fn on_missing(error: sqlx::Error, what: &'static str) -> StoreError {

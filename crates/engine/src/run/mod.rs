@@ -152,12 +152,20 @@ pub(crate) enum Halt {
     Failed {
         error: Value,
     },
+    /// The database stayed out of reach: the run stops where it is, the execution untouched
+    /// (RUNNING), to be resumed from its checkpoints by whoever holds the job next.
+    Interrupted {
+        reason: String,
+    },
     Waiting {
         step: String,
         resume_at: Option<DateTime<Utc>>,
     },
     Cancelled,
 }
+
+/// How long a run keeps trying to save a checkpoint while the database is out of reach.
+const CHECKPOINT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Engine {
     pub fn new(
@@ -309,6 +317,7 @@ impl Engine {
             };
         let at = Utc::now();
         let (update, outcome) = match result {
+            Err(Halt::Interrupted { reason }) => return Err(EngineError::Interrupted(reason)),
             Ok(output) => {
                 let mut update = ExecutionUpdate::new(
                     execution.id,
@@ -473,14 +482,35 @@ impl Run<'_> {
         }
     }
 
+    /// Saves a step's checkpoint. While the database is out of reach the write is tried again
+    /// (0.5 s, doubling to 5 s, for up to [`CHECKPOINT_PATIENCE`]); then the run stops without
+    /// failing the execution.
     async fn checkpoint(&self, run: &StepRun) -> Result<(), Halt> {
-        self.store
-            .save_step_run(run)
-            .await
-            .map_err(|error| Halt::Failed {
-                error: StepError::system(format!("the checkpoint could not be saved: {error}"))
-                    .to_json(&run.step_key, run.attempts as u32),
-            })
+        let started = std::time::Instant::now();
+        let mut wait = std::time::Duration::from_millis(500);
+        loop {
+            match self.store.save_step_run(run).await {
+                Ok(()) => return Ok(()),
+                Err(error) if error.is_unavailable() => {
+                    if started.elapsed() >= CHECKPOINT_PATIENCE {
+                        return Err(Halt::Interrupted {
+                            reason: format!("the database stayed out of reach: {error}"),
+                        });
+                    }
+                    tracing::warn!(%error, step = %run.step_key, "the database is out of reach; the checkpoint is tried again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(error) => {
+                    return Err(Halt::Failed {
+                        error: StepError::system(format!(
+                            "the checkpoint could not be saved: {error}"
+                        ))
+                        .to_json(&run.step_key, run.attempts as u32),
+                    });
+                }
+            }
+        }
     }
 
     /// Stores a finished step and tells the observer.

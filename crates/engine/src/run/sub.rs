@@ -248,8 +248,11 @@ impl Run<'_> {
                     .run_on(self.store, &child, &resolved.compiled, &options),
             )
             .await
-            .map_err(|error| Halt::Failed {
-                error: StepError::system(error.to_string()).to_json(key, 1),
+            .map_err(|error| match error {
+                crate::EngineError::Interrupted(reason) => Halt::Interrupted { reason },
+                other => Halt::Failed {
+                    error: StepError::system(other.to_string()).to_json(key, 1),
+                },
             })?
         };
         match outcome {
