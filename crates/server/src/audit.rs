@@ -82,22 +82,29 @@ pub(crate) async fn not_found_here(
     if let Ok(Some(owner)) = state.store.owner_of(object).await
         && owner != signed_in.org
     {
-        for org in [signed_in.org, owner] {
-            record(
-                state,
-                &Client::default(),
-                Event::new(
-                    Some(org),
-                    signed_in.user(),
-                    "access.cross_organization_denied",
-                )
-                .target(target.clone())
-                .details(json!({"from_organization": signed_in.org, "organization": owner})),
-            )
-            .await;
-        }
+        cross_organization_denied(state, signed_in.user(), signed_in.org, owner, target).await;
     }
     crate::error::ApiError::NotFound
+}
+
+/// Records in both organizations that someone acting in `from` asked for `target` of `owner`.
+pub(crate) async fn cross_organization_denied(
+    state: &AppState,
+    actor: Option<UserId>,
+    from: OrgId,
+    owner: OrgId,
+    target: String,
+) {
+    for org in [from, owner] {
+        record(
+            state,
+            &Client::default(),
+            Event::new(Some(org), actor, "access.cross_organization_denied")
+                .target(target.clone())
+                .details(json!({"from_organization": from, "organization": owner})),
+        )
+        .await;
+    }
 }
 
 pub(crate) fn routes() -> Router<AppState> {

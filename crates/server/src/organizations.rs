@@ -80,20 +80,14 @@ async fn switch(
             .await?
             .is_some()
         {
-            for org in [signed_in.org, body.organization_id] {
-                crate::audit::record(
-                    &state,
-                    &crate::request::Client::default(),
-                    crate::audit::Event::new(
-                        Some(org),
-                        Some(user),
-                        "access.cross_organization_denied",
-                    )
-                    .target(format!("organization:{}", body.organization_id))
-                    .details(json!({"from_organization": signed_in.org, "organization": body.organization_id})),
-                )
-                .await;
-            }
+            crate::audit::cross_organization_denied(
+                &state,
+                Some(user),
+                signed_in.org,
+                body.organization_id,
+                format!("organization:{}", body.organization_id),
+            )
+            .await;
         }
         return Err(ApiError::NotFound);
     };
