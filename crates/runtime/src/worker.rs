@@ -32,6 +32,9 @@ pub struct WorkerSettings {
     /// How long, once told to stop, the steps in flight get to finish before their jobs are
     /// handed back as they are.
     pub drain: Duration,
+    /// How far this process's clock is off (zero on a healthy machine; tests set it to play a
+    /// machine whose clock is wrong). Leases are judged by the database's clock regardless.
+    pub clock_skew: chrono::Duration,
 }
 
 impl WorkerSettings {
@@ -47,7 +50,63 @@ impl WorkerSettings {
             poll: Duration::from_millis(500),
             per_organization: baton_core::job::DEFAULT_PER_ORGANIZATION,
             drain: Duration::from_secs(30),
+            clock_skew: chrono::Duration::zero(),
         }
+    }
+}
+
+/// The database's time as this worker reckons it: its own clock corrected by the offset it
+/// last measured against the database, so that leases mean the same to every worker however
+/// wrong their clocks are.
+#[derive(Clone)]
+pub(crate) struct DatabaseClock {
+    offset: Arc<std::sync::Mutex<(chrono::Duration, Option<tokio::time::Instant>)>>,
+    skew: chrono::Duration,
+}
+
+/// How often the offset to the database's clock is measured again.
+const CLOCK_CHECK: Duration = Duration::from_secs(60);
+
+impl DatabaseClock {
+    pub fn new(skew: chrono::Duration) -> Self {
+        Self {
+            offset: Arc::new(std::sync::Mutex::new((chrono::Duration::zero(), None))),
+            skew,
+        }
+    }
+
+    fn local(&self) -> chrono::DateTime<Utc> {
+        Utc::now() + self.skew
+    }
+
+    /// Measures the offset again when it is due; a failed measurement keeps the last one.
+    async fn refresh(&self, store: &dyn baton_store::Store) {
+        let due = self
+            .offset
+            .lock()
+            .map(|offset| offset.1.is_none_or(|at| at.elapsed() >= CLOCK_CHECK))
+            .unwrap_or(false);
+        if !due {
+            return;
+        }
+        let asked = self.local();
+        if let Ok(database) = store.clock().await {
+            let answered = self.local();
+            // The database read its clock about halfway through the round trip.
+            let local = asked + (answered - asked) / 2;
+            if let Ok(mut offset) = self.offset.lock() {
+                *offset = (database - local, Some(tokio::time::Instant::now()));
+            }
+        }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        let offset = self
+            .offset
+            .lock()
+            .map(|offset| offset.0)
+            .unwrap_or_else(|_| chrono::Duration::zero());
+        self.local() + offset
     }
 }
 
@@ -75,6 +134,7 @@ impl Worker {
         let mut running = tokio::task::JoinSet::new();
         let (stopping, stopped) = Cancel::new();
         let (pausing, paused) = Cancel::new();
+        let clock = DatabaseClock::new(self.settings.clock_skew);
         tracing::info!(worker = %self.settings.name, "worker started");
         // Other processes' new jobs arrive as signals (PostgreSQL LISTEN); this process's own
         // through the runtime; timers and anything missed through the poll.
@@ -103,9 +163,10 @@ impl Worker {
                 break;
             };
             let woken = self.runtime.work.notified();
+            clock.refresh(self.runtime.store.as_ref()).await;
             let claim = Claim {
                 worker: self.settings.name.clone(),
-                now: Utc::now(),
+                now: clock.now(),
                 lease: chrono::Duration::from_std(self.settings.lease)
                     .unwrap_or(chrono::Duration::seconds(30)),
                 per_organization: self.settings.per_organization,
@@ -116,8 +177,14 @@ impl Worker {
                     let settings = self.settings.clone();
                     let stopped = stopped.clone();
                     let paused = paused.clone();
+                    let clock = clock.clone();
                     running.spawn(async move {
-                        process(&runtime, &settings, job, Stop { stopped, paused }).await;
+                        let stop = Stop {
+                            stopped,
+                            paused,
+                            clock,
+                        };
+                        process(&runtime, &settings, job, stop).await;
                         drop(slot);
                     });
                     continue;
@@ -172,6 +239,8 @@ impl Worker {
 pub(crate) struct Stop {
     pub stopped: Cancel,
     pub paused: Cancel,
+    /// The database's time, for the lease's renewals.
+    pub clock: DatabaseClock,
 }
 
 impl Stop {
@@ -179,6 +248,7 @@ impl Stop {
         Self {
             stopped: Cancel::never(),
             paused: Cancel::never(),
+            clock: DatabaseClock::new(chrono::Duration::zero()),
         }
     }
 }
@@ -187,6 +257,7 @@ pub(crate) async fn process(runtime: &Runtime, settings: &WorkerSettings, job: J
     let Stop {
         stopped: stopping,
         paused,
+        clock,
     } = stop;
     let store = &runtime.store;
     let execution = match store.execution(job.org_id, job.execution_id).await {
@@ -229,6 +300,7 @@ pub(crate) async fn process(runtime: &Runtime, settings: &WorkerSettings, job: J
         let name = settings.name.clone();
         let every = settings.lease / 3;
         let job_id = job.id;
+        let clock = clock.clone();
         async move {
             let mut renewed = tokio::time::Instant::now();
             let mut cancelled = false;
@@ -243,7 +315,7 @@ pub(crate) async fn process(runtime: &Runtime, settings: &WorkerSettings, job: J
                 }
                 if renewed.elapsed() >= every {
                     renewed = tokio::time::Instant::now();
-                    match store.renew(job_id, &name, Utc::now() + lease).await {
+                    match store.renew(job_id, &name, clock.now() + lease).await {
                         Ok(true) => {}
                         Ok(false) => return false,
                         Err(error) => tracing::warn!(%error, "renewing a lease failed"),
@@ -269,7 +341,7 @@ pub(crate) async fn process(runtime: &Runtime, settings: &WorkerSettings, job: J
         still_ours = keeper => {
             if still_ours {
                 // Stopping: hand the job back at once for another worker.
-                let _ = store.release(job.id, &settings.name, Utc::now()).await;
+                let _ = store.release(job.id, &settings.name, clock.now()).await;
             } else {
                 tracing::warn!(execution = %execution.id, "the lease was lost; another worker takes over");
             }

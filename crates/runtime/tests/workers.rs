@@ -21,6 +21,7 @@ conformance!(
     a_job_whose_worker_vanished_is_taken_over_and_resumed,
     a_workflow_limited_to_one_runs_one_at_a_time_across_workers,
     a_stopping_worker_lets_the_call_in_flight_finish_and_hands_back_the_rest,
+    a_worker_whose_clock_runs_ahead_takes_no_live_workers_job,
 );
 
 async fn workflow(test: &TestStore) -> (OrgId, WorkflowId) {
@@ -53,6 +54,7 @@ fn settings(name: &str) -> WorkerSettings {
         poll: Duration::from_millis(50),
         per_organization: baton_core::job::DEFAULT_PER_ORGANIZATION,
         drain: Duration::from_secs(10),
+        clock_skew: chrono::Duration::zero(),
     }
 }
 
@@ -320,5 +322,60 @@ async fn a_stopping_worker_lets_the_call_in_flight_finish_and_hands_back_the_res
         *calls.lock().unwrap(),
         ["slow", "next"],
         "no call was sent twice"
+    );
+}
+
+async fn a_worker_whose_clock_runs_ahead_takes_no_live_workers_job(test: &TestStore) {
+    let (base, calls) = slow_service().await;
+    let runtime = runtime_reaching_localhost(test);
+    let (org, workflow) = saved_workflow(
+        test,
+        json!({"id": "wf_slow", "name": "Slow", "steps": [
+            {"id": "first", "type": "integration", "service": "http", "action": "request",
+             "inputs": {"method": "POST", "url": format!("{base}/slow")}},
+            {"id": "again", "type": "integration", "service": "http", "action": "request",
+             "inputs": {"method": "POST", "url": format!("{base}/slow")}},
+            {"id": "last", "type": "integration", "service": "http", "action": "request",
+             "inputs": {"method": "POST", "url": format!("{base}/slow")}}
+        ]}),
+    )
+    .await;
+    let execution = runtime.start(run(org, workflow, 1)).await.unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let live = tokio::spawn(Worker::new(runtime.clone(), settings("live")).run(stopped.clone()));
+    for _ in 0..100 {
+        if !calls.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A second worker on a machine whose clock is five minutes fast.
+    let ahead = WorkerSettings {
+        clock_skew: chrono::Duration::minutes(5),
+        ..settings("ahead")
+    };
+    let fast = tokio::spawn(Worker::new(runtime.clone(), ahead).run(stopped));
+    let mut state = ExecutionState::Running;
+    for _ in 0..200 {
+        state = runtime
+            .store
+            .execution(org, execution.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state;
+        if state == ExecutionState::Completed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    stop.send(true).unwrap();
+    live.await.unwrap();
+    fast.await.unwrap();
+    assert_eq!(state, ExecutionState::Completed);
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        3,
+        "each step called once: the fast clock took no live lease"
     );
 }

@@ -511,6 +511,11 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Closes the pool; later calls fail.
     async fn close(&self);
+    /// The database's clock, which judges every lease when several processes share the
+    /// database (each worker corrects its own clock by it). One process on its file: its own.
+    async fn clock(&self) -> Result<chrono::DateTime<chrono::Utc>> {
+        Ok(chrono::Utc::now())
+    }
 }
 
 /// Opens the database a URL names (without migrating it).

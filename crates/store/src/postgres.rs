@@ -95,6 +95,12 @@ impl crate::Store for PostgresStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    async fn clock(&self) -> crate::Result<chrono::DateTime<chrono::Utc>> {
+        let (now,): (chrono::DateTime<chrono::Utc>,) =
+            sqlx::query_as("SELECT now()").fetch_one(&self.pool).await?;
+        Ok(now)
+    }
 }
 
 mod implementation {
