@@ -1339,3 +1339,52 @@ async fn a_database_restart_during_a_checkpoint_pauses_the_run_instead_of_failin
     assert_eq!(finished.state, ExecutionState::Completed);
     assert_eq!(harness.connectors.count("read_email"), 1);
 }
+
+/// A lease another worker took over while this one was paused.
+struct Lost;
+
+#[async_trait::async_trait]
+impl baton_engine::LeaseCheck for Lost {
+    async fn held(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_lease_was_lost_sends_nothing_more_and_leaves_the_execution_running() {
+    let harness = Harness::new(gmail()).await;
+    let (execution, compiled) = harness
+        .execution(
+            &json!({"id": "wf_lease", "name": "l", "steps": [
+                {"id": "shape", "type": "transformation", "action": "set", "inputs": {"a": 1}},
+                {"id": "call", "type": "integration", "service": "gmail", "action": "read_email", "inputs": {}}
+            ]}),
+            json!({}),
+        )
+        .await;
+    let options = RunOptions {
+        lease: Some(Arc::new(Lost)),
+        ..RunOptions::default()
+    };
+    let result = harness.engine.run(&execution, &compiled, &options).await;
+    assert!(
+        matches!(&result, Err(baton_engine::EngineError::Interrupted(reason)) if reason.contains("lease was lost")),
+        "{result:?}"
+    );
+    assert_eq!(
+        harness.connectors.count("read_email"),
+        0,
+        "no call went out"
+    );
+    let stored = harness
+        .store
+        .execution(harness.org, execution.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.state,
+        ExecutionState::Running,
+        "left for the worker that holds the job"
+    );
+}

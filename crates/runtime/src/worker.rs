@@ -110,6 +110,55 @@ impl DatabaseClock {
     }
 }
 
+/// A job this worker holds: renewed by the run's keeper, and asked before every call.
+struct HeldLease {
+    store: Arc<dyn baton_store::Store>,
+    job: baton_core::JobId,
+    worker: String,
+    lease: chrono::Duration,
+    clock: DatabaseClock,
+    /// When the store last said the lease was ours.
+    confirmed: std::sync::Mutex<tokio::time::Instant>,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl HeldLease {
+    /// Extends the lease; false (and remembered) when another worker holds the job now.
+    async fn renew(&self) -> Result<bool, baton_store::StoreError> {
+        let ours = self
+            .store
+            .renew(self.job, &self.worker, self.clock.now() + self.lease)
+            .await?;
+        if ours {
+            if let Ok(mut confirmed) = self.confirmed.lock() {
+                *confirmed = tokio::time::Instant::now();
+            }
+        } else {
+            self.lost.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(ours)
+    }
+}
+
+#[async_trait::async_trait]
+impl baton_engine::LeaseCheck for HeldLease {
+    /// Confirmed within half a lease: ours without asking. Longer ago (the process was paused,
+    /// or the keeper is late): the store is asked, and the lease extended, before the call.
+    async fn held(&self) -> bool {
+        if self.lost.load(std::sync::atomic::Ordering::SeqCst) {
+            return false;
+        }
+        let fresh = self.confirmed.lock().is_ok_and(|confirmed| {
+            chrono::Duration::from_std(confirmed.elapsed()).is_ok_and(|age| age < self.lease / 2)
+        });
+        if fresh {
+            return true;
+        }
+        // A store that does not answer cannot say another holds the job; the keeper decides.
+        self.renew().await.unwrap_or(true)
+    }
+}
+
 /// How often a worker that lost its database listener tries to listen again.
 const RELISTEN_EVERY: Duration = Duration::from_secs(5);
 
@@ -295,12 +344,20 @@ pub(crate) async fn process(runtime: &Runtime, settings: &WorkerSettings, job: J
     // A person's cancel arrives through the store (the API may run in another process); the
     // keeper looks every second and cancels the run, which then stops at its next safe point.
     let (cancel_run, cancel) = Cancel::new();
+    let held = Arc::new(HeldLease {
+        store: store.clone(),
+        job: job.id,
+        worker: settings.name.clone(),
+        lease,
+        clock: clock.clone(),
+        confirmed: std::sync::Mutex::new(tokio::time::Instant::now()),
+        lost: std::sync::atomic::AtomicBool::new(false),
+    });
     let keeper = {
         let store = store.clone();
-        let name = settings.name.clone();
         let every = settings.lease / 3;
         let job_id = job.id;
-        let clock = clock.clone();
+        let held = held.clone();
         async move {
             let mut renewed = tokio::time::Instant::now();
             let mut cancelled = false;
@@ -315,7 +372,7 @@ pub(crate) async fn process(runtime: &Runtime, settings: &WorkerSettings, job: J
                 }
                 if renewed.elapsed() >= every {
                     renewed = tokio::time::Instant::now();
-                    match store.renew(job_id, &name, clock.now() + lease).await {
+                    match held.renew().await {
                         Ok(true) => {}
                         Ok(false) => return false,
                         Err(error) => tracing::warn!(%error, "renewing a lease failed"),
@@ -333,6 +390,7 @@ pub(crate) async fn process(runtime: &Runtime, settings: &WorkerSettings, job: J
         observer: Arc::new(Progress(runtime.changed.clone())),
         cancel,
         pause: paused,
+        lease: Some(held),
         ..RunOptions::default()
     };
     let run = runtime.engine.run(&execution, &workflow, &options);

@@ -128,6 +128,15 @@ impl Run<'_> {
                     resume_at: Some(resume_at),
                 }));
             }
+            if side_effects
+                && let Some(lease) = &self.options.lease
+                && !lease.held().await
+            {
+                // Another worker holds the job now: this one sends nothing more.
+                return Err(Failure::Halt(Halt::Interrupted {
+                    reason: format!("the job's lease was lost before step {key:?}"),
+                }));
+            }
             run.attempts += 1;
             run.state = StepState::Running;
             if side_effects {

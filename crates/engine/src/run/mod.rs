@@ -64,6 +64,10 @@ pub struct RunOptions {
     /// What the run shares with the run that started it as a sub-workflow (`None` for a
     /// top-level run, which starts a family of its own).
     pub family: Option<Arc<crate::limits::Family>>,
+    /// Whether the process still holds the run's job, asked before every call that acts on
+    /// the world: a worker that lost its lease (paused past it, another took the job over)
+    /// stops before it sends anything more.
+    pub lease: Option<Arc<dyn LeaseCheck>>,
     /// Once set, the run starts no further step: the steps in flight finish and are
     /// checkpointed, and the execution waits to be resumed at once, by whoever claims it (a
     /// worker draining before it stops).
@@ -79,8 +83,15 @@ impl Default for RunOptions {
             depth: 0,
             family: None,
             pause: Cancel::never(),
+            lease: None,
         }
     }
+}
+
+/// Answers whether the process still holds the job of the run it is running.
+#[async_trait::async_trait]
+pub trait LeaseCheck: Send + Sync {
+    async fn held(&self) -> bool;
 }
 
 /// Sees each step start and finish, e.g. to print progress or stream it to a browser.

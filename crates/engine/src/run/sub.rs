@@ -242,6 +242,7 @@ impl Run<'_> {
                 depth,
                 family: Some(self.family.clone()),
                 pause: self.options.pause.clone(),
+                lease: self.options.lease.clone(),
             };
             Box::pin(
                 self.engine
