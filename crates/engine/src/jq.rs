@@ -70,20 +70,74 @@ impl Default for JqLimits {
 /// program at its next step.
 pub async fn run(program: &str, data: Value, limits: JqLimits) -> Result<Value, StepError> {
     let stop = Arc::new(AtomicBool::new(false));
+    let held = Arc::new(AtomicBool::new(false));
     let (answer, answered) = tokio::sync::oneshot::channel();
     let program = program.to_owned();
     let thread_stop = stop.clone();
+    let thread_held = held.clone();
     std::thread::Builder::new()
         .name("baton-jq".into())
         .stack_size(THREAD_STACK)
         .spawn(move || {
+            let _guard = OneAllocationCeiling::set(limits.memory, &thread_held);
             let _ = answer.send(run_here(&program, data, limits, &thread_stop));
         })
         .map_err(|error| StepError::system(format!("no thread for the jq program: {error}")))?;
     let _stop_on_drop = StopOnDrop(stop);
-    answered
-        .await
-        .map_err(|_| StepError::system("the jq program's thread ended without an answer"))?
+    // A program stops itself at its limits; one held at an allocation larger than its whole
+    // memory limit never answers, so the wait is bounded too.
+    let patience = limits.time * 2 + Duration::from_millis(500);
+    match tokio::time::timeout(patience, answered).await {
+        Ok(answer) => answer
+            .map_err(|_| StepError::system("the jq program's thread ended without an answer"))?,
+        Err(_) if held.load(Ordering::SeqCst) => Err(StepError::permanent(format!(
+            "limit reached: the jq program asked for more than {} MiB of memory at once",
+            limits.memory >> 20
+        ))),
+        Err(_) => Err(Reached::Time.error(limits)),
+    }
+}
+
+thread_local! {
+    /// On a jq thread: the most one allocation may ask for, and the flag to raise when one asks
+    /// for more.
+    static ONE_ALLOCATION_CEILING: Cell<Option<(usize, *const AtomicBool)>> = const { Cell::new(None) };
+}
+
+/// Marks the current thread as a jq thread for [`CountingAllocator`] until dropped.
+struct OneAllocationCeiling;
+
+impl OneAllocationCeiling {
+    fn set(ceiling: usize, held: &Arc<AtomicBool>) -> Self {
+        let _ =
+            ONE_ALLOCATION_CEILING.try_with(|cell| cell.set(Some((ceiling, Arc::as_ptr(held)))));
+        Self
+    }
+}
+
+impl Drop for OneAllocationCeiling {
+    fn drop(&mut self) {
+        let _ = ONE_ALLOCATION_CEILING.try_with(|cell| cell.set(None));
+    }
+}
+
+/// A jq thread asking for more memory in one allocation than its whole limit (a string
+/// repeated ten billion times) is held here for good instead of being given it: an allocator
+/// may not unwind, and a refused allocation would abort the whole process. The thread's waiter
+/// answers "limit reached"; the thread costs its reserved stack and nothing else.
+fn hold_if_too_large(size: usize) {
+    let Ok(Some((ceiling, held))) = ONE_ALLOCATION_CEILING.try_with(Cell::get) else {
+        return;
+    };
+    if size <= ceiling {
+        return;
+    }
+    // SAFETY: `held` points into an `Arc` the jq thread's closure owns, which lives as long
+    // as this thread, which never returns from here.
+    unsafe { (*held).store(true, Ordering::SeqCst) };
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
 }
 
 /// Sets the stop flag when the waiting side goes away.
@@ -352,6 +406,7 @@ fn count(delta: isize) {
 // thread-local integer and never allocates.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAllocator<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        hold_if_too_large(layout.size());
         count(layout.size() as isize);
         // SAFETY: the caller's contract is passed on.
         unsafe { self.0.alloc(layout) }
@@ -364,12 +419,14 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAllocator<A> {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        hold_if_too_large(layout.size());
         count(layout.size() as isize);
         // SAFETY: the caller's contract is passed on.
         unsafe { self.0.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        hold_if_too_large(new_size);
         count(new_size as isize - layout.size() as isize);
         // SAFETY: the caller's contract is passed on.
         unsafe { self.0.realloc(pointer, layout, new_size) }
