@@ -82,7 +82,19 @@ pub(crate) async fn not_found_here(
     if let Ok(Some(owner)) = state.store.owner_of(object).await
         && owner != signed_in.org
     {
-        cross_organization_denied(state, signed_in.user(), signed_in.org, owner, target).await;
+        let client = Client {
+            ip: signed_in.ip.map(|ip| ip.to_string()),
+            user_agent: None,
+        };
+        cross_organization_denied(
+            state,
+            &client,
+            signed_in.user(),
+            signed_in.org,
+            owner,
+            target,
+        )
+        .await;
     }
     crate::error::ApiError::NotFound
 }
@@ -90,6 +102,7 @@ pub(crate) async fn not_found_here(
 /// Records in both organizations that someone acting in `from` asked for `target` of `owner`.
 pub(crate) async fn cross_organization_denied(
     state: &AppState,
+    client: &Client,
     actor: Option<UserId>,
     from: OrgId,
     owner: OrgId,
@@ -98,7 +111,7 @@ pub(crate) async fn cross_organization_denied(
     for org in [from, owner] {
         record(
             state,
-            &Client::default(),
+            client,
             Event::new(Some(org), actor, "access.cross_organization_denied")
                 .target(target.clone())
                 .details(json!({"from_organization": from, "organization": owner})),

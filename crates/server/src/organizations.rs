@@ -69,6 +69,7 @@ async fn create(
 /// not belong to answers 404, as if it did not exist.
 async fn switch(
     State(state): State<AppState>,
+    client: crate::request::Client,
     SignedIn(signed_in): SignedIn,
     JsonBody(body): JsonBody<Switch>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -82,6 +83,7 @@ async fn switch(
         {
             crate::audit::cross_organization_denied(
                 &state,
+                &client,
                 Some(user),
                 signed_in.org,
                 body.organization_id,

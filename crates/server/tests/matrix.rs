@@ -438,6 +438,18 @@ async fn ids_of_another_organization_answer_404_everywhere(test: &TestStore) {
         );
         assert_eq!(reply.body["error"]["code"], "not_found");
     }
+    // One attempt from a known address, to see it in the log.
+    let from_address = axum::http::Request::builder()
+        .method("GET")
+        .uri(format!("/api/v1/credentials/{their_credential}"))
+        .header(axum::http::header::HOST, "baton.test")
+        .header(axum::http::header::COOKIE, &ours[0])
+        .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [198, 51, 100, 5],
+            40000,
+        ))));
+    let reply = common::dispatch(&app, from_address, None).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
     // Their Owner sees the attempts in their audit log.
     let audit = send(
         &app,
@@ -457,6 +469,15 @@ async fn ids_of_another_organization_answer_404_everywhere(test: &TestStore) {
         targets.contains(&format!("credential:{their_credential}").as_str())
             && targets.contains(&format!("organization:{their_org}").as_str()),
         "{targets:?}"
+    );
+    assert!(
+        audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|event| event["ip"] == "198.51.100.5"),
+        "the address is kept: {}",
+        audit.body
     );
     // Nothing of theirs changed.
     assert_eq!(

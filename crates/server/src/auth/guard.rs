@@ -35,6 +35,8 @@ pub struct Authenticated {
     pub actor: Actor,
     pub org: OrgId,
     pub role: Role,
+    /// Where the request came from, as far as the server can tell (for the audit log).
+    pub ip: Option<std::net::IpAddr>,
 }
 
 impl Authenticated {
@@ -148,6 +150,7 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticat
                 maker.role
             };
             return Ok(Authenticated {
+                ip: client.ip.as_deref().and_then(|ip| ip.parse().ok()),
                 actor: Actor::ApiKey {
                     id: found.id,
                     created_by: found.created_by,
@@ -177,7 +180,9 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticat
             .membership(claims.org, claims.sub)
             .await?
             .ok_or(ApiError::Unauthorized)?;
+        let client = crate::request::Client::of(parts, state);
         Ok(Authenticated {
+            ip: client.ip.as_deref().and_then(|ip| ip.parse().ok()),
             actor: Actor::User {
                 id: claims.sub,
                 session: claims.sid,
