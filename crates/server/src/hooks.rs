@@ -110,9 +110,18 @@ async fn show(
             .ok_or(ApiError::NotFoundBecause(
                 "this workflow has no hook URL: give it a webhook trigger and save it",
             ))?;
-    let mut shown = hook_json(&state, &hook);
+    Ok(Json(hook_of(&state, &hook, &workflow)))
+}
+
+/// A workflow's hook as the API shows it, with whether the workflow is on.
+fn hook_of(
+    state: &AppState,
+    hook: &baton_core::hook::Hook,
+    workflow: &baton_core::workflow::Workflow,
+) -> Value {
+    let mut shown = hook_json(state, hook);
     shown["active"] = Value::Bool(workflow.active);
-    Ok(Json(shown))
+    shown
 }
 
 /// Makes the workflow's hook URL if it has none yet (idempotent).
@@ -129,9 +138,7 @@ async fn make(
         .store
         .ensure_hook(signed_in.org, workflow.id, &new_token())
         .await?;
-    let mut shown = hook_json(&state, &hook);
-    shown["active"] = Value::Bool(workflow.active);
-    Ok(Json(shown))
+    Ok(Json(hook_of(&state, &hook, &workflow)))
 }
 
 /// Gives a workflow whose trigger is a webhook its hook URL, when it is saved.
@@ -466,7 +473,6 @@ async fn deliver(
         Some(signed) => Some(signed),
         None => crate::request::idempotency_key(&headers, &["idempotency-key", "x-delivery-id"])?,
     };
-    let fingerprint = crate::request::fingerprint(&body);
     let delivery = delivery.as_deref();
     if respond && delivery.is_none() {
         // The caller waits anyway: run it here, without a trip through the queue.
@@ -479,6 +485,7 @@ async fn deliver(
     }
     let (execution, fresh) = match delivery {
         Some(delivery) => {
+            let fingerprint = crate::request::fingerprint(&body);
             state
                 .runtime
                 .deliver(

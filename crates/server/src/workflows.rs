@@ -567,7 +567,9 @@ async fn start_run(
         ));
     }
     let key = crate::request::idempotency_key(&headers, &["idempotency-key"])?;
-    let fingerprint = crate::request::fingerprint(input.to_string().as_bytes());
+    let fingerprint = key
+        .as_ref()
+        .map(|_| crate::request::fingerprint(input.to_string().as_bytes()));
     let run = NewRun {
         org_id: signed_in.org,
         workflow_id: workflow.id,
@@ -585,7 +587,7 @@ async fn start_run(
                 run,
                 baton_store::Delivery {
                     id: &format!("api:{key}"),
-                    fingerprint: Some(&fingerprint),
+                    fingerprint: fingerprint.as_deref(),
                 },
             )
             .await

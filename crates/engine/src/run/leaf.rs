@@ -89,44 +89,30 @@ impl Run<'_> {
         // one, running it again is harmless, so only its result is checkpointed.
         let side_effects = matches!(prepared, Prepared::Llm(..) | Prepared::Integration(_));
         loop {
-            if let Prepared::Integration(call) = &prepared
-                && let Some((opens, why)) = self.throttle(&call.service).await
-            {
+            if let Prepared::Integration(call) = &prepared {
                 // Over the service's limit until a window far off: the execution waits for it,
                 // its job released, and the wait uses none of the step's attempts.
-                run.state = StepState::Waiting;
-                run.error = Some(why.to_json(key, run.attempts.max(0) as u32));
-                self.checkpoint(&run).await?;
-                return Err(Failure::Halt(Halt::Waiting {
-                    step: key.to_owned(),
-                    resume_at: Some(opens),
-                }));
-            }
-            if let Prepared::Integration(call) = &prepared
-                && let Some((why, wait)) = self.held_back(&call.service)
-            {
+                if let Some((opens, why)) = self.throttle(&call.service).await {
+                    return Err(self.park(&mut run, key, &why, opens).await);
+                }
                 // An open circuit (or a service's own Retry-After) holds the call back: a short
-                // wait is slept in place, a longer one parks the step, its job released; neither
-                // uses an attempt.
-                let error = StepError::transient(why);
-                if wait <= std::time::Duration::from_secs(10) {
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => continue,
-                        () = self.options.cancel.cancelled() => {
-                            self.finish(&mut run, StepState::Cancelled, None, None, started).await?;
-                            return Err(Failure::Halt(Halt::Cancelled));
+                // wait is slept in place, a longer one parks the step; neither uses an attempt.
+                if let Some((why, wait)) = self.held_back(&call.service) {
+                    if wait <= std::time::Duration::from_secs(10) {
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => continue,
+                            () = self.options.cancel.cancelled() => {
+                                self.finish(&mut run, StepState::Cancelled, None, None, started).await?;
+                                return Err(Failure::Halt(Halt::Cancelled));
+                            }
                         }
                     }
+                    let resume_at = Utc::now()
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(30));
+                    return Err(self
+                        .park(&mut run, key, &StepError::transient(why), resume_at)
+                        .await);
                 }
-                run.state = StepState::Waiting;
-                run.error = Some(error.to_json(key, run.attempts.max(0) as u32));
-                self.checkpoint(&run).await?;
-                let resume_at = Utc::now()
-                    + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(30));
-                return Err(Failure::Halt(Halt::Waiting {
-                    step: key.to_owned(),
-                    resume_at: Some(resume_at),
-                }));
             }
             if side_effects
                 && let Some(lease) = &self.options.lease
@@ -197,6 +183,26 @@ impl Run<'_> {
                 Decision::GiveUp => return Err(self.fail(run, error, started).await),
             }
         }
+    }
+
+    /// Parks a step until `resume_at`, saying why in its error: the execution waits with its
+    /// job released, and the wait uses none of the step's attempts.
+    async fn park(
+        &self,
+        run: &mut StepRun,
+        key: &str,
+        why: &StepError,
+        resume_at: DateTime<Utc>,
+    ) -> Failure {
+        run.state = StepState::Waiting;
+        run.error = Some(why.to_json(key, run.attempts.max(0) as u32));
+        if let Err(halt) = self.checkpoint(run).await {
+            return Failure::Halt(halt);
+        }
+        Failure::Halt(Halt::Waiting {
+            step: key.to_owned(),
+            resume_at: Some(resume_at),
+        })
     }
 
     /// Renders a step's inputs into the call to make, and the record of what was asked.
