@@ -225,6 +225,29 @@ async fn a_workflow_limited_to_one_runs_one_at_a_time_across_workers(test: &Test
     );
 }
 
+/// The execution's state once it completes, or as it is after five seconds.
+async fn completed_within_5s(
+    runtime: &baton_runtime::Runtime,
+    org: OrgId,
+    execution: baton_core::ExecutionId,
+) -> ExecutionState {
+    let mut state = ExecutionState::Running;
+    for _ in 0..200 {
+        state = runtime
+            .store
+            .execution(org, execution)
+            .await
+            .unwrap()
+            .unwrap()
+            .state;
+        if state == ExecutionState::Completed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    state
+}
+
 /// A service whose `/slow` takes a second; how many calls reached it, by path.
 async fn slow_service() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let calls: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
@@ -301,20 +324,7 @@ async fn a_stopping_worker_lets_the_call_in_flight_finish_and_hands_back_the_res
 
     let (stop, stopped) = watch::channel(false);
     let heir = tokio::spawn(Worker::new(runtime.clone(), settings("heir")).run(stopped));
-    let mut state = paused.state;
-    for _ in 0..200 {
-        state = runtime
-            .store
-            .execution(org, execution.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .state;
-        if state == ExecutionState::Completed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let state = completed_within_5s(&runtime, org, execution.id).await;
     stop.send(true).unwrap();
     heir.await.unwrap();
     assert_eq!(state, ExecutionState::Completed);
@@ -355,20 +365,7 @@ async fn a_worker_whose_clock_runs_ahead_takes_no_live_workers_job(test: &TestSt
         ..settings("ahead")
     };
     let fast = tokio::spawn(Worker::new(runtime.clone(), ahead).run(stopped));
-    let mut state = ExecutionState::Running;
-    for _ in 0..200 {
-        state = runtime
-            .store
-            .execution(org, execution.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .state;
-        if state == ExecutionState::Completed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let state = completed_within_5s(&runtime, org, execution.id).await;
     stop.send(true).unwrap();
     live.await.unwrap();
     fast.await.unwrap();
