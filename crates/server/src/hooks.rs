@@ -345,7 +345,7 @@ fn is_secret_header(name: &str) -> bool {
         "session",
         "credential",
     ];
-    let name = name.to_ascii_lowercase();
+    // Header names come lower-case from the HTTP layer.
     PARTS.iter().any(|part| name.contains(part))
 }
 
