@@ -288,13 +288,18 @@ fn explain(error: &minijinja::Error, refs: &[String], scope: &Scope) -> Template
     }
     if error.kind() == minijinja::ErrorKind::OutOfFuel {
         return TemplateError(
-            "the template ran too long (it is limited so a runaway loop cannot stall a run)".into(),
+            "limit reached: the template did too much work or built too much data (it is \
+             limited so a runaway loop cannot stall a run)"
+                .into(),
         );
     }
     let detail = error
         .detail()
         .map(str::to_owned)
         .unwrap_or_else(|| error.kind().to_string());
+    if detail.contains("recursion limit") {
+        return TemplateError("limit reached: the template recursed too deep".into());
+    }
     TemplateError(format!("template error: {detail}"))
 }
 
@@ -437,7 +442,106 @@ mod tests {
             "{% for a in range(10000) %}{% for b in range(10000) %}{{ a }}{% endfor %}{% endfor %}",
         )
         .unwrap_err();
-        assert!(error.0.contains("too long"), "{}", error.0);
+        assert!(error.0.contains("limit reached"), "{}", error.0);
+    }
+
+    /// Bytes the current thread holds and the most it held since [`Measured::reset`].
+    struct Measured;
+
+    thread_local! {
+        static HELD: std::cell::Cell<(isize, isize)> = const { std::cell::Cell::new((0, 0)) };
+    }
+
+    impl Measured {
+        fn reset() {
+            let _ = HELD.try_with(|held| held.set((held.get().0, held.get().0)));
+        }
+
+        fn peak_above_start(start: isize) -> isize {
+            HELD.try_with(|held| held.get().1 - start).unwrap_or(0)
+        }
+
+        fn now() -> isize {
+            HELD.try_with(|held| held.get().0).unwrap_or(0)
+        }
+
+        fn add(delta: isize) {
+            let _ = HELD.try_with(|held| {
+                let (now, peak) = held.get();
+                held.set((now + delta, peak.max(now + delta)));
+            });
+        }
+    }
+
+    // SAFETY: every call goes to the system allocator unchanged; the counting touches only a
+    // thread-local pair of integers and never allocates.
+    unsafe impl std::alloc::GlobalAlloc for Measured {
+        unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+            Measured::add(layout.size() as isize);
+            // SAFETY: the caller's contract is passed on.
+            unsafe { std::alloc::System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, pointer: *mut u8, layout: std::alloc::Layout) {
+            Measured::add(-(layout.size() as isize));
+            // SAFETY: the caller's contract is passed on.
+            unsafe { std::alloc::System.dealloc(pointer, layout) }
+        }
+
+        unsafe fn realloc(
+            &self,
+            pointer: *mut u8,
+            layout: std::alloc::Layout,
+            new_size: usize,
+        ) -> *mut u8 {
+            Measured::add(new_size as isize - layout.size() as isize);
+            // SAFETY: the caller's contract is passed on.
+            unsafe { std::alloc::System.realloc(pointer, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static MEASURED: Measured = Measured;
+
+    /// Templates that build big strings or lists, directly, by doubling, or through lazy lists
+    /// that a filter or a deep concatenation would materialize: each is stopped by the render's
+    /// budget, before it holds more than a few MiB or runs for long.
+    #[test]
+    fn a_template_cannot_build_unbounded_data() {
+        for source in [
+            r#"{% for i in range(1000) %}{{ "x" * 100000000 }}{% endfor %}"#,
+            r#"{% set ns = namespace(s="xxxxxxxxxxxxxxxx") %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}"#,
+            r#"{% macro f(s, n) %}{{ f(s ~ s, n - 1) if n else s|length }}{% endmacro %}{{ f("xxxxxxxxxxxxxxxx", 60) }}"#,
+            r#"{% set ns = namespace(l=[1]) %}{% for i in range(100000) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l|length }}"#,
+            r#"{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [i] %}{% endfor %}{{ ns.l|length }}"#,
+            r#"{{ ([1] * 1000000000000 + [2])|length }}"#,
+            r#"{{ ([1, 2] * 100000000)|sort|first }}"#,
+            r#"{{ ([1, 2] * 100000000)|join(",")|length }}"#,
+            r#"{{ ([[1] * 100000] * 100000)|map("length")|sum }}"#,
+            r#"{{ ("x" * 1000000)|replace("x", "yyyyyyyyyy")|length }}"#,
+            r#"{{ ("ab" * 1000000)|replace("", "yyyyyyyyyyyyyyy")|length }}"#,
+            r#"{{ "x"|indent(100000000, true)|length }}"#,
+            r#"{{ "%100000000d"|format(1)|length }}"#,
+            r#"{{ (range(100000)|list * 1000)|tojson|length }}"#,
+        ] {
+            let start = Measured::now();
+            Measured::reset();
+            let started = std::time::Instant::now();
+            let error = render(source).unwrap_err();
+            let peak = Measured::peak_above_start(start);
+            assert!(error.0.contains("limit reached"), "{source}: {}", error.0);
+            assert!(peak < 48 << 20, "{source} held {} MiB", peak >> 20);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{source} ran {:?}",
+                started.elapsed()
+            );
+        }
+        assert_eq!(
+            render(r#"{{ ([1, 2] * 3 + [4])|join(",") }}"#).unwrap(),
+            json!("1,2,1,2,1,2,4"),
+            "small lists still repeat and concatenate"
+        );
     }
 
     proptest::proptest! {
