@@ -275,6 +275,8 @@ pub struct ExecutionUpdate {
     /// The execution's error afterwards (set as given: `None` clears it).
     pub error: Option<serde_json::Value>,
     pub at: DateTime<Utc>,
+    /// The lease the change is made under (a worker's run); `None` for a person's change.
+    pub fence: Option<crate::job::Fence>,
 }
 
 impl ExecutionUpdate {
@@ -292,6 +294,7 @@ impl ExecutionUpdate {
             output: None,
             error: None,
             at,
+            fence: None,
         }
     }
 }

@@ -6,6 +6,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{ExecutionId, JobId, OrgId, WorkflowId};
 
+/// The lease a write is made under: the job, and how many times it had been claimed when this
+/// worker claimed it. A write carrying a fence is refused once another worker has claimed the
+/// job since (its claim count moved on), so a worker that was paused past its lease cannot
+/// overwrite what the new holder wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub job: JobId,
+    pub generation: i32,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: JobId,

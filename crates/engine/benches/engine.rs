@@ -261,7 +261,7 @@ async fn main() {
         let started = Instant::now();
         for index in 0..2000 {
             run.step_key = format!("s{index}");
-            sqlite.store.save_step_run(&run).await.unwrap();
+            sqlite.store.save_step_run(&run, None).await.unwrap();
         }
         let micros = started.elapsed().as_secs_f64() * 1e6 / 2000.0;
         row(

@@ -151,7 +151,12 @@ impl ExecutionStore for MemoryExecutions {
         }))
     }
 
-    async fn save_step_run(&self, run: &StepRun) -> Result<()> {
+    /// Memory runs have no jobs, so no fence to check.
+    async fn save_step_run(
+        &self,
+        run: &StepRun,
+        _fence: Option<baton_core::job::Fence>,
+    ) -> Result<()> {
         if !self
             .executions
             .lock()

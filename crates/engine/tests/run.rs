@@ -692,11 +692,11 @@ async fn a_resumed_execution_skips_finished_steps_and_reruns_the_one_in_flight()
         started_at: None,
         finished_at: None,
     };
-    harness.store.save_step_run(&step_1).await.unwrap();
+    harness.store.save_step_run(&step_1, None).await.unwrap();
     step_1.step_key = "step_2".into();
     step_1.state = StepState::Running;
     step_1.output = None;
-    harness.store.save_step_run(&step_1).await.unwrap();
+    harness.store.save_step_run(&step_1, None).await.unwrap();
 
     let (done, outcome) = harness.run(&running, &compiled).await;
     assert_eq!(outcome, Outcome::Completed);
@@ -1289,7 +1289,11 @@ impl baton_store::ExecutionStore for Restarting {
     ) -> baton_store::Result<baton_core::page::Page<baton_core::execution::Execution>> {
         self.inner.list_executions(org, filter, page).await
     }
-    async fn save_step_run(&self, run: &baton_core::execution::StepRun) -> baton_store::Result<()> {
+    async fn save_step_run(
+        &self,
+        run: &baton_core::execution::StepRun,
+        fence: Option<baton_core::job::Fence>,
+    ) -> baton_store::Result<()> {
         let left = self.outages.load(std::sync::atomic::Ordering::SeqCst);
         if left > 0 {
             self.outages
@@ -1298,7 +1302,7 @@ impl baton_store::ExecutionStore for Restarting {
                 "connection refused".into(),
             ));
         }
-        self.inner.save_step_run(run).await
+        self.inner.save_step_run(run, fence).await
     }
     async fn step_runs(
         &self,
@@ -1387,4 +1391,121 @@ async fn a_run_whose_lease_was_lost_sends_nothing_more_and_leaves_the_execution_
         ExecutionState::Running,
         "left for the worker that holds the job"
     );
+}
+
+/// A worker that still believes it holds its job (it last confirmed the lease a moment before
+/// it was paused), but another worker claimed the job since.
+struct TakenOver(baton_core::job::Fence);
+
+#[async_trait::async_trait]
+impl baton_engine::LeaseCheck for TakenOver {
+    async fn held(&self) -> bool {
+        true
+    }
+
+    fn fence(&self) -> Option<baton_core::job::Fence> {
+        Some(self.0)
+    }
+}
+
+#[tokio::test]
+async fn a_run_under_a_lease_taken_over_writes_nothing_and_sends_nothing() {
+    let harness = Harness::new(gmail()).await;
+    let (execution, compiled) = harness
+        .execution(
+            &json!({"id": "wf_fenced", "name": "f", "steps": [
+                {"id": "call", "type": "integration", "service": "gmail", "action": "read_email", "inputs": {}}
+            ]}),
+            json!({}),
+        )
+        .await;
+    let now = chrono::Utc::now();
+    harness
+        .store
+        .enqueue(baton_core::job::NewJob {
+            org_id: harness.org,
+            execution_id: execution.id,
+            kind: "run".into(),
+            payload: json!({}),
+            run_at: now,
+            workflow_id: execution.workflow_id,
+            workflow_limit: None,
+        })
+        .await
+        .unwrap();
+    let claim = |worker: &str, at| baton_core::job::Claim {
+        worker: worker.into(),
+        now: at,
+        lease: chrono::Duration::seconds(30),
+        per_organization: baton_core::job::DEFAULT_PER_ORGANIZATION,
+    };
+    let paused = harness
+        .store
+        .claim(&claim("paused", now))
+        .await
+        .unwrap()
+        .unwrap();
+    let heir = harness
+        .store
+        .claim(&claim("heir", now + chrono::Duration::seconds(31)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(heir.id, paused.id);
+    let options = RunOptions {
+        lease: Some(Arc::new(TakenOver(baton_core::job::Fence {
+            job: paused.id,
+            generation: paused.attempts,
+        }))),
+        ..RunOptions::default()
+    };
+    // Before the heir started it (the start is refused), and after (the first checkpoint is).
+    for expected in [ExecutionState::Pending, ExecutionState::Running] {
+        let current = harness
+            .store
+            .execution(harness.org, execution.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let result = harness.engine.run(&current, &compiled, &options).await;
+        assert!(
+            matches!(&result, Err(baton_engine::EngineError::Interrupted(reason)) if reason.contains("claimed by another worker")),
+            "{result:?}"
+        );
+        assert_eq!(
+            harness.connectors.count("read_email"),
+            0,
+            "no call went out"
+        );
+        assert!(
+            harness
+                .store
+                .step_runs(execution.id)
+                .await
+                .unwrap()
+                .is_empty(),
+            "no checkpoint was written"
+        );
+        let stored = harness
+            .store
+            .execution(harness.org, execution.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.state, expected, "left to the heir");
+        if expected == ExecutionState::Pending {
+            // The heir starts it.
+            let mut start = baton_core::execution::ExecutionUpdate::new(
+                execution.id,
+                ExecutionState::Pending,
+                ExecutionState::Running,
+                chrono::Utc::now(),
+            );
+            start.fence = Some(baton_core::job::Fence {
+                job: heir.id,
+                generation: heir.attempts,
+            });
+            harness.store.transition(start).await.unwrap();
+        }
+    }
 }

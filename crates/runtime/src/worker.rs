@@ -114,6 +114,8 @@ impl DatabaseClock {
 struct HeldLease {
     store: Arc<dyn baton_store::Store>,
     job: baton_core::JobId,
+    /// The job's claim count when this worker claimed it: the run's writes are fenced by it.
+    generation: i32,
     worker: String,
     lease: chrono::Duration,
     clock: DatabaseClock,
@@ -156,6 +158,13 @@ impl baton_engine::LeaseCheck for HeldLease {
         }
         // A store that does not answer cannot say another holds the job; the keeper decides.
         self.renew().await.unwrap_or(true)
+    }
+
+    fn fence(&self) -> Option<baton_core::job::Fence> {
+        Some(baton_core::job::Fence {
+            job: self.job,
+            generation: self.generation,
+        })
     }
 }
 
@@ -347,6 +356,7 @@ pub(crate) async fn process(runtime: &Runtime, settings: &WorkerSettings, job: J
     let held = Arc::new(HeldLease {
         store: store.clone(),
         job: job.id,
+        generation: job.attempts,
         worker: settings.name.clone(),
         lease,
         clock: clock.clone(),

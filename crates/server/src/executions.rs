@@ -267,7 +267,7 @@ async fn cancel(
         ) {
             run.state = StepState::Cancelled;
             run.finished_at = Some(now);
-            state.store.save_step_run(&run).await?;
+            state.store.save_step_run(&run, None).await?;
         }
     }
     audit::record(

@@ -20,6 +20,10 @@ pub enum StoreError {
     /// A stored value the code cannot read back, e.g. an unknown state name.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// A write made under a lease that another worker has taken over since (see
+    /// [`baton_core::job::Fence`]): the write was not made.
+    #[error("job {0} was claimed by another worker; this worker's write was refused")]
+    LeaseLost(baton_core::JobId),
     #[error("cannot connect to the database: {0}")]
     Connect(String),
     #[error("database error: {0}")]

@@ -22,7 +22,7 @@ use baton_core::audit::{AuditEvent, AuditFilter, NewAuditEvent};
 use baton_core::credential::{Credential, NewCredential, SealedSecret};
 use baton_core::execution::{Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun};
 use baton_core::hook::{Hook, PollState};
-use baton_core::job::{Claim, Job, NewJob};
+use baton_core::job::{Claim, Fence, Job, NewJob};
 use baton_core::organization::NewUser;
 use baton_core::session::{NewSession, Session};
 use baton_core::workflow::{NewVersion, NewWorkflow, Workflow, WorkflowVersion};
@@ -236,8 +236,9 @@ pub trait ExecutionStore: Send + Sync {
     /// how many.
     async fn prune_deliveries(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64>;
     async fn execution(&self, org: OrgId, id: ExecutionId) -> Result<Option<Execution>>;
-    /// Applies an allowed transition if the execution is still in `update.from`, and refreshes
-    /// its token and cost totals from its step runs.
+    /// Applies an allowed transition if the execution is still in `update.from` (and, with
+    /// `update.fence`, while that lease is the job's latest), and refreshes its token and cost
+    /// totals from its step runs.
     async fn transition(&self, update: ExecutionUpdate) -> Result<Execution>;
     /// Newest first.
     async fn list_executions(
@@ -246,8 +247,9 @@ pub trait ExecutionStore: Send + Sync {
         filter: &ExecutionFilter,
         page: PageRequest,
     ) -> Result<Page<Execution>>;
-    /// Writes a step's checkpoint, replacing the previous one for the same step key.
-    async fn save_step_run(&self, run: &StepRun) -> Result<()>;
+    /// Writes a step's checkpoint, replacing the previous one for the same step key. With a
+    /// fence, only while that lease is the job's latest ([`StoreError::LeaseLost`] otherwise).
+    async fn save_step_run(&self, run: &StepRun, fence: Option<Fence>) -> Result<()>;
     /// In the order the steps were first checkpointed.
     async fn step_runs(&self, execution: ExecutionId) -> Result<Vec<StepRun>>;
     /// Stores, in one transaction, an execution that has already run to its end outside the

@@ -2003,13 +2003,17 @@ macro_rules! impl_execution_store {
                         | baton_core::ExecutionState::Failed
                         | baton_core::ExecutionState::Cancelled
                 );
+                // The fence is one more condition of the same statement; the job's row is
+                // share-locked as it is read, so a concurrent claim waits for this write.
                 let row: Option<ExecutionRow> = sqlx::query_as(concat!(
                     "UPDATE executions SET state = $3, output = $4, error = $5, \
                      started_at = COALESCE(started_at, $6), finished_at = $7, \
                      input_tokens = (SELECT COALESCE(SUM(input_tokens), 0) FROM step_runs WHERE execution_id = $1), \
                      output_tokens = (SELECT COALESCE(SUM(output_tokens), 0) FROM step_runs WHERE execution_id = $1), \
                      cost_micros = (SELECT COALESCE(SUM(cost_micros), 0) FROM step_runs WHERE execution_id = $1) \
-                     WHERE id = $1 AND state = $2 RETURNING ", $crate::sql::execution_columns!(), ""
+                     WHERE id = $1 AND state = $2 AND ($8 IS NULL OR EXISTS \
+                     (SELECT 1 FROM jobs WHERE id = $8 AND attempts = $9 FOR SHARE)) \
+                     RETURNING ", $crate::sql::execution_columns!(), ""
                 ))
                 .bind(update.id.as_uuid())
                 .bind(update.from.as_str())
@@ -2018,8 +2022,13 @@ macro_rules! impl_execution_store {
                 .bind(update.error.as_ref().map(Json))
                 .bind(started_at)
                 .bind(finished.then_some(at))
+                .bind(update.fence.map(|fence| fence.job.as_uuid()))
+                .bind(update.fence.map(|fence| fence.generation))
                 .fetch_optional(&self.pool)
                 .await?;
+                if let (None, Some(fence)) = (&row, update.fence) {
+                    Self::check_fence(&self.pool, fence).await?;
+                }
                 match row {
                     Some(row) => row.try_into(),
                     None => Err(StoreError::Conflict(format!(
@@ -2057,8 +2066,19 @@ macro_rules! impl_execution_store {
                 }))
             }
 
-            async fn save_step_run(&self, run: &StepRun) -> Result<()> {
-                Self::upsert_step_run(&self.pool, run).await
+            async fn save_step_run(
+                &self,
+                run: &StepRun,
+                fence: Option<baton_core::job::Fence>,
+            ) -> Result<()> {
+                let Some(fence) = fence else {
+                    return Self::upsert_step_run(&self.pool, run).await;
+                };
+                let mut transaction = self.pool.begin().await?;
+                Self::check_fence(&mut *transaction, fence).await?;
+                Self::upsert_step_run(&mut *transaction, run).await?;
+                transaction.commit().await?;
+                Ok(())
             }
 
             async fn step_runs(&self, execution: ExecutionId) -> Result<Vec<StepRun>> {
@@ -2110,6 +2130,24 @@ macro_rules! impl_execution_store {
         }
 
         impl $store {
+            /// [`StoreError::LeaseLost`] unless the fence's lease is the job's latest claim. The
+            /// job's row stays share-locked until the caller's transaction ends, so a claim
+            /// waits for the write and then sees it (or the write sees the claim and is refused).
+            async fn check_fence<'c, E>(executor: E, fence: baton_core::job::Fence) -> Result<()>
+            where
+                E: sqlx::Executor<'c, Database = <$store as $crate::sql::HasDatabase>::Database>,
+            {
+                let claims: Option<i32> =
+                    sqlx::query_scalar("SELECT attempts FROM jobs WHERE id = $1 FOR SHARE")
+                        .bind(fence.job.as_uuid())
+                        .fetch_optional(executor)
+                        .await?;
+                match claims {
+                    Some(claims) if claims == fence.generation => Ok(()),
+                    _ => Err(StoreError::LeaseLost(fence.job)),
+                }
+            }
+
             async fn upsert_step_run<'c, E>(executor: E, run: &StepRun) -> Result<()>
             where
                 E: sqlx::Executor<'c, Database = <$store as $crate::sql::HasDatabase>::Database>,

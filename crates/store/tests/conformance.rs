@@ -11,7 +11,7 @@ use baton_core::credential::{NewCredential, SealedSecret};
 use baton_core::execution::{
     Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun, TokenUsage, TriggerKind,
 };
-use baton_core::job::{Claim, NewJob};
+use baton_core::job::{Claim, Fence, NewJob};
 use baton_core::organization::NewUser;
 use baton_core::session::NewSession;
 use baton_core::workflow::{NewVersion, NewWorkflow, Workflow};
@@ -48,6 +48,7 @@ conformance!(
     executions_filter_by_workflow_and_state,
     jobs_are_claimed_when_due_in_order,
     a_lapsed_lease_passes_the_job_to_another_worker,
+    writes_under_a_lease_taken_over_are_refused,
     concurrent_claims_never_share_a_job,
     released_jobs_wait_until_their_new_time,
     credentials_keep_only_sealed_secrets,
@@ -130,6 +131,27 @@ fn job_for(execution: &NewExecution, run_at: chrono::DateTime<Utc>) -> NewJob {
         workflow_id: execution.workflow_id,
         workflow_limit: None,
     }
+}
+
+/// Queues the job that runs `execution`, due at `now`.
+async fn run_job(
+    store: &dyn Store,
+    flow: &Workflow,
+    execution: ExecutionId,
+    now: chrono::DateTime<Utc>,
+) -> baton_core::job::Job {
+    store
+        .enqueue(NewJob {
+            org_id: flow.org_id,
+            execution_id: execution,
+            kind: "run".into(),
+            payload: json!({}),
+            run_at: now,
+            workflow_id: flow.id,
+            workflow_limit: None,
+        })
+        .await
+        .unwrap()
 }
 
 fn claim(worker: &str, now: chrono::DateTime<Utc>) -> Claim {
@@ -951,7 +973,7 @@ async fn the_ai_budget_is_kept_and_the_months_spend_is_summed(test: &TestStore) 
         let execution = store.create_execution(new_execution(&flow)).await.unwrap();
         let mut run = step(execution.id, "ask", StepState::Completed, 10, micros);
         run.started_at = Some(now_micros() - Duration::days(days_ago));
-        store.save_step_run(&run).await.unwrap();
+        store.save_step_run(&run, None).await.unwrap();
     }
     let since = Utc::now() - Duration::days(30);
     assert_eq!(
@@ -980,7 +1002,7 @@ async fn step_checkpoints_replace_and_total_up(test: &TestStore) {
         .unwrap();
     for key in ["step_1", "step_2", "step_3"] {
         store
-            .save_step_run(&step(execution.id, key, StepState::Running, 0, 0))
+            .save_step_run(&step(execution.id, key, StepState::Running, 0, 0), None)
             .await
             .unwrap();
     }
@@ -988,9 +1010,12 @@ async fn step_checkpoints_replace_and_total_up(test: &TestStore) {
     finished.output = Some(json!({"response": "Hello"}));
     finished.attempts = 3;
     finished.finished_at = Some(now_micros());
-    store.save_step_run(&finished).await.unwrap();
+    store.save_step_run(&finished, None).await.unwrap();
     store
-        .save_step_run(&step(execution.id, "step_3", StepState::Failed, 40, 250))
+        .save_step_run(
+            &step(execution.id, "step_3", StepState::Failed, 40, 250),
+            None,
+        )
         .await
         .unwrap();
 
@@ -1025,13 +1050,10 @@ async fn step_checkpoints_replace_and_total_up(test: &TestStore) {
     );
 
     let orphan = store
-        .save_step_run(&step(
-            ExecutionId::new(),
-            "step_1",
-            StepState::Running,
-            0,
-            0,
-        ))
+        .save_step_run(
+            &step(ExecutionId::new(), "step_1", StepState::Running, 0, 0),
+            None,
+        )
         .await;
     assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
 }
@@ -1217,18 +1239,7 @@ async fn a_lapsed_lease_passes_the_job_to_another_worker(test: &TestStore) {
     let flow = workflow(store, org_id, "wf_lease").await;
     let execution = store.create_execution(new_execution(&flow)).await.unwrap();
     let now = Utc::now();
-    let job = store
-        .enqueue(NewJob {
-            org_id,
-            execution_id: execution.id,
-            kind: "run".into(),
-            payload: json!({}),
-            run_at: now,
-            workflow_id: flow.id,
-            workflow_limit: None,
-        })
-        .await
-        .unwrap();
+    let job = run_job(store, &flow, execution.id, now).await;
     store.claim(&claim("worker-a", now)).await.unwrap().unwrap();
     assert!(
         store
@@ -1267,6 +1278,107 @@ async fn a_lapsed_lease_passes_the_job_to_another_worker(test: &TestStore) {
         "the old worker lost the job"
     );
     assert!(store.complete(job.id, "worker-b").await.unwrap());
+}
+
+/// A worker paused past its lease comes back after another worker claimed the job: its
+/// checkpoints and state changes, fenced by its claim, are refused and leave the new holder's
+/// writes as they are.
+async fn writes_under_a_lease_taken_over_are_refused(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let flow = workflow(store, org_id, "wf_fence").await;
+    let execution = store.create_execution(new_execution(&flow)).await.unwrap();
+    let now = Utc::now();
+    run_job(store, &flow, execution.id, now).await;
+    let first = store.claim(&claim("worker-a", now)).await.unwrap().unwrap();
+    let old = Fence {
+        job: first.id,
+        generation: first.attempts,
+    };
+    let mut start = ExecutionUpdate::new(
+        execution.id,
+        ExecutionState::Pending,
+        ExecutionState::Running,
+        now,
+    );
+    start.fence = Some(old);
+    store.transition(start).await.unwrap();
+    store
+        .save_step_run(
+            &step(execution.id, "step_1", StepState::Running, 0, 0),
+            Some(old),
+        )
+        .await
+        .unwrap();
+
+    let second = store
+        .claim(&claim("worker-b", now + Duration::seconds(61)))
+        .await
+        .unwrap()
+        .unwrap();
+    let new = Fence {
+        job: second.id,
+        generation: second.attempts,
+    };
+    store
+        .save_step_run(
+            &step(execution.id, "step_1", StepState::Completed, 0, 0),
+            Some(new),
+        )
+        .await
+        .unwrap();
+
+    let late = store
+        .save_step_run(
+            &step(execution.id, "step_1", StepState::Failed, 0, 0),
+            Some(old),
+        )
+        .await;
+    assert!(
+        matches!(late, Err(StoreError::LeaseLost(job)) if job == first.id),
+        "{late:?}"
+    );
+    let mut finish = ExecutionUpdate::new(
+        execution.id,
+        ExecutionState::Running,
+        ExecutionState::Failed,
+        Utc::now(),
+    );
+    finish.fence = Some(old);
+    let late = store.transition(finish.clone()).await;
+    assert!(matches!(late, Err(StoreError::LeaseLost(_))), "{late:?}");
+
+    let runs = store.step_runs(execution.id).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        runs[0].state,
+        StepState::Completed,
+        "the new holder's checkpoint stands"
+    );
+    let stored = store
+        .execution(org_id, execution.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, ExecutionState::Running);
+
+    finish.fence = Some(new);
+    finish.to = ExecutionState::Completed;
+    assert_eq!(
+        store.transition(finish).await.unwrap().state,
+        ExecutionState::Completed
+    );
+    assert!(store.complete(second.id, "worker-b").await.unwrap());
+    let after = store
+        .save_step_run(
+            &step(execution.id, "step_1", StepState::Failed, 0, 0),
+            Some(new),
+        )
+        .await;
+    assert!(
+        matches!(after, Err(StoreError::LeaseLost(_))),
+        "a finished job fences every write: {after:?}"
+    );
 }
 
 async fn concurrent_claims_never_share_a_job(test: &TestStore) {

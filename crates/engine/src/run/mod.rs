@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use baton_core::execution::{Execution, ExecutionUpdate, StepRun, TokenUsage};
 use baton_core::{ExecutionState, OrgId, StepState, Usd};
-use baton_store::ExecutionStore;
+use baton_store::{ExecutionStore, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -88,10 +88,24 @@ impl Default for RunOptions {
     }
 }
 
+/// A write refused because another worker claimed the job stops the run without a verdict:
+/// the execution is the new holder's.
+fn taken_over(error: StoreError) -> EngineError {
+    match error {
+        StoreError::LeaseLost(_) => EngineError::Interrupted(error.to_string()),
+        other => EngineError::Store(other),
+    }
+}
+
 /// Answers whether the process still holds the job of the run it is running.
 #[async_trait::async_trait]
 pub trait LeaseCheck: Send + Sync {
     async fn held(&self) -> bool;
+    /// The lease every checkpoint and state change of the run is written under: once another
+    /// worker has claimed the job, the store refuses them.
+    fn fence(&self) -> Option<baton_core::job::Fence> {
+        None
+    }
 }
 
 /// Sees each step start and finish, e.g. to print progress or stream it to a browser.
@@ -271,16 +285,17 @@ impl Engine {
         options: &RunOptions,
     ) -> Result<(Execution, Outcome), EngineError> {
         let now = Utc::now();
+        let fence = options.lease.as_ref().and_then(|lease| lease.fence());
         let state = match execution.state {
             ExecutionState::Pending | ExecutionState::Waiting => {
-                store
-                    .transition(ExecutionUpdate::new(
-                        execution.id,
-                        execution.state,
-                        ExecutionState::Running,
-                        now,
-                    ))
-                    .await?;
+                let mut start = ExecutionUpdate::new(
+                    execution.id,
+                    execution.state,
+                    ExecutionState::Running,
+                    now,
+                );
+                start.fence = fence;
+                store.transition(start).await.map_err(taken_over)?;
                 ExecutionState::Running
             }
             ExecutionState::Running => ExecutionState::Running,
@@ -368,7 +383,10 @@ impl Engine {
                 Outcome::Cancelled,
             ),
         };
-        let stored = store.transition(update).await?;
+        let stored = store
+            .transition(ExecutionUpdate { fence, ..update })
+            .await
+            .map_err(taken_over)?;
         Ok((stored, outcome))
     }
 
@@ -406,7 +424,7 @@ impl Engine {
         run.state = StepState::Completed;
         run.output = Some(answer);
         run.finished_at = Some(Utc::now());
-        self.store.save_step_run(&run).await?;
+        self.store.save_step_run(&run, None).await?;
         Ok(())
     }
 
@@ -500,8 +518,14 @@ impl Run<'_> {
         let started = std::time::Instant::now();
         let mut wait = std::time::Duration::from_millis(500);
         loop {
-            match self.store.save_step_run(run).await {
+            let fence = self.options.lease.as_ref().and_then(|lease| lease.fence());
+            match self.store.save_step_run(run, fence).await {
                 Ok(()) => return Ok(()),
+                Err(error @ StoreError::LeaseLost(_)) => {
+                    return Err(Halt::Interrupted {
+                        reason: error.to_string(),
+                    });
+                }
                 Err(error) if error.is_unavailable() => {
                     if started.elapsed() >= CHECKPOINT_PATIENCE {
                         return Err(Halt::Interrupted {

@@ -13,7 +13,7 @@ use baton_core::execution::{
     Execution, ExecutionFilter, ExecutionUpdate, NewExecution, StepRun, TokenUsage,
 };
 use baton_core::hook::Hook;
-use baton_core::job::{Job, NewJob};
+use baton_core::job::{Fence, Job, NewJob};
 use baton_core::workflow::Workflow;
 use baton_core::{
     ExecutionId, ExecutionState, JobId, OrgId, Page, PageRequest, Usd, UserId, WorkflowId,
@@ -455,7 +455,10 @@ impl ExecutionStore for super::SqliteStore {
             update.to,
             ExecutionState::Completed | ExecutionState::Failed | ExecutionState::Cancelled
         );
-        self.executions.with(|connection| {
+        self.executions.write(|connection| {
+            if let Some(fence) = update.fence {
+                check_fence(connection, fence)?;
+            }
             let mut statement = connection.prepare_cached(concat!(
                 "UPDATE executions SET state = ?3, output = ?4, error = ?5, \
                  started_at = COALESCE(started_at, ?6), finished_at = ?7, \
@@ -518,9 +521,16 @@ impl ExecutionStore for super::SqliteStore {
         })
     }
 
-    async fn save_step_run(&self, run: &StepRun) -> Result<()> {
-        self.executions
-            .with(|connection| upsert_step_run(connection, run))
+    async fn save_step_run(&self, run: &StepRun, fence: Option<Fence>) -> Result<()> {
+        match fence {
+            None => self
+                .executions
+                .with(|connection| upsert_step_run(connection, run)),
+            Some(fence) => self.executions.write(|transaction| {
+                check_fence(transaction, fence)?;
+                upsert_step_run(transaction, run)
+            }),
+        }
     }
 
     async fn step_runs(&self, execution: ExecutionId) -> Result<Vec<StepRun>> {
@@ -591,6 +601,19 @@ fn insert_finished(connection: &Connection, execution: &Execution) -> Result<()>
             }
         })?;
     Ok(())
+}
+
+/// [`StoreError::LeaseLost`] unless the fence's lease is the job's latest claim. Called inside
+/// the write's transaction, which holds SQLite's write lock: no claim can come in between.
+fn check_fence(connection: &Connection, fence: Fence) -> Result<()> {
+    let claims: Option<i32> = connection
+        .prepare_cached("SELECT attempts FROM jobs WHERE id = ?1")?
+        .query_row(params![id(fence.job.as_uuid())], |row| row.get(0))
+        .optional()?;
+    match claims {
+        Some(claims) if claims == fence.generation => Ok(()),
+        _ => Err(StoreError::LeaseLost(fence.job)),
+    }
 }
 
 fn upsert_step_run(connection: &Connection, run: &StepRun) -> Result<()> {
