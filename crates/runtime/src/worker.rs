@@ -254,6 +254,12 @@ impl Worker {
                 }
             }
             while running.try_join_next().is_some() {}
+            // Without a listener, wake in time to listen again.
+            let nap = if signal.is_some() {
+                self.settings.poll
+            } else {
+                self.settings.poll.min(RELISTEN_EVERY)
+            };
             let heard = async {
                 match signal.as_mut() {
                     Some(signal) => signal.wait().await,
@@ -268,7 +274,7 @@ impl Worker {
                         signal = None;
                     }
                 }
-                () = tokio::time::sleep(self.settings.poll) => {}
+                () = tokio::time::sleep(nap) => {}
                 changed = stop.changed() => {
                     // A dropped sender means stop too.
                     if changed.is_err() {

@@ -11,7 +11,9 @@ use baton_core::{ExecutionState, OrgId, WorkflowId};
 use baton_runtime::{NewRun, Worker, WorkerSettings};
 use chrono::Utc;
 use common::harness;
-use common::{TestStore, runtime, runtime_reaching_localhost, saved_workflow};
+use common::{
+    TestStore, completed_within, runtime, runtime_reaching_localhost, saved_workflow, slow_service,
+};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -226,53 +228,6 @@ async fn a_workflow_limited_to_one_runs_one_at_a_time_across_workers(test: &Test
 }
 
 /// The execution's state once it completes, or as it is after five seconds.
-async fn completed_within_5s(
-    runtime: &baton_runtime::Runtime,
-    org: OrgId,
-    execution: baton_core::ExecutionId,
-) -> ExecutionState {
-    let mut state = ExecutionState::Running;
-    for _ in 0..200 {
-        state = runtime
-            .store
-            .execution(org, execution)
-            .await
-            .unwrap()
-            .unwrap()
-            .state;
-        if state == ExecutionState::Completed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    state
-}
-
-/// A service whose `/slow` takes a second; how many calls reached it, by path.
-async fn slow_service() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    let calls: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
-    let seen = calls.clone();
-    let app = axum::Router::new().route(
-        "/{name}",
-        axum::routing::post(
-            move |axum::extract::Path(name): axum::extract::Path<String>| {
-                let seen = seen.clone();
-                async move {
-                    seen.lock().unwrap().push(name.clone());
-                    if name == "slow" {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    axum::Json(json!({"done": name}))
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), calls)
-}
-
 async fn a_stopping_worker_lets_the_call_in_flight_finish_and_hands_back_the_rest(
     test: &TestStore,
 ) {
@@ -324,7 +279,13 @@ async fn a_stopping_worker_lets_the_call_in_flight_finish_and_hands_back_the_res
 
     let (stop, stopped) = watch::channel(false);
     let heir = tokio::spawn(Worker::new(runtime.clone(), settings("heir")).run(stopped));
-    let state = completed_within_5s(&runtime, org, execution.id).await;
+    let state = completed_within(
+        runtime.store.as_ref(),
+        org,
+        execution.id,
+        Duration::from_secs(5),
+    )
+    .await;
     stop.send(true).unwrap();
     heir.await.unwrap();
     assert_eq!(state, ExecutionState::Completed);
@@ -365,7 +326,13 @@ async fn a_worker_whose_clock_runs_ahead_takes_no_live_workers_job(test: &TestSt
         ..settings("ahead")
     };
     let fast = tokio::spawn(Worker::new(runtime.clone(), ahead).run(stopped));
-    let state = completed_within_5s(&runtime, org, execution.id).await;
+    let state = completed_within(
+        runtime.store.as_ref(),
+        org,
+        execution.id,
+        Duration::from_secs(5),
+    )
+    .await;
     stop.send(true).unwrap();
     live.await.unwrap();
     fast.await.unwrap();

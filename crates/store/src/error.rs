@@ -47,6 +47,9 @@ impl StoreError {
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed => true,
+                // A connection cut while it was being opened (a proxy or load balancer in
+                // front of a restarting server accepts and closes at once).
+                sqlx::Error::Protocol(message) => message.contains("unexpected response"),
                 sqlx::Error::Database(database) => database.code().is_some_and(|code| {
                     // Connection exceptions, and a server shutting down or starting up.
                     code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")

@@ -43,20 +43,28 @@ fn limits() -> Limits {
 }
 
 fn runtime_with(test: &TestStore, settings: &baton_connectors::ConnectorSettings) -> Arc<Runtime> {
+    runtime_on(test.store.clone(), settings)
+}
+
+/// A runtime over `store`, with the built-in connectors under `settings`.
+pub fn runtime_on(
+    store: Arc<dyn baton_store::Store>,
+    settings: &baton_connectors::ConnectorSettings,
+) -> Arc<Runtime> {
     let connectors: Arc<dyn baton_engine::connector::Connectors> =
         Arc::new(baton_connectors::Registry::new(settings));
     let engine = Engine::new(
-        test.store.clone(),
+        store.clone(),
         Arc::new(NoProvider),
         connectors.clone(),
         limits(),
     );
     let vault = Arc::new(baton_store::vault::Vault::new(
-        test.store.clone(),
+        store.clone(),
         baton_store::vault::MasterKeys::new(baton_store::vault::MasterKey::generate(), vec![]),
     ));
     Arc::new(Runtime::new(
-        test.store.clone(),
+        store.clone(),
         Arc::new(engine),
         connectors,
         limits(),
@@ -92,4 +100,51 @@ pub async fn saved_workflow(test: &TestStore, definition: Value) -> (OrgId, Work
         .await
         .unwrap();
     (org.id, workflow.id)
+}
+
+/// The execution's state once it completed, or as it stands after `patience`.
+pub async fn completed_within(
+    store: &dyn baton_store::Store,
+    org: OrgId,
+    execution: baton_core::ExecutionId,
+    patience: std::time::Duration,
+) -> baton_core::ExecutionState {
+    let started = std::time::Instant::now();
+    loop {
+        let state = store
+            .execution(org, execution)
+            .await
+            .ok()
+            .flatten()
+            .map(|execution| execution.state);
+        if state == Some(baton_core::ExecutionState::Completed) || started.elapsed() >= patience {
+            return state.unwrap_or(baton_core::ExecutionState::Pending);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// A service whose `/slow` takes a second; the paths called, in order.
+pub async fn slow_service() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let calls: Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let seen = calls.clone();
+    let app = axum::Router::new().route(
+        "/{name}",
+        axum::routing::post(
+            move |axum::extract::Path(name): axum::extract::Path<String>| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock().unwrap().push(name.clone());
+                    if name == "slow" {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                    axum::Json(serde_json::json!({"done": name}))
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), calls)
 }

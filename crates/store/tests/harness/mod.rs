@@ -40,6 +40,22 @@ impl TestStore {
 
     /// `None` when no PostgreSQL server is configured for tests.
     pub async fn postgres() -> Option<TestStore> {
+        Self::postgres_through(None).await
+    }
+
+    /// The server's address (host and port) of `BATON_TEST_DATABASE_URL`.
+    #[allow(dead_code)] // for the runtime's outage test
+    pub fn postgres_address() -> Option<(String, u16)> {
+        let url = std::env::var("BATON_TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())?;
+        let options = PgConnectOptions::from_str(&url).ok()?;
+        Some((options.get_host().to_owned(), options.get_port()))
+    }
+
+    /// Like [`TestStore::postgres`], with the store connecting through `127.0.0.1:port` (a
+    /// proxy a test can cut) instead of straight to the server.
+    pub async fn postgres_through(port: Option<u16>) -> Option<TestStore> {
         let url = std::env::var("BATON_TEST_DATABASE_URL")
             .ok()
             .filter(|url| !url.is_empty())?;
@@ -55,7 +71,10 @@ impl TestStore {
             .await
             .expect("create schema");
         admin.close().await.ok();
-        let scoped = options.clone().options([("search_path", schema.as_str())]);
+        let mut scoped = options.clone().options([("search_path", schema.as_str())]);
+        if let Some(port) = port {
+            scoped = scoped.host("127.0.0.1").port(port);
+        }
         let store = PostgresStore::connect(scoped)
             .await
             .expect("connect postgres");
@@ -68,6 +87,22 @@ impl TestStore {
                 schema,
             },
         })
+    }
+
+    /// A second store on the same PostgreSQL schema, straight to the server: what another
+    /// process sharing the database sees. `None` on SQLite.
+    #[allow(dead_code)] // for the runtime's outage test
+    pub async fn another_process(&self) -> Option<Arc<dyn Store>> {
+        let Cleanup::Postgres { options, schema } = &self.cleanup else {
+            return None;
+        };
+        let scoped = (**options)
+            .clone()
+            .options([("search_path", schema.as_str())]);
+        let store = PostgresStore::connect(scoped)
+            .await
+            .expect("connect postgres");
+        Some(Arc::new(store))
     }
 
     /// Drops the test's schema (a failed test leaves it behind for inspection).
