@@ -191,12 +191,61 @@ impl Breakers {
         };
     }
 
+    /// Opens the circuit for `service` until `open_for` from `now`, as another process that
+    /// shares the database saw it open; a circuit this process already holds open or is
+    /// probing is left as it is.
+    pub fn adopt(&mut self, org: OrgId, service: &str, open_for: Duration, now: Instant) {
+        let circuit = self
+            .circuits
+            .entry((org, service.to_owned()))
+            .or_insert(Circuit::Closed { failures: 0 });
+        if let Circuit::Closed { .. } = circuit {
+            let opened_ago = self.settings.cool_down.saturating_sub(open_for);
+            *circuit = Circuit::Open {
+                since: now.checked_sub(opened_ago).unwrap_or(now),
+            };
+        }
+    }
+
+    pub fn cool_down(&self) -> Duration {
+        self.settings.cool_down
+    }
+
     /// Whether the circuit is open (or being probed) for `service`.
     pub fn is_open(&self, org: OrgId, service: &str) -> bool {
         matches!(
             self.circuits.get(&(org, service.to_owned())),
             Some(Circuit::Open { .. } | Circuit::Probing { .. })
         )
+    }
+}
+
+#[cfg(test)]
+mod adopted_tests {
+    use super::*;
+
+    #[test]
+    fn a_circuit_another_process_opened_holds_calls_back_until_its_time() {
+        let mut breakers = Breakers::new(BreakerSettings::default());
+        let org = OrgId::new();
+        let now = Instant::now();
+        breakers.adopt(org, "slack", Duration::from_secs(12), now);
+        let (message, wait) = breakers.held_back(org, "slack", now).expect("held back");
+        assert!(message.contains("circuit open"), "{message}");
+        assert_eq!(wait, Duration::from_secs(12));
+        assert_eq!(breakers.permit(org, "hubspot", now), Permit::Allowed);
+        assert_eq!(
+            breakers.permit(org, "slack", now + Duration::from_secs(12)),
+            Permit::Allowed,
+            "this process probes once the time has come"
+        );
+        breakers.adopt(org, "slack", Duration::from_secs(30), now);
+        assert!(
+            breakers
+                .held_back(org, "slack", now + Duration::from_secs(12))
+                .is_some_and(|(message, _)| message.contains("being checked")),
+            "a probe in flight here is not reset by what others saw"
+        );
     }
 }
 

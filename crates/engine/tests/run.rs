@@ -1509,3 +1509,73 @@ async fn a_run_under_a_lease_taken_over_writes_nothing_and_sends_nothing() {
         }
     }
 }
+
+/// Two processes on one database: the first sees a service fail until its circuit opens; the
+/// second, which has never called the service, holds its calls back at once.
+#[tokio::test]
+async fn a_circuit_opened_in_one_process_holds_back_the_others() {
+    let failing = FakeConnectors::new(|_, _| Err(StepError::transient("connection reset")));
+    let harness = Harness::new(failing.clone()).await;
+    let process = |connectors: Arc<FakeConnectors>| {
+        baton_engine::Engine::new(
+            harness.store.clone(),
+            harness.llm.clone(),
+            connectors,
+            Limits::default(),
+        )
+        .with_shared_circuits(harness.store.clone() as Arc<dyn baton_store::CircuitStore>)
+    };
+    let first = process(failing.clone());
+    let elsewhere = FakeConnectors::new(|_, _| Ok(json!({"id": 1})));
+    let second = process(elsewhere.clone());
+    let workflow = json!({"id": "wf_shared_cb", "name": "cb", "steps": [
+        {"id": "call", "type": "integration", "service": "hubspot", "action": "create_contact", "retry": {"max_retries": 0}}
+    ]});
+    for _ in 0..5 {
+        let (execution, compiled) = harness.execution(&workflow, json!({})).await;
+        first
+            .run(&execution, &compiled, &RunOptions::default())
+            .await
+            .unwrap();
+    }
+    assert_eq!(failing.count("create_contact"), 5);
+    for _ in 0..100 {
+        if !harness
+            .store
+            .open_circuits(chrono::Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (execution, compiled) = harness.execution(&workflow, json!({})).await;
+    let (_, outcome) = second
+        .run(&execution, &compiled, &RunOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Waiting {
+                resume_at: Some(_),
+                ..
+            }
+        ),
+        "the step waits for the cool-down the first process started: {outcome:?}"
+    );
+    assert_eq!(
+        elsewhere.count("create_contact"),
+        0,
+        "the second process did not call hubspot"
+    );
+    let steps = harness.steps(&execution).await;
+    let message = steps[0].error.as_ref().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("circuit open"), "{message}");
+}

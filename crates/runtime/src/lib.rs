@@ -136,7 +136,8 @@ impl Runtime {
                 servers,
             )))
             .with_credentials(credentials.clone())
-            .with_limiter(limiter);
+            .with_limiter(limiter)
+            .with_shared_circuits(store.clone() as Arc<dyn baton_store::CircuitStore>);
         Self {
             credentials,
             ..Self::new(store, Arc::new(engine), connectors, limits, vault)

@@ -296,6 +296,26 @@ pub trait JobQueue: Send + Sync {
     async fn release_every_lease(&self) -> Result<u64>;
 }
 
+/// Circuits open for an organization's calls to a service, shared by every process on the
+/// database, so that one process's lesson (the service keeps failing) holds back the others.
+#[async_trait]
+pub trait CircuitStore: Send + Sync {
+    /// Holds calls to `service` back until `until` (a later time already stored stands).
+    async fn open_circuit(
+        &self,
+        org: OrgId,
+        service: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()>;
+    /// Forgets the circuit: the service answers again.
+    async fn close_circuit(&self, org: OrgId, service: &str) -> Result<()>;
+    /// The circuits still open at `now`, each with when calls may go again.
+    async fn open_circuits(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(OrgId, String, chrono::DateTime<chrono::Utc>)>>;
+}
+
 /// Webhook triggers.
 #[async_trait]
 pub trait HookStore: Send + Sync {
@@ -504,6 +524,7 @@ pub trait Store:
     + HookStore
     + KeyStore
     + JobSignals
+    + CircuitStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

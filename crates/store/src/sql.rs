@@ -1087,6 +1087,55 @@ macro_rules! impl_store {
         }
 
         #[async_trait]
+        impl $crate::CircuitStore for $store {
+            async fn open_circuit(
+                &self,
+                org: OrgId,
+                service: &str,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO circuits (org_id, service, open_until) VALUES ($1, $2, $3) \
+                     ON CONFLICT (org_id, service) DO UPDATE SET open_until = CASE \
+                     WHEN excluded.open_until > circuits.open_until THEN excluded.open_until \
+                     ELSE circuits.open_until END",
+                )
+                .bind(org.as_uuid())
+                .bind(service)
+                .bind($crate::sql::stored_time(until))
+                .execute(&self.pool)
+                .await
+                .map_err(|error| StoreError::on_missing(error, "organization"))?;
+                Ok(())
+            }
+
+            async fn close_circuit(&self, org: OrgId, service: &str) -> Result<()> {
+                sqlx::query("DELETE FROM circuits WHERE org_id = $1 AND service = $2")
+                    .bind(org.as_uuid())
+                    .bind(service)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn open_circuits(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Vec<(OrgId, String, chrono::DateTime<chrono::Utc>)>> {
+                let rows: Vec<(uuid::Uuid, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+                    "SELECT org_id, service, open_until FROM circuits WHERE open_until > $1",
+                )
+                .bind($crate::sql::stored_time(now))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(org, service, until)| (OrgId::from_uuid(org), service, until))
+                    .collect())
+            }
+        }
+
+        #[async_trait]
         impl AuditLog for $store {
             async fn record(&self, event: NewAuditEvent) -> Result<AuditEvent> {
                 let row: AuditEventRow = sqlx::query_as(concat!(

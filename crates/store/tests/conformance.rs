@@ -49,6 +49,7 @@ conformance!(
     jobs_are_claimed_when_due_in_order,
     a_lapsed_lease_passes_the_job_to_another_worker,
     writes_under_a_lease_taken_over_are_refused,
+    open_circuits_are_shared_until_their_time_or_closing,
     concurrent_claims_never_share_a_job,
     released_jobs_wait_until_their_new_time,
     credentials_keep_only_sealed_secrets,
@@ -1378,6 +1379,48 @@ async fn writes_under_a_lease_taken_over_are_refused(test: &TestStore) {
     assert!(
         matches!(after, Err(StoreError::LeaseLost(_))),
         "a finished job fences every write: {after:?}"
+    );
+}
+
+async fn open_circuits_are_shared_until_their_time_or_closing(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let now = now_micros();
+    store
+        .open_circuit(org_id, "hubspot", now + Duration::seconds(30))
+        .await
+        .unwrap();
+    store
+        .open_circuit(org_id, "hubspot", now + Duration::seconds(10))
+        .await
+        .unwrap();
+    store
+        .open_circuit(org_id, "slack", now + Duration::seconds(5))
+        .await
+        .unwrap();
+    let mut open = store.open_circuits(now).await.unwrap();
+    open.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        open,
+        vec![
+            (org_id, "hubspot".to_owned(), now + Duration::seconds(30)),
+            (org_id, "slack".to_owned(), now + Duration::seconds(5)),
+        ],
+        "the later time stands"
+    );
+    let later = store
+        .open_circuits(now + Duration::seconds(6))
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1, "slack's time has come: {later:?}");
+    store.close_circuit(org_id, "hubspot").await.unwrap();
+    assert!(
+        store
+            .open_circuits(now)
+            .await
+            .unwrap()
+            .iter()
+            .all(|(_, service, _)| service != "hubspot")
     );
 }
 

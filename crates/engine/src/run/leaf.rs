@@ -95,8 +95,10 @@ impl Run<'_> {
                 if let Some((opens, why)) = self.throttle(&call.service).await {
                     return Err(self.park(&mut run, key, &why, opens).await);
                 }
-                // An open circuit (or a service's own Retry-After) holds the call back: a short
-                // wait is slept in place, a longer one parks the step; neither uses an attempt.
+                // An open circuit (here or in another process) or a service's own Retry-After
+                // holds the call back: a short wait is slept in place, a longer one parks the
+                // step; neither uses an attempt.
+                self.engine.read_shared_circuits().await;
                 if let Some((why, wait)) = self.held_back(&call.service) {
                     if wait <= std::time::Duration::from_secs(10) {
                         tokio::select! {
@@ -443,6 +445,7 @@ impl Run<'_> {
         &self,
         mut request: LlmRequest,
     ) -> Result<(LlmRequest, crate::provider::LlmResponse), (LlmRequest, StepError)> {
+        self.engine.read_shared_circuits().await;
         if let Err(error) = self.permit(&request.provider) {
             return Err((request, error));
         }
@@ -559,9 +562,12 @@ impl Run<'_> {
         match (was_open, breakers.is_open(self.org(), service)) {
             (false, true) => {
                 tracing::warn!(org = %self.org(), service, "circuit open: the service failed repeatedly; its calls wait for the cool-down");
+                self.engine
+                    .share_circuit(self.org(), service, Some(breakers.cool_down()));
             }
             (true, false) => {
-                tracing::info!(org = %self.org(), service, "circuit closed: the service answers again")
+                tracing::info!(org = %self.org(), service, "circuit closed: the service answers again");
+                self.engine.share_circuit(self.org(), service, None);
             }
             _ => {}
         }

@@ -42,7 +42,14 @@ pub struct Engine {
     limiter: Arc<dyn crate::throttle::Limiter>,
     /// Gathers calls for the services that take batches.
     batcher: crate::batch::Batcher,
+    /// Where circuits are shared with the other processes on the database, and when this
+    /// process last read them.
+    circuits: Option<Arc<dyn baton_store::CircuitStore>>,
+    circuits_read: Mutex<Option<Instant>>,
 }
+
+/// How often a process reads the circuits the others opened (only while it makes calls).
+const CIRCUITS_READ_EVERY: Duration = Duration::from_secs(1);
 
 /// How much of a service's declared limit an organization has used in the current window.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -209,7 +216,64 @@ impl Engine {
             credentials: None,
             limiter: Arc::new(crate::throttle::MemoryLimiter::default()),
             batcher: crate::batch::Batcher::default(),
+            circuits: None,
+            circuits_read: Mutex::new(None),
         }
+    }
+
+    /// Shares open circuits with the other processes on the database: a service one process
+    /// saw fail repeatedly is held back in all of them.
+    pub fn with_shared_circuits(mut self, circuits: Arc<dyn baton_store::CircuitStore>) -> Self {
+        self.circuits = Some(circuits);
+        self
+    }
+
+    /// Adopts the circuits other processes opened, at most once a [`CIRCUITS_READ_EVERY`].
+    async fn read_shared_circuits(&self) {
+        let Some(circuits) = &self.circuits else {
+            return;
+        };
+        {
+            let mut read = self.circuits_read.lock().expect("circuits lock");
+            if read.is_some_and(|at| at.elapsed() < CIRCUITS_READ_EVERY) {
+                return;
+            }
+            *read = Some(Instant::now());
+        }
+        let now = Utc::now();
+        match circuits.open_circuits(now).await {
+            Ok(open) => {
+                let mut breakers = self.breakers.lock().expect("breaker lock");
+                let here = Instant::now();
+                for (org, service, until) in open {
+                    let open_for = (until - now).to_std().unwrap_or_default();
+                    breakers.adopt(org, &service, open_for, here);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "reading the shared circuits failed"),
+        }
+    }
+
+    /// Tells the other processes that a circuit opened here (for `open_for`) or closed.
+    fn share_circuit(&self, org: OrgId, service: &str, open_for: Option<Duration>) {
+        let Some(circuits) = self.circuits.clone() else {
+            return;
+        };
+        let service = service.to_owned();
+        tokio::spawn(async move {
+            let shared = match open_for {
+                Some(open_for) => {
+                    let until = Utc::now()
+                        + chrono::Duration::from_std(open_for)
+                            .unwrap_or(chrono::Duration::seconds(30));
+                    circuits.open_circuit(org, &service, until).await
+                }
+                None => circuits.close_circuit(org, &service).await,
+            };
+            if let Err(error) = shared {
+                tracing::warn!(%error, service, "sharing a circuit failed");
+            }
+        });
     }
 
     /// Where calls are counted against the services' limits: a shared store (Redis) when
