@@ -9,9 +9,11 @@ CARGO ?= cargo
 run:
 	$(CARGO) run --release --locked -p baton -- serve
 
-## Run the whole test suite. PostgreSQL is tested too when BATON_TEST_DATABASE_URL is set.
+## Run the whole test suite. PostgreSQL is tested too when BATON_TEST_DATABASE_URL is set; the
+## web app's tests need Node.js 20 and Chromium (each says SKIPPED when absent).
 test:
 	$(CARGO) test --workspace --locked
+	CARGO="$(CARGO)" ./web/test.sh
 
 ## Formatting and lints, as CI checks them.
 lint:

@@ -198,12 +198,6 @@ impl From<StoreError> for ApiError {
         }
     }
 }
-
-/// Unknown routes answer with the same error shape.
-pub(crate) async fn not_found() -> ApiError {
-    ApiError::NoSuchEndpoint
-}
-
 #[cfg(test)]
 mod tests {
 

@@ -92,7 +92,7 @@ mod tests {
     #[tokio::test]
     async fn every_response_carries_the_security_headers_and_unknown_routes_answer_404() {
         let (_dir, _store, app) = sqlite_app().await;
-        for path in ["/healthz", "/readyz", "/no/such/route"] {
+        for path in ["/healthz", "/readyz", "/api/v1/no/such/route", "/sign-in"] {
             let response = app
                 .clone()
                 .oneshot(Request::get(path).body(Body::empty()).unwrap())
@@ -117,7 +117,7 @@ mod tests {
             );
             assert_eq!(headers["x-frame-options"], "DENY", "{path}");
         }
-        let (status, body) = get_json(app, "/no/such/route").await;
+        let (status, body) = get_json(app, "/api/v1/no/such/route").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body["error"]["code"], "not_found");
     }

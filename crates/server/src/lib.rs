@@ -21,6 +21,7 @@ mod redact;
 mod request;
 mod security;
 mod shutdown;
+mod web;
 mod workflows;
 
 use std::sync::Arc;
@@ -164,7 +165,7 @@ pub fn router(state: AppState) -> Router {
         .merge(hooks::public_routes())
         .merge(openapi::routes())
         .merge(api)
-        .fallback(error::not_found);
+        .fallback(web::app);
     security::with_security_headers(routes, state.config.is_tls())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)

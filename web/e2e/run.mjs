@@ -1,0 +1,154 @@
+// Browser tests of the web app against a real `baton serve` (started here on a free port with a
+// fresh data folder) in Debian's Chromium. Usage: node e2e/run.mjs <path to the baton binary>.
+// Screenshots of every page visited are written to web/e2e/screenshots/.
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const binary = process.argv[2];
+assert.ok(binary, "usage: node e2e/run.mjs <path to the baton binary>");
+const shots = join(here, "screenshots");
+mkdirSync(shots, { recursive: true });
+
+/** Starts `baton serve` and resolves with its base URL once it listens. */
+function serve(data) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("BATON_")));
+  const child = spawn(binary, ["serve", "--addr", "127.0.0.1:0", "--data-dir", data], {
+    env,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  return new Promise((resolve, reject) => {
+    let log = "";
+    child.stderr.on("data", (chunk) => {
+      log += chunk;
+      const found = /listening on (http:\/\/[0-9.:]+)/.exec(log);
+      if (found) resolve({ child, base: found[1] });
+    });
+    child.on("exit", (code) => reject(new Error(`baton exited (${code}) before listening:\n${log}`)));
+    setTimeout(() => reject(new Error(`baton did not listen within 60 s:\n${log}`)), 60_000);
+  });
+}
+
+/** The newest link to `path` in the mails of the outbox, quoted-printable undone. */
+function mailedLink(data, path) {
+  const outbox = join(data, "outbox");
+  const mails = readdirSync(outbox)
+    .sort()
+    .map((name) => readFileSync(join(outbox, name), "utf8").replace(/=\r?\n/g, "").replace(/=3D/g, "="));
+  for (const mail of mails.reverse()) {
+    const found = new RegExp(`https?://[^\\s"<>]+${path}\\?token=[A-Za-z0-9_-]+`).exec(mail);
+    if (found) return found[0];
+  }
+  throw new Error(`no mail links to ${path}`);
+}
+
+const data = mkdtempSync(join(tmpdir(), "baton-e2e-"));
+const { child, base } = await serve(data);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+let failed = false;
+const run = async (name, test) => {
+  const context = await browser.newContext({ viewport: { width: 375, height: 740 } });
+  const page = await context.newPage();
+  const problems = [];
+  // An answer's status is no page error (a 401 before signing in is expected); a script error or
+  // a CSP refusal is.
+  page.on("console", (message) => {
+    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+      problems.push(message.text());
+    }
+  });
+  page.on("pageerror", (error) => problems.push(error.message));
+  try {
+    await test(page);
+    assert.deepEqual(problems, [], "the page logged no errors (a CSP refusal shows here)");
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    failed = true;
+    await page.screenshot({ path: join(shots, `FAILED-${name.replace(/\W+/g, "-")}.png`) }).catch(() => {});
+    console.log(`FAIL ${name}\n${error.stack ?? error}`);
+  } finally {
+    await context.close();
+  }
+};
+
+/** Every page fits a 375-px phone: nothing scrolls sideways. */
+async function fitsAPhone(page, shot) {
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 375, `${shot} is ${width}px wide on a phone`);
+  await page.screenshot({ path: join(shots, `${shot}.png`), fullPage: true });
+}
+
+const email = "owner@example.com";
+try {
+  await run("sign up, confirm the email, sign out, reset the password, sign in", async (page) => {
+    await page.goto(`${base}/`);
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    await fitsAPhone(page, "sign-in");
+    await page.getByRole("link", { name: "Create an account" }).click();
+    await page.getByLabel("Your name").fill("Ann Owner");
+    await page.getByLabel("Work email").fill(email);
+    await page.getByLabel("Password").fill("a long enough password");
+    await page.getByLabel("Company name").fill("Acme Bakery");
+    await fitsAPhone(page, "sign-up");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.getByRole("heading", { name: "Workflows" }).waitFor();
+    assert.ok(await page.getByText("Acme Bakery").isVisible(), "the organization is named");
+    await page.getByText(`We sent a link to ${email}`).waitFor();
+    await fitsAPhone(page, "home");
+
+    await page.goto(mailedLink(data, "/verify-email"));
+    await page.getByText("Your email address is confirmed").waitFor();
+    await fitsAPhone(page, "verify-email");
+    await page.getByRole("link", { name: "Go to Baton" }).click();
+    await page.getByRole("heading", { name: "Workflows" }).waitFor();
+    assert.equal(await page.getByText("We sent a link to").count(), 0, "confirmed: no reminder");
+
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    await page.getByRole("link", { name: "Forgot your password?" }).click();
+    await page.getByLabel("Email").fill(email);
+    await page.getByRole("button", { name: "Email me a link" }).click();
+    await page.getByText("a link to choose a new password is on its way").waitFor();
+    await fitsAPhone(page, "forgot-password");
+
+    await page.goto(mailedLink(data, "/reset-password"));
+    await page.getByLabel("New password").fill("short");
+    await page.getByRole("button", { name: "Save password" }).click();
+    const refusal = await page.getByRole("alert").textContent();
+    assert.match(refusal ?? "", /password/i, "a too-short password is refused in words");
+    await page.getByLabel("New password").fill("another long password");
+    await page.getByRole("button", { name: "Save password" }).click();
+    await page.getByText("Your password is changed").waitFor();
+    await fitsAPhone(page, "reset-password");
+
+    await page.getByRole("link", { name: "Sign in" }).click();
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill("a long enough password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").waitFor();
+    assert.match(await page.getByRole("alert").textContent(), /not right|did not work|wrong/i, "the old password no longer works");
+    await page.getByLabel("Password").fill("another long password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Workflows" }).waitFor();
+  });
+
+  await run("a link without its token says so", async (page) => {
+    await page.goto(`${base}/invite`);
+    await page.getByRole("heading", { name: "This link is incomplete" }).waitFor();
+    await fitsAPhone(page, "incomplete-link");
+  });
+} finally {
+  await browser.close();
+  child.kill("SIGTERM");
+  rmSync(data, { recursive: true, force: true });
+}
+if (failed) process.exit(1);
+console.log(`screenshots in ${shots}`);

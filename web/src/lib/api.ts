@@ -1,0 +1,36 @@
+import { ApiError, type ApiErrorBody } from "./errors";
+
+/** Calls Baton's API with the session cookies; an expired access cookie is refreshed once. */
+export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+  const response = await send(path, init);
+  if (response.status === 401 && !path.startsWith("/api/v1/auth/")) {
+    const refreshed = await fetch("/api/v1/auth/refresh", { method: "POST", credentials: "same-origin" });
+    if (refreshed.ok) return read<T>(await send(path, init));
+  }
+  return read<T>(response);
+}
+
+function send(path: string, init: { method?: string; body?: unknown }) {
+  return fetch(path, {
+    method: init.method ?? (init.body === undefined ? "GET" : "POST"),
+    credentials: "same-origin",
+    headers: init.body === undefined ? {} : { "content-type": "application/json" },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+}
+
+async function read<T>(response: Response): Promise<T> {
+  const text = await response.text();
+  const body = text ? JSON.parse(text) : undefined;
+  if (!response.ok) {
+    const error = (body as ApiErrorBody | undefined)?.error;
+    throw new ApiError(response.status, error?.code ?? "internal", error?.message ?? "", error?.details ?? []);
+  }
+  return body as T;
+}
+
+export type Me = {
+  user: { id: string; email: string; name: string; email_verified: boolean };
+  organizations: { id: string; name: string; role: string }[];
+  active_organization: { id: string; role: string };
+};

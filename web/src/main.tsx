@@ -1,0 +1,45 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { QueryClient, QueryClientProvider, useQuery } from "@tanstack/react-query";
+import { BrowserRouter, Navigate, Route, Routes } from "react-router";
+import "./index.css";
+import { api, type Me } from "./lib/api";
+import { ApiError, describe } from "./lib/errors";
+import { AcceptInvite, ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from "./pages/auth";
+import { Home } from "./pages/home";
+import { Alert, Card } from "./ui";
+
+const queries = new QueryClient({ defaultOptions: { queries: { retry: false, refetchOnWindowFocus: false } } });
+
+/** The signed-in part: asks who is signed in, and sends anyone else to sign in. */
+function SignedIn() {
+  const me = useQuery({ queryKey: ["me"], queryFn: () => api<Me>("/api/v1/me") });
+  if (me.isPending) return <p role="status" className="p-4">Loading…</p>;
+  if (me.isError) {
+    if (me.error instanceof ApiError && me.error.status === 401) return <Navigate to="/sign-in" replace />;
+    return (
+      <Card title="Baton is not answering">
+        <Alert tone="error">{describe(me.error)}</Alert>
+      </Card>
+    );
+  }
+  return <Home me={me.data} />;
+}
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <QueryClientProvider client={queries}>
+      <BrowserRouter>
+        <Routes>
+          <Route path="/sign-in" element={<SignIn />} />
+          <Route path="/sign-up" element={<SignUp />} />
+          <Route path="/forgot-password" element={<ForgotPassword />} />
+          <Route path="/reset-password" element={<ResetPassword />} />
+          <Route path="/invite" element={<AcceptInvite />} />
+          <Route path="/verify-email" element={<VerifyEmail />} />
+          <Route path="*" element={<SignedIn />} />
+        </Routes>
+      </BrowserRouter>
+    </QueryClientProvider>
+  </StrictMode>,
+);

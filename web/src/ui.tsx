@@ -1,0 +1,99 @@
+import { useId, type FormEvent, type ReactNode } from "react";
+import { Link } from "react-router";
+
+/** The frame of the signed-out pages: Baton's name and one card. */
+export function Card({ title, children }: { title: string; children: ReactNode }) {
+  return (
+    <main className="min-h-screen bg-slate-50 flex items-start sm:items-center justify-center p-4">
+      <div className="w-full max-w-sm">
+        <p className="mb-6 text-center text-2xl font-bold text-indigo-700">Baton</p>
+        <section className="rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
+          <h1 className="mb-4 text-xl font-semibold text-slate-900">{title}</h1>
+          {children}
+        </section>
+      </div>
+    </main>
+  );
+}
+
+export function Field(props: {
+  label: string;
+  name: string;
+  type?: string;
+  autoComplete?: string;
+  value: string;
+  onChange: (value: string) => void;
+  required?: boolean;
+  hint?: string;
+}) {
+  const id = useId();
+  const hint = useId();
+  return (
+    <div className="mb-4">
+      <label htmlFor={id} className="mb-1 block text-sm font-medium text-slate-800">
+        {props.label}
+      </label>
+      <input
+        id={id}
+        name={props.name}
+        type={props.type ?? "text"}
+        autoComplete={props.autoComplete}
+        required={props.required ?? true}
+        value={props.value}
+        aria-describedby={props.hint ? hint : undefined}
+        onChange={(event) => props.onChange(event.target.value)}
+        className="w-full rounded-md border border-slate-300 px-3 py-2 text-base text-slate-900 focus:border-indigo-600 focus:outline-none focus:ring-2 focus:ring-indigo-600/30"
+      />
+      {props.hint && (
+        <p id={hint} className="mt-1 text-sm text-slate-600">
+          {props.hint}
+        </p>
+      )}
+    </div>
+  );
+}
+
+export function Form(props: {
+  onSubmit: () => void;
+  busy: boolean;
+  submit: string;
+  error: string | null;
+  children: ReactNode;
+}) {
+  return (
+    <form
+      noValidate={false}
+      onSubmit={(event: FormEvent) => {
+        event.preventDefault();
+        props.onSubmit();
+      }}
+    >
+      {props.children}
+      {props.error && <Alert tone="error">{props.error}</Alert>}
+      <button
+        type="submit"
+        disabled={props.busy}
+        className="w-full rounded-md bg-indigo-700 px-4 py-2 font-medium text-white hover:bg-indigo-800 focus:outline-none focus:ring-2 focus:ring-indigo-600 focus:ring-offset-2 disabled:opacity-60"
+      >
+        {props.busy ? "Please wait…" : props.submit}
+      </button>
+    </form>
+  );
+}
+
+export function Alert({ tone, children }: { tone: "error" | "info"; children: ReactNode }) {
+  const colours = tone === "error" ? "bg-red-50 text-red-800 ring-red-200" : "bg-emerald-50 text-emerald-900 ring-emerald-200";
+  return (
+    <p role={tone === "error" ? "alert" : "status"} className={`mb-4 whitespace-pre-line rounded-md p-3 text-sm ring-1 ${colours}`}>
+      {children}
+    </p>
+  );
+}
+
+export function TextLink({ to, children }: { to: string; children: ReactNode }) {
+  return (
+    <Link to={to} className="font-medium text-indigo-700 underline underline-offset-2 hover:text-indigo-900">
+      {children}
+    </Link>
+  );
+}
