@@ -87,6 +87,14 @@ async function fitsAPhone(page, shot) {
 }
 
 const email = "owner@example.com";
+
+async function signIn(page, who, password) {
+  await page.goto(`${base}/sign-in`);
+  await page.getByLabel("Email").fill(who);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Workflows" }).waitFor();
+}
 try {
   await run("sign up, confirm the email, sign out, reset the password, sign in", async (page) => {
     await page.goto(`${base}/`);
@@ -138,6 +146,49 @@ try {
     await page.getByLabel("Password").fill("another long password");
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("heading", { name: "Workflows" }).waitFor();
+  });
+
+  await run("paste a workflow, see its problem at its line, fix it, run it and watch it finish", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.getByRole("link", { name: "New workflow" }).click();
+    const workflow = {
+      id: "wf_total",
+      name: "Order total",
+      steps: [
+        { id: "total", type: "transformation", action: "calculate", inputs: { expression: "trigger.price * trigger.qty" } },
+        { id: "label", type: "transformation", action: "template", inputs: { template: "total {{ total.result }}" } },
+      ],
+    };
+    const broken = structuredClone(workflow);
+    broken.steps[1].type = "teleport";
+    const text = JSON.stringify(broken, null, 2);
+    const brokenLine = text.split("\n").findIndex((line) => line.includes('"teleport"')) + 1;
+    await page.getByLabel("Workflow JSON").fill(text);
+    await page.getByRole("button", { name: "Save workflow" }).click();
+    const problem = await page.getByRole("alert").textContent();
+    const shownLine = Number(/Line (\d+)/.exec(problem ?? "")?.[1]);
+    assert.ok(
+      shownLine > 0 && Math.abs(shownLine - brokenLine) <= 2,
+      `the problem points near line ${brokenLine}: ${problem}`,
+    );
+    await fitsAPhone(page, "new-workflow-problem");
+
+    await page.getByLabel("Workflow JSON").fill(JSON.stringify(workflow, null, 2));
+    await page.getByRole("button", { name: "Save workflow" }).click();
+    await page.getByRole("heading", { name: "Order total" }).waitFor();
+    await page.getByLabel("Input (JSON, what the trigger would give)").fill('{"price": 7, "qty": 3}');
+    await fitsAPhone(page, "workflow");
+    await page.getByRole("button", { name: "Run now" }).click();
+    await page.getByRole("heading", { name: /Run of/ }).waitFor();
+    await page.getByText("Completed").first().waitFor({ timeout: 15_000 });
+    const label = page.getByRole("listitem", { name: "Step label" });
+    await label.getByText("Output").click();
+    await label.getByText('"text": "total 21"').waitFor();
+    await fitsAPhone(page, "execution");
+
+    await page.getByRole("link", { name: "Runs" }).click();
+    await page.getByRole("link", { name: "wf_total" }).first().waitFor();
+    await fitsAPhone(page, "runs");
   });
 
   await run("a link without its token says so", async (page) => {

@@ -6,7 +6,9 @@ import "./index.css";
 import { api, type Me } from "./lib/api";
 import { ApiError, describe } from "./lib/errors";
 import { AcceptInvite, ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from "./pages/auth";
-import { Home } from "./pages/home";
+import { ExecutionList, ExecutionPage } from "./pages/executions";
+import { NewWorkflow, WorkflowList, WorkflowPage } from "./pages/workflows";
+import { Shell } from "./shell";
 import { Alert, Card } from "./ui";
 
 const queries = new QueryClient({ defaultOptions: { queries: { retry: false, refetchOnWindowFocus: false } } });
@@ -23,7 +25,11 @@ function SignedIn() {
       </Card>
     );
   }
-  return <Home me={me.data} />;
+  return <Shell me={me.data} />;
+}
+
+function NotFound() {
+  return <Alert tone="error">There is no page here. Use the sections above.</Alert>;
 }
 
 createRoot(document.getElementById("root")!).render(
@@ -37,7 +43,14 @@ createRoot(document.getElementById("root")!).render(
           <Route path="/reset-password" element={<ResetPassword />} />
           <Route path="/invite" element={<AcceptInvite />} />
           <Route path="/verify-email" element={<VerifyEmail />} />
-          <Route path="*" element={<SignedIn />} />
+          <Route element={<SignedIn />}>
+            <Route index element={<WorkflowList />} />
+            <Route path="workflows/new" element={<NewWorkflow />} />
+            <Route path="workflows/:id" element={<WorkflowPage />} />
+            <Route path="executions" element={<ExecutionList />} />
+            <Route path="executions/:id" element={<ExecutionPage />} />
+            <Route path="*" element={<NotFound />} />
+          </Route>
         </Routes>
       </BrowserRouter>
     </QueryClientProvider>

@@ -97,3 +97,42 @@ export function TextLink({ to, children }: { to: string; children: ReactNode }) 
     </Link>
   );
 }
+
+export function Button(props: {
+  children: ReactNode;
+  onClick?: () => void;
+  type?: "button" | "submit";
+  tone?: "primary" | "plain" | "danger";
+  disabled?: boolean;
+}) {
+  const tones = {
+    primary: "bg-indigo-700 text-white hover:bg-indigo-800",
+    plain: "bg-white text-slate-900 ring-1 ring-slate-300 hover:bg-slate-50",
+    danger: "bg-white text-red-800 ring-1 ring-red-300 hover:bg-red-50",
+  };
+  return (
+    <button
+      type={props.type ?? "button"}
+      onClick={props.onClick}
+      disabled={props.disabled}
+      className={`rounded-md px-3 py-2 text-sm font-medium focus:outline-none focus:ring-2 focus:ring-indigo-600 focus:ring-offset-2 disabled:opacity-60 ${tones[props.tone ?? "primary"]}`}
+    >
+      {props.children}
+    </button>
+  );
+}
+
+/** A run's or a step's state as a coloured word. */
+export function StateBadge({ state }: { state: string }) {
+  const colours: Record<string, string> = {
+    COMPLETED: "bg-emerald-100 text-emerald-900",
+    FAILED: "bg-red-100 text-red-900",
+    RUNNING: "bg-sky-100 text-sky-900",
+    PENDING: "bg-slate-100 text-slate-800",
+    WAITING: "bg-amber-100 text-amber-900",
+    CANCELLED: "bg-slate-200 text-slate-800",
+    SKIPPED: "bg-slate-100 text-slate-700",
+  };
+  const word = state.charAt(0) + state.slice(1).toLowerCase();
+  return <span className={`rounded-full px-2 py-0.5 text-xs font-semibold ${colours[state] ?? "bg-slate-100"}`}>{word}</span>;
+}

@@ -442,6 +442,7 @@ pub fn step_json(step: &baton_core::execution::StepRun) -> Value {
     };
     serde_json::json!({
         "state": step.state,
+        "input": step.input,
         "output": step.output,
         "error": step.error,
         "attempts": step.attempts,

@@ -51,7 +51,7 @@ export function field(path: string): string {
   return words ? words[0].toUpperCase() + words.slice(1) : path;
 }
 
-function sentence(text: string): string {
+export function sentence(text: string): string {
   const capital = text[0].toUpperCase() + text.slice(1);
   return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }

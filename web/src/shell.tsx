@@ -1,0 +1,82 @@
+// The signed-in frame: Baton's name, the main sections, who is signed in, and sign out.
+import { createContext, useContext } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { NavLink, Outlet, useNavigate } from "react-router";
+import { api, type Me } from "./lib/api";
+import { Alert } from "./ui";
+
+const MeContext = createContext<Me | null>(null);
+
+/** Who is signed in, in which organization, with which role. */
+export function useMe(): Me {
+  const me = useContext(MeContext);
+  if (!me) throw new Error("useMe outside the signed-in shell");
+  return me;
+}
+
+/** Whether the signed-in role may change workflows (Viewers only look). */
+export function useMayEdit(): boolean {
+  return useMe().active_organization.role !== "viewer";
+}
+
+const SECTIONS = [
+  { to: "/", label: "Workflows", end: true },
+  { to: "/executions", label: "Runs", end: false },
+];
+
+export function Shell({ me }: { me: Me }) {
+  const navigate = useNavigate();
+  const queries = useQueryClient();
+  const organization = me.organizations.find((org) => org.id === me.active_organization.id);
+  const signOut = async () => {
+    await api("/api/v1/auth/logout", { method: "POST" }).catch(() => undefined);
+    queries.clear();
+    navigate("/sign-in", { replace: true });
+  };
+  return (
+    <MeContext.Provider value={me}>
+      <div className="min-h-screen bg-slate-50">
+        <header className="border-b border-slate-200 bg-white">
+          <div className="mx-auto flex max-w-5xl flex-wrap items-center justify-between gap-2 px-4 py-3">
+            <p className="text-lg font-bold text-indigo-700">Baton</p>
+            <div className="flex items-center gap-3 text-sm text-slate-700">
+              <span>
+                {me.user.name} · <span className="font-medium">{organization?.name}</span>{" "}
+                <span className="text-slate-600">({me.active_organization.role})</span>
+              </span>
+              <button
+                type="button"
+                onClick={signOut}
+                className="rounded-md px-3 py-1.5 font-medium text-indigo-700 ring-1 ring-indigo-200 hover:bg-indigo-50 focus:outline-none focus:ring-2 focus:ring-indigo-600"
+              >
+                Sign out
+              </button>
+            </div>
+          </div>
+          <nav aria-label="Sections" className="mx-auto flex max-w-5xl gap-1 px-4">
+            {SECTIONS.map((section) => (
+              <NavLink
+                key={section.to}
+                to={section.to}
+                end={section.end}
+                className={({ isActive }) =>
+                  `border-b-2 px-3 py-2 text-sm font-medium ${
+                    isActive ? "border-indigo-700 text-indigo-800" : "border-transparent text-slate-700 hover:text-slate-900"
+                  }`
+                }
+              >
+                {section.label}
+              </NavLink>
+            ))}
+          </nav>
+        </header>
+        <main className="mx-auto max-w-5xl p-4">
+          {!me.user.email_verified && (
+            <Alert tone="info">We sent a link to {me.user.email}. Open it to confirm your address.</Alert>
+          )}
+          <Outlet />
+        </main>
+      </div>
+    </MeContext.Provider>
+  );
+}
