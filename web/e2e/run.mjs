@@ -191,6 +191,41 @@ try {
     await fitsAPhone(page, "runs");
   });
 
+  await run("an approval is answered from the inbox on a phone", async (page) => {
+    await signIn(page, email, "another long password");
+    const started = await page.evaluate(async () => {
+      const json = { "content-type": "application/json" };
+      await fetch("/api/v1/workflows", {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({
+          id: "wf_refund",
+          name: "Refund",
+          steps: [
+            { id: "ask", type: "approval", message: "Refund {{ trigger.amount }} to Bea?" },
+            { id: "note", type: "transformation", action: "set", inputs: { approved: "{{ ask.approved }}" } },
+          ],
+        }),
+      });
+      const run = await fetch("/api/v1/workflows/wf_refund/runs", {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ input: { amount: "$40" } }),
+      });
+      return (await run.json()).id;
+    });
+    await page.getByRole("link", { name: "Approvals" }).click();
+    const question = page.getByRole("listitem", { name: /Approval ask of wf_refund/ });
+    await question.getByText("Refund $40 to Bea?").waitFor({ timeout: 15_000 });
+    await fitsAPhone(page, "approvals");
+    await question.getByLabel("Comment (optional)").fill("fine by me");
+    await question.getByRole("button", { name: "Approve" }).click();
+    await page.getByText("Approved “Refund $40 to Bea?”: the run goes on.").waitFor();
+    await question.waitFor({ state: "detached" }); // answered, it leaves the inbox
+    await page.goto(`${base}/executions/${started}`);
+    await page.getByText("Completed").first().waitFor({ timeout: 15_000 });
+  });
+
   await run("a link without its token says so", async (page) => {
     await page.goto(`${base}/invite`);
     await page.getByRole("heading", { name: "This link is incomplete" }).waitFor();

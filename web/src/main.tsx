@@ -6,6 +6,7 @@ import "./index.css";
 import { api, type Me } from "./lib/api";
 import { ApiError, describe } from "./lib/errors";
 import { AcceptInvite, ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from "./pages/auth";
+import { Approvals } from "./pages/approvals";
 import { ExecutionList, ExecutionPage } from "./pages/executions";
 import { NewWorkflow, WorkflowList, WorkflowPage } from "./pages/workflows";
 import { Shell } from "./shell";
@@ -49,6 +50,7 @@ createRoot(document.getElementById("root")!).render(
             <Route path="workflows/:id" element={<WorkflowPage />} />
             <Route path="executions" element={<ExecutionList />} />
             <Route path="executions/:id" element={<ExecutionPage />} />
+            <Route path="approvals" element={<Approvals />} />
             <Route path="*" element={<NotFound />} />
           </Route>
         </Routes>

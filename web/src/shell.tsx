@@ -22,6 +22,7 @@ export function useMayEdit(): boolean {
 const SECTIONS = [
   { to: "/", label: "Workflows", end: true },
   { to: "/executions", label: "Runs", end: false },
+  { to: "/approvals", label: "Approvals", end: false },
 ];
 
 export function Shell({ me }: { me: Me }) {

@@ -27,6 +27,55 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/executions/{id}/cancel", post(cancel))
         .route("/api/v1/executions/{id}/retry", post(retry))
         .route("/api/v1/executions/{id}/steps/{step}/answer", post(answer))
+        .route("/api/v1/approvals", get(approvals))
+}
+
+/// How many waiting executions the approvals inbox looks through.
+const INBOX_DEPTH: u32 = 200;
+
+/// The approval steps waiting for an answer the caller may give, oldest first: the inbox.
+async fn approvals(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    signed_in.require(Action::ViewWorkflows)?;
+    let filter = ExecutionFilter {
+        workflow_id: None,
+        state: Some(ExecutionState::Waiting),
+    };
+    let waiting = state
+        .store
+        .list_executions(signed_in.org, &filter, PageRequest::first(INBOX_DEPTH))
+        .await?;
+    let email = match signed_in.user() {
+        Some(user) => state.store.user(user).await?.map(|user| user.email),
+        None => None,
+    };
+    let mut items = Vec::new();
+    for execution in waiting.items {
+        let key = workflow_key(&state, &execution).await?;
+        for run in state.store.step_runs(execution.id).await? {
+            let Some(input) = run.input.as_ref().filter(|_| run.state == StepState::Waiting)
+            else {
+                continue;
+            };
+            let Some(approvers) = input.get("approvers") else {
+                continue;
+            };
+            if !may_approve(approvers, signed_in.role, email.as_deref()) {
+                continue;
+            }
+            items.push(json!({
+                "execution_id": execution.id,
+                "workflow_id": key,
+                "step": run.step_key,
+                "message": input.get("message").cloned().unwrap_or(Value::Null),
+                "waiting_since": run.started_at,
+            }));
+        }
+    }
+    items.reverse();
+    Ok(Json(json!({"items": items})))
 }
 
 pub(crate) fn runtime_error(error: RuntimeError) -> ApiError {

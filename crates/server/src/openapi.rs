@@ -172,6 +172,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("post" "/api/v1/executions/{id}/cancel", "executions", "Cancel an execution (a running one at its next safe point)", signed_in = true, body = NoBody, ok = (200, Some("Execution")), errors = [403, 404, 409]),
     endpoint!("post" "/api/v1/executions/{id}/retry", "executions", "Run a failed execution again from its failed step", signed_in = true, body = NoBody, ok = (202, Some("Execution")), errors = [403, 404, 409]),
     endpoint!("post" "/api/v1/executions/{id}/steps/{step}/answer", "executions", "Answer a waiting approval step", signed_in = true, body = J("Answer"), ok = (202, Some("Execution")), errors = [403, 404, 409]),
+    endpoint!("get" "/api/v1/approvals", "executions", "The approval steps waiting for an answer the caller may give, oldest first", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
     endpoint!("get" "/api/v1/openapi.json", "reference", "This document", signed_in = false, body = NoBody, ok = (200, Some("Object")), errors = []),
     endpoint!("get" "/api/v1/docs", "reference", "The API reference page", signed_in = false, body = NoBody, ok = (200, None), errors = []),
     endpoint!("get" "/api/v1/docs/reference.js", "reference", "The reference page's script", signed_in = false, body = NoBody, ok = (200, None), errors = []),

@@ -388,6 +388,24 @@ async fn approvals_wait_for_an_approver_and_waiting_runs_can_be_cancelled(test: 
     let id = queued.body["id"].as_str().unwrap().to_owned();
     let waiting = until(&app, &owner, &id, "WAITING").await;
     assert_eq!(waiting["steps"][0]["state"], "WAITING");
+    let inbox = get(&app, &owner, "/api/v1/approvals").await;
+    assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.body);
+    assert_eq!(
+        (
+            inbox.body["items"][0]["execution_id"].as_str(),
+            inbox.body["items"][0]["step"].as_str(),
+            inbox.body["items"][0]["message"].as_str(),
+            inbox.body["items"][0]["workflow_id"].as_str(),
+        ),
+        (Some(id.as_str()), Some("ask"), Some("Refund 30?"), Some("wf_refund")),
+        "the owner's inbox holds the question"
+    );
+    let members_inbox = get(&app, &member, "/api/v1/approvals").await;
+    assert_eq!(
+        members_inbox.body["items"],
+        json!([]),
+        "a member may not answer it, so it is not in their inbox"
+    );
 
     let by_member = post(
         &app,
