@@ -55,7 +55,10 @@ async fn approvals(
     for execution in waiting.items {
         let key = workflow_key(&state, &execution).await?;
         for run in state.store.step_runs(execution.id).await? {
-            let Some(input) = run.input.as_ref().filter(|_| run.state == StepState::Waiting)
+            let Some(input) = run
+                .input
+                .as_ref()
+                .filter(|_| run.state == StepState::Waiting)
             else {
                 continue;
             };

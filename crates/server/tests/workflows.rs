@@ -397,7 +397,12 @@ async fn approvals_wait_for_an_approver_and_waiting_runs_can_be_cancelled(test: 
             inbox.body["items"][0]["message"].as_str(),
             inbox.body["items"][0]["workflow_id"].as_str(),
         ),
-        (Some(id.as_str()), Some("ask"), Some("Refund 30?"), Some("wf_refund")),
+        (
+            Some(id.as_str()),
+            Some("ask"),
+            Some("Refund 30?"),
+            Some("wf_refund")
+        ),
         "the owner's inbox holds the question"
     );
     let members_inbox = get(&app, &member, "/api/v1/approvals").await;
