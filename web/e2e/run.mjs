@@ -226,6 +226,53 @@ try {
     await page.getByText("Completed").first().waitFor({ timeout: 15_000 });
   });
 
+  await run("invite a Viewer, who joins from the mailed link and is offered no changes", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.getByRole("link", { name: "Team" }).click();
+    await page.getByLabel("Their email").fill("viewer@example.com");
+    await page.getByLabel("Role").selectOption("viewer");
+    await page.getByRole("button", { name: "Send invitation" }).click();
+    await page.getByText("Invitation mailed to viewer@example.com.").waitFor();
+    await page.getByText("viewer@example.com · viewer").waitFor();
+    await fitsAPhone(page, "team");
+
+    const invitee = await browser.newContext({ viewport: { width: 375, height: 740 } });
+    const joining = await invitee.newPage();
+    try {
+      await joining.goto(mailedLink(data, "/invite"));
+      await joining.getByRole("heading", { name: "Join your team on Baton" }).waitFor();
+      await joining.getByLabel("Your name").fill("Vic Viewer");
+      await joining.getByLabel("Password").fill("a quiet reading lamp");
+      await fitsAPhone(joining, "invite");
+      await joining.getByRole("button", { name: "Join" }).click();
+      await joining.getByRole("heading", { name: "Workflows" }).waitFor();
+      await joining.getByText("(viewer)").waitFor();
+      await joining.getByRole("link", { name: "Order total" }).waitFor();
+      assert.equal(await joining.getByRole("link", { name: "New workflow" }).count(), 0, "no New workflow for a Viewer");
+      await joining.getByRole("link", { name: "Order total" }).click();
+      await joining.getByRole("heading", { name: "Order total" }).waitFor();
+      assert.equal(await joining.getByRole("button", { name: "Run now" }).count(), 0, "no Run now for a Viewer");
+      assert.equal(await joining.getByRole("button", { name: /Turn (on|off)/ }).count(), 0, "no switch for a Viewer");
+      const forced = await joining.evaluate(async () => {
+        const response = await fetch("/api/v1/workflows/wf_total/runs", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "{}",
+        });
+        return response.status;
+      });
+      assert.equal(forced, 403, "the API refuses what the page does not offer");
+      await joining.getByRole("link", { name: "Team" }).click();
+      await joining.getByText("Ann Owner").waitFor();
+      assert.equal(await joining.getByRole("button", { name: "Send invitation" }).count(), 0, "a Viewer invites nobody");
+    } catch (error) {
+      await joining.screenshot({ path: join(shots, "FAILED-invitee.png") }).catch(() => {});
+      throw error;
+    } finally {
+      await invitee.close();
+    }
+  });
+
   await run("a link without its token says so", async (page) => {
     await page.goto(`${base}/invite`);
     await page.getByRole("heading", { name: "This link is incomplete" }).waitFor();

@@ -8,6 +8,7 @@ import { ApiError, describe } from "./lib/errors";
 import { AcceptInvite, ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from "./pages/auth";
 import { Approvals } from "./pages/approvals";
 import { ExecutionList, ExecutionPage } from "./pages/executions";
+import { Team } from "./pages/team";
 import { NewWorkflow, WorkflowList, WorkflowPage } from "./pages/workflows";
 import { Shell } from "./shell";
 import { Alert, Card } from "./ui";
@@ -51,6 +52,7 @@ createRoot(document.getElementById("root")!).render(
             <Route path="executions" element={<ExecutionList />} />
             <Route path="executions/:id" element={<ExecutionPage />} />
             <Route path="approvals" element={<Approvals />} />
+            <Route path="team" element={<Team />} />
             <Route path="*" element={<NotFound />} />
           </Route>
         </Routes>

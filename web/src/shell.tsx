@@ -23,6 +23,7 @@ const SECTIONS = [
   { to: "/", label: "Workflows", end: true },
   { to: "/executions", label: "Runs", end: false },
   { to: "/approvals", label: "Approvals", end: false },
+  { to: "/team", label: "Team", end: false },
 ];
 
 export function Shell({ me }: { me: Me }) {
@@ -54,7 +55,7 @@ export function Shell({ me }: { me: Me }) {
               </button>
             </div>
           </div>
-          <nav aria-label="Sections" className="mx-auto flex max-w-5xl gap-1 px-4">
+          <nav aria-label="Sections" className="mx-auto flex max-w-5xl gap-1 overflow-x-auto px-4">
             {SECTIONS.map((section) => (
               <NavLink
                 key={section.to}

@@ -15,7 +15,7 @@ suite("error wording", () => {
     const error = new ApiError(422, "invalid", "the request is invalid", [
       { path: "$.organization_name", message: "must not be empty" },
     ]);
-    expect(describe(error)).toBe("the request is invalid\nOrganization name: must not be empty");
+    expect(describe(error)).toBe("The request is invalid.\nOrganization name: must not be empty");
     expect(field("$.steps.0.prompt")).toBe("Prompt");
   });
   it("says when Baton cannot be reached", () => {

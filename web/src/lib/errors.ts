@@ -35,7 +35,7 @@ export function describe(error: unknown): string {
     const words = WORDS[error.code];
     if (error.details.length > 0) {
       const fields = error.details.map((detail) => `${field(detail.path)}: ${detail.message}`);
-      return [server || words, ...fields].filter(Boolean).join("\n");
+      return [server ? sentence(server) : words, ...fields].filter(Boolean).join("\n");
     }
     if (server && server !== error.code) return sentence(server);
     return words ?? "Something went wrong. Try again.";
