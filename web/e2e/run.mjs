@@ -7,7 +7,10 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const here = dirname(fileURLToPath(import.meta.url));
 const binary = process.argv[2];
@@ -79,17 +82,30 @@ const run = async (name, test) => {
   }
 };
 
-/** Every page fits a 375-px phone: nothing scrolls sideways. */
+/**
+ * Every page fits a 375-px phone (nothing scrolls sideways) and axe-core finds no serious or
+ * critical accessibility violation on it. (axe is evaluated through the browser's debugging
+ * protocol, which the page's CSP does not govern, so the CSP stays on for the app.)
+ */
 async function fitsAPhone(page, shot) {
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 375, `${shot} is ${width}px wide on a phone`);
   await page.screenshot({ path: join(shots, `${shot}.png`), fullPage: true });
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const result = await globalThis.axe.run(document, { resultTypes: ["violations"] });
+    return result.violations
+      .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+      .map((violation) => `${violation.id}: ${violation.help} (${violation.nodes.map((node) => node.target.join(" ")).join(", ")})`);
+  });
+  assert.deepEqual(violations, [], `${shot}: accessibility violations`);
 }
 
 const email = "owner@example.com";
 
 async function signIn(page, who, password) {
   await page.goto(`${base}/sign-in`);
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
   await page.getByLabel("Email").fill(who);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -101,6 +117,8 @@ try {
     await page.getByRole("heading", { name: "Sign in" }).waitFor();
     await fitsAPhone(page, "sign-in");
     await page.getByRole("link", { name: "Create an account" }).click();
+    // Links change the page in place: wait for the new page before typing into it.
+    await page.getByRole("heading", { name: "Create your account" }).waitFor();
     await page.getByLabel("Your name").fill("Ann Owner");
     await page.getByLabel("Work email").fill(email);
     await page.getByLabel("Password").fill("a long enough password");
@@ -122,6 +140,7 @@ try {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("heading", { name: "Sign in" }).waitFor();
     await page.getByRole("link", { name: "Forgot your password?" }).click();
+    await page.getByRole("heading", { name: "Reset your password" }).waitFor();
     await page.getByLabel("Email").fill(email);
     await page.getByRole("button", { name: "Email me a link" }).click();
     await page.getByText("a link to choose a new password is on its way").waitFor();
@@ -138,6 +157,7 @@ try {
     await fitsAPhone(page, "reset-password");
 
     await page.getByRole("link", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
     await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password").fill("a long enough password");
     await page.getByRole("button", { name: "Sign in" }).click();
@@ -151,6 +171,7 @@ try {
   await run("paste a workflow, see its problem at its line, fix it, run it and watch it finish", async (page) => {
     await signIn(page, email, "another long password");
     await page.getByRole("link", { name: "New workflow" }).click();
+    await page.getByRole("heading", { name: "New workflow" }).waitFor();
     const workflow = {
       id: "wf_total",
       name: "Order total",
@@ -215,6 +236,7 @@ try {
       return (await run.json()).id;
     });
     await page.getByRole("link", { name: "Approvals" }).click();
+    await page.getByRole("heading", { name: "Approvals" }).waitFor();
     const question = page.getByRole("listitem", { name: /Approval ask of wf_refund/ });
     await question.getByText("Refund $40 to Bea?").waitFor({ timeout: 15_000 });
     await fitsAPhone(page, "approvals");
@@ -229,6 +251,7 @@ try {
   await run("invite a Viewer, who joins from the mailed link and is offered no changes", async (page) => {
     await signIn(page, email, "another long password");
     await page.getByRole("link", { name: "Team" }).click();
+    await page.getByRole("heading", { name: "Team" }).waitFor();
     await page.getByLabel("Their email").fill("viewer@example.com");
     await page.getByLabel("Role").selectOption("viewer");
     await page.getByRole("button", { name: "Send invitation" }).click();

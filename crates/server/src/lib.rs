@@ -165,7 +165,7 @@ pub fn router(state: AppState) -> Router {
         .merge(hooks::public_routes())
         .merge(openapi::routes())
         .merge(api)
-        .fallback(web::app);
+        .fallback_service(web::service());
     security::with_security_headers(routes, state.config.is_tls())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)

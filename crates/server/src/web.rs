@@ -22,6 +22,13 @@ fn is_api(path: &str) -> bool {
         || path == "/hooks"
 }
 
+/// The app as a service, its files compressed (brotli or gzip) for browsers that accept it.
+pub(crate) fn service() -> axum::Router {
+    axum::Router::new()
+        .fallback(app)
+        .layer(tower_http::compression::CompressionLayer::new())
+}
+
 pub(crate) async fn app(method: Method, uri: Uri) -> Response {
     let path = uri.path();
     if is_api(path) || !(method == Method::GET || method == Method::HEAD) {
@@ -143,6 +150,32 @@ mod tests {
             get("/assets/gone-1234.js").await.status(),
             StatusCode::NOT_FOUND
         );
+    }
+
+    #[tokio::test]
+    async fn files_are_compressed_for_browsers_that_accept_it() {
+        use tower::ServiceExt;
+        let index = text(get("/").await).await;
+        let script = index
+            .split('"')
+            .find(|part| part.starts_with("/assets/") && part.ends_with(".js"))
+            .expect("the page loads a built script")
+            .to_owned();
+        let request = axum::http::Request::get(script.as_str())
+            .header(header::ACCEPT_ENCODING, "br, gzip")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = service().oneshot(request).await.unwrap();
+        assert_eq!(header(&response, header::CONTENT_ENCODING), "br");
+        let plain = axum::body::to_bytes(get(&script).await.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .len();
+        let sent = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .len();
+        assert!(sent * 2 < plain, "{sent} bytes sent for {plain}");
     }
 
     #[tokio::test]

@@ -167,7 +167,11 @@ function Value({ label, value }: { label: string; value: unknown }) {
   return (
     <details className="mt-2">
       <summary className="cursor-pointer text-sm font-medium text-slate-800">{label}</summary>
-      <pre className="mt-1 max-h-96 overflow-auto rounded bg-slate-50 p-2 text-xs text-slate-900">
+      <pre
+        tabIndex={0}
+        aria-label={label}
+        className="mt-1 max-h-96 overflow-auto rounded bg-slate-50 p-2 text-xs text-slate-900 focus:outline-none focus:ring-2 focus:ring-indigo-500"
+      >
         {cut ? `${text.slice(0, SHOWN)}\n…` : text}
       </pre>
       {cut && (

@@ -202,7 +202,7 @@ export function WorkflowPage() {
         </div>
       )}
       <h2 className="mb-2 text-lg font-semibold text-slate-900">Definition</h2>
-      <pre className="overflow-x-auto rounded-lg bg-slate-900 p-4 text-xs text-slate-100">
+      <pre tabIndex={0} aria-label="The workflow's JSON" className="overflow-x-auto rounded-lg bg-slate-900 p-4 text-xs text-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500">
         {JSON.stringify(stored.definition, null, 2)}
       </pre>
     </section>
