@@ -14,5 +14,5 @@ export default defineConfig({
   server: {
     proxy: { "/api": "http://127.0.0.1:8080", "/hooks": "http://127.0.0.1:8080" },
   },
-  test: { environment: "node", include: ["src/**/*.test.ts"] },
+  test: { environment: "node", include: ["src/**/*.test.ts", "src/**/*.test.tsx"] },
 });

@@ -109,7 +109,7 @@ async function signIn(page, who, password) {
   await page.getByLabel("Email").fill(who);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Workflows" }).waitFor();
+  await page.getByRole("heading", { name: "Home" }).waitFor();
 }
 try {
   await run("sign up, confirm the email, sign out, reset the password, sign in", async (page) => {
@@ -125,16 +125,18 @@ try {
     await page.getByLabel("Company name").fill("Acme Bakery");
     await fitsAPhone(page, "sign-up");
     await page.getByRole("button", { name: "Create account" }).click();
-    await page.getByRole("heading", { name: "Workflows" }).waitFor();
+    await page.getByRole("heading", { name: "Home" }).waitFor();
     assert.ok(await page.getByText("Acme Bakery").isVisible(), "the organization is named");
     await page.getByText(`We sent a link to ${email}`).waitFor();
+    await page.getByRole("heading", { name: "Get started" }).waitFor();
+    await page.getByRole("link", { name: "Connect an app" }).waitFor();
     await fitsAPhone(page, "home");
 
     await page.goto(mailedLink(data, "/verify-email"));
     await page.getByText("Your email address is confirmed").waitFor();
     await fitsAPhone(page, "verify-email");
     await page.getByRole("link", { name: "Go to Baton" }).click();
-    await page.getByRole("heading", { name: "Workflows" }).waitFor();
+    await page.getByRole("heading", { name: "Home" }).waitFor();
     assert.equal(await page.getByText("We sent a link to").count(), 0, "confirmed: no reminder");
 
     await page.getByRole("button", { name: "Sign out" }).click();
@@ -165,12 +167,12 @@ try {
     assert.match(await page.getByRole("alert").textContent(), /not right|did not work|wrong/i, "the old password no longer works");
     await page.getByLabel("Password").fill("another long password");
     await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("heading", { name: "Workflows" }).waitFor();
+    await page.getByRole("heading", { name: "Home" }).waitFor();
   });
 
   await run("paste a workflow, see its problem at its line, fix it, run it and watch it finish", async (page) => {
     await signIn(page, email, "another long password");
-    await page.getByRole("link", { name: "New workflow" }).click();
+    await page.getByRole("link", { name: "Add a workflow" }).click();
     await page.getByRole("heading", { name: "New workflow" }).waitFor();
     const workflow = {
       id: "wf_total",
@@ -210,6 +212,10 @@ try {
     await page.getByRole("link", { name: "Runs" }).click();
     await page.getByRole("link", { name: "wf_total" }).first().waitFor();
     await fitsAPhone(page, "runs");
+    await page.getByRole("link", { name: "Home", exact: true }).click();
+    await page.getByText("Runs today").waitFor();
+    await page.getByText("100%").waitFor(); // one run, completed
+    await fitsAPhone(page, "home-with-runs");
   });
 
   await run("an approval is answered from the inbox on a phone", async (page) => {
@@ -268,8 +274,10 @@ try {
       await joining.getByLabel("Password").fill("a quiet reading lamp");
       await fitsAPhone(joining, "invite");
       await joining.getByRole("button", { name: "Join" }).click();
-      await joining.getByRole("heading", { name: "Workflows" }).waitFor();
+      await joining.getByRole("heading", { name: "Home" }).waitFor();
       await joining.getByText("(viewer)").waitFor();
+      await joining.getByRole("link", { name: "Workflows", exact: true }).click();
+      await joining.getByRole("heading", { name: "Workflows" }).waitFor();
       await joining.getByRole("link", { name: "Order total" }).waitFor();
       assert.equal(await joining.getByRole("link", { name: "New workflow" }).count(), 0, "no New workflow for a Viewer");
       await joining.getByRole("link", { name: "Order total" }).click();
@@ -294,6 +302,25 @@ try {
     } finally {
       await invitee.close();
     }
+  });
+
+  await run("connect an AI provider with an API key, test it, remove it", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.getByRole("link", { name: "Integrations" }).click();
+    await page.getByRole("heading", { name: "Integrations" }).waitFor();
+    const openai = page.getByRole("listitem", { name: "OpenAI", exact: true });
+    await openai.getByRole("button", { name: "Connect OpenAI" }).click();
+    await openai.getByLabel("OpenAI API key").fill("sk-test-not-a-real-key");
+    await fitsAPhone(page, "integrations-connect");
+    await openai.getByRole("button", { name: "Save connection" }).click();
+    const connection = openai.getByRole("listitem", { name: "Connection openai" });
+    await connection.getByText("Connected").waitFor();
+    assert.equal(await page.getByText("sk-test-not-a-real-key").count(), 0, "the key is never shown");
+    await connection.getByRole("button", { name: "Test" }).click();
+    await connection.getByText(/^It (works|did not work)/).waitFor({ timeout: 20_000 });
+    await fitsAPhone(page, "integrations");
+    await connection.getByRole("button", { name: "Remove" }).click();
+    await connection.waitFor({ state: "detached" });
   });
 
   await run("a link without its token says so", async (page) => {

@@ -8,6 +8,8 @@ import { ApiError, describe } from "./lib/errors";
 import { AcceptInvite, ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from "./pages/auth";
 import { Approvals } from "./pages/approvals";
 import { ExecutionList, ExecutionPage } from "./pages/executions";
+import { Home } from "./pages/home";
+import { Integrations } from "./pages/integrations";
 import { Team } from "./pages/team";
 import { NewWorkflow, WorkflowList, WorkflowPage } from "./pages/workflows";
 import { Shell } from "./shell";
@@ -46,13 +48,15 @@ createRoot(document.getElementById("root")!).render(
           <Route path="/invite" element={<AcceptInvite />} />
           <Route path="/verify-email" element={<VerifyEmail />} />
           <Route element={<SignedIn />}>
-            <Route index element={<WorkflowList />} />
+            <Route index element={<Home />} />
+            <Route path="workflows" element={<WorkflowList />} />
             <Route path="workflows/new" element={<NewWorkflow />} />
             <Route path="workflows/:id" element={<WorkflowPage />} />
             <Route path="executions" element={<ExecutionList />} />
             <Route path="executions/:id" element={<ExecutionPage />} />
             <Route path="approvals" element={<Approvals />} />
             <Route path="team" element={<Team />} />
+            <Route path="integrations" element={<Integrations />} />
             <Route path="*" element={<NotFound />} />
           </Route>
         </Routes>

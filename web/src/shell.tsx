@@ -20,9 +20,11 @@ export function useMayEdit(): boolean {
 }
 
 const SECTIONS = [
-  { to: "/", label: "Workflows", end: true },
+  { to: "/", label: "Home", end: true },
+  { to: "/workflows", label: "Workflows", end: true },
   { to: "/executions", label: "Runs", end: false },
   { to: "/approvals", label: "Approvals", end: false },
+  { to: "/integrations", label: "Integrations", end: false },
   { to: "/team", label: "Team", end: false },
 ];
 
@@ -55,7 +57,7 @@ export function Shell({ me }: { me: Me }) {
               </button>
             </div>
           </div>
-          <nav aria-label="Sections" className="mx-auto flex max-w-5xl gap-1 overflow-x-auto px-4">
+          <nav aria-label="Sections" className="mx-auto flex max-w-5xl flex-wrap gap-x-1 px-4">
             {SECTIONS.map((section) => (
               <NavLink
                 key={section.to}
