@@ -212,6 +212,11 @@ try {
     await page.getByRole("link", { name: "Runs" }).click();
     await page.getByRole("link", { name: "wf_total" }).first().waitFor();
     await fitsAPhone(page, "runs");
+    await page.getByLabel("State").selectOption("FAILED");
+    await page.getByText("No runs match.").waitFor();
+    await page.getByLabel("State").selectOption("COMPLETED");
+    await page.getByLabel("Workflow").selectOption("wf_total");
+    await page.getByRole("link", { name: "wf_total" }).first().waitFor();
     await page.getByRole("link", { name: "Home", exact: true }).click();
     await page.getByText("Runs today").waitFor();
     await page.getByText("100%").waitFor(); // one run, completed

@@ -36,17 +36,58 @@ export type Execution = {
 
 const FINISHED = ["COMPLETED", "FAILED", "CANCELLED"];
 
+const STATES = ["RUNNING", "WAITING", "COMPLETED", "FAILED", "CANCELLED", "PENDING"];
+
 export function ExecutionList() {
-  const executions = useQuery({
-    queryKey: ["executions"],
-    queryFn: () => api<{ items: Omit<Execution, "steps">[] }>("/api/v1/executions"),
+  const [state, setState] = useState("");
+  const [workflow, setWorkflow] = useState("");
+  const filtered = state !== "" || workflow !== "";
+  const workflows = useQuery({
+    queryKey: ["workflows"],
+    queryFn: () => api<{ items: { id: string; name: string }[] }>("/api/v1/workflows"),
   });
+  const executions = useQuery({
+    queryKey: ["executions", state, workflow],
+    queryFn: () => {
+      const query = new URLSearchParams();
+      if (state) query.set("state", state);
+      if (workflow) query.set("workflow", workflow);
+      return api<{ items: Omit<Execution, "steps">[] }>(`/api/v1/executions?${query}`);
+    },
+  });
+  const select = "rounded-md border border-slate-300 px-2 py-2 text-sm";
   return (
     <section>
       <h1 className="mb-4 text-2xl font-semibold text-slate-900">Runs</h1>
+      <div className="mb-4 flex flex-wrap gap-3">
+        <label className="text-sm font-medium text-slate-800">
+          State{" "}
+          <select value={state} onChange={(event) => setState(event.target.value)} className={select}>
+            <option value="">Any</option>
+            {STATES.map((name) => (
+              <option key={name} value={name}>
+                {name.charAt(0) + name.slice(1).toLowerCase()}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="text-sm font-medium text-slate-800">
+          Workflow{" "}
+          <select value={workflow} onChange={(event) => setWorkflow(event.target.value)} className={select}>
+            <option value="">Any</option>
+            {workflows.data?.items.map((item) => (
+              <option key={item.id} value={item.id}>
+                {item.name}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
       {executions.isPending && <p role="status">Loading runs…</p>}
       {executions.isError && <Alert tone="error">{describe(executions.error)}</Alert>}
-      {executions.data?.items.length === 0 && <p className="text-slate-700">Nothing has run yet.</p>}
+      {executions.data?.items.length === 0 && (
+        <p className="text-slate-700">{filtered ? "No runs match." : "Nothing has run yet."}</p>
+      )}
       {executions.data && executions.data.items.length > 0 && (
         <ul className="divide-y divide-slate-200 rounded-lg bg-white ring-1 ring-slate-200">
           {executions.data.items.map((execution) => (
