@@ -328,6 +328,34 @@ try {
     await connection.waitFor({ state: "detached" });
   });
 
+  await run("set the AI budget, make an API key that works until it is revoked", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByRole("heading", { name: "Settings" }).waitFor();
+    await page.getByLabel("AI budget per month (US dollars)").fill("25");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText("Saved.").waitFor();
+    await page.getByLabel("Key name").fill("Zapier");
+    await page.getByLabel("Acts as").selectOption("viewer");
+    await page.getByRole("button", { name: "Make a key" }).click();
+    const key = (await page.getByLabel("The new API key").textContent()).trim();
+    assert.ok(key.length > 20, `a key was shown: ${key}`);
+    await fitsAPhone(page, "settings");
+    const status = (token) =>
+      page.evaluate(async (bearer) => {
+        const response = await fetch("/api/v1/workflows", { headers: { authorization: `Bearer ${bearer}` }, credentials: "omit" });
+        return response.status;
+      }, token);
+    assert.equal(await status(key), 200, "the key works");
+    await page.getByRole("button", { name: "Done" }).click();
+    assert.equal(await page.getByText(key).count(), 0, "the key is not shown again");
+    await page.getByRole("listitem", { name: "API key Zapier" }).getByRole("button", { name: "Revoke" }).click();
+    await page.getByRole("listitem", { name: "API key Zapier" }).waitFor({ state: "detached" });
+    assert.equal(await status(key), 401, "a revoked key is refused");
+    await page.getByRole("link", { name: "Home", exact: true }).click();
+    await page.getByText("of $25.00").waitFor();
+  });
+
   await run("a link without its token says so", async (page) => {
     await page.goto(`${base}/invite`);
     await page.getByRole("heading", { name: "This link is incomplete" }).waitFor();

@@ -26,6 +26,7 @@ const SECTIONS = [
   { to: "/approvals", label: "Approvals", end: false },
   { to: "/integrations", label: "Integrations", end: false },
   { to: "/team", label: "Team", end: false },
+  { to: "/settings", label: "Settings", end: false },
 ];
 
 export function Shell({ me }: { me: Me }) {
