@@ -1,14 +1,13 @@
 // Browser tests of the web app against a real `baton serve` (started here on a free port with a
 // fresh data folder) in Debian's Chromium. Usage: node e2e/run.mjs <path to the baton binary>.
 // Screenshots of every page visited are written to web/e2e/screenshots/.
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+import { serve } from "./serve.mjs";
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -17,25 +16,6 @@ const binary = process.argv[2];
 assert.ok(binary, "usage: node e2e/run.mjs <path to the baton binary>");
 const shots = join(here, "screenshots");
 mkdirSync(shots, { recursive: true });
-
-/** Starts `baton serve` and resolves with its base URL once it listens. */
-function serve(data) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("BATON_")));
-  const child = spawn(binary, ["serve", "--addr", "127.0.0.1:0", "--data-dir", data], {
-    env,
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  return new Promise((resolve, reject) => {
-    let log = "";
-    child.stderr.on("data", (chunk) => {
-      log += chunk;
-      const found = /listening on (http:\/\/[0-9.:]+)/.exec(log);
-      if (found) resolve({ child, base: found[1] });
-    });
-    child.on("exit", (code) => reject(new Error(`baton exited (${code}) before listening:\n${log}`)));
-    setTimeout(() => reject(new Error(`baton did not listen within 60 s:\n${log}`)), 60_000);
-  });
-}
 
 /** The newest link to `path` in the mails of the outbox, quoted-printable undone. */
 function mailedLink(data, path) {
@@ -50,8 +30,7 @@ function mailedLink(data, path) {
   throw new Error(`no mail links to ${path}`);
 }
 
-const data = mkdtempSync(join(tmpdir(), "baton-e2e-"));
-const { child, base } = await serve(data);
+const { child, base, data } = await serve(binary);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],

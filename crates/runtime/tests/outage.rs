@@ -7,13 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use baton_core::execution::TriggerKind;
 use baton_core::{ExecutionState, OrgId, WorkflowId};
 use baton_runtime::{NewRun, Worker, WorkerSettings};
 use common::harness::skip::skipped;
 use common::{
-    TestStore, completed_within, runtime_on, runtime_reaching_localhost, saved_workflow,
-    slow_service,
+    TestStore, calls_reach, completed_within, manual_run, runtime_on, runtime_reaching_localhost,
+    saved_workflow, slow_service,
 };
 use serde_json::json;
 use tokio::io::copy_bidirectional;
@@ -49,14 +48,7 @@ async fn cuttable_proxy(target: (String, u16)) -> (u16, watch::Sender<bool>) {
 }
 
 fn run(org: OrgId, workflow: WorkflowId, n: i64) -> NewRun {
-    NewRun {
-        org_id: org,
-        workflow_id: workflow,
-        version: 1,
-        trigger: TriggerKind::Manual,
-        run_as: None,
-        input: json!({"n": n}),
-    }
+    manual_run(org, workflow, json!({"n": n}))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,12 +98,7 @@ async fn a_database_outage_fails_nothing_and_the_worker_listens_again() {
 
     // The database goes away while a call is in flight: its checkpoint waits for the database.
     let in_flight = starter.start(run(org, workflow, 1)).await.unwrap();
-    for _ in 0..200 {
-        if calls.lock().unwrap().len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    calls_reach(&calls, 2).await;
     cut.send(true).unwrap();
     let mut queued_meanwhile = Vec::new();
     for n in 2..5 {

@@ -5,14 +5,14 @@ mod common;
 
 use std::time::Duration;
 
-use baton_core::execution::TriggerKind;
 use baton_core::job::Claim;
 use baton_core::{ExecutionState, OrgId, WorkflowId};
 use baton_runtime::{NewRun, Worker, WorkerSettings};
 use chrono::Utc;
 use common::harness;
 use common::{
-    TestStore, completed_within, runtime, runtime_reaching_localhost, saved_workflow, slow_service,
+    TestStore, calls_reach, completed_within, manual_run, runtime, runtime_reaching_localhost,
+    saved_workflow, slow_service,
 };
 use serde_json::json;
 use tokio::sync::watch;
@@ -38,14 +38,7 @@ async fn workflow(test: &TestStore) -> (OrgId, WorkflowId) {
 }
 
 fn run(org: OrgId, workflow: WorkflowId, n: i64) -> NewRun {
-    NewRun {
-        org_id: org,
-        workflow_id: workflow,
-        version: 1,
-        trigger: TriggerKind::Manual,
-        run_as: None,
-        input: json!({"price": n, "qty": 2}),
-    }
+    manual_run(org, workflow, json!({"price": n, "qty": 2}))
 }
 
 fn settings(name: &str) -> WorkerSettings {
@@ -227,7 +220,6 @@ async fn a_workflow_limited_to_one_runs_one_at_a_time_across_workers(test: &Test
     );
 }
 
-/// The execution's state once it completes, or as it is after five seconds.
 async fn a_stopping_worker_lets_the_call_in_flight_finish_and_hands_back_the_rest(
     test: &TestStore,
 ) {
@@ -246,12 +238,7 @@ async fn a_stopping_worker_lets_the_call_in_flight_finish_and_hands_back_the_res
     let execution = runtime.start(run(org, workflow, 1)).await.unwrap();
     let (stop, stopped) = watch::channel(false);
     let draining = tokio::spawn(Worker::new(runtime.clone(), settings("draining")).run(stopped));
-    for _ in 0..100 {
-        if !calls.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    calls_reach(&calls, 1).await;
     stop.send(true).unwrap();
     draining.await.unwrap();
     assert_eq!(
@@ -314,12 +301,7 @@ async fn a_worker_whose_clock_runs_ahead_takes_no_live_workers_job(test: &TestSt
     let execution = runtime.start(run(org, workflow, 1)).await.unwrap();
     let (stop, stopped) = watch::channel(false);
     let live = tokio::spawn(Worker::new(runtime.clone(), settings("live")).run(stopped.clone()));
-    for _ in 0..100 {
-        if !calls.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    calls_reach(&calls, 1).await;
     // A second worker on a machine whose clock is five minutes fast.
     let ahead = WorkerSettings {
         clock_skew: chrono::Duration::minutes(5),

@@ -148,3 +148,25 @@ pub async fn slow_service() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{addr}"), calls)
 }
+
+/// A manual run of version 1 of `workflow` with `input`.
+pub fn manual_run(org: OrgId, workflow: WorkflowId, input: Value) -> baton_runtime::NewRun {
+    baton_runtime::NewRun {
+        org_id: org,
+        workflow_id: workflow,
+        version: 1,
+        trigger: baton_core::execution::TriggerKind::Manual,
+        run_as: None,
+        input,
+    }
+}
+
+/// Waits (up to 2 s) until the service has seen `count` calls.
+pub async fn calls_reach(calls: &std::sync::Mutex<Vec<String>>, count: usize) {
+    for _ in 0..200 {
+        if calls.lock().unwrap().len() >= count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,25 @@
+// Starts `baton serve` on a free port with a fresh data folder, for the browser tests and the
+// web benchmark. Resolves with the child process, its base URL and the data folder.
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export function serve(binary) {
+  const data = mkdtempSync(join(tmpdir(), "baton-web-"));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("BATON_")));
+  const child = spawn(binary, ["serve", "--addr", "127.0.0.1:0", "--data-dir", data], {
+    env,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  return new Promise((resolve, reject) => {
+    let log = "";
+    child.stderr.on("data", (chunk) => {
+      log += chunk;
+      const found = /listening on (http:\/\/[0-9.:]+)/.exec(log);
+      if (found) resolve({ child, base: found[1], data });
+    });
+    child.on("exit", (code) => reject(new Error(`baton exited (${code}) before listening:\n${log}`)));
+    setTimeout(() => reject(new Error(`baton did not listen within 60 s:\n${log}`)), 60_000);
+  });
+}
