@@ -25,7 +25,7 @@ npx tsc --noEmit
 npx vitest run
 npx vite build --logLevel warn
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1 \
-    && ! git diff --quiet --exit-code -- dist; then
+    && [ -n "$(git status --porcelain -- dist)" ]; then
     git status --short -- dist
     echo "web/dist differs from what its source builds: commit the new build" >&2
     exit 1

@@ -82,6 +82,21 @@ async function fitsAPhone(page, shot) {
 
 const email = "owner@example.com";
 
+/**
+ * Pastes `text` over everything in the JSON editor, as a person does with Ctrl+A, Ctrl+V.
+ * (Typing it with `fill` would make the browser turn runs of spaces into no-break spaces.)
+ */
+async function paste(page, text) {
+  const editor = page.getByLabel("Workflow JSON");
+  await editor.click();
+  await page.keyboard.press("Control+A");
+  await editor.evaluate((element, pasted) => {
+    const data = new DataTransfer();
+    data.setData("text/plain", pasted);
+    element.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+  }, text);
+}
+
 async function signIn(page, who, password) {
   await page.goto(`${base}/sign-in`);
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
@@ -165,19 +180,27 @@ try {
     broken.steps[1].type = "teleport";
     const text = JSON.stringify(broken, null, 2);
     const brokenLine = text.split("\n").findIndex((line) => line.includes('"teleport"')) + 1;
-    await page.getByLabel("Workflow JSON").fill(text);
-    await page.getByRole("button", { name: "Save workflow" }).click();
+    await paste(page, text);
+    await page.getByRole("button", { name: "Check for problems" }).click();
     const problem = await page.getByRole("alert").textContent();
     const shownLine = Number(/Line (\d+)/.exec(problem ?? "")?.[1]);
     assert.ok(
       shownLine > 0 && Math.abs(shownLine - brokenLine) <= 2,
       `the problem points near line ${brokenLine}: ${problem}`,
     );
+    // The editor marks the line too, in its gutter.
+    await page.locator(".cm-lint-marker-error").first().waitFor();
     await fitsAPhone(page, "new-workflow-problem");
+    await paste(page, text.replace('"label"', '"label",,'));
+    await page.getByRole("button", { name: "Save workflow" }).click();
+    await page.getByText("The text is not valid JSON.").waitFor();
 
-    await page.getByLabel("Workflow JSON").fill(JSON.stringify(workflow, null, 2));
+    await paste(page, JSON.stringify(workflow, null, 2));
+    await page.getByRole("button", { name: "Check for problems" }).click();
+    await page.getByText("No problems found.").waitFor();
     await page.getByRole("button", { name: "Save workflow" }).click();
     await page.getByRole("heading", { name: "Order total" }).waitFor();
+    await page.getByText("By hand or from the API").waitFor();
     await page.getByLabel("Input (JSON, what the trigger would give)").fill('{"price": 7, "qty": 3}');
     await fitsAPhone(page, "workflow");
     await page.getByRole("button", { name: "Run now" }).click();
@@ -189,17 +212,118 @@ try {
     await fitsAPhone(page, "execution");
 
     await page.getByRole("link", { name: "Runs" }).click();
-    await page.getByRole("link", { name: "wf_total" }).first().waitFor();
+    await page.getByRole("link", { name: "Order total" }).first().waitFor();
     await fitsAPhone(page, "runs");
     await page.getByLabel("State").selectOption("FAILED");
     await page.getByText("No runs match.").waitFor();
     await page.getByLabel("State").selectOption("COMPLETED");
     await page.getByLabel("Workflow").selectOption("wf_total");
-    await page.getByRole("link", { name: "wf_total" }).first().waitFor();
+    await page.getByLabel("When").selectOption("today");
+    await page.getByRole("link", { name: "Order total" }).first().waitFor();
+    assert.match(page.url(), /state=COMPLETED/, "the filters are in the address, to share or go back to");
+    await page.getByRole("link", { name: "Workflows", exact: true }).click();
+    const listed = page.getByRole("listitem").filter({ has: page.getByRole("link", { name: "Order total" }) });
+    await listed.getByText("100% succeeded of 1 runs this week").waitFor();
     await page.getByRole("link", { name: "Home", exact: true }).click();
     await page.getByText("Runs today").waitFor();
     await page.getByText("100%").waitFor(); // one run, completed
     await fitsAPhone(page, "home-with-runs");
+  });
+
+  await run("a webhook workflow: its URL starts runs; edit, compare versions, restore, delete", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.evaluate(async () => {
+      await fetch("/api/v1/workflows", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          id: "wf_echo",
+          name: "Echo",
+          trigger: { type: "webhook" },
+          steps: [{ id: "say", type: "transformation", action: "template", inputs: { template: "hi {{ trigger.who }}" } }],
+        }),
+      });
+    });
+    await page.goto(`${base}/workflows/wf_echo`);
+    await page.getByRole("heading", { name: "Echo" }).waitFor();
+    await page.getByText("When its webhook URL is called").waitFor();
+    const url = await page.getByLabel("Webhook URL").inputValue();
+    assert.match(url, /\/hooks\/[A-Za-z0-9_-]{20,}$/, `a hook URL is shown: ${url}`);
+    await page.getByText("The workflow is off").waitFor();
+    await page.getByRole("switch", { name: "Workflow: off" }).click();
+    await page.getByRole("switch", { name: "Workflow: on" }).waitFor();
+    await fitsAPhone(page, "workflow-webhook");
+    const called = await page.evaluate(async (hook) => (await fetch(hook, { method: "POST", body: '{"who": "Bea"}', headers: { "content-type": "application/json" } })).status, url);
+    assert.equal(called, 202, "the copied URL starts a run");
+
+    await page.getByRole("tab", { name: "Edit JSON" }).click();
+    const editor = page.getByLabel("Workflow JSON");
+    const text = await editor.textContent();
+    assert.match(text ?? "", /"name": "Echo"/, "the editor holds the current definition");
+    await paste(page, JSON.stringify({ id: "wf_echo", name: "Echo v2", trigger: { type: "webhook" }, steps: [
+      { id: "say", type: "transformation", action: "template", inputs: { template: "hello {{ trigger.who }}" } },
+    ] }, null, 2));
+    await fitsAPhone(page, "workflow-edit");
+    await page.getByRole("button", { name: "Save as a new version" }).click();
+    await page.getByRole("heading", { name: "Echo v2" }).waitFor();
+
+    await page.getByRole("tab", { name: "Versions" }).click();
+    const changes = page.getByRole("list", { name: "Changes" });
+    await changes.getByText('Renamed from "Echo" to "Echo v2".').waitFor();
+    await changes.getByText('Step "say": inputs.template changed from "hi {{ trigger.who }}" to "hello {{ trigger.who }}".').waitFor();
+    await fitsAPhone(page, "workflow-versions");
+    await page.getByRole("button", { name: "Restore version 1" }).click();
+    await page.getByRole("alertdialog", { name: "Restore version 1?" }).waitFor();
+    await fitsAPhone(page, "workflow-restore-dialog");
+    await page.getByRole("button", { name: "Restore", exact: true }).click();
+    await page.getByText("Restored: it is now version 3.").waitFor();
+    await page.getByRole("heading", { name: "Echo", exact: true }).waitFor();
+
+    await page.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("button", { name: "Delete workflow" }).click();
+    await page.getByRole("heading", { name: "Workflows" }).waitFor();
+    assert.equal(await page.getByRole("link", { name: "Echo" }).count(), 0, "deleted, it leaves the list");
+    const gone = await page.evaluate(async (hook) => (await fetch(hook, { method: "POST", body: "{}" })).status, url);
+    assert.equal(gone, 404, "its URL starts nothing any more");
+  });
+
+  await run("a run over 40 items: browse them one by one, see the failed one and what to try", async (page) => {
+    await signIn(page, email, "another long password");
+    const id = await page.evaluate(async () => {
+      const json = { "content-type": "application/json" };
+      await fetch("/api/v1/workflows", {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({
+          id: "wf_rows",
+          name: "Rows",
+          steps: [
+            { id: "each", type: "loop", items: "trigger.rows", steps: [
+              { id: "double", type: "transformation", action: "calculate", inputs: { expression: "item.n * 2" } },
+            ] },
+          ],
+        }),
+      });
+      const rows = Array.from({ length: 40 }, (_, n) => (n === 39 ? { m: 1 } : { n }));
+      const run = await fetch("/api/v1/workflows/wf_rows/runs?wait=20", { method: "POST", headers: json, body: JSON.stringify({ input: { rows } }) });
+      return (await run.json()).id;
+    });
+    await page.goto(`${base}/executions/${id}`);
+    const loop = page.getByRole("listitem", { name: "Loop each" });
+    await loop.getByText("40 items, 1 failed").waitFor();
+    // The failed item is chosen first, with what to try.
+    await loop.getByText("Item 40 of 40").waitFor();
+    await page.getByText(/What to try: A step reads a value/).first().waitFor();
+    await fitsAPhone(page, "execution-loop");
+    await loop.getByRole("button", { name: "Previous item" }).click();
+    await loop.getByText("Item 39 of 40").waitFor();
+    await loop.getByRole("listitem", { name: "Step double" }).getByText("Output").click();
+    await loop.getByText('"result": 76').waitFor();
+    await page.getByLabel("Items of each").evaluate((list) => list.scrollTo(0, 0));
+    await loop.getByRole("button", { name: /^Item 1 Completed/ }).click();
+    await loop.getByText("Item 1 of 40").waitFor();
+    const rendered = await loop.getByRole("button", { name: /^Item \d+ / }).count();
+    assert.ok(rendered < 40, `only the visible items are drawn (${rendered} of 40)`);
   });
 
   await run("an approval is answered from the inbox on a phone", async (page) => {
@@ -267,7 +391,8 @@ try {
       await joining.getByRole("link", { name: "Order total" }).click();
       await joining.getByRole("heading", { name: "Order total" }).waitFor();
       assert.equal(await joining.getByRole("button", { name: "Run now" }).count(), 0, "no Run now for a Viewer");
-      assert.equal(await joining.getByRole("button", { name: /Turn (on|off)/ }).count(), 0, "no switch for a Viewer");
+      assert.equal(await joining.getByRole("switch").count(), 0, "no on/off switch for a Viewer");
+      assert.equal(await joining.getByRole("button", { name: "Delete" }).count(), 0, "no Delete for a Viewer");
       const forced = await joining.evaluate(async () => {
         const response = await fetch("/api/v1/workflows/wf_total/runs", {
           method: "POST",

@@ -318,6 +318,19 @@ pub struct StepRun {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// How a workflow has been running: its runs since a time, and its latest run of all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkflowActivity {
+    pub workflow_id: WorkflowId,
+    /// Runs created since the time asked about.
+    pub runs: i64,
+    /// Of those, how many completed and how many failed.
+    pub completed: i64,
+    pub failed: i64,
+    pub last_run_at: DateTime<Utc>,
+    pub last_state: ExecutionState,
+}
+
 /// Which executions to list.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExecutionFilter {

@@ -1,12 +1,13 @@
 //! Security headers on every response: a strict Content Security Policy (no framing, no
-//! third-party scripts), no MIME sniffing, a conservative referrer policy, and HSTS when the
+//! inline or third-party scripts; styles from the app itself, inline ones included, because
+//! the editor and dialogs set theirs at run time), no MIME sniffing, a conservative referrer policy, and HSTS when the
 //! server is reached over TLS.
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'; form-action 'self'";
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; object-src 'none'; form-action 'self'";
 
 /// Adds the headers to every response of `router` that does not set them itself.
 pub(crate) fn with_security_headers<S: Clone + Send + Sync + 'static>(

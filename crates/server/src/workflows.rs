@@ -248,8 +248,35 @@ async fn list(
         .store
         .list_workflows(signed_in.org, page(listing.cursor, listing.limit))
         .await?;
+    let week_ago = chrono::Utc::now() - chrono::Duration::days(7);
+    let activity = state
+        .store
+        .workflow_activity(signed_in.org, week_ago)
+        .await?;
+    let mut items = Vec::with_capacity(workflows.items.len());
+    for workflow in &workflows.items {
+        let mut shown = summary(workflow);
+        let version = state
+            .store
+            .workflow_version(signed_in.org, workflow.id, workflow.current_version)
+            .await?;
+        shown["trigger"] = version
+            .and_then(|version| version.definition.get("trigger").cloned())
+            .unwrap_or_else(|| json!({"type": "manual"}));
+        let ran = activity.iter().find(|ran| ran.workflow_id == workflow.id);
+        shown["runs_this_week"] = json!(ran.map_or(0, |ran| ran.runs));
+        shown["success_rate"] = json!(ran.and_then(|ran| {
+            let finished = ran.completed + ran.failed;
+            (finished > 0).then(|| (100 * ran.completed + finished / 2) / finished)
+        }));
+        shown["last_run"] = json!(ran.map(|ran| json!({
+            "at": ran.last_run_at,
+            "state": ran.last_state.as_str(),
+        })));
+        items.push(shown);
+    }
     Ok(Json(json!({
-        "items": workflows.items.iter().map(summary).collect::<Vec<_>>(),
+        "items": items,
         "next_cursor": workflows.next_cursor,
     })))
 }

@@ -364,6 +364,19 @@ async fn failed_executions_retry_from_the_failed_step(test: &TestStore) {
     )
     .await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
+
+    let listed = get(&app, &owner, "/api/v1/workflows").await;
+    let shown = &listed.body["items"][0];
+    assert_eq!(shown["trigger"], json!({"type": "manual"}), "{shown}");
+    assert_eq!(
+        (
+            shown["runs_this_week"].clone(),
+            shown["success_rate"].clone()
+        ),
+        (json!(2), json!(50)),
+        "one of two runs failed: {shown}"
+    );
+    assert_eq!(shown["last_run"]["state"], "COMPLETED");
 }
 
 fn approval() -> Value {

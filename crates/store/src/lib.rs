@@ -208,6 +208,13 @@ pub trait WorkflowStore: Send + Sync {
     /// Removes the workflow from lists and lookups; its versions stay for the executions that
     /// ran them, and its key becomes free.
     async fn delete_workflow(&self, org: OrgId, id: WorkflowId) -> Result<()>;
+    /// For each workflow of the organization that has run: its runs since `since` (with how
+    /// many completed and failed) and its latest run, in one pass over the executions.
+    async fn workflow_activity(
+        &self,
+        org: OrgId,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<baton_core::execution::WorkflowActivity>>;
 }
 
 /// Executions and the checkpoints of their steps.

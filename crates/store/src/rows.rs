@@ -20,7 +20,7 @@ use baton_core::api_key::ApiKey;
 use baton_core::session::Session;
 use baton_core::{ApiKeyId, SessionId};
 
-fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, StoreError> {
+pub(crate) fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, StoreError> {
     text.parse()
         .map_err(|_| StoreError::Corrupt(format!("unknown {what} {text:?}")))
 }

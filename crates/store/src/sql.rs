@@ -628,6 +628,40 @@ macro_rules! impl_store {
                 Ok(Page::from_rows(workflows, page.limit, |workflow| id_cursor(workflow.id.as_uuid())))
             }
 
+            async fn workflow_activity(
+                &self,
+                org: OrgId,
+                since: DateTime<Utc>,
+            ) -> Result<Vec<baton_core::execution::WorkflowActivity>> {
+                let rows: Vec<(uuid::Uuid, i64, i64, i64, DateTime<Utc>, String)> = sqlx::query_as(
+                    "SELECT a.workflow_id, a.runs, a.completed, a.failed, a.last_at, \
+                     (SELECT e.state FROM executions e WHERE e.workflow_id = a.workflow_id \
+                      AND e.created_at = a.last_at ORDER BY e.id DESC LIMIT 1) \
+                     FROM (SELECT workflow_id, \
+                           CAST(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END) AS BIGINT) AS runs, \
+                           CAST(SUM(CASE WHEN created_at >= $2 AND state = 'COMPLETED' THEN 1 ELSE 0 END) AS BIGINT) AS completed, \
+                           CAST(SUM(CASE WHEN created_at >= $2 AND state = 'FAILED' THEN 1 ELSE 0 END) AS BIGINT) AS failed, \
+                           MAX(created_at) AS last_at \
+                           FROM executions WHERE org_id = $1 GROUP BY workflow_id) a",
+                )
+                .bind(org.as_uuid())
+                .bind(stored_time(since))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(workflow, runs, completed, failed, last_run_at, state)| {
+                        Ok(baton_core::execution::WorkflowActivity {
+                            workflow_id: WorkflowId::from_uuid(workflow),
+                            runs,
+                            completed,
+                            failed,
+                            last_run_at,
+                            last_state: $crate::rows::parse("execution state", &state)?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn list_versions(
                 &self,
                 org: OrgId,

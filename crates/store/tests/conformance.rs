@@ -46,6 +46,7 @@ conformance!(
     claimers_at_once_keep_to_a_workflow_limit,
     a_finished_execution_is_recorded_whole,
     executions_filter_by_workflow_and_state,
+    workflow_activity_counts_recent_runs_and_names_the_latest,
     jobs_are_claimed_when_due_in_order,
     a_lapsed_lease_passes_the_job_to_another_worker,
     writes_under_a_lease_taken_over_are_refused,
@@ -1113,6 +1114,70 @@ async fn executions_filter_by_workflow_and_state(test: &TestStore) {
         .await
         .unwrap();
     assert_eq!(all.items.len(), 4);
+}
+
+async fn workflow_activity_counts_recent_runs_and_names_the_latest(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, _) = org(store, "Acme").await;
+    let (other_org, _) = org(store, "Elsewhere").await;
+    let busy = workflow(store, org_id, "wf_busy").await;
+    let idle = workflow(store, org_id, "wf_idle").await;
+    let foreign = workflow(store, other_org, "wf_busy").await;
+    let finish = |id: ExecutionId, end: ExecutionState| async move {
+        for (from, to) in [
+            (ExecutionState::Pending, ExecutionState::Running),
+            (ExecutionState::Running, end),
+        ] {
+            store
+                .transition(ExecutionUpdate::new(id, from, to, Utc::now()))
+                .await
+                .unwrap();
+        }
+    };
+    let done = store.create_execution(new_execution(&busy)).await.unwrap();
+    finish(done.id, ExecutionState::Completed).await;
+    let failed = store.create_execution(new_execution(&busy)).await.unwrap();
+    finish(failed.id, ExecutionState::Failed).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let latest = store.create_execution(new_execution(&busy)).await.unwrap();
+    store
+        .create_execution(new_execution(&foreign))
+        .await
+        .unwrap();
+
+    let activity = store
+        .workflow_activity(org_id, Utc::now() - Duration::days(7))
+        .await
+        .unwrap();
+    assert_eq!(
+        activity.len(),
+        1,
+        "only the workflow that ran: {activity:?}"
+    );
+    let busy_activity = &activity[0];
+    assert_eq!(busy_activity.workflow_id, busy.id);
+    assert_eq!(
+        (
+            busy_activity.runs,
+            busy_activity.completed,
+            busy_activity.failed
+        ),
+        (3, 1, 1)
+    );
+    assert_eq!(busy_activity.last_state, ExecutionState::Pending);
+    assert_eq!(busy_activity.last_run_at, latest.created_at);
+    assert!(activity.iter().all(|a| a.workflow_id != idle.id));
+
+    let later = store
+        .workflow_activity(org_id, Utc::now() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!((later[0].runs, later[0].completed), (0, 0));
+    assert_eq!(
+        later[0].last_state,
+        ExecutionState::Pending,
+        "the latest run is named whatever the window"
+    );
 }
 
 async fn jobs_are_claimed_when_due_in_order(test: &TestStore) {

@@ -1,16 +1,33 @@
-// Workflows: the list, a new one from pasted or uploaded JSON, and a workflow's page with its
-// on/off switch and "Run now".
-import { useState } from "react";
+// Workflows: the list, a new one from pasted or uploaded JSON, and a workflow's page: its
+// trigger, "Run now", the JSON editor, its versions (what changed, restore), on/off and delete.
+import { lazy, Suspense, useMemo, useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { parse, type ParseError } from "jsonc-parser";
+import { Tabs } from "radix-ui";
 import { Link, useNavigate, useParams } from "react-router";
 import { api } from "../lib/api";
 import { ApiError, describe, field, sentence } from "../lib/errors";
 import { lineOf } from "../lib/jsonpath";
+import { describeChanges, describeTrigger } from "../lib/workflow";
 import { useMayEdit } from "../shell";
-import { Alert, Button } from "../ui";
+import { Alert, Button, Confirm, CopyField, StateBadge, Toggle } from "../ui";
 
-type Summary = { id: string; name: string; version: number; active: boolean; updated_at: string };
+const JsonEditor = lazy(() => import("../editor"));
+
+type Summary = {
+  id: string;
+  name: string;
+  version: number;
+  active: boolean;
+  updated_at: string;
+  trigger?: Record<string, unknown>;
+  runs_this_week?: number;
+  success_rate?: number | null;
+  last_run?: { at: string; state: string } | null;
+};
 type Stored = Summary & { definition: Record<string, unknown> };
+
+const link = "font-medium text-indigo-800 underline-offset-2 hover:underline";
 
 export function WorkflowList() {
   const mayEdit = useMayEdit();
@@ -37,13 +54,30 @@ export function WorkflowList() {
       {workflows.data && workflows.data.items.length > 0 && (
         <ul className="divide-y divide-slate-200 rounded-lg bg-white ring-1 ring-slate-200">
           {workflows.data.items.map((workflow) => (
-            <li key={workflow.id} className="flex items-center justify-between gap-2 px-4 py-3">
-              <Link to={`/workflows/${workflow.id}`} className="font-medium text-indigo-800 underline-offset-2 hover:underline">
-                {workflow.name}
-              </Link>
-              <span className={workflow.active ? "text-sm text-emerald-800" : "text-sm text-slate-600"}>
-                {workflow.active ? "On" : "Off"} · version {workflow.version}
-              </span>
+            <li key={workflow.id} className="flex flex-wrap items-start justify-between gap-2 px-4 py-3">
+              <div>
+                <Link to={`/workflows/${workflow.id}`} className={link}>
+                  {workflow.name}
+                </Link>
+                <p className="text-sm text-slate-700">{describeTrigger(workflow.trigger)}</p>
+              </div>
+              <div className="text-right text-sm text-slate-700">
+                <p className={workflow.active ? "font-medium text-emerald-800" : "text-slate-600"}>
+                  {workflow.active ? "On" : "Off"}
+                </p>
+                {workflow.last_run ? (
+                  <p className="flex items-center justify-end gap-1">
+                    Last run <StateBadge state={workflow.last_run.state} /> {new Date(workflow.last_run.at).toLocaleString()}
+                  </p>
+                ) : (
+                  <p>Never run</p>
+                )}
+                {workflow.success_rate !== null && workflow.success_rate !== undefined && (
+                  <p>
+                    {workflow.success_rate}% succeeded of {workflow.runs_this_week} runs this week
+                  </p>
+                )}
+              </div>
             </li>
           ))}
         </ul>
@@ -52,10 +86,12 @@ export function WorkflowList() {
   );
 }
 
-/** A workflow's problems, each with the line of the pasted text it concerns. */
+/** A problem of the text being edited, at its line when the text says where. */
 type Problem = { line: number | null; where: string; message: string };
 
+/** The problems of a save or a check: the API's JSON paths mapped to lines of `text`. */
 function problemsOf(error: unknown, text: string): Problem[] {
+  if (error instanceof JsonSyntax) return [error.problem];
   if (!(error instanceof ApiError) || error.details.length === 0) return [];
   return error.details.map((detail) => ({
     line: lineOf(text, detail.path),
@@ -64,58 +100,99 @@ function problemsOf(error: unknown, text: string): Problem[] {
   }));
 }
 
-export function NewWorkflow() {
-  const navigate = useNavigate();
-  const queries = useQueryClient();
-  const [text, setText] = useState("");
+/** Text that is not JSON, with the line of the first mistake. */
+class JsonSyntax extends Error {
+  constructor(readonly problem: Problem) {
+    super(problem.message);
+  }
+}
+
+/** Parses the editor's text, or says at which line it stops being JSON. */
+function parseDocument(text: string): unknown {
+  const errors: ParseError[] = [];
+  const value = parse(text, errors, { allowTrailingComma: false, disallowComments: true });
+  if (errors.length > 0) {
+    const line = text.slice(0, errors[0].offset).split("\n").length;
+    throw new JsonSyntax({ line, where: "The text", message: "this is not valid JSON here (a missing comma, quote or bracket?)" });
+  }
+  return value;
+}
+
+/**
+ * The JSON editor with its problems: "Check" asks the API without saving, "Save" stores. A
+ * problem of either shows in a list and at its line in the editor.
+ */
+function WorkflowEditor(props: {
+  initial: string;
+  save: (document: unknown) => Promise<Stored>;
+  saved: (stored: Stored) => void;
+  saveLabel: string;
+  withFile?: boolean;
+}) {
+  const [text, setText] = useState(props.initial);
   const [error, setError] = useState<unknown>(null);
+  const [checked, setChecked] = useState(false);
   const save = useMutation({
-    mutationFn: async () => {
-      let document: unknown;
-      try {
-        document = JSON.parse(text);
-      } catch (failure) {
-        throw new ApiError(422, "invalid", `This is not JSON: ${(failure as Error).message}`);
-      }
-      return api<Stored>("/api/v1/workflows", { body: document });
-    },
-    onSuccess: async (saved) => {
-      await queries.invalidateQueries({ queryKey: ["workflows"] });
-      navigate(`/workflows/${saved.id}`);
+    mutationFn: () => props.save(parseDocument(text)),
+    onSuccess: (stored) => {
+      setError(null);
+      props.saved(stored);
     },
     onError: setError,
   });
-  const problems = problemsOf(error, text);
+  const check = useMutation({
+    mutationFn: () => api("/api/v1/workflows/validate", { body: parseDocument(text) }),
+    onSuccess: () => {
+      setError(null);
+      setChecked(true);
+    },
+    onError: (failure) => {
+      setChecked(false);
+      setError(failure);
+    },
+  });
+  const problems = useMemo(() => problemsOf(error, text), [error, text]);
+  const marks = useMemo(
+    () => problems.filter((problem) => problem.line !== null).map((problem) => ({ line: problem.line!, message: `${problem.where}: ${problem.message}` })),
+    [problems],
+  );
+  const edit = (value: string) => {
+    setText(value);
+    setChecked(false);
+  };
   return (
-    <section>
-      <h1 className="mb-2 text-2xl font-semibold text-slate-900">New workflow</h1>
-      <p className="mb-4 text-slate-700">Paste a workflow's JSON, or open a .json file.</p>
-      <label className="mb-3 block text-sm font-medium text-slate-800">
-        Open a file
-        <input
-          type="file"
-          accept="application/json,.json"
-          className="mt-1 block text-sm"
-          onChange={async (event) => {
-            const file = event.target.files?.[0];
-            if (file) setText(await file.text());
-          }}
-        />
-      </label>
-      <label htmlFor="workflow-json" className="mb-1 block text-sm font-medium text-slate-800">
+    <div>
+      {props.withFile && (
+        <label className="mb-3 block text-sm font-medium text-slate-800">
+          Open a file
+          <input
+            type="file"
+            accept="application/json,.json"
+            className="mt-1 block text-sm"
+            onChange={async (event) => {
+              const file = event.target.files?.[0];
+              if (file) edit(await file.text());
+            }}
+          />
+        </label>
+      )}
+      <p id="workflow-json-label" className="mb-1 text-sm font-medium text-slate-800">
         Workflow JSON
-      </label>
-      <textarea
-        id="workflow-json"
-        value={text}
-        onChange={(event) => setText(event.target.value)}
-        spellCheck={false}
-        rows={16}
-        className="mb-3 w-full rounded-md border border-slate-300 p-3 font-mono text-sm focus:border-indigo-600 focus:outline-none focus:ring-2 focus:ring-indigo-600/30"
-      />
+      </p>
+      <div className="mb-3">
+        <Suspense fallback={<p role="status">Loading the editor…</p>}>
+          <JsonEditor value={text} onChange={edit} label="Workflow JSON" problems={marks} />
+        </Suspense>
+      </div>
       {error !== null && (
         <div role="alert" className="mb-3 rounded-md bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">
-          <p className="font-medium">{error instanceof ApiError && problems.length > 0 ? sentence(error.message || "the workflow has problems") : describe(error)}</p>
+          <p className="font-medium">
+            {error instanceof JsonSyntax
+              ? "The text is not valid JSON."
+              : error instanceof ApiError && problems.length > 0
+                ? sentence(error.message || "the workflow has problems")
+                : describe(error)}
+          </p>
           {problems.length > 0 && (
             <ul className="mt-2 list-disc pl-5">
               {problems.map((problem, index) => (
@@ -128,11 +205,42 @@ export function NewWorkflow() {
           )}
         </div>
       )}
-      <Button onClick={() => save.mutate()} disabled={save.isPending || text.trim() === ""}>
-        {save.isPending ? "Saving…" : "Save workflow"}
-      </Button>
+      {checked && <Alert tone="info">No problems found. Save it when you are ready.</Alert>}
+      <div className="flex flex-wrap gap-2">
+        <Button onClick={() => save.mutate()} disabled={save.isPending || text.trim() === ""}>
+          {save.isPending ? "Saving…" : props.saveLabel}
+        </Button>
+        <Button tone="plain" onClick={() => check.mutate()} disabled={check.isPending || text.trim() === ""}>
+          {check.isPending ? "Checking…" : "Check for problems"}
+        </Button>
+      </div>
+    </div>
+  );
+}
+
+export function NewWorkflow() {
+  const navigate = useNavigate();
+  const queries = useQueryClient();
+  return (
+    <section>
+      <h1 className="mb-2 text-2xl font-semibold text-slate-900">New workflow</h1>
+      <p className="mb-4 text-slate-700">Paste a workflow's JSON, or open a .json file.</p>
+      <WorkflowEditor
+        initial=""
+        withFile
+        saveLabel="Save workflow"
+        save={(document) => api<Stored>("/api/v1/workflows", { body: document })}
+        saved={async (stored) => {
+          await queries.invalidateQueries({ queryKey: ["workflows"] });
+          navigate(`/workflows/${stored.id}`);
+        }}
+      />
     </section>
   );
+}
+
+function path(id: string, rest = "") {
+  return `/api/v1/workflows/${encodeURIComponent(id)}${rest}`;
 }
 
 export function WorkflowPage() {
@@ -140,18 +248,200 @@ export function WorkflowPage() {
   const mayEdit = useMayEdit();
   const navigate = useNavigate();
   const queries = useQueryClient();
-  const [input, setInput] = useState("{}");
   const [error, setError] = useState<string | null>(null);
-  const workflow = useQuery({
-    queryKey: ["workflow", id],
-    queryFn: () => api<Stored>(`/api/v1/workflows/${encodeURIComponent(id)}`),
-  });
+  const [tab, setTab] = useState("overview");
+  const workflow = useQuery({ queryKey: ["workflow", id], queryFn: () => api<Stored>(path(id)) });
+  const refresh = () => queries.invalidateQueries({ queryKey: ["workflow", id] });
   const toggle = useMutation({
-    mutationFn: (on: boolean) =>
-      api(`/api/v1/workflows/${encodeURIComponent(id)}/${on ? "activate" : "deactivate"}`, { method: "POST" }),
-    onSuccess: () => queries.invalidateQueries({ queryKey: ["workflow", id] }),
+    mutationFn: (on: boolean) => api(path(id, on ? "/activate" : "/deactivate"), { method: "POST" }),
+    onSuccess: () => {
+      setError(null);
+      return refresh();
+    },
     onError: (failure) => setError(describe(failure)),
   });
+  const remove = useMutation({
+    mutationFn: () => api(path(id), { method: "DELETE" }),
+    onSuccess: async () => {
+      await queries.invalidateQueries({ queryKey: ["workflows"] });
+      navigate("/workflows", { replace: true });
+    },
+    onError: (failure) => setError(describe(failure)),
+  });
+  if (workflow.isPending) return <p role="status">Loading…</p>;
+  if (workflow.isError) return <Alert tone="error">{describe(workflow.error)}</Alert>;
+  const stored = workflow.data;
+  const tabClass =
+    "border-b-2 border-transparent px-3 py-2 text-sm font-medium text-slate-700 hover:text-slate-900 focus:outline-none focus:ring-2 focus:ring-indigo-600 data-[state=active]:border-indigo-700 data-[state=active]:text-indigo-800";
+  return (
+    <section>
+      <div className="mb-4 flex flex-wrap items-start justify-between gap-3">
+        <div>
+          <h1 className="mb-1 text-2xl font-semibold text-slate-900">{stored.name}</h1>
+          <p className="text-sm text-slate-700">
+            Version {stored.version} · {stored.active ? "On: its trigger starts runs" : "Off: it runs only when started by hand"}
+          </p>
+        </div>
+        {mayEdit && (
+          <div className="flex flex-wrap items-center gap-3">
+            <Toggle label="Workflow" on={stored.active} onChange={(on) => toggle.mutate(on)} disabled={toggle.isPending} />
+            <Confirm
+              trigger="Delete"
+              title={`Delete "${stored.name}"?`}
+              body="Its trigger stops at once. Its past runs stay in Runs."
+              confirm="Delete workflow"
+              onConfirm={() => remove.mutate()}
+              disabled={remove.isPending}
+            />
+          </div>
+        )}
+      </div>
+      {error && <Alert tone="error">{error}</Alert>}
+      <Tabs.Root value={tab} onValueChange={setTab}>
+        <Tabs.List aria-label="About this workflow" className="mb-4 flex flex-wrap gap-1 border-b border-slate-200">
+          <Tabs.Trigger value="overview" className={tabClass}>
+            Overview
+          </Tabs.Trigger>
+          <Tabs.Trigger value="edit" className={tabClass}>
+            {mayEdit ? "Edit JSON" : "JSON"}
+          </Tabs.Trigger>
+          <Tabs.Trigger value="versions" className={tabClass}>
+            Versions
+          </Tabs.Trigger>
+        </Tabs.List>
+        <Tabs.Content value="overview" className="focus:outline-none">
+          <TriggerPanel id={id} stored={stored} mayEdit={mayEdit} />
+          {mayEdit && <RunNow id={id} />}
+          <p>
+            <Link to={`/executions?workflow=${encodeURIComponent(id)}`} className={link}>
+              See this workflow's runs
+            </Link>
+          </p>
+        </Tabs.Content>
+        <Tabs.Content value="edit" className="focus:outline-none">
+          {mayEdit ? (
+            <WorkflowEditor
+              key={stored.version}
+              initial={JSON.stringify(stored.definition, null, 2)}
+              saveLabel="Save as a new version"
+              save={(document) => api<Stored>(path(id), { method: "PUT", body: document })}
+              saved={(saved) => queries.setQueryData(["workflow", id], saved)}
+            />
+          ) : (
+            <pre
+              tabIndex={0}
+              aria-label="The workflow's JSON"
+              className="overflow-x-auto rounded-lg bg-slate-900 p-4 text-xs text-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500"
+            >
+              {JSON.stringify(stored.definition, null, 2)}
+            </pre>
+          )}
+        </Tabs.Content>
+        <Tabs.Content value="versions" className="focus:outline-none">
+          <Versions id={id} current={stored} mayEdit={mayEdit} restored={(saved) => queries.setQueryData(["workflow", id], saved)} />
+        </Tabs.Content>
+      </Tabs.Root>
+    </section>
+  );
+}
+
+const panel = "mb-6 rounded-lg bg-white p-4 ring-1 ring-slate-200";
+
+/** What starts the workflow: its hook URL, its schedule's next runs, or its poll's state. */
+function TriggerPanel({ id, stored, mayEdit }: { id: string; stored: Stored; mayEdit: boolean }) {
+  const trigger = (stored.definition.trigger ?? { type: "manual" }) as { type?: string };
+  const kind = trigger.type ?? "manual";
+  return (
+    <div className={panel}>
+      <h2 className="mb-1 text-lg font-semibold text-slate-900">Trigger</h2>
+      <p className="mb-3 text-slate-700">{describeTrigger(stored.definition.trigger)}</p>
+      {kind === "webhook" && (mayEdit ? <HookPanel id={id} version={stored.version} /> : <p className="text-sm text-slate-700">An editor can show you its URL.</p>)}
+      {kind === "schedule" && <SchedulePanel id={id} version={stored.version} active={stored.active} />}
+      {kind === "poll" && <PollPanel id={id} mayEdit={mayEdit} />}
+      {kind !== "manual" && !stored.active && (
+        <p className="mt-2 text-sm text-amber-900">The workflow is off: turn it on for its trigger to start runs.</p>
+      )}
+    </div>
+  );
+}
+
+function HookPanel({ id, version }: { id: string; version: number }) {
+  const hook = useQuery({
+    queryKey: ["workflow", id, "hook", version],
+    queryFn: () => api<{ url: string; signed: boolean }>(path(id, "/hook"), { method: "POST" }),
+  });
+  if (hook.isPending) return <p role="status">Loading the URL…</p>;
+  if (hook.isError) return <Alert tone="error">{describe(hook.error)}</Alert>;
+  return (
+    <>
+      <CopyField label="Webhook URL" value={hook.data.url} />
+      <p className="text-sm text-slate-700">
+        {hook.data.signed
+          ? "Calls must be signed with this workflow's secret; unsigned ones are refused."
+          : "Anyone with this URL can start the workflow: keep it private."}
+      </p>
+    </>
+  );
+}
+
+function SchedulePanel({ id, version, active }: { id: string; version: number; active: boolean }) {
+  const schedule = useQuery({
+    queryKey: ["workflow", id, "schedule", version],
+    queryFn: () => api<{ cron: string; timezone: string; next_runs: string[]; missed: string }>(path(id, "/schedule")),
+  });
+  if (schedule.isPending) return <p role="status">Loading the schedule…</p>;
+  if (schedule.isError) return <Alert tone="error">{describe(schedule.error)}</Alert>;
+  return (
+    <div>
+      <p className="mb-1 text-sm font-medium text-slate-800">
+        {active ? "Next runs" : "It would next run"} (your time):
+      </p>
+      <ul className="list-disc pl-5 text-sm text-slate-800">
+        {schedule.data.next_runs.map((time) => (
+          <li key={time}>{new Date(time).toLocaleString()}</li>
+        ))}
+      </ul>
+      <p className="mt-2 text-sm text-slate-700">
+        Times missed while Baton was stopped are {schedule.data.missed === "run_once" ? "made up with one run" : "skipped"}.
+      </p>
+    </div>
+  );
+}
+
+function PollPanel({ id, mayEdit }: { id: string; mayEdit: boolean }) {
+  const queries = useQueryClient();
+  const poll = useQuery({
+    queryKey: ["workflow", id, "poll"],
+    queryFn: () =>
+      api<{ every_seconds: number; looked_at: string | null; next_look_at: string | null; error: string | null }>(path(id, "/poll")),
+  });
+  const now = useMutation({
+    mutationFn: () => api(path(id, "/poll"), { method: "POST" }),
+    onSuccess: () => setTimeout(() => queries.invalidateQueries({ queryKey: ["workflow", id, "poll"] }), 2500),
+  });
+  if (poll.isPending) return <p role="status">Loading…</p>;
+  if (poll.isError) return <Alert tone="error">{describe(poll.error)}</Alert>;
+  const when = (time: string | null) => (time ? new Date(time).toLocaleString() : "not yet");
+  return (
+    <div className="text-sm text-slate-800">
+      <p>Looks every {poll.data.every_seconds} seconds.</p>
+      <p>Last looked: {when(poll.data.looked_at)}. Next look: {when(poll.data.next_look_at)}.</p>
+      {poll.data.error && <Alert tone="error">{`The last look failed: ${poll.data.error}`}</Alert>}
+      {now.isError && <Alert tone="error">{describe(now.error)}</Alert>}
+      {mayEdit && (
+        <div className="mt-2">
+          <Button tone="plain" onClick={() => now.mutate()} disabled={now.isPending}>
+            {now.isSuccess ? "Looking now…" : "Look now"}
+          </Button>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function RunNow({ id }: { id: string }) {
+  const navigate = useNavigate();
+  const [input, setInput] = useState("{}");
   const run = useMutation({
     mutationFn: async () => {
       let parsed: unknown;
@@ -160,51 +450,119 @@ export function WorkflowPage() {
       } catch {
         throw new ApiError(422, "invalid", "The input is not JSON: write it as {\"field\": \"value\"}");
       }
-      return api<{ id: string }>(`/api/v1/workflows/${encodeURIComponent(id)}/runs`, { body: { input: parsed } });
+      return api<{ id: string }>(path(id, "/runs"), { body: { input: parsed } });
     },
     onSuccess: (execution) => navigate(`/executions/${execution.id}`),
-    onError: (failure) => setError(describe(failure)),
   });
-  if (workflow.isPending) return <p role="status">Loading…</p>;
-  if (workflow.isError) return <Alert tone="error">{describe(workflow.error)}</Alert>;
-  const stored = workflow.data;
   return (
-    <section>
-      <h1 className="mb-1 text-2xl font-semibold text-slate-900">{stored.name}</h1>
-      <p className="mb-4 text-sm text-slate-700">
-        Version {stored.version} · {stored.active ? "On: its trigger starts runs" : "Off: it runs only when started by hand"}
-      </p>
-      {error && <Alert tone="error">{error}</Alert>}
-      {mayEdit && (
-        <div className="mb-6 flex flex-wrap gap-2">
-          <Button tone="plain" onClick={() => toggle.mutate(!stored.active)} disabled={toggle.isPending}>
-            {stored.active ? "Turn off" : "Turn on"}
-          </Button>
-        </div>
+    <div className={panel}>
+      <h2 className="mb-2 text-lg font-semibold text-slate-900">Run now</h2>
+      <label htmlFor="run-input" className="mb-1 block text-sm font-medium text-slate-800">
+        Input (JSON, what the trigger would give)
+      </label>
+      <textarea
+        id="run-input"
+        value={input}
+        onChange={(event) => setInput(event.target.value)}
+        rows={4}
+        spellCheck={false}
+        className="mb-3 w-full rounded-md border border-slate-300 p-2 font-mono text-sm"
+      />
+      {run.isError && <Alert tone="error">{describe(run.error)}</Alert>}
+      <Button onClick={() => run.mutate()} disabled={run.isPending}>
+        {run.isPending ? "Starting…" : "Run now"}
+      </Button>
+    </div>
+  );
+}
+
+type Version = { version: number; created_at: string; current: boolean };
+
+/** The versions, newest first; any two compared in words; an older one restored as the newest. */
+function Versions(props: { id: string; current: Stored; mayEdit: boolean; restored: (saved: Stored) => void }) {
+  const versions = useQuery({
+    queryKey: ["workflow", props.id, "versions", props.current.version],
+    queryFn: () => api<{ items: Version[] }>(path(props.id, "/versions?limit=100")),
+  });
+  const [from, setFrom] = useState<number | null>(null);
+  const to = props.current.version;
+  const older = from ?? (to > 1 ? to - 1 : null);
+  const restore = useMutation({
+    mutationFn: (version: number) => api<Stored>(path(props.id, `/versions/${version}/restore`), { method: "POST" }),
+    onSuccess: props.restored,
+  });
+  if (versions.isPending) return <p role="status">Loading versions…</p>;
+  if (versions.isError) return <Alert tone="error">{describe(versions.error)}</Alert>;
+  return (
+    <div>
+      {restore.isError && <Alert tone="error">{describe(restore.error)}</Alert>}
+      {restore.isSuccess && <Alert tone="info">{`Restored: it is now version ${restore.data.version}.`}</Alert>}
+      <ul className="mb-6 divide-y divide-slate-200 rounded-lg bg-white ring-1 ring-slate-200">
+        {versions.data.items.map((version) => (
+          <li key={version.version} className="flex flex-wrap items-center justify-between gap-2 px-4 py-2">
+            <span className="text-sm text-slate-800">
+              <span className="font-semibold">Version {version.version}</span>
+              {version.current && " (current)"} · saved {new Date(version.created_at).toLocaleString()}
+            </span>
+            {props.mayEdit && !version.current && (
+              <Confirm
+                tone="primary"
+                trigger={`Restore version ${version.version}`}
+                title={`Restore version ${version.version}?`}
+                body="Its definition is saved as a new version; nothing is lost, and you can go back again."
+                confirm="Restore"
+                onConfirm={() => restore.mutate(version.version)}
+              />
+            )}
+          </li>
+        ))}
+      </ul>
+      {older !== null && (
+        <Compare id={props.id} versions={versions.data.items} from={older} to={to} choose={setFrom} />
       )}
-      {mayEdit && (
-        <div className="mb-6 rounded-lg bg-white p-4 ring-1 ring-slate-200">
-          <h2 className="mb-2 text-lg font-semibold text-slate-900">Run now</h2>
-          <label htmlFor="run-input" className="mb-1 block text-sm font-medium text-slate-800">
-            Input (JSON, what the trigger would give)
-          </label>
-          <textarea
-            id="run-input"
-            value={input}
-            onChange={(event) => setInput(event.target.value)}
-            rows={4}
-            spellCheck={false}
-            className="mb-3 w-full rounded-md border border-slate-300 p-2 font-mono text-sm"
-          />
-          <Button onClick={() => run.mutate()} disabled={run.isPending}>
-            {run.isPending ? "Starting…" : "Run now"}
-          </Button>
-        </div>
+    </div>
+  );
+}
+
+function Compare(props: { id: string; versions: Version[]; from: number; to: number; choose: (version: number) => void }) {
+  const load = (version: number) => ({
+    queryKey: ["workflow", props.id, "version", version],
+    queryFn: () => api<{ definition: unknown }>(path(props.id, `/versions/${version}`)),
+    staleTime: Infinity,
+  });
+  const before = useQuery(load(props.from));
+  const after = useQuery(load(props.to));
+  const changes = before.data && after.data ? describeChanges(before.data.definition, after.data.definition) : null;
+  return (
+    <div className={panel}>
+      <h2 className="mb-2 text-lg font-semibold text-slate-900">What changed</h2>
+      <label className="mb-3 block text-sm font-medium text-slate-800">
+        From version{" "}
+        <select
+          value={props.from}
+          onChange={(event) => props.choose(Number(event.target.value))}
+          className="rounded-md border border-slate-300 px-2 py-1"
+        >
+          {props.versions
+            .filter((version) => version.version !== props.to)
+            .map((version) => (
+              <option key={version.version} value={version.version}>
+                {version.version}
+              </option>
+            ))}
+        </select>{" "}
+        to the current version {props.to}
+      </label>
+      {(before.isError || after.isError) && <Alert tone="error">{describe(before.error ?? after.error)}</Alert>}
+      {changes === null && !before.isError && !after.isError && <p role="status">Comparing…</p>}
+      {changes?.length === 0 && <p className="text-slate-700">The two versions are the same.</p>}
+      {changes && changes.length > 0 && (
+        <ul aria-label="Changes" className="list-disc space-y-1 pl-5 text-sm text-slate-800">
+          {changes.map((change, index) => (
+            <li key={index}>{change}</li>
+          ))}
+        </ul>
       )}
-      <h2 className="mb-2 text-lg font-semibold text-slate-900">Definition</h2>
-      <pre tabIndex={0} aria-label="The workflow's JSON" className="overflow-x-auto rounded-lg bg-slate-900 p-4 text-xs text-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500">
-        {JSON.stringify(stored.definition, null, 2)}
-      </pre>
-    </section>
+    </div>
   );
 }
