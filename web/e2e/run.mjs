@@ -6,6 +6,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
+import { createHmac } from "node:crypto";
 import { chromium } from "playwright-core";
 import { serve } from "./serve.mjs";
 
@@ -81,6 +82,19 @@ async function fitsAPhone(page, shot) {
 }
 
 const email = "owner@example.com";
+
+/** The current code of an authenticator app holding `secret` (RFC 6238: base32, SHA-1, 30 s, 6 digits). */
+function totp(secret) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const char of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const at = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
 
 /**
  * Pastes `text` over everything in the JSON editor, as a person does with Ctrl+A, Ctrl+V.
@@ -458,6 +472,90 @@ try {
     assert.equal(await status(key), 401, "a revoked key is refused");
     await page.getByRole("link", { name: "Home", exact: true }).click();
     await page.getByText("of $25.00").waitFor();
+  });
+
+  await run("my account: name, password, two-factor with a QR code, a recovery code; organization name, AI price, audit log, switching organizations", async (page) => {
+    await page.goto(`${base}/sign-up`);
+    await page.getByLabel("Your name").fill("Sam");
+    await page.getByLabel("Work email").fill("sam@example.com");
+    await page.getByLabel("Password").fill("sam's first password");
+    await page.getByLabel("Company name").fill("Sam's Shop");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.getByRole("heading", { name: "Home" }).waitFor();
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByLabel("Organization name").fill("Sam's Bakery");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByRole("banner").getByText("Sam's Bakery").waitFor();
+    await page.getByLabel("Model (or the start of its name)").fill("gpt-4o-mini");
+    await page.getByLabel("Input, dollars per million tokens").fill("0.1");
+    await page.getByLabel("Output, dollars per million tokens").fill("0.4");
+    await page.getByRole("button", { name: "Set price" }).click();
+    await page.getByRole("list", { name: "Your prices" }).getByText("gpt-4o-mini (openai): $0.10 in, $0.40 out").waitFor();
+    await fitsAPhone(page, "settings-organization");
+
+    await page.getByRole("tab", { name: "My account" }).click();
+    await page.getByLabel("Your name").fill("Sam Smith");
+    await page.getByRole("button", { name: "Save name" }).click();
+    await page.getByRole("banner").getByText("Sam Smith").waitFor();
+    await page.getByLabel("Current password").fill("not my password");
+    await page.getByLabel("New password").fill("sam's second password");
+    await page.getByRole("button", { name: "Change password" }).click();
+    await page.getByText("Current password: is not your current password").waitFor();
+    await page.getByLabel("Current password").fill("sam's first password");
+    await page.getByRole("button", { name: "Change password" }).click();
+    await page.getByText("Your password is changed").waitFor();
+
+    await page.getByRole("button", { name: "Turn on two-factor" }).click();
+    const qr = page.getByRole("img", { name: "QR code to add Baton to an authenticator app" });
+    await qr.waitFor();
+    assert.ok(await qr.evaluate((image) => image.complete && image.naturalWidth > 100), "the QR code is drawn");
+    await fitsAPhone(page, "settings-two-factor");
+    const secret = (await page.getByLabel("Two-factor key").textContent()).trim();
+    await page.getByLabel("Code from the app").fill(totp(secret));
+    await page.getByRole("button", { name: "Confirm and turn on" }).click();
+    await page.getByRole("list", { name: "Recovery codes" }).waitFor();
+    const codes = await page.getByRole("list", { name: "Recovery codes" }).getByRole("listitem").allTextContents();
+    assert.ok(codes.length >= 8, `recovery codes are shown: ${codes}`);
+    await page.getByText("On: signing in asks for a code").waitFor();
+    await page.getByRole("button", { name: "I saved them" }).click();
+
+    await page.getByRole("tab", { name: "Audit log" }).click();
+    const log = page.getByRole("list", { name: "Audit log" });
+    await log.getByText("turned on two-factor sign-in").first().waitFor();
+    await page.getByLabel("What").selectOption("ai.price_set");
+    await log.getByText("set an AI model's price").waitFor();
+    assert.equal(await log.getByText("turned on two-factor sign-in").count(), 0, "the filter leaves the rest out");
+    await fitsAPhone(page, "settings-audit");
+
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    await page.getByLabel("Email").fill("sam@example.com");
+    await page.getByLabel("Password").fill("sam's second password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByLabel("Two-factor code").fill(codes[0]);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Home" }).waitFor();
+
+    await page.evaluate(() =>
+      fetch("/api/v1/organizations", { method: "POST", headers: { "content-type": "application/json" }, body: '{"name": "Side Project"}' }),
+    );
+    await page.reload();
+    await page.getByLabel("Organization").selectOption({ label: "Side Project" });
+    await page.getByRole("link", { name: "Workflows", exact: true }).click();
+    await page.getByText("No workflows yet.").waitFor();
+    await fitsAPhone(page, "organization-switched");
+  });
+
+  await run("Google sign-in is offered when set up; its two-factor step says when nothing waits", async (page) => {
+    await page.goto(`${base}/sign-in`);
+    const google = page.getByRole("link", { name: "Sign in with Google" });
+    await google.waitFor();
+    assert.equal(await google.getAttribute("href"), "/api/v1/auth/google/start");
+    await page.goto(`${base}/sign-in/two-factor`);
+    await page.getByLabel("Two-factor code").fill("123456");
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.getByRole("alert").getByText(/no sign-in is waiting/i).waitFor();
+    await fitsAPhone(page, "sign-in-two-factor");
   });
 
   await run("a link without its token says so", async (page) => {

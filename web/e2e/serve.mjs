@@ -12,6 +12,11 @@ export function serve(binary) {
   // limit (tested on its own in crates/server/tests/protection.rs) is raised so it does not
   // decide the outcome.
   env.BATON_RATE_LIMIT = "1000";
+  // Google sign-in set up against an issuer nobody answers at: the sign-in page offers it, and
+  // nothing here follows the button.
+  env.BATON_GOOGLE_CLIENT_ID = "baton-test";
+  env.BATON_GOOGLE_CLIENT_SECRET = "baton-test-secret";
+  env.BATON_GOOGLE_ISSUER = "http://127.0.0.1:9";
   const child = spawn(binary, ["serve", "--addr", "127.0.0.1:0", "--data-dir", data], {
     env,
     stdio: ["ignore", "ignore", "pipe"],

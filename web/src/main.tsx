@@ -5,7 +5,7 @@ import { BrowserRouter, Navigate, Route, Routes } from "react-router";
 import "./index.css";
 import { api, type Me } from "./lib/api";
 import { ApiError, describe } from "./lib/errors";
-import { AcceptInvite, ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from "./pages/auth";
+import { AcceptInvite, ForgotPassword, ResetPassword, SignIn, SignUp, TwoFactorSignIn, VerifyEmail } from "./pages/auth";
 import { Approvals } from "./pages/approvals";
 import { ExecutionList, ExecutionPage } from "./pages/executions";
 import { Home } from "./pages/home";
@@ -43,6 +43,7 @@ createRoot(document.getElementById("root")!).render(
       <BrowserRouter>
         <Routes>
           <Route path="/sign-in" element={<SignIn />} />
+          <Route path="/sign-in/two-factor" element={<TwoFactorSignIn />} />
           <Route path="/sign-up" element={<SignUp />} />
           <Route path="/forgot-password" element={<ForgotPassword />} />
           <Route path="/reset-password" element={<ResetPassword />} />

@@ -1,5 +1,5 @@
 // The signed-in frame: Baton's name, the main sections, who is signed in, and sign out.
-import { createContext, useContext } from "react";
+import { createContext, useContext, useState } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { NavLink, Outlet, useNavigate } from "react-router";
 import { api, type Me } from "./lib/api";
@@ -46,7 +46,12 @@ export function Shell({ me }: { me: Me }) {
             <p className="text-lg font-bold text-indigo-700">Baton</p>
             <div className="flex items-center gap-3 text-sm text-slate-700">
               <span>
-                {me.user.name} · <span className="font-medium">{organization?.name}</span>{" "}
+                {me.user.name} ·{" "}
+                {me.organizations.length > 1 ? (
+                  <OrganizationSwitcher me={me} />
+                ) : (
+                  <span className="font-medium">{organization?.name}</span>
+                )}{" "}
                 <span className="text-slate-600">({me.active_organization.role})</span>
               </span>
               <button
@@ -83,5 +88,38 @@ export function Shell({ me }: { me: Me }) {
         </main>
       </div>
     </MeContext.Provider>
+  );
+}
+
+/** Moves the session to another of the person's organizations; every page then reloads its data. */
+function OrganizationSwitcher({ me }: { me: Me }) {
+  const queries = useQueryClient();
+  const navigate = useNavigate();
+  const [failed, setFailed] = useState(false);
+  return (
+    <label className="font-medium">
+      <span className="sr-only">Organization</span>
+      <select
+        value={me.active_organization.id}
+        aria-invalid={failed}
+        onChange={async (event) => {
+          try {
+            await api("/api/v1/auth/switch", { body: { organization_id: event.target.value } });
+            setFailed(false);
+            navigate("/", { replace: true });
+            await queries.resetQueries();
+          } catch {
+            setFailed(true);
+          }
+        }}
+        className="rounded-md border border-slate-300 px-1 py-1 text-sm"
+      >
+        {me.organizations.map((org) => (
+          <option key={org.id} value={org.id}>
+            {org.name}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }

@@ -137,6 +137,7 @@ pub fn runtime_with(
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let api = auth::routes::routes()
+        .merge(auth::account::routes())
         .merge(auth::mfa::routes())
         .merge(auth::reset::routes())
         .merge(auth::verify::routes())

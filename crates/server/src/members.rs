@@ -445,6 +445,8 @@ async fn organization(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Settings {
+    /// The organization's name, 1 to 100 characters.
+    name: Option<String>,
     require_mfa: Option<bool>,
     /// Dollars the organization's `llm` steps may spend in a calendar month; `null` removes
     /// the limit.
@@ -474,6 +476,27 @@ async fn change_settings(
         .organization(signed_in.org)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if let Some(name) = body.name {
+        if let Some(problem) = crate::auth::account::name_problem(&name) {
+            return Err(ApiError::invalid(
+                "the settings are invalid",
+                "$.name",
+                problem,
+            ));
+        }
+        organization = state
+            .store
+            .rename_organization(signed_in.org, name.trim())
+            .await?;
+        audit::record(
+            &state,
+            &client,
+            Event::by(&signed_in, "organization.settings_changed")
+                .target(format!("organization:{}", signed_in.org))
+                .details(json!({"name": organization.name})),
+        )
+        .await;
+    }
     if let Some(required) = body.require_mfa {
         if required
             && let Some(user) = signed_in.user()

@@ -104,6 +104,8 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("post" "/api/v1/auth/refresh", "auth", "Exchange the refresh cookie for new tokens", signed_in = false, body = NoBody, ok = (204, None), errors = []),
     endpoint!("post" "/api/v1/auth/logout", "auth", "End the session", signed_in = false, body = NoBody, ok = (204, None), errors = []),
     endpoint!("get" "/api/v1/me", "auth", "The user, their organizations and the active one", signed_in = true, body = NoBody, ok = (200, Some("Me")), errors = []),
+    endpoint!("patch" "/api/v1/me", "auth", "Change one's own name", signed_in = true, body = J("Rename"), ok = (200, Some("Object")), errors = [403]),
+    endpoint!("post" "/api/v1/me/password", "auth", "Change one's own password (ends every other session)", signed_in = true, body = J("PasswordChange"), ok = (204, None), errors = [403, 409]),
     endpoint!("post" "/api/v1/auth/switch", "organizations", "Act in another of one's organizations", signed_in = true, body = J("Switch"), ok = (200, Some("Object")), errors = [404]),
     endpoint!("post" "/api/v1/auth/password/forgot", "auth", "Mail a password reset link", signed_in = false, body = J("Forgot"), ok = (202, Some("Message")), errors = []),
     endpoint!("post" "/api/v1/auth/password/reset", "auth", "Set a new password with a reset link", signed_in = false, body = J("Reset"), ok = (204, None), errors = [403]),
@@ -118,7 +120,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("get" "/api/v1/auth/providers", "auth", "Which sign-in providers are set up", signed_in = false, body = NoBody, ok = (200, Some("Object")), errors = []),
     endpoint!("post" "/api/v1/organizations", "organizations", "Create another organization", signed_in = true, body = J("NewOrganization"), ok = (201, Some("Object")), errors = [403]),
     endpoint!("get" "/api/v1/organization", "organizations", "The active organization", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = []),
-    endpoint!("patch" "/api/v1/organization", "organizations", "Change settings (require two-factor)", signed_in = true, body = J("Settings"), ok = (200, Some("Object")), errors = [403, 409]),
+    endpoint!("patch" "/api/v1/organization", "organizations", "Change settings (name, require two-factor, AI budget)", signed_in = true, body = J("Settings"), ok = (200, Some("Object")), errors = [403, 409]),
     endpoint!("delete" "/api/v1/organization", "organizations", "Delete the organization (Owner; confirm its name)", signed_in = true, body = J("Deletion"), ok = (204, None), errors = [403]),
     endpoint!("post" "/api/v1/organization/transfer", "organizations", "Hand ownership to another member", signed_in = true, body = J("Transfer"), ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("get" "/api/v1/members", "members", "The organization's members", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
@@ -202,6 +204,11 @@ fn components() -> Map<String, Value> {
     );
     add("Code", schema_of::<crate::auth::mfa::Code>());
     add("Switch", schema_of::<crate::organizations::Switch>());
+    add("Rename", schema_of::<crate::auth::account::Rename>());
+    add(
+        "PasswordChange",
+        schema_of::<crate::auth::account::PasswordChange>(),
+    );
     add(
         "NewOrganization",
         schema_of::<crate::organizations::NewOrganization>(),

@@ -22,6 +22,7 @@ conformance!(
     api_keys_are_shown_once_act_with_their_role_and_can_be_revoked,
     an_api_key_never_outranks_its_maker_and_ends_when_they_leave,
     a_person_can_make_another_organization_and_switch_to_it,
+    people_rename_themselves_and_their_company_and_change_their_password,
 );
 
 async fn signing_up_makes_an_owner_and_signs_them_in(test: &TestStore) {
@@ -620,4 +621,121 @@ async fn an_api_key_never_outranks_its_maker_and_ends_when_they_leave(test: &Tes
         StatusCode::UNAUTHORIZED,
         "the maker left: the key stops"
     );
+}
+
+async fn people_rename_themselves_and_their_company_and_change_their_password(test: &TestStore) {
+    let app = App::on(test);
+    let signed_up = sign_up(&app, "ann@example.com").await;
+    let session = signed_up.session();
+    let cookies = [session[0].as_str(), session[1].as_str()];
+
+    let renamed = send(
+        &app,
+        "PATCH",
+        "/api/v1/me",
+        Some(json!({"name": "  Ann B. Owner "})),
+        &cookies,
+    )
+    .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    let me = send(&app, "GET", "/api/v1/me", None, &cookies).await;
+    assert_eq!(me.body["user"]["name"], "Ann B. Owner");
+    assert_eq!(me.body["user"]["two_factor"], false);
+    let blank = send(
+        &app,
+        "PATCH",
+        "/api/v1/me",
+        Some(json!({"name": " "})),
+        &cookies,
+    )
+    .await;
+    assert_eq!(blank.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(blank.body["error"]["details"][0]["path"], "$.name");
+
+    let company = send(
+        &app,
+        "PATCH",
+        "/api/v1/organization",
+        Some(json!({"name": "Acme Bakery"})),
+        &cookies,
+    )
+    .await;
+    assert_eq!(company.status, StatusCode::OK, "{}", company.body);
+    assert_eq!(company.body["organization"]["name"], "Acme Bakery");
+
+    let wrong = send(
+        &app,
+        "POST",
+        "/api/v1/me/password",
+        Some(
+            json!({"current_password": "not it at all", "new_password": "a brand new passphrase"}),
+        ),
+        &cookies,
+    )
+    .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
+    assert_eq!(
+        wrong.body["error"]["details"][0]["path"],
+        "$.current_password"
+    );
+    let weak = send(
+        &app,
+        "POST",
+        "/api/v1/me/password",
+        Some(json!({"current_password": "correct horse battery staple", "new_password": "short"})),
+        &cookies,
+    )
+    .await;
+    assert_eq!(
+        weak.body["error"]["details"][0]["path"], "$.new_password",
+        "{}",
+        weak.body
+    );
+
+    let changed = send(
+        &app,
+        "POST",
+        "/api/v1/me/password",
+        Some(json!({"current_password": "correct horse battery staple", "new_password": "a brand new passphrase"})),
+        &cookies,
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
+    let fresh = changed.session();
+    let old_refresh = send(&app, "POST", "/api/v1/auth/refresh", None, &[&session[1]]).await;
+    assert_eq!(
+        old_refresh.status,
+        StatusCode::UNAUTHORIZED,
+        "the old session ended"
+    );
+    let new_me = send(&app, "GET", "/api/v1/me", None, &[&fresh[0]]).await;
+    assert_eq!(
+        new_me.status,
+        StatusCode::OK,
+        "the browser that changed it stays signed in"
+    );
+    let login = |password: &str| json!({"email": "ann@example.com", "password": password});
+    let old = send(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        Some(login("correct horse battery staple")),
+        &[],
+    )
+    .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    let new = send(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        Some(login("a brand new passphrase")),
+        &[],
+    )
+    .await;
+    assert_eq!(new.status, StatusCode::OK, "{}", new.body);
 }

@@ -69,6 +69,10 @@ pub trait AccountStore: Send + Sync {
     async fn create_user(&self, user: NewUser) -> Result<User>;
     async fn user(&self, id: UserId) -> Result<Option<User>>;
     async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
+    async fn rename_user(&self, user: UserId, name: &str) -> Result<User>;
+    /// Sets a new password and ends every session of the user, in one transaction (a stolen
+    /// session does not outlive the change).
+    async fn change_password(&self, user: UserId, password_hash: &str) -> Result<()>;
 
     async fn add_member(&self, org: OrgId, user: UserId, role: Role) -> Result<Membership>;
     async fn set_role(&self, org: OrgId, user: UserId, role: Role) -> Result<Membership>;
@@ -81,6 +85,7 @@ pub trait AccountStore: Send + Sync {
     /// Makes `to` (already a member) the Owner and `from` an Admin, in one transaction.
     async fn transfer_ownership(&self, org: OrgId, from: UserId, to: UserId) -> Result<()>;
     async fn set_require_mfa(&self, org: OrgId, required: bool) -> Result<Organization>;
+    async fn rename_organization(&self, org: OrgId, name: &str) -> Result<Organization>;
     /// Sets or clears the monthly AI budget.
     async fn set_ai_budget(
         &self,

@@ -285,6 +285,38 @@ macro_rules! impl_store {
                 Ok(row.map(Into::into))
             }
 
+            async fn rename_user(&self, user: UserId, name: &str) -> Result<User> {
+                let row: Option<UserRow> = sqlx::query_as(concat!(
+                    "UPDATE users SET name = $2 WHERE id = $1 RETURNING ",
+                    $crate::sql::user_columns!()
+                ))
+                .bind(user.as_uuid())
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.ok_or(StoreError::NotFound("user"))?.into())
+            }
+
+            async fn change_password(&self, user: UserId, password_hash: &str) -> Result<()> {
+                let now = now();
+                let mut transaction = self.pool.begin().await?;
+                let changed = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                    .bind(user.as_uuid())
+                    .bind(password_hash)
+                    .execute(&mut *transaction)
+                    .await?;
+                if changed.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("user"));
+                }
+                sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                    .bind(user.as_uuid())
+                    .bind(now)
+                    .execute(&mut *transaction)
+                    .await?;
+                transaction.commit().await?;
+                Ok(())
+            }
+
             async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
                 let row: Option<UserRow> =
                     sqlx::query_as(concat!("SELECT ", $crate::sql::user_columns!(), " FROM users WHERE email = $1"))
@@ -481,6 +513,18 @@ macro_rules! impl_store {
                 .fetch_one(&self.pool)
                 .await?;
                 Ok(baton_core::Usd::from_micros(micros))
+            }
+
+            async fn rename_organization(&self, org: OrgId, name: &str) -> Result<Organization> {
+                let row: Option<OrganizationRow> = sqlx::query_as(concat!(
+                    "UPDATE organizations SET name = $2 WHERE id = $1 RETURNING ",
+                    $crate::sql::organization_columns!()
+                ))
+                .bind(org.as_uuid())
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.ok_or(StoreError::NotFound("organization"))?.into())
             }
 
             async fn set_require_mfa(&self, org: OrgId, required: bool) -> Result<Organization> {

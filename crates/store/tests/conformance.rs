@@ -58,6 +58,7 @@ conformance!(
     migrations_can_run_again,
     a_closed_store_fails_its_ping,
     sessions_rotate_once_and_revoke_by_family,
+    names_change_and_a_new_password_ends_every_session,
     api_keys_are_found_by_hash_until_revoked,
     an_invite_is_accepted_once_before_it_expires,
     ownership_passes_from_an_owner_to_a_member,
@@ -1762,6 +1763,62 @@ async fn a_closed_store_fails_its_ping(test: &TestStore) {
     test.store.ping().await.unwrap();
     test.store.close().await;
     assert!(test.store.ping().await.is_err());
+}
+
+async fn names_change_and_a_new_password_ends_every_session(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Acme").await;
+    let renamed = store
+        .rename_organization(org_id, "Acme Bakery")
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "Acme Bakery");
+    assert_eq!(
+        store.organization(org_id).await.unwrap().unwrap().name,
+        "Acme Bakery"
+    );
+    let person = store.rename_user(owner.id, "Ann B. Owner").await.unwrap();
+    assert_eq!(person.name, "Ann B. Owner");
+    assert_eq!(
+        store.user(owner.id).await.unwrap().unwrap().name,
+        "Ann B. Owner"
+    );
+
+    let session = store
+        .create_session(NewSession {
+            user_id: owner.id,
+            org_id,
+            family_id: None,
+            token_hash: b"before".to_vec(),
+            expires_at: Utc::now() + Duration::days(30),
+        })
+        .await
+        .unwrap();
+    assert!(session.is_live(Utc::now()));
+    store
+        .change_password(owner.id, "$argon2id$new")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .user(owner.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("$argon2id$new")
+    );
+    let after = store
+        .session_by_token_hash(b"before")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!after.is_live(Utc::now()), "the old session ended");
+    assert!(matches!(
+        store.rename_user(baton_core::UserId::new(), "Nobody").await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn sessions_rotate_once_and_revoke_by_family(test: &TestStore) {

@@ -2,7 +2,7 @@
 // accept an invitation, confirm an email address. Each is reached by a link Baton shows or mails.
 import { useEffect, useState } from "react";
 import { useNavigate, useSearchParams } from "react-router";
-import { useQueryClient } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "../lib/api";
 import { ApiError, describe } from "../lib/errors";
 import { Alert, Card, Field, Form, TextLink } from "../ui";
@@ -84,11 +84,68 @@ export function SignIn() {
           />
         )}
       </Form>
+      <GoogleButton />
       <p className="mt-4 text-sm text-slate-700">
         <TextLink to="/forgot-password">Forgot your password?</TextLink>
       </p>
       <p className="mt-2 text-sm text-slate-700">
         New to Baton? <TextLink to="/sign-up">Create an account</TextLink>
+      </p>
+    </Card>
+  );
+}
+
+/** "Sign in with Google", when this server has Google sign-in set up. */
+function GoogleButton() {
+  const providers = useQuery({
+    queryKey: ["auth-providers"],
+    queryFn: () => api<{ google: boolean }>("/api/v1/auth/providers"),
+    staleTime: Infinity,
+  });
+  if (!providers.data?.google) return null;
+  return (
+    <div className="mt-4">
+      <p className="mb-2 text-center text-sm text-slate-600">or</p>
+      <a
+        href="/api/v1/auth/google/start"
+        className="block w-full rounded-md bg-white px-4 py-2 text-center font-medium text-slate-900 ring-1 ring-slate-300 hover:bg-slate-50 focus:outline-none focus:ring-2 focus:ring-indigo-600"
+      >
+        Sign in with Google
+      </a>
+    </div>
+  );
+}
+
+/** The second step of a Google sign-in for someone with two-factor on. */
+export function TwoFactorSignIn() {
+  const [code, setCode] = useState("");
+  const form = useSubmit();
+  const signedIn = useSignedIn();
+  return (
+    <Card title="Two-factor code">
+      <p className="mb-4 text-sm text-slate-700">Google says it is you. Now the code from your authenticator app.</p>
+      <Form
+        busy={form.busy}
+        error={form.error}
+        submit="Continue"
+        onSubmit={() =>
+          form.run(async () => {
+            await api("/api/v1/auth/mfa/complete", { body: { code: code.trim() } });
+            await signedIn();
+          })
+        }
+      >
+        <Field
+          label="Two-factor code"
+          name="totp_code"
+          autoComplete="one-time-code"
+          value={code}
+          onChange={setCode}
+          hint="The 6-digit code from your authenticator app, or one of your recovery codes."
+        />
+      </Form>
+      <p className="mt-4 text-sm text-slate-700">
+        <TextLink to="/sign-in">Start again</TextLink>
       </p>
     </Card>
   );

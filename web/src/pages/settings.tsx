@@ -1,7 +1,11 @@
-// Settings: the organization's AI budget and two-factor rule, and API keys (each shown once).
+// Settings: the organization (name, AI budget, two-factor rule, AI prices), API keys (each
+// shown once), my account (name, password, two-factor with its QR code and recovery codes),
+// and the audit log.
 import { useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Tabs } from "radix-ui";
 import { api } from "../lib/api";
+import { actionWords, ACTIONS } from "../lib/audit";
 import { describe } from "../lib/errors";
 import { useMe } from "../shell";
 import { Alert, Button, Field } from "../ui";
@@ -9,20 +13,50 @@ import { Alert, Button, Field } from "../ui";
 type Organization = { organization: { name: string; require_mfa: boolean; ai_monthly_budget_usd: number | null } };
 type Key = { id: string; name: string; role: string; prefix: string; last_used_at: string | null; revoked_at: string | null };
 
+const box = "mb-6 rounded-lg bg-white p-4 ring-1 ring-slate-200";
+const tabClass =
+  "border-b-2 border-transparent px-3 py-2 text-sm font-medium text-slate-700 hover:text-slate-900 focus:outline-none focus:ring-2 focus:ring-indigo-600 data-[state=active]:border-indigo-700 data-[state=active]:text-indigo-800";
+
 export function Settings() {
   const me = useMe();
   const manages = ["owner", "admin"].includes(me.active_organization.role);
+  const [tab, setTab] = useState(manages ? "organization" : "account");
   return (
     <section>
       <h1 className="mb-4 text-2xl font-semibold text-slate-900">Settings</h1>
-      {manages ? (
-        <>
-          <OrganizationSettings />
-          <ApiKeys />
-        </>
-      ) : (
-        <p className="text-slate-700">Only Owners and Admins change the organization's settings.</p>
-      )}
+      <Tabs.Root value={tab} onValueChange={setTab}>
+        <Tabs.List aria-label="Settings" className="mb-4 flex flex-wrap gap-1 border-b border-slate-200">
+          {manages && (
+            <Tabs.Trigger value="organization" className={tabClass}>
+              Organization
+            </Tabs.Trigger>
+          )}
+          <Tabs.Trigger value="account" className={tabClass}>
+            My account
+          </Tabs.Trigger>
+          {manages && (
+            <Tabs.Trigger value="audit" className={tabClass}>
+              Audit log
+            </Tabs.Trigger>
+          )}
+        </Tabs.List>
+        {manages && (
+          <Tabs.Content value="organization" className="focus:outline-none">
+            <OrganizationSettings />
+            <AiPrices />
+            <ApiKeys />
+          </Tabs.Content>
+        )}
+        <Tabs.Content value="account" className="focus:outline-none">
+          {!manages && <p className="mb-4 text-slate-700">Only Owners and Admins change the organization's settings.</p>}
+          <MyAccount />
+        </Tabs.Content>
+        {manages && (
+          <Tabs.Content value="audit" className="focus:outline-none">
+            <AuditLog />
+          </Tabs.Content>
+        )}
+      </Tabs.Root>
     </section>
   );
 }
@@ -30,17 +64,20 @@ export function Settings() {
 function OrganizationSettings() {
   const queries = useQueryClient();
   const organization = useQuery({ queryKey: ["organization"], queryFn: () => api<Organization>("/api/v1/organization") });
+  const [name, setName] = useState<string | null>(null);
   const [budget, setBudget] = useState<string | null>(null);
   const [requireMfa, setRequireMfa] = useState<boolean | null>(null);
   const [saved, setSaved] = useState(false);
   const current = organization.data?.organization;
   const shownBudget = budget ?? (current?.ai_monthly_budget_usd != null ? String(current.ai_monthly_budget_usd) : "");
   const shownMfa = requireMfa ?? current?.require_mfa ?? false;
+  const shownName = name ?? current?.name ?? "";
   const save = useMutation({
     mutationFn: () =>
       api("/api/v1/organization", {
         method: "PATCH",
         body: {
+          name: shownName,
           ai_monthly_budget_usd: shownBudget.trim() === "" ? null : Number(shownBudget),
           require_mfa: shownMfa,
         },
@@ -48,11 +85,12 @@ function OrganizationSettings() {
     onSuccess: () => {
       setSaved(true);
       void queries.invalidateQueries({ queryKey: ["organization"] });
+      void queries.invalidateQueries({ queryKey: ["me"] });
     },
   });
   return (
     <form
-      className="mb-6 rounded-lg bg-white p-4 ring-1 ring-slate-200"
+      className={box}
       onSubmit={(event) => {
         event.preventDefault();
         setSaved(false);
@@ -60,6 +98,7 @@ function OrganizationSettings() {
       }}
     >
       <h2 className="mb-3 text-lg font-semibold text-slate-900">Organization</h2>
+      <Field label="Organization name" name="organization-name" value={shownName} onChange={setName} />
       <Field
         label="AI budget per month (US dollars)"
         name="ai_monthly_budget_usd"
@@ -104,7 +143,7 @@ function ApiKeys() {
   });
   const live = keys.data?.items.filter((key) => !key.revoked_at) ?? [];
   return (
-    <div className="rounded-lg bg-white p-4 ring-1 ring-slate-200">
+    <div className={box}>
       <h2 className="mb-3 text-lg font-semibold text-slate-900">API keys</h2>
       {made && (
         <div role="status" className="mb-4 rounded-md bg-amber-50 p-3 text-sm text-amber-950 ring-1 ring-amber-200">
@@ -159,5 +198,364 @@ function ApiKeys() {
         </Button>
       </form>
     </div>
+  );
+}
+
+type Price = { provider: string; model: string; input_per_million_usd: number; output_per_million_usd: number };
+
+const PROVIDERS = ["openai", "anthropic", "google", "cohere"];
+
+/** The model prices AI cost is counted with: the shipped list, and the organization's own. */
+function AiPrices() {
+  const queries = useQueryClient();
+  const prices = useQuery({ queryKey: ["ai-prices"], queryFn: () => api<{ organization: Price[]; list: Price[] }>("/api/v1/ai/prices") });
+  const [provider, setProvider] = useState("openai");
+  const [model, setModel] = useState("");
+  const [input, setInput] = useState("");
+  const [output, setOutput] = useState("");
+  const at = (price: Pick<Price, "provider" | "model">) =>
+    `/api/v1/ai/prices/${encodeURIComponent(price.provider)}/${encodeURIComponent(price.model)}`;
+  const refresh = () => queries.invalidateQueries({ queryKey: ["ai-prices"] });
+  const set = useMutation({
+    mutationFn: () =>
+      api(at({ provider, model }), {
+        method: "PUT",
+        body: { input_per_million_usd: Number(input), output_per_million_usd: Number(output) },
+      }),
+    onSuccess: () => {
+      setModel("");
+      setInput("");
+      setOutput("");
+      return refresh();
+    },
+  });
+  const remove = useMutation({ mutationFn: (price: Price) => api(at(price), { method: "DELETE" }), onSuccess: refresh });
+  const money = (dollars: number) => `$${dollars.toFixed(2)}`;
+  return (
+    <div className={box}>
+      <h2 className="mb-1 text-lg font-semibold text-slate-900">AI prices</h2>
+      <p className="mb-3 text-sm text-slate-700">
+        Baton counts each AI step's cost with these prices, in US dollars per million tokens. Set your own when you have a
+        negotiated rate or use a model the list does not know.
+      </p>
+      {prices.isError && <Alert tone="error">{describe(prices.error)}</Alert>}
+      {prices.data && prices.data.organization.length > 0 && (
+        <ul aria-label="Your prices" className="mb-3 divide-y divide-slate-200">
+          {prices.data.organization.map((price) => (
+            <li key={`${price.provider}/${price.model}`} className="flex flex-wrap items-center justify-between gap-2 py-2 text-sm">
+              <span>
+                <span className="font-medium">{price.model}</span> ({price.provider}): {money(price.input_per_million_usd)} in,{" "}
+                {money(price.output_per_million_usd)} out
+              </span>
+              <Button tone="danger" onClick={() => remove.mutate(price)}>
+                Use the list price
+              </Button>
+            </li>
+          ))}
+        </ul>
+      )}
+      {prices.data && (
+        <details className="mb-3">
+          <summary className="cursor-pointer text-sm font-medium text-slate-800">The list prices ({prices.data.list.length} models)</summary>
+          <ul className="mt-2 max-h-64 overflow-auto text-sm text-slate-800" tabIndex={0} aria-label="List prices">
+            {prices.data.list.map((price) => (
+              <li key={`${price.provider}/${price.model}`}>
+                {price.model} ({price.provider}): {money(price.input_per_million_usd)} in, {money(price.output_per_million_usd)} out
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          set.mutate();
+        }}
+      >
+        <label htmlFor="price-provider" className="mb-1 block text-sm font-medium text-slate-800">
+          Provider
+        </label>
+        <select id="price-provider" value={provider} onChange={(event) => setProvider(event.target.value)} className="mb-3 w-full rounded-md border border-slate-300 px-2 py-2">
+          {PROVIDERS.map((name) => (
+            <option key={name} value={name}>
+              {name}
+            </option>
+          ))}
+        </select>
+        <Field label="Model (or the start of its name)" name="price-model" value={model} onChange={setModel} hint="e.g. gpt-4o-mini" />
+        <Field label="Input, dollars per million tokens" name="price-input" type="number" value={input} onChange={setInput} />
+        <Field label="Output, dollars per million tokens" name="price-output" type="number" value={output} onChange={setOutput} />
+        {set.isError && <Alert tone="error">{describe(set.error)}</Alert>}
+        {remove.isError && <Alert tone="error">{describe(remove.error)}</Alert>}
+        <Button type="submit" disabled={set.isPending}>
+          Set price
+        </Button>
+      </form>
+    </div>
+  );
+}
+
+/** The signed-in person's own name, password and two-factor sign-in. */
+function MyAccount() {
+  const me = useMe();
+  const queries = useQueryClient();
+  const [name, setName] = useState(me.user.name);
+  const [current, setCurrent] = useState("");
+  const [next, setNext] = useState("");
+  const rename = useMutation({
+    mutationFn: () => api("/api/v1/me", { method: "PATCH", body: { name } }),
+    onSuccess: () => queries.invalidateQueries({ queryKey: ["me"] }),
+  });
+  const password = useMutation({
+    mutationFn: () => api("/api/v1/me/password", { body: { current_password: current, new_password: next } }),
+    onSuccess: () => {
+      setCurrent("");
+      setNext("");
+    },
+  });
+  return (
+    <>
+      <form
+        className={box}
+        onSubmit={(event) => {
+          event.preventDefault();
+          rename.mutate();
+        }}
+      >
+        <h2 className="mb-3 text-lg font-semibold text-slate-900">My account</h2>
+        <p className="mb-3 text-sm text-slate-700">Signed in as {me.user.email}.</p>
+        <Field label="Your name" name="name" autoComplete="name" value={name} onChange={setName} />
+        {rename.isError && <Alert tone="error">{describe(rename.error)}</Alert>}
+        {rename.isSuccess && <Alert tone="info">Your name is saved.</Alert>}
+        <Button type="submit" disabled={rename.isPending}>
+          Save name
+        </Button>
+      </form>
+      {me.user.has_password !== false && (
+        <form
+          className={box}
+          onSubmit={(event) => {
+            event.preventDefault();
+            password.mutate();
+          }}
+        >
+          <h2 className="mb-3 text-lg font-semibold text-slate-900">Password</h2>
+          <Field label="Current password" name="current-password" type="password" autoComplete="current-password" value={current} onChange={setCurrent} />
+          <Field
+            label="New password"
+            name="new-password"
+            type="password"
+            autoComplete="new-password"
+            value={next}
+            onChange={setNext}
+            hint="At least 12 characters. Your other devices are signed out."
+          />
+          {password.isError && <Alert tone="error">{describe(password.error)}</Alert>}
+          {password.isSuccess && <Alert tone="info">Your password is changed; other devices are signed out.</Alert>}
+          <Button type="submit" disabled={password.isPending}>
+            Change password
+          </Button>
+        </form>
+      )}
+      <TwoFactor />
+    </>
+  );
+}
+
+/** Two-factor sign-in: enrol by scanning a QR code and typing a first code; recovery codes once. */
+function TwoFactor() {
+  const me = useMe();
+  const queries = useQueryClient();
+  const [code, setCode] = useState("");
+  const [recovery, setRecovery] = useState<string[] | null>(null);
+  const enroll = useMutation({
+    mutationFn: () => api<{ secret: string; qr_code_png_base64: string }>("/api/v1/auth/mfa/enroll", { method: "POST" }),
+  });
+  const verify = useMutation({
+    mutationFn: () => api<{ recovery_codes: string[] }>("/api/v1/auth/mfa/verify", { body: { code: code.trim() } }),
+    onSuccess: (answer) => {
+      setRecovery(answer.recovery_codes);
+      setCode("");
+      enroll.reset();
+      void queries.invalidateQueries({ queryKey: ["me"] });
+    },
+  });
+  const disable = useMutation({
+    mutationFn: () => api("/api/v1/auth/mfa/disable", { body: { code: code.trim() } }),
+    onSuccess: () => {
+      setCode("");
+      void queries.invalidateQueries({ queryKey: ["me"] });
+    },
+  });
+  const on = me.user.two_factor === true;
+  return (
+    <div className={box}>
+      <h2 className="mb-1 text-lg font-semibold text-slate-900">Two-factor sign-in</h2>
+      <p className="mb-3 text-sm text-slate-700">
+        {on
+          ? "On: signing in asks for a code from your authenticator app."
+          : "Off. Turn it on so a stolen password alone cannot open your account."}
+      </p>
+      {recovery && (
+        <div role="status" className="mb-4 rounded-md bg-amber-50 p-3 text-sm text-amber-950 ring-1 ring-amber-200">
+          <p className="mb-2 font-medium">Save these recovery codes now: each works once if you lose your phone, and they are not shown again.</p>
+          <ul aria-label="Recovery codes" className="grid grid-cols-2 gap-1 font-mono">
+            {recovery.map((one) => (
+              <li key={one}>{one}</li>
+            ))}
+          </ul>
+          <div className="mt-2">
+            <Button tone="plain" onClick={() => setRecovery(null)}>
+              I saved them
+            </Button>
+          </div>
+        </div>
+      )}
+      {!on && !enroll.data && (
+        <Button onClick={() => enroll.mutate()} disabled={enroll.isPending}>
+          Turn on two-factor
+        </Button>
+      )}
+      {!on && enroll.data && (
+        <form
+          onSubmit={(event) => {
+            event.preventDefault();
+            verify.mutate();
+          }}
+        >
+          <p className="mb-2 text-sm text-slate-800">Scan this with your authenticator app, then type the code it shows.</p>
+          <img
+            src={`data:image/png;base64,${enroll.data.qr_code_png_base64}`}
+            alt="QR code to add Baton to an authenticator app"
+            className="mb-2 h-48 w-48"
+          />
+          <p className="mb-3 break-all text-sm text-slate-700">
+            Or enter this key by hand: <code aria-label="Two-factor key">{enroll.data.secret}</code>
+          </p>
+          <Field label="Code from the app" name="totp" autoComplete="one-time-code" value={code} onChange={setCode} />
+          {verify.isError && <Alert tone="error">{describe(verify.error)}</Alert>}
+          <Button type="submit" disabled={verify.isPending}>
+            Confirm and turn on
+          </Button>
+        </form>
+      )}
+      {on && (
+        <form
+          onSubmit={(event) => {
+            event.preventDefault();
+            disable.mutate();
+          }}
+        >
+          <Field label="A current code, to turn it off" name="totp-off" autoComplete="one-time-code" value={code} onChange={setCode} />
+          {disable.isError && <Alert tone="error">{describe(disable.error)}</Alert>}
+          <Button type="submit" tone="danger" disabled={disable.isPending}>
+            Turn off two-factor
+          </Button>
+        </form>
+      )}
+      {enroll.isError && <Alert tone="error">{describe(enroll.error)}</Alert>}
+    </div>
+  );
+}
+
+type AuditEvent = { id: string; actor: string | null; action: string; target: string | null; ip: string | null; at: string; details: unknown };
+
+/** The audit log, newest first, by action and by person; older pages on demand. */
+function AuditLog() {
+  const [action, setAction] = useState("");
+  const [actor, setActor] = useState("");
+  const [pages, setPages] = useState<(string | null)[]>([null]);
+  const members = useQuery({
+    queryKey: ["members"],
+    queryFn: () => api<{ items: { user: { id: string; name: string; email: string } }[] }>("/api/v1/members"),
+  });
+  const who = (id: string | null) => {
+    if (!id) return "Someone not signed in";
+    const member = members.data?.items.find((item) => item.user.id === id);
+    return member ? member.user.name || member.user.email : "A former member";
+  };
+  const select = "rounded-md border border-slate-300 px-2 py-2 text-sm";
+  return (
+    <div>
+      <div className="mb-4 flex flex-wrap gap-3">
+        <label className="text-sm font-medium text-slate-800">
+          What{" "}
+          <select value={action} onChange={(event) => { setAction(event.target.value); setPages([null]); }} className={select}>
+            <option value="">Anything</option>
+            {Object.entries(ACTIONS).map(([name, words]) => (
+              <option key={name} value={name}>
+                {words.charAt(0).toUpperCase() + words.slice(1)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="text-sm font-medium text-slate-800">
+          Who{" "}
+          <select value={actor} onChange={(event) => { setActor(event.target.value); setPages([null]); }} className={select}>
+            <option value="">Anyone</option>
+            {members.data?.items.map(({ user }) => (
+              <option key={user.id} value={user.id}>
+                {user.name || user.email}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <ol aria-label="Audit log" className="divide-y divide-slate-200 rounded-lg bg-white ring-1 ring-slate-200">
+        {pages.map((cursor, index) => (
+          <AuditPage
+            key={`${action}|${actor}|${cursor}`}
+            action={action}
+            actor={actor}
+            cursor={cursor}
+            who={who}
+            more={index === pages.length - 1 ? (next) => setPages([...pages, next]) : null}
+          />
+        ))}
+      </ol>
+    </div>
+  );
+}
+
+function AuditPage(props: {
+  action: string;
+  actor: string;
+  cursor: string | null;
+  who: (id: string | null) => string;
+  more: ((cursor: string) => void) | null;
+}) {
+  const events = useQuery({
+    queryKey: ["audit", props.action, props.actor, props.cursor],
+    queryFn: () => {
+      const query = new URLSearchParams({ limit: "50" });
+      if (props.action) query.set("action", props.action);
+      if (props.actor) query.set("actor", props.actor);
+      if (props.cursor) query.set("cursor", props.cursor);
+      return api<{ items: AuditEvent[]; next_cursor: string | null }>(`/api/v1/audit?${query}`);
+    },
+  });
+  if (events.isPending) return <li role="status" className="px-4 py-3">Loading…</li>;
+  if (events.isError) return <li className="px-4 py-3"><Alert tone="error">{describe(events.error)}</Alert></li>;
+  return (
+    <>
+      {events.data.items.length === 0 && props.cursor === null && <li className="px-4 py-3 text-slate-700">Nothing matches.</li>}
+      {events.data.items.map((event) => (
+        <li key={event.id} className="px-4 py-2 text-sm text-slate-800">
+          <span className="font-medium">{props.who(event.actor)}</span> {actionWords(event.action)}
+          {event.target && <span className="text-slate-600"> ({event.target})</span>}
+          <span className="block text-xs text-slate-600">
+            {new Date(event.at).toLocaleString()}
+            {event.ip && ` · from ${event.ip}`}
+          </span>
+        </li>
+      ))}
+      {props.more && events.data.next_cursor && (
+        <li className="px-4 py-3">
+          <Button tone="plain" onClick={() => props.more!(events.data.next_cursor!)}>
+            Show older
+          </Button>
+        </li>
+      )}
+    </>
   );
 }

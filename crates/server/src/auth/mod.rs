@@ -1,6 +1,7 @@
 //! Authentication: sign-up, sign-in, sessions with rotating refresh tokens, the access-token
 //! guard every protected handler takes, the password policy and hashing, and signing keys.
 
+pub(crate) mod account;
 pub mod guard;
 pub mod mfa;
 pub mod oidc;

@@ -74,9 +74,8 @@ async fn signup(
         ("$.name", &body.name),
         ("$.organization_name", &body.organization_name),
     ] {
-        let length = value.trim().chars().count();
-        if length == 0 || length > 100 {
-            details.push(invalid(path, "must have 1 to 100 characters"));
+        if let Some(problem) = super::account::name_problem(value) {
+            details.push(invalid(path, problem));
         }
     }
     if !details.is_empty() {
@@ -295,8 +294,10 @@ async fn me(
             );
         }
     }
+    let two_factor = mfa::is_enabled(&state, user.id).await?;
     Ok(Json(json!({
-        "user": {"id": user.id, "email": user.email, "name": user.name, "email_verified": user.email_verified_at.is_some()},
+        "user": {"id": user.id, "email": user.email, "name": user.name, "email_verified": user.email_verified_at.is_some(),
+                 "two_factor": two_factor, "has_password": user.password_hash.is_some()},
         "organizations": organizations,
         "active_organization": {"id": signed_in.org, "role": signed_in.role},
     })))

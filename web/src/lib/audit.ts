@@ -1,0 +1,53 @@
+// The audit log's actions in words.
+
+export const ACTIONS: Record<string, string> = {
+  "auth.signup": "created the account",
+  "auth.login": "signed in",
+  "auth.login_failed": "failed to sign in",
+  "auth.logout": "signed out",
+  "auth.refresh_reused": "had a copied session ended",
+  "auth.email_verified": "confirmed their email address",
+  "auth.password_changed": "changed their password",
+  "auth.password_reset": "reset their password",
+  "auth.password_reset_requested": "asked for a password reset link",
+  "mfa.enabled": "turned on two-factor sign-in",
+  "mfa.disabled": "turned off two-factor sign-in",
+  "mfa.recovery_code_used": "signed in with a recovery code",
+  "access.cross_organization_denied": "was refused another organization's data",
+  "organization.settings_changed": "changed the organization's settings",
+  "organization.ownership_transferred": "handed over ownership",
+  "organization.deleted": "deleted the organization",
+  "member.role_changed": "changed a member's role",
+  "member.removed": "removed a member",
+  "member.left": "left the organization",
+  "invite.created": "invited someone",
+  "invite.accepted": "accepted an invitation",
+  "invite.withdrawn": "withdrew an invitation",
+  "api_key.created": "made an API key",
+  "api_key.revoked": "revoked an API key",
+  "credential.created": "connected an app with a key",
+  "credential.connected": "connected an app",
+  "credential.secret_replaced": "replaced a connection's secret",
+  "credential.deleted": "removed a connection",
+  "ai.price_set": "set an AI model's price",
+  "ai.price_removed": "went back to a model's list price",
+  "workflow.created": "created a workflow",
+  "workflow.changed": "saved a workflow",
+  "workflow.restored": "restored a workflow's version",
+  "workflow.activated": "turned a workflow on",
+  "workflow.deactivated": "turned a workflow off",
+  "workflow.deleted": "deleted a workflow",
+  "workflow.run": "ran a workflow",
+  "workflow.hook_secret_set": "set a webhook's signing secret",
+  "workflow.hook_secret_removed": "removed a webhook's signing secret",
+  "execution.approved": "approved a step",
+  "execution.rejected": "rejected a step",
+  "execution.cancel_requested": "asked to cancel a run",
+  "execution.cancelled": "cancelled a run",
+  "execution.retried": "retried a run",
+};
+
+/** What an audit action means, e.g. `workflow.deleted` → "deleted a workflow". */
+export function actionWords(action: string): string {
+  return ACTIONS[action] ?? `did ${action.replaceAll("_", " ").replaceAll(".", ": ")}`;
+}
