@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { createHmac } from "node:crypto";
+import { createServer } from "node:http";
 import { chromium } from "playwright-core";
 import { serve } from "./serve.mjs";
 
@@ -31,7 +32,16 @@ function mailedLink(data, path) {
   throw new Error(`no mail links to ${path}`);
 }
 
-const { child, base, data } = await serve(binary);
+/**
+ * A stand-in for OpenAI on this machine: its model list refuses every key with OpenAI's own
+ * 401 answer, as api.openai.com does for a made-up key.
+ */
+const openai = createServer((request, response) => {
+  response.writeHead(request.url === "/v1/models" ? 401 : 404, { "content-type": "application/json" });
+  response.end(JSON.stringify({ error: { message: "Incorrect API key provided", type: "invalid_request_error", param: null, code: "invalid_api_key" } }));
+});
+await new Promise((resolve) => openai.listen(0, "127.0.0.1", resolve));
+const { child, base, data } = await serve(binary, { BATON_OPENAI_BASE_URL: `http://127.0.0.1:${openai.address().port}/v1` });
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -385,6 +395,8 @@ try {
     await page.getByRole("button", { name: "Send invitation" }).click();
     await page.getByText("Invitation mailed to viewer@example.com.").waitFor();
     await page.getByText("viewer@example.com · viewer").waitFor();
+    await page.getByRole("button", { name: "Resend" }).click();
+    await page.getByText("Invitation mailed again to viewer@example.com, with a new link.").waitFor();
     await fitsAPhone(page, "team");
 
     const invitee = await browser.newContext({ viewport: { width: 375, height: 740 } });
@@ -419,6 +431,7 @@ try {
       await joining.getByRole("link", { name: "Team" }).click();
       await joining.getByText("Ann Owner").waitFor();
       assert.equal(await joining.getByRole("button", { name: "Send invitation" }).count(), 0, "a Viewer invites nobody");
+      await joining.getByRole("button", { name: "Leave organization" }).waitFor();
     } catch (error) {
       await joining.screenshot({ path: join(shots, "FAILED-invitee.png") }).catch(() => {});
       throw error;
@@ -440,10 +453,29 @@ try {
     await connection.getByText("Connected").waitFor();
     assert.equal(await page.getByText("sk-test-not-a-real-key").count(), 0, "the key is never shown");
     await connection.getByRole("button", { name: "Test" }).click();
-    await connection.getByText(/^It (works|did not work)/).waitFor({ timeout: 20_000 });
+    await connection
+      .getByText("It did not work: openai answered HTTP 401: Incorrect API key provided (check the openai credential).")
+      .waitFor({ timeout: 20_000 });
+    await connection.getByRole("button", { name: "Rename" }).click();
+    await connection.getByLabel("New name").fill("openai main");
+    await connection.getByRole("button", { name: "Save name" }).click();
+    const renamed = openai.getByRole("listitem", { name: "Connection openai main" });
+    await renamed.getByText("Renamed.").waitFor();
     await fitsAPhone(page, "integrations");
-    await connection.getByRole("button", { name: "Remove" }).click();
-    await connection.waitFor({ state: "detached" });
+    await renamed.getByRole("button", { name: "Remove" }).click();
+    await renamed.waitFor({ state: "detached" });
+
+    const http = page.getByRole("listitem", { name: "HTTP request", exact: true });
+    await http.getByRole("button", { name: "Add HTTP credential" }).click();
+    await http.getByLabel("Credential name").fill("crm");
+    await http.getByLabel("How it signs in").selectOption("header");
+    await http.getByLabel("Header name").fill("X-Api-Key");
+    await http.getByLabel("Header value").fill("crm-secret-value");
+    await http.getByLabel("Hosts it may be sent to").fill("api.crm.example");
+    await fitsAPhone(page, "integrations-http");
+    await http.getByRole("button", { name: "Save credential" }).click();
+    await http.getByRole("listitem", { name: "Connection crm" }).getByText("Connected").waitFor();
+    assert.equal(await page.getByText("crm-secret-value").count(), 0, "the secret is never shown");
   });
 
   await run("set the AI budget, make an API key that works until it is revoked", async (page) => {
@@ -565,6 +597,7 @@ try {
   });
 } finally {
   await browser.close();
+  openai.close();
   child.kill("SIGTERM");
   rmSync(data, { recursive: true, force: true });
 }

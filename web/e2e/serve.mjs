@@ -5,7 +5,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-export function serve(binary) {
+export function serve(binary, extra = {}) {
   const data = mkdtempSync(join(tmpdir(), "baton-web-"));
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("BATON_")));
   // One user goes through every flow in a minute or two, far faster than a person: the per-user
@@ -17,6 +17,7 @@ export function serve(binary) {
   env.BATON_GOOGLE_CLIENT_ID = "baton-test";
   env.BATON_GOOGLE_CLIENT_SECRET = "baton-test-secret";
   env.BATON_GOOGLE_ISSUER = "http://127.0.0.1:9";
+  Object.assign(env, extra);
   const child = spawn(binary, ["serve", "--addr", "127.0.0.1:0", "--data-dir", data], {
     env,
     stdio: ["ignore", "ignore", "pipe"],

@@ -511,3 +511,106 @@ async fn an_openai_compatible_server_is_called_by_the_id_it_was_given() {
         unknown.message
     );
 }
+
+/// A fake provider that lists its models at `route` to a request carrying `header: value`,
+/// and refuses any other with the provider's 401.
+async fn models_server(
+    route: &'static str,
+    header: &'static str,
+    value: &'static str,
+    list: Value,
+) -> String {
+    let app = axum::Router::new().route(
+        route,
+        axum::routing::get(move |headers: HeaderMap| async move {
+            if headers.get(header).and_then(|v| v.to_str().ok()) == Some(value) {
+                Json(list).into_response()
+            } else {
+                openai_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_api_key",
+                    "Incorrect API key provided",
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn key(value: &str) -> Secret {
+    Secret(json!({"api_key": value}))
+}
+
+#[tokio::test]
+async fn each_providers_key_is_checked_by_listing_its_models() {
+    let openai_list = json!({"object": "list", "data": [
+        {"id": "gpt-4o-mini", "object": "model", "created": 1_721_172_741, "owned_by": "system"},
+        {"id": "gpt-4o", "object": "model", "created": 1_715_367_049, "owned_by": "system"}
+    ]});
+    assert_eq!(
+        problems(&contract("ListModelsResponse"), &openai_list),
+        Vec::<String>::new(),
+        "the fake lists models as OpenAI publishes"
+    );
+    let openai = models_server("/v1/models", "authorization", "Bearer sk-good", openai_list).await;
+    let anthropic = models_server(
+        "/v1/models",
+        "x-api-key",
+        "sk-ant-good",
+        json!({"data": [{"type": "model", "id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"}],
+               "has_more": false, "first_id": "claude-sonnet-4-5", "last_id": "claude-sonnet-4-5"}),
+    )
+    .await;
+    let gemini = models_server(
+        "/v1beta/models",
+        "x-goog-api-key",
+        "AIza-good",
+        json!({"models": [{"name": "models/gemini-2.5-flash"}, {"name": "models/gemini-2.5-pro"}, {"name": "models/embedding-001"}]}),
+    )
+    .await;
+    let cohere = models_server(
+        "/v1/models",
+        "authorization",
+        "Bearer co-good",
+        json!({"models": [{"name": "command-a-03-2025"}]}),
+    )
+    .await;
+    let providers = Providers::new(ProviderSettings {
+        openai_base_url: format!("{openai}/v1"),
+        anthropic_base_url: anthropic,
+        gemini_base_url: gemini,
+        cohere_base_url: cohere,
+        ..ProviderSettings::default()
+    });
+    for (provider, good, models) in [
+        ("openai", "sk-good", 2),
+        ("anthropic", "sk-ant-good", 1),
+        ("google", "AIza-good", 3),
+        ("cohere", "co-good", 1),
+    ] {
+        let checked = providers.check_key(provider, &key(good)).await.unwrap();
+        assert_eq!(checked["models"], models, "{provider}: {checked}");
+        let refused = providers
+            .check_key(provider, &key("wrong"))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.class, ErrorClass::Permanent, "{provider}");
+        assert!(
+            refused.message.contains("401")
+                && refused
+                    .message
+                    .contains(&format!("check the {provider} credential")),
+            "{provider}: {}",
+            refused.message
+        );
+    }
+    let unknown = providers.check_key("mistral", &key("x")).await.unwrap_err();
+    assert!(
+        unknown.message.contains("no provider"),
+        "{}",
+        unknown.message
+    );
+}

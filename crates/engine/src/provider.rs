@@ -55,6 +55,17 @@ pub trait LlmProvider: Send + Sync {
     fn compatible_servers(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Checks an API key for `provider` with its cheapest call (listing its models); what the
+    /// provider says of it.
+    async fn check_key(
+        &self,
+        provider: &str,
+        _secret: &crate::connector::Secret,
+    ) -> Result<serde_json::Value, StepError> {
+        Err(StepError::permanent(format!(
+            "{provider} has no way to check a key here"
+        )))
+    }
 }
 
 /// A provider that answers from a script, in order: for tests and offline runs.

@@ -91,4 +91,12 @@ impl LlmProvider for Budgeted {
     fn compatible_servers(&self) -> Vec<String> {
         self.inner.compatible_servers()
     }
+
+    async fn check_key(
+        &self,
+        provider: &str,
+        secret: &baton_engine::connector::Secret,
+    ) -> Result<serde_json::Value, StepError> {
+        self.inner.check_key(provider, secret).await
+    }
 }

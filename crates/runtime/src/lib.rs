@@ -88,6 +88,8 @@ pub struct Runtime {
     pub vault: Arc<Vault>,
     /// The organizations' stored credentials, opened and refreshed.
     pub credentials: Arc<StoredCredentials>,
+    /// The AI providers, for checking their keys (steps reach them through the engine).
+    llm: Option<Arc<dyn baton_engine::provider::LlmProvider>>,
     compiled: Mutex<HashMap<(WorkflowId, i32), Arc<CompiledWorkflow>>>,
     /// The versions whose text mentions `user` (and so may read `{{user.*}}`).
     mentions_user: Mutex<std::collections::HashSet<(WorkflowId, i32)>>,
@@ -122,6 +124,7 @@ impl Runtime {
     ) -> Self {
         let Assembly { limits, limiter } = assembly;
         let servers = llm.compatible_servers();
+        let providers = llm.clone();
         let llm = Arc::new(Budgeted::new(llm, store.clone()));
         let credentials = Arc::new(StoredCredentials::new(
             store.clone(),
@@ -140,6 +143,7 @@ impl Runtime {
             .with_shared_circuits(store.clone() as Arc<dyn baton_store::CircuitStore>);
         Self {
             credentials,
+            llm: Some(providers),
             ..Self::new(store, Arc::new(engine), connectors, limits, vault)
         }
     }
@@ -162,11 +166,30 @@ impl Runtime {
             connectors,
             limits,
             vault,
+            llm: None,
             compiled: Mutex::default(),
             mentions_user: Mutex::default(),
             work: Notify::new(),
             changed: Arc::new(Notify::new()),
             inline: WorkerSettings::named("inline"),
+        }
+    }
+
+    /// Checks a stored credential's secret with the service's cheapest call: an AI provider's
+    /// key by listing its models, another service's through its connector.
+    pub async fn check_credential(
+        &self,
+        service: &str,
+        secret: &baton_engine::connector::Secret,
+    ) -> Result<Value, baton_engine::error::StepError> {
+        match &self.llm {
+            Some(llm)
+                if baton_engine::model::PROVIDERS.contains(&service)
+                    || llm.compatible_servers().iter().any(|id| id == service) =>
+            {
+                llm.check_key(service, secret).await
+            }
+            _ => self.connectors.authenticate(service, secret).await,
         }
     }
 

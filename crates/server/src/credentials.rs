@@ -26,7 +26,10 @@ const MAX_SECRET_BYTES: usize = 64 * 1024;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/credentials", get(list).post(create))
-        .route("/api/v1/credentials/{id}", get(show).delete(remove))
+        .route(
+            "/api/v1/credentials/{id}",
+            get(show).patch(rename).delete(remove),
+        )
         .route("/api/v1/credentials/{id}/secret", put(replace_secret))
         .route("/api/v1/credentials/{id}/test", post(test))
 }
@@ -123,8 +126,8 @@ async fn create(
         ));
     }
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(invalid("$.name", "must have 1 to 100 characters"));
+    if let Some(problem) = crate::auth::account::name_problem(name) {
+        return Err(invalid("$.name", problem));
     }
     let sealed = state
         .runtime
@@ -241,8 +244,7 @@ async fn test(
         Ok(secret) => {
             state
                 .runtime
-                .connectors
-                .authenticate(&credential.service, &secret)
+                .check_credential(&credential.service, &secret)
                 .await
         }
         Err(error) => Err(error),
@@ -257,6 +259,43 @@ async fn test(
             "credential": shown_now,
         }),
     }))
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RenameBody {
+    /// The new name, 1 to 100 characters; workflows naming the old one must be changed too.
+    name: String,
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RenameBody>,
+) -> Result<Json<Value>, ApiError> {
+    signed_in.require(Action::ManageIntegrations)?;
+    let credential = find(&state, &signed_in, &id).await?;
+    let name = body.name.trim();
+    if let Some(problem) = crate::auth::account::name_problem(name) {
+        return Err(invalid("$.name", problem));
+    }
+    let renamed = state
+        .store
+        .rename_credential(signed_in.org, credential.id, name)
+        .await?;
+    audit::record(
+        &state,
+        &client,
+        Event::by(&signed_in, "credential.renamed")
+            .target(format!("credential:{}", credential.id))
+            .details(
+                json!({"service": credential.service, "from": credential.name, "to": renamed.name}),
+            ),
+    )
+    .await;
+    Ok(Json(shown(&renamed)))
 }
 
 async fn remove(

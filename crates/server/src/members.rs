@@ -37,6 +37,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/api/v1/invites", get(list_invites).post(invite))
         .route("/api/v1/invites/{id}", axum::routing::delete(withdraw))
+        .route("/api/v1/invites/{id}/resend", post(resend))
         .route("/api/v1/invites/accept", post(accept))
         .route(
             "/api/v1/organization",
@@ -309,6 +310,41 @@ async fn withdraw(
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mails an open invitation again with fresh links and a fresh week; the old links stop
+/// working.
+async fn resend(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    signed_in.require(Action::InviteUsers)?;
+    let id: InviteId = path_id(&id)?;
+    let mut page = PageRequest::first(500);
+    let old = loop {
+        let open = state.store.open_invites(signed_in.org, page).await?;
+        if let Some(found) = open.items.into_iter().find(|invite| invite.id == id) {
+            break found;
+        }
+        match open.next_cursor {
+            Some(cursor) => page = PageRequest::after(500, cursor),
+            None => return Err(ApiError::NotFound),
+        }
+    };
+    let sent = invite(
+        State(state.clone()),
+        signed_in,
+        client,
+        JsonBody(NewInvitation {
+            email: old.email,
+            role: old.role,
+        }),
+    )
+    .await?;
+    state.store.revoke_invite(signed_in.org, old.id).await?;
+    Ok(sent)
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

@@ -128,6 +128,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("delete" "/api/v1/members/{user_id}", "members", "Remove a member, or leave", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404, 409]),
     endpoint!("get" "/api/v1/invites", "members", "Open invitations", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [403]),
     endpoint!("post" "/api/v1/invites", "members", "Invite someone by email with a role", signed_in = true, body = J("NewInvitation"), ok = (201, Some("Object")), errors = [403, 409]),
+    endpoint!("post" "/api/v1/invites/{id}/resend", "members", "Mail an invitation again with fresh links (the old ones stop working)", signed_in = true, body = NoBody, ok = (201, Some("Object")), errors = [403, 404]),
     endpoint!("delete" "/api/v1/invites/{id}", "members", "Withdraw an invitation", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
     endpoint!("post" "/api/v1/invites/accept", "members", "Accept an invitation (making the account if needed)", signed_in = false, body = J("Acceptance"), ok = (200, Some("SignedIn")), errors = [403]),
     endpoint!("get" "/api/v1/api-keys", "api keys", "The organization's API keys", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [403]),
@@ -141,6 +142,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("get" "/api/v1/credentials", "credentials", "The organization's credentials (never their secrets)", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
     endpoint!("post" "/api/v1/credentials", "credentials", "Store a credential, sealed; its secret is never shown again", signed_in = true, body = J("NewCredentialBody"), ok = (201, Some("Object")), errors = [403, 409]),
     endpoint!("get" "/api/v1/credentials/{id}", "credentials", "A credential's service and name", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404]),
+    endpoint!("patch" "/api/v1/credentials/{id}", "credentials", "Rename a credential (workflows name it by its name)", signed_in = true, body = J("RenameBody"), ok = (200, Some("Object")), errors = [403, 404, 409]),
     endpoint!("put" "/api/v1/credentials/{id}/secret", "credentials", "Replace a credential's secret", signed_in = true, body = J("SecretBody"), ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("delete" "/api/v1/credentials/{id}", "credentials", "Remove a credential", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
     endpoint!("post" "/api/v1/credentials/{id}/test", "credentials", "Check that a credential works, with the service's cheapest call", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
@@ -228,6 +230,7 @@ fn components() -> Map<String, Value> {
         schema_of::<crate::credentials::NewCredentialBody>(),
     );
     add("SecretBody", schema_of::<crate::credentials::SecretBody>());
+    add("RenameBody", schema_of::<crate::credentials::RenameBody>());
     add("StartBody", schema_of::<crate::oauth::StartBody>());
     add("PriceBody", schema_of::<crate::prices::PriceBody>());
     add("GivenSecret", schema_of::<crate::hooks::GivenSecret>());

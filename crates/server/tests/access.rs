@@ -12,6 +12,7 @@ conformance!(
     an_invited_person_makes_an_account_and_joins_with_the_role,
     an_invitation_for_someone_with_an_account_is_accepted_signed_in,
     invitations_never_make_owners_or_outrank_the_inviter,
+    a_resent_invitation_mails_fresh_links_and_the_old_ones_stop,
     roles_change_and_members_leave_within_the_rules,
     the_owner_hands_over_ownership,
     the_owner_deletes_the_organization_after_confirming_its_name,
@@ -901,5 +902,68 @@ async fn a_newer_reset_link_replaces_the_older_and_proves_the_email(test: &TestS
     assert!(
         user.email_verified_at.is_some(),
         "a reset link read from the mailbox proves the address"
+    );
+}
+
+async fn a_resent_invitation_mails_fresh_links_and_the_old_ones_stop(test: &TestStore) {
+    let app = App::on(test);
+    let owner = cookies(&sign_up(&app, "owner@example.com").await);
+    let invited = invite(&app, &owner, "late@example.com", "viewer").await;
+    let old_id = invited.body["invite"]["id"].as_str().unwrap().to_owned();
+    let old_token = link_token(&app, "late@example.com");
+    let resent = send(
+        &app,
+        "POST",
+        &format!("/api/v1/invites/{old_id}/resend"),
+        None,
+        &refs(&owner),
+    )
+    .await;
+    assert_eq!(resent.status, StatusCode::CREATED, "{}", resent.body);
+    assert_eq!(resent.body["invite"]["role"], "viewer", "the same role");
+    let new_token = link_token(&app, "late@example.com");
+    assert_ne!(new_token, old_token, "a fresh link is mailed");
+    let listed = send(&app, "GET", "/api/v1/invites", None, &refs(&owner)).await;
+    let open: Vec<&str> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|invite| invite["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(open.len(), 1, "one invitation stays open: {open:?}");
+    assert_ne!(open[0], old_id);
+    let accept = |token: String| {
+        let app = &app;
+        async move {
+            send(
+                app,
+                "POST",
+                "/api/v1/invites/accept",
+                Some(json!({"token": token, "name": "Late Person", "password": PASSWORD})),
+                &[],
+            )
+            .await
+        }
+    };
+    assert_ne!(
+        accept(old_token).await.status,
+        StatusCode::OK,
+        "the old link stopped working"
+    );
+    let joined = accept(new_token).await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    assert_eq!(joined.body["role"], "viewer");
+    let missing = send(
+        &app,
+        "POST",
+        &format!("/api/v1/invites/{old_id}/resend"),
+        None,
+        &refs(&owner),
+    )
+    .await;
+    assert_eq!(
+        missing.status,
+        StatusCode::NOT_FOUND,
+        "a used or withdrawn invitation is not resent"
     );
 }

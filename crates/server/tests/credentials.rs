@@ -80,6 +80,31 @@ async fn a_credential_is_stored_once_and_never_shown_again(test: &TestStore) {
     assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
     assert!(!replaced.body.to_string().contains("tok-rotated"));
 
+    let path = format!("/api/v1/credentials/{id}");
+    let rename = |name: &'static str, who: String| {
+        let (app, path) = (&app, path.clone());
+        async move { send(app, "PATCH", &path, Some(json!({"name": name})), &[&who]).await }
+    };
+    let renamed = rename(" crm live ", owner[0].clone()).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(renamed.body["name"], "crm live");
+    assert_eq!(
+        rename("x", member[0].clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let blank = rename("", owner[0].clone()).await;
+    assert_eq!(blank.body["error"]["details"][0]["path"], "$.name");
+    send(
+        &app,
+        "POST",
+        "/api/v1/credentials",
+        Some(json!({"service": "http", "name": "crm old", "secret": {"bearer": "b", "hosts": ["api.crm.example"]}})),
+        &[&owner[0]],
+    )
+    .await;
+    let taken = rename("crm old", owner[0].clone()).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+
     let removed = send(
         &app,
         "DELETE",
@@ -111,6 +136,8 @@ async fn a_credential_is_stored_once_and_never_shown_again(test: &TestStore) {
         actions,
         [
             "credential.deleted",
+            "credential.created",
+            "credential.renamed",
             "credential.secret_replaced",
             "credential.created"
         ]

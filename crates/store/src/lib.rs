@@ -394,6 +394,13 @@ pub trait CredentialStore: Send + Sync {
     async fn update_secret(&self, org: OrgId, id: CredentialId, secret: SealedSecret)
     -> Result<()>;
     async fn delete_credential(&self, org: OrgId, id: CredentialId) -> Result<()>;
+    /// [`StoreError::Conflict`] when the service has another credential of that name.
+    async fn rename_credential(
+        &self,
+        org: OrgId,
+        id: CredentialId,
+        name: &str,
+    ) -> Result<Credential>;
     /// Marks the credential as one to connect again, and why.
     async fn needs_reconnect(&self, org: OrgId, id: CredentialId, reason: &str) -> Result<()>;
     /// The organization's credentials for `service`, oldest first.

@@ -1151,6 +1151,22 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn rename_credential(&self, org: OrgId, id: CredentialId, name: &str) -> Result<Credential> {
+                let row: Option<CredentialRow> = sqlx::query_as(concat!(
+                    "UPDATE credentials SET name = $3 WHERE id = $1 AND org_id = $2 RETURNING ",
+                    $crate::sql::credential_columns!()
+                ))
+                .bind(id.as_uuid())
+                .bind(org.as_uuid())
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|error| {
+                    StoreError::on_unique(error, || format!("another credential of this service is named {name:?}"))
+                })?;
+                Ok(row.ok_or(StoreError::NotFound("credential"))?.into())
+            }
+
             async fn delete_credential(&self, org: OrgId, id: CredentialId) -> Result<()> {
                 let deleted = sqlx::query("DELETE FROM credentials WHERE id = $1 AND org_id = $2")
                     .bind(id.as_uuid())

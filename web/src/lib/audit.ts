@@ -28,6 +28,7 @@ export const ACTIONS: Record<string, string> = {
   "credential.created": "connected an app with a key",
   "credential.connected": "connected an app",
   "credential.secret_replaced": "replaced a connection's secret",
+  "credential.renamed": "renamed a connection",
   "credential.deleted": "removed a connection",
   "ai.price_set": "set an AI model's price",
   "ai.price_removed": "went back to a model's list price",

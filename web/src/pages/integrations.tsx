@@ -6,7 +6,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "../lib/api";
 import { describe } from "../lib/errors";
 import { useMayEdit, useMe } from "../shell";
-import { Alert, Button, Field } from "../ui";
+import { Alert, Button, CopyField, Field } from "../ui";
 
 type Connector = {
   id: string;
@@ -71,12 +71,13 @@ function ConnectorCard({ connector, connections }: { connector: Connector; conne
     <li className="rounded-lg bg-white p-4 ring-1 ring-slate-200" aria-label={connector.name}>
       <div className="flex flex-wrap items-center justify-between gap-2">
         <span className="font-medium text-slate-900">{connector.name}</span>
-        {mayEdit && connector.auth.kind !== "none" && !open && (
+        {mayEdit && (connector.auth.kind !== "none" || connector.id === "http") && !open && (
           <Button tone="plain" onClick={() => setOpen(true)}>
-            Connect {connector.name}
+            {connector.id === "http" ? "Add HTTP credential" : `Connect ${connector.name}`}
           </Button>
         )}
       </div>
+      {connections.length > 0 && <Quota service={connector.id} />}
       {connections.length > 0 && (
         <ul className="mt-2 space-y-2">
           {connections.map((credential) => (
@@ -85,6 +86,7 @@ function ConnectorCard({ connector, connections }: { connector: Connector; conne
         </ul>
       )}
       {open && connector.auth.kind === "api_key" && <ApiKeyForm connector={connector} onDone={() => setOpen(false)} />}
+      {open && connector.id === "http" && <HttpCredentialForm onDone={() => setOpen(false)} />}
       {open && connector.auth.kind === "oauth2" && <OAuthConnect connector={connector} onDone={() => setOpen(false)} />}
     </li>
   );
@@ -112,6 +114,16 @@ function Connection({ credential }: { credential: Credential }) {
     onSuccess: () => queries.invalidateQueries({ queryKey: ["credentials"] }),
     onError: (failure) => setResult({ tone: "error", text: describe(failure) }),
   });
+  const [naming, setNaming] = useState<string | null>(null);
+  const rename = useMutation({
+    mutationFn: (name: string) => api(`/api/v1/credentials/${credential.id}`, { method: "PATCH", body: { name } }),
+    onSuccess: async () => {
+      setNaming(null);
+      setResult({ tone: "info", text: "Renamed. Workflows that named the old name need the new one." });
+      await queries.invalidateQueries({ queryKey: ["credentials"] });
+    },
+    onError: (failure) => setResult({ tone: "error", text: describe(failure) }),
+  });
   return (
     <li className="rounded-md bg-slate-50 p-3" aria-label={`Connection ${credential.name}`}>
       <div className="flex flex-wrap items-center justify-between gap-2">
@@ -128,12 +140,34 @@ function Connection({ credential }: { credential: Credential }) {
             <Button tone="plain" onClick={() => test.mutate()} disabled={test.isPending}>
               {test.isPending ? "Testing…" : "Test"}
             </Button>
+            <Button tone="plain" onClick={() => setNaming(credential.name)}>
+              Rename
+            </Button>
             <Button tone="danger" onClick={() => remove.mutate()} disabled={remove.isPending}>
               Remove
             </Button>
           </span>
         )}
       </div>
+      {naming !== null && (
+        <form
+          className="mt-2"
+          onSubmit={(event) => {
+            event.preventDefault();
+            rename.mutate(naming);
+          }}
+        >
+          <Field label="New name" name="rename" value={naming} onChange={setNaming} hint="Workflows choose a connection by its name." />
+          <span className="flex gap-2">
+            <Button type="submit" disabled={rename.isPending}>
+              Save name
+            </Button>
+            <Button tone="plain" onClick={() => setNaming(null)}>
+              Cancel
+            </Button>
+          </span>
+        </form>
+      )}
       {result && (
         <div className="mt-2">
           <Alert tone={result.tone}>{result.text}</Alert>
@@ -195,7 +229,6 @@ function ApiKeyForm({ connector, onDone }: { connector: Connector; onDone: () =>
 function OAuthConnect({ connector, onDone }: { connector: Connector; onDone: () => void }) {
   const me = useMe();
   const [error, setError] = useState<string | null>(null);
-  const [copied, setCopied] = useState(false);
   const callback = `${window.location.origin}/api/v1/credentials/oauth/callback`;
   if (!connector.auth.configured) {
     const isAdmin = ["owner", "admin"].includes(me.active_organization.role);
@@ -208,17 +241,7 @@ function OAuthConnect({ connector, onDone }: { connector: Connector; onDone: () 
               : "Ask your admin to set it up."
           }`}
         </Alert>
-        {isAdmin && (
-          <p className="flex flex-wrap items-center gap-2 text-sm">
-            <code className="break-all rounded bg-slate-100 px-2 py-1">{callback}</code>
-            <Button
-              tone="plain"
-              onClick={() => navigator.clipboard.writeText(callback).then(() => setCopied(true))}
-            >
-              {copied ? "Copied" : "Copy"}
-            </Button>
-          </p>
-        )}
+        {isAdmin && <CopyField label="Redirect URL to register" value={callback} />}
         <Button tone="plain" onClick={onDone}>
           Close
         </Button>
@@ -255,5 +278,94 @@ function OAuthConnect({ connector, onDone }: { connector: Connector; onDone: () 
         </Button>
       </span>
     </div>
+  );
+}
+
+type QuotaAnswer = {
+  quota: { used: number; remaining: number; resets_in_seconds: number; limit: { requests: number } } | null;
+};
+
+/** How much of the service's rate limit the organization is using in the current window. */
+function Quota({ service }: { service: string }) {
+  const quota = useQuery({
+    queryKey: ["quota", service],
+    queryFn: () => api<QuotaAnswer>(`/api/v1/connectors/${encodeURIComponent(service)}/quota`),
+  });
+  const shown = quota.data?.quota;
+  if (!shown) return null;
+  return (
+    <p className="mt-1 text-sm text-slate-700">
+      {`Used ${shown.used} of ${shown.limit.requests} calls allowed now; the count starts again in ${shown.resets_in_seconds} s.`}
+    </p>
+  );
+}
+
+/** A credential for the HTTP request step: how it signs in, and the only hosts it is sent to. */
+function HttpCredentialForm({ onDone }: { onDone: () => void }) {
+  const queries = useQueryClient();
+  const [name, setName] = useState("");
+  const [kind, setKind] = useState<"bearer" | "header" | "basic">("bearer");
+  const [first, setFirst] = useState("");
+  const [second, setSecond] = useState("");
+  const [hosts, setHosts] = useState("");
+  const secret = () => {
+    const listed = hosts.split(/[\s,]+/).filter(Boolean);
+    if (kind === "bearer") return { bearer: first, hosts: listed };
+    if (kind === "header") return { header: { name: first, value: second }, hosts: listed };
+    return { basic: { username: first, password: second }, hosts: listed };
+  };
+  const save = useMutation({
+    mutationFn: () => api("/api/v1/credentials", { body: { service: "http", name, secret: secret() } }),
+    onSuccess: async () => {
+      await queries.invalidateQueries({ queryKey: ["credentials"] });
+      onDone();
+    },
+  });
+  const labels = {
+    bearer: ["Token", null],
+    header: ["Header name", "Header value"],
+    basic: ["Username", "Password"],
+  }[kind];
+  return (
+    <form
+      className="mt-3"
+      onSubmit={(event) => {
+        event.preventDefault();
+        save.mutate();
+      }}
+    >
+      <Field label="Credential name" name="name" value={name} onChange={setName} hint="HTTP steps choose it by this name." />
+      <label htmlFor="http-kind" className="mb-1 block text-sm font-medium text-slate-800">
+        How it signs in
+      </label>
+      <select
+        id="http-kind"
+        value={kind}
+        onChange={(event) => setKind(event.target.value as typeof kind)}
+        className="mb-4 w-full rounded-md border border-slate-300 px-2 py-2"
+      >
+        <option value="bearer">A bearer token</option>
+        <option value="header">A header of its own</option>
+        <option value="basic">A user name and password</option>
+      </select>
+      <Field label={labels[0]!} name="first" type={kind === "bearer" ? "password" : "text"} autoComplete="off" value={first} onChange={setFirst} />
+      {labels[1] && <Field label={labels[1]} name="second" type="password" autoComplete="off" value={second} onChange={setSecond} />}
+      <Field
+        label="Hosts it may be sent to"
+        name="hosts"
+        value={hosts}
+        onChange={setHosts}
+        hint="e.g. api.example.com, *.example.org. Baton never sends it anywhere else."
+      />
+      {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}
+      <span className="flex gap-2">
+        <Button type="submit" disabled={save.isPending}>
+          {save.isPending ? "Saving…" : "Save credential"}
+        </Button>
+        <Button tone="plain" onClick={onDone}>
+          Cancel
+        </Button>
+      </span>
+    </form>
   );
 }

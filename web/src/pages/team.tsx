@@ -5,7 +5,8 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "../lib/api";
 import { describe } from "../lib/errors";
 import { useMe } from "../shell";
-import { Alert, Button, Field } from "../ui";
+import { useNavigate } from "react-router";
+import { Alert, Button, Confirm, Field } from "../ui";
 
 type Member = { user: { id: string; email: string; name: string }; role: string; joined_at: string };
 type Invite = { id: string; email: string; role: string; expires_at: string };
@@ -45,6 +46,23 @@ export function Team() {
   const remove = useMutation({
     mutationFn: (user: string) => api(`/api/v1/members/${user}`, { method: "DELETE" }),
     onSuccess: refresh,
+    onError: (failure) => setError(describe(failure)),
+  });
+  const navigate = useNavigate();
+  const resend = useMutation({
+    mutationFn: (invite: Invite) => api(`/api/v1/invites/${invite.id}/resend`, { method: "POST" }),
+    onSuccess: (_, invite) => {
+      setNotice(`Invitation mailed again to ${invite.email}, with a new link.`);
+      refresh();
+    },
+    onError: (failure) => setError(describe(failure)),
+  });
+  const leave = useMutation({
+    mutationFn: () => api(`/api/v1/members/${me.user.id}`, { method: "DELETE" }),
+    onSuccess: async () => {
+      await queries.resetQueries();
+      navigate("/", { replace: true });
+    },
     onError: (failure) => setError(describe(failure)),
   });
   const withdraw = useMutation({
@@ -89,9 +107,13 @@ export function Team() {
                       </option>
                     ))}
                   </select>
-                  <Button tone="danger" onClick={() => remove.mutate(member.user.id)}>
-                    Remove
-                  </Button>
+                  <Confirm
+                    trigger="Remove"
+                    title={`Remove ${member.user.name}?`}
+                    body="They lose access to this organization at once. Their workflows stay."
+                    confirm="Remove"
+                    onConfirm={() => remove.mutate(member.user.id)}
+                  />
                 </span>
               ) : (
                 <span className="text-sm capitalize text-slate-700">{member.role}</span>
@@ -111,15 +133,73 @@ export function Team() {
                   {invite.email} · <span className="capitalize">{invite.role}</span> · until{" "}
                   {new Date(invite.expires_at).toLocaleDateString()}
                 </span>
-                <Button tone="danger" onClick={() => withdraw.mutate(invite.id)}>
-                  Withdraw
-                </Button>
+                <span className="flex gap-2">
+                  <Button tone="plain" onClick={() => resend.mutate(invite)} disabled={resend.isPending}>
+                    Resend
+                  </Button>
+                  <Button tone="danger" onClick={() => withdraw.mutate(invite.id)}>
+                    Withdraw
+                  </Button>
+                </span>
               </li>
             ))}
           </ul>
         </>
       )}
+      {role === "owner" && members.data && members.data.items.length > 1 && (
+        <HandOver members={members.data.items.filter((member) => member.user.id !== me.user.id)} done={refresh} />
+      )}
+      {role !== "owner" && (
+        <div className="mt-6 rounded-lg bg-white p-4 ring-1 ring-slate-200">
+          <h2 className="mb-2 text-lg font-semibold text-slate-900">Leave this organization</h2>
+          <p className="mb-3 text-sm text-slate-700">You lose access to its workflows and runs; an admin can invite you back.</p>
+          <Confirm
+            trigger="Leave organization"
+            title="Leave this organization?"
+            body="You lose access at once."
+            confirm="Leave"
+            onConfirm={() => leave.mutate()}
+          />
+        </div>
+      )}
     </section>
+  );
+}
+
+/** The Owner hands ownership to another member and becomes an Admin. */
+function HandOver({ members, done }: { members: Member[]; done: () => void }) {
+  const queries = useQueryClient();
+  const [to, setTo] = useState(members[0]?.user.id ?? "");
+  const transfer = useMutation({
+    mutationFn: () => api("/api/v1/organization/transfer", { body: { user_id: to } }),
+    onSuccess: async () => {
+      done();
+      await queries.invalidateQueries({ queryKey: ["me"] });
+    },
+  });
+  const chosen = members.find((member) => member.user.id === to);
+  return (
+    <div className="mt-6 rounded-lg bg-white p-4 ring-1 ring-slate-200">
+      <h2 className="mb-2 text-lg font-semibold text-slate-900">Hand over ownership</h2>
+      <label htmlFor="new-owner" className="mb-1 block text-sm font-medium text-slate-800">
+        New Owner
+      </label>
+      <select id="new-owner" value={to} onChange={(event) => setTo(event.target.value)} className="mb-3 w-full rounded-md border border-slate-300 px-2 py-2">
+        {members.map((member) => (
+          <option key={member.user.id} value={member.user.id}>
+            {member.user.name} ({member.user.email})
+          </option>
+        ))}
+      </select>
+      {transfer.isError && <Alert tone="error">{describe(transfer.error)}</Alert>}
+      <Confirm
+        trigger="Hand over ownership"
+        title={`Make ${chosen?.user.name ?? "them"} the Owner?`}
+        body="You become an Admin. Only the new Owner can hand it back."
+        confirm="Hand over"
+        onConfirm={() => transfer.mutate()}
+      />
+    </div>
   );
 }
 

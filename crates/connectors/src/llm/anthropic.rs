@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Answer, api_key, exchange, tokens};
 
-const VERSION: &str = "2023-06-01";
+pub(super) const VERSION: &str = "2023-06-01";
 /// Anthropic requires `max_tokens`; this is used when the step sets none.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
 

@@ -203,6 +203,72 @@ impl LlmProvider for Providers {
         self.settings.compatible.keys().cloned().collect()
     }
 
+    async fn check_key(
+        &self,
+        provider: &str,
+        secret: &baton_engine::connector::Secret,
+    ) -> Result<Value, StepError> {
+        let key = secret
+            .0
+            .get("api_key")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let base = |url: &str| url.trim_end_matches('/').to_owned();
+        // Each provider's model list: free, and refused without a good key.
+        let call = match provider {
+            "openai" => self
+                .client
+                .get(format!("{}/models", base(&self.settings.openai_base_url)))
+                .bearer_auth(key),
+            "anthropic" => self
+                .client
+                .get(format!(
+                    "{}/v1/models",
+                    base(&self.settings.anthropic_base_url)
+                ))
+                .header("x-api-key", key)
+                .header("anthropic-version", anthropic::VERSION),
+            "google" => self
+                .client
+                .get(format!(
+                    "{}/v1beta/models",
+                    base(&self.settings.gemini_base_url)
+                ))
+                .header("x-goog-api-key", key),
+            "cohere" => self
+                .client
+                .get(format!(
+                    "{}/v1/models",
+                    base(&self.settings.cohere_base_url)
+                ))
+                .bearer_auth(key),
+            other => match self.settings.compatible.get(other) {
+                Some(url) => {
+                    let call = self.client.get(format!("{}/models", base(url)));
+                    if key.is_empty() {
+                        call
+                    } else {
+                        call.bearer_auth(key)
+                    }
+                }
+                None => {
+                    return Err(StepError::permanent(format!(
+                        "there is no provider {other:?}"
+                    )));
+                }
+            },
+        };
+        let answer = exchange(provider, call.timeout(Duration::from_secs(20))).await?;
+        // OpenAI and the compatible servers list under `data`, Anthropic too; Gemini and
+        // Cohere under `models`.
+        let models = answer
+            .get("data")
+            .or_else(|| answer.get("models"))
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        Ok(serde_json::json!({"provider": provider, "models": models}))
+    }
+
     fn estimate(&self, request: &LlmRequest) -> Option<baton_core::Usd> {
         let price = request
             .price
