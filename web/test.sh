@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The web app's checks, run by `make test`: types, unit tests, a fresh build compared with the
-# committed web/dist (the binary embeds that folder), and the browser tests against a real
-# `baton serve` in Chromium. Without Node or Chromium the part that needs it says SKIPPED; with
+# The web app's checks, run by `make test`: the API types generated from web/openapi.json, a
+# type check, unit tests, a fresh build compared with the committed web/dist (the binary
+# embeds that folder), and the browser tests against a real `baton serve` in Chromium.
+# Without Node or Chromium the part that needs it says SKIPPED; with
 # BATON_TEST_REQUIRE_SERVICES=1 (CI) a skip is a failure.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,13 +22,16 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund
 fi
+# The API types come from web/openapi.json, which a server test keeps equal to the served
+# document (crates/server/tests/openapi.rs).
+npx openapi-typescript openapi.json -o src/lib/schema.d.ts >/dev/null
 npx tsc --noEmit
 npx vitest run
 npx vite build --logLevel warn
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1 \
-    && [ -n "$(git status --porcelain -- dist)" ]; then
-    git status --short -- dist
-    echo "web/dist differs from what its source builds: commit the new build" >&2
+    && [ -n "$(git status --porcelain -- dist src/lib/schema.d.ts)" ]; then
+    git status --short -- dist src/lib/schema.d.ts
+    echo "web/dist or the API types differ from what their sources build: commit the new ones" >&2
     exit 1
 fi
 

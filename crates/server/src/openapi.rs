@@ -336,7 +336,73 @@ fn components() -> Map<String, Value> {
             }
         }}}),
     );
-    schemas
+    hoist_definitions(schemas)
+}
+
+/// schemars puts a schema's sub-schemas under its own `$defs` and points at them with
+/// `#/$defs/Name`, which inside an OpenAPI document points at nothing: every such definition
+/// becomes a component of its own and every such pointer points there. Two different
+/// definitions of one name keep apart as `Owner_Name`.
+fn hoist_definitions(schemas: Map<String, Value>) -> Map<String, Value> {
+    fn repoint(value: &mut Value, renamed: &std::collections::HashMap<String, String>) {
+        match value {
+            Value::Object(fields) => {
+                for (key, inner) in fields.iter_mut() {
+                    if key == "$ref"
+                        && let Some(name) = inner.as_str().and_then(|r| r.strip_prefix("#/$defs/"))
+                    {
+                        let target = renamed
+                            .get(name)
+                            .cloned()
+                            .unwrap_or_else(|| name.to_owned());
+                        *inner = Value::String(format!("#/components/schemas/{target}"));
+                    } else {
+                        repoint(inner, renamed);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| repoint(item, renamed)),
+            _ => {}
+        }
+    }
+    let mut hoisted = Map::new();
+    let mut owned = Vec::new();
+    for (name, mut schema) in schemas {
+        let definitions = match &mut schema {
+            Value::Object(fields) => match fields.remove("$defs") {
+                Some(Value::Object(definitions)) => definitions,
+                _ => Map::new(),
+            },
+            _ => Map::new(),
+        };
+        let mut renamed = std::collections::HashMap::new();
+        let mut placed = Vec::new();
+        for (definition, body) in definitions {
+            let taken = hoisted
+                .get(&definition)
+                .is_some_and(|existing| existing != &body)
+                || owned
+                    .iter()
+                    .any(|(other, _): &(String, Value)| other == &definition);
+            let target = if taken {
+                format!("{name}_{definition}")
+            } else {
+                definition.clone()
+            };
+            renamed.insert(definition, target.clone());
+            placed.push((target, body));
+        }
+        repoint(&mut schema, &renamed);
+        for (target, mut body) in placed {
+            repoint(&mut body, &renamed);
+            hoisted.insert(target, body);
+        }
+        owned.push((name, schema));
+    }
+    for (name, schema) in owned {
+        hoisted.insert(name, schema);
+    }
+    hoisted
 }
 
 fn describe(status: u16) -> &'static str {

@@ -155,3 +155,63 @@ async fn the_reference_page_loads_nothing_from_elsewhere() {
         );
     }
 }
+
+/// The web app's API types are generated from `web/openapi.json`: that copy must be the
+/// document the server serves, or the types describe another API. `BATON_UPDATE_OPENAPI=1`
+/// writes the served document there (then `web/test.sh` regenerates the types).
+#[tokio::test]
+async fn the_web_apps_copy_of_the_document_is_the_served_one() {
+    let test = TestStore::sqlite().await;
+    let app = App::on(&test);
+    let served = send(&app, "GET", "/api/v1/openapi.json", None, &[])
+        .await
+        .body;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/openapi.json");
+    let text = serde_json::to_string_pretty(&served).unwrap() + "\n";
+    if std::env::var("BATON_UPDATE_OPENAPI").as_deref() == Ok("1") {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "web/openapi.json differs from the served document: run \
+         `BATON_UPDATE_OPENAPI=1 cargo test -p baton-server --test openapi` and `web/test.sh`, \
+         and commit both"
+    );
+}
+
+/// Every `$ref` of the document points at something in it (a generator follows them all).
+#[tokio::test]
+async fn every_reference_of_the_document_resolves() {
+    fn refs(value: &serde_json::Value, into: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (key, inner) in fields {
+                    match (key.as_str(), inner.as_str()) {
+                        ("$ref", Some(target)) => into.push(target.to_owned()),
+                        _ => refs(inner, into),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|item| refs(item, into)),
+            _ => {}
+        }
+    }
+    let test = TestStore::sqlite().await;
+    let app = App::on(&test);
+    let document = send(&app, "GET", "/api/v1/openapi.json", None, &[])
+        .await
+        .body;
+    let mut found = Vec::new();
+    refs(&document, &mut found);
+    assert!(found.len() > 50, "{} references", found.len());
+    let broken: Vec<&String> = found
+        .iter()
+        .filter(|target| {
+            target
+                .strip_prefix('#')
+                .is_none_or(|pointer| document.pointer(pointer).is_none())
+        })
+        .collect();
+    assert!(broken.is_empty(), "references to nothing: {broken:?}");
+}

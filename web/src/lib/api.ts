@@ -1,7 +1,18 @@
 import { ApiError, type ApiErrorBody } from "./errors";
+import type { paths } from "./schema";
+
+/** `/api/v1/workflows/{id}` → `/api/v1/workflows/${string}`: a path with its parameters filled. */
+type Filled<P extends string> = P extends `${infer Head}{${string}}${infer Tail}` ? `${Head}${string}${Filled<Tail>}` : P;
+
+/**
+ * A path of Baton's API as its OpenAPI document (`web/openapi.json`, checked against the served
+ * one) lists it, with or without a query: a call to a path the API does not have fails to
+ * compile.
+ */
+export type ApiPath = Filled<Extract<keyof paths, string>> | `${Filled<Extract<keyof paths, string>>}?${string}`;
 
 /** Calls Baton's API with the session cookies; an expired access cookie is refreshed once. */
-export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+export async function api<T>(path: ApiPath, init: { method?: string; body?: unknown } = {}): Promise<T> {
   const response = await send(path, init);
   if (response.status === 401 && !path.startsWith("/api/v1/auth/")) {
     const refreshed = await fetch("/api/v1/auth/refresh", { method: "POST", credentials: "same-origin" });
@@ -10,7 +21,7 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   return read<T>(response);
 }
 
-function send(path: string, init: { method?: string; body?: unknown }) {
+function send(path: ApiPath, init: { method?: string; body?: unknown }) {
   return fetch(path, {
     method: init.method ?? (init.body === undefined ? "GET" : "POST"),
     credentials: "same-origin",

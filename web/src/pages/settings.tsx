@@ -4,7 +4,7 @@
 import { useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Tabs } from "radix-ui";
-import { api } from "../lib/api";
+import { api, type ApiPath } from "../lib/api";
 import { actionWords, ACTIONS } from "../lib/audit";
 import { describe } from "../lib/errors";
 import { useMe } from "../shell";
@@ -213,7 +213,7 @@ function AiPrices() {
   const [model, setModel] = useState("");
   const [input, setInput] = useState("");
   const [output, setOutput] = useState("");
-  const at = (price: Pick<Price, "provider" | "model">) =>
+  const at = (price: Pick<Price, "provider" | "model">): ApiPath =>
     `/api/v1/ai/prices/${encodeURIComponent(price.provider)}/${encodeURIComponent(price.model)}`;
   const refresh = () => queries.invalidateQueries({ queryKey: ["ai-prices"] });
   const set = useMutation({

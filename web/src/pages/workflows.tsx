@@ -5,7 +5,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { parse, type ParseError } from "jsonc-parser";
 import { Tabs } from "radix-ui";
 import { Link, useNavigate, useParams } from "react-router";
-import { api } from "../lib/api";
+import { api, type ApiPath } from "../lib/api";
 import { ApiError, describe, field, sentence } from "../lib/errors";
 import { lineOf } from "../lib/jsonpath";
 import { describeChanges, describeTrigger } from "../lib/workflow";
@@ -239,7 +239,7 @@ export function NewWorkflow() {
   );
 }
 
-function path(id: string, rest = "") {
+function path(id: string, rest = ""): ApiPath {
   return `/api/v1/workflows/${encodeURIComponent(id)}${rest}`;
 }
 
