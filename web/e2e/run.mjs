@@ -192,6 +192,9 @@ try {
     await signIn(page, email, "another long password");
     await page.getByRole("link", { name: "Add a workflow" }).click();
     await page.getByRole("heading", { name: "New workflow" }).waitFor();
+    await page.getByRole("button", { name: "Start blank" }).click();
+    await page.getByRole("button", { name: "Check for problems" }).click();
+    await page.getByText("No problems found.").waitFor(); // the blank one is a valid start
     const workflow = {
       id: "wf_total",
       name: "Order total",

@@ -218,15 +218,34 @@ function WorkflowEditor(props: {
   );
 }
 
+/** A workflow to start from: started by hand, one step that says hello to its input. */
+const BLANK = JSON.stringify(
+  {
+    id: "wf_my_workflow",
+    name: "My workflow",
+    trigger: { type: "manual" },
+    steps: [{ id: "hello", type: "transformation", action: "template", inputs: { template: "Hello {{ trigger.name }}" } }],
+  },
+  null,
+  2,
+);
+
 export function NewWorkflow() {
   const navigate = useNavigate();
   const queries = useQueryClient();
+  const [start, setStart] = useState({ text: "", key: 0 });
   return (
     <section>
       <h1 className="mb-2 text-2xl font-semibold text-slate-900">New workflow</h1>
-      <p className="mb-4 text-slate-700">Paste a workflow's JSON, or open a .json file.</p>
+      <p className="mb-2 text-slate-700">Paste a workflow's JSON, open a .json file, or start from a blank one.</p>
+      <div className="mb-4">
+        <Button tone="plain" onClick={() => setStart({ text: BLANK, key: start.key + 1 })}>
+          Start blank
+        </Button>
+      </div>
       <WorkflowEditor
-        initial=""
+        key={start.key}
+        initial={start.text}
         withFile
         saveLabel="Save workflow"
         save={(document) => api<Stored>("/api/v1/workflows", { body: document })}
