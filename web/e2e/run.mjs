@@ -228,6 +228,13 @@ try {
     await page.getByRole("button", { name: "Save workflow" }).click();
     await page.getByRole("heading", { name: "Order total" }).waitFor();
     await page.getByText("By hand or from the API").waitFor();
+    await page.getByLabel("Time limit for a run").fill("ten minutes");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByRole("alert").getByText(/Timeout:/).waitFor(); // the field is named
+    await page.getByLabel("Time limit for a run").fill("10m");
+    await page.getByLabel("Runs at once").fill("2");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText("Saved as version 2.").waitFor();
     await page.getByLabel("Input (JSON, what the trigger would give)").fill('{"price": 7, "qty": 3}');
     await fitsAPhone(page, "workflow");
     await page.getByRole("button", { name: "Run now" }).click();
@@ -340,6 +347,8 @@ try {
     await loop.getByText("40 items, 1 failed").waitFor();
     // The failed item is chosen first, with what to try.
     await loop.getByText("Item 40 of 40").waitFor();
+    await loop.getByRole("button", { name: /^Item 40 Failed/ }).waitFor(); // in the list's view too
+    await loop.getByText("Failed").first().waitFor(); // the loop itself failed, not "Running"
     await page.getByText(/What to try: A step reads a value/).first().waitFor();
     await fitsAPhone(page, "execution-loop");
     await loop.getByRole("button", { name: "Previous item" }).click();

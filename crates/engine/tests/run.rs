@@ -212,6 +212,43 @@ async fn a_loop_over_too_many_items_or_no_list_fails_clearly() {
 }
 
 #[tokio::test]
+async fn a_loop_whose_item_fails_is_failed_too_not_left_running() {
+    let harness = Harness::new(gmail()).await;
+    let (execution, outcome) = harness.start(&json!({"id": "wf_rows", "name": "rows", "steps": [
+        {"id": "outer", "type": "conditional", "condition": "true", "then": [
+            {"id": "each", "type": "loop", "items": "trigger.rows", "steps": [
+                {"id": "double", "type": "transformation", "action": "calculate", "inputs": {"expression": "item.n * 2"}}
+            ]}
+        ], "else": []}
+    ]}), json!({"rows": [{"n": 1}, {"m": 2}]})).await;
+    assert_eq!(outcome, Outcome::Failed);
+    let steps = harness.steps(&execution).await;
+    let state = |key: &str| {
+        steps
+            .iter()
+            .find(|step| step.step_key == key)
+            .map(|step| step.state)
+    };
+    assert_eq!(state("each[0].double"), Some(StepState::Completed));
+    assert_eq!(state("each[1].double"), Some(StepState::Failed));
+    assert_eq!(state("each"), Some(StepState::Failed), "{steps:?}");
+    assert_eq!(
+        state("outer"),
+        Some(StepState::Failed),
+        "the enclosing step too"
+    );
+    let each = steps.iter().find(|step| step.step_key == "each").unwrap();
+    assert!(
+        each.error.as_ref().unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("item"),
+        "it carries the inner error: {:?}",
+        each.error
+    );
+}
+
+#[tokio::test]
 async fn parallel_branches_run_together_and_fail_fast() {
     let connectors = FakeConnectors::slow(Duration::from_millis(50), |call, _| {
         match call.action.as_str() {

@@ -866,6 +866,9 @@ async fn live_events_stream_each_step_as_it_happens(test: &TestStore) {
             break;
         }
     }
+    // The step's checkpoint comes a moment before the execution itself is WAITING, and only a
+    // waiting execution takes an answer.
+    until(&app, &owner, &id, "WAITING").await;
     let answered = post(
         &app,
         &owner,

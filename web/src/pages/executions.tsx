@@ -310,6 +310,11 @@ function LoopCard({ entry }: { entry: Extract<Entry<Step>, { kind: "loop" }> }) 
   const rows = useVirtualizer({ count: items.length, getScrollElement: () => scroller.current, estimateSize: () => ROW, overscan: 8 });
   const failed = items.filter((item) => item.state === "FAILED").length;
   const item = items[position];
+  // The item shown first (the first failed one) is scrolled into the list's view too.
+  const shownFirst = useRef(position);
+  useEffect(() => {
+    if (shownFirst.current > 0) rows.scrollToIndex(shownFirst.current, { align: "center" });
+  }, [rows]);
   const go = (next: number) => {
     setChosen(next);
     rows.scrollToIndex(next, { align: "auto" });

@@ -10,7 +10,7 @@ import { ApiError, describe, field, sentence } from "../lib/errors";
 import { lineOf } from "../lib/jsonpath";
 import { describeChanges, describeTrigger } from "../lib/workflow";
 import { useMayEdit } from "../shell";
-import { Alert, Button, Confirm, CopyField, StateBadge, Toggle } from "../ui";
+import { Alert, Button, Confirm, CopyField, Field, StateBadge, Toggle } from "../ui";
 
 const JsonEditor = lazy(() => import("../editor"));
 
@@ -268,6 +268,7 @@ export function WorkflowPage() {
   const navigate = useNavigate();
   const queries = useQueryClient();
   const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const [tab, setTab] = useState("overview");
   const workflow = useQuery({ queryKey: ["workflow", id], queryFn: () => api<Stored>(path(id)) });
   const refresh = () => queries.invalidateQueries({ queryKey: ["workflow", id] });
@@ -316,6 +317,7 @@ export function WorkflowPage() {
         )}
       </div>
       {error && <Alert tone="error">{error}</Alert>}
+      {notice && <Alert tone="info">{notice}</Alert>}
       <Tabs.Root value={tab} onValueChange={setTab}>
         <Tabs.List aria-label="About this workflow" className="mb-4 flex flex-wrap gap-1 border-b border-slate-200">
           <Tabs.Trigger value="overview" className={tabClass}>
@@ -331,6 +333,16 @@ export function WorkflowPage() {
         <Tabs.Content value="overview" className="focus:outline-none">
           <TriggerPanel id={id} stored={stored} mayEdit={mayEdit} />
           {mayEdit && <RunNow id={id} />}
+          <SettingsPanel
+            key={stored.version}
+            id={id}
+            stored={stored}
+            mayEdit={mayEdit}
+            saved={(saved) => {
+              setNotice(`Saved as version ${saved.version}.`);
+              queries.setQueryData(["workflow", id], saved);
+            }}
+          />
           <p>
             <Link to={`/executions?workflow=${encodeURIComponent(id)}`} className={link}>
               See this workflow's runs
@@ -583,5 +595,75 @@ function Compare(props: { id: string; versions: Version[]; from: number; to: num
         </ul>
       )}
     </div>
+  );
+}
+
+/** The workflow's own settings (name, description, time limit, runs at once), saved as a new version. */
+function SettingsPanel(props: { id: string; stored: Stored; mayEdit: boolean; saved: (saved: Stored) => void }) {
+  const definition = props.stored.definition as Record<string, unknown>;
+  const text = (key: string) => (definition[key] === undefined || definition[key] === null ? "" : String(definition[key]));
+  const [name, setName] = useState(text("name"));
+  const [description, setDescription] = useState(text("description"));
+  const [timeLimit, setTimeLimit] = useState(text("timeout"));
+  const [concurrency, setConcurrency] = useState(text("concurrency"));
+  const save = useMutation({
+    mutationFn: () => {
+      const next: Record<string, unknown> = { ...definition, name: name.trim() };
+      const optional = (key: string, value: unknown) => {
+        if (value === "" || value === null) delete next[key];
+        else next[key] = value;
+      };
+      optional("description", description.trim());
+      optional("timeout", timeLimit.trim());
+      optional("concurrency", concurrency.trim() === "" ? "" : Number(concurrency));
+      return api<Stored>(path(props.id), { method: "PUT", body: next });
+    },
+    onSuccess: props.saved,
+  });
+  if (!props.mayEdit) {
+    return (
+      <div className={panel}>
+        <h2 className="mb-2 text-lg font-semibold text-slate-900">Settings</h2>
+        <p className="text-sm text-slate-800">{text("description") || "No description."}</p>
+        <p className="text-sm text-slate-800">
+          {text("timeout") ? `A run may take ${text("timeout")} at most.` : "A run has no time limit of its own."}{" "}
+          {text("concurrency") ? `At most ${text("concurrency")} runs at once.` : "Any number of runs at once."}
+        </p>
+      </div>
+    );
+  }
+  return (
+    <form
+      className={panel}
+      onSubmit={(event) => {
+        event.preventDefault();
+        save.mutate();
+      }}
+    >
+      <h2 className="mb-3 text-lg font-semibold text-slate-900">Settings</h2>
+      <Field label="Name" name="workflow-name" value={name} onChange={setName} />
+      <Field label="Description" name="workflow-description" required={false} value={description} onChange={setDescription} />
+      <Field
+        label="Time limit for a run"
+        name="workflow-timeout"
+        required={false}
+        value={timeLimit}
+        onChange={setTimeLimit}
+        hint="e.g. 30s, 10m or 2h. Empty: no limit of its own."
+      />
+      <Field
+        label="Runs at once"
+        name="workflow-concurrency"
+        type="number"
+        required={false}
+        value={concurrency}
+        onChange={setConcurrency}
+        hint="More wait their turn. Empty: no limit."
+      />
+      {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}
+      <Button type="submit" disabled={save.isPending}>
+        Save settings
+      </Button>
+    </form>
   );
 }

@@ -253,6 +253,19 @@ impl<'a> Run<'a> {
                 }
                 Ok(self.complete(&mut run, output, started).await?)
             }
+            Err(Halt::Failed { error }) => {
+                // A step inside failed: so did this one, with the same error, so that its row
+                // does not stay RUNNING in a run that has ended.
+                self.finish(
+                    &mut run,
+                    StepState::Failed,
+                    None,
+                    Some(error.clone()),
+                    started,
+                )
+                .await?;
+                Err(Failure::Halt(Halt::Failed { error }))
+            }
             Err(halt) => Err(Failure::Halt(halt)),
         }
     }
