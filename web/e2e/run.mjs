@@ -321,6 +321,28 @@ try {
     assert.equal(gone, 404, "its URL starts nothing any more");
   });
 
+  await run("a scheduled workflow shows its next runs", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.evaluate(() =>
+      fetch("/api/v1/workflows", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          id: "wf_morning",
+          name: "Morning report",
+          trigger: { type: "schedule", cron: "0 9 * * MON-FRI", timezone: "Europe/Berlin" },
+          steps: [{ id: "say", type: "transformation", action: "set", inputs: { hello: "world" } }],
+        }),
+      }),
+    );
+    await page.goto(`${base}/workflows/wf_morning`);
+    await page.getByText("On a schedule (0 9 * * MON-FRI, Europe/Berlin)").waitFor();
+    await page.getByText("It would next run (your time):").waitFor();
+    const next = page.getByRole("listitem").filter({ hasText: /\d{4}/ });
+    assert.equal(await next.count(), 5, "five next runs");
+    await fitsAPhone(page, "workflow-schedule");
+  });
+
   await run("a run over 40 items: browse them one by one, see the failed one and what to try", async (page) => {
     await signIn(page, email, "another long password");
     const id = await page.evaluate(async () => {
@@ -476,6 +498,24 @@ try {
     await fitsAPhone(page, "integrations");
     await renamed.getByRole("button", { name: "Remove" }).click();
     await renamed.waitFor({ state: "detached" });
+
+    // OAuth: the consent page opens in a new window straight from the click.
+    // (Google is not reachable from here: its page is answered by the test.)
+    await page.context().route("https://accounts.google.com/**", (route) =>
+      route.fulfill({ contentType: "text/html", body: "<title>Google consent</title><p>Allow Baton?</p>" }),
+    );
+    const gmail = page.getByRole("listitem", { name: "Gmail", exact: true });
+    await gmail.getByRole("button", { name: "Connect Gmail" }).click();
+    const [consent] = await Promise.all([
+      page.context().waitForEvent("page"),
+      gmail.getByRole("button", { name: "Continue to Gmail" }).click(),
+    ]);
+    await consent.waitForURL(/accounts\.google\.com/);
+    const asked = new URL(consent.url());
+    assert.equal(asked.hostname, "accounts.google.com", `the consent page opened: ${consent.url()}`);
+    assert.equal(asked.searchParams.get("client_id"), "baton-test.apps.googleusercontent.com");
+    assert.equal(asked.searchParams.get("code_challenge_method"), "S256");
+    await consent.close();
 
     const http = page.getByRole("listitem", { name: "HTTP request", exact: true });
     await http.getByRole("button", { name: "Add HTTP credential" }).click();

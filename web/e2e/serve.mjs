@@ -17,6 +17,9 @@ export function serve(binary, extra = {}) {
   env.BATON_GOOGLE_CLIENT_ID = "baton-test";
   env.BATON_GOOGLE_CLIENT_SECRET = "baton-test-secret";
   env.BATON_GOOGLE_ISSUER = "http://127.0.0.1:9";
+  // A Gmail OAuth app, so that connecting Gmail opens its consent page (nothing answers there).
+  env.BATON_GMAIL_CLIENT_ID = "baton-test.apps.googleusercontent.com";
+  env.BATON_GMAIL_CLIENT_SECRET = "baton-test-secret";
   Object.assign(env, extra);
   const child = spawn(binary, ["serve", "--addr", "127.0.0.1:0", "--data-dir", data], {
     env,
