@@ -313,6 +313,20 @@ try {
     await page.getByText("Restored: it is now version 3.").waitFor();
     await page.getByRole("heading", { name: "Echo", exact: true }).waitFor();
 
+    // Someone else saves meanwhile: this page's save is refused, not silently overwriting it.
+    await page.evaluate(async () => {
+      const current = await (await fetch("/api/v1/workflows/wf_echo")).json();
+      await fetch("/api/v1/workflows/wf_echo", {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...current.definition, description: "changed elsewhere" }),
+      });
+    });
+    await page.getByRole("tab", { name: "Overview" }).click();
+    await page.getByLabel("Description").fill("mine");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByRole("alert").getByText(/someone saved a newer version/).waitFor();
+
     await page.getByRole("button", { name: "Delete" }).click();
     await page.getByRole("button", { name: "Delete workflow" }).click();
     await page.getByRole("heading", { name: "Workflows" }).waitFor();

@@ -19,6 +19,16 @@ export function useMayEdit(): boolean {
   return useMe().active_organization.role !== "viewer";
 }
 
+/**
+ * Whether the signed-in role may change (and run) a workflow made by `creator`: Owners and
+ * Admins any, Members their own (the permission matrix of crates/core/src/policy.rs).
+ */
+export function useMayEditWorkflow(creator: string | null | undefined): boolean {
+  const me = useMe();
+  const role = me.active_organization.role;
+  return role === "owner" || role === "admin" || (role === "member" && !!creator && creator === me.user.id);
+}
+
 const SECTIONS = [
   { to: "/", label: "Home", end: true },
   { to: "/workflows", label: "Workflows", end: true },

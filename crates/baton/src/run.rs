@@ -267,6 +267,7 @@ impl Local {
                         name,
                         definition: document.clone(),
                         created_by: None,
+                        base_version: None,
                     })
                     .await?;
                 Ok((workflow.id, version.version))

@@ -51,4 +51,8 @@ pub struct NewVersion {
     pub name: String,
     pub definition: serde_json::Value,
     pub created_by: Option<UserId>,
+    /// The version the change was made from: saved only while it is still the current one
+    /// (`StoreError::Conflict` otherwise), so that nobody overwrites a newer save unseen.
+    /// `None` saves over whatever is current.
+    pub base_version: Option<i32>,
 }

@@ -32,6 +32,36 @@ pub struct CompiledWorkflow {
 }
 
 impl CompiledWorkflow {
+    /// The ids of `from` and of every step after it, in the order a run meets them (a
+    /// branch's steps before the steps that follow the branch); `None` when no step has that id.
+    pub fn steps_from(&self, from: &str) -> Option<Vec<String>> {
+        fn walk(steps: &[CompiledStep], into: &mut Vec<String>) {
+            for step in steps {
+                into.push(step.id.clone());
+                match &step.kind {
+                    CompiledKind::Conditional {
+                        then, otherwise, ..
+                    } => {
+                        walk(then, into);
+                        walk(otherwise, into);
+                    }
+                    CompiledKind::Loop { steps, .. } => walk(steps, into),
+                    CompiledKind::Parallel { branches, .. } => {
+                        branches.iter().for_each(|branch| walk(branch, into));
+                    }
+                    _ => {}
+                }
+                if let CompiledOnError::Fallback(steps) = &step.on_error {
+                    walk(steps, into);
+                }
+            }
+        }
+        let mut order = Vec::new();
+        walk(&self.steps, &mut order);
+        let at = order.iter().position(|id| id == from)?;
+        Some(order.split_off(at))
+    }
+
     /// Whether every step only computes from what the run already holds (transformations, and
     /// conditionals, loops and parallels of them): nothing is called, nothing waits. Run again,
     /// such a workflow gives the same result and does nothing else, so it needs no checkpoint

@@ -113,6 +113,8 @@ pub enum EngineError {
     NotRunnable(baton_core::ExecutionId, baton_core::ExecutionState),
     #[error("{0}")]
     Answer(String),
+    #[error("the workflow has no step {0:?}")]
+    NoSuchStep(String),
     /// The run stopped without a verdict (the database out of reach); it resumes from its
     /// checkpoints.
     #[error("the run was interrupted: {0}")]

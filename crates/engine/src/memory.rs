@@ -187,6 +187,37 @@ impl ExecutionStore for MemoryExecutions {
             .unwrap_or_default())
     }
 
+    async fn resume_failed(
+        &self,
+        id: ExecutionId,
+        version: i32,
+        forget: &[String],
+    ) -> Result<Execution> {
+        let mut executions = self.executions.lock().expect("executions lock");
+        let execution = executions
+            .get_mut(&id)
+            .filter(|execution| execution.state == ExecutionState::Failed)
+            .ok_or_else(|| StoreError::Conflict(format!("execution {id} is not FAILED")))?;
+        let mut steps = self.steps.lock().expect("steps lock");
+        let runs = steps.entry(id).or_default();
+        runs.retain(|run| {
+            !forget
+                .iter()
+                .any(|key| run.step_key == *key || run.step_key.starts_with(&format!("{key}[")))
+        });
+        execution.state = ExecutionState::Pending;
+        execution.workflow_version = version;
+        execution.output = None;
+        execution.error = None;
+        execution.finished_at = None;
+        execution.usage = TokenUsage {
+            input_tokens: runs.iter().map(|run| run.usage.input_tokens).sum(),
+            output_tokens: runs.iter().map(|run| run.usage.output_tokens).sum(),
+        };
+        execution.cost = runs.iter().fold(Usd::ZERO, |total, run| total + run.cost);
+        Ok(execution.clone())
+    }
+
     async fn record_finished_execution(
         &self,
         execution: &Execution,

@@ -673,6 +673,7 @@ async fn a_sub_workflow_runs_as_a_child_execution() {
                 {"id": "greet", "type": "transformation", "action": "template", "inputs": {"template": "Hi {{ trigger.name }}"}}
             ]}),
             created_by: None,
+            base_version: None,
         })
         .await
         .unwrap();
@@ -1317,6 +1318,14 @@ impl baton_store::ExecutionStore for Restarting {
         update: baton_core::execution::ExecutionUpdate,
     ) -> baton_store::Result<baton_core::execution::Execution> {
         self.inner.transition(update).await
+    }
+    async fn resume_failed(
+        &self,
+        id: baton_core::ExecutionId,
+        version: i32,
+        forget: &[String],
+    ) -> baton_store::Result<baton_core::execution::Execution> {
+        self.inner.resume_failed(id, version, forget).await
     }
     async fn list_executions(
         &self,

@@ -332,12 +332,28 @@ async fn cancel(
 }
 
 /// Runs a failed execution again from its failed step; the steps that succeeded are kept.
+/// What a retry may change: the version to run (`"latest"` or a number; the execution's own
+/// when absent) and the step to run again from (the failed step when absent).
+#[derive(Deserialize, Default, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetryRequest {
+    #[serde(default)]
+    from_step: Option<String>,
+    #[serde(default)]
+    #[schemars(with = "Option<Value>")]
+    version: Option<Value>,
+}
+
+/// Retries a FAILED execution: from its failed step on the version it ran, or (fix and resume)
+/// from any step on another version. Completed steps before that step keep their outputs.
 async fn retry(
     State(state): State<AppState>,
     signed_in: Authenticated,
     client: Client,
     Path(id): Path<String>,
+    body: Option<JsonBody<RetryRequest>>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let request = body.map(|JsonBody(request)| request).unwrap_or_default();
     let execution = find(&state, &signed_in, &id).await?;
     may_edit(&state, &signed_in, &execution).await?;
     if execution.state != ExecutionState::Failed {
@@ -346,12 +362,62 @@ async fn retry(
             execution.state
         )));
     }
-    let pending = state
-        .runtime
-        .engine
-        .retry_failed(&execution)
-        .await
-        .map_err(|error| ApiError::Conflict(error.to_string()))?;
+    let pending = if request.from_step.is_none() && request.version.is_none() {
+        state.runtime.engine.retry_failed(&execution).await
+    } else {
+        let version = match &request.version {
+            None => execution.workflow_version,
+            Some(Value::String(latest)) if latest == "latest" => {
+                state
+                    .store
+                    .workflow(signed_in.org, execution.workflow_id)
+                    .await?
+                    .ok_or(ApiError::NotFoundBecause(
+                        "the workflow of this run was deleted",
+                    ))?
+                    .current_version
+            }
+            Some(number) => number
+                .as_i64()
+                .and_then(|number| i32::try_from(number).ok())
+                .filter(|number| *number >= 1)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "the retry is invalid",
+                        "$.version",
+                        "must be a version number or \"latest\"",
+                    )
+                })?,
+        };
+        let workflow = state
+            .runtime
+            .compiled(signed_in.org, execution.workflow_id, version)
+            .await
+            .map_err(|_| {
+                ApiError::invalid(
+                    "the retry is invalid",
+                    "$.version",
+                    format!("the workflow has no version {version}"),
+                )
+            })?;
+        let from = match request.from_step {
+            Some(step) => step,
+            None => failed_step(&state, &execution).await?,
+        };
+        if workflow.steps_from(&from).is_none() {
+            return Err(ApiError::invalid(
+                "the retry is invalid",
+                "$.from_step",
+                format!("version {version} has no step {from:?}"),
+            ));
+        }
+        state
+            .runtime
+            .engine
+            .resume_failed(&execution, version, &workflow, &from)
+            .await
+    }
+    .map_err(|error| ApiError::Conflict(error.to_string()))?;
     state
         .runtime
         .requeue(&pending)
@@ -367,6 +433,32 @@ async fn retry(
         axum::http::StatusCode::ACCEPTED,
         Json(shown(&state, &pending).await?),
     ))
+}
+
+/// The id of the step an execution failed at: the top-level id of `each[3].send` is `each`
+/// unless `send` is the step (loop items' steps keep their own ids).
+async fn failed_step(state: &AppState, execution: &Execution) -> Result<String, ApiError> {
+    let key = execution
+        .error
+        .as_ref()
+        .and_then(|error| error.get("step"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let key = match key {
+        Some(key) => key,
+        None => state
+            .store
+            .step_runs(execution.id)
+            .await?
+            .into_iter()
+            .find(|run| run.state == StepState::Failed)
+            .map(|run| run.step_key)
+            .ok_or(ApiError::Conflict(
+                "this run failed before any step: name the step to run again from".into(),
+            ))?,
+    };
+    // `each[3].send` → `send`: the innermost step is the one that failed.
+    Ok(key.rsplit('.').next().unwrap_or(&key).to_owned())
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

@@ -153,7 +153,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("post" "/api/v1/workflows", "workflows", "Save a new workflow (its document's id kept when free)", signed_in = true, body = J("Workflow"), ok = (201, Some("StoredWorkflow")), errors = [403]),
     endpoint!("post" "/api/v1/workflows/validate", "workflows", "Check a workflow without saving it", signed_in = true, body = J("Workflow"), ok = (200, Some("Object")), errors = []),
     endpoint!("get" "/api/v1/workflows/{id}", "workflows", "A workflow and its current definition", signed_in = true, body = NoBody, ok = (200, Some("StoredWorkflow")), errors = [404]),
-    endpoint!("put" "/api/v1/workflows/{id}", "workflows", "Save the next version", signed_in = true, body = J("Workflow"), ok = (200, Some("StoredWorkflow")), errors = [403, 404]),
+    endpoint!("put" "/api/v1/workflows/{id}", "workflows", "Save the next version (?base_version=N: only if N is still the current one, else 409)", signed_in = true, body = J("Workflow"), ok = (200, Some("StoredWorkflow")), errors = [403, 404]),
     endpoint!("delete" "/api/v1/workflows/{id}", "workflows", "Delete a workflow", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
     endpoint!("get" "/api/v1/workflows/{id}/versions", "workflows", "The versions, newest first", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [404]),
     endpoint!("get" "/api/v1/workflows/{id}/versions/{version}", "workflows", "One version's definition", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404]),
@@ -174,7 +174,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("get" "/api/v1/executions/{id}", "executions", "An execution with its steps", signed_in = true, body = NoBody, ok = (200, Some("Execution")), errors = [404]),
     endpoint!("get" "/api/v1/executions/{id}/events", "executions", "Live progress as Server-Sent Events", signed_in = true, body = NoBody, ok = (200, None), errors = [404]),
     endpoint!("post" "/api/v1/executions/{id}/cancel", "executions", "Cancel an execution (a running one at its next safe point)", signed_in = true, body = NoBody, ok = (200, Some("Execution")), errors = [403, 404, 409]),
-    endpoint!("post" "/api/v1/executions/{id}/retry", "executions", "Run a failed execution again from its failed step", signed_in = true, body = NoBody, ok = (202, Some("Execution")), errors = [403, 404, 409]),
+    endpoint!("post" "/api/v1/executions/{id}/retry", "executions", "Run a failed execution again: from its failed step, or {from_step, version} to resume on a fixed version", signed_in = true, body = J("RetryRequest"), ok = (202, Some("Execution")), errors = [403, 404, 409]),
     endpoint!("post" "/api/v1/executions/{id}/steps/{step}/answer", "executions", "Answer a waiting approval step", signed_in = true, body = J("Answer"), ok = (202, Some("Execution")), errors = [403, 404, 409]),
     endpoint!("get" "/api/v1/approvals", "executions", "The approval steps waiting for an answer the caller may give, oldest first", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
     endpoint!("get" "/api/v1/openapi.json", "reference", "This document", signed_in = false, body = NoBody, ok = (200, Some("Object")), errors = []),
@@ -236,6 +236,10 @@ fn components() -> Map<String, Value> {
     add("GivenSecret", schema_of::<crate::hooks::GivenSecret>());
     add("RunRequest", schema_of::<crate::workflows::RunRequest>());
     add("Answer", schema_of::<crate::executions::Answer>());
+    add(
+        "RetryRequest",
+        schema_of::<crate::executions::RetryRequest>(),
+    );
     let mut workflow =
         serde_json::to_value(baton_core::dsl::schema::workflow_schema()).unwrap_or_default();
     if let Value::Object(fields) = &mut workflow {

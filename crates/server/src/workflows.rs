@@ -304,6 +304,7 @@ async fn save(
     workflow: &Workflow,
     mut document: Value,
     action: &str,
+    base_version: Option<i32>,
 ) -> Result<Json<Value>, ApiError> {
     signed_in.require(Action::EditWorkflow {
         creator: workflow.created_by,
@@ -335,6 +336,7 @@ async fn save(
             name: compiled.header.name.clone(),
             definition: document,
             created_by: signed_in.user(),
+            base_version,
         })
         .await?;
     crate::hooks::ensure_for(
@@ -355,14 +357,24 @@ async fn save(
     Ok(Json(with_definition(&saved, &version)))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplaceQuery {
+    /// The version the change was made from: the save is refused (409) when another was saved
+    /// since.
+    base_version: Option<i32>,
+}
+
 async fn replace(
     State(state): State<AppState>,
     signed_in: Authenticated,
     client: Client,
     Path(id): Path<String>,
+    asked: Result<Query<ReplaceQuery>, QueryRejection>,
     JsonBody(document): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     signed_in.require(Action::ViewWorkflows)?;
+    let asked = query(asked)?;
     let workflow = find(&state, &signed_in, &id).await?;
     save(
         &state,
@@ -371,6 +383,7 @@ async fn replace(
         &workflow,
         document,
         "workflow.changed",
+        asked.base_version,
     )
     .await
 }
@@ -473,6 +486,7 @@ async fn restore(
         &workflow,
         old.definition,
         "workflow.restored",
+        None,
     )
     .await
 }

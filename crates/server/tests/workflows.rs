@@ -13,6 +13,7 @@ conformance!(
     a_run_is_queued_and_its_execution_reports_every_step,
     bad_workflows_and_runs_say_what_is_wrong_and_where,
     failed_executions_retry_from_the_failed_step,
+    a_failed_run_resumes_on_the_fixed_version_reusing_what_completed,
     approvals_wait_for_an_approver_and_waiting_runs_can_be_cancelled,
     members_run_and_edit_only_their_own_workflows,
     executions_list_by_workflow_state_and_time,
@@ -82,6 +83,33 @@ async fn workflows_are_created_versioned_restored_and_deleted(test: &TestStore) 
     assert_eq!(saved.body["name"], "Order total, v2");
     let read = get(&app, &owner, "/api/v1/workflows/wf_total").await;
     assert_eq!(read.body["definition"]["name"], "Order total, v2");
+    // A save made from version 1 while version 2 is current would overwrite it unseen.
+    let stale = send(
+        &app,
+        "PUT",
+        "/api/v1/workflows/wf_total?base_version=1",
+        Some(total()),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    assert!(
+        stale.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("newer version")
+    );
+    let mut current = total();
+    current["name"] = json!("Order total, v2");
+    let fresh = send(
+        &app,
+        "PUT",
+        "/api/v1/workflows/wf_total?base_version=2",
+        Some(current),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
 
     let versions = get(&app, &owner, "/api/v1/workflows/wf_total/versions").await;
     let numbers: Vec<i64> = versions.body["items"]
@@ -90,7 +118,7 @@ async fn workflows_are_created_versioned_restored_and_deleted(test: &TestStore) 
         .iter()
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
-    assert_eq!(numbers, [2, 1], "newest first");
+    assert_eq!(numbers, [3, 2, 1], "newest first");
     let first = get(&app, &owner, "/api/v1/workflows/wf_total/versions/1").await;
     assert_eq!(first.body["definition"], total());
     let restored = post(
@@ -106,7 +134,7 @@ async fn workflows_are_created_versioned_restored_and_deleted(test: &TestStore) 
             restored.body["version"].clone(),
             restored.body["name"].clone()
         ),
-        (json!(3), json!("Order total"))
+        (json!(4), json!("Order total"))
     );
 
     let listed = get(&app, &owner, "/api/v1/workflows").await;
@@ -377,6 +405,92 @@ async fn failed_executions_retry_from_the_failed_step(test: &TestStore) {
         "one of two runs failed: {shown}"
     );
     assert_eq!(shown["last_run"]["state"], "COMPLETED");
+}
+
+async fn a_failed_run_resumes_on_the_fixed_version_reusing_what_completed(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let broken = json!({"id": "wf_fix", "name": "Fix", "steps": [
+        {"id": "first", "type": "transformation", "action": "set", "inputs": {"qty": "{{ trigger.qty }}"}},
+        {"id": "second", "type": "transformation", "action": "calculate", "inputs": {"expression": "trigger.price * first.qty"}},
+        {"id": "third", "type": "transformation", "action": "template", "inputs": {"template": "total {{ second.result }}"}}
+    ]});
+    post(&app, &owner, "/api/v1/workflows", broken.clone()).await;
+    let mut failed = Vec::new();
+    for _ in 0..2 {
+        let run = post(
+            &app,
+            &owner,
+            "/api/v1/workflows/wf_fix/runs?wait=10",
+            json!({"input": {"qty": 3}}),
+        )
+        .await;
+        assert_eq!(run.body["state"], "FAILED", "{}", run.body);
+        failed.push(run.body);
+    }
+    let mut fixed = broken.clone();
+    fixed["steps"][1]["inputs"]["expression"] = json!("first.qty * 10");
+    let saved = send(
+        &app,
+        "PUT",
+        "/api/v1/workflows/wf_fix",
+        Some(fixed),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(saved.body["version"], 2);
+
+    let retry = |id: &Value, body: Value| {
+        let (app, owner) = (&app, &owner);
+        let path = format!("/api/v1/executions/{}/retry", id.as_str().unwrap());
+        async move { post(app, owner, &path, body).await }
+    };
+    let bad_step = retry(
+        &failed[0]["id"],
+        json!({"version": "latest", "from_step": "nope"}),
+    )
+    .await;
+    assert_eq!(
+        bad_step.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        bad_step.body
+    );
+    assert_eq!(bad_step.body["error"]["details"][0]["path"], "$.from_step");
+    let bad_version = retry(&failed[0]["id"], json!({"version": 99})).await;
+    assert_eq!(bad_version.body["error"]["details"][0]["path"], "$.version");
+
+    // From the failed step, on the fixed version: the first step's output is reused.
+    let resumed = retry(&failed[0]["id"], json!({"version": "latest"})).await;
+    assert_eq!(resumed.status, StatusCode::ACCEPTED, "{}", resumed.body);
+    let id = failed[0]["id"].as_str().unwrap();
+    let done = until(&app, &owner, id, "COMPLETED").await;
+    assert_eq!(done["workflow_version"], 2);
+    assert_eq!(done["output"]["text"], "total 30", "{done}");
+    assert_eq!(
+        done["steps"][0]["finished_at"], failed[0]["steps"][0]["finished_at"],
+        "the step before the failed one is not run again"
+    );
+
+    // From an earlier step: it runs again too.
+    let again = retry(
+        &failed[1]["id"],
+        json!({"version": 2, "from_step": "first"}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    let id = failed[1]["id"].as_str().unwrap();
+    let done = until(&app, &owner, id, "COMPLETED").await;
+    assert_ne!(
+        done["steps"][0]["finished_at"], failed[1]["steps"][0]["finished_at"],
+        "the step named runs again"
+    );
+    let finished = retry(&failed[1]["id"], json!({"version": 2})).await;
+    assert_eq!(
+        finished.status,
+        StatusCode::CONFLICT,
+        "a completed run is not resumed"
+    );
 }
 
 fn approval() -> Value {

@@ -264,6 +264,16 @@ pub trait ExecutionStore: Send + Sync {
     async fn save_step_run(&self, run: &StepRun, fence: Option<Fence>) -> Result<()>;
     /// In the order the steps were first checkpointed.
     async fn step_runs(&self, execution: ExecutionId) -> Result<Vec<StepRun>>;
+    /// Makes a FAILED execution PENDING again to run `version` of its workflow, forgetting the
+    /// checkpoints of the steps in `forget` (and of everything inside them, `key[...`) so that
+    /// they run again while the others' outputs are reused; in one transaction.
+    /// [`StoreError::Conflict`] when the execution is not FAILED (any more).
+    async fn resume_failed(
+        &self,
+        id: ExecutionId,
+        version: i32,
+        forget: &[String],
+    ) -> Result<Execution>;
     /// Stores, in one transaction, an execution that has already run to its end outside the
     /// store (a pure workflow run in memory for a caller who waits), with its step runs in
     /// their order. Its state must be a finished one.

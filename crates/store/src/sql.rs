@@ -589,15 +589,26 @@ macro_rules! impl_store {
                 // versions one after another.
                 let row: Option<WorkflowRow> = sqlx::query_as(concat!(
                     "UPDATE workflows SET current_version = current_version + 1, name = $3, updated_at = $4 \
-                     WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL RETURNING ", $crate::sql::workflow_columns!(), ""
+                     WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL \
+                     AND ($5 IS NULL OR current_version = $5) RETURNING ", $crate::sql::workflow_columns!(), ""
                 ))
                 .bind(version.workflow_id.as_uuid())
                 .bind(version.org_id.as_uuid())
                 .bind(&version.name)
                 .bind(now)
+                .bind(version.base_version)
                 .fetch_optional(&mut *transaction)
                 .await?;
-                let row = row.ok_or(StoreError::NotFound("workflow"))?;
+                let Some(row) = row else {
+                    if let Some(base) = version.base_version
+                        && self.workflow(version.org_id, version.workflow_id).await?.is_some()
+                    {
+                        return Err(StoreError::Conflict(format!(
+                            "the workflow changed since version {base}: someone saved a newer version"
+                        )));
+                    }
+                    return Err(StoreError::NotFound("workflow"));
+                };
                 let saved: VersionRow = sqlx::query_as(concat!(
                     "INSERT INTO workflow_versions (workflow_id, version, definition, created_by, created_at) \
                      VALUES ($1, $2, $3, $4, $5) RETURNING ", $crate::sql::version_columns!(), ""
@@ -2179,6 +2190,40 @@ macro_rules! impl_execution_store {
                         update.id, update.from
                     ))),
                 }
+            }
+
+            async fn resume_failed(
+                &self,
+                id: ExecutionId,
+                version: i32,
+                forget: &[String],
+            ) -> Result<Execution> {
+                let mut transaction = self.pool.begin().await?;
+                for key in forget {
+                    sqlx::query("DELETE FROM step_runs WHERE execution_id = $1 AND (step_key = $2 OR substr(step_key, 1, length($2) + 1) = $2 || '[')")
+                        .bind(id.as_uuid())
+                        .bind(key)
+                        .execute(&mut *transaction)
+                        .await?;
+                }
+                let row: Option<ExecutionRow> = sqlx::query_as(concat!(
+                    "UPDATE executions SET state = 'PENDING', workflow_version = $2, output = NULL, error = NULL, finished_at = NULL, \
+                 input_tokens = (SELECT COALESCE(SUM(input_tokens), 0) FROM step_runs WHERE execution_id = $1), \
+                 output_tokens = (SELECT COALESCE(SUM(output_tokens), 0) FROM step_runs WHERE execution_id = $1), \
+                 cost_micros = (SELECT COALESCE(SUM(cost_micros), 0) FROM step_runs WHERE execution_id = $1) \
+                 WHERE id = $1 AND state = 'FAILED' RETURNING ", $crate::sql::execution_columns!(), ""
+                ))
+                .bind(id.as_uuid())
+                .bind(version)
+                .fetch_optional(&mut *transaction)
+                .await?;
+                let Some(row) = row else {
+                    return Err(StoreError::Conflict(format!(
+                        "execution {id} is not FAILED (it changed meanwhile, or does not exist)"
+                    )));
+                };
+                transaction.commit().await?;
+                row.try_into()
             }
 
             async fn list_executions(

@@ -374,6 +374,7 @@ async fn every_save_is_a_new_immutable_version(test: &TestStore) {
             name: "Draft v2".into(),
             definition: json!({"id": "wf_email_draft", "steps": [{"id": "step_1"}, {"id": "step_2"}]}),
             created_by: Some(owner.id),
+            base_version: None,
         })
         .await
         .unwrap();
@@ -428,6 +429,7 @@ async fn concurrent_saves_number_versions_one_after_another(test: &TestStore) {
                     name: format!("save {index}"),
                     definition: json!({"save": index}),
                     created_by: None,
+                    base_version: None,
                 })
                 .await
                 .map(|(_, version)| version.version)
@@ -533,6 +535,7 @@ async fn workflows_of_another_organization_read_as_absent(test: &TestStore) {
             name: "hijack".into(),
             definition: json!({}),
             created_by: None,
+            base_version: None,
         })
         .await;
     assert!(matches!(saved, Err(StoreError::NotFound(_))), "{saved:?}");

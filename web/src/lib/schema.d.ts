@@ -647,7 +647,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Run a failed execution again from its failed step */
+        /** Run a failed execution again: from its failed step, or {from_step, version} to resume on a fixed version */
         post: operations["post /api/v1/executions/{id}/retry"];
         delete?: never;
         options?: never;
@@ -925,7 +925,7 @@ export interface paths {
         };
         /** A workflow and its current definition */
         get: operations["get /api/v1/workflows/{id}"];
-        /** Save the next version */
+        /** Save the next version (?base_version=N: only if N is still the current one, else 409) */
         put: operations["put /api/v1/workflows/{id}"];
         post?: never;
         /** Delete a workflow */
@@ -1354,6 +1354,18 @@ export interface components {
              * @description Retries after the first attempt (default 3; 0 disables retrying).
              */
             max_retries?: number | null;
+        };
+        /**
+         * RetryRequest
+         * @description Runs a failed execution again from its failed step; the steps that succeeded are kept.
+         *     What a retry may change: the version to run (`"latest"` or a number; the execution's own
+         *     when absent) and the step to run again from (the failed step when absent).
+         */
+        RetryRequest: {
+            /** @default null */
+            from_step: string | null;
+            /** @default null */
+            version: unknown;
         };
         /**
          * @description The seed's four roles, from most to least powerful.
@@ -4807,7 +4819,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RetryRequest"];
+            };
+        };
         responses: {
             /** @description Accepted */
             202: {

@@ -9,7 +9,7 @@ import { api, type ApiPath } from "../lib/api";
 import { ApiError, describe, field, sentence } from "../lib/errors";
 import { lineOf } from "../lib/jsonpath";
 import { describeChanges, describeTrigger } from "../lib/workflow";
-import { useMayEdit } from "../shell";
+import { useMayEdit, useMayEditWorkflow } from "../shell";
 import { Alert, Button, Confirm, CopyField, Field, StateBadge, Toggle } from "../ui";
 
 const JsonEditor = lazy(() => import("../editor"));
@@ -25,7 +25,7 @@ type Summary = {
   success_rate?: number | null;
   last_run?: { at: string; state: string } | null;
 };
-type Stored = Summary & { definition: Record<string, unknown> };
+type Stored = Summary & { definition: Record<string, unknown>; created_by?: string | null };
 
 const link = "font-medium text-indigo-800 underline-offset-2 hover:underline";
 
@@ -264,13 +264,13 @@ function path(id: string, rest = ""): ApiPath {
 
 export function WorkflowPage() {
   const { id = "" } = useParams();
-  const mayEdit = useMayEdit();
   const navigate = useNavigate();
   const queries = useQueryClient();
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [tab, setTab] = useState("overview");
   const workflow = useQuery({ queryKey: ["workflow", id], queryFn: () => api<Stored>(path(id)) });
+  const mayEdit = useMayEditWorkflow(workflow.data?.created_by);
   const refresh = () => queries.invalidateQueries({ queryKey: ["workflow", id] });
   const toggle = useMutation({
     mutationFn: (on: boolean) => api(path(id, on ? "/activate" : "/deactivate"), { method: "POST" }),
@@ -355,7 +355,7 @@ export function WorkflowPage() {
               key={stored.version}
               initial={JSON.stringify(stored.definition, null, 2)}
               saveLabel="Save as a new version"
-              save={(document) => api<Stored>(path(id), { method: "PUT", body: document })}
+              save={(document) => api<Stored>(path(id, `?base_version=${stored.version}`), { method: "PUT", body: document })}
               saved={(saved) => queries.setQueryData(["workflow", id], saved)}
             />
           ) : (
@@ -616,7 +616,7 @@ function SettingsPanel(props: { id: string; stored: Stored; mayEdit: boolean; sa
       optional("description", description.trim());
       optional("timeout", timeLimit.trim());
       optional("concurrency", concurrency.trim() === "" ? "" : Number(concurrency));
-      return api<Stored>(path(props.id), { method: "PUT", body: next });
+      return api<Stored>(path(props.id, `?base_version=${props.stored.version}`), { method: "PUT", body: next });
     },
     onSuccess: props.saved,
   });

@@ -494,6 +494,29 @@ impl Engine {
 
     /// Queues a failed execution again; running it then resumes from the failed step, keeping
     /// the steps that succeeded.
+    /// Fix and resume: runs a FAILED execution again on `version` of its workflow (already
+    /// compiled as `workflow`), from the step `from` on. The steps before `from` that completed
+    /// keep their outputs (not run, not paid again); `from` and every step after it run again,
+    /// with whatever they hold; the failed step always runs again.
+    pub async fn resume_failed(
+        &self,
+        execution: &Execution,
+        version: i32,
+        workflow: &CompiledWorkflow,
+        from: &str,
+    ) -> Result<Execution, EngineError> {
+        if execution.state != ExecutionState::Failed {
+            return Err(EngineError::NotRunnable(execution.id, execution.state));
+        }
+        let forget = workflow
+            .steps_from(from)
+            .ok_or_else(|| EngineError::NoSuchStep(from.to_owned()))?;
+        Ok(self
+            .store
+            .resume_failed(execution.id, version, &forget)
+            .await?)
+    }
+
     pub async fn retry_failed(&self, execution: &Execution) -> Result<Execution, EngineError> {
         if execution.state != ExecutionState::Failed {
             return Err(EngineError::NotRunnable(execution.id, execution.state));

@@ -550,6 +550,38 @@ impl ExecutionStore for super::SqliteStore {
         })
     }
 
+    async fn resume_failed(
+        &self,
+        execution: ExecutionId,
+        version: i32,
+        forget: &[String],
+    ) -> Result<Execution> {
+        self.executions.write(|transaction| {
+            for key in forget {
+                transaction.execute(
+                    "DELETE FROM step_runs WHERE execution_id = ?1 AND (step_key = ?2 OR substr(step_key, 1, length(?2) + 1) = ?2 || '[')",
+                    params![id(execution.as_uuid()), key],
+                )?;
+            }
+            let mut statement = transaction.prepare_cached(concat!(
+                "UPDATE executions SET state = 'PENDING', workflow_version = ?2, output = NULL, error = NULL, finished_at = NULL, \
+                 input_tokens = (SELECT COALESCE(SUM(input_tokens), 0) FROM step_runs WHERE execution_id = ?1), \
+                 output_tokens = (SELECT COALESCE(SUM(output_tokens), 0) FROM step_runs WHERE execution_id = ?1), \
+                 cost_micros = (SELECT COALESCE(SUM(cost_micros), 0) FROM step_runs WHERE execution_id = ?1) \
+                 WHERE id = ?1 AND state = 'FAILED' RETURNING ", crate::sql::execution_columns!(), ""
+            ))?;
+            let row = statement
+                .query_row(params![id(execution.as_uuid()), version], execution_row)
+                .optional()?;
+            match row {
+                Some(row) => finish_execution(row),
+                None => Err(StoreError::Conflict(format!(
+                    "execution {execution} is not FAILED (it changed meanwhile, or does not exist)"
+                ))),
+            }
+        })
+    }
+
     async fn record_finished_execution(
         &self,
         execution: &Execution,
