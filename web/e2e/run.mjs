@@ -335,6 +335,62 @@ try {
     assert.equal(gone, 404, "its URL starts nothing any more");
   });
 
+  await run("builder: add steps by clicking, undo and redo, save, a test run lights the steps up", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.evaluate(() =>
+      fetch("/api/v1/workflows", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          id: "wf_build",
+          name: "Built by clicking",
+          steps: [{ id: "hello", type: "transformation", action: "template", inputs: { template: "hello" } }],
+        }),
+      }),
+    );
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await page.goto(`${base}/workflows/wf_build`);
+    await page.getByRole("link", { name: "Open the builder" }).click();
+    const canvas = page.getByLabel("Workflow canvas");
+    await canvas.getByLabel("Step hello").waitFor();
+    await canvas.getByRole("button", { name: "+ Add a step" }).click();
+    await page.getByRole("button", { name: "If / else" }).click();
+    await canvas.getByLabel("Step check").waitFor();
+    await page.getByRole("button", { name: "Fit View" }).click();
+    await canvas.getByRole("button", { name: "+ Add a step (if true)" }).click();
+    await page.getByLabel("Search").fill("write");
+    await page.getByRole("button", { name: "Write text" }).click();
+    await canvas.getByLabel("Step write").waitFor();
+    await page.getByRole("button", { name: "Undo" }).click();
+    await canvas.getByLabel("Step write").waitFor({ state: "detached" });
+    await page.getByRole("button", { name: "Redo" }).click();
+    await canvas.getByLabel("Step write").waitFor();
+    await page.keyboard.press("Control+z");
+    await canvas.getByLabel("Step write").waitFor({ state: "detached" });
+    await page.keyboard.press("Control+Shift+z");
+    await canvas.getByLabel("Step write").waitFor();
+    await page.screenshot({ path: join(shots, "builder.png") });
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByRole("button", { name: "Saved" }).waitFor();
+    const saved = await page.evaluate(async () => (await (await fetch("/api/v1/workflows/wf_build")).json()).definition);
+    assert.deepEqual(
+      saved.steps.map((step) => step.id),
+      ["hello", "check"],
+      "the saved document holds what was built",
+    );
+    assert.equal(saved.steps[1].then[0].id, "write");
+    await page.getByRole("button", { name: "Test run" }).click();
+    await canvas.getByLabel("Step write").getByText("Completed").waitFor({ timeout: 15_000 });
+    await canvas.getByLabel("Step hello").getByText("Completed").waitFor();
+
+    await page.setViewportSize({ width: 375, height: 740 });
+    await page.getByRole("button", { name: "Show outline" }).click();
+    const outline = page.getByRole("list", { name: "Outline" });
+    await outline.getByRole("button", { name: /^write/ }).click();
+    await page.getByRole("heading", { name: "write" }).waitFor();
+    await fitsAPhone(page, "builder-outline");
+  });
+
   await run("a scheduled workflow shows its next runs", async (page) => {
     await signIn(page, email, "another long password");
     await page.evaluate(() =>
@@ -467,6 +523,11 @@ try {
       assert.equal(await joining.getByRole("button", { name: "Run now" }).count(), 0, "no Run now for a Viewer");
       assert.equal(await joining.getByRole("switch").count(), 0, "no on/off switch for a Viewer");
       assert.equal(await joining.getByRole("button", { name: "Delete" }).count(), 0, "no Delete for a Viewer");
+      await joining.getByRole("link", { name: "See it drawn" }).click();
+      await joining.getByText("builder (read only)").waitFor();
+      assert.equal(await joining.getByRole("button", { name: /Add a step/ }).count(), 0, "no + for a Viewer");
+      assert.equal(await joining.getByRole("button", { name: "Save" }).count(), 0, "no Save for a Viewer");
+      await joining.goBack();
       const forced = await joining.evaluate(async () => {
         const response = await fetch("/api/v1/workflows/wf_total/runs", {
           method: "POST",

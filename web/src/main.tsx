@@ -1,4 +1,4 @@
-import { StrictMode } from "react";
+import { lazy, StrictMode, Suspense } from "react";
 import { createRoot } from "react-dom/client";
 import { QueryClient, QueryClientProvider, useQuery } from "@tanstack/react-query";
 import { BrowserRouter, Navigate, Route, Routes } from "react-router";
@@ -15,6 +15,8 @@ import { Team } from "./pages/team";
 import { NewWorkflow, WorkflowList, WorkflowPage } from "./pages/workflows";
 import { Shell } from "./shell";
 import { Alert, Card } from "./ui";
+
+const Builder = lazy(() => import("./builder/Builder"));
 
 const queries = new QueryClient({ defaultOptions: { queries: { retry: false, refetchOnWindowFocus: false } } });
 
@@ -54,6 +56,14 @@ createRoot(document.getElementById("root")!).render(
             <Route path="workflows" element={<WorkflowList />} />
             <Route path="workflows/new" element={<NewWorkflow />} />
             <Route path="workflows/:id" element={<WorkflowPage />} />
+            <Route
+              path="workflows/:id/build"
+              element={
+                <Suspense fallback={<p role="status">Loading the builder…</p>}>
+                  <Builder />
+                </Suspense>
+              }
+            />
             <Route path="executions" element={<ExecutionList />} />
             <Route path="executions/:id" element={<ExecutionPage />} />
             <Route path="approvals" element={<Approvals />} />

@@ -302,6 +302,9 @@ export function WorkflowPage() {
             Version {stored.version} · {stored.active ? "On: its trigger starts runs" : "Off: it runs only when started by hand"}
           </p>
         </div>
+        <Link to={`/workflows/${encodeURIComponent(id)}/build`} className="rounded-md bg-indigo-700 px-3 py-2 text-sm font-medium text-white hover:bg-indigo-800 focus:outline-none focus:ring-2 focus:ring-indigo-600 focus:ring-offset-2">
+          {mayEdit ? "Open the builder" : "See it drawn"}
+        </Link>
         {mayEdit && (
           <div className="flex flex-wrap items-center gap-3">
             <Toggle label="Workflow" on={stored.active} onChange={(on) => toggle.mutate(on)} disabled={toggle.isPending} />

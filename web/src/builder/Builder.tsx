@@ -1,0 +1,476 @@
+// The visual builder: the workflow drawn as its tree (React Flow only as the viewport), an
+// outline of the same tree, "+" on every edge and in empty branches, a step panel, undo/redo,
+// save as a new version, and a test run whose steps light up live.
+import { lazy, memo, Suspense, useCallback, useEffect, useMemo, useState } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import {
+  BaseEdge,
+  Background,
+  Controls,
+  EdgeLabelRenderer,
+  getSmoothStepPath,
+  Handle,
+  MiniMap,
+  Position,
+  ReactFlow,
+  type EdgeProps,
+  type NodeProps,
+} from "@xyflow/react";
+import "@xyflow/react/dist/style.css";
+import { Link, useParams } from "react-router";
+import { api, type ApiPath } from "../lib/api";
+import { describe } from "../lib/errors";
+import { useMayEditWorkflow } from "../shell";
+import { Alert, Button, StateBadge, buttonClass } from "../ui";
+import { layout, type Edge as LaidEdge, type Placed } from "./layout";
+import { kindOf, summarize } from "./summary";
+import { freeId, insert, remove, replaceStep, walk, type ListPath, type Step, type Workflow } from "./tree";
+
+const JsonEditor = lazy(() => import("../editor"));
+
+type Stored = { id: string; name: string; version: number; created_by?: string | null; definition: Workflow };
+type Connector = { id: string; name: string; actions?: { id: string; description: string; example?: Record<string, unknown> }[] };
+type Target = { list: ListPath; index: number };
+
+/** Undo and redo over whole documents: every edit keeps the one before. */
+export function useHistory<T>(initial: T) {
+  const [state, setState] = useState({ past: [] as T[], present: initial, future: [] as T[] });
+  return {
+    present: state.present,
+    canUndo: state.past.length > 0,
+    canRedo: state.future.length > 0,
+    edit: (next: T) => setState((now) => ({ past: [...now.past, now.present], present: next, future: [] })),
+    undo: () =>
+      setState((now) =>
+        now.past.length ? { past: now.past.slice(0, -1), present: now.past[now.past.length - 1], future: [now.present, ...now.future] } : now,
+      ),
+    redo: () =>
+      setState((now) => (now.future.length ? { past: [...now.past, now.present], present: now.future[0], future: now.future.slice(1) } : now)),
+    reset: (next: T) => setState({ past: [], present: next, future: [] }),
+  };
+}
+
+/** The steps to add, by group, each a function making it with a free id. */
+function choices(connectors: Connector[]) {
+  const base: { group: string; label: string; make: (id: (base: string) => string) => Step }[] = [
+    { group: "AI", label: "Ask an AI model", make: (id) => ({ id: id("ask_ai"), type: "llm", provider: "openai", model: "gpt-4o-mini", prompt: "Summarise {{ trigger }}" }) },
+    { group: "Data", label: "Write text", make: (id) => ({ id: id("write"), type: "transformation", action: "template", inputs: { template: "Hello from Baton" } }) },
+    { group: "Data", label: "Set values", make: (id) => ({ id: id("set"), type: "transformation", action: "set", inputs: { value: "{{ trigger }}" } }) },
+    { group: "Data", label: "Calculate", make: (id) => ({ id: id("calculate"), type: "transformation", action: "calculate", inputs: { expression: "1 + 1" } }) },
+    { group: "Logic", label: "If / else", make: (id) => ({ id: id("check"), type: "conditional", condition: "true", then: [], else: [] }) },
+    { group: "Logic", label: "For each item", make: (id) => ({ id: id("each"), type: "loop", items: "trigger.items", steps: [] }) },
+    { group: "People", label: "Ask a person to approve", make: (id) => ({ id: id("approve"), type: "approval", message: "Go ahead?" }) },
+    { group: "People", label: "Wait", make: (id) => ({ id: id("wait"), type: "delay", duration: "1m" }) },
+  ];
+  for (const connector of connectors) {
+    for (const action of connector.actions ?? []) {
+      base.push({
+        group: connector.name,
+        label: action.description || action.id.replaceAll("_", " "),
+        make: (id) => ({ id: id(action.id), type: "integration", service: connector.id, action: action.id, inputs: action.example ?? {} }),
+      });
+    }
+  }
+  return base;
+}
+
+const COLOURS: Record<string, string> = {
+  COMPLETED: "border-emerald-600 bg-emerald-50",
+  FAILED: "border-red-600 bg-red-50",
+  RUNNING: "border-sky-600 bg-sky-50",
+  WAITING: "border-amber-600 bg-amber-50",
+  PENDING: "border-slate-400 bg-white",
+  SKIPPED: "border-slate-300 bg-slate-50",
+};
+
+type StepData = { step: Step; state?: string; selected: boolean; container: boolean; select: (id: string) => void; toggle: (id: string) => void; collapsed: boolean };
+
+const StepNode = memo(function StepNode({ data }: NodeProps) {
+  const { step, state, selected, container, select, toggle, collapsed } = data as unknown as StepData;
+  const colour = state ? COLOURS[state] ?? "border-slate-300 bg-white" : "border-slate-300 bg-white";
+  return (
+    <div
+      className={`relative h-full w-full rounded-lg border-2 ${colour} ${selected ? "ring-2 ring-indigo-600" : ""} ${container ? "bg-slate-50/60" : ""}`}
+      aria-label={`Step ${step.id}`}
+    >
+      <Handle type="target" position={Position.Top} className="!opacity-0" isConnectable={false} />
+      <button type="button" onClick={() => select(step.id)} className="block w-full px-3 py-2 text-left focus:outline-none focus:ring-2 focus:ring-indigo-600">
+        <span className="flex items-center justify-between gap-2">
+          <span className="truncate font-mono text-xs font-semibold text-slate-900">{step.id}</span>
+          <span className="rounded bg-slate-100 px-1.5 text-[10px] uppercase text-slate-700">{kindOf(step)}</span>
+        </span>
+        <span className="mt-1 line-clamp-2 block text-xs text-slate-800">{summarize(step)}</span>
+        {state && (
+          <span className="mt-1 block">
+            <StateBadge state={state} />
+          </span>
+        )}
+      </button>
+      {(container || step.type === "conditional" || step.type === "parallel") && (
+        <button
+          type="button"
+          onClick={() => toggle(step.id)}
+          className="absolute -top-3 right-2 rounded border border-slate-300 bg-white px-1.5 text-xs text-slate-800"
+          aria-label={`${collapsed ? "Open" : "Close"} ${step.id}`}
+        >
+          {collapsed ? "Open" : "Close"}
+        </button>
+      )}
+      <Handle type="source" position={Position.Bottom} className="!opacity-0" isConnectable={false} />
+    </div>
+  );
+});
+
+const JoinNode = memo(function JoinNode() {
+  return (
+    <div className="h-4 w-4 rounded-full bg-slate-400">
+      <Handle type="target" position={Position.Top} className="!opacity-0" isConnectable={false} />
+      <Handle type="source" position={Position.Bottom} className="!opacity-0" isConnectable={false} />
+    </div>
+  );
+});
+
+type EmptyData = { label: string; add: () => void; editable: boolean };
+
+const EmptyNode = memo(function EmptyNode({ data }: NodeProps) {
+  const { label, add, editable } = data as unknown as EmptyData;
+  return (
+    <div className="h-full w-full">
+      <Handle type="target" position={Position.Top} className="!opacity-0" isConnectable={false} />
+      {editable ? (
+        <button type="button" onClick={add} className="h-full w-full rounded-md border-2 border-dashed border-slate-400 bg-white text-xs font-medium text-slate-800 hover:border-indigo-600">
+          + {label}
+        </button>
+      ) : (
+        <div className="h-full w-full rounded-md border-2 border-dashed border-slate-300" />
+      )}
+      <Handle type="source" position={Position.Bottom} className="!opacity-0" isConnectable={false} />
+    </div>
+  );
+});
+
+type PlusData = { add?: () => void; label?: string };
+
+function PlusEdge(props: EdgeProps) {
+  const [path, x, y] = getSmoothStepPath({ ...props, borderRadius: 8 });
+  const data = (props.data ?? {}) as PlusData;
+  return (
+    <>
+      <BaseEdge path={path} style={{ stroke: "#64748b" }} />
+      <EdgeLabelRenderer>
+        <div style={{ position: "absolute", transform: `translate(-50%, -50%) translate(${x}px, ${y}px)`, pointerEvents: "all" }} className="flex items-center gap-1">
+          {data.label && <span className="rounded bg-white px-1 text-[10px] text-slate-700">{data.label}</span>}
+          {data.add && (
+            <button type="button" onClick={data.add} aria-label="Add a step here" className="h-6 w-6 rounded-full border border-slate-400 bg-white text-sm leading-none text-slate-800 hover:border-indigo-600 hover:text-indigo-700">
+              +
+            </button>
+          )}
+        </div>
+      </EdgeLabelRenderer>
+    </>
+  );
+}
+
+const nodeTypes = { step: StepNode, join: JoinNode, empty: EmptyNode };
+const edgeTypes = { plus: PlusEdge };
+
+export default function Builder() {
+  const { id = "" } = useParams();
+  const path = (rest = ""): ApiPath => `/api/v1/workflows/${encodeURIComponent(id)}${rest}`;
+  const stored = useQuery({ queryKey: ["workflow", id], queryFn: () => api<Stored>(path()) });
+  if (stored.isPending) return <p role="status">Loading…</p>;
+  if (stored.isError) return <Alert tone="error">{describe(stored.error)}</Alert>;
+  return <Canvas key={stored.data.version} stored={stored.data} path={path} />;
+}
+
+function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => ApiPath }) {
+  const queries = useQueryClient();
+  const editable = useMayEditWorkflow(stored.created_by);
+  const history = useHistory<Workflow>(stored.definition);
+  const workflow = history.present;
+  const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(new Set());
+  const [selected, setSelected] = useState<string | null>(null);
+  const [adding, setAdding] = useState<Target | null>(null);
+  const [view, setView] = useState<"canvas" | "outline">(() => (window.innerWidth < 640 ? "outline" : "canvas"));
+  const [problem, setProblem] = useState<string | null>(null);
+  const [states, setStates] = useState<Record<string, string>>({});
+  const [runId, setRunId] = useState<string | null>(null);
+  const changed = JSON.stringify(workflow) !== JSON.stringify(stored.definition);
+  const connectors = useQuery({ queryKey: ["connectors"], queryFn: () => api<{ items: Connector[] }>("/api/v1/connectors") });
+
+  const edit = useCallback(
+    (change: (current: Workflow) => Workflow) => {
+      try {
+        history.edit(change(workflow));
+        setProblem(null);
+      } catch (failure) {
+        setProblem((failure as Error).message);
+      }
+    },
+    [history, workflow],
+  );
+
+  useEffect(() => {
+    const keys = (event: KeyboardEvent) => {
+      const typing = (event.target as HTMLElement | null)?.closest("input, textarea, [contenteditable=true]");
+      if (typing || !(event.ctrlKey || event.metaKey) || event.key.toLowerCase() !== "z") return;
+      event.preventDefault();
+      if (event.shiftKey) history.redo();
+      else history.undo();
+    };
+    window.addEventListener("keydown", keys);
+    return () => window.removeEventListener("keydown", keys);
+  }, [history]);
+
+  const save = useMutation({
+    mutationFn: () => api<Stored>(path(`?base_version=${stored.version}`), { method: "PUT", body: workflow }),
+    onSuccess: (saved) => queries.setQueryData(["workflow", stored.id], saved),
+  });
+
+  const test = useMutation({
+    mutationFn: () => api<{ id: string }>(path("/runs"), { body: { input: {} } }),
+    onSuccess: (run) => {
+      setStates({});
+      setRunId(run.id);
+    },
+  });
+  useEffect(() => {
+    if (!runId) return;
+    const events = new EventSource(`/api/v1/executions/${runId}/events`);
+    events.addEventListener("step", (event) => {
+      const step = JSON.parse((event as MessageEvent).data) as { id: string; state: string };
+      // `each[3].send` lights up `send` (with the latest item's state) and its loop.
+      const own = step.id.split(".").pop()!.replace(/\[\d+\]$/, "");
+      setStates((now) => ({ ...now, [own]: step.state }));
+    });
+    events.addEventListener("done", () => events.close());
+    return () => events.close();
+  }, [runId]);
+
+  const laid = useMemo(() => layout(workflow.steps ?? [], collapsed), [workflow, collapsed]);
+  const toggle = useCallback(
+    (step: string) =>
+      setCollapsed((now) => {
+        const next = new Set(now);
+        if (next.has(step)) next.delete(step);
+        else next.add(step);
+        return next;
+      }),
+    [],
+  );
+  const nodes = useMemo(
+    () =>
+      laid.nodes.map((node: Placed) => ({
+        id: node.id,
+        type: node.kind,
+        position: { x: node.x, y: node.y },
+        width: node.width,
+        height: node.height,
+        draggable: false,
+        connectable: false,
+        zIndex: node.kind === "step" && node.container ? 0 : 1,
+        data:
+          node.kind === "step"
+            ? { step: node.step, state: states[node.id], selected: selected === node.id, container: node.container, select: setSelected, toggle, collapsed: collapsed.has(node.id) }
+            : node.kind === "empty"
+              ? { label: node.label, editable, add: () => setAdding({ list: node.list, index: node.index }) }
+              : {},
+      })),
+    [laid, states, selected, toggle, collapsed, editable],
+  );
+  const edges = useMemo(
+    () =>
+      laid.edges.map((edge: LaidEdge) => ({
+        id: edge.id,
+        source: edge.source,
+        target: edge.target,
+        type: "plus",
+        data: { label: edge.label, add: editable && edge.insert ? () => setAdding(edge.insert) : undefined },
+      })),
+    [laid, editable],
+  );
+  const chosen = selected ? walk(workflow).find((placed) => placed.step.id === selected)?.step ?? null : null;
+
+  return (
+    <section>
+      <div className="mb-3 flex flex-wrap items-center justify-between gap-2">
+        <h1 className="text-2xl font-semibold text-slate-900">
+          <Link to={`/workflows/${stored.id}`} className="text-indigo-800 underline underline-offset-2">
+            {workflow.name}
+          </Link>{" "}
+          <span className="text-base font-normal text-slate-700">· builder{editable ? "" : " (read only)"}</span>
+        </h1>
+        <div className="flex flex-wrap gap-2">
+          <Button tone="plain" onClick={() => setView(view === "canvas" ? "outline" : "canvas")}>
+            {view === "canvas" ? "Show outline" : "Show canvas"}
+          </Button>
+          {editable && (
+            <>
+              <Button tone="plain" onClick={history.undo} disabled={!history.canUndo}>
+                Undo
+              </Button>
+              <Button tone="plain" onClick={history.redo} disabled={!history.canRedo}>
+                Redo
+              </Button>
+              <Button onClick={() => save.mutate()} disabled={!changed || save.isPending}>
+                {save.isPending ? "Saving…" : changed ? "Save" : "Saved"}
+              </Button>
+              <Button tone="plain" onClick={() => test.mutate()} disabled={changed || test.isPending}>
+                Test run
+              </Button>
+            </>
+          )}
+        </div>
+      </div>
+      {problem && <Alert tone="error">{problem}</Alert>}
+      {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}
+      {test.isError && <Alert tone="error">{describe(test.error)}</Alert>}
+      {runId && (
+        <p className="mb-2 text-sm text-slate-800">
+          Test run:{" "}
+          <Link to={`/executions/${runId}`} className="text-indigo-800 underline">
+            see its steps
+          </Link>
+        </p>
+      )}
+      <div className="grid gap-3 lg:grid-cols-[1fr_22rem]">
+        {view === "canvas" ? (
+          <div className="h-[70vh] rounded-lg bg-white ring-1 ring-slate-200" aria-label="Workflow canvas">
+            <ReactFlow
+              nodes={nodes}
+              edges={edges}
+              nodeTypes={nodeTypes}
+              edgeTypes={edgeTypes}
+              nodesDraggable={false}
+              nodesConnectable={false}
+              onlyRenderVisibleElements
+              fitView
+              fitViewOptions={{ maxZoom: 1 }}
+              minZoom={0.1}
+              proOptions={{ hideAttribution: true }}
+            >
+              <Background />
+              <Controls showInteractive={false} />
+              <MiniMap pannable zoomable ariaLabel="Map of the whole workflow" />
+            </ReactFlow>
+          </div>
+        ) : (
+          <Outline workflow={workflow} states={states} select={setSelected} selected={selected} />
+        )}
+        <aside aria-label="Step" className="rounded-lg bg-white p-3 ring-1 ring-slate-200">
+          {adding && editable ? (
+            <Palette
+              connectors={connectors.data?.items ?? []}
+              cancel={() => setAdding(null)}
+              pick={(make) => {
+                const step = make((base) => freeId(workflow, base));
+                edit((current) => insert(current, adding.list, adding.index, step));
+                setAdding(null);
+                setSelected(step.id);
+              }}
+            />
+          ) : chosen ? (
+            <StepPanel
+              key={chosen.id + JSON.stringify(chosen)}
+              step={chosen}
+              editable={editable}
+              apply={(next) => edit((current) => replaceStep(current, chosen.id, next))}
+              remove={() => {
+                edit((current) => remove(current, chosen.id));
+                setSelected(null);
+              }}
+            />
+          ) : (
+            <p className="text-sm text-slate-700">{editable ? "Choose a step to change it, or a + to add one." : "Choose a step to see it."}</p>
+          )}
+        </aside>
+      </div>
+    </section>
+  );
+}
+
+function Outline(props: { workflow: Workflow; states: Record<string, string>; select: (id: string) => void; selected: string | null }) {
+  return (
+    <ol aria-label="Outline" className="rounded-lg bg-white p-3 ring-1 ring-slate-200">
+      {walk(props.workflow).map(({ step, depth }) => (
+        <li key={step.id} style={{ paddingLeft: `${depth * 1.25}rem` }} className="py-0.5">
+          <button
+            type="button"
+            onClick={() => props.select(step.id)}
+            className={`flex w-full items-center gap-2 rounded px-2 py-1 text-left text-sm hover:bg-slate-50 ${props.selected === step.id ? "bg-indigo-50" : ""}`}
+          >
+            <span className="font-mono font-semibold">{step.id}</span>
+            <span className="truncate text-slate-700">{summarize(step)}</span>
+            {props.states[step.id] && <StateBadge state={props.states[step.id]} />}
+          </button>
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+function Palette(props: { connectors: Connector[]; cancel: () => void; pick: (make: (id: (base: string) => string) => Step) => void }) {
+  const [search, setSearch] = useState("");
+  const all = choices(props.connectors).filter((choice) => `${choice.group} ${choice.label}`.toLowerCase().includes(search.toLowerCase()));
+  const groups = [...new Set(all.map((choice) => choice.group))];
+  return (
+    <div>
+      <h2 className="mb-2 text-lg font-semibold text-slate-900">Add a step</h2>
+      <label className="mb-2 block text-sm font-medium text-slate-800">
+        Search
+        <input value={search} onChange={(event) => setSearch(event.target.value)} className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" autoFocus />
+      </label>
+      <div className="max-h-[55vh] overflow-auto" tabIndex={0} aria-label="Steps to add">
+        {groups.map((group) => (
+          <div key={group} className="mb-2">
+            <h3 className="text-xs font-semibold uppercase text-slate-700">{group}</h3>
+            {all
+              .filter((choice) => choice.group === group)
+              .map((choice) => (
+                <button key={`${group}:${choice.label}`} type="button" onClick={() => props.pick(choice.make)} className="block w-full rounded px-2 py-1 text-left text-sm hover:bg-indigo-50">
+                  {choice.label}
+                </button>
+              ))}
+          </div>
+        ))}
+      </div>
+      <button type="button" onClick={props.cancel} className={buttonClass("plain")}>
+        Cancel
+      </button>
+    </div>
+  );
+}
+
+function StepPanel(props: { step: Step; editable: boolean; apply: (step: Step) => void; remove: () => void }) {
+  const [text, setText] = useState(JSON.stringify(props.step, null, 2));
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <div>
+      <h2 className="mb-1 text-lg font-semibold text-slate-900">{props.step.id}</h2>
+      <p className="mb-2 text-sm text-slate-800">{summarize(props.step)}</p>
+      <Suspense fallback={<p role="status">Loading the editor…</p>}>
+        <JsonEditor value={text} onChange={setText} label="Step JSON" problems={[]} readOnly={!props.editable} />
+      </Suspense>
+      {error && <Alert tone="error">{error}</Alert>}
+      {props.editable && (
+        <div className="mt-2 flex gap-2">
+          <Button
+            onClick={() => {
+              try {
+                props.apply(JSON.parse(text) as Step);
+                setError(null);
+              } catch (failure) {
+                setError(`This is not a step: ${(failure as Error).message}`);
+              }
+            }}
+          >
+            Apply
+          </Button>
+          <Button tone="danger" onClick={props.remove}>
+            Remove step
+          </Button>
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,64 @@
+// Each step in a sentence, from its settings: what a person reads on its card.
+import type { Step } from "./tree";
+
+const words = (text: string) => text.replaceAll("_", " ");
+
+/** `{{ trigger.from }}` → `{{trigger.from}}`, long text shortened. */
+function quote(value: unknown, length = 40): string {
+  const text = typeof value === "string" ? value.replace(/\{\{\s*([^}]+?)\s*\}\}/g, "{{$1}}") : JSON.stringify(value);
+  return text.length > length ? `${text.slice(0, length - 1)}…` : text;
+}
+
+export function summarize(step: Step): string {
+  const inputs = (step.inputs ?? {}) as Record<string, unknown>;
+  switch (step.type) {
+    case "llm":
+      return `Ask ${String(step.provider ?? "an AI model")} (${String(step.model ?? "its default model")}): “${quote(step.prompt ?? inputs.prompt ?? "")}”`;
+    case "integration": {
+      const target = inputs.to ?? inputs.channel ?? inputs.email ?? inputs.url;
+      return `${words(String(step.action ?? "call"))} in ${String(step.service ?? "a service")}${target !== undefined ? ` to ${quote(target, 30)}` : ""}`;
+    }
+    case "transformation":
+      switch (step.action) {
+        case "template":
+          return `Write “${quote(inputs.template ?? "")}”`;
+        case "calculate":
+          return `Calculate ${quote(inputs.expression ?? "")}`;
+        case "set":
+          return Object.keys(inputs).length ? `Set ${Object.keys(inputs).join(", ")}` : "Set values";
+        default:
+          return `${words(String(step.action ?? "transform"))} the data`;
+      }
+    case "conditional":
+      return `If ${quote(step.condition ?? "")}`;
+    case "loop":
+      return `For each item in ${quote(step.items ?? "")}`;
+    case "parallel":
+      return `${((step.branches as unknown[]) ?? []).length} branches at the same time`;
+    case "approval":
+      return `Ask a person: “${quote(step.message ?? "")}”`;
+    case "delay":
+      return step.until ? `Wait until ${quote(step.until)}` : `Wait ${String(step.duration ?? "")}`;
+    case "sub_workflow":
+      return `Run the workflow ${String(step.workflow ?? step.workflow_id ?? "")}`;
+    default:
+      return words(step.type);
+  }
+}
+
+/** The group a step belongs to in the palette and the badge on its card. */
+export function kindOf(step: Pick<Step, "type">): "ai" | "apps" | "data" | "logic" | "people" {
+  switch (step.type) {
+    case "llm":
+      return "ai";
+    case "integration":
+      return "apps";
+    case "transformation":
+      return "data";
+    case "approval":
+    case "delay":
+      return "people";
+    default:
+      return "logic";
+  }
+}
