@@ -110,8 +110,8 @@ function totp(secret) {
  * Pastes `text` over everything in the JSON editor, as a person does with Ctrl+A, Ctrl+V.
  * (Typing it with `fill` would make the browser turn runs of spaces into no-break spaces.)
  */
-async function paste(page, text) {
-  const editor = page.getByLabel("Workflow JSON");
+async function paste(page, text, label = "Workflow JSON") {
+  const editor = page.getByLabel(label);
   await editor.click();
   await page.keyboard.press("Control+A");
   await editor.evaluate((element, pasted) => {
@@ -389,6 +389,51 @@ try {
     await outline.getByRole("button", { name: /^write/ }).click();
     await page.getByRole("heading", { name: "write" }).waitFor();
     await fitsAPhone(page, "builder-outline");
+  });
+
+  await run("fix and resume: a failed run is fixed in the builder and resumed from its failed step", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.setViewportSize({ width: 1280, height: 860 });
+    const failed = await page.evaluate(async () => {
+      const json = { "content-type": "application/json" };
+      await fetch("/api/v1/workflows", {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({
+          id: "wf_fixme",
+          name: "Fix me",
+          steps: [
+            { id: "first", type: "transformation", action: "set", inputs: { qty: "{{ trigger.qty }}" } },
+            { id: "second", type: "transformation", action: "calculate", inputs: { expression: "trigger.price * first.qty" } },
+          ],
+        }),
+      });
+      const run = await fetch("/api/v1/workflows/wf_fixme/runs?wait=20", { method: "POST", headers: json, body: JSON.stringify({ input: { qty: 4 } }) });
+      return run.json();
+    });
+    assert.equal(failed.state, "FAILED");
+    await page.goto(`${base}/executions/${failed.id}`);
+    await page.getByRole("link", { name: "Fix it in the builder" }).click();
+    await page.getByText('This run failed at "second"').waitFor();
+    const canvas = page.getByLabel("Workflow canvas");
+    await canvas.getByLabel("Step second").getByText("Failed").waitFor();
+    await canvas.getByLabel("Step second").getByRole("button").first().click();
+    await paste(
+      page,
+      JSON.stringify({ id: "second", type: "transformation", action: "calculate", inputs: { expression: "first.qty * 5" } }, null, 2),
+      "Step JSON",
+    );
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.screenshot({ path: join(shots, "builder-fix.png") });
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByRole("button", { name: "Saved" }).waitFor();
+    await page.getByRole("button", { name: 'Resume from "second"' }).click();
+    await canvas.getByLabel("Step second").getByText("Completed").waitFor({ timeout: 15_000 });
+    const resumed = await page.evaluate(async (id) => (await fetch(`/api/v1/executions/${id}`)).json(), failed.id);
+    assert.equal(resumed.state, "COMPLETED");
+    assert.equal(resumed.workflow_version, 2, "it ran the fixed version");
+    assert.equal(resumed.output.result, 20);
+    assert.equal(resumed.steps[0].finished_at, failed.steps[0].finished_at, "the step before was not run again");
   });
 
   await run("a scheduled workflow shows its next runs", async (page) => {

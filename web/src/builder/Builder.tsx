@@ -17,7 +17,7 @@ import {
   type NodeProps,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { Link, useParams } from "react-router";
+import { Link, useParams, useSearchParams } from "react-router";
 import { api, type ApiPath } from "../lib/api";
 import { describe } from "../lib/errors";
 import { useMayEditWorkflow } from "../shell";
@@ -183,8 +183,23 @@ export default function Builder() {
   return <Canvas key={stored.data.version} stored={stored.data} path={path} />;
 }
 
+type RunStep = { id: string; state: string; error: { message?: string; class?: string } | null };
+type Run = { id: string; state: string; workflow_version: number; error: { message?: string; step?: string } | null; steps: RunStep[] };
+
+/** A step's own id from its run key: `each[3].send` → `send`. */
+const ownId = (key: string) => key.split(".").pop()!.replace(/\[\d+\]$/, "");
+
+/** The states of a run's steps by the step's own id (a loop item's step shows its latest). */
+function statesOf(run: Run | undefined): Record<string, string> {
+  const states: Record<string, string> = {};
+  for (const step of run?.steps ?? []) states[ownId(step.id)] = step.state;
+  return states;
+}
+
 function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => ApiPath }) {
   const queries = useQueryClient();
+  const [params, setParams] = useSearchParams();
+  const fixing = params.get("execution");
   const editable = useMayEditWorkflow(stored.created_by);
   const history = useHistory<Workflow>(stored.definition);
   const workflow = history.present;
@@ -193,8 +208,25 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
   const [adding, setAdding] = useState<Target | null>(null);
   const [view, setView] = useState<"canvas" | "outline">(() => (window.innerWidth < 640 ? "outline" : "canvas"));
   const [problem, setProblem] = useState<string | null>(null);
-  const [states, setStates] = useState<Record<string, string>>({});
-  const [runId, setRunId] = useState<string | null>(null);
+  const [runId, setRunId] = useState<string | null>(fixing);
+  const run = useQuery({
+    queryKey: ["execution", runId],
+    queryFn: () => api<Run>(`/api/v1/executions/${runId}`),
+    enabled: runId !== null,
+  });
+  const [live, setLive] = useState<Record<string, string>>({});
+  const states = { ...statesOf(run.data), ...live };
+  const failedAt = run.data?.state === "FAILED" ? ownId(run.data.error?.step ?? run.data.steps.find((step) => step.state === "FAILED")?.id ?? "") : null;
+  const resume = useMutation({
+    mutationFn: () =>
+      api<Run>(`/api/v1/executions/${runId}/retry`, { body: { version: "latest", ...(failedAt ? { from_step: failedAt } : {}) } }),
+    onSuccess: () => {
+      setLive({});
+      setStreamKey((key) => key + 1);
+      void queries.invalidateQueries({ queryKey: ["execution", runId] });
+    },
+  });
+  const [streamKey, setStreamKey] = useState(0);
   const changed = JSON.stringify(workflow) !== JSON.stringify(stored.definition);
   const connectors = useQuery({ queryKey: ["connectors"], queryFn: () => api<{ items: Connector[] }>("/api/v1/connectors") });
 
@@ -229,9 +261,10 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
 
   const test = useMutation({
     mutationFn: () => api<{ id: string }>(path("/runs"), { body: { input: {} } }),
-    onSuccess: (run) => {
-      setStates({});
-      setRunId(run.id);
+    onSuccess: (started) => {
+      setLive({});
+      setRunId(started.id);
+      setParams({}, { replace: true });
     },
   });
   useEffect(() => {
@@ -239,13 +272,15 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
     const events = new EventSource(`/api/v1/executions/${runId}/events`);
     events.addEventListener("step", (event) => {
       const step = JSON.parse((event as MessageEvent).data) as { id: string; state: string };
-      // `each[3].send` lights up `send` (with the latest item's state) and its loop.
-      const own = step.id.split(".").pop()!.replace(/\[\d+\]$/, "");
-      setStates((now) => ({ ...now, [own]: step.state }));
+      // `each[3].send` lights up `send` (with the latest item's state).
+      setLive((now) => ({ ...now, [ownId(step.id)]: step.state }));
     });
-    events.addEventListener("done", () => events.close());
+    events.addEventListener("done", () => {
+      events.close();
+      void queries.invalidateQueries({ queryKey: ["execution", runId] });
+    });
     return () => events.close();
-  }, [runId]);
+  }, [runId, streamKey, queries]);
 
   const laid = useMemo(() => layout(workflow.steps ?? [], collapsed), [workflow, collapsed]);
   const toggle = useCallback(
@@ -327,11 +362,29 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
       {test.isError && <Alert tone="error">{describe(test.error)}</Alert>}
       {runId && (
         <p className="mb-2 text-sm text-slate-800">
-          Test run:{" "}
+          {fixing ? "The run being fixed" : "Test run"}:{" "}
           <Link to={`/executions/${runId}`} className="text-indigo-800 underline">
             see its steps
           </Link>
         </p>
+      )}
+      {failedAt && run.data && (
+        <div role="alert" className="mb-3 rounded-md bg-red-50 p-3 text-sm text-red-900 ring-1 ring-red-200">
+          <p className="font-medium">{`This run failed at "${failedAt}": ${run.data.error?.message ?? "see the step"}`}</p>
+          <p className="mt-1">
+            {changed
+              ? "Save your fix, then resume: the steps before it keep what they made."
+              : `Fix the step, save, and resume the run from "${failedAt}" on the new version; the steps before it are not run (or paid for) again.`}
+          </p>
+          {editable && (
+            <div className="mt-2">
+              <Button onClick={() => resume.mutate()} disabled={changed || resume.isPending}>
+                {`Resume from "${failedAt}"`}
+              </Button>
+            </div>
+          )}
+          {resume.isError && <p className="mt-1">{describe(resume.error)}</p>}
+        </div>
       )}
       <div className="grid gap-3 lg:grid-cols-[1fr_22rem]">
         {view === "canvas" ? (

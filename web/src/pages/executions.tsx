@@ -230,16 +230,24 @@ export function ExecutionPage() {
         </div>
       )}
       {mayEdit && (
-        <div className="mb-4 flex gap-2">
+        <div className="mb-4 flex flex-wrap gap-2">
           {!FINISHED.includes(run.state) && (
             <Button tone="danger" onClick={() => act.mutate("cancel")} disabled={act.isPending}>
               Cancel run
             </Button>
           )}
           {run.state === "FAILED" && (
-            <Button onClick={() => act.mutate("retry")} disabled={act.isPending}>
-              Retry from the failed step
-            </Button>
+            <>
+              <Button onClick={() => act.mutate("retry")} disabled={act.isPending}>
+                Retry from the failed step
+              </Button>
+              <Link
+                to={`/workflows/${encodeURIComponent(run.workflow_id)}/build?execution=${run.id}`}
+                className="rounded-md px-3 py-2 text-sm font-medium text-slate-900 ring-1 ring-slate-300 hover:bg-slate-50"
+              >
+                Fix it in the builder
+              </Link>
+            </>
           )}
         </div>
       )}
