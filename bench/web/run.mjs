@@ -1,7 +1,8 @@
 // The web app's figures: the bytes a first visit downloads (the JS and CSS index.html loads,
 // gzip- and brotli-compressed) against the 250 KB budget, the time until the signed-in home
 // page is usable in Chromium, and a run of 1,000 loop items drawn on its page (time, longest
-// task, rows drawn), against a real `baton serve`.
+// task, rows drawn), and the builder opening a 500-step workflow of nested loops and branches
+// (time to its first drawn steps, frame times while panning), against a real `baton serve`.
 // Usage (from web/, where playwright-core is installed):
 //   node ../bench/web/run.mjs <path to the baton binary>
 import { readdirSync, readFileSync, rmSync } from "node:fs";
@@ -118,6 +119,74 @@ try {
     `run of 1,000 loop items: page shown in ${middle.at.toFixed(0)} ms (median of 3), longest task ${middle.longest.toFixed(0)} ms (0: none over 50 ms), ` +
       `${middle.rows} item rows drawn; scrolled to the end in ${scrolled.ms.toFixed(0)} ms with ${scrolled.rows} rows drawn` +
       `${scrolled.last ? " (item 1000 in view)" : " (item 1000 NOT in view)"}`,
+  );
+
+  // The builder on 500 steps: 25 loops, each holding a conditional with 9 steps a side.
+  const steps = Array.from({ length: 25 }, (_, n) => ({
+    id: `loop${n}`,
+    type: "loop",
+    items: "trigger.rows",
+    steps: [
+      {
+        id: `check${n}`,
+        type: "conditional",
+        condition: "true",
+        then: Array.from({ length: 9 }, (_, m) => ({ id: `t${n}_${m}`, type: "transformation", action: "set", inputs: { n: m } })),
+        else: Array.from({ length: 9 }, (_, m) => ({ id: `e${n}_${m}`, type: "transformation", action: "set", inputs: { n: m } })),
+      },
+    ],
+  }));
+  const total = JSON.stringify(steps).match(/"id"/g).length;
+  const made = await page.evaluate(async (document) => {
+    const response = await fetch("/api/v1/workflows", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(document) });
+    return response.ok ? null : await response.text();
+  }, { id: "wf_big", name: "Five hundred steps", steps });
+  if (made) throw new Error(`the 500-step workflow was refused: ${made}`);
+  await page.setViewportSize({ width: 1280, height: 860 });
+  const opens = [];
+  for (let round = 0; round < 3; round++) {
+    await page.goto("about:blank");
+    const start = Date.now();
+    await page.goto(`${base}/workflows/wf_big/build`);
+    await page
+      .getByLabel("Step loop0")
+      .waitFor()
+      .catch(async (error) => {
+        await page.screenshot({ path: join(here, "builder-failed.png") });
+        throw error;
+      });
+    opens.push({ ms: Date.now() - start, longest: await page.evaluate(() => Math.max(0, ...globalThis.longTasks)) });
+  }
+  opens.sort((a, b) => a.ms - b.ms);
+  // Pan across the canvas with the mouse, timing each frame.
+  await page.evaluate(() => {
+    const times = [];
+    let last = performance.now();
+    let running = true;
+    const tick = (now) => {
+      times.push(now - last);
+      last = now;
+      if (running) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+    globalThis.stopFrames = () => {
+      running = false;
+      return times;
+    };
+  });
+  const pane = page.locator(".react-flow__pane");
+  const box = await pane.boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  for (let step = 0; step < 60; step++) {
+    await page.mouse.move(box.x + box.width / 2 + (step % 20) * 15, box.y + box.height / 2 - step * 12);
+  }
+  await page.mouse.up();
+  const frameTimes = (await page.evaluate(() => globalThis.stopFrames())).slice(1).sort((a, b) => a - b);
+  const pick = (q) => frameTimes[Math.min(frameTimes.length - 1, Math.floor(q * frameTimes.length))];
+  console.log(
+    `builder on ${total} steps: drawn in ${opens[1].ms} ms (median of 3, target 1000 ms), longest task ${opens[1].longest.toFixed(0)} ms; ` +
+      `panning: ${frameTimes.length} frames, median ${pick(0.5).toFixed(1)} ms, 95th ${pick(0.95).toFixed(1)} ms (60 fps is 16.7 ms)`,
   );
 } finally {
   await browser.close();

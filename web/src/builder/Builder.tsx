@@ -324,6 +324,13 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
       })),
     [laid, editable],
   );
+  // A small workflow is shown whole; a big one from its start, at a size one can read.
+  const fitOptions = useMemo(
+    () => ({ maxZoom: 1, nodes: laid.nodes.length > 40 ? laid.nodes.slice(0, 8).map((node) => ({ id: node.id })) : undefined }),
+    // Only where the canvas opens: later edits keep the viewport where the person put it.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [],
+  );
   const chosen = selected ? walk(workflow).find((placed) => placed.step.id === selected)?.step ?? null : null;
 
   return (
@@ -398,7 +405,7 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
               nodesConnectable={false}
               onlyRenderVisibleElements
               fitView
-              fitViewOptions={{ maxZoom: 1 }}
+              fitViewOptions={fitOptions}
               minZoom={0.1}
               proOptions={{ hideAttribution: true }}
             >
