@@ -383,6 +383,33 @@ try {
     await canvas.getByLabel("Step write").getByText("Completed").waitFor({ timeout: 15_000 });
     await canvas.getByLabel("Step hello").getByText("Completed").waitFor();
 
+    // Paste a step after the chosen one; its taken id is renamed.
+    await canvas.getByLabel("Step hello").getByRole("button").first().click();
+    await page.evaluate((text) => {
+      const data = new DataTransfer();
+      data.setData("text/plain", text);
+      window.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+    }, JSON.stringify({ id: "hello", type: "transformation", action: "template", inputs: { template: "again" } }));
+    await canvas.getByLabel("Step hello_2").waitFor();
+    // Unsaved, it survives a reload.
+    await page.reload();
+    await page.getByRole("button", { name: "Bring them back" }).click();
+    await canvas.getByLabel("Step hello_2").waitFor();
+    // The JSON view round-trips with the canvas.
+    await page.getByRole("button", { name: "Show JSON" }).click();
+    const whole = JSON.parse(await page.getByLabel("Workflow JSON").textContent());
+    assert.equal(whole.steps[1].id, "hello_2", "the JSON shows what the canvas holds");
+    whole.steps.splice(1, 1);
+    whole.name = "Built and renamed";
+    await paste(page, JSON.stringify(whole, null, 2));
+    await page.getByRole("button", { name: "Apply to the canvas" }).click();
+    await page.getByRole("button", { name: "Show canvas" }).click();
+    await canvas.getByLabel("Step hello").waitFor();
+    assert.equal(await canvas.getByLabel("Step hello_2").count(), 0);
+    await page.getByRole("link", { name: "Built and renamed" }).waitFor();
+    await page.keyboard.press("?");
+    await page.getByRole("region", { name: "Keyboard shortcuts" }).waitFor();
+
     await page.setViewportSize({ width: 375, height: 740 });
     await page.getByRole("button", { name: "Show outline" }).click();
     const outline = page.getByRole("list", { name: "Outline" });

@@ -24,7 +24,7 @@ import { useMayEditWorkflow } from "../shell";
 import { Alert, Button, StateBadge, buttonClass } from "../ui";
 import { layout, type Edge as LaidEdge, type Placed } from "./layout";
 import { kindOf, summarize } from "./summary";
-import { freeId, insert, remove, replaceStep, walk, type ListPath, type Step, type Workflow } from "./tree";
+import { find, freeId, insert, pasted, remove, replaceStep, walk, type ListPath, type Step, type Workflow } from "./tree";
 
 const JsonEditor = lazy(() => import("../editor"));
 
@@ -206,7 +206,8 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
   const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(new Set());
   const [selected, setSelected] = useState<string | null>(null);
   const [adding, setAdding] = useState<Target | null>(null);
-  const [view, setView] = useState<"canvas" | "outline">(() => (window.innerWidth < 640 ? "outline" : "canvas"));
+  const [view, setView] = useState<"canvas" | "outline" | "json">(() => (window.innerWidth < 640 ? "outline" : "canvas"));
+  const [help, setHelp] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const [runId, setRunId] = useState<string | null>(fixing);
   const run = useQuery({
@@ -242,9 +243,70 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
     [history, workflow],
   );
 
+  // The unsaved changes are kept in this browser as they are made, for the version they
+  // started from: a closed tab or a crash loses nothing.
+  const draftKey = `baton:draft:${stored.id}:${stored.version}`;
+  const [draft, setDraft] = useState<Workflow | null>(() => {
+    try {
+      const kept = localStorage.getItem(draftKey);
+      return kept ? (JSON.parse(kept) as Workflow) : null;
+    } catch {
+      return null;
+    }
+  });
+  useEffect(() => {
+    if (draft) return; // not before the person chose what to do with the one kept
+    if (changed) localStorage.setItem(draftKey, JSON.stringify(workflow));
+    else localStorage.removeItem(draftKey);
+  }, [workflow, changed, draftKey, draft]);
+
+  // Copy a step (as DSL JSON, so it pastes into another workflow or a message) and paste
+  // steps after the one chosen, or at the end.
+  useEffect(() => {
+    const typing = (target: EventTarget | null) => target instanceof Element && target.closest("input, textarea, [contenteditable=true]");
+    const copy = (event: ClipboardEvent) => {
+      if (typing(event.target) || !selected) return;
+      const step = find(workflow, selected)?.step;
+      if (!step) return;
+      event.clipboardData?.setData("text/plain", JSON.stringify(step, null, 2));
+      event.preventDefault();
+    };
+    const paste = (event: ClipboardEvent) => {
+      if (typing(event.target) || !editable) return;
+      const text = event.clipboardData?.getData("text/plain");
+      if (!text) return;
+      event.preventDefault();
+      try {
+        const steps = pasted(workflow, text);
+        const after = selected ? find(workflow, selected) : undefined;
+        const list = after?.list ?? { parent: null, field: "steps" as const };
+        const index = after ? after.index + 1 : (workflow.steps ?? []).length;
+        edit((current) => steps.reduceRight((document, step) => insert(document, list, index, step), current));
+        setSelected(steps[0].id);
+      } catch (failure) {
+        setProblem(`Nothing was pasted: ${(failure as Error).message}`);
+      }
+    };
+    window.addEventListener("copy", copy);
+    window.addEventListener("paste", paste);
+    return () => {
+      window.removeEventListener("copy", copy);
+      window.removeEventListener("paste", paste);
+    };
+  }, [workflow, selected, editable, edit]);
+
   useEffect(() => {
     const keys = (event: KeyboardEvent) => {
-      const typing = (event.target as HTMLElement | null)?.closest("input, textarea, [contenteditable=true]");
+      const typing = event.target instanceof Element && event.target.closest("input, textarea, [contenteditable=true]");
+      if (!typing && selected && editable && (event.key === "Delete" || event.key === "Backspace")) {
+        edit((current) => remove(current, selected));
+        setSelected(null);
+        return;
+      }
+      if (!typing && event.key === "?") {
+        setHelp((open) => !open);
+        return;
+      }
       if (typing || !(event.ctrlKey || event.metaKey) || event.key.toLowerCase() !== "z") return;
       event.preventDefault();
       if (event.shiftKey) history.redo();
@@ -252,11 +314,14 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
     };
     window.addEventListener("keydown", keys);
     return () => window.removeEventListener("keydown", keys);
-  }, [history]);
+  }, [history, selected, editable, edit]);
 
   const save = useMutation({
     mutationFn: () => api<Stored>(path(`?base_version=${stored.version}`), { method: "PUT", body: workflow }),
-    onSuccess: (saved) => queries.setQueryData(["workflow", stored.id], saved),
+    onSuccess: (saved) => {
+      localStorage.removeItem(`baton:draft:${stored.id}:${stored.version}`);
+      queries.setQueryData(["workflow", stored.id], saved);
+    },
   });
 
   const test = useMutation({
@@ -343,8 +408,23 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
           <span className="text-base font-normal text-slate-700">· builder{editable ? "" : " (read only)"}</span>
         </h1>
         <div className="flex flex-wrap gap-2">
-          <Button tone="plain" onClick={() => setView(view === "canvas" ? "outline" : "canvas")}>
-            {view === "canvas" ? "Show outline" : "Show canvas"}
+          {view !== "canvas" && (
+            <Button tone="plain" onClick={() => setView("canvas")}>
+              Show canvas
+            </Button>
+          )}
+          {view !== "outline" && (
+            <Button tone="plain" onClick={() => setView("outline")}>
+              Show outline
+            </Button>
+          )}
+          {view !== "json" && (
+            <Button tone="plain" onClick={() => setView("json")}>
+              Show JSON
+            </Button>
+          )}
+          <Button tone="plain" onClick={() => setHelp(!help)}>
+            Shortcuts
           </Button>
           {editable && (
             <>
@@ -364,6 +444,42 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
           )}
         </div>
       </div>
+      {draft && (
+        <div role="status" className="mb-3 rounded-md bg-amber-50 p-3 text-sm text-amber-950 ring-1 ring-amber-200">
+          <p className="mb-2 font-medium">You have changes from before that were not saved.</p>
+          <div className="flex gap-2">
+            <Button
+              onClick={() => {
+                history.edit(draft);
+                setDraft(null);
+              }}
+            >
+              Bring them back
+            </Button>
+            <Button
+              tone="plain"
+              onClick={() => {
+                localStorage.removeItem(draftKey);
+                setDraft(null);
+              }}
+            >
+              Discard them
+            </Button>
+          </div>
+        </div>
+      )}
+      {help && (
+        <div role="region" aria-label="Keyboard shortcuts" className="mb-3 rounded-md bg-white p-3 text-sm ring-1 ring-slate-200">
+          <ul className="grid gap-1 sm:grid-cols-2">
+            <li><kbd>Ctrl/⌘ Z</kbd> undo · <kbd>Ctrl/⌘ Shift Z</kbd> redo</li>
+            <li><kbd>Ctrl/⌘ C</kbd> copy the chosen step as JSON</li>
+            <li><kbd>Ctrl/⌘ V</kbd> paste steps after the chosen one</li>
+            <li><kbd>Delete</kbd> remove the chosen step</li>
+            <li><kbd>Tab</kbd> move between steps · <kbd>Enter</kbd> choose one</li>
+            <li><kbd>?</kbd> show or hide this list</li>
+          </ul>
+        </div>
+      )}
       {problem && <Alert tone="error">{problem}</Alert>}
       {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}
       {test.isError && <Alert tone="error">{describe(test.error)}</Alert>}
@@ -414,8 +530,15 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
               <MiniMap pannable zoomable ariaLabel="Map of the whole workflow" />
             </ReactFlow>
           </div>
-        ) : (
+        ) : view === "outline" ? (
           <Outline workflow={workflow} states={states} select={setSelected} selected={selected} />
+        ) : (
+          <WholeJson
+            key={JSON.stringify(workflow)}
+            workflow={workflow}
+            editable={editable}
+            apply={(next) => edit(() => next)}
+          />
         )}
         <aside aria-label="Step" className="rounded-lg bg-white p-3 ring-1 ring-slate-200">
           {adding && editable ? (
@@ -528,6 +651,38 @@ function StepPanel(props: { step: Step; editable: boolean; apply: (step: Step) =
           </Button>
           <Button tone="danger" onClick={props.remove}>
             Remove step
+          </Button>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** The whole workflow as JSON: what the canvas shows, and edits that come back to it. */
+function WholeJson(props: { workflow: Workflow; editable: boolean; apply: (workflow: Workflow) => void }) {
+  const [text, setText] = useState(JSON.stringify(props.workflow, null, 2));
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <div className="rounded-lg bg-white p-3 ring-1 ring-slate-200">
+      <Suspense fallback={<p role="status">Loading the editor…</p>}>
+        <JsonEditor value={text} onChange={setText} label="Workflow JSON" problems={[]} readOnly={!props.editable} />
+      </Suspense>
+      {error && <Alert tone="error">{error}</Alert>}
+      {props.editable && (
+        <div className="mt-2">
+          <Button
+            onClick={() => {
+              try {
+                const next = JSON.parse(text) as Workflow;
+                if (!Array.isArray(next.steps)) throw new Error("a workflow has a list of steps");
+                props.apply(next);
+                setError(null);
+              } catch (failure) {
+                setError(`This is not a workflow: ${(failure as Error).message}`);
+              }
+            }}
+          >
+            Apply to the canvas
           </Button>
         </div>
       )}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { find, freeId, insert, move, remove, replaceStep, walk, type Workflow } from "./tree";
+import { find, freeId, insert, move, pasted, remove, replaceStep, walk, type Workflow } from "./tree";
 
 const leaf = (id: string) => ({ id, type: "transformation", action: "set", inputs: {} });
 const base = (): Workflow => ({
@@ -34,5 +34,16 @@ describe("tree edits", () => {
     expect(find(after, "a")?.step.inputs).toEqual({ x: 1 });
     expect(freeId(base(), "a")).toBe("a_2");
     expect(freeId(base(), "new")).toBe("new");
+  });
+});
+
+describe("pasted", () => {
+  it("takes a step, a list or a workflow, and renames ids already taken", () => {
+    expect(pasted(base(), JSON.stringify(leaf("new"))).map((step) => step.id)).toEqual(["new"]);
+    const copy = pasted(base(), JSON.stringify({ id: "hot", type: "conditional", condition: "x", then: [leaf("t")], else: [] }));
+    expect(copy[0].id).toBe("hot_2");
+    expect((copy[0].then as { id: string }[])[0].id).toBe("t_2");
+    expect(pasted(base(), JSON.stringify({ id: "wf", name: "W", steps: [leaf("a"), leaf("a")] })).map((step) => step.id)).toEqual(["a_2", "a_3"]);
+    expect(() => pasted(base(), '{"name": "not a step"}')).toThrow(/not a step/);
   });
 });

@@ -112,3 +112,31 @@ export function freeId(workflow: Workflow, base: string): string {
   if (!taken.has(base)) return base;
   for (let n = 2; ; n++) if (!taken.has(`${base}_${n}`)) return `${base}_${n}`;
 }
+
+/**
+ * Steps pasted in (one step, a list, or a whole workflow's `steps`), with every id that is
+ * taken in `workflow` (or twice in the paste) renamed to a free one.
+ */
+export function pasted(workflow: Workflow, text: string): Step[] {
+  const value = JSON.parse(text) as unknown;
+  const list = Array.isArray(value)
+    ? value
+    : value && typeof value === "object" && Array.isArray((value as Workflow).steps) && !(value as Step).type
+      ? (value as Workflow).steps
+      : [value];
+  const steps = list as Step[];
+  if (!steps.every((step) => step && typeof step === "object" && typeof step.id === "string" && typeof step.type === "string")) {
+    throw new Error("this is not a step: a step has an id and a type");
+  }
+  let into: Workflow = structuredClone(workflow);
+  const renamed = structuredClone(steps);
+  const rename = (items: Step[]) => {
+    for (const step of items) {
+      step.id = freeId(into, step.id);
+      into = { ...into, steps: [...into.steps, { id: step.id, type: "marker" }] };
+      for (const child of childLists(step)) rename(listFor(step, child));
+    }
+  };
+  rename(renamed);
+  return renamed;
+}
