@@ -369,6 +369,12 @@ try {
     await canvas.getByLabel("Step write").waitFor({ state: "detached" });
     await page.keyboard.press("Control+Shift+z");
     await canvas.getByLabel("Step write").waitFor();
+    // Its form: a field filled by typing and by picking an earlier step's value.
+    await canvas.getByLabel("Step write").getByRole("button").first().click();
+    await page.getByLabel("Text to write (required)").fill("Hi");
+    await page.getByLabel("Insert a value into Text to write").selectOption({ label: "hello: Text" });
+    await page.getByRole("button", { name: "Apply" }).click();
+    await canvas.getByLabel("Step write").getByText("Write “Hi {{hello.text}}”").waitFor();
     await page.screenshot({ path: join(shots, "builder.png") });
     await page.getByRole("button", { name: "Save", exact: true }).click();
     await page.getByRole("button", { name: "Saved" }).waitFor();
@@ -379,6 +385,7 @@ try {
       "the saved document holds what was built",
     );
     assert.equal(saved.steps[1].then[0].id, "write");
+    assert.equal(saved.steps[1].then[0].inputs.template, "Hi {{ hello.text }}");
     await page.getByRole("button", { name: "Test run" }).click();
     await canvas.getByLabel("Step write").getByText("Completed").waitFor({ timeout: 15_000 });
     await canvas.getByLabel("Step hello").getByText("Completed").waitFor();
@@ -445,12 +452,12 @@ try {
     const canvas = page.getByLabel("Workflow canvas");
     await canvas.getByLabel("Step second").getByText("Failed").waitFor();
     await canvas.getByLabel("Step second").getByRole("button").first().click();
-    await paste(
-      page,
-      JSON.stringify({ id: "second", type: "transformation", action: "calculate", inputs: { expression: "first.qty * 5" } }, null, 2),
-      "Step JSON",
-    );
+    await page.getByLabel("Calculation (required)").fill("");
+    await page.getByLabel("Insert a value into Calculation").selectOption({ label: "first: Qty" });
+    await page.getByLabel("Calculation (required)").press("End");
+    await page.getByLabel("Calculation (required)").pressSequentially(" * 5");
     await page.getByRole("button", { name: "Apply" }).click();
+    await canvas.getByLabel("Step second").getByText("Calculate first.qty * 5").waitFor();
     await page.screenshot({ path: join(shots, "builder-fix.png") });
     await page.getByRole("button", { name: "Save", exact: true }).click();
     await page.getByRole("button", { name: "Saved" }).waitFor();

@@ -22,6 +22,7 @@ import { api, type ApiPath } from "../lib/api";
 import { describe } from "../lib/errors";
 import { useMayEditWorkflow } from "../shell";
 import { Alert, Button, StateBadge, buttonClass } from "../ui";
+import { available, fieldsOf, type Field } from "./form";
 import { layout, type Edge as LaidEdge, type Placed } from "./layout";
 import { kindOf, summarize } from "./summary";
 import { find, freeId, insert, pasted, remove, replaceStep, walk, type ListPath, type Step, type Workflow } from "./tree";
@@ -29,7 +30,11 @@ import { find, freeId, insert, pasted, remove, replaceStep, walk, type ListPath,
 const JsonEditor = lazy(() => import("../editor"));
 
 type Stored = { id: string; name: string; version: number; created_by?: string | null; definition: Workflow };
-type Connector = { id: string; name: string; actions?: { id: string; description: string; example?: Record<string, unknown> }[] };
+type Connector = {
+  id: string;
+  name: string;
+  actions?: { id: string; description: string; example?: Record<string, unknown>; input_schema?: object; output_schema?: { properties?: Record<string, unknown> } }[];
+};
 type Target = { list: ListPath; index: number };
 
 /** Undo and redo over whole documents: every edit keeps the one before. */
@@ -556,6 +561,8 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
             <StepPanel
               key={chosen.id + JSON.stringify(chosen)}
               step={chosen}
+              workflow={workflow}
+              connectors={connectors.data?.items ?? []}
               editable={editable}
               apply={(next) => edit((current) => replaceStep(current, chosen.id, next))}
               remove={() => {
@@ -624,35 +631,227 @@ function Palette(props: { connectors: Connector[]; cancel: () => void; pick: (ma
   );
 }
 
-function StepPanel(props: { step: Step; editable: boolean; apply: (step: Step) => void; remove: () => void }) {
+function StepPanel(props: {
+  step: Step;
+  workflow: Workflow;
+  connectors: Connector[];
+  editable: boolean;
+  apply: (step: Step) => void;
+  remove: () => void;
+}) {
+  const [mode, setMode] = useState<"form" | "json">(formFor(props.step) ? "form" : "json");
   const [text, setText] = useState(JSON.stringify(props.step, null, 2));
   const [error, setError] = useState<string | null>(null);
+  const outputs = Object.fromEntries(
+    props.connectors.flatMap((connector) => (connector.actions ?? []).map((action) => [`${connector.id}/${action.id}`, action.output_schema])),
+  );
+  const values = available(props.workflow, props.step.id, outputs);
   return (
     <div>
       <h2 className="mb-1 text-lg font-semibold text-slate-900">{props.step.id}</h2>
       <p className="mb-2 text-sm text-slate-800">{summarize(props.step)}</p>
-      <Suspense fallback={<p role="status">Loading the editor…</p>}>
-        <JsonEditor value={text} onChange={setText} label="Step JSON" problems={[]} readOnly={!props.editable} />
-      </Suspense>
-      {error && <Alert tone="error">{error}</Alert>}
+      {formFor(props.step) && (
+        <div className="mb-2 flex gap-2 text-sm">
+          <button type="button" onClick={() => setMode("form")} aria-pressed={mode === "form"} className={buttonClass(mode === "form" ? "primary" : "plain")}>
+            Settings
+          </button>
+          <button type="button" onClick={() => setMode("json")} aria-pressed={mode === "json"} className={buttonClass(mode === "json" ? "primary" : "plain")}>
+            JSON
+          </button>
+        </div>
+      )}
+      {mode === "form" ? (
+        <StepForm step={props.step} connectors={props.connectors} values={values} editable={props.editable} apply={props.apply} />
+      ) : (
+        <>
+          <Suspense fallback={<p role="status">Loading the editor…</p>}>
+            <JsonEditor value={text} onChange={setText} label="Step JSON" problems={[]} readOnly={!props.editable} />
+          </Suspense>
+          {error && <Alert tone="error">{error}</Alert>}
+          {props.editable && (
+            <div className="mt-2">
+              <Button
+                onClick={() => {
+                  try {
+                    props.apply(JSON.parse(text) as Step);
+                    setError(null);
+                  } catch (failure) {
+                    setError(`This is not a step: ${(failure as Error).message}`);
+                  }
+                }}
+              >
+                Apply
+              </Button>
+            </div>
+          )}
+        </>
+      )}
       {props.editable && (
-        <div className="mt-2 flex gap-2">
-          <Button
-            onClick={() => {
-              try {
-                props.apply(JSON.parse(text) as Step);
-                setError(null);
-              } catch (failure) {
-                setError(`This is not a step: ${(failure as Error).message}`);
-              }
-            }}
-          >
-            Apply
-          </Button>
+        <div className="mt-2">
           <Button tone="danger" onClick={props.remove}>
             Remove step
           </Button>
         </div>
+      )}
+    </div>
+  );
+}
+
+/** The fields a step's form shows, where the step has one: its inputs (or prompt). */
+function formFor(step: Step): "inputs" | "llm" | null {
+  if (step.type === "llm") return "llm";
+  if (step.type === "integration" || (step.type === "transformation" && (step.action === "template" || step.action === "calculate"))) {
+    return "inputs";
+  }
+  return null;
+}
+
+const TRANSFORMATION_FIELDS: Record<string, Field[]> = {
+  template: [{ name: "template", label: "Text to write", kind: "text", required: true, help: "Put values in with {{ }} or the list below." }],
+  calculate: [{ name: "expression", label: "Calculation", kind: "text", required: true, help: "e.g. order.total * 1.2", expression: true }],
+};
+
+function StepForm(props: {
+  step: Step;
+  connectors: Connector[];
+  values: { reference: string; label: string }[];
+  editable: boolean;
+  apply: (step: Step) => void;
+}) {
+  const [draft, setDraft] = useState<Step>(structuredClone(props.step));
+  const credentials = useQuery({
+    queryKey: ["credentials"],
+    queryFn: () => api<{ items: { service: string; name: string }[] }>("/api/v1/credentials"),
+    enabled: props.step.type === "integration",
+  });
+  const action = props.connectors.find((connector) => connector.id === props.step.service)?.actions?.find((known) => known.id === props.step.action);
+  const fields: Field[] =
+    props.step.type === "llm"
+      ? [
+          { name: "provider", label: "AI provider", kind: "choice", required: true, options: ["openai", "anthropic", "google", "cohere"] },
+          { name: "model", label: "Model", kind: "text", required: true, help: "e.g. gpt-4o-mini" },
+          { name: "prompt", label: "Prompt", kind: "text", required: true, help: "What to ask. Put values in with {{ }} or the list below." },
+        ]
+      : props.step.type === "transformation"
+        ? TRANSFORMATION_FIELDS[String(props.step.action)] ?? []
+        : fieldsOf(action?.input_schema as never);
+  const onTop = props.step.type === "llm";
+  const get = (name: string) => (onTop ? draft[name] : ((draft.inputs ?? {}) as Record<string, unknown>)[name]);
+  const set = (name: string, value: unknown) =>
+    setDraft((now) => {
+      const next = structuredClone(now);
+      if (onTop) next[name] = value;
+      else {
+        const inputs = { ...((next.inputs ?? {}) as Record<string, unknown>) };
+        if (value === "" || value === undefined) delete inputs[name];
+        else inputs[name] = value;
+        next.inputs = inputs;
+      }
+      return next;
+    });
+  const mine = (credentials.data?.items ?? []).filter((credential) => credential.service === props.step.service);
+  return (
+    <form
+      onSubmit={(event) => {
+        event.preventDefault();
+        props.apply(draft);
+      }}
+    >
+      {fields.map((field) => (
+        <FormField key={field.name} field={field} value={get(field.name)} values={props.values} editable={props.editable} change={(value) => set(field.name, value)} />
+      ))}
+      {props.step.type === "integration" && (
+        <label className="mb-3 block text-sm font-medium text-slate-800">
+          Connection
+          <select
+            value={String(draft.credential ?? "")}
+            disabled={!props.editable}
+            onChange={(event) => setDraft((now) => ({ ...now, credential: event.target.value || undefined }))}
+            className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5"
+          >
+            <option value="">{mine.length === 1 ? `${mine[0].name} (the only one)` : "Choose a connection"}</option>
+            {mine.map((credential) => (
+              <option key={credential.name} value={credential.name}>
+                {credential.name}
+              </option>
+            ))}
+          </select>
+          {mine.length === 0 && <span className="mt-1 block text-xs text-amber-900">No connection to {String(props.step.service)} yet: add one in Integrations.</span>}
+        </label>
+      )}
+      {props.editable && <Button type="submit">Apply</Button>}
+    </form>
+  );
+}
+
+function FormField(props: {
+  field: Field;
+  value: unknown;
+  values: { reference: string; label: string }[];
+  editable: boolean;
+  change: (value: unknown) => void;
+}) {
+  const { field } = props;
+  const label = `${field.label}${field.required ? " (required)" : ""}`;
+  const input = "mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5 text-sm";
+  return (
+    <div className="mb-3">
+      {field.kind === "boolean" ? (
+        <label className="flex items-center gap-2 text-sm font-medium text-slate-800">
+          <input type="checkbox" checked={props.value === true} disabled={!props.editable} onChange={(event) => props.change(event.target.checked)} />
+          {label}
+        </label>
+      ) : field.kind === "choice" ? (
+        <label className="block text-sm font-medium text-slate-800">
+          {label}
+          <select value={String(props.value ?? "")} disabled={!props.editable} onChange={(event) => props.change(event.target.value)} className={input}>
+            <option value="">Choose…</option>
+            {field.options?.map((option) => (
+              <option key={option} value={option}>
+                {option}
+              </option>
+            ))}
+          </select>
+        </label>
+      ) : (
+        <label className="block text-sm font-medium text-slate-800">
+          {label}
+          <textarea
+            rows={field.name === "prompt" || field.name === "template" || field.name === "body" ? 4 : 1}
+            value={typeof props.value === "string" ? props.value : props.value === undefined ? "" : JSON.stringify(props.value)}
+            disabled={!props.editable}
+            onChange={(event) => {
+              const text = event.target.value;
+              if (field.kind === "number" && text.trim() !== "" && !text.includes("{{") && !Number.isNaN(Number(text))) props.change(Number(text));
+              else props.change(text);
+            }}
+            className={`${input} font-mono`}
+          />
+        </label>
+      )}
+      {field.help && <p className="mt-0.5 text-xs text-slate-600">{field.help}</p>}
+      {props.editable && (field.kind === "text" || field.kind === "number" || field.kind === "json") && props.values.length > 0 && (
+        <label className="mt-1 block text-xs text-slate-700">
+          <span className="sr-only">Insert into {field.label}</span>
+          <select
+            value=""
+            onChange={(event) => {
+              if (!event.target.value) return;
+              const before = typeof props.value === "string" ? props.value : props.value === undefined ? "" : String(props.value);
+              const value = field.expression ? event.target.value.replace(/^\{\{\s*|\s*\}\}$/g, "") : event.target.value;
+              props.change(`${before}${before && !before.endsWith(" ") ? " " : ""}${value}`);
+            }}
+            className="rounded border border-slate-300 px-1 py-0.5"
+            aria-label={`Insert a value into ${field.label}`}
+          >
+            <option value="">+ Insert a value from an earlier step…</option>
+            {props.values.map((value) => (
+              <option key={value.reference} value={value.reference}>
+                {value.label}
+              </option>
+            ))}
+          </select>
+        </label>
       )}
     </div>
   );

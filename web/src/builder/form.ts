@@ -1,0 +1,102 @@
+// The step panel's form: the fields of an action's input JSON Schema in plain words, and the
+// values of earlier steps a field can take ("data picker").
+import { walk, type Step, type Workflow } from "./tree";
+
+export type Field = {
+  name: string;
+  label: string;
+  kind: "text" | "number" | "boolean" | "choice" | "json";
+  required: boolean;
+  help?: string;
+  options?: string[];
+  /** An expression (`order.total * 2`): values go in bare, without {{ }}. */
+  expression?: boolean;
+};
+
+type Schema = {
+  type?: string | string[];
+  enum?: unknown[];
+  description?: string;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  anyOf?: Schema[];
+  oneOf?: Schema[];
+};
+
+/** `thread_ts` → `Thread ts`. */
+export function labelOf(name: string): string {
+  const words = name.replaceAll("_", " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** The fields of an input schema, required ones first. */
+export function fieldsOf(schema: Schema | undefined): Field[] {
+  const properties = schema?.properties ?? {};
+  const required = new Set(schema?.required ?? []);
+  const fields = Object.entries(properties).map(([name, property]): Field => {
+    const types = [property.type, ...(property.anyOf ?? property.oneOf ?? []).map((option) => option.type)]
+      .flat()
+      .filter((type): type is string => typeof type === "string" && type !== "null");
+    const choices = property.enum ?? (property.anyOf ?? property.oneOf ?? []).flatMap((option) => option.enum ?? []);
+    const kind: Field["kind"] =
+      choices.length > 0
+        ? "choice"
+        : types.includes("string")
+          ? "text"
+          : types.includes("integer") || types.includes("number")
+            ? "number"
+            : types.includes("boolean")
+              ? "boolean"
+              : "json";
+    return {
+      name,
+      label: labelOf(name),
+      kind,
+      required: required.has(name),
+      help: property.description,
+      options: choices.length ? choices.map(String) : undefined,
+    };
+  });
+  return [...fields.filter((field) => field.required), ...fields.filter((field) => !field.required)];
+}
+
+export type Value = { reference: string; label: string };
+
+type Output = Record<string, { properties?: Record<string, unknown> } | undefined>;
+
+/**
+ * What a step can read: the trigger, and each step that comes before `id` in the order a run
+ * meets them, with the fields its output has (`outputs` holds integration actions' output
+ * schemas by `service/action`).
+ */
+export function available(workflow: Workflow, id: string, outputs: Output): Value[] {
+  const values: Value[] = [{ reference: "{{ trigger }}", label: "The trigger's data" }];
+  for (const { step } of walk(workflow)) {
+    if (step.id === id) break;
+    for (const field of fieldsOfOutput(step, outputs)) {
+      values.push({
+        reference: field ? `{{ ${step.id}.${field} }}` : `{{ ${step.id} }}`,
+        label: field ? `${step.id}: ${labelOf(field)}` : `${step.id}: its whole result`,
+      });
+    }
+  }
+  return values;
+}
+
+function fieldsOfOutput(step: Step, outputs: Output): string[] {
+  switch (step.type) {
+    case "integration":
+      return Object.keys(outputs[`${String(step.service)}/${String(step.action)}`]?.properties ?? {});
+    case "llm":
+      return ["text"];
+    case "transformation":
+      if (step.action === "template") return ["text"];
+      if (step.action === "calculate") return ["result"];
+      if (step.action === "set") return Object.keys((step.inputs ?? {}) as object);
+      return [""];
+    case "approval":
+      return ["approved", "comment"];
+    default:
+      return [""];
+  }
+}
