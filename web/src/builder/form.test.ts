@@ -45,7 +45,8 @@ describe("available", () => {
       "{{ trigger }}",
       "{{ read.from }}",
       "{{ read.subject }}",
-      "{{ draft.text }}",
+      "{{ draft.response }}",
+      "{{ draft.json }}",
     ]);
   });
 });

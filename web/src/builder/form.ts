@@ -88,7 +88,7 @@ function fieldsOfOutput(step: Step, outputs: Output): string[] {
     case "integration":
       return Object.keys(outputs[`${String(step.service)}/${String(step.action)}`]?.properties ?? {});
     case "llm":
-      return ["text"];
+      return ["response", "json"];
     case "transformation":
       if (step.action === "template") return ["text"];
       if (step.action === "calculate") return ["result"];
