@@ -180,7 +180,16 @@ impl StoredCredentials {
                 .await
                 .map_err(|error| unavailable(service, &error))?;
             if ours {
-                break current;
+                // Another process may have refreshed and ended its turn between our read and
+                // our claim: read again under the turn, and use its token if so.
+                let now_held = self.opened(org, chosen).await?;
+                if now_held != *stale {
+                    if let Err(release) = self.store.release_refresh(org, chosen.id).await {
+                        tracing::warn!(error = %release, "ending a refresh turn failed");
+                    }
+                    return Ok(now_held);
+                }
+                break now_held;
             }
             if Instant::now() >= give_up {
                 return Err(StepError::transient(format!(
