@@ -375,6 +375,16 @@ try {
     await page.getByLabel("Insert a value into Text to write").selectOption({ label: "hello: Text" });
     await page.getByRole("button", { name: "Apply" }).click();
     await canvas.getByLabel("Step write").getByText("Write “Hi {{hello.text}}”").waitFor();
+    // A problem shows on its card as soon as it is made, and goes with an undo.
+    await page.getByRole("button", { name: "JSON", exact: true }).click();
+    const stepJson = JSON.parse(await page.getByLabel("Step JSON").textContent());
+    stepJson.action = "teleport";
+    await paste(page, JSON.stringify(stepJson, null, 2), "Step JSON");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await canvas.getByLabel("Step write").getByText("1 problem").waitFor();
+    await page.getByRole("list", { name: "Problems" }).getByText(/action/).waitFor();
+    await page.getByRole("button", { name: "Undo" }).click();
+    await canvas.getByLabel("Step write").getByText("1 problem").waitFor({ state: "detached" });
     await page.screenshot({ path: join(shots, "builder.png") });
     await page.getByRole("button", { name: "Save", exact: true }).click();
     await page.getByRole("button", { name: "Saved" }).waitFor();

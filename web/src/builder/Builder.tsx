@@ -19,10 +19,10 @@ import {
 import "@xyflow/react/dist/style.css";
 import { Link, useParams, useSearchParams } from "react-router";
 import { api, type ApiPath } from "../lib/api";
-import { describe } from "../lib/errors";
+import { ApiError, describe } from "../lib/errors";
 import { useMayEditWorkflow } from "../shell";
 import { Alert, Button, StateBadge, buttonClass } from "../ui";
-import { available, fieldsOf, type Field } from "./form";
+import { available, fieldsOf, problemsByStep, type Field } from "./form";
 import { layout, type Edge as LaidEdge, type Placed } from "./layout";
 import { kindOf, summarize } from "./summary";
 import { find, freeId, insert, pasted, remove, replaceStep, walk, type ListPath, type Step, type Workflow } from "./tree";
@@ -88,10 +88,27 @@ const COLOURS: Record<string, string> = {
   SKIPPED: "border-slate-300 bg-slate-50",
 };
 
-type StepData = { step: Step; state?: string; selected: boolean; container: boolean; select: (id: string) => void; toggle: (id: string) => void; collapsed: boolean };
+type StepData = {
+  step: Step;
+  state?: string;
+  problems?: string[];
+  selected: boolean;
+  container: boolean;
+  select: (id: string) => void;
+  toggle: (id: string) => void;
+  collapsed: boolean;
+};
+
+/** The badge of a step's card: what kind of thing it does, waits shown apart. */
+function badgeOf(step: Step): string {
+  if (step.type === "approval") return "person";
+  if (step.type === "delay") return "wait";
+  if (step.type === "sub_workflow") return "workflow";
+  return kindOf(step);
+}
 
 const StepNode = memo(function StepNode({ data }: NodeProps) {
-  const { step, state, selected, container, select, toggle, collapsed } = data as unknown as StepData;
+  const { step, state, problems, selected, container, select, toggle, collapsed } = data as unknown as StepData;
   const colour = state ? COLOURS[state] ?? "border-slate-300 bg-white" : "border-slate-300 bg-white";
   return (
     <div
@@ -102,7 +119,9 @@ const StepNode = memo(function StepNode({ data }: NodeProps) {
       <button type="button" onClick={() => select(step.id)} className="block w-full px-3 py-2 text-left focus:outline-none focus:ring-2 focus:ring-indigo-600">
         <span className="flex items-center justify-between gap-2">
           <span className="truncate font-mono text-xs font-semibold text-slate-900">{step.id}</span>
-          <span className="rounded bg-slate-100 px-1.5 text-[10px] uppercase text-slate-700">{kindOf(step)}</span>
+          <span className={`rounded px-1.5 text-[10px] uppercase ${step.type === "approval" || step.type === "delay" ? "bg-amber-100 text-amber-900" : "bg-slate-100 text-slate-700"}`}>
+            {badgeOf(step)}
+          </span>
         </span>
         <span className="mt-1 line-clamp-2 block text-xs text-slate-800">{summarize(step)}</span>
         {state && (
@@ -110,7 +129,17 @@ const StepNode = memo(function StepNode({ data }: NodeProps) {
             <StateBadge state={state} />
           </span>
         )}
+        {problems && problems.length > 0 && (
+          <span className="mt-1 block text-xs font-medium text-red-800">
+            {problems.length === 1 ? "1 problem" : `${problems.length} problems`}
+          </span>
+        )}
       </button>
+      {step.type === "sub_workflow" && typeof step.workflow === "string" && (
+        <a href={`/workflows/${encodeURIComponent(step.workflow)}/build`} className="absolute bottom-1 right-2 text-xs text-indigo-800 underline">
+          Open it
+        </a>
+      )}
       {(container || step.type === "conditional" || step.type === "parallel") && (
         <button
           type="button"
@@ -235,6 +264,19 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
   const [streamKey, setStreamKey] = useState(0);
   const changed = JSON.stringify(workflow) !== JSON.stringify(stored.definition);
   const connectors = useQuery({ queryKey: ["connectors"], queryFn: () => api<{ items: Connector[] }>("/api/v1/connectors") });
+  // Problems shown on the cards as the workflow is built: checked by the API a moment after
+  // each change, without saving.
+  const [problems, setProblems] = useState<Record<string, string[]>>({});
+  useEffect(() => {
+    const timer = window.setTimeout(() => {
+      api("/api/v1/workflows/validate", { body: workflow })
+        .then(() => setProblems({}))
+        .catch((failure) => {
+          if (failure instanceof ApiError && failure.details.length > 0) setProblems(problemsByStep(workflow, failure.details));
+        });
+    }, 500);
+    return () => window.clearTimeout(timer);
+  }, [workflow]);
 
   const edit = useCallback(
     (change: (current: Workflow) => Workflow) => {
@@ -376,12 +418,12 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
         zIndex: node.kind === "step" && node.container ? 0 : 1,
         data:
           node.kind === "step"
-            ? { step: node.step, state: states[node.id], selected: selected === node.id, container: node.container, select: setSelected, toggle, collapsed: collapsed.has(node.id) }
+            ? { step: node.step, state: states[node.id], problems: problems[node.id], selected: selected === node.id, container: node.container, select: setSelected, toggle, collapsed: collapsed.has(node.id) }
             : node.kind === "empty"
               ? { label: node.label, editable, add: () => setAdding({ list: node.list, index: node.index }) }
               : {},
       })),
-    [laid, states, selected, toggle, collapsed, editable],
+    [laid, states, problems, selected, toggle, collapsed, editable],
   );
   const edges = useMemo(
     () =>
@@ -486,6 +528,7 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
         </div>
       )}
       {problem && <Alert tone="error">{problem}</Alert>}
+      {problems[""] && <Alert tone="error">{`The workflow: ${problems[""].join("; ")}`}</Alert>}
       {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}
       {test.isError && <Alert tone="error">{describe(test.error)}</Alert>}
       {runId && (
@@ -562,6 +605,7 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
               key={chosen.id + JSON.stringify(chosen)}
               step={chosen}
               workflow={workflow}
+              problems={problems[chosen.id] ?? []}
               connectors={connectors.data?.items ?? []}
               editable={editable}
               apply={(next) => edit((current) => replaceStep(current, chosen.id, next))}
@@ -634,6 +678,7 @@ function Palette(props: { connectors: Connector[]; cancel: () => void; pick: (ma
 function StepPanel(props: {
   step: Step;
   workflow: Workflow;
+  problems: string[];
   connectors: Connector[];
   editable: boolean;
   apply: (step: Step) => void;
@@ -650,6 +695,13 @@ function StepPanel(props: {
     <div>
       <h2 className="mb-1 text-lg font-semibold text-slate-900">{props.step.id}</h2>
       <p className="mb-2 text-sm text-slate-800">{summarize(props.step)}</p>
+      {props.problems.length > 0 && (
+        <ul aria-label="Problems" className="mb-2 list-disc rounded-md bg-red-50 py-2 pl-6 pr-2 text-sm text-red-900 ring-1 ring-red-200">
+          {props.problems.map((text) => (
+            <li key={text}>{text}</li>
+          ))}
+        </ul>
+      )}
       {formFor(props.step) && (
         <div className="mb-2 flex gap-2 text-sm">
           <button type="button" onClick={() => setMode("form")} aria-pressed={mode === "form"} className={buttonClass(mode === "form" ? "primary" : "plain")}>

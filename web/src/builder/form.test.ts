@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { available, fieldsOf } from "./form";
+import { available, fieldsOf, problemsByStep } from "./form";
 
 describe("fieldsOf", () => {
   it("turns an input schema into labelled fields, required first", () => {
@@ -48,5 +48,24 @@ describe("available", () => {
       "{{ draft.response }}",
       "{{ draft.json }}",
     ]);
+  });
+});
+
+describe("problemsByStep", () => {
+  it("puts each problem on the deepest step of its path", () => {
+    const workflow = {
+      id: "wf",
+      name: "W",
+      steps: [
+        { id: "hot", type: "conditional", condition: "x", then: [{ id: "post", type: "integration", inputs: { text: "" } }], else: [] },
+      ],
+    };
+    expect(
+      problemsByStep(workflow, [
+        { path: "$.steps[0].then[0].inputs.text", message: "must not be empty" },
+        { path: "$.steps[0].condition", message: "is not an expression" },
+        { path: "$.name", message: "is required" },
+      ]),
+    ).toEqual({ post: ["inputs.text: must not be empty"], hot: ["condition: is not an expression"], "": ["name: is required"] });
   });
 });

@@ -100,3 +100,29 @@ function fieldsOfOutput(step: Step, outputs: Output): string[] {
       return [""];
   }
 }
+
+/**
+ * The API's problems (`$.steps[1].then[0].inputs.url`) by the step they are in: the deepest step
+ * on each path; problems of the workflow itself under `""`.
+ */
+export function problemsByStep(workflow: Workflow, details: { path: string; message: string }[]): Record<string, string[]> {
+  const found: Record<string, string[]> = {};
+  for (const detail of details) {
+    let node: unknown = workflow;
+    let owner = "";
+    let field = "";
+    const pattern = /\.([^.[\]]+)|\[(\d+)\]/g;
+    for (const match of detail.path.replace(/^\$/, "").matchAll(pattern)) {
+      const key = match[1] ?? Number(match[2]);
+      node = node && typeof node === "object" ? (node as Record<string | number, unknown>)[key] : undefined;
+      if (node && typeof node === "object" && !Array.isArray(node) && typeof (node as Step).id === "string" && typeof (node as Step).type === "string") {
+        owner = (node as Step).id;
+        field = "";
+      } else if (typeof key === "string") {
+        field = field ? `${field}.${key}` : key;
+      }
+    }
+    (found[owner] ??= []).push(field ? `${field}: ${detail.message}` : detail.message);
+  }
+  return found;
+}
