@@ -430,6 +430,13 @@ try {
     await page.setViewportSize({ width: 375, height: 740 });
     await page.getByRole("button", { name: "Show outline" }).click();
     const outline = page.getByRole("list", { name: "Outline" });
+    // Drag a step onto another: it moves just after it.
+    await outline.getByLabel("Outline step hello").dragTo(outline.getByLabel("Outline step check"));
+    await page.waitForFunction(() => {
+      const items = [...document.querySelectorAll('[aria-label^="Outline step "]')].map((item) => item.getAttribute("aria-label"));
+      return items[0] === "Outline step check" && items.at(-1) === "Outline step hello";
+    });
+    await page.getByRole("button", { name: "Undo" }).click();
     await outline.getByRole("button", { name: /^write/ }).click();
     await page.getByRole("heading", { name: "write" }).waitFor();
     await fitsAPhone(page, "builder-outline");

@@ -25,7 +25,7 @@ import { Alert, Button, StateBadge, buttonClass } from "../ui";
 import { available, fieldsOf, problemsByStep, type Field } from "./form";
 import { layout, type Edge as LaidEdge, type Placed } from "./layout";
 import { kindOf, summarize } from "./summary";
-import { find, freeId, insert, pasted, remove, replaceStep, walk, type ListPath, type Step, type Workflow } from "./tree";
+import { find, freeId, insert, move, pasted, remove, replaceStep, walk, type ListPath, type Step, type Workflow } from "./tree";
 
 const JsonEditor = lazy(() => import("../editor"));
 
@@ -371,8 +371,17 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
     },
   });
 
+  const [sample, setSample] = useState("{}");
   const test = useMutation({
-    mutationFn: () => api<{ id: string }>(path("/runs"), { body: { input: {} } }),
+    mutationFn: () => {
+      let input: unknown;
+      try {
+        input = JSON.parse(sample || "{}");
+      } catch {
+        throw new ApiError(422, "invalid", 'The test input is not JSON: write it as {"field": "value"}');
+      }
+      return api<{ id: string }>(path("/runs"), { body: { input } });
+    },
     onSuccess: (started) => {
       setLive({});
       setRunId(started.id);
@@ -527,6 +536,21 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
           </ul>
         </div>
       )}
+      {editable && (
+        <details className="mb-3">
+          <summary className="cursor-pointer text-sm font-medium text-slate-800">Test input</summary>
+          <label className="mt-1 block text-sm text-slate-800">
+            What the trigger gives a test run (JSON)
+            <textarea
+              value={sample}
+              onChange={(event) => setSample(event.target.value)}
+              rows={3}
+              spellCheck={false}
+              className="mt-1 w-full rounded-md border border-slate-300 p-2 font-mono text-sm"
+            />
+          </label>
+        </details>
+      )}
       {problem && <Alert tone="error">{problem}</Alert>}
       {problems[""] && <Alert tone="error">{`The workflow: ${problems[""].join("; ")}`}</Alert>}
       {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}
@@ -579,7 +603,13 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
             </ReactFlow>
           </div>
         ) : view === "outline" ? (
-          <Outline workflow={workflow} states={states} select={setSelected} selected={selected} />
+          <Outline
+            workflow={workflow}
+            states={states}
+            select={setSelected}
+            selected={selected}
+            move={editable ? (id, after) => edit((current) => moveAfter(current, id, after)) : undefined}
+          />
         ) : (
           <WholeJson
             key={JSON.stringify(workflow)}
@@ -623,11 +653,45 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
   );
 }
 
-function Outline(props: { workflow: Workflow; states: Record<string, string>; select: (id: string) => void; selected: string | null }) {
+/** Moves step `id` to just after step `after` (into `after`'s list). */
+function moveAfter(workflow: Workflow, id: string, after: string): Workflow {
+  const target = find(workflow, after);
+  if (!target || id === after) return workflow;
+  return move(workflow, id, target.list, target.index + 1);
+}
+
+function Outline(props: {
+  workflow: Workflow;
+  states: Record<string, string>;
+  select: (id: string) => void;
+  selected: string | null;
+  move?: (id: string, after: string) => void;
+}) {
+  const [dragged, setDragged] = useState<string | null>(null);
   return (
     <ol aria-label="Outline" className="rounded-lg bg-white p-3 ring-1 ring-slate-200">
+      {props.move && <li className="mb-1 text-xs text-slate-600">Drag a step onto another to move it just after that one.</li>}
       {walk(props.workflow).map(({ step, depth }) => (
-        <li key={step.id} style={{ paddingLeft: `${depth * 1.25}rem` }} className="py-0.5">
+        <li
+          key={step.id}
+          style={{ paddingLeft: `${depth * 1.25}rem` }}
+          className="py-0.5"
+          draggable={!!props.move}
+          aria-label={`Outline step ${step.id}`}
+          onDragStart={(event) => {
+            setDragged(step.id);
+            event.dataTransfer.setData("text/plain", step.id);
+          }}
+          onDragOver={(event) => {
+            if (props.move && dragged && dragged !== step.id) event.preventDefault();
+          }}
+          onDrop={(event) => {
+            event.preventDefault();
+            const id = event.dataTransfer.getData("text/plain") || dragged;
+            if (props.move && id && id !== step.id) props.move(id, step.id);
+            setDragged(null);
+          }}
+        >
           <button
             type="button"
             onClick={() => props.select(step.id)}
