@@ -37,22 +37,26 @@ type Connector = {
 };
 type Target = { list: ListPath; index: number };
 
+/** Whether a key or clipboard event belongs to a field being typed in, not to the canvas. */
+const isTyping = (target: EventTarget | null) => target instanceof Element && !!target.closest("input, textarea, [contenteditable=true]");
+
 /** Undo and redo over whole documents: every edit keeps the one before. */
 export function useHistory<T>(initial: T) {
   const [state, setState] = useState({ past: [] as T[], present: initial, future: [] as T[] });
-  return {
-    present: state.present,
-    canUndo: state.past.length > 0,
-    canRedo: state.future.length > 0,
-    edit: (next: T) => setState((now) => ({ past: [...now.past, now.present], present: next, future: [] })),
-    undo: () =>
-      setState((now) =>
-        now.past.length ? { past: now.past.slice(0, -1), present: now.past[now.past.length - 1], future: [now.present, ...now.future] } : now,
-      ),
-    redo: () =>
-      setState((now) => (now.future.length ? { past: [...now.past, now.present], present: now.future[0], future: now.future.slice(1) } : now)),
-    reset: (next: T) => setState({ past: [], present: next, future: [] }),
-  };
+  // The changes only ever go through `setState`, so they stay the same functions for good.
+  const changes = useMemo(
+    () => ({
+      edit: (next: T) => setState((now) => ({ past: [...now.past, now.present], present: next, future: [] })),
+      undo: () =>
+        setState((now) =>
+          now.past.length ? { past: now.past.slice(0, -1), present: now.past[now.past.length - 1], future: [now.present, ...now.future] } : now,
+        ),
+      redo: () =>
+        setState((now) => (now.future.length ? { past: [...now.past, now.present], present: now.future[0], future: now.future.slice(1) } : now)),
+    }),
+    [],
+  );
+  return { present: state.present, canUndo: state.past.length > 0, canRedo: state.future.length > 0, ...changes };
 }
 
 /** The steps to add, by group, each a function making it with a free id. */
@@ -250,7 +254,7 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
     enabled: runId !== null,
   });
   const [live, setLive] = useState<Record<string, string>>({});
-  const states = { ...statesOf(run.data), ...live };
+  const states = useMemo(() => ({ ...statesOf(run.data), ...live }), [run.data, live]);
   const failedAt = run.data?.state === "FAILED" ? ownId(run.data.error?.step ?? run.data.steps.find((step) => step.state === "FAILED")?.id ?? "") : null;
   const resume = useMutation({
     mutationFn: () =>
@@ -287,7 +291,7 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
         setProblem((failure as Error).message);
       }
     },
-    [history, workflow],
+    [history.edit, workflow],
   );
 
   // The unsaved changes are kept in this browser as they are made, for the version they
@@ -310,16 +314,15 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
   // Copy a step (as DSL JSON, so it pastes into another workflow or a message) and paste
   // steps after the one chosen, or at the end.
   useEffect(() => {
-    const typing = (target: EventTarget | null) => target instanceof Element && target.closest("input, textarea, [contenteditable=true]");
     const copy = (event: ClipboardEvent) => {
-      if (typing(event.target) || !selected) return;
+      if (isTyping(event.target) || !selected) return;
       const step = find(workflow, selected)?.step;
       if (!step) return;
       event.clipboardData?.setData("text/plain", JSON.stringify(step, null, 2));
       event.preventDefault();
     };
     const paste = (event: ClipboardEvent) => {
-      if (typing(event.target) || !editable) return;
+      if (isTyping(event.target) || !editable) return;
       const text = event.clipboardData?.getData("text/plain");
       if (!text) return;
       event.preventDefault();
@@ -344,7 +347,7 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
 
   useEffect(() => {
     const keys = (event: KeyboardEvent) => {
-      const typing = event.target instanceof Element && event.target.closest("input, textarea, [contenteditable=true]");
+      const typing = isTyping(event.target);
       if (!typing && selected && editable && (event.key === "Delete" || event.key === "Backspace")) {
         edit((current) => remove(current, selected));
         setSelected(null);
@@ -361,7 +364,7 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
     };
     window.addEventListener("keydown", keys);
     return () => window.removeEventListener("keydown", keys);
-  }, [history, selected, editable, edit]);
+  }, [history.undo, history.redo, selected, editable, edit]);
 
   const save = useMutation({
     mutationFn: () => api<Stored>(path(`?base_version=${stored.version}`), { method: "PUT", body: workflow }),

@@ -1,5 +1,6 @@
 // The step panel's form: the fields of an action's input JSON Schema in plain words, and the
 // values of earlier steps a field can take ("data picker").
+import { segments } from "../lib/jsonpath";
 import { walk, type Step, type Workflow } from "./tree";
 
 export type Field = {
@@ -111,9 +112,7 @@ export function problemsByStep(workflow: Workflow, details: { path: string; mess
     let node: unknown = workflow;
     let owner = "";
     let field = "";
-    const pattern = /\.([^.[\]]+)|\[(\d+)\]/g;
-    for (const match of detail.path.replace(/^\$/, "").matchAll(pattern)) {
-      const key = match[1] ?? Number(match[2]);
+    for (const key of segments(detail.path)) {
       node = node && typeof node === "object" ? (node as Record<string | number, unknown>)[key] : undefined;
       if (node && typeof node === "object" && !Array.isArray(node) && typeof (node as Step).id === "string" && typeof (node as Step).type === "string") {
         owner = (node as Step).id;

@@ -74,14 +74,7 @@ export function SignIn() {
           onChange={setPassword}
         />
         {needsCode && (
-          <Field
-            label="Two-factor code"
-            name="totp_code"
-            autoComplete="one-time-code"
-            value={code}
-            onChange={setCode}
-            hint="The 6-digit code from your authenticator app, or one of your recovery codes."
-          />
+          <TwoFactorField code={code} setCode={setCode} />
         )}
       </Form>
       <GoogleButton />
@@ -92,6 +85,20 @@ export function SignIn() {
         New to Baton? <TextLink to="/sign-up">Create an account</TextLink>
       </p>
     </Card>
+  );
+}
+
+/** The second factor, as both sign-in paths ask it. */
+function TwoFactorField({ code, setCode }: { code: string; setCode: (code: string) => void }) {
+  return (
+    <Field
+      label="Two-factor code"
+      name="totp_code"
+      autoComplete="one-time-code"
+      value={code}
+      onChange={setCode}
+      hint="The 6-digit code from your authenticator app, or one of your recovery codes."
+    />
   );
 }
 
@@ -135,14 +142,7 @@ export function TwoFactorSignIn() {
           })
         }
       >
-        <Field
-          label="Two-factor code"
-          name="totp_code"
-          autoComplete="one-time-code"
-          value={code}
-          onChange={setCode}
-          hint="The 6-digit code from your authenticator app, or one of your recovery codes."
-        />
+        <TwoFactorField code={code} setCode={setCode} />
       </Form>
       <p className="mt-4 text-sm text-slate-700">
         <TextLink to="/sign-in">Start again</TextLink>

@@ -27,6 +27,7 @@ export type Execution = {
   workflow_version: number;
   state: string;
   trigger: string;
+  input?: unknown;
   error: { message?: string; step?: string } | null;
   output: unknown;
   cost_usd: string | number;
@@ -251,7 +252,7 @@ export function ExecutionPage() {
           )}
         </div>
       )}
-      <Value label="Run input" value={(run as { input?: unknown }).input} />
+      <Value label="Run input" value={run.input} />
       <h2 className="mb-2 mt-4 text-lg font-semibold text-slate-900">Steps</h2>
       {run.steps.length === 0 && <p className="text-slate-700">No step has started yet.</p>}
       <Timeline entries={entries} />

@@ -1,7 +1,7 @@
 // Integrations: every service Baton can call, the organization's connections to each, and
 // connecting one: by OAuth (the provider's consent page, opened straight from the click) or with
 // an API key. Secrets are sent once and never shown again.
-import { useState } from "react";
+import { useState, type ReactNode } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "../lib/api";
 import { describe } from "../lib/errors";
@@ -177,16 +177,24 @@ function Connection({ credential }: { credential: Credential }) {
   );
 }
 
-function ApiKeyForm({ connector, onDone }: { connector: Connector; onDone: () => void }) {
+/**
+ * A new credential's form: the fields given, then Save (stores it, refreshes the list, closes)
+ * and Cancel.
+ */
+function NewCredentialForm(props: {
+  service: string;
+  name: string;
+  secret: () => Record<string, unknown>;
+  saveLabel: string;
+  onDone: () => void;
+  children: ReactNode;
+}) {
   const queries = useQueryClient();
-  const [name, setName] = useState(connector.id);
-  const [key, setKey] = useState("");
   const save = useMutation({
-    mutationFn: () =>
-      api("/api/v1/credentials", { body: { service: connector.id, name, secret: { api_key: key.trim() } } }),
+    mutationFn: () => api("/api/v1/credentials", { body: { service: props.service, name: props.name, secret: props.secret() } }),
     onSuccess: async () => {
       await queries.invalidateQueries({ queryKey: ["credentials"] });
-      onDone();
+      props.onDone();
     },
   });
   return (
@@ -197,6 +205,25 @@ function ApiKeyForm({ connector, onDone }: { connector: Connector; onDone: () =>
         save.mutate();
       }}
     >
+      {props.children}
+      {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}
+      <span className="flex gap-2">
+        <Button type="submit" disabled={save.isPending}>
+          {save.isPending ? "Saving…" : props.saveLabel}
+        </Button>
+        <Button tone="plain" onClick={props.onDone}>
+          Cancel
+        </Button>
+      </span>
+    </form>
+  );
+}
+
+function ApiKeyForm({ connector, onDone }: { connector: Connector; onDone: () => void }) {
+  const [name, setName] = useState(connector.id);
+  const [key, setKey] = useState("");
+  return (
+    <NewCredentialForm service={connector.id} name={name} secret={() => ({ api_key: key.trim() })} saveLabel="Save connection" onDone={onDone}>
       <Field
         label="Connection name"
         name="name"
@@ -213,16 +240,7 @@ function ApiKeyForm({ connector, onDone }: { connector: Connector; onDone: () =>
         onChange={setKey}
         hint="Stored encrypted; nobody can read it back, not even you."
       />
-      {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}
-      <span className="flex gap-2">
-        <Button type="submit" disabled={save.isPending}>
-          {save.isPending ? "Saving…" : "Save connection"}
-        </Button>
-        <Button tone="plain" onClick={onDone}>
-          Cancel
-        </Button>
-      </span>
-    </form>
+    </NewCredentialForm>
   );
 }
 
@@ -302,7 +320,6 @@ function Quota({ service }: { service: string }) {
 
 /** A credential for the HTTP request step: how it signs in, and the only hosts it is sent to. */
 function HttpCredentialForm({ onDone }: { onDone: () => void }) {
-  const queries = useQueryClient();
   const [name, setName] = useState("");
   const [kind, setKind] = useState<"bearer" | "header" | "basic">("bearer");
   const [first, setFirst] = useState("");
@@ -314,26 +331,13 @@ function HttpCredentialForm({ onDone }: { onDone: () => void }) {
     if (kind === "header") return { header: { name: first, value: second }, hosts: listed };
     return { basic: { username: first, password: second }, hosts: listed };
   };
-  const save = useMutation({
-    mutationFn: () => api("/api/v1/credentials", { body: { service: "http", name, secret: secret() } }),
-    onSuccess: async () => {
-      await queries.invalidateQueries({ queryKey: ["credentials"] });
-      onDone();
-    },
-  });
   const labels = {
     bearer: ["Token", null],
     header: ["Header name", "Header value"],
     basic: ["Username", "Password"],
   }[kind];
   return (
-    <form
-      className="mt-3"
-      onSubmit={(event) => {
-        event.preventDefault();
-        save.mutate();
-      }}
-    >
+    <NewCredentialForm service="http" name={name} secret={secret} saveLabel="Save credential" onDone={onDone}>
       <Field label="Credential name" name="name" value={name} onChange={setName} hint="HTTP steps choose it by this name." />
       <label htmlFor="http-kind" className="mb-1 block text-sm font-medium text-slate-800">
         How it signs in
@@ -357,15 +361,6 @@ function HttpCredentialForm({ onDone }: { onDone: () => void }) {
         onChange={setHosts}
         hint="e.g. api.example.com, *.example.org. Baton never sends it anywhere else."
       />
-      {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}
-      <span className="flex gap-2">
-        <Button type="submit" disabled={save.isPending}>
-          {save.isPending ? "Saving…" : "Save credential"}
-        </Button>
-        <Button tone="plain" onClick={onDone}>
-          Cancel
-        </Button>
-      </span>
-    </form>
+    </NewCredentialForm>
   );
 }
