@@ -17,6 +17,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const binary = process.argv[2];
 assert.ok(binary, "usage: node e2e/run.mjs <path to the baton binary>");
 const shots = join(here, "screenshots");
+// A fresh folder each run: a failure's screenshot from an earlier run would mislead.
+rmSync(shots, { recursive: true, force: true });
 mkdirSync(shots, { recursive: true });
 
 /** The newest link to `path` in the mails of the outbox, quoted-printable undone. */
