@@ -123,6 +123,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
                 ),
             ]),
             example: json!({"email_id": "{{trigger.email_id}}"}),
+            writes: false,
         },
         ActionDeclaration {
             id: "search",
@@ -136,6 +137,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
                 ("next_page_token", text_or_null()),
             ]),
             example: json!({"query": "is:unread label:support", "limit": 10}),
+            writes: false,
         },
         ActionDeclaration {
             id: "save_draft",
@@ -147,6 +149,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
                 ("thread_id", json!({"type": "string"})),
             ]),
             example: json!({"to": "ann@customer.com", "subject": "Re: Invoice 42", "body": "Dear Ann, ...", "reply_to": "18c2f0a1b2c3d4e5"}),
+            writes: true,
         },
         ActionDeclaration {
             id: "send",
@@ -157,6 +160,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
                 ("thread_id", json!({"type": "string"})),
             ]),
             example: json!({"to": "ann@customer.com", "subject": "Your order", "body": "It ships today."}),
+            writes: true,
         },
         ActionDeclaration {
             id: "label",
@@ -170,6 +174,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
                 ),
             ]),
             example: json!({"email_id": "18c2f0a1b2c3d4e5", "add": ["STARRED"], "remove": ["UNREAD"]}),
+            writes: true,
         },
     ],
     triggers: vec![TriggerDeclaration {

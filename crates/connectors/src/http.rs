@@ -70,6 +70,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
             ("body", json!({})),
         ]),
         example: json!({"method": "POST", "url": "https://api.example.com/orders", "json": {"sku": "A-1", "qty": 2}}),
+        writes: true,
     }],
     triggers: Vec::new(),
     rate_limit: None,
@@ -231,6 +232,18 @@ impl Connector for Http {
         BoundCredential::open(secret)
             .err()
             .map(|problem| problem.into_path_and_message())
+    }
+
+    /// A GET, HEAD or OPTIONS reads; any other method (or one not given as text) may write.
+    fn writes(&self, _action: &str, inputs: &Value) -> bool {
+        let method = match inputs.get("method") {
+            None | Some(Value::Null) => "GET",
+            Some(Value::String(method)) => method.as_str(),
+            Some(_) => return true,
+        };
+        !["GET", "HEAD", "OPTIONS"]
+            .iter()
+            .any(|read| method.eq_ignore_ascii_case(read))
     }
 
     async fn call(&self, call: &ActionCall) -> Result<Value, StepError> {

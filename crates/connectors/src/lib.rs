@@ -56,6 +56,9 @@ pub struct ActionDeclaration {
     pub output_schema: Value,
     /// A valid input, shown in the editor and checked against the schema by the tests.
     pub example: Value,
+    /// Whether it changes something outside Baton (sends, posts, writes): a "safe test"
+    /// previews such a call instead of making it.
+    pub writes: bool,
 }
 
 /// The schema of an output object with these fields (all present, some maybe null).
@@ -116,6 +119,17 @@ pub trait Connector: Send + Sync {
     /// How many calls of `action` one request carries (see [`Connectors::batch_size`]).
     fn batch_size(&self, _action: &str) -> usize {
         1
+    }
+
+    /// Whether this call of `action` changes something outside Baton (see
+    /// [`Connectors::writes`]): what the action declares, unless the connector knows better
+    /// from the inputs.
+    fn writes(&self, action: &str, _inputs: &Value) -> bool {
+        self.declaration()
+            .actions
+            .iter()
+            .find(|declared| declared.id == action)
+            .is_none_or(|declared| declared.writes)
     }
 
     /// Several calls of one action with one credential, each with its result, in order.
@@ -437,6 +451,12 @@ impl Connectors for Registry {
             Some(connector) => connector.webhook(incoming),
             None => Err(format!("there is no connector {service:?}")),
         }
+    }
+
+    fn writes(&self, service: &str, action: &str, inputs: &Value) -> bool {
+        self.connectors
+            .get(service)
+            .is_none_or(|connector| connector.writes(action, inputs))
     }
 
     fn batch_size(&self, service: &str, action: &str) -> usize {

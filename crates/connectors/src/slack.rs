@@ -107,6 +107,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
                 ("message", json!({"type": "object"})),
             ]),
             example: json!({"channel": "#sales", "text": "New hot lead: *Ann Example* (score 92)"}),
+            writes: true,
         },
         ActionDeclaration {
             id: "reply_in_thread",
@@ -118,6 +119,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
                 ("message", json!({"type": "object"})),
             ]),
             example: json!({"channel": "C0123456789", "thread_ts": "1764590000.000100", "text": "Done."}),
+            writes: true,
         },
         ActionDeclaration {
             id: "list_channels",
@@ -131,6 +133,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
                 ("next_cursor", text_or_null()),
             ]),
             example: json!({"types": "public_channel,private_channel", "limit": 200}),
+            writes: false,
         },
         ActionDeclaration {
             id: "lookup_user",
@@ -141,6 +144,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
                 json!({"type": "object", "required": ["id"]}),
             )]),
             example: json!({"email": "ann@example.com"}),
+            writes: false,
         },
     ],
     triggers: Vec::new(),

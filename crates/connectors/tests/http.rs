@@ -322,3 +322,36 @@ fn every_action_declares_a_schema_that_accepts_its_example() {
         }
     }
 }
+
+#[test]
+fn what_sends_or_writes_is_known_for_a_safe_test() {
+    let registry = registry("");
+    let writes =
+        |service: &str, action: &str, inputs: Value| registry.writes(service, action, &inputs);
+    assert!(!writes("gmail", "read_email", json!({"email_id": "1"})));
+    assert!(!writes("gmail", "search", json!({})));
+    assert!(writes("gmail", "save_draft", json!({})));
+    assert!(writes("gmail", "send", json!({})));
+    assert!(writes("slack", "post_message", json!({})));
+    assert!(!writes("slack", "list_channels", json!({})));
+    // HTTP by its method: reading is safe, anything else (or a method not yet known) may write.
+    assert!(!writes("http", "request", json!({"url": "https://x.test"})));
+    assert!(!writes(
+        "http",
+        "request",
+        json!({"method": "get", "url": "https://x.test"})
+    ));
+    assert!(writes(
+        "http",
+        "request",
+        json!({"method": "DELETE", "url": "https://x.test"})
+    ));
+    assert!(writes(
+        "http",
+        "request",
+        json!({"method": "{{ trigger.method }}", "url": "https://x.test"})
+    ));
+    // A service or action Baton does not know is taken to write.
+    assert!(writes("stripe", "refund", json!({})));
+    assert!(writes("gmail", "no_such_action", json!({})));
+}

@@ -181,15 +181,19 @@ pub enum TriggerKind {
     Workflow,
     /// Started by something new that polling a service found (a new email).
     Poll,
+    /// One step tried alone from the builder ("Test this step"), with the values it reads
+    /// given; kept so that what it cost counts.
+    StepTest,
 }
 
 impl TriggerKind {
-    pub const ALL: [TriggerKind; 5] = [
+    pub const ALL: [TriggerKind; 6] = [
         Self::Manual,
         Self::Schedule,
         Self::Webhook,
         Self::Workflow,
         Self::Poll,
+        Self::StepTest,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -199,6 +203,7 @@ impl TriggerKind {
             Self::Webhook => "webhook",
             Self::Workflow => "workflow",
             Self::Poll => "poll",
+            Self::StepTest => "step_test",
         }
     }
 }

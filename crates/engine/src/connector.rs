@@ -210,6 +210,13 @@ pub trait Connectors: Send + Sync {
         1
     }
 
+    /// Whether this call changes something outside Baton (sends mail, posts, writes a record):
+    /// a "safe test" of the step previews the request instead of making it. Unknown services
+    /// and actions are taken to write.
+    fn writes(&self, _service: &str, _action: &str, _inputs: &Value) -> bool {
+        true
+    }
+
     /// Several calls of one action, with one credential, each with its own result, in order.
     async fn batch(&self, calls: Vec<ActionCall>) -> Vec<Result<Value, StepError>> {
         let mut results = Vec::with_capacity(calls.len());

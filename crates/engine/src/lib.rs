@@ -27,4 +27,4 @@ pub mod transform;
 pub use compile::{CompileOptions, CompiledWorkflow, compile_workflow, validate_document};
 pub use error::{EngineError, StepError};
 pub use limits::Limits;
-pub use run::{Cancel, Canceller, Engine, LeaseCheck, Observer, Outcome, RunOptions};
+pub use run::{Cancel, Canceller, Engine, LeaseCheck, Observer, Outcome, RunOptions, StepTest};

@@ -354,6 +354,41 @@ impl Runtime {
         Ok(finished)
     }
 
+    /// Tests one step of `compiled` (a stored version, or the builder's unsaved draft) alone:
+    /// see [`baton_engine::Engine::test_step`]. It runs in memory; when it ran (not a safe
+    /// test's preview) the execution is stored once, finished, as a `step_test` run of the
+    /// workflow's `run.version`, so that what it cost counts against the month's AI spend.
+    pub async fn test_step(
+        &self,
+        run: NewRun,
+        compiled: &CompiledWorkflow,
+        step: &str,
+        values: &serde_json::Map<String, Value>,
+        safe: bool,
+    ) -> Result<(Option<Execution>, baton_engine::StepTest), RuntimeError> {
+        let (execution, _) = queued(run, None);
+        let memory = MemoryExecutions::new();
+        let execution = memory.create_execution(execution).await?;
+        let options = RunOptions {
+            user: worker::running_user(self, &execution).await,
+            ..RunOptions::default()
+        };
+        let tested = self
+            .engine
+            .test_step(&memory, &execution, compiled, step, values, safe, &options)
+            .await?;
+        if tested.run.is_none() {
+            return Ok((None, tested));
+        }
+        let (finished, steps) = memory
+            .take(execution.id)
+            .ok_or(RuntimeError::NotFound("execution"))?;
+        self.store
+            .record_finished_execution(&finished, &steps)
+            .await?;
+        Ok((Some(finished), tested))
+    }
+
     /// Like [`Runtime::start`], once per delivery id: a repeated delivery starts nothing and
     /// returns the first one's execution, with `false`.
     pub async fn deliver(

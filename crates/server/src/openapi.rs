@@ -161,6 +161,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("post" "/api/v1/workflows/{id}/activate", "workflows", "Turn its schedule and webhook on", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("post" "/api/v1/workflows/{id}/deactivate", "workflows", "Turn its schedule and webhook off", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("post" "/api/v1/workflows/{id}/runs", "executions", "Run the current version (?wait=SECONDS waits for the end)", signed_in = true, body = J("RunRequest"), ok = (202, Some("Execution")), errors = [403, 404]),
+    endpoint!("post" "/api/v1/workflows/{id}/test-step", "workflows", "Test one step alone with a run's data or values typed in (safe: preview calls that send or write)", signed_in = true, body = J("StepTestRequest"), ok = (200, Some("StepTest")), errors = [400, 403, 404]),
     endpoint!("get" "/api/v1/workflows/{id}/schedule", "workflows", "The schedule and its next runs", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404, 409]),
     endpoint!("get" "/api/v1/workflows/{id}/poll", "workflows", "The poll trigger: when it looked, when it looks next, why its last look failed", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404, 409]),
     endpoint!("post" "/api/v1/workflows/{id}/poll", "workflows", "Make the poll trigger look now", signed_in = true, body = NoBody, ok = (202, Some("Object")), errors = [403, 404, 409]),
@@ -237,6 +238,10 @@ fn components() -> Map<String, Value> {
     add("RunRequest", schema_of::<crate::workflows::RunRequest>());
     add("Answer", schema_of::<crate::executions::Answer>());
     add(
+        "StepTestRequest",
+        schema_of::<crate::workflows::StepTestRequest>(),
+    );
+    add(
         "RetryRequest",
         schema_of::<crate::executions::RetryRequest>(),
     );
@@ -303,6 +308,21 @@ fn components() -> Map<String, Value> {
             "attempts": {"type": "integer"},
             "started_at": {"type": ["string", "null"], "format": "date-time"},
             "finished_at": {"type": ["string", "null"], "format": "date-time"},
+            "duration_ms": {"type": ["integer", "null"]},
+            "usage": usage,
+            "cost_usd": {"type": "number"}
+        }}),
+    );
+    add(
+        "StepTest",
+        json!({"type": "object", "required": ["id", "state", "source"], "properties": {
+            "id": {"type": "string"},
+            "state": {"enum": ["COMPLETED", "FAILED", "WAITING", "PREVIEW"], "description": "PREVIEW: a safe test's call not made; `input` is what it would send"},
+            "input": {}, "output": {}, "error": {},
+            "source": {"type": "object", "description": "Where the step's data came from: {kind: run, execution, started_at} or {kind: sample}"},
+            "execution": {"type": ["string", "null"], "format": "uuid", "description": "The step_test execution kept (none for a preview)"},
+            "stopped": {"type": "string"},
+            "attempts": {"type": "integer"},
             "duration_ms": {"type": ["integer", "null"]},
             "usage": usage,
             "cost_usd": {"type": "number"}

@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/workflows/{id}/activate", post(activate))
         .route("/api/v1/workflows/{id}/deactivate", post(deactivate))
         .route("/api/v1/workflows/{id}/runs", post(start_run))
+        .route("/api/v1/workflows/{id}/test-step", post(test_step))
         .route("/api/v1/workflows/{id}/schedule", get(schedule))
         .route("/api/v1/workflows/{id}/poll", get(poll).post(poll_now))
 }
@@ -670,6 +671,163 @@ async fn start_run(
             &steps,
         )),
     ))
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StepTestRequest {
+    /// The id of the step to test.
+    step: String,
+    /// The workflow as it is being edited (unsaved); the current version when absent.
+    #[serde(default)]
+    #[schemars(with = "Option<Value>")]
+    definition: Option<Value>,
+    /// A run of this workflow whose trigger data and step outputs the step reads.
+    #[serde(default)]
+    from_execution: Option<String>,
+    /// The trigger's data, over the run's.
+    #[serde(default)]
+    #[schemars(with = "Option<Value>")]
+    input: Option<Value>,
+    /// Values the step reads by name (an earlier step's output by its id, a loop's `item`),
+    /// over the run's.
+    #[serde(default)]
+    #[schemars(with = "Option<Value>")]
+    values: Option<Value>,
+    /// Preview, rather than make, a call that sends, posts or writes.
+    #[serde(default)]
+    safe: bool,
+}
+
+/// "Test this step": runs one step alone, reading the trigger data and earlier outputs of a
+/// run of the workflow (`from_execution`) and/or values typed in. It runs once, without
+/// retries; with `safe`, a call that would change something outside Baton answers the request
+/// it would send instead of sending it. A step that ran is kept as a `step_test` execution, so
+/// what it cost is counted.
+async fn test_step(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<StepTestRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let workflow = find(&state, &signed_in, &id).await?;
+    signed_in.require(Action::EditWorkflow {
+        creator: workflow.created_by,
+    })?;
+    let invalid =
+        |path: &str, message: String| ApiError::invalid("the step test is invalid", path, message);
+    let compiled = match &request.definition {
+        Some(definition) => std::sync::Arc::new(
+            state
+                .runtime
+                .validate(definition)
+                .map_err(|found| problems("the workflow is invalid", found))?,
+        ),
+        None => current(&state, &signed_in, &workflow).await?,
+    };
+    let mut input = json!({});
+    let mut values = serde_json::Map::new();
+    let mut source = json!({"kind": "sample"});
+    if let Some(execution) = &request.from_execution {
+        let run = match execution.parse::<baton_core::ExecutionId>() {
+            Ok(run) => state.store.execution(signed_in.org, run).await?,
+            Err(_) => None,
+        }
+        .filter(|run| run.workflow_id == workflow.id)
+        .ok_or_else(|| {
+            invalid(
+                "$.from_execution",
+                format!("this workflow has no run {execution:?}"),
+            )
+        })?;
+        input = run.input.clone();
+        // The outputs of the steps that completed outside loops (a loop item's steps are
+        // `each[2].send`): what a step after them reads by id.
+        for step in state.store.step_runs(run.id).await? {
+            if step.state == baton_core::StepState::Completed
+                && !step.step_key.contains('[')
+                && let Some(output) = step.output
+            {
+                values.insert(step.step_key, output);
+            }
+        }
+        source = json!({"kind": "run", "execution": run.id, "started_at": run.created_at, "trigger": run.trigger});
+    }
+    match request.input {
+        None => {}
+        Some(given @ Value::Object(_)) => {
+            input = given;
+            if source["kind"] == "sample" {
+                source = json!({"kind": "sample"});
+            } else {
+                source["input"] = json!("typed in");
+            }
+        }
+        Some(_) => {
+            return Err(invalid(
+                "$.input",
+                "must be a JSON object (the trigger's fields)".into(),
+            ));
+        }
+    }
+    match request.values {
+        None => {}
+        Some(Value::Object(given)) => {
+            if !given.is_empty() {
+                source["values_typed_in"] = json!(given.keys().collect::<Vec<_>>());
+            }
+            values.extend(given);
+        }
+        Some(_) => {
+            return Err(invalid(
+                "$.values",
+                "must be a JSON object of values by name (an earlier step's id)".into(),
+            ));
+        }
+    }
+    let run = NewRun {
+        org_id: signed_in.org,
+        workflow_id: workflow.id,
+        version: workflow.current_version,
+        trigger: TriggerKind::StepTest,
+        run_as: signed_in.user(),
+        input,
+    };
+    let (execution, tested) = state
+        .runtime
+        .test_step(run, &compiled, &request.step, &values, request.safe)
+        .await
+        .map_err(|error| match error {
+            baton_runtime::RuntimeError::Engine(baton_engine::EngineError::NoSuchStep(step)) => {
+                invalid("$.step", format!("the workflow has no step {step:?}"))
+            }
+            baton_runtime::RuntimeError::Engine(baton_engine::EngineError::Answer(why)) => {
+                invalid("$.step", why)
+            }
+            other => crate::executions::runtime_error(other),
+        })?;
+    if let Some(execution) = &execution {
+        audit::record(
+            &state,
+            &client,
+            Event::by(&signed_in, "workflow.step_tested")
+                .target(format!("workflow:{}", workflow.key))
+                .details(json!({"step": request.step, "execution": execution.id})),
+        )
+        .await;
+    }
+    let mut shown = match &tested.run {
+        Some(run) => baton_runtime::step_json(run),
+        None => json!({"state": "PREVIEW", "input": tested.preview}),
+    };
+    shown["id"] = json!(request.step);
+    shown["source"] = source;
+    shown["execution"] = json!(execution.as_ref().map(|execution| execution.id));
+    if let Some(why) = tested.stopped {
+        shown["stopped"] = json!(why);
+    }
+    Ok(Json(shown))
 }
 
 /// The workflow's schedule and its next run times (in UTC and in the schedule's zone).

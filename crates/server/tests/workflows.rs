@@ -23,6 +23,7 @@ conformance!(
     a_run_knows_who_started_it_and_their_company,
     ids_names_keys_versions_and_credentials_are_checked_at_save,
     a_run_with_an_idempotency_key_starts_once,
+    a_step_is_tested_alone_with_a_runs_data_or_previewed_safely,
 );
 
 fn total() -> Value {
@@ -1223,4 +1224,170 @@ async fn a_run_with_an_idempotency_key_starts_once(test: &TestStore) {
     );
     let fresh = keyed_run(&app, &owner, "order-78", input).await;
     assert!(!ids.contains(fresh.body["id"].as_str().unwrap()));
+}
+
+async fn a_step_is_tested_alone_with_a_runs_data_or_previewed_safely(test: &TestStore) {
+    // A service that counts the orders posted to it and answers with their number.
+    let posted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = posted.clone();
+    let service = axum::Router::new().route(
+        "/orders",
+        axum::routing::post(move |body: String| {
+            let number = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            async move { axum::Json(json!({"number": number, "received": body})) }
+        })
+        .get(|| async { axum::Json(json!({"open": 2})) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let app = App::reaching_localhost(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    let workflow = json!({"id": "wf_order", "name": "Order", "steps": [
+        {"id": "total", "type": "transformation", "action": "calculate", "inputs": {"expression": "trigger.price * trigger.qty"}},
+        {"id": "open", "type": "integration", "service": "http", "action": "request",
+         "inputs": {"method": "GET", "url": format!("http://{addr}/orders")}},
+        {"id": "order", "type": "integration", "service": "http", "action": "request",
+         "inputs": {"method": "POST", "url": format!("http://{addr}/orders"), "json": {"total": "{{ total.result }}"}}},
+        {"id": "check", "type": "approval", "message": "ok?"}
+    ]});
+    post(&app, &owner, "/api/v1/workflows", workflow.clone()).await;
+    let run = post(
+        &app,
+        &owner,
+        "/api/v1/workflows/wf_order/runs",
+        json!({"input": {"price": 5, "qty": 3}}),
+    )
+    .await;
+    let run = until(&app, &owner, run.body["id"].as_str().unwrap(), "WAITING").await;
+    assert_eq!(posted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let run_id = run["id"].as_str().unwrap();
+    let test_step = |body: Value| {
+        let (app, owner) = (&app, &owner);
+        async move { post(app, owner, "/api/v1/workflows/wf_order/test-step", body).await }
+    };
+
+    // With the run's data: the step reads `total` as the run left it, and says where from.
+    let mut edited = workflow.clone();
+    edited["steps"][2]["inputs"]["json"] = json!({"total": "{{ total.result }}", "note": "rush"});
+    let safe = test_step(
+        json!({"step": "order", "definition": edited, "from_execution": run_id, "safe": true}),
+    )
+    .await;
+    assert_eq!(safe.status, StatusCode::OK, "{}", safe.body);
+    assert_eq!(safe.body["state"], "PREVIEW");
+    assert_eq!(
+        safe.body["input"]["inputs"]["json"],
+        json!({"total": 15, "note": "rush"}),
+        "the unsaved edit is what is previewed"
+    );
+    assert_eq!(safe.body["source"]["kind"], "run");
+    assert_eq!(safe.body["source"]["execution"], run_id);
+    assert_eq!(
+        safe.body["execution"],
+        Value::Null,
+        "a preview keeps no run"
+    );
+    assert_eq!(
+        posted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "a safe test posts nothing"
+    );
+
+    // A call that only reads runs even in a safe test.
+    let read = test_step(json!({"step": "open", "from_execution": run_id, "safe": true})).await;
+    assert_eq!(read.body["state"], "COMPLETED", "{}", read.body);
+    assert_eq!(read.body["output"]["body"]["open"], 2);
+
+    // For real, with a value typed in over the run's: one call, kept as a step_test run.
+    let real = test_step(
+        json!({"step": "order", "from_execution": run_id, "values": {"total": {"result": 99}}}),
+    )
+    .await;
+    assert_eq!(real.body["state"], "COMPLETED", "{}", real.body);
+    assert_eq!(real.body["output"]["body"]["number"], 2);
+    assert_eq!(real.body["input"]["inputs"]["json"]["total"], 99);
+    assert_eq!(real.body["source"]["values_typed_in"], json!(["total"]));
+    assert_eq!(posted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let kept = get(
+        &app,
+        &owner,
+        &format!(
+            "/api/v1/executions/{}",
+            real.body["execution"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(kept.body["trigger"], "step_test");
+    assert_eq!(kept.body["state"], "COMPLETED");
+    assert_eq!(
+        kept.body["steps"].as_array().unwrap().len(),
+        1,
+        "{}",
+        kept.body
+    );
+
+    // Sample data alone: the trigger typed in.
+    let sample = test_step(json!({"step": "total", "input": {"price": 2, "qty": 4}})).await;
+    assert_eq!(sample.body["output"]["result"], 8, "{}", sample.body);
+    assert_eq!(sample.body["source"]["kind"], "sample");
+
+    // A failure is told at once, not retried: the call is made once.
+    let failing = test_step(
+        json!({"step": "order", "definition": {"id": "wf_order", "name": "Order", "steps": [
+            {"id": "order", "type": "integration", "service": "http", "action": "request",
+             "inputs": {"method": "POST", "url": format!("http://{addr}/missing")}}
+        ]}}),
+    )
+    .await;
+    assert_eq!(failing.body["state"], "FAILED", "{}", failing.body);
+    assert_eq!(failing.body["attempts"], 1, "{}", failing.body);
+    assert!(
+        failing.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("404"),
+        "{}",
+        failing.body
+    );
+
+    // What cannot be tested says why, and where.
+    for (body, path, says) in [
+        (json!({"step": "nope"}), "$.step", "no step"),
+        (json!({"step": "check"}), "$.step", "test run"),
+        (
+            json!({"step": "total", "from_execution": "not-a-run"}),
+            "$.from_execution",
+            "no run",
+        ),
+        (
+            json!({"step": "total", "input": [1]}),
+            "$.input",
+            "JSON object",
+        ),
+        (
+            json!({"step": "total", "definition": {"id": "wf_order", "steps": []}}),
+            "$",
+            "",
+        ),
+    ] {
+        let refused = test_step(body.clone()).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            refused.body
+        );
+        let detail = &refused.body["error"]["details"][0];
+        assert!(
+            detail["path"].as_str().unwrap().starts_with(path),
+            "{body}: {}",
+            refused.body
+        );
+        assert!(
+            detail["message"].as_str().unwrap().contains(says),
+            "{body}: {}",
+            refused.body
+        );
+    }
 }

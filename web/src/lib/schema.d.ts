@@ -1058,6 +1058,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows/{id}/test-step": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Test one step alone with a run's data or values typed in (safe: preview calls that send or write) */
+        post: operations["post /api/v1/workflows/{id}/test-step"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows/{id}/versions": {
         parameters: {
             query?: never;
@@ -1225,7 +1242,7 @@ export interface components {
             state: "PENDING" | "RUNNING" | "WAITING" | "COMPLETED" | "FAILED" | "CANCELLED";
             steps: components["schemas"]["Step"][];
             /** @enum {unknown} */
-            trigger?: "manual" | "schedule" | "webhook" | "workflow" | "poll";
+            trigger?: "manual" | "schedule" | "webhook" | "workflow" | "poll" | "step_test";
             usage?: {
                 input_tokens?: number;
                 output_tokens?: number;
@@ -1452,6 +1469,63 @@ export interface components {
                 input_tokens?: number;
                 output_tokens?: number;
             };
+        };
+        StepTest: {
+            attempts?: number;
+            cost_usd?: number;
+            duration_ms?: number | null;
+            error?: unknown;
+            /**
+             * Format: uuid
+             * @description The step_test execution kept (none for a preview)
+             */
+            execution?: string | null;
+            id: string;
+            input?: unknown;
+            output?: unknown;
+            /** @description Where the step's data came from: {kind: run, execution, started_at} or {kind: sample} */
+            source: Record<string, never>;
+            /**
+             * @description PREVIEW: a safe test's call not made; `input` is what it would send
+             * @enum {unknown}
+             */
+            state: "COMPLETED" | "FAILED" | "WAITING" | "PREVIEW";
+            stopped?: string;
+            usage?: {
+                input_tokens?: number;
+                output_tokens?: number;
+            };
+        };
+        /** StepTestRequest */
+        StepTestRequest: {
+            /**
+             * @description The workflow as it is being edited (unsaved); the current version when absent.
+             * @default null
+             */
+            definition: unknown;
+            /**
+             * @description A run of this workflow whose trigger data and step outputs the step reads.
+             * @default null
+             */
+            from_execution: string | null;
+            /**
+             * @description The trigger's data, over the run's.
+             * @default null
+             */
+            input: unknown;
+            /**
+             * @description Preview, rather than make, a call that sends, posts or writes.
+             * @default false
+             */
+            safe: boolean;
+            /** @description The id of the step to test. */
+            step: string;
+            /**
+             * @description Values the step reads by name (an earlier step's output by its id, a loop's `item`),
+             *     over the run's.
+             * @default null
+             */
+            values: unknown;
         };
         StoredWorkflow: {
             active: boolean;
@@ -7713,6 +7787,95 @@ export interface operations {
             };
             /** @description Conflicts with the object's state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid content; details name each place */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "post /api/v1/workflows/{id}/test-step": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StepTestRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepTest"];
+                };
+            };
+            /** @description Unreadable request (bad JSON, bad query) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the credentials are wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed for this role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also: an object of another organization) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -22,7 +22,7 @@ use crate::scope::Scope;
 use crate::transform;
 
 /// A call, its inputs rendered, ready to attempt.
-enum Prepared {
+pub(super) enum Prepared {
     /// The request, and the `(provider, model)` fallbacks to ask in turn.
     Llm(LlmRequest, Vec<(String, String)>),
     Integration(ActionCall),
@@ -165,10 +165,13 @@ impl Run<'_> {
                 }
                 Err(error) => error,
             };
-            match step
-                .backoff
-                .decide(run.attempts as u32, &error, rand::random::<f64>())
-            {
+            let decision = if self.one_attempt {
+                Decision::GiveUp
+            } else {
+                step.backoff
+                    .decide(run.attempts as u32, &error, rand::random::<f64>())
+            };
+            match decision {
                 Decision::RetryAfter(wait) => {
                     tracing::debug!(step = key, attempt = run.attempts, ?wait, error = %error.message, "retrying");
                     run.error = Some(error.to_json(key, run.attempts as u32));
@@ -208,7 +211,7 @@ impl Run<'_> {
     }
 
     /// Renders a step's inputs into the call to make, and the record of what was asked.
-    fn prepare(
+    pub(super) fn prepare(
         &self,
         step: &CompiledStep,
         key: &str,

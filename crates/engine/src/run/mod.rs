@@ -6,8 +6,10 @@
 mod flow;
 mod leaf;
 mod sub;
+mod test;
 
 pub use sub::{ResolvedWorkflow, StoredWorkflows, WorkflowResolver};
+pub use test::StepTest;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -383,6 +385,7 @@ impl Engine {
             memo,
             options,
             steps_run: AtomicU32::new(0),
+            one_attempt: false,
             family: options
                 .family
                 .clone()
@@ -543,6 +546,8 @@ pub(crate) struct Run<'a> {
     memo: HashMap<String, StepRun>,
     options: &'a RunOptions,
     steps_run: AtomicU32,
+    /// A step test: a failed call is reported at once, not retried.
+    one_attempt: bool,
     family: Arc<crate::limits::Family>,
 }
 
