@@ -7,9 +7,9 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { createHmac } from "node:crypto";
-import { createServer } from "node:http";
 import { chromium } from "playwright-core";
 import { serve } from "./serve.mjs";
+import { fakeGoogle, fakeOpenAI } from "./fakes.mjs";
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -34,16 +34,10 @@ function mailedLink(data, path) {
   throw new Error(`no mail links to ${path}`);
 }
 
-/**
- * A stand-in for OpenAI on this machine: its model list refuses every key with OpenAI's own
- * 401 answer, as api.openai.com does for a made-up key.
- */
-const openai = createServer((request, response) => {
-  response.writeHead(request.url === "/v1/models" ? 401 : 404, { "content-type": "application/json" });
-  response.end(JSON.stringify({ error: { message: "Incorrect API key provided", type: "invalid_request_error", param: null, code: "invalid_api_key" } }));
-});
-await new Promise((resolve) => openai.listen(0, "127.0.0.1", resolve));
-const { child, base, data } = await serve(binary, { BATON_OPENAI_BASE_URL: `http://127.0.0.1:${openai.address().port}/v1` });
+// OpenAI and Google (OAuth and Gmail) stand-ins on this machine, in their own wire formats.
+const openai = await fakeOpenAI();
+const google = await fakeGoogle();
+const { child, base, data } = await serve(binary, { BATON_OPENAI_BASE_URL: openai.base, ...google.env });
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -673,19 +667,15 @@ try {
     await renamed.waitFor({ state: "detached" });
 
     // OAuth: the consent page opens in a new window straight from the click.
-    // (Google is not reachable from here: its page is answered by the test.)
-    await page.context().route("https://accounts.google.com/**", (route) =>
-      route.fulfill({ contentType: "text/html", body: "<title>Google consent</title><p>Allow Baton?</p>" }),
-    );
     const gmail = page.getByRole("listitem", { name: "Gmail", exact: true });
     await gmail.getByRole("button", { name: "Connect Gmail" }).click();
     const [consent] = await Promise.all([
       page.context().waitForEvent("page"),
       gmail.getByRole("button", { name: "Continue to Gmail" }).click(),
     ]);
-    await consent.waitForURL(/accounts\.google\.com/);
+    await consent.waitForURL(/\/o\/oauth2\/v2\/auth/);
     const asked = new URL(consent.url());
-    assert.equal(asked.hostname, "accounts.google.com", `the consent page opened: ${consent.url()}`);
+    assert.equal(asked.origin, google.base, `the consent page opened: ${consent.url()}`);
     assert.equal(asked.searchParams.get("client_id"), "baton-test.apps.googleusercontent.com");
     assert.equal(asked.searchParams.get("code_challenge_method"), "S256");
     await consent.close();
@@ -701,6 +691,133 @@ try {
     await http.getByRole("button", { name: "Save credential" }).click();
     await http.getByRole("listitem", { name: "Connection crm" }).getByText("Connected").waitFor();
     assert.equal(await page.getByText("crm-secret-value").count(), 0, "the secret is never shown");
+  });
+
+  await run("the seed's email draft built by clicking: connect Gmail and OpenAI, map fields, test steps, run it green, break it, fix it and resume without a second AI call", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.setViewportSize({ width: 1280, height: 900 });
+    // Connect OpenAI with a key, and Gmail through Google's consent page.
+    await page.getByRole("link", { name: "Integrations" }).click();
+    const ai = page.getByRole("listitem", { name: "OpenAI", exact: true });
+    await ai.getByRole("button", { name: "Connect OpenAI" }).click();
+    await ai.getByLabel("OpenAI API key").fill("sk-test-good");
+    await ai.getByRole("button", { name: "Save connection" }).click();
+    await ai.getByRole("listitem", { name: "Connection openai" }).getByText("Connected").waitFor();
+    const gmail = page.getByRole("listitem", { name: "Gmail", exact: true });
+    await gmail.getByRole("button", { name: "Connect Gmail" }).click();
+    const [consent] = await Promise.all([page.context().waitForEvent("page"), gmail.getByRole("button", { name: "Continue to Gmail" }).click()]);
+    await consent.getByRole("link", { name: "Allow" }).click();
+    await consent.getByRole("heading", { name: "gmail is connected" }).waitFor();
+    await consent.close();
+
+    // A new workflow, built step by step.
+    await page.getByRole("link", { name: "Workflows" }).click();
+    await page.getByRole("link", { name: "New workflow" }).click();
+    await page.getByLabel("Its name").fill("Reply to support mail");
+    await page.getByRole("button", { name: "Open the builder" }).click();
+    const canvas = page.getByLabel("Workflow canvas");
+    const card = (id) => canvas.getByLabel(`Step ${id}`);
+    const choose = (id) => card(id).getByRole("button").first().click();
+    const addAtEnd = async (search, label) => {
+      // The canvas draws only what is in view: the end of the workflow is brought into it.
+      await page.getByRole("button", { name: "Fit View" }).click();
+      await canvas.getByRole("button", { name: /^\+ Add (a|the first) step$/ }).click();
+      await page.getByLabel("Search").fill(search);
+      await page.getByRole("button", { name: label }).click();
+    };
+    /** Empties a field of the step's form and fills it with `typed`, then values picked from earlier steps. */
+    const map = async (field, typed, ...picked) => {
+      await page.getByLabel(field, { exact: true }).fill(typed);
+      for (const label of picked) await page.getByLabel(`Insert a value into ${field.replace(" (required)", "")}`).selectOption({ label });
+    };
+    await addAtEnd("read", "Read a message: from, to, subject, the body as text, its thread.");
+    await card("read_email").waitFor();
+    // Test the first step alone against the mailbox, with sample trigger data typed in.
+    await choose("read_email");
+    const tester = page.getByRole("region", { name: "Test this step" });
+    await tester.getByLabel("Sample trigger data (JSON)").fill('{"email_id": "m1"}');
+    await tester.getByRole("button", { name: "Test this step" }).click();
+    const result = page.getByRole("region", { name: "Test result" });
+    await result.getByText("Data typed in").waitFor();
+    await result.getByLabel("Step output").getByText('"from": "ann@customer.example"').waitFor();
+
+    await addAtEnd("ask", "Ask an AI model");
+    await choose("ask_ai");
+    await map("Prompt (required)", "Write a short, kind reply to this email from ", "read_email: From", "read_email: Body");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await addAtEnd("write", "Write text");
+    await choose("write");
+    await map("Text to write (required)", "", "ask_ai: Response");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await addAtEnd("if", "If / else");
+    await choose("check");
+    await map("Condition (required)", "'order' in", "read_email: Subject");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await card("check").getByText("If 'order' in read_email.subject").waitFor();
+    await page.getByRole("button", { name: "Fit View" }).click();
+    await canvas.getByRole("button", { name: "+ Add a step (if true)" }).click();
+    await page.getByLabel("Search").fill("draft");
+    await page.getByRole("button", { name: "Save a draft; with reply_to, a reply in the message's thread." }).click();
+    await choose("save_draft");
+    await map("To (required)", "", "read_email: From");
+    await map("Subject (required)", "Re:", "read_email: Subject");
+    await map("Body (required)", "", "write: Text");
+    await map("Reply to", "", "read_email: Id");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await card("save_draft").getByText("Save draft in Gmail to {{read_email.from}}").waitFor();
+    await page.screenshot({ path: join(shots, "builder-email-draft.png") });
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByRole("button", { name: "Saved" }).waitFor();
+    const built = await page.evaluate(async () => (await (await fetch("/api/v1/workflows/wf_reply_to_support_mail")).json()).definition);
+    assert.deepEqual(
+      built.steps.map((step) => step.id),
+      ["read_email", "ask_ai", "write", "check"],
+    );
+    assert.equal(built.steps[3].then[0].inputs.to, "{{ read_email.from }}", "the picker wrote a reference by step id");
+
+    // A test run: every step turns green; the model is asked once, one draft is saved in the thread.
+    await page.getByText("Test input").click();
+    await page.getByLabel("What the trigger gives a test run (JSON)").fill('{"email_id": "m1"}');
+    await page.getByRole("button", { name: "Test run" }).click();
+    for (const id of ["read_email", "ask_ai", "write", "check", "save_draft"]) {
+      await card(id).getByText("Completed").waitFor({ timeout: 20_000 });
+    }
+    assert.equal(openai.state.calls, 1);
+    assert.equal(google.state.drafts.length, 1);
+    assert.match(google.state.drafts[0], /^To: ann@customer\.example\r$/m);
+    assert.match(google.state.drafts[0], /^In-Reply-To: <order-42@customer\.example>\r$/m);
+    assert.match(openai.state.prompts[0], /from ann@customer\.example Hello, my order 42/);
+
+    // A safe test of the step that writes, with the run's data: what it would send, nothing sent.
+    await choose("save_draft");
+    await tester.getByRole("button", { name: "Test this step" }).click();
+    await result.getByText("Not sent: safe test").waitFor();
+    await result.getByText(/Data from the run of/).waitFor();
+    await result.getByLabel("Step input").getByText('"to": "ann@customer.example"').waitFor();
+    assert.equal(google.state.drafts.length, 1, "a safe test saves no draft");
+
+    // Break it: a recipient that is no address. The run fails at that step, after the model answered.
+    await map("To (required)", "the support team");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByRole("button", { name: "Saved" }).waitFor();
+    await page.getByRole("button", { name: "Test run" }).click();
+    await card("save_draft").getByText("Failed").waitFor({ timeout: 20_000 });
+    await page.getByText('This run failed at "save_draft"').waitFor();
+    await page.getByText(/Invalid To header/).first().waitFor();
+    assert.equal(openai.state.calls, 2);
+
+    // Fix it, save, resume from the failed step: the model's answer is reused, not asked again.
+    await choose("save_draft");
+    await map("To (required)", "", "read_email: From");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByRole("button", { name: "Saved" }).waitFor();
+    await page.getByRole("button", { name: 'Resume from "save_draft"' }).click();
+    await card("save_draft").getByText("Completed").waitFor({ timeout: 20_000 });
+    assert.equal(openai.state.calls, 2, "resuming asked the model nothing more");
+    assert.equal(google.state.drafts.length, 2);
+    await page.screenshot({ path: join(shots, "builder-email-draft-resumed.png") });
   });
 
   await run("set the AI budget, make an API key that works until it is revoked", async (page) => {
@@ -822,7 +939,8 @@ try {
   });
 } finally {
   await browser.close();
-  openai.close();
+  openai.server.close();
+  google.server.close();
   child.kill("SIGTERM");
   rmSync(data, { recursive: true, force: true });
 }

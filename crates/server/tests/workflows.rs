@@ -1351,6 +1351,15 @@ async fn a_step_is_tested_alone_with_a_runs_data_or_previewed_safely(test: &Test
         failing.body
     );
 
+    // The workflow's activity counts its runs, not its step tests.
+    let listed = get(&app, &owner, "/api/v1/workflows").await;
+    assert_eq!(
+        listed.body["items"][0]["runs_this_week"], 1,
+        "{}",
+        listed.body
+    );
+    assert_eq!(listed.body["items"][0]["last_run"]["state"], "WAITING");
+
     // What cannot be tested says why, and where.
     for (body, path, says) in [
         (json!({"step": "nope"}), "$.step", "no step"),

@@ -214,7 +214,8 @@ pub trait WorkflowStore: Send + Sync {
     /// ran them, and its key becomes free.
     async fn delete_workflow(&self, org: OrgId, id: WorkflowId) -> Result<()>;
     /// For each workflow of the organization that has run: its runs since `since` (with how
-    /// many completed and failed) and its latest run, in one pass over the executions.
+    /// many completed and failed) and its latest run, in one pass over the executions. Step
+    /// tests (trigger `step_test`) are not runs of the workflow and are left out.
     async fn workflow_activity(
         &self,
         org: OrgId,

@@ -691,13 +691,15 @@ macro_rules! impl_store {
                 let rows: Vec<(uuid::Uuid, i64, i64, i64, DateTime<Utc>, String)> = sqlx::query_as(
                     "SELECT a.workflow_id, a.runs, a.completed, a.failed, a.last_at, \
                      (SELECT e.state FROM executions e WHERE e.workflow_id = a.workflow_id \
-                      AND e.created_at = a.last_at ORDER BY e.id DESC LIMIT 1) \
+                      AND e.created_at = a.last_at AND e.trigger <> 'step_test' \
+                      ORDER BY e.id DESC LIMIT 1) \
                      FROM (SELECT workflow_id, \
                            CAST(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END) AS BIGINT) AS runs, \
                            CAST(SUM(CASE WHEN created_at >= $2 AND state = 'COMPLETED' THEN 1 ELSE 0 END) AS BIGINT) AS completed, \
                            CAST(SUM(CASE WHEN created_at >= $2 AND state = 'FAILED' THEN 1 ELSE 0 END) AS BIGINT) AS failed, \
                            MAX(created_at) AS last_at \
-                           FROM executions WHERE org_id = $1 GROUP BY workflow_id) a",
+                           FROM executions WHERE org_id = $1 AND trigger <> 'step_test' \
+                           GROUP BY workflow_id) a",
                 )
                 .bind(org.as_uuid())
                 .bind(stored_time(since))

@@ -1,7 +1,7 @@
 // The visual builder: the workflow drawn as its tree (React Flow only as the viewport), an
 // outline of the same tree, "+" on every edge and in empty branches, a step panel, undo/redo,
 // save as a new version, and a test run whose steps light up live.
-import { lazy, memo, Suspense, useCallback, useEffect, useMemo, useState } from "react";
+import { lazy, memo, Suspense, useCallback, useEffect, useId, useMemo, useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import {
   BaseEdge,
@@ -24,6 +24,7 @@ import { useMayEditWorkflow } from "../shell";
 import { Alert, Button, StateBadge, buttonClass } from "../ui";
 import { available, fieldsOf, problemsByStep, type Field } from "./form";
 import { layout, type Edge as LaidEdge, type Placed } from "./layout";
+import { StepTest, testable } from "./StepTest";
 import { kindOf, summarize } from "./summary";
 import { find, freeId, insert, move, pasted, remove, replaceStep, walk, type ListPath, type Step, type Workflow } from "./tree";
 
@@ -123,16 +124,15 @@ const StepNode = memo(function StepNode({ data }: NodeProps) {
       <button type="button" onClick={() => select(step.id)} className="block w-full px-3 py-2 text-left focus:outline-none focus:ring-2 focus:ring-indigo-600">
         <span className="flex items-center justify-between gap-2">
           <span className="truncate font-mono text-xs font-semibold text-slate-900">{step.id}</span>
-          <span className={`rounded px-1.5 text-[10px] uppercase ${step.type === "approval" || step.type === "delay" ? "bg-amber-100 text-amber-900" : "bg-slate-100 text-slate-700"}`}>
-            {badgeOf(step)}
+          <span className="flex shrink-0 items-center gap-1">
+            {/* On the first line, so that a two-line summary still fits the card. */}
+            {state && <StateBadge state={state} />}
+            <span className={`rounded px-1.5 text-[10px] uppercase ${step.type === "approval" || step.type === "delay" ? "bg-amber-100 text-amber-900" : "bg-slate-100 text-slate-700"}`}>
+              {badgeOf(step)}
+            </span>
           </span>
         </span>
         <span className="mt-1 line-clamp-2 block text-xs text-slate-800">{summarize(step)}</span>
-        {state && (
-          <span className="mt-1 block">
-            <StateBadge state={state} />
-          </span>
-        )}
         {problems && problems.length > 0 && (
           <span className="mt-1 block text-xs font-medium text-red-800">
             {problems.length === 1 ? "1 problem" : `${problems.length} problems`}
@@ -216,9 +216,11 @@ export default function Builder() {
   const { id = "" } = useParams();
   const path = (rest = ""): ApiPath => `/api/v1/workflows/${encodeURIComponent(id)}${rest}`;
   const stored = useQuery({ queryKey: ["workflow", id], queryFn: () => api<Stored>(path()) });
+  // What the trigger gives a test run: kept across saves (each saved version redraws the canvas).
+  const [sample, setSample] = useState("{}");
   if (stored.isPending) return <p role="status">Loading…</p>;
   if (stored.isError) return <Alert tone="error">{describe(stored.error)}</Alert>;
-  return <Canvas key={stored.data.version} stored={stored.data} path={path} />;
+  return <Canvas key={stored.data.version} stored={stored.data} path={path} sample={sample} setSample={setSample} />;
 }
 
 type RunStep = { id: string; state: string; error: { message?: string; class?: string } | null };
@@ -234,7 +236,17 @@ function statesOf(run: Run | undefined): Record<string, string> {
   return states;
 }
 
-function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => ApiPath }) {
+function Canvas({
+  stored,
+  path,
+  sample,
+  setSample,
+}: {
+  stored: Stored;
+  path: (rest?: string) => ApiPath;
+  sample: string;
+  setSample: (sample: string) => void;
+}) {
   const queries = useQueryClient();
   const [params, setParams] = useSearchParams();
   const fixing = params.get("execution");
@@ -374,7 +386,6 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
     },
   });
 
-  const [sample, setSample] = useState("{}");
   const test = useMutation({
     mutationFn: () => {
       let input: unknown;
@@ -388,7 +399,9 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
     onSuccess: (started) => {
       setLive({});
       setRunId(started.id);
-      setParams({}, { replace: true });
+      // In the address, so that the run stays on the canvas when the workflow is saved (a
+      // failed test run is then fixed and resumed) or the page reloaded.
+      setParams({ execution: started.id }, { replace: true });
     },
   });
   useEffect(() => {
@@ -560,7 +573,7 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
       {test.isError && <Alert tone="error">{describe(test.error)}</Alert>}
       {runId && (
         <p className="mb-2 text-sm text-slate-800">
-          {fixing ? "The run being fixed" : "Test run"}:{" "}
+          {run.data?.state === "FAILED" ? "The run being fixed" : "Test run"}:{" "}
           <Link to={`/executions/${runId}`} className="text-indigo-800 underline">
             see its steps
           </Link>
@@ -641,6 +654,7 @@ function Canvas({ stored, path }: { stored: Stored; path: (rest?: string) => Api
               problems={problems[chosen.id] ?? []}
               connectors={connectors.data?.items ?? []}
               editable={editable}
+              test={{ workflowKey: stored.id, runId, sample }}
               apply={(next) => edit((current) => replaceStep(current, chosen.id, next))}
               remove={() => {
                 edit((current) => remove(current, chosen.id));
@@ -748,6 +762,7 @@ function StepPanel(props: {
   problems: string[];
   connectors: Connector[];
   editable: boolean;
+  test: { workflowKey: string; runId: string | null; sample: string };
   apply: (step: Step) => void;
   remove: () => void;
 }) {
@@ -812,18 +827,41 @@ function StepPanel(props: {
           </Button>
         </div>
       )}
+      {props.editable && testable(props.step) && <StepTest {...props.test} workflow={props.workflow} step={props.step} />}
     </div>
   );
 }
 
-/** The fields a step's form shows, where the step has one: its inputs (or prompt). */
-function formFor(step: Step): "inputs" | "llm" | null {
-  if (step.type === "llm") return "llm";
+/** The fields a step's form shows, where the step has one: its inputs, or its own settings. */
+function formFor(step: Step): "inputs" | "top" | null {
+  if (step.type in TOP_FIELDS) return "top";
   if (step.type === "integration" || (step.type === "transformation" && (step.action === "template" || step.action === "calculate"))) {
     return "inputs";
   }
   return null;
 }
+
+/** The settings of the step kinds that are not an action's inputs, in plain words. */
+const TOP_FIELDS: Record<string, Field[]> = {
+  llm: [
+    { name: "provider", label: "AI provider", kind: "choice", required: true, options: ["openai", "anthropic", "google", "cohere"] },
+    { name: "model", label: "Model", kind: "text", required: true, help: "e.g. gpt-4o-mini" },
+    { name: "prompt", label: "Prompt", kind: "text", required: true, help: "What to ask. Put values in with {{ }} or the list below." },
+  ],
+  conditional: [
+    {
+      name: "condition",
+      label: "Condition",
+      kind: "text",
+      required: true,
+      help: "When it is true the first branch runs, else the second; e.g. read_email.subject is not none and 'order' in read_email.subject",
+      expression: true,
+    },
+  ],
+  loop: [{ name: "items", label: "Items to go through", kind: "text", required: true, help: "A list, e.g. search.messages", expression: true }],
+  approval: [{ name: "message", label: "What to ask", kind: "text", required: true, help: "The person sees this with Approve and Reject." }],
+  delay: [{ name: "duration", label: "How long to wait", kind: "text", required: true, help: "e.g. 30s, 10m, 2h, 1d" }],
+};
 
 const TRANSFORMATION_FIELDS: Record<string, Field[]> = {
   template: [{ name: "template", label: "Text to write", kind: "text", required: true, help: "Put values in with {{ }} or the list below." }],
@@ -844,17 +882,12 @@ function StepForm(props: {
     enabled: props.step.type === "integration",
   });
   const action = props.connectors.find((connector) => connector.id === props.step.service)?.actions?.find((known) => known.id === props.step.action);
-  const fields: Field[] =
-    props.step.type === "llm"
-      ? [
-          { name: "provider", label: "AI provider", kind: "choice", required: true, options: ["openai", "anthropic", "google", "cohere"] },
-          { name: "model", label: "Model", kind: "text", required: true, help: "e.g. gpt-4o-mini" },
-          { name: "prompt", label: "Prompt", kind: "text", required: true, help: "What to ask. Put values in with {{ }} or the list below." },
-        ]
-      : props.step.type === "transformation"
-        ? TRANSFORMATION_FIELDS[String(props.step.action)] ?? []
-        : fieldsOf(action?.input_schema as never);
-  const onTop = props.step.type === "llm";
+  const onTop = props.step.type in TOP_FIELDS;
+  const fields: Field[] = onTop
+    ? TOP_FIELDS[props.step.type]
+    : props.step.type === "transformation"
+      ? TRANSFORMATION_FIELDS[String(props.step.action)] ?? []
+      : fieldsOf(action?.input_schema as never);
   const get = (name: string) => (onTop ? draft[name] : ((draft.inputs ?? {}) as Record<string, unknown>)[name]);
   const set = (name: string, value: unknown) =>
     setDraft((now) => {
@@ -911,6 +944,7 @@ function FormField(props: {
   change: (value: unknown) => void;
 }) {
   const { field } = props;
+  const id = useId();
   const label = `${field.label}${field.required ? " (required)" : ""}`;
   const input = "mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5 text-sm";
   return (
@@ -933,10 +967,14 @@ function FormField(props: {
           </select>
         </label>
       ) : (
-        <label className="block text-sm font-medium text-slate-800">
-          {label}
+        <>
+          {/* Labelled by its own element, so that its name is the label and not what was typed. */}
+          <label htmlFor={id} className="block text-sm font-medium text-slate-800">
+            {label}
+          </label>
           <textarea
-            rows={field.name === "prompt" || field.name === "template" || field.name === "body" ? 4 : 1}
+            id={id}
+            rows={field.name === "prompt" || field.name === "template" || field.name === "body" || field.name === "condition" ? 4 : 1}
             value={typeof props.value === "string" ? props.value : props.value === undefined ? "" : JSON.stringify(props.value)}
             disabled={!props.editable}
             onChange={(event) => {
@@ -946,7 +984,7 @@ function FormField(props: {
             }}
             className={`${input} font-mono`}
           />
-        </label>
+        </>
       )}
       {field.help && <p className="mt-0.5 text-xs text-slate-600">{field.help}</p>}
       {props.editable && (field.kind === "text" || field.kind === "number" || field.kind === "json") && props.values.length > 0 && (

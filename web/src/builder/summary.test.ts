@@ -4,10 +4,13 @@ import { summarize } from "./summary";
 describe("summarize", () => {
   it("says what each kind of step does", () => {
     expect(summarize({ id: "d", type: "integration", service: "gmail", action: "create_draft", inputs: { to: "{{ trigger.from }}" } })).toBe(
-      "create draft in gmail to {{trigger.from}}",
+      "Create draft in Gmail to {{trigger.from}}",
     );
     expect(summarize({ id: "a", type: "llm", provider: "openai", model: "gpt-4o-mini", prompt: "Draft a reply to {{ trigger.body }}" })).toBe(
       "Ask openai (gpt-4o-mini): “Draft a reply to {{trigger.body}}”",
+    );
+    expect(summarize({ id: "h", type: "integration", service: "http", action: "request", inputs: { url: "https://x.test" } })).toBe(
+      "Request in HTTP to https://x.test",
     );
     expect(summarize({ id: "c", type: "conditional", condition: "score.value > 7" })).toBe("If score.value > 7");
     expect(summarize({ id: "l", type: "loop", items: "trigger.rows" })).toBe("For each item in trigger.rows");

@@ -3,6 +3,9 @@ import type { Step } from "./tree";
 
 const words = (text: string) => text.replaceAll("_", " ");
 
+/** How services are written where their id is not their name. */
+const SERVICES: Record<string, string> = { http: "HTTP", hubspot: "HubSpot", openai: "OpenAI" };
+
 /** `{{ trigger.from }}` → `{{trigger.from}}`, long text shortened. */
 function quote(value: unknown, length = 40): string {
   const text = typeof value === "string" ? value.replace(/\{\{\s*([^}]+?)\s*\}\}/g, "{{$1}}") : JSON.stringify(value);
@@ -16,7 +19,9 @@ export function summarize(step: Step): string {
       return `Ask ${String(step.provider ?? "an AI model")} (${String(step.model ?? "its default model")}): “${quote(step.prompt ?? inputs.prompt ?? "")}”`;
     case "integration": {
       const target = inputs.to ?? inputs.channel ?? inputs.email ?? inputs.url;
-      return `${words(String(step.action ?? "call"))} in ${String(step.service ?? "a service")}${target !== undefined ? ` to ${quote(target, 30)}` : ""}`;
+      const action = words(String(step.action ?? "call"));
+      const service = SERVICES[String(step.service)] ?? String(step.service ?? "a service").replace(/^./, (first) => first.toUpperCase());
+      return `${action.charAt(0).toUpperCase()}${action.slice(1)} in ${service}${target !== undefined ? ` to ${quote(target, 30)}` : ""}`;
     }
     case "transformation":
       switch (step.action) {

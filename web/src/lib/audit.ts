@@ -39,6 +39,7 @@ export const ACTIONS: Record<string, string> = {
   "workflow.deactivated": "turned a workflow off",
   "workflow.deleted": "deleted a workflow",
   "workflow.run": "ran a workflow",
+  "workflow.step_tested": "tested a step of a workflow",
   "workflow.hook_secret_set": "set a webhook's signing secret",
   "workflow.hook_secret_removed": "removed a webhook's signing secret",
   "execution.approved": "approved a step",

@@ -142,6 +142,7 @@ export function ExecutionList() {
                 {workflows.name(execution.workflow_id)}
               </Link>
               <span className="flex items-center gap-2 text-sm text-slate-700">
+                {execution.trigger === "step_test" && <span className="rounded bg-slate-100 px-1.5 text-xs">step test</span>}
                 <StateBadge state={execution.state} />
                 {new Date(execution.created_at).toLocaleString()}
               </span>

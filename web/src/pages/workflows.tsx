@@ -230,6 +230,57 @@ const BLANK = JSON.stringify(
   2,
 );
 
+/** `Reply to support mail` → `wf_reply_to_support_mail`. */
+export function keyOf(name: string): string {
+  const words = name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "")
+    .slice(0, 60);
+  return `wf_${words || "workflow"}`;
+}
+
+/** A named, empty workflow (started by hand) opened in the builder. */
+function BuildByClicking() {
+  const navigate = useNavigate();
+  const queries = useQueryClient();
+  const [name, setName] = useState("");
+  const create = useMutation({
+    mutationFn: () =>
+      api<Stored>("/api/v1/workflows", { body: { id: keyOf(name), name: name.trim(), trigger: { type: "manual" }, steps: [] } }),
+    onSuccess: async (stored) => {
+      await queries.invalidateQueries({ queryKey: ["workflows"] });
+      navigate(`/workflows/${stored.id}/build`);
+    },
+  });
+  return (
+    <form
+      className="mb-6 rounded-lg bg-white p-4 ring-1 ring-slate-200"
+      onSubmit={(event) => {
+        event.preventDefault();
+        create.mutate();
+      }}
+    >
+      <h2 className="mb-2 text-lg font-semibold text-slate-900">Build it step by step</h2>
+      <label className="mb-2 block text-sm font-medium text-slate-800">
+        Its name
+        <input
+          value={name}
+          onChange={(event) => setName(event.target.value)}
+          required
+          maxLength={200}
+          placeholder="Reply to support mail"
+          className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5"
+        />
+      </label>
+      {create.isError && <Alert tone="error">{describe(create.error)}</Alert>}
+      <Button type="submit" disabled={!name.trim() || create.isPending}>
+        Open the builder
+      </Button>
+    </form>
+  );
+}
+
 export function NewWorkflow() {
   const navigate = useNavigate();
   const queries = useQueryClient();
@@ -237,6 +288,8 @@ export function NewWorkflow() {
   return (
     <section>
       <h1 className="mb-2 text-2xl font-semibold text-slate-900">New workflow</h1>
+      <BuildByClicking />
+      <h2 className="mb-2 text-lg font-semibold text-slate-900">Or from its JSON</h2>
       <p className="mb-2 text-slate-700">Paste a workflow's JSON, open a .json file, or start from a blank one.</p>
       <div className="mb-4">
         <Button tone="plain" onClick={() => setStart({ text: BLANK, key: start.key + 1 })}>

@@ -1,0 +1,191 @@
+// Local stand-ins for the services the browser tests' workflows call: OpenAI and Google (its
+// OAuth consent and token endpoints, and the Gmail API). Each answers in the provider's wire
+// format, and every answer is checked against the provider's published schema kept in
+// crates/connectors/tests/contracts/ before it is sent, so a fake cannot drift from the real API.
+import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const contracts = join(dirname(fileURLToPath(import.meta.url)), "../../crates/connectors/tests/contracts");
+const gmailSchemas = JSON.parse(readFileSync(join(contracts, "gmail-v1.json"), "utf8")).schemas;
+const openaiSchemas = JSON.parse(readFileSync(join(contracts, "openai-chat.json"), "utf8")).components.schemas;
+
+/**
+ * Throws when `value` has a field the schema does not declare, lacks one it requires, or has a
+ * value of another JSON type; follows `$ref`s (Google's bare names, OpenAI's `#/components/...`).
+ */
+export function conform(schemas, schema, value, at = "$") {
+  if (typeof schema === "string") schema = { $ref: schema };
+  if (schema.$ref) return conform(schemas, schemas[schema.$ref.split("/").pop()], value, at);
+  const options = schema.anyOf ?? schema.oneOf;
+  if (options) {
+    const fits = options.some((option) => {
+      try {
+        conform(schemas, option, value, at);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (!fits) throw new Error(`${at} fits none of its schema's options`);
+    return;
+  }
+  for (const part of schema.allOf ?? []) conform(schemas, part, value, at);
+  const types = [schema.type].flat().filter(Boolean);
+  const kind = value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "number" && Number.isInteger(value) ? "integer" : typeof value;
+  if (types.length && !types.some((type) => type === kind || (type === "number" && kind === "integer"))) {
+    // Google's discovery documents give int64 fields as strings with a format.
+    if (!(kind === "string" && types.includes("string"))) throw new Error(`${at} is ${kind}, the schema says ${types.join("|")}`);
+  }
+  if (kind === "object" && schema.properties) {
+    for (const key of Object.keys(value)) {
+      if (!(key in schema.properties) && schema.additionalProperties !== true && !schema.additionalProperties) {
+        throw new Error(`${at}.${key} is not in the schema`);
+      }
+      if (key in schema.properties) conform(schemas, schema.properties[key], value[key], `${at}.${key}`);
+    }
+    for (const key of schema.required ?? []) if (!(key in value)) throw new Error(`${at}.${key} is required by the schema`);
+  }
+  if (kind === "array" && schema.items) value.forEach((item, index) => conform(schemas, schema.items, item, `${at}[${index}]`));
+}
+
+const body = (request) =>
+  new Promise((resolve) => {
+    let text = "";
+    request.on("data", (chunk) => (text += chunk));
+    request.on("end", () => resolve(text));
+  });
+
+const listen = (server) => new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${server.address().port}`)));
+
+/**
+ * OpenAI: the model list answers the key `sk-test-good` and refuses any other with OpenAI's own
+ * 401; chat completions (for that key) answer with a reply drafted from the prompt and count
+ * every call, in `calls`.
+ */
+export async function fakeOpenAI() {
+  const state = { calls: 0, prompts: [] };
+  const refuse = (response) => {
+    response.writeHead(401, { "content-type": "application/json" });
+    response.end(JSON.stringify({ error: { message: "Incorrect API key provided", type: "invalid_request_error", param: null, code: "invalid_api_key" } }));
+  };
+  const server = createServer(async (request, response) => {
+    const text = await body(request);
+    const good = request.headers.authorization === "Bearer sk-test-good";
+    const send = (schema, value) => {
+      conform(openaiSchemas, schema, value);
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(JSON.stringify(value));
+    };
+    if (request.url === "/v1/models") {
+      if (!good) return refuse(response);
+      return send("ListModelsResponse", { object: "list", data: [{ id: "gpt-4o-mini", object: "model", created: 1721172741, owned_by: "system" }] });
+    }
+    if (request.url === "/v1/chat/completions" && request.method === "POST") {
+      if (!good) return refuse(response);
+      const asked = JSON.parse(text);
+      state.calls += 1;
+      const prompt = asked.messages.at(-1).content;
+      state.prompts.push(prompt);
+      const reply = "Thank you for writing. We are looking into your order and will reply within a day.";
+      return send("CreateChatCompletionResponse", {
+        id: `chatcmpl-${state.calls}`,
+        object: "chat.completion",
+        created: Math.floor(Date.now() / 1000),
+        model: asked.model,
+        choices: [{ index: 0, message: { role: "assistant", content: reply, refusal: null }, finish_reason: "stop", logprobs: null }],
+        usage: { prompt_tokens: 120, completion_tokens: 30, total_tokens: 150 },
+      });
+    }
+    response.writeHead(404, { "content-type": "application/json" });
+    response.end(JSON.stringify({ error: { message: `Unknown request URL: ${request.method} ${request.url}`, type: "invalid_request_error", param: null, code: null } }));
+  });
+  return { server, state, base: `${await listen(server)}/v1` };
+}
+
+const base64url = (text) => Buffer.from(text).toString("base64url");
+
+/**
+ * Google: a consent page whose "Allow" link goes back to Baton with a code, the token endpoint
+ * that trades it, and the Gmail API's profile, messages.get and drafts.create over one mailbox
+ * holding message `m1`. Drafts whose To is no address are refused as Gmail does (400).
+ */
+export async function fakeGoogle() {
+  const state = { drafts: [] };
+  const message = {
+    id: "m1",
+    threadId: "t1",
+    labelIds: ["INBOX", "UNREAD"],
+    snippet: "Hello, my order 42 has not arrived yet.",
+    historyId: "1001",
+    internalDate: "1764590000000",
+    sizeEstimate: 812,
+    payload: {
+      partId: "",
+      mimeType: "text/plain",
+      filename: "",
+      headers: [
+        { name: "From", value: "ann@customer.example" },
+        { name: "To", value: "support@shop.example" },
+        { name: "Subject", value: "Where is my order?" },
+        { name: "Message-ID", value: "<order-42@customer.example>" },
+      ],
+      body: { size: 41, data: base64url("Hello, my order 42 has not arrived yet.") },
+    },
+  };
+  const server = createServer(async (request, response) => {
+    const url = new URL(request.url, "http://google.test");
+    const text = await body(request);
+    const json = (status, value, schema) => {
+      if (schema) conform(gmailSchemas, schema, value);
+      response.writeHead(status, { "content-type": "application/json" });
+      response.end(JSON.stringify(value));
+    };
+    if (url.pathname === "/o/oauth2/v2/auth") {
+      const back = new URL(url.searchParams.get("redirect_uri"));
+      back.searchParams.set("code", "consent-code");
+      back.searchParams.set("state", url.searchParams.get("state"));
+      response.writeHead(200, { "content-type": "text/html" });
+      return response.end(`<!doctype html><title>Google consent</title><p>Baton wants to read and draft your mail.</p><a href="${back.href.replaceAll("&", "&amp;")}">Allow</a>`);
+    }
+    if (url.pathname === "/token" && request.method === "POST") {
+      const form = new URLSearchParams(text);
+      if (form.get("code") !== "consent-code" && form.get("grant_type") !== "refresh_token") return json(400, { error: "invalid_grant" });
+      return json(200, { access_token: "ya29.test-access", refresh_token: "1//test-refresh", expires_in: 3599, token_type: "Bearer", scope: "https://www.googleapis.com/auth/gmail.modify" });
+    }
+    if (request.headers.authorization !== "Bearer ya29.test-access") {
+      return json(401, { error: { code: 401, message: "Request had invalid authentication credentials.", status: "UNAUTHENTICATED" } });
+    }
+    const mailbox = "/gmail/v1/users/me";
+    if (url.pathname === `${mailbox}/profile`) {
+      return json(200, { emailAddress: "support@shop.example", messagesTotal: 1, threadsTotal: 1, historyId: "1001" }, "Profile");
+    }
+    if (url.pathname === `${mailbox}/messages/m1`) return json(200, message, "Message");
+    if (url.pathname.startsWith(`${mailbox}/messages/`)) {
+      return json(404, { error: { code: 404, message: "Requested entity was not found.", status: "NOT_FOUND" } });
+    }
+    if (url.pathname === `${mailbox}/drafts` && request.method === "POST") {
+      const raw = Buffer.from(JSON.parse(text).message.raw, "base64url").toString("utf8");
+      const to = /^To: (.*)$/m.exec(raw)?.[1] ?? "";
+      if (!to.includes("@")) {
+        return json(400, { error: { code: 400, message: "Invalid To header", status: "INVALID_ARGUMENT", errors: [{ message: "Invalid To header", domain: "global", reason: "invalidArgument" }] } });
+      }
+      state.drafts.push(raw);
+      const id = `r-${state.drafts.length}`;
+      return json(200, { id, message: { id: `d${state.drafts.length}`, threadId: "t1", labelIds: ["DRAFT"] } }, "Draft");
+    }
+    json(404, { error: { code: 404, message: `Not found: ${request.method} ${url.pathname}`, status: "NOT_FOUND" } });
+  });
+  const base = await listen(server);
+  return {
+    server,
+    state,
+    base,
+    env: {
+      BATON_GMAIL_BASE_URL: base,
+      BATON_GMAIL_AUTHORIZE_URL: `${base}/o/oauth2/v2/auth`,
+      BATON_GMAIL_TOKEN_URL: `${base}/token`,
+    },
+  };
+}
