@@ -811,6 +811,7 @@ try {
     await choose("save_draft");
     await map("To (required)", "", "read_email: From");
     await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByLabel("What changed (optional)").fill("The draft goes to the sender again");
     await page.getByRole("button", { name: "Save", exact: true }).click();
     await page.getByRole("button", { name: "Saved" }).waitFor();
     await page.getByRole("button", { name: 'Resume from "save_draft"' }).click();
@@ -818,6 +819,10 @@ try {
     assert.equal(openai.state.calls, 2, "resuming asked the model nothing more");
     assert.equal(google.state.drafts.length, 2);
     await page.screenshot({ path: join(shots, "builder-email-draft-resumed.png") });
+    // The versions say, in the saver's words, what the fix was.
+    await page.getByRole("link", { name: "Reply to support mail" }).click();
+    await page.getByRole("tab", { name: "Versions" }).click();
+    await page.getByText("“The draft goes to the sender again”").waitFor();
   });
 
   await run("set the AI budget, make an API key that works until it is revoked", async (page) => {

@@ -268,6 +268,7 @@ impl Local {
                         definition: document.clone(),
                         created_by: None,
                         base_version: None,
+                        note: None,
                     })
                     .await?;
                 Ok((workflow.id, version.version))

@@ -31,6 +31,8 @@ pub struct WorkflowVersion {
     pub definition: serde_json::Value,
     pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
+    /// What the person who saved it said changed, if anything.
+    pub note: Option<String>,
 }
 
 /// A workflow to create, with its first version.
@@ -55,4 +57,6 @@ pub struct NewVersion {
     /// (`StoreError::Conflict` otherwise), so that nobody overwrites a newer save unseen.
     /// `None` saves over whatever is current.
     pub base_version: Option<i32>,
+    /// What changed, in the words of the person saving (optional).
+    pub note: Option<String>,
 }

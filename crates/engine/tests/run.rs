@@ -674,6 +674,7 @@ async fn a_sub_workflow_runs_as_a_child_execution() {
             ]}),
             created_by: None,
             base_version: None,
+            note: None,
         })
         .await
         .unwrap();

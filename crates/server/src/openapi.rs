@@ -153,7 +153,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("post" "/api/v1/workflows", "workflows", "Save a new workflow (its document's id kept when free)", signed_in = true, body = J("Workflow"), ok = (201, Some("StoredWorkflow")), errors = [403]),
     endpoint!("post" "/api/v1/workflows/validate", "workflows", "Check a workflow without saving it", signed_in = true, body = J("Workflow"), ok = (200, Some("Object")), errors = []),
     endpoint!("get" "/api/v1/workflows/{id}", "workflows", "A workflow and its current definition", signed_in = true, body = NoBody, ok = (200, Some("StoredWorkflow")), errors = [404]),
-    endpoint!("put" "/api/v1/workflows/{id}", "workflows", "Save the next version (?base_version=N: only if N is still the current one, else 409)", signed_in = true, body = J("Workflow"), ok = (200, Some("StoredWorkflow")), errors = [403, 404]),
+    endpoint!("put" "/api/v1/workflows/{id}", "workflows", "Save the next version (?base_version=N: only if N is still the current one, else 409; ?note=: what changed)", signed_in = true, body = J("Workflow"), ok = (200, Some("StoredWorkflow")), errors = [403, 404]),
     endpoint!("delete" "/api/v1/workflows/{id}", "workflows", "Delete a workflow", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
     endpoint!("get" "/api/v1/workflows/{id}/versions", "workflows", "The versions, newest first", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [404]),
     endpoint!("get" "/api/v1/workflows/{id}/versions/{version}", "workflows", "One version's definition", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404]),
@@ -293,6 +293,7 @@ fn components() -> Map<String, Value> {
             "created_by": {"type": ["string", "null"], "format": "uuid"},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
+            "note": {"type": ["string", "null"], "description": "What the saver said changed in this version"},
             "definition": {"$ref": "#/components/schemas/Workflow"}
         }}),
     );

@@ -88,6 +88,7 @@ fn summary(workflow: &Workflow) -> Value {
 fn with_definition(workflow: &Workflow, version: &WorkflowVersion) -> Value {
     let mut shown = summary(workflow);
     shown["definition"] = version.definition.clone();
+    shown["note"] = json!(version.note);
     shown
 }
 
@@ -306,6 +307,7 @@ async fn save(
     mut document: Value,
     action: &str,
     base_version: Option<i32>,
+    note: Option<String>,
 ) -> Result<Json<Value>, ApiError> {
     signed_in.require(Action::EditWorkflow {
         creator: workflow.created_by,
@@ -338,6 +340,7 @@ async fn save(
             definition: document,
             created_by: signed_in.user(),
             base_version,
+            note,
         })
         .await?;
     crate::hooks::ensure_for(
@@ -364,7 +367,12 @@ struct ReplaceQuery {
     /// The version the change was made from: the save is refused (409) when another was saved
     /// since.
     base_version: Option<i32>,
+    /// What changed, in the saver's words (at most 500 characters).
+    note: Option<String>,
 }
+
+/// The longest note a saved version keeps.
+const MAX_NOTE: usize = 500;
 
 async fn replace(
     State(state): State<AppState>,
@@ -376,6 +384,19 @@ async fn replace(
 ) -> Result<Json<Value>, ApiError> {
     signed_in.require(Action::ViewWorkflows)?;
     let asked = query(asked)?;
+    let note = asked
+        .note
+        .map(|note| note.trim().to_owned())
+        .filter(|note| !note.is_empty());
+    if note
+        .as_ref()
+        .is_some_and(|note| note.chars().count() > MAX_NOTE)
+    {
+        return Err(bad_query(
+            "note",
+            format!("must be at most {MAX_NOTE} characters"),
+        ));
+    }
     let workflow = find(&state, &signed_in, &id).await?;
     save(
         &state,
@@ -385,6 +406,7 @@ async fn replace(
         document,
         "workflow.changed",
         asked.base_version,
+        note,
     )
     .await
 }
@@ -434,6 +456,7 @@ async fn versions(
             "version": version.version,
             "created_by": version.created_by,
             "created_at": version.created_at,
+            "note": version.note,
             "current": version.version == workflow.current_version,
         })).collect::<Vec<_>>(),
         "next_cursor": versions.next_cursor,
@@ -468,6 +491,7 @@ async fn version(
         "definition": version.definition,
         "created_by": version.created_by,
         "created_at": version.created_at,
+        "note": version.note,
     })))
 }
 
@@ -488,6 +512,7 @@ async fn restore(
         old.definition,
         "workflow.restored",
         None,
+        Some(format!("Restored version {}", old.version)),
     )
     .await
 }

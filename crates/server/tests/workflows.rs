@@ -105,12 +105,21 @@ async fn workflows_are_created_versioned_restored_and_deleted(test: &TestStore) 
     let fresh = send(
         &app,
         "PUT",
-        "/api/v1/workflows/wf_total?base_version=2",
-        Some(current),
+        "/api/v1/workflows/wf_total?base_version=2&note=%20Renamed%20the%20total%20",
+        Some(current.clone()),
         &[&owner[0]],
     )
     .await;
     assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
+    assert_eq!(fresh.body["note"], "Renamed the total", "kept, trimmed");
+    let long = format!("/api/v1/workflows/wf_total?note={}", "x".repeat(501));
+    let refused = send(&app, "PUT", &long, Some(current), &[&owner[0]]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.to_string().contains("note"),
+        "{}",
+        refused.body
+    );
 
     let versions = get(&app, &owner, "/api/v1/workflows/wf_total/versions").await;
     let numbers: Vec<i64> = versions.body["items"]
@@ -120,6 +129,8 @@ async fn workflows_are_created_versioned_restored_and_deleted(test: &TestStore) 
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
     assert_eq!(numbers, [3, 2, 1], "newest first");
+    assert_eq!(versions.body["items"][0]["note"], "Renamed the total");
+    assert_eq!(versions.body["items"][1]["note"], Value::Null);
     let first = get(&app, &owner, "/api/v1/workflows/wf_total/versions/1").await;
     assert_eq!(first.body["definition"], total());
     let restored = post(
@@ -137,6 +148,7 @@ async fn workflows_are_created_versioned_restored_and_deleted(test: &TestStore) 
         ),
         (json!(4), json!("Order total"))
     );
+    assert_eq!(restored.body["note"], "Restored version 1");
 
     let listed = get(&app, &owner, "/api/v1/workflows").await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 2);

@@ -126,6 +126,7 @@ pub(crate) struct VersionRow {
     definition: Json<Value>,
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
+    note: Option<String>,
 }
 
 impl From<VersionRow> for WorkflowVersion {
@@ -136,6 +137,7 @@ impl From<VersionRow> for WorkflowVersion {
             definition: row.definition.0,
             created_by: row.created_by.map(UserId::from_uuid),
             created_at: row.created_at,
+            note: row.note,
         }
     }
 }

@@ -34,7 +34,7 @@ macro_rules! workflow_columns {
 pub(crate) use workflow_columns;
 macro_rules! version_columns {
     () => {
-        "workflow_id, version, definition, created_by, created_at"
+        "workflow_id, version, definition, created_by, created_at, note"
     };
 }
 pub(crate) use version_columns;
@@ -610,14 +610,15 @@ macro_rules! impl_store {
                     return Err(StoreError::NotFound("workflow"));
                 };
                 let saved: VersionRow = sqlx::query_as(concat!(
-                    "INSERT INTO workflow_versions (workflow_id, version, definition, created_by, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) RETURNING ", $crate::sql::version_columns!(), ""
+                    "INSERT INTO workflow_versions (workflow_id, version, definition, created_by, created_at, note) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ", $crate::sql::version_columns!(), ""
                 ))
                 .bind(version.workflow_id.as_uuid())
                 .bind(row.current_version)
                 .bind(Json(&version.definition))
                 .bind(version.created_by.map(|user| user.as_uuid()))
                 .bind(now)
+                .bind(version.note.as_deref())
                 .fetch_one(&mut *transaction)
                 .await?;
                 transaction.commit().await?;

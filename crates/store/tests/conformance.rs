@@ -375,9 +375,12 @@ async fn every_save_is_a_new_immutable_version(test: &TestStore) {
             definition: json!({"id": "wf_email_draft", "steps": [{"id": "step_1"}, {"id": "step_2"}]}),
             created_by: Some(owner.id),
             base_version: None,
+            note: Some("Added a second step".into()),
         })
         .await
         .unwrap();
+    assert_eq!(second.note.as_deref(), Some("Added a second step"));
+    assert_eq!(first.note, None);
     assert_eq!(
         (
             updated.current_version,
@@ -430,6 +433,7 @@ async fn concurrent_saves_number_versions_one_after_another(test: &TestStore) {
                     definition: json!({"save": index}),
                     created_by: None,
                     base_version: None,
+                    note: None,
                 })
                 .await
                 .map(|(_, version)| version.version)
@@ -536,6 +540,7 @@ async fn workflows_of_another_organization_read_as_absent(test: &TestStore) {
             definition: json!({}),
             created_by: None,
             base_version: None,
+            note: None,
         })
         .await;
     assert!(matches!(saved, Err(StoreError::NotFound(_))), "{saved:?}");

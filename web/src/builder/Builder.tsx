@@ -378,8 +378,10 @@ function Canvas({
     return () => window.removeEventListener("keydown", keys);
   }, [history.undo, history.redo, selected, editable, edit]);
 
+  const [note, setNote] = useState("");
   const save = useMutation({
-    mutationFn: () => api<Stored>(path(`?base_version=${stored.version}`), { method: "PUT", body: workflow }),
+    mutationFn: () =>
+      api<Stored>(path(`?base_version=${stored.version}${note.trim() ? `&note=${encodeURIComponent(note.trim())}` : ""}`), { method: "PUT", body: workflow }),
     onSuccess: (saved) => {
       localStorage.removeItem(`baton:draft:${stored.id}:${stored.version}`);
       queries.setQueryData(["workflow", stored.id], saved);
@@ -506,6 +508,18 @@ function Canvas({
               <Button tone="plain" onClick={history.redo} disabled={!history.canRedo}>
                 Redo
               </Button>
+              {changed && (
+                <label className="flex items-center gap-1 text-sm text-slate-800">
+                  <input
+                    value={note}
+                    onChange={(event) => setNote(event.target.value)}
+                    maxLength={500}
+                    placeholder="What changed (optional)"
+                    aria-label="What changed (optional)"
+                    className="w-48 rounded-md border border-slate-300 px-2 py-1.5"
+                  />
+                </label>
+              )}
               <Button onClick={() => save.mutate()} disabled={!changed || save.isPending}>
                 {save.isPending ? "Saving…" : changed ? "Save" : "Saved"}
               </Button>

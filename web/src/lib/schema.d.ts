@@ -925,7 +925,7 @@ export interface paths {
         };
         /** A workflow and its current definition */
         get: operations["get /api/v1/workflows/{id}"];
-        /** Save the next version (?base_version=N: only if N is still the current one, else 409) */
+        /** Save the next version (?base_version=N: only if N is still the current one, else 409; ?note=: what changed) */
         put: operations["put /api/v1/workflows/{id}"];
         post?: never;
         /** Delete a workflow */
@@ -1537,6 +1537,8 @@ export interface components {
             /** @description The document's own id, e.g. wf_email_draft */
             id: string;
             name: string;
+            /** @description What the saver said changed in this version */
+            note?: string | null;
             /** Format: date-time */
             updated_at?: string;
             version: number;

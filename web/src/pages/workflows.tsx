@@ -563,7 +563,7 @@ function RunNow({ id }: { id: string }) {
   );
 }
 
-type Version = { version: number; created_at: string; current: boolean };
+type Version = { version: number; created_at: string; current: boolean; note?: string | null };
 
 /** The versions, newest first; any two compared in words; an older one restored as the newest. */
 function Versions(props: { id: string; current: Stored; mayEdit: boolean; restored: (saved: Stored) => void }) {
@@ -590,6 +590,7 @@ function Versions(props: { id: string; current: Stored; mayEdit: boolean; restor
             <span className="text-sm text-slate-800">
               <span className="font-semibold">Version {version.version}</span>
               {version.current && " (current)"} · saved {new Date(version.created_at).toLocaleString()}
+              {version.note && <span className="block text-slate-700">“{version.note}”</span>}
             </span>
             {props.mayEdit && !version.current && (
               <Confirm
