@@ -808,8 +808,14 @@ try {
     assert.equal(openai.state.calls, 2);
 
     // Fix it, save, resume from the failed step: the model's answer is reused, not asked again.
+    // This time by typing {{ : the values are offered with what the last run held.
     await choose("save_draft");
-    await map("To (required)", "", "read_email: From");
+    await map("To (required)", "");
+    await page.getByLabel("To (required)", { exact: true }).pressSequentially("{{ read_email.f");
+    const offered = page.getByRole("listbox").getByRole("option", { name: /read_email\.from/ });
+    await offered.getByText("ann@customer.example").waitFor();
+    await offered.click();
+    assert.equal(await page.getByLabel("To (required)", { exact: true }).textContent(), "{{ read_email.from }}");
     await page.getByRole("button", { name: "Apply" }).click();
     await page.getByLabel("What changed (optional)").fill("The draft goes to the sender again");
     await page.getByRole("button", { name: "Save", exact: true }).click();

@@ -22,13 +22,15 @@ import { api, type ApiPath } from "../lib/api";
 import { ApiError, describe } from "../lib/errors";
 import { useMayEditWorkflow } from "../shell";
 import { Alert, Button, StateBadge, buttonClass } from "../ui";
-import { available, fieldsOf, problemsByStep, type Field } from "./form";
+import { available, fieldsOf, problemsByStep, withSamples, type Field } from "./form";
 import { layout, type Edge as LaidEdge, type Placed } from "./layout";
-import { StepTest, testable } from "./StepTest";
+import { StepTest, testable, useLastRun } from "./StepTest";
+import type { Offered } from "./TemplateField";
 import { kindOf, summarize } from "./summary";
 import { find, freeId, insert, move, pasted, remove, replaceStep, walk, type ListPath, type Step, type Workflow } from "./tree";
 
 const JsonEditor = lazy(() => import("../editor"));
+const TemplateField = lazy(() => import("./TemplateField"));
 
 type Stored = { id: string; name: string; version: number; created_by?: string | null; definition: Workflow };
 type Connector = {
@@ -786,7 +788,8 @@ function StepPanel(props: {
   const outputs = Object.fromEntries(
     props.connectors.flatMap((connector) => (connector.actions ?? []).map((action) => [`${connector.id}/${action.id}`, action.output_schema])),
   );
-  const values = available(props.workflow, props.step.id, outputs);
+  const lastRun = useLastRun(props.test.workflowKey, props.test.runId);
+  const values = withSamples(available(props.workflow, props.step.id, outputs), lastRun.run?.steps ?? []);
   return (
     <div>
       <h2 className="mb-1 text-lg font-semibold text-slate-900">{props.step.id}</h2>
@@ -885,7 +888,7 @@ const TRANSFORMATION_FIELDS: Record<string, Field[]> = {
 function StepForm(props: {
   step: Step;
   connectors: Connector[];
-  values: { reference: string; label: string }[];
+  values: Offered[];
   editable: boolean;
   apply: (step: Step) => void;
 }) {
@@ -950,10 +953,13 @@ function StepForm(props: {
   );
 }
 
+/** The settings written at length: several lines. */
+const LONG = new Set(["prompt", "template", "body", "condition", "message", "text"]);
+
 function FormField(props: {
   field: Field;
   value: unknown;
-  values: { reference: string; label: string }[];
+  values: Offered[];
   editable: boolean;
   change: (value: unknown) => void;
 }) {
@@ -982,25 +988,29 @@ function FormField(props: {
         </label>
       ) : (
         <>
-          {/* Labelled by its own element, so that its name is the label and not what was typed. */}
-          <label htmlFor={id} className="block text-sm font-medium text-slate-800">
-            {label}
-          </label>
-          <textarea
-            id={id}
-            rows={field.name === "prompt" || field.name === "template" || field.name === "body" || field.name === "condition" ? 4 : 1}
-            value={typeof props.value === "string" ? props.value : props.value === undefined ? "" : JSON.stringify(props.value)}
-            disabled={!props.editable}
-            onChange={(event) => {
-              const text = event.target.value;
-              if (field.kind === "number" && text.trim() !== "" && !text.includes("{{") && !Number.isNaN(Number(text))) props.change(Number(text));
-              else props.change(text);
-            }}
-            className={`${input} font-mono`}
-          />
+          <span className="block text-sm font-medium text-slate-800">{label}</span>
+          <Suspense fallback={<p role="status">Loading…</p>}>
+            <TemplateField
+              label={label}
+              value={typeof props.value === "string" ? props.value : props.value === undefined ? "" : JSON.stringify(props.value)}
+              values={props.values}
+              expression={field.expression}
+              multiline={LONG.has(field.name)}
+              readOnly={!props.editable}
+              describedBy={field.help ? id : undefined}
+              onChange={(text) => {
+                if (field.kind === "number" && text.trim() !== "" && !text.includes("{{") && !Number.isNaN(Number(text))) props.change(Number(text));
+                else props.change(text);
+              }}
+            />
+          </Suspense>
         </>
       )}
-      {field.help && <p className="mt-0.5 text-xs text-slate-600">{field.help}</p>}
+      {field.help && (
+        <p id={id} className="mt-0.5 text-xs text-slate-600">
+          {field.help}
+        </p>
+      )}
       {props.editable && (field.kind === "text" || field.kind === "number" || field.kind === "json") && props.values.length > 0 && (
         <label className="mt-1 block text-xs text-slate-700">
           <span className="sr-only">Insert into {field.label}</span>

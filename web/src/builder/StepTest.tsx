@@ -29,15 +29,27 @@ export const testable = (step: Step) => step.type === "llm" || step.type === "in
 
 const pretty = (value: unknown) => (value === undefined || value === null ? "nothing" : JSON.stringify(value, null, 2));
 
-export function StepTest(props: { workflowKey: string; workflow: Workflow; step: Step; runId: string | null; sample: string }) {
-  // The run whose data the step reads: the builder's own test run or the run being fixed,
-  // else the workflow's latest run (step tests are not runs).
+/**
+ * The run whose data a step reads: the builder's own test run or the run being fixed, else the
+ * workflow's latest run (step tests are not runs), with its steps' outputs.
+ */
+export function useLastRun(workflowKey: string, runId: string | null) {
   const latest = useQuery({
-    queryKey: ["executions", "latest", props.workflowKey],
-    queryFn: () => api<Listed>(`/api/v1/executions?workflow=${encodeURIComponent(props.workflowKey)}&limit=20`),
-    enabled: props.runId === null,
+    queryKey: ["executions", "latest", workflowKey],
+    queryFn: () => api<Listed>(`/api/v1/executions?workflow=${encodeURIComponent(workflowKey)}&limit=20`),
+    enabled: runId === null,
   });
-  const lastRun = props.runId ?? latest.data?.items.find((item) => item.trigger !== "step_test")?.id ?? null;
+  const id = runId ?? latest.data?.items.find((item) => item.trigger !== "step_test")?.id ?? null;
+  const run = useQuery({
+    queryKey: ["execution", id],
+    queryFn: () => api<{ id: string; steps: { id: string; state: string; output?: unknown }[] }>(`/api/v1/executions/${id}`),
+    enabled: id !== null,
+  });
+  return { id, run: run.data };
+}
+
+export function StepTest(props: { workflowKey: string; workflow: Workflow; step: Step; runId: string | null; sample: string }) {
+  const lastRun = useLastRun(props.workflowKey, props.runId).id;
   const [from, setFrom] = useState<"run" | "sample">("run");
   const useRun = from === "run" && lastRun !== null;
   const [sample, setSample] = useState(props.sample);

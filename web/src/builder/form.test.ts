@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { available, fieldsOf, problemsByStep } from "./form";
+import { available, fieldsOf, problemsByStep, withSamples } from "./form";
 
 describe("fieldsOf", () => {
   it("turns an input schema into labelled fields, required first", () => {
@@ -67,5 +67,30 @@ describe("problemsByStep", () => {
         { path: "$.name", message: "is required" },
       ]),
     ).toEqual({ post: ["inputs.text: must not be empty"], hot: ["condition: is not an expression"], "": ["name: is required"] });
+  });
+});
+
+describe("withSamples", () => {
+  it("shows what the last run held at each value, leaving loop items and failed steps out", () => {
+    const values = [
+      { reference: "{{ read_email.from }}", label: "read_email: From" },
+      { reference: "{{ read_email.labels }}", label: "read_email: Labels" },
+      { reference: "{{ ask_ai.response }}", label: "ask_ai: Response" },
+      { reference: "{{ send }}", label: "send: its whole result" },
+      { reference: "{{ trigger }}", label: "The trigger's data" },
+    ];
+    const steps = [
+      { id: "read_email", state: "COMPLETED", output: { from: "ann@customer.example", labels: ["INBOX", "UNREAD"] } },
+      { id: "ask_ai", state: "COMPLETED", output: { response: "x".repeat(100) } },
+      { id: "each[0].send", state: "COMPLETED", output: { ok: true } },
+      { id: "send", state: "FAILED" },
+    ];
+    expect(withSamples(values, steps).map((value) => value.sample)).toEqual([
+      "ann@customer.example",
+      "2 items",
+      `${"x".repeat(39)}…`,
+      undefined,
+      undefined,
+    ]);
   });
 });

@@ -125,3 +125,26 @@ export function problemsByStep(workflow: Workflow, details: { path: string; mess
   }
   return found;
 }
+
+/** A value as the last run left it, in a few words: `ann@customer.example`, `3 items`. */
+export function sampleOf(value: unknown): string {
+  if (typeof value === "string") return value.length > 40 ? `${value.slice(0, 39)}…` : value;
+  if (Array.isArray(value)) return value.length === 1 ? "1 item" : `${value.length} items`;
+  const text = JSON.stringify(value) ?? "nothing";
+  return text.length > 40 ? `${text.slice(0, 39)}…` : text;
+}
+
+/**
+ * The values with what the last run's steps (`{id, state, output}`, a loop item's step as
+ * `each[2].send`) held at them, for the picker to show.
+ */
+export function withSamples(values: Value[], steps: { id: string; state: string; output?: unknown }[]): (Value & { sample?: string })[] {
+  const outputs = new Map(steps.filter((step) => step.state === "COMPLETED" && !step.id.includes("[")).map((step) => [step.id, step.output]));
+  return values.map((value) => {
+    const [root, ...path] = value.reference.replace(/^\{\{\s*|\s*\}\}$/g, "").split(".");
+    if (!outputs.has(root)) return value;
+    let found: unknown = outputs.get(root);
+    for (const key of path) found = found && typeof found === "object" ? (found as Record<string, unknown>)[key] : undefined;
+    return found === undefined ? value : { ...value, sample: sampleOf(found) };
+  });
+}
