@@ -395,6 +395,15 @@ try {
     await page.getByRole("button", { name: "Test run" }).click();
     await canvas.getByLabel("Step write").getByText("Completed").waitFor({ timeout: 15_000 });
     await canvas.getByLabel("Step hello").getByText("Completed").waitFor();
+    await canvas.getByLabel("Step hello").getByText(/^\d+ ms$/).waitFor(); // how long it took
+
+    // Drag a step's card onto another branch's empty place: it moves there; undo brings it back.
+    await canvas.getByLabel("Step write").dragTo(canvas.getByRole("button", { name: "+ Add a step (else)" }));
+    await canvas.getByRole("button", { name: "+ Add a step (if true)" }).waitFor();
+    const dragged = await page.evaluate(() => JSON.parse(localStorage.getItem(Object.keys(localStorage).find((key) => key.startsWith("baton:draft:wf_build")))));
+    assert.equal(dragged.steps[1].else[0].id, "write", "the step moved to the other branch");
+    await page.getByRole("button", { name: "Undo" }).click();
+    await canvas.getByRole("button", { name: "+ Add a step (else)" }).waitFor();
 
     // Paste a step after the chosen one; its taken id is renamed.
     await canvas.getByLabel("Step hello").getByRole("button").first().click();
@@ -544,6 +553,16 @@ try {
     await loop.getByText("Item 1 of 40").waitFor();
     const rendered = await loop.getByRole("button", { name: /^Item \d+ / }).count();
     assert.ok(rendered < 40, `only the visible items are drawn (${rendered} of 40)`);
+
+    // On the canvas too: the loop's card browses its items, its steps showing the one chosen.
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await page.goto(`${base}/workflows/wf_rows/build?execution=${id}`);
+    const canvas = page.getByLabel("Workflow canvas");
+    await canvas.getByLabel("Step each").getByText("item 40 of 40").waitFor();
+    await canvas.getByLabel("Step double").getByText("Failed").waitFor();
+    await canvas.getByRole("button", { name: "Item before, in each" }).click();
+    await canvas.getByLabel("Step each").getByText("item 39 of 40").waitFor();
+    await canvas.getByLabel("Step double").getByText("Completed").waitFor();
   });
 
   await run("an approval is answered from the inbox on a phone", async (page) => {

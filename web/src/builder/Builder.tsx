@@ -20,12 +20,14 @@ import "@xyflow/react/dist/style.css";
 import { Link, useParams, useSearchParams } from "react-router";
 import { api, type ApiPath } from "../lib/api";
 import { ApiError, describe } from "../lib/errors";
+import { whatToTry } from "../lib/timeline";
 import { useMayEditWorkflow } from "../shell";
 import { Alert, Button, StateBadge, buttonClass } from "../ui";
 import { available, fieldsOf, problemsByStep, withSamples, type Field } from "./form";
 import { layout, type Edge as LaidEdge, type Placed } from "./layout";
 import { StepTest, testable, useLastRun } from "./StepTest";
 import type { Offered } from "./TemplateField";
+import { loopCounts, measures, stepViews, type RunStep, type StepView } from "./runview";
 import { kindOf, summarize } from "./summary";
 import { find, freeId, insert, move, pasted, remove, replaceStep, walk, type ListPath, type Step, type Workflow } from "./tree";
 
@@ -97,7 +99,11 @@ const COLOURS: Record<string, string> = {
 
 type StepData = {
   step: Step;
-  state?: string;
+  view?: StepView;
+  /** A loop's items in the run shown: how many, the one shown, and how to show another. */
+  items?: { count: number; shown: number; show: (index: number) => void };
+  /** Whether the card can be dragged to a "+" to move the step. */
+  movable: boolean;
   problems?: string[];
   selected: boolean;
   container: boolean;
@@ -115,12 +121,19 @@ function badgeOf(step: Step): string {
 }
 
 const StepNode = memo(function StepNode({ data }: NodeProps) {
-  const { step, state, problems, selected, container, select, toggle, collapsed } = data as unknown as StepData;
+  const { step, view, items, movable, problems, selected, container, select, toggle, collapsed } = data as unknown as StepData;
+  const state = view?.state;
   const colour = state ? COLOURS[state] ?? "border-slate-300 bg-white" : "border-slate-300 bg-white";
+  const took = measures(view);
   return (
     <div
-      className={`relative h-full w-full rounded-lg border-2 ${colour} ${selected ? "ring-2 ring-indigo-600" : ""} ${container ? "bg-slate-50/60" : ""}`}
+      className={`relative h-full w-full rounded-lg border-2 ${colour} ${selected ? "ring-2 ring-indigo-600" : ""} ${container ? "bg-slate-50/60" : ""} ${movable ? "nopan nodrag cursor-grab" : ""}`}
       aria-label={`Step ${step.id}`}
+      draggable={movable}
+      onDragStart={(event) => {
+        event.dataTransfer.setData(DRAGGED, step.id);
+        event.dataTransfer.effectAllowed = "move";
+      }}
     >
       <Handle type="target" position={Position.Top} className="!opacity-0" isConnectable={false} />
       <button type="button" onClick={() => select(step.id)} className="block w-full px-3 py-2 text-left focus:outline-none focus:ring-2 focus:ring-indigo-600">
@@ -134,13 +147,25 @@ const StepNode = memo(function StepNode({ data }: NodeProps) {
             </span>
           </span>
         </span>
-        <span className="mt-1 line-clamp-2 block text-xs text-slate-800">{summarize(step)}</span>
+        <span className={`mt-1 block text-xs text-slate-800 ${took ? "line-clamp-1" : "line-clamp-2"}`}>{summarize(step)}</span>
+        {took && <span className="mt-0.5 block text-[11px] text-slate-700">{took}</span>}
         {problems && problems.length > 0 && (
           <span className="mt-1 block text-xs font-medium text-red-800">
             {problems.length === 1 ? "1 problem" : `${problems.length} problems`}
           </span>
         )}
       </button>
+      {items && items.count > 0 && (
+        <span className="absolute -top-3 left-2 flex items-center gap-1 rounded border border-slate-300 bg-white px-1 text-xs text-slate-800">
+          <button type="button" onClick={() => items.show(items.shown - 1)} disabled={items.shown === 0} aria-label={`Item before, in ${step.id}`} className="px-1 disabled:opacity-40">
+            ‹
+          </button>
+          <span aria-live="polite">{`item ${items.shown + 1} of ${items.count}`}</span>
+          <button type="button" onClick={() => items.show(items.shown + 1)} disabled={items.shown + 1 >= items.count} aria-label={`Item after, in ${step.id}`} className="px-1 disabled:opacity-40">
+            ›
+          </button>
+        </span>
+      )}
       {step.type === "sub_workflow" && typeof step.workflow === "string" && (
         <a href={`/workflows/${encodeURIComponent(step.workflow)}/build`} className="absolute bottom-1 right-2 text-xs text-indigo-800 underline">
           Open it
@@ -170,12 +195,34 @@ const JoinNode = memo(function JoinNode() {
   );
 });
 
-type EmptyData = { label: string; add: () => void; editable: boolean };
+/** What a dragged step card carries: its id. */
+const DRAGGED = "application/x-baton-step";
+
+/** Where a dragged step may be dropped: it moves there. */
+function dropZone(drop?: (id: string) => void) {
+  if (!drop) return {};
+  return {
+    onDragOver: (event: React.DragEvent) => {
+      if (event.dataTransfer.types.includes(DRAGGED)) {
+        event.preventDefault();
+        event.dataTransfer.dropEffect = "move";
+      }
+    },
+    onDrop: (event: React.DragEvent) => {
+      const id = event.dataTransfer.getData(DRAGGED);
+      if (!id) return;
+      event.preventDefault();
+      drop(id);
+    },
+  };
+}
+
+type EmptyData = { label: string; add: () => void; editable: boolean; drop?: (id: string) => void };
 
 const EmptyNode = memo(function EmptyNode({ data }: NodeProps) {
-  const { label, add, editable } = data as unknown as EmptyData;
+  const { label, add, editable, drop } = data as unknown as EmptyData;
   return (
-    <div className="h-full w-full">
+    <div className="nopan h-full w-full" {...dropZone(drop)}>
       <Handle type="target" position={Position.Top} className="!opacity-0" isConnectable={false} />
       {editable ? (
         <button type="button" onClick={add} className="h-full w-full rounded-md border-2 border-dashed border-slate-400 bg-white text-xs font-medium text-slate-800 hover:border-indigo-600">
@@ -189,7 +236,7 @@ const EmptyNode = memo(function EmptyNode({ data }: NodeProps) {
   );
 });
 
-type PlusData = { add?: () => void; label?: string };
+type PlusData = { add?: () => void; label?: string; drop?: (id: string) => void };
 
 function PlusEdge(props: EdgeProps) {
   const [path, x, y] = getSmoothStepPath({ ...props, borderRadius: 8 });
@@ -198,7 +245,11 @@ function PlusEdge(props: EdgeProps) {
     <>
       <BaseEdge path={path} style={{ stroke: "#64748b" }} />
       <EdgeLabelRenderer>
-        <div style={{ position: "absolute", transform: `translate(-50%, -50%) translate(${x}px, ${y}px)`, pointerEvents: "all" }} className="flex items-center gap-1">
+        <div
+          style={{ position: "absolute", transform: `translate(-50%, -50%) translate(${x}px, ${y}px)`, pointerEvents: "all" }}
+          className="nopan flex items-center gap-1"
+          {...dropZone(data.drop)}
+        >
           {data.label && <span className="rounded bg-white px-1 text-[10px] text-slate-700">{data.label}</span>}
           {data.add && (
             <button type="button" onClick={data.add} aria-label="Add a step here" className="h-6 w-6 rounded-full border border-slate-400 bg-white text-sm leading-none text-slate-800 hover:border-indigo-600 hover:text-indigo-700">
@@ -225,18 +276,16 @@ export default function Builder() {
   return <Canvas key={stored.data.version} stored={stored.data} path={path} sample={sample} setSample={setSample} />;
 }
 
-type RunStep = { id: string; state: string; error: { message?: string; class?: string } | null };
-type Run = { id: string; state: string; workflow_version: number; error: { message?: string; step?: string } | null; steps: RunStep[] };
+type Run = {
+  id: string;
+  state: string;
+  workflow_version: number;
+  error: { message?: string; step?: string; class?: string } | null;
+  steps: (RunStep & { error: { message?: string; class?: string } | null })[];
+};
 
 /** A step's own id from its run key: `each[3].send` → `send`. */
 const ownId = (key: string) => key.split(".").pop()!.replace(/\[\d+\]$/, "");
-
-/** The states of a run's steps by the step's own id (a loop item's step shows its latest). */
-function statesOf(run: Run | undefined): Record<string, string> {
-  const states: Record<string, string> = {};
-  for (const step of run?.steps ?? []) states[ownId(step.id)] = step.state;
-  return states;
-}
 
 function Canvas({
   stored,
@@ -268,7 +317,19 @@ function Canvas({
     enabled: runId !== null,
   });
   const [live, setLive] = useState<Record<string, string>>({});
-  const states = useMemo(() => ({ ...statesOf(run.data), ...live }), [run.data, live]);
+  // The item of each loop looked at; the latest unless chosen.
+  const [shownItems, setShownItems] = useState<Record<string, number>>({});
+  const counts = useMemo(() => loopCounts(run.data?.steps ?? []), [run.data]);
+  const finished = run.data !== undefined && ["COMPLETED", "FAILED", "CANCELLED"].includes(run.data.state);
+  const views = useMemo(() => {
+    const stored = stepViews(run.data?.steps ?? [], shownItems);
+    if (finished) return stored;
+    // While it runs, the live events say more than the run as last read.
+    const merged = { ...stored };
+    for (const [id, state] of Object.entries(live)) merged[id] = { ...merged[id], state };
+    return merged;
+  }, [run.data, shownItems, live, finished]);
+  const states = useMemo(() => Object.fromEntries(Object.entries(views).map(([id, view]) => [id, view.state])), [views]);
   const failedAt = run.data?.state === "FAILED" ? ownId(run.data.error?.step ?? run.data.steps.find((step) => step.state === "FAILED")?.id ?? "") : null;
   const resume = useMutation({
     mutationFn: () =>
@@ -424,6 +485,8 @@ function Canvas({
   }, [runId, streamKey, queries]);
 
   const laid = useMemo(() => layout(workflow.steps ?? [], collapsed), [workflow, collapsed]);
+  // A step card dropped on a "+" or an empty branch moves there (undoable like any edit).
+  const moveTo = useCallback((target: Target) => (id: string) => edit((current) => move(current, id, target.list, target.index)), [edit]);
   const toggle = useCallback(
     (step: string) =>
       setCollapsed((now) => {
@@ -447,12 +510,30 @@ function Canvas({
         zIndex: node.kind === "step" && node.container ? 0 : 1,
         data:
           node.kind === "step"
-            ? { step: node.step, state: states[node.id], problems: problems[node.id], selected: selected === node.id, container: node.container, select: setSelected, toggle, collapsed: collapsed.has(node.id) }
+            ? {
+                step: node.step,
+                view: views[node.id],
+                items:
+                  node.step.type === "loop" && counts[node.id]
+                    ? {
+                        count: counts[node.id],
+                        shown: shownItems[node.id] ?? counts[node.id] - 1,
+                        show: (index: number) => setShownItems((now) => ({ ...now, [node.id]: index })),
+                      }
+                    : undefined,
+                movable: editable,
+                problems: problems[node.id],
+                selected: selected === node.id,
+                container: node.container,
+                select: setSelected,
+                toggle,
+                collapsed: collapsed.has(node.id),
+              }
             : node.kind === "empty"
-              ? { label: node.label, editable, add: () => setAdding({ list: node.list, index: node.index }) }
+              ? { label: node.label, editable, add: () => setAdding({ list: node.list, index: node.index }), drop: editable ? moveTo({ list: node.list, index: node.index }) : undefined }
               : {},
       })),
-    [laid, states, problems, selected, toggle, collapsed, editable],
+    [laid, views, counts, shownItems, problems, selected, toggle, collapsed, editable, moveTo],
   );
   const edges = useMemo(
     () =>
@@ -461,9 +542,13 @@ function Canvas({
         source: edge.source,
         target: edge.target,
         type: "plus",
-        data: { label: edge.label, add: editable && edge.insert ? () => setAdding(edge.insert) : undefined },
+        data: {
+          label: edge.label,
+          add: editable && edge.insert ? () => setAdding(edge.insert) : undefined,
+          drop: editable && edge.insert ? moveTo(edge.insert) : undefined,
+        },
       })),
-    [laid, editable],
+    [laid, editable, moveTo],
   );
   // A small workflow is shown whole; a big one from its start, at a size one can read.
   const fitOptions = useMemo(
@@ -598,6 +683,7 @@ function Canvas({
       {failedAt && run.data && (
         <div role="alert" className="mb-3 rounded-md bg-red-50 p-3 text-sm text-red-900 ring-1 ring-red-200">
           <p className="font-medium">{`This run failed at "${failedAt}": ${run.data.error?.message ?? "see the step"}`}</p>
+          {whatToTry(run.data.error) && <p className="mt-1">{`What to try: ${whatToTry(run.data.error)}`}</p>}
           <p className="mt-1">
             {changed
               ? "Save your fix, then resume: the steps before it keep what they made."

@@ -48,6 +48,6 @@ describe("whatToTry", () => {
     expect(whatToTry({ class: "permanent", message: "`trigger.price` refers to nothing" })).toContain("input");
     expect(whatToTry({ class: "permanent", message: "the AI budget of $5.00 for this month is spent" })).toContain("Settings");
     expect(whatToTry({ class: "transient", message: "connection reset" })).toBe("This looks temporary. Retry the run.");
-    expect(whatToTry({ class: "permanent", message: "bad value" })).toContain("retry from the failed step");
+    expect(whatToTry({ class: "permanent", message: "bad value" })).toContain("resume from the failed step");
   });
 });

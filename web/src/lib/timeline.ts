@@ -87,5 +87,5 @@ export function whatToTry(error: { message?: string; class?: string } | null): s
     return "A step reads a value this run does not have. Check the run's input and the {{ }} names in the step, then retry.";
   if (error.class === "transient") return "This looks temporary. Retry the run.";
   if (error.class === "system") return "Baton itself had a problem (its database or memory). Tell your admin, then retry.";
-  return "Fix the step's settings in the workflow's JSON, save, then retry from the failed step.";
+  return "Fix the step's settings in the builder (Fix it in the builder), save, then resume from the failed step.";
 }
