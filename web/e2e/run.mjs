@@ -762,6 +762,15 @@ try {
 
     await addAtEnd("ask", "Ask an AI model");
     await choose("ask_ai");
+    // A choice takes a fixed value or one from earlier steps; switching loses neither.
+    const provider = page.getByRole("group", { name: "How AI provider is set" });
+    await provider.getByRole("button", { name: "From earlier steps" }).click();
+    await page.getByLabel("AI provider (required)", { exact: true }).pressSequentially("{{ trigger.provider }}");
+    await provider.getByRole("button", { name: "Fixed value" }).click();
+    assert.equal(await page.getByLabel("AI provider (required)").inputValue(), "openai");
+    await provider.getByRole("button", { name: "From earlier steps" }).click();
+    assert.equal(await page.getByLabel("AI provider (required)", { exact: true }).textContent(), "{{ trigger.provider }}");
+    await provider.getByRole("button", { name: "Fixed value" }).click();
     await map("Prompt (required)", "Write a short, kind reply to this email from ", "read_email: From", "read_email: Body");
     await page.getByRole("button", { name: "Apply" }).click();
     await addAtEnd("write", "Write text");
@@ -778,6 +787,7 @@ try {
     await page.getByLabel("Search").fill("draft");
     await page.getByRole("button", { name: "Save a draft; with reply_to, a reply in the message's thread." }).click();
     await choose("save_draft");
+    await page.getByText("Example: ann@customer.com").waitFor(); // from the action's example
     await map("To (required)", "", "read_email: From");
     await map("Subject (required)", "Re:", "read_email: Subject");
     await map("Body (required)", "", "write: Text");

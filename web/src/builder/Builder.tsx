@@ -315,6 +315,9 @@ function Canvas({
     queryKey: ["execution", runId],
     queryFn: () => api<Run>(`/api/v1/executions/${runId}`),
     enabled: runId !== null,
+    // Until it ends the live events say what changes; read again now and then as well, so a
+    // missed event (a dropped connection) never leaves the canvas behind.
+    refetchInterval: (query) => (query.state.data && ["COMPLETED", "FAILED", "CANCELLED"].includes(query.state.data.state) ? false : 3000),
   });
   const [live, setLive] = useState<Record<string, string>>({});
   // The item of each loop looked at; the latest unless chosen.
@@ -477,9 +480,12 @@ function Canvas({
       // `each[3].send` lights up `send` (with the latest item's state).
       setLive((now) => ({ ...now, [ownId(step.id)]: step.state }));
     });
-    events.addEventListener("done", () => {
+    events.addEventListener("done", (event) => {
       events.close();
-      void queries.invalidateQueries({ queryKey: ["execution", runId] });
+      // The end carries the whole run when the server has it at hand.
+      const whole = JSON.parse((event as MessageEvent).data || "{}") as Partial<Run>;
+      if (whole.steps && whole.state) queries.setQueryData(["execution", runId], whole);
+      else void queries.invalidateQueries({ queryKey: ["execution", runId] });
     });
     return () => events.close();
   }, [runId, streamKey, queries]);
@@ -990,7 +996,7 @@ function StepForm(props: {
     ? TOP_FIELDS[props.step.type]
     : props.step.type === "transformation"
       ? TRANSFORMATION_FIELDS[String(props.step.action)] ?? []
-      : fieldsOf(action?.input_schema as never);
+      : fieldsOf(action?.input_schema as never, action?.example);
   const get = (name: string) => (onTop ? draft[name] : ((draft.inputs ?? {}) as Record<string, unknown>)[name]);
   const set = (name: string, value: unknown) =>
     setDraft((now) => {
@@ -1053,9 +1059,37 @@ function FormField(props: {
   const id = useId();
   const label = `${field.label}${field.required ? " (required)" : ""}`;
   const input = "mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5 text-sm";
+  // A yes/no or a choice takes a fixed value or one from earlier steps; switching keeps what
+  // each side held, so nothing typed is lost.
+  const switchable = field.kind === "boolean" || field.kind === "choice";
+  const [mapped, setMapped] = useState(typeof props.value === "string" && props.value.includes("{{"));
+  const [kept, setKept] = useState<{ fixed: unknown; mapped: string }>({ fixed: undefined, mapped: "" });
+  const switchTo = (next: boolean) => {
+    if (next === mapped) return;
+    if (next) {
+      setKept({ ...kept, fixed: props.value });
+      props.change(kept.mapped || undefined);
+    } else {
+      setKept({ ...kept, mapped: typeof props.value === "string" ? props.value : "" });
+      props.change(kept.fixed);
+    }
+    setMapped(next);
+  };
+  const asText = !switchable || mapped;
+  const shown = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
   return (
     <div className="mb-3">
-      {field.kind === "boolean" ? (
+      {switchable && props.editable && (
+        <div role="group" aria-label={`How ${field.label} is set`} className="mb-1 flex gap-1 text-xs">
+          <button type="button" aria-pressed={!mapped} onClick={() => switchTo(false)} className={`rounded border px-1.5 ${mapped ? "border-slate-300 text-slate-700" : "border-indigo-700 bg-indigo-50 text-indigo-900"}`}>
+            Fixed value
+          </button>
+          <button type="button" aria-pressed={mapped} onClick={() => switchTo(true)} className={`rounded border px-1.5 ${mapped ? "border-indigo-700 bg-indigo-50 text-indigo-900" : "border-slate-300 text-slate-700"}`}>
+            From earlier steps
+          </button>
+        </div>
+      )}
+      {asText ? null : field.kind === "boolean" ? (
         <label className="flex items-center gap-2 text-sm font-medium text-slate-800">
           <input type="checkbox" checked={props.value === true} disabled={!props.editable} onChange={(event) => props.change(event.target.checked)} />
           {label}
@@ -1072,7 +1106,8 @@ function FormField(props: {
             ))}
           </select>
         </label>
-      ) : (
+      ) : null}
+      {asText && (
         <>
           <span className="block text-sm font-medium text-slate-800">{label}</span>
           <Suspense fallback={<p role="status">Loading…</p>}>
@@ -1083,7 +1118,7 @@ function FormField(props: {
               expression={field.expression}
               multiline={LONG.has(field.name)}
               readOnly={!props.editable}
-              describedBy={field.help ? id : undefined}
+              describedBy={field.help || field.example !== undefined || field.default !== undefined ? id : undefined}
               onChange={(text) => {
                 if (field.kind === "number" && text.trim() !== "" && !text.includes("{{") && !Number.isNaN(Number(text))) props.change(Number(text));
                 else props.change(text);
@@ -1092,12 +1127,18 @@ function FormField(props: {
           </Suspense>
         </>
       )}
-      {field.help && (
+      {(field.help || field.example !== undefined || field.default !== undefined) && (
         <p id={id} className="mt-0.5 text-xs text-slate-600">
-          {field.help}
+          {[
+            field.help,
+            field.example !== undefined && field.example !== "" ? `Example: ${shown(field.example)}` : null,
+            field.default !== undefined ? `Left empty: ${shown(field.default)}` : null,
+          ]
+            .filter(Boolean)
+            .join(" · ")}
         </p>
       )}
-      {props.editable && (field.kind === "text" || field.kind === "number" || field.kind === "json") && props.values.length > 0 && (
+      {props.editable && asText && props.values.length > 0 && (
         <label className="mt-1 block text-xs text-slate-700">
           <span className="sr-only">Insert into {field.label}</span>
           <select

@@ -12,9 +12,9 @@ describe("fieldsOf", () => {
         text: { type: "string" },
         unfurl: { type: "boolean" },
         mode: { enum: ["plain", "markdown"] },
-        limit: { type: "integer" },
+        limit: { type: "integer", default: 20 },
       },
-    });
+    }, { channel: "#sales", limit: 5 });
     expect(fields.map((field) => [field.name, field.label, field.kind, field.required])).toEqual([
       ["channel", "Channel", "text", true],
       ["text", "Text", "text", true],
@@ -25,6 +25,8 @@ describe("fieldsOf", () => {
     ]);
     expect(fields[0].help).toBe("A channel id or #name");
     expect(fields[4].options).toEqual(["plain", "markdown"]);
+    expect([fields[0].example, fields[1].example]).toEqual(["#sales", undefined]);
+    expect([fields[5].default, fields[5].example]).toEqual([20, 5]);
   });
 });
 

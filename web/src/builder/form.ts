@@ -12,10 +12,16 @@ export type Field = {
   options?: string[];
   /** An expression (`order.total * 2`): values go in bare, without {{ }}. */
   expression?: boolean;
+  /** What the service takes when the field is left empty. */
+  default?: unknown;
+  /** A value that fits, from the schema or the action's example. */
+  example?: unknown;
 };
 
 type Schema = {
   type?: string | string[];
+  default?: unknown;
+  examples?: unknown[];
   enum?: unknown[];
   description?: string;
   properties?: Record<string, Schema>;
@@ -30,8 +36,11 @@ export function labelOf(name: string): string {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-/** The fields of an input schema, required ones first. */
-export function fieldsOf(schema: Schema | undefined): Field[] {
+/**
+ * The fields of an input schema, required ones first, with their defaults and an example (the
+ * schema's own, else the action's `example` input).
+ */
+export function fieldsOf(schema: Schema | undefined, example?: Record<string, unknown>): Field[] {
   const properties = schema?.properties ?? {};
   const required = new Set(schema?.required ?? []);
   const fields = Object.entries(properties).map(([name, property]): Field => {
@@ -56,6 +65,8 @@ export function fieldsOf(schema: Schema | undefined): Field[] {
       required: required.has(name),
       help: property.description,
       options: choices.length ? choices.map(String) : undefined,
+      default: property.default ?? undefined,
+      example: property.examples?.[0] ?? example?.[name],
     };
   });
   return [...fields.filter((field) => field.required), ...fields.filter((field) => !field.required)];
