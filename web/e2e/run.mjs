@@ -790,7 +790,10 @@ try {
     await page.getByText("Example: ann@customer.com").waitFor(); // from the action's example
     await map("To (required)", "", "read_email: From");
     await map("Subject (required)", "Re:", "read_email: Subject");
-    await map("Body (required)", "", "write: Text");
+    // The value cards: a click puts the value into the field last typed in.
+    await map("Body (required)", "");
+    await page.getByRole("region", { name: "Values from earlier steps" }).getByRole("button", { name: /^write: Text/ }).click();
+    assert.equal(await page.getByLabel("Body (required)", { exact: true }).textContent(), "{{ write.text }}");
     await map("Reply to", "", "read_email: Id");
     await page.getByRole("button", { name: "Apply" }).click();
     await card("save_draft").getByText("Save draft in Gmail to {{read_email.from}}").waitFor();
@@ -837,8 +840,13 @@ try {
     assert.equal(openai.state.calls, 2);
 
     // Fix it, save, resume from the failed step: the model's answer is reused, not asked again.
-    // This time by typing {{ : the values are offered with what the last run held.
+    // This time by typing {{ : the values are offered with what the last run held (the cards show it too).
     await choose("save_draft");
+    await page
+      .getByRole("region", { name: "Values from earlier steps" })
+      .getByRole("button", { name: /^read_email: From/ })
+      .getByText("ann@customer.example")
+      .waitFor();
     await map("To (required)", "");
     await page.getByLabel("To (required)", { exact: true }).pressSequentially("{{ read_email.f");
     const offered = page.getByRole("listbox").getByRole("option", { name: /read_email\.from/ });

@@ -1011,6 +1011,10 @@ function StepForm(props: {
       return next;
     });
   const mine = (credentials.data?.items ?? []).filter((credential) => credential.service === props.step.service);
+  // The field a picked value goes into: the last one a person was in.
+  const [focused, setFocused] = useState<Field | null>(null);
+  const textFields = fields.filter((field) => field.kind !== "boolean" && field.kind !== "choice");
+  const target = focused ?? textFields[0] ?? null;
   return (
     <form
       onSubmit={(event) => {
@@ -1019,8 +1023,32 @@ function StepForm(props: {
       }}
     >
       {fields.map((field) => (
-        <FormField key={field.name} field={field} value={get(field.name)} values={props.values} editable={props.editable} change={(value) => set(field.name, value)} />
+        <div key={field.name} onFocusCapture={() => setFocused(field)}>
+          <FormField field={field} value={get(field.name)} values={props.values} editable={props.editable} change={(value) => set(field.name, value)} />
+        </div>
       ))}
+      {props.editable && target && props.values.length > 0 && (
+        <section aria-label="Values from earlier steps" className="mb-3">
+          <h3 className="text-xs font-semibold uppercase text-slate-700">Values from earlier steps</h3>
+          <p className="mb-1 text-xs text-slate-600">{`Click one to put it into ${target.label}, or drag it into any field.`}</p>
+          <ul className="grid max-h-48 grid-cols-1 gap-1 overflow-auto sm:grid-cols-2">
+            {props.values.map((value) => (
+              <li key={value.reference}>
+                <button
+                  type="button"
+                  draggable
+                  onDragStart={(event) => event.dataTransfer.setData("text/plain", value.reference)}
+                  onClick={() => set(target.name, inserted(get(target.name), value.reference, target.expression))}
+                  className="w-full rounded border border-slate-300 bg-white px-2 py-1 text-left text-xs hover:border-indigo-600"
+                >
+                  <span className="block font-medium text-slate-900">{value.label}</span>
+                  <span className="block truncate text-slate-700">{value.sample ?? "a test run shows its value"}</span>
+                </button>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
       {props.step.type === "integration" && (
         <label className="mb-3 block text-sm font-medium text-slate-800">
           Connection
@@ -1043,6 +1071,13 @@ function StepForm(props: {
       {props.editable && <Button type="submit">Apply</Button>}
     </form>
   );
+}
+
+/** A field's text with a value put in at its end (an expression takes the value bare). */
+function inserted(current: unknown, reference: string, expression?: boolean): string {
+  const before = typeof current === "string" ? current : current === undefined ? "" : String(current);
+  const value = expression ? reference.replace(/^\{\{\s*|\s*\}\}$/g, "") : reference;
+  return `${before}${before && !before.endsWith(" ") ? " " : ""}${value}`;
 }
 
 /** The settings written at length: several lines. */
@@ -1144,10 +1179,7 @@ function FormField(props: {
           <select
             value=""
             onChange={(event) => {
-              if (!event.target.value) return;
-              const before = typeof props.value === "string" ? props.value : props.value === undefined ? "" : String(props.value);
-              const value = field.expression ? event.target.value.replace(/^\{\{\s*|\s*\}\}$/g, "") : event.target.value;
-              props.change(`${before}${before && !before.endsWith(" ") ? " " : ""}${value}`);
+              if (event.target.value) props.change(inserted(props.value, event.target.value, field.expression));
             }}
             className="rounded border border-slate-300 px-1 py-0.5"
             aria-label={`Insert a value into ${field.label}`}
