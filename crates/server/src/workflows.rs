@@ -298,6 +298,14 @@ async fn read(
     Ok(Json(with_definition(&workflow, &version)))
 }
 
+/// How a save is made: the audit action, the version it was made from (see
+/// [`NewVersion::base_version`]) and the saver's note.
+struct Saving {
+    action: &'static str,
+    base_version: Option<i32>,
+    note: Option<String>,
+}
+
 /// Saves `document` as the workflow's next version.
 async fn save(
     state: &AppState,
@@ -305,9 +313,11 @@ async fn save(
     client: &Client,
     workflow: &Workflow,
     mut document: Value,
-    action: &str,
-    base_version: Option<i32>,
-    note: Option<String>,
+    Saving {
+        action,
+        base_version,
+        note,
+    }: Saving,
 ) -> Result<Json<Value>, ApiError> {
     signed_in.require(Action::EditWorkflow {
         creator: workflow.created_by,
@@ -404,9 +414,11 @@ async fn replace(
         &client,
         &workflow,
         document,
-        "workflow.changed",
-        asked.base_version,
-        note,
+        Saving {
+            action: "workflow.changed",
+            base_version: asked.base_version,
+            note,
+        },
     )
     .await
 }
@@ -510,9 +522,11 @@ async fn restore(
         &client,
         &workflow,
         old.definition,
-        "workflow.restored",
-        None,
-        Some(format!("Restored version {}", old.version)),
+        Saving {
+            action: "workflow.restored",
+            base_version: None,
+            note: Some(format!("Restored version {}", old.version)),
+        },
     )
     .await
 }
