@@ -186,6 +186,10 @@ pub struct CommonArgs {
     #[arg(long, env = "BATON_GMAIL_BASE_URL", value_name = "URL")]
     pub gmail_base_url: Option<String>,
 
+    /// Where Resend's API is reached. [default: https://api.resend.com]
+    #[arg(long, env = "BATON_RESEND_BASE_URL", value_name = "URL")]
+    pub resend_base_url: Option<String>,
+
     /// Redis for the counts that servers and workers share (the API's rate limits, each
     /// organization's calls to a service), redis://host:port. [default: in memory, per process]
     #[arg(

@@ -312,6 +312,7 @@ impl CommonSettings {
                 http_allow,
                 slack_base_url: args.slack_base_url.clone(),
                 gmail_base_url: args.gmail_base_url.clone(),
+                resend_base_url: args.resend_base_url.clone(),
                 oauth: oauth_apps(&|name| std::env::var(name).ok(), &file.oauth)?,
                 oauth_redirect_url: None,
             },

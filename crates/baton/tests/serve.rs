@@ -1039,6 +1039,82 @@ async fn the_seed_workflow_reads_gmail_drafts_with_openai_and_saves_the_draft() 
     assert_eq!(server.stop("TERM").await, 0);
 }
 
+/// A reminder mailed through Resend: `baton serve` with Resend's API on this machine.
+#[tokio::test]
+async fn a_reminder_is_mailed_through_resend() {
+    /// What Resend was sent: the Idempotency-Key and the email.
+    type Sent = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, serde_json::Value)>>>;
+    let sent: Sent = Default::default();
+    let kept = sent.clone();
+    let fake_resend = axum::Router::new().route(
+        "/emails",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<serde_json::Value>| async move {
+                let key = headers
+                    .get("idempotency-key")
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned);
+                let authorized = headers.get("authorization").and_then(|value| value.to_str().ok())
+                    == Some("Bearer re_reminders");
+                kept.lock().unwrap().push((key, body));
+                if authorized {
+                    (axum::http::StatusCode::OK, axum::Json(serde_json::json!({"id": "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"})))
+                } else {
+                    (axum::http::StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"statusCode": 401, "name": "invalid_api_key", "message": "API key is invalid"})))
+                }
+            },
+        ),
+    );
+    let address = serve_locally(fake_resend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("BATON_RESEND_BASE_URL", format!("http://{address}"));
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let (status, body) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/credentials",
+        serde_json::json!({"service": "resend", "name": "main", "secret": {"api_key": "re_reminders"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let workflow = serde_json::json!({"id": "wf_reminder", "name": "Invoice reminder", "steps": [
+        {"id": "text", "type": "transformation", "action": "template", "inputs": {"template": "Dear {{ trigger.name }}, invoice {{ trigger.invoice }} is due."}},
+        {"id": "mail", "type": "integration", "service": "resend", "action": "send_email", "inputs": {
+            "from": "Acme <billing@acme.com>", "to": "{{ trigger.email }}", "subject": "Invoice {{ trigger.invoice }}",
+            "text": "{{ text.text }}", "tags": [{"name": "kind", "value": "reminder"}]}}
+    ]});
+    let (status, body) = api(&server.base, &cookie, "POST", "/api/v1/workflows", workflow).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, run) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_reminder/runs?wait=30",
+        serde_json::json!({"input": {"name": "Ann", "email": "ann@customer.com", "invoice": "42"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    assert_eq!(run["output"]["id"], "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794");
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    let (key, email) = &sent[0];
+    assert!(
+        key.as_deref().is_some_and(|key| key.ends_with(":mail")),
+        "sent with the step's idempotency key: {key:?}"
+    );
+    assert_eq!(email["to"], "ann@customer.com");
+    assert_eq!(email["text"], "Dear Ann, invoice 42 is due.");
+    assert_eq!(
+        email["tags"],
+        serde_json::json!([{"name": "kind", "value": "reminder"}])
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
 #[tokio::test]
 async fn every_file_baton_makes_is_private_and_a_key_beside_the_data_is_named() {
     use std::os::unix::fs::PermissionsExt;

@@ -8,6 +8,7 @@ pub mod gmail;
 pub mod http;
 pub mod llm;
 pub mod oauth;
+pub mod resend;
 pub mod slack;
 pub mod webhook;
 
@@ -211,6 +212,8 @@ pub struct ConnectorSettings {
     pub slack_base_url: Option<String>,
     /// Where the Gmail API is reached (`BATON_GMAIL_BASE_URL`); Google's own when unset.
     pub gmail_base_url: Option<String>,
+    /// Where Resend's API is reached (`BATON_RESEND_BASE_URL`); Resend's own when unset.
+    pub resend_base_url: Option<String>,
     /// The OAuth2 apps the operator registered, by service id.
     pub oauth: BTreeMap<String, OAuthClientSettings>,
     /// Baton's OAuth2 callback, `{public_url}/api/v1/credentials/oauth/callback`.
@@ -261,6 +264,7 @@ impl Registry {
         vec![
             Arc::new(gmail::Gmail::new(settings.gmail_base_url.as_deref())),
             Arc::new(http::Http::new(settings.http_allow.clone())),
+            Arc::new(resend::Resend::new(settings.resend_base_url.as_deref())),
             Arc::new(slack::Slack::new(settings.slack_base_url.as_deref())),
         ]
     }

@@ -23,6 +23,7 @@ conformance!(
     a_hook_url_is_made_when_the_workflow_is_saved_not_when_it_is_read,
     oversized_unknown_and_inactive_hooks_are_refused,
     slack_events_are_verified_challenged_and_run_once,
+    resend_events_are_verified_by_svix_and_run_once,
 );
 
 fn echo(respond: bool) -> Value {
@@ -801,4 +802,99 @@ async fn a_hook_url_is_made_when_the_workflow_is_saved_not_when_it_is_read(test:
     )
     .await;
     assert_eq!(again.body["url"], shown.body["url"]);
+}
+
+/// Svix's headers (Resend's webhooks): Standard Webhooks under `svix-*` names.
+fn svix(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> [(&'static str, String); 3] {
+    let [(_, id), (_, timestamp), (_, signature)] = standard(secret, id, timestamp, body);
+    [
+        ("svix-id", id),
+        ("svix-timestamp", timestamp),
+        ("svix-signature", signature),
+    ]
+}
+
+async fn resend_events_are_verified_by_svix_and_run_once(test: &TestStore) {
+    let app = App::on(test);
+    let mut workflow = echo(false);
+    workflow["trigger"] = json!({"type": "webhook", "verify": "resend"});
+    workflow["steps"][0] = json!({"id": "shape", "type": "transformation", "action": "set", "inputs": {"bounced": "{{ trigger.body.data.to[0] }}", "kind": "{{ trigger.body.type }}"}});
+    let (owner, path) = hooked(&app, workflow).await;
+    // Resend's own example of a bounce (the spec's EmailBouncedEvent).
+    let event = br#"{"type": "email.bounced", "created_at": "2024-11-22T23:41:12.126Z", "data": {"email_id": "56761188-7520-42d8-8898-ff6fc54ce618", "created_at": "2024-11-22T23:41:11.894719+00:00", "from": "Acme <onboarding@resend.dev>", "to": ["delivered@resend.dev"], "subject": "Sending this example", "bounce": {"message": "The recipient's email provider sent a hard bounce message.", "subType": "Suppressed", "type": "Permanent"}}}"#;
+    let now = chrono::Utc::now().timestamp();
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    let unsecured = call(&app, &path, "application/json", event, &[]).await;
+    assert_eq!(unsecured.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        unsecured.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no signing secret")
+    );
+    let set = send(
+        &app,
+        "PUT",
+        "/api/v1/workflows/wf_echo/hook/secret",
+        Some(json!({"secret": SECRET})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+
+    let signed = svix(SECRET, "msg_2pTCwXgJbYwY3mJ3sMqLQZ8ZXR5", now, event);
+    let headers: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let first = call(&app, &path, "application/json", event, &headers).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let retried = call_signed(&app, &path, event, &signed).await;
+    assert_eq!(
+        retried.body["execution_id"], first.body["execution_id"],
+        "Svix's retry of a delivery runs nothing new"
+    );
+    let done = finished(&app, &owner, first.body["execution_id"].as_str().unwrap()).await;
+    assert_eq!(
+        done["output"],
+        json!({"bounced": "delivered@resend.dev", "kind": "email.bounced"})
+    );
+
+    let forged = svix(
+        "whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldA==",
+        "msg_forged",
+        now,
+        event,
+    );
+    let forged: Vec<(&str, &str)> = forged
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let refused = call(&app, &path, "application/json", event, &forged).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("svix-signature")
+    );
+    let old = svix(SECRET, "msg_old", now - 600, event);
+    let old: Vec<(&str, &str)> = old
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let replayed = call(&app, &path, "application/json", event, &old).await;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        replayed.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("five minutes")
+    );
+    assert_eq!(
+        executions(&app, &owner).await.len(),
+        1,
+        "only the genuine delivery ran, once"
+    );
 }

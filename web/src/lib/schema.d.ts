@@ -1259,11 +1259,8 @@ export interface components {
             /** @description A secret made elsewhere, e.g. a Slack app's signing secret. */
             secret: string;
         };
-        /**
-         * @description A webhook signature scheme.
-         * @enum {string}
-         */
-        HookScheme: "baton" | "slack";
+        /** @description A webhook signature scheme. */
+        HookScheme: ("baton" | "slack") | "resend";
         List: {
             items: Record<string, never>[];
             /** @description Pass as ?cursor= for the next page */
@@ -1575,7 +1572,8 @@ export interface components {
              * @description Whose signature scheme the hook's secret checks: Baton's own (`X-Baton-Signature`,
              *     the default) or `slack` (Slack's Events API: `X-Slack-Signature` over the
              *     timestamp and body, within five minutes; its URL check is answered, and a retried
-             *     event runs once).
+             *     event runs once), or `resend` (Resend's events, signed by Svix; a retried delivery
+             *     runs once).
              */
             verify?: components["schemas"]["HookScheme"] | null;
         } | {

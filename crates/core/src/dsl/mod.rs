@@ -84,7 +84,8 @@ pub enum Trigger {
         /// Whose signature scheme the hook's secret checks: Baton's own (`X-Baton-Signature`,
         /// the default) or `slack` (Slack's Events API: `X-Slack-Signature` over the
         /// timestamp and body, within five minutes; its URL check is answered, and a retried
-        /// event runs once).
+        /// event runs once), or `resend` (Resend's events, signed by Svix; a retried delivery
+        /// runs once).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         verify: Option<HookScheme>,
     },
@@ -113,6 +114,8 @@ pub enum Trigger {
 pub enum HookScheme {
     Baton,
     Slack,
+    /// Resend's delivery events, signed by Svix (`svix-id`, `svix-timestamp`, `svix-signature`).
+    Resend,
 }
 
 impl HookScheme {
@@ -121,6 +124,7 @@ impl HookScheme {
         match self {
             Self::Baton => None,
             Self::Slack => Some("slack"),
+            Self::Resend => Some("resend"),
         }
     }
 }
