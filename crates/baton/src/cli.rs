@@ -190,6 +190,14 @@ pub struct CommonArgs {
     #[arg(long, env = "BATON_RESEND_BASE_URL", value_name = "URL")]
     pub resend_base_url: Option<String>,
 
+    /// Where Zapier's catch hooks are; a step's hook URL must be under it. [default: https://hooks.zapier.com]
+    #[arg(long, env = "BATON_ZAPIER_BASE_URL", value_name = "URL")]
+    pub zapier_base_url: Option<String>,
+
+    /// Where Make's custom webhooks are; a step's hook URL must be under it. [default: https://hook.<zone>.make.com]
+    #[arg(long, env = "BATON_MAKE_BASE_URL", value_name = "URL")]
+    pub make_base_url: Option<String>,
+
     /// Redis for the counts that servers and workers share (the API's rate limits, each
     /// organization's calls to a service), redis://host:port. [default: in memory, per process]
     #[arg(

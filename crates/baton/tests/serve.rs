@@ -1115,6 +1115,67 @@ async fn a_reminder_is_mailed_through_resend() {
     assert_eq!(server.stop("TERM").await, 0);
 }
 
+/// A hot lead handed to a Zap and a Make scenario: `baton serve` with both tools' hooks here.
+#[tokio::test]
+async fn a_lead_is_handed_to_zapier_and_make() {
+    use axum::response::IntoResponse;
+    type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+    let received: Received = Default::default();
+    let kept = received.clone();
+    let fake_hooks = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, axum::Json(body): axum::Json<serde_json::Value>| async move {
+            kept.lock().unwrap().push((uri.path().to_owned(), body));
+            if uri.path().starts_with("/hooks/catch/") {
+                axum::Json(serde_json::json!({"attempt": "a-1", "id": "a-1", "request_id": "a-1", "status": "success"})).into_response()
+            } else {
+                "Accepted".into_response()
+            }
+        },
+    );
+    let hooks = format!("http://{}", serve_locally(fake_hooks).await);
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command
+        .env("BATON_ZAPIER_BASE_URL", &hooks)
+        .env("BATON_MAKE_BASE_URL", &hooks);
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let workflow = serde_json::json!({"id": "wf_lead", "name": "Hand over a hot lead", "steps": [
+        {"id": "zap", "type": "integration", "service": "zapier", "action": "send_to_zap", "inputs": {
+            "hook_url": format!("{hooks}/hooks/catch/123456/abcdef/"), "data": {"email": "{{ trigger.email }}", "score": "{{ trigger.score }}"}}},
+        {"id": "scenario", "type": "integration", "service": "make", "action": "send_to_scenario", "inputs": {
+            "hook_url": format!("{hooks}/abc123def456"), "data": {"email": "{{ trigger.email }}", "zap": "{{ zap.response.status }}"}}}
+    ]});
+    let (status, body) = api(&server.base, &cookie, "POST", "/api/v1/workflows", workflow).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, run) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_lead/runs?wait=30",
+        serde_json::json!({"input": {"email": "ann@customer.com", "score": 92}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    assert_eq!(run["output"]["response"], "Accepted");
+    let received = received.lock().unwrap().clone();
+    assert_eq!(
+        received,
+        vec![
+            (
+                "/hooks/catch/123456/abcdef/".to_owned(),
+                serde_json::json!({"email": "ann@customer.com", "score": 92})
+            ),
+            (
+                "/abc123def456".to_owned(),
+                serde_json::json!({"email": "ann@customer.com", "zap": "success"})
+            ),
+        ]
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
 #[tokio::test]
 async fn every_file_baton_makes_is_private_and_a_key_beside_the_data_is_named() {
     use std::os::unix::fs::PermissionsExt;

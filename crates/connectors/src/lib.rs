@@ -4,6 +4,7 @@
 //! what the engine calls through.
 
 pub mod address;
+pub mod catch_hook;
 pub mod gmail;
 pub mod http;
 pub mod llm;
@@ -214,6 +215,10 @@ pub struct ConnectorSettings {
     pub gmail_base_url: Option<String>,
     /// Where Resend's API is reached (`BATON_RESEND_BASE_URL`); Resend's own when unset.
     pub resend_base_url: Option<String>,
+    /// Where Zapier's catch hooks are (`BATON_ZAPIER_BASE_URL`); `https://hooks.zapier.com`.
+    pub zapier_base_url: Option<String>,
+    /// Where Make's custom webhooks are (`BATON_MAKE_BASE_URL`); `https://hook.*.make.com`.
+    pub make_base_url: Option<String>,
     /// The OAuth2 apps the operator registered, by service id.
     pub oauth: BTreeMap<String, OAuthClientSettings>,
     /// Baton's OAuth2 callback, `{public_url}/api/v1/credentials/oauth/callback`.
@@ -264,8 +269,16 @@ impl Registry {
         vec![
             Arc::new(gmail::Gmail::new(settings.gmail_base_url.as_deref())),
             Arc::new(http::Http::new(settings.http_allow.clone())),
+            Arc::new(catch_hook::CatchHook::new(
+                catch_hook::Tool::Make,
+                settings.make_base_url.as_deref(),
+            )),
             Arc::new(resend::Resend::new(settings.resend_base_url.as_deref())),
             Arc::new(slack::Slack::new(settings.slack_base_url.as_deref())),
+            Arc::new(catch_hook::CatchHook::new(
+                catch_hook::Tool::Zapier,
+                settings.zapier_base_url.as_deref(),
+            )),
         ]
     }
 

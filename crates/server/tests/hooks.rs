@@ -24,6 +24,7 @@ conformance!(
     oversized_unknown_and_inactive_hooks_are_refused,
     slack_events_are_verified_challenged_and_run_once,
     resend_events_are_verified_by_svix_and_run_once,
+    zapier_and_make_start_runs_with_what_they_send,
 );
 
 fn echo(respond: bool) -> Value {
@@ -897,4 +898,43 @@ async fn resend_events_are_verified_by_svix_and_run_once(test: &TestStore) {
         1,
         "only the genuine delivery ran, once"
     );
+}
+
+/// "Receive from Zapier or Make": a Baton webhook trigger takes what Webhooks by Zapier (POST,
+/// as form fields or JSON) and Make's HTTP module (JSON) send.
+async fn zapier_and_make_start_runs_with_what_they_send(test: &TestStore) {
+    let app = App::on(test);
+    let mut workflow = echo(false);
+    workflow["steps"][0] = json!({"id": "shape", "type": "transformation", "action": "set", "inputs": {"who": "{{ trigger.body.name }} <{{ trigger.body.email }}>", "from": "{{ trigger.headers['user-agent'] }}"}});
+    let (owner, path) = hooked(&app, workflow).await;
+    let sent = [
+        // Webhooks by Zapier, Payload Type "form".
+        (
+            "application/x-www-form-urlencoded",
+            &b"name=Ann+Example&email=ann%40customer.com"[..],
+            "Zapier",
+        ),
+        // Webhooks by Zapier, Payload Type "json".
+        (
+            "application/json",
+            &br#"{"name": "Ann Example", "email": "ann@customer.com"}"#[..],
+            "Zapier",
+        ),
+        // Make, HTTP "Make a request" with a JSON body.
+        (
+            "application/json; charset=utf-8",
+            &br#"{"name":"Ann Example","email":"ann@customer.com","score":92}"#[..],
+            "Make/production",
+        ),
+    ];
+    for (kind, body, agent) in sent {
+        let started = call(&app, &path, kind, body, &[("user-agent", agent)]).await;
+        assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+        let done = finished(&app, &owner, started.body["execution_id"].as_str().unwrap()).await;
+        assert_eq!(
+            done["output"],
+            json!({"who": "Ann Example <ann@customer.com>", "from": agent}),
+            "{kind} from {agent}"
+        );
+    }
 }
