@@ -50,6 +50,9 @@ export function conform(schemas, schema, value, at = "$") {
   if (kind === "array" && schema.items) value.forEach((item, index) => conform(schemas, schema.items, item, `${at}[${index}]`));
 }
 
+/** What the OpenAI stand-in drafts, inside the JSON of its answer. */
+export const REPLY = "Thank you for writing. We are looking into your order and will reply within a day.";
+
 const body = (request) =>
   new Promise((resolve) => {
     let text = "";
@@ -88,7 +91,7 @@ export async function fakeOpenAI() {
       state.calls += 1;
       const prompt = asked.messages.at(-1).content;
       state.prompts.push(prompt);
-      const reply = "Thank you for writing. We are looking into your order and will reply within a day.";
+      const reply = `Here is the reply:\n\`\`\`json\n${JSON.stringify({ reply: REPLY, tone: "kind" })}\n\`\`\``;
       return send("CreateChatCompletionResponse", {
         id: `chatcmpl-${state.calls}`,
         object: "chat.completion",

@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import { createHmac } from "node:crypto";
 import { chromium } from "playwright-core";
 import { serve } from "./serve.mjs";
-import { fakeGoogle, fakeOpenAI } from "./fakes.mjs";
+import { fakeGoogle, fakeOpenAI, REPLY } from "./fakes.mjs";
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -490,6 +490,19 @@ try {
     assert.equal(resumed.workflow_version, 2, "it ran the fixed version");
     assert.equal(resumed.output.result, 20);
     assert.equal(resumed.steps[0].finished_at, failed.steps[0].finished_at, "the step before was not run again");
+
+    // A "Set values" step's form: each value by its name; a value added and removed.
+    await canvas.getByLabel("Step first").getByRole("button").first().click();
+    await page.getByLabel("qty", { exact: true }).waitFor();
+    await page.getByLabel("A new value's name").fill("price");
+    await page.getByRole("button", { name: "Add the value" }).click();
+    await page.getByLabel("price", { exact: true }).pressSequentially("{{ trigger.price }}");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await canvas.getByLabel("Step first").getByText("Set qty, price").waitFor();
+    await canvas.getByLabel("Step first").getByRole("button").first().click();
+    await page.getByRole("button", { name: "Remove price" }).click();
+    await page.getByRole("button", { name: "Apply" }).click();
+    await canvas.getByLabel("Step first").getByText("Set qty", { exact: true }).waitFor();
   });
 
   await run("a scheduled workflow shows its next runs", async (page) => {
@@ -773,9 +786,10 @@ try {
     await provider.getByRole("button", { name: "Fixed value" }).click();
     await map("Prompt (required)", "Write a short, kind reply to this email from ", "read_email: From", "read_email: Body");
     await page.getByRole("button", { name: "Apply" }).click();
-    await addAtEnd("write", "Write text");
-    await choose("write");
-    await map("Text to write (required)", "", "ask_ai: Response");
+    // The model answers with JSON in its text: the next step extracts it.
+    await addAtEnd("extract", "Extract JSON from text");
+    await choose("extract_json");
+    await map("Text holding JSON (required)", "", "ask_ai: Response");
     await page.getByRole("button", { name: "Apply" }).click();
     await addAtEnd("if", "If / else");
     await choose("check");
@@ -789,11 +803,13 @@ try {
     await choose("save_draft");
     await page.getByText("Example: ann@customer.com").waitFor(); // from the action's example
     await map("To (required)", "", "read_email: From");
-    await map("Subject (required)", "Re:", "read_email: Subject");
     // The value cards: a click puts the value into the field last typed in.
+    await map("Subject (required)", "Re:");
+    await page.getByRole("region", { name: "Values from earlier steps" }).getByRole("button", { name: /^read_email: Subject/ }).click();
+    assert.equal(await page.getByLabel("Subject (required)", { exact: true }).textContent(), "Re: {{ read_email.subject }}");
+    // A field the extracted JSON will have, typed.
     await map("Body (required)", "");
-    await page.getByRole("region", { name: "Values from earlier steps" }).getByRole("button", { name: /^write: Text/ }).click();
-    assert.equal(await page.getByLabel("Body (required)", { exact: true }).textContent(), "{{ write.text }}");
+    await page.getByLabel("Body (required)", { exact: true }).pressSequentially("{{ extract_json.reply }}");
     await map("Reply to", "", "read_email: Id");
     await page.getByRole("button", { name: "Apply" }).click();
     await card("save_draft").getByText("Save draft in Gmail to {{read_email.from}}").waitFor();
@@ -803,7 +819,7 @@ try {
     const built = await page.evaluate(async () => (await (await fetch("/api/v1/workflows/wf_reply_to_support_mail")).json()).definition);
     assert.deepEqual(
       built.steps.map((step) => step.id),
-      ["read_email", "ask_ai", "write", "check"],
+      ["read_email", "ask_ai", "extract_json", "check"],
     );
     assert.equal(built.steps[3].then[0].inputs.to, "{{ read_email.from }}", "the picker wrote a reference by step id");
 
@@ -811,7 +827,7 @@ try {
     await page.getByText("Test input").click();
     await page.getByLabel("What the trigger gives a test run (JSON)").fill('{"email_id": "m1"}');
     await page.getByRole("button", { name: "Test run" }).click();
-    for (const id of ["read_email", "ask_ai", "write", "check", "save_draft"]) {
+    for (const id of ["read_email", "ask_ai", "extract_json", "check", "save_draft"]) {
       await card(id).getByText("Completed").waitFor({ timeout: 20_000 });
     }
     assert.equal(openai.state.calls, 1);
@@ -819,6 +835,8 @@ try {
     assert.match(google.state.drafts[0], /^To: ann@customer\.example\r$/m);
     assert.match(google.state.drafts[0], /^In-Reply-To: <order-42@customer\.example>\r$/m);
     assert.match(openai.state.prompts[0], /from ann@customer\.example Hello, my order 42/);
+    const drafted = Buffer.from(google.state.drafts[0].split("\r\n\r\n")[1].replaceAll("\r\n", ""), "base64").toString("utf8");
+    assert.equal(drafted, REPLY, "the draft's body is the reply extracted from the model's JSON");
 
     // A safe test of the step that writes, with the run's data: what it would send, nothing sent.
     await choose("save_draft");

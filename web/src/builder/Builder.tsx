@@ -23,7 +23,7 @@ import { ApiError, describe } from "../lib/errors";
 import { whatToTry } from "../lib/timeline";
 import { useMayEditWorkflow } from "../shell";
 import { Alert, Button, StateBadge, buttonClass } from "../ui";
-import { available, fieldsOf, problemsByStep, withSamples, type Field } from "./form";
+import { available, fieldsOf, problemsByStep, TRANSFORMATIONS, withSamples, type Field } from "./form";
 import { layout, type Edge as LaidEdge, type Placed } from "./layout";
 import { StepTest, testable, useLastRun } from "./StepTest";
 import type { Offered } from "./TemplateField";
@@ -68,9 +68,11 @@ export function useHistory<T>(initial: T) {
 function choices(connectors: Connector[]) {
   const base: { group: string; label: string; make: (id: (base: string) => string) => Step }[] = [
     { group: "AI", label: "Ask an AI model", make: (id) => ({ id: id("ask_ai"), type: "llm", provider: "openai", model: "gpt-4o-mini", prompt: "Summarise {{ trigger }}" }) },
-    { group: "Data", label: "Write text", make: (id) => ({ id: id("write"), type: "transformation", action: "template", inputs: { template: "Hello from Baton" } }) },
-    { group: "Data", label: "Set values", make: (id) => ({ id: id("set"), type: "transformation", action: "set", inputs: { value: "{{ trigger }}" } }) },
-    { group: "Data", label: "Calculate", make: (id) => ({ id: id("calculate"), type: "transformation", action: "calculate", inputs: { expression: "1 + 1" } }) },
+    ...Object.entries(TRANSFORMATIONS).map(([action, kind]) => ({
+      group: "Data",
+      label: kind.label,
+      make: (id: (base: string) => string): Step => ({ id: id(action === "template" ? "write" : action), type: "transformation", action, inputs: { ...kind.start } }),
+    })),
     { group: "Logic", label: "If / else", make: (id) => ({ id: id("check"), type: "conditional", condition: "true", then: [], else: [] }) },
     { group: "Logic", label: "For each item", make: (id) => ({ id: id("each"), type: "loop", items: "trigger.items", steps: [] }) },
     { group: "People", label: "Ask a person to approve", make: (id) => ({ id: id("approve"), type: "approval", message: "Go ahead?" }) },
@@ -881,7 +883,8 @@ function StepPanel(props: {
     props.connectors.flatMap((connector) => (connector.actions ?? []).map((action) => [`${connector.id}/${action.id}`, action.output_schema])),
   );
   const lastRun = useLastRun(props.test.workflowKey, props.test.runId);
-  const values = withSamples(available(props.workflow, props.step.id, outputs), lastRun.run?.steps ?? []);
+  const ran = Object.fromEntries((lastRun.run?.steps ?? []).filter((step) => step.state === "COMPLETED" && !step.id.includes("[")).map((step) => [step.id, step.output]));
+  const values = withSamples(available(props.workflow, props.step.id, outputs, ran), lastRun.run?.steps ?? []);
   return (
     <div>
       <h2 className="mb-1 text-lg font-semibold text-slate-900">{props.step.id}</h2>
@@ -944,7 +947,7 @@ function StepPanel(props: {
 /** The fields a step's form shows, where the step has one: its inputs, or its own settings. */
 function formFor(step: Step): "inputs" | "top" | null {
   if (step.type in TOP_FIELDS) return "top";
-  if (step.type === "integration" || (step.type === "transformation" && (step.action === "template" || step.action === "calculate"))) {
+  if (step.type === "integration" || (step.type === "transformation" && String(step.action) in TRANSFORMATIONS)) {
     return "inputs";
   }
   return null;
@@ -970,12 +973,9 @@ const TOP_FIELDS: Record<string, Field[]> = {
   loop: [{ name: "items", label: "Items to go through", kind: "text", required: true, help: "A list, e.g. search.messages", expression: true }],
   approval: [{ name: "message", label: "What to ask", kind: "text", required: true, help: "The person sees this with Approve and Reject." }],
   delay: [{ name: "duration", label: "How long to wait", kind: "text", required: true, help: "e.g. 30s, 10m, 2h, 1d" }],
+  sub_workflow: [{ name: "workflow", label: "Workflow to run", kind: "text", required: true, help: "Its id, e.g. wf_notify_team; it gets this run's data as its trigger" }],
 };
 
-const TRANSFORMATION_FIELDS: Record<string, Field[]> = {
-  template: [{ name: "template", label: "Text to write", kind: "text", required: true, help: "Put values in with {{ }} or the list below." }],
-  calculate: [{ name: "expression", label: "Calculation", kind: "text", required: true, help: "e.g. order.total * 1.2", expression: true }],
-};
 
 function StepForm(props: {
   step: Step;
@@ -995,7 +995,9 @@ function StepForm(props: {
   const fields: Field[] = onTop
     ? TOP_FIELDS[props.step.type]
     : props.step.type === "transformation"
-      ? TRANSFORMATION_FIELDS[String(props.step.action)] ?? []
+      ? props.step.action === "set"
+        ? Object.keys((draft.inputs ?? {}) as object).map((name): Field => ({ name, label: name, kind: "text", required: false }))
+        : TRANSFORMATIONS[String(props.step.action)]?.fields ?? []
       : fieldsOf(action?.input_schema as never, action?.example);
   const get = (name: string) => (onTop ? draft[name] : ((draft.inputs ?? {}) as Record<string, unknown>)[name]);
   const set = (name: string, value: unknown) =>
@@ -1004,7 +1006,8 @@ function StepForm(props: {
       if (onTop) next[name] = value;
       else {
         const inputs = { ...((next.inputs ?? {}) as Record<string, unknown>) };
-        if (value === "" || value === undefined) delete inputs[name];
+        // A value set by a "Set values" step is kept while it is empty: its name is the field.
+        if ((value === "" || value === undefined) && props.step.action !== "set") delete inputs[name];
         else inputs[name] = value;
         next.inputs = inputs;
       }
@@ -1027,6 +1030,19 @@ function StepForm(props: {
           <FormField field={field} value={get(field.name)} values={props.values} editable={props.editable} change={(value) => set(field.name, value)} />
         </div>
       ))}
+      {props.editable && props.step.type === "transformation" && props.step.action === "set" && (
+        <SetNames
+          names={fields.map((field) => field.name)}
+          add={(name) => set(name, "")}
+          remove={(name) =>
+            setDraft((now) => {
+              const inputs = { ...((now.inputs ?? {}) as Record<string, unknown>) };
+              delete inputs[name];
+              return { ...now, inputs };
+            })
+          }
+        />
+      )}
       {props.editable && target && props.values.length > 0 && (
         <section aria-label="Values from earlier steps" className="mb-3">
           <h3 className="text-xs font-semibold uppercase text-slate-700">Values from earlier steps</h3>
@@ -1070,6 +1086,42 @@ function StepForm(props: {
       )}
       {props.editable && <Button type="submit">Apply</Button>}
     </form>
+  );
+}
+
+/** The names a "Set values" step gives its result: add one, remove one. */
+function SetNames(props: { names: string[]; add: (name: string) => void; remove: (name: string) => void }) {
+  const [name, setName] = useState("");
+  const valid = /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !props.names.includes(name);
+  return (
+    <div className="mb-3 text-sm">
+      <div className="flex items-end gap-2">
+        <label className="block flex-1 font-medium text-slate-800">
+          A new value's name
+          <input value={name} onChange={(event) => setName(event.target.value.trim())} placeholder="e.g. total" className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" />
+        </label>
+        <Button
+          tone="plain"
+          disabled={!valid}
+          onClick={() => {
+            props.add(name);
+            setName("");
+          }}
+        >
+          Add the value
+        </Button>
+      </div>
+      {name && !valid && <p className="mt-1 text-xs text-red-800">A name is letters, digits and _, not starting with a digit, and not one already there.</p>}
+      {props.names.length > 0 && (
+        <p className="mt-1 flex flex-wrap gap-1">
+          {props.names.map((known) => (
+            <button key={known} type="button" onClick={() => props.remove(known)} className="rounded border border-slate-300 px-1.5 text-xs text-slate-800">
+              {`Remove ${known}`}
+            </button>
+          ))}
+        </p>
+      )}
+    </div>
   );
 }
 

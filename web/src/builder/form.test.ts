@@ -96,3 +96,23 @@ describe("withSamples", () => {
     ]);
   });
 });
+
+describe("available, after a run", () => {
+  it("offers the fields a run found in results no schema describes", () => {
+    const workflow = {
+      id: "wf",
+      name: "W",
+      steps: [
+        { id: "extract", type: "transformation", action: "extract_json", inputs: { text: "{{ trigger.text }}" } },
+        { id: "save", type: "transformation", action: "template", inputs: { template: "x" } },
+      ],
+    };
+    expect(available(workflow, "save", {}).map((value) => value.reference)).toEqual(["{{ trigger }}", "{{ extract }}"]);
+    expect(available(workflow, "save", {}, { extract: { reply: "Dear Ann", tone: "kind" } }).map((value) => value.label)).toEqual([
+      "The trigger's data",
+      "extract: its whole result",
+      "extract: Reply",
+      "extract: Tone",
+    ]);
+  });
+});

@@ -79,13 +79,20 @@ type Output = Record<string, { properties?: Record<string, unknown> } | undefine
 /**
  * What a step can read: the trigger, and each step that comes before `id` in the order a run
  * meets them, with the fields its output has (`outputs` holds integration actions' output
- * schemas by `service/action`).
+ * schemas by `service/action`; `ran`, the last run's outputs by step id, gives the fields of
+ * results no schema describes).
  */
-export function available(workflow: Workflow, id: string, outputs: Output): Value[] {
+export function available(workflow: Workflow, id: string, outputs: Output, ran: Record<string, unknown> = {}): Value[] {
   const values: Value[] = [{ reference: "{{ trigger }}", label: "The trigger's data" }];
   for (const { step } of walk(workflow)) {
     if (step.id === id) break;
-    for (const field of fieldsOfOutput(step, outputs)) {
+    let fields = fieldsOfOutput(step, outputs);
+    // A result whose fields only a run tells (extracted JSON, a jq program's): the last run's.
+    const result = ran[step.id];
+    if (fields.length === 1 && fields[0] === "" && result && typeof result === "object" && !Array.isArray(result)) {
+      fields = ["", ...Object.keys(result)];
+    }
+    for (const field of fields) {
       values.push({
         reference: field ? `{{ ${step.id}.${field} }}` : `{{ ${step.id} }}`,
         label: field ? `${step.id}: ${labelOf(field)}` : `${step.id}: its whole result`,
@@ -102,10 +109,8 @@ function fieldsOfOutput(step: Step, outputs: Output): string[] {
     case "llm":
       return ["response", "json"];
     case "transformation":
-      if (step.action === "template") return ["text"];
-      if (step.action === "calculate") return ["result"];
       if (step.action === "set") return Object.keys((step.inputs ?? {}) as object);
-      return [""];
+      return TRANSFORMATIONS[String(step.action)]?.gives ?? [""];
     case "approval":
       return ["approved", "comment"];
     default:
@@ -159,3 +164,80 @@ export function withSamples(values: Value[], steps: { id: string; state: string;
     return found === undefined ? value : { ...value, sample: sampleOf(found) };
   });
 }
+
+const items: Field = { name: "items", label: "The list", kind: "text", required: true, help: "A list from an earlier step, e.g. {{ search.messages }}" };
+const timezone: Field = { name: "timezone", label: "Time zone", kind: "text", required: false, help: "e.g. Europe/Berlin; UTC when empty" };
+
+/**
+ * The data steps: what the palette calls each, the fields of its form, the inputs it starts
+ * with, and the fields its result has (for the steps after it to read).
+ */
+export const TRANSFORMATIONS: Record<string, { label: string; fields: Field[]; start: Record<string, unknown>; gives: string[] }> = {
+  template: {
+    label: "Write text",
+    fields: [{ name: "template", label: "Text to write", kind: "text", required: true, help: "Put values in with {{ }} or the list below." }],
+    start: { template: "Hello from Baton" },
+    gives: ["text"],
+  },
+  set: { label: "Set values", fields: [], start: { value: "{{ trigger }}" }, gives: [] },
+  calculate: {
+    label: "Calculate",
+    fields: [{ name: "expression", label: "Calculation", kind: "text", required: true, help: "e.g. order.total * 1.2", expression: true }],
+    start: { expression: "1 + 1" },
+    gives: ["result"],
+  },
+  extract_json: {
+    label: "Extract JSON from text",
+    fields: [{ name: "text", label: "Text holding JSON", kind: "text", required: true, help: "e.g. an AI model's answer; its first JSON object's fields become the result" }],
+    start: { text: "" },
+    gives: [""],
+  },
+  filter: {
+    label: "Keep the items that match",
+    fields: [items, { name: "condition", label: "Keep an item when", kind: "text", required: true, help: "About each item, e.g. item.score > 80", expression: true }],
+    start: { items: "", condition: "item" },
+    gives: ["items"],
+  },
+  sort: {
+    label: "Sort a list",
+    fields: [items, { name: "by", label: "By the field", kind: "text", required: false }, { name: "order", label: "Order", kind: "choice", required: false, options: ["asc", "desc"] }],
+    start: { items: "" },
+    gives: ["items"],
+  },
+  deduplicate: {
+    label: "Remove duplicates",
+    fields: [items, { name: "by", label: "Same when this field is", kind: "text", required: false }],
+    start: { items: "" },
+    gives: ["items"],
+  },
+  split: {
+    label: "Split text into a list",
+    fields: [{ name: "text", label: "Text", kind: "text", required: true }, { name: "separator", label: "Separator", kind: "text", required: false, default: "," }],
+    start: { text: "" },
+    gives: ["items"],
+  },
+  join: {
+    label: "Join a list into text",
+    fields: [items, { name: "separator", label: "Separator", kind: "text", required: false, default: "," }],
+    start: { items: "" },
+    gives: ["text"],
+  },
+  parse_date: {
+    label: "Read a date",
+    fields: [{ name: "text", label: "Date as text", kind: "text", required: true }, { name: "format", label: "Its format", kind: "text", required: false, help: "strftime, e.g. %d/%m/%Y; RFC 3339 when empty" }, timezone],
+    start: { text: "" },
+    gives: ["iso", "unix", "date", "time"],
+  },
+  format_date: {
+    label: "Format a date",
+    fields: [{ name: "date", label: "Date", kind: "text", required: true, help: "RFC 3339 or unix seconds" }, { name: "format", label: "Format", kind: "text", required: true, help: "strftime, e.g. %A %d %B" }, timezone],
+    start: { date: "", format: "%Y-%m-%d" },
+    gives: ["text"],
+  },
+  jq: {
+    label: "Transform with jq",
+    fields: [{ name: "program", label: "jq program", kind: "text", required: true, help: "e.g. .items | map(.email)" }, { name: "data", label: "Data", kind: "json", required: false, help: "What the program reads; all the other inputs when empty" }],
+    start: { program: "." },
+    gives: [""],
+  },
+};

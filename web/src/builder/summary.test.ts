@@ -17,6 +17,13 @@ describe("summarize", () => {
     expect(summarize({ id: "p", type: "approval", message: "Refund {{ trigger.amount }}?" })).toBe("Ask a person: “Refund {{trigger.amount}}?”");
     expect(summarize({ id: "w", type: "delay", duration: "1h" })).toBe("Wait 1h");
     expect(summarize({ id: "s", type: "transformation", action: "set", inputs: { qty: 1, price: 2 } })).toBe("Set qty, price");
+    expect(summarize({ id: "x", type: "transformation", action: "extract_json", inputs: { text: "{{ ask_ai.response }}" } })).toBe(
+      "Extract JSON from {{ask_ai.response}}",
+    );
+    expect(summarize({ id: "f", type: "transformation", action: "filter", inputs: { items: "{{ leads.items }}", condition: "item.score > 80" } })).toBe(
+      "Keep the items of {{leads.items}} where item.score > 80",
+    );
+    expect(summarize({ id: "o", type: "transformation", action: "sort", inputs: { items: "{{ leads.items }}", by: "score" } })).toBe("Sort {{leads.items}} by score");
   });
 
   it("shortens long prompts", () => {

@@ -31,6 +31,24 @@ export function summarize(step: Step): string {
           return `Calculate ${quote(inputs.expression ?? "")}`;
         case "set":
           return Object.keys(inputs).length ? `Set ${Object.keys(inputs).join(", ")}` : "Set values";
+        case "extract_json":
+          return `Extract JSON from ${quote(inputs.text ?? "")}`;
+        case "filter":
+          return `Keep the items of ${quote(inputs.items ?? "", 24)} where ${quote(inputs.condition ?? "", 24)}`;
+        case "sort":
+          return `Sort ${quote(inputs.items ?? "")}${inputs.by ? ` by ${String(inputs.by)}` : ""}`;
+        case "deduplicate":
+          return `Remove duplicates from ${quote(inputs.items ?? "")}`;
+        case "split":
+          return `Split ${quote(inputs.text ?? "")} into a list`;
+        case "join":
+          return `Join ${quote(inputs.items ?? "")} into text`;
+        case "parse_date":
+          return `Read the date ${quote(inputs.text ?? "")}`;
+        case "format_date":
+          return `Format the date ${quote(inputs.date ?? "")}`;
+        case "jq":
+          return `Transform with jq: ${quote(inputs.program ?? "")}`;
         default:
           return `${words(String(step.action ?? "transform"))} the data`;
       }
