@@ -35,6 +35,7 @@ use baton_core::policy::Action;
 use baton_engine::connector::{IncomingWebhook, WebhookOutcome};
 use baton_runtime::NewRun;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::audit::{self, Event};
@@ -446,6 +447,24 @@ async fn deliver(
             Ok(WebhookOutcome::Answer(answer)) => return Ok(Json(answer).into_response()),
             Ok(WebhookOutcome::Run { delivery_id }) => service_delivery = delivery_id,
             Err(refusal) => return Err(ApiError::Refused(refusal)),
+        }
+    } else if *verify == Some(HookScheme::Header) {
+        let secret = secret.as_deref().ok_or_else(|| {
+            ApiError::Refused(
+                "this hook checks an X-Baton-Secret header but has no secret: make one with \
+                 POST /api/v1/workflows/{id}/hook/secret"
+                    .into(),
+            )
+        })?;
+        let given = headers
+            .get("x-baton-secret")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        // Compared as digests, so the time taken says nothing about the secret.
+        if Sha256::digest(given.as_bytes()) != Sha256::digest(secret.as_bytes()) {
+            return Err(ApiError::Refused(
+                "the X-Baton-Secret header is missing or is not this hook's secret".into(),
+            ));
         }
     } else if let Some(secret) = &secret {
         signed_delivery = Some(verify_baton_signature(secret, &headers, &body)?);

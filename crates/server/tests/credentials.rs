@@ -397,7 +397,10 @@ async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
         [
             "gmail",
             "http",
+            "make",
+            "resend",
             "slack",
+            "zapier",
             "anthropic",
             "cohere",
             "google",

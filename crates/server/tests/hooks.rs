@@ -937,4 +937,71 @@ async fn zapier_and_make_start_runs_with_what_they_send(test: &TestStore) {
             "{kind} from {agent}"
         );
     }
+
+    // Neither tool can sign, but both can send a header: with `verify: header` the hook takes
+    // only calls carrying its secret in X-Baton-Secret (kept out of `trigger.headers`).
+    let mut guarded = echo(false);
+    guarded["trigger"] = json!({"type": "webhook", "verify": "header"});
+    guarded["steps"][0] = json!({"id": "shape", "type": "transformation", "action": "set", "inputs": {"email": "{{ trigger.body.email }}", "secret_seen": "{{ 'x-baton-secret' in trigger.headers }}"}});
+    let saved = send(
+        &app,
+        "PUT",
+        "/api/v1/workflows/wf_echo",
+        Some(guarded),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let body = &br#"{"email": "ann@customer.com"}"#[..];
+    let without = call(&app, &path, "application/json", body, &[]).await;
+    assert_eq!(without.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        without.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has no secret"),
+        "{}",
+        without.body
+    );
+    let made = send(
+        &app,
+        "POST",
+        "/api/v1/workflows/wf_echo/hook/secret",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    let secret = made.body["secret"].as_str().unwrap().to_owned();
+    let wrong = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[("x-baton-secret", "guess")],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("X-Baton-Secret"),
+        "{}",
+        wrong.body
+    );
+    let right = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[("x-baton-secret", &secret), ("user-agent", "Zapier")],
+    )
+    .await;
+    assert_eq!(right.status, StatusCode::ACCEPTED, "{}", right.body);
+    let done = finished(&app, &owner, right.body["execution_id"].as_str().unwrap()).await;
+    assert_eq!(done["output"]["email"], "ann@customer.com");
+    assert_eq!(
+        done["output"]["secret_seen"], false,
+        "the secret never reaches the run: {done}"
+    );
 }

@@ -1260,7 +1260,7 @@ export interface components {
             secret: string;
         };
         /** @description A webhook signature scheme. */
-        HookScheme: ("baton" | "slack") | "resend";
+        HookScheme: ("baton" | "slack") | "resend" | "header";
         List: {
             items: Record<string, never>[];
             /** @description Pass as ?cursor= for the next page */
@@ -1572,8 +1572,9 @@ export interface components {
              * @description Whose signature scheme the hook's secret checks: Baton's own (`X-Baton-Signature`,
              *     the default) or `slack` (Slack's Events API: `X-Slack-Signature` over the
              *     timestamp and body, within five minutes; its URL check is answered, and a retried
-             *     event runs once), or `resend` (Resend's events, signed by Svix; a retried delivery
-             *     runs once).
+             *     event runs once), `resend` (Resend's events, signed by Svix; a retried delivery
+             *     runs once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
+             *     which cannot sign).
              */
             verify?: components["schemas"]["HookScheme"] | null;
         } | {

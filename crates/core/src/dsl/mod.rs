@@ -84,8 +84,9 @@ pub enum Trigger {
         /// Whose signature scheme the hook's secret checks: Baton's own (`X-Baton-Signature`,
         /// the default) or `slack` (Slack's Events API: `X-Slack-Signature` over the
         /// timestamp and body, within five minutes; its URL check is answered, and a retried
-        /// event runs once), or `resend` (Resend's events, signed by Svix; a retried delivery
-        /// runs once).
+        /// event runs once), `resend` (Resend's events, signed by Svix; a retried delivery
+        /// runs once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
+        /// which cannot sign).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         verify: Option<HookScheme>,
     },
@@ -116,13 +117,16 @@ pub enum HookScheme {
     Slack,
     /// Resend's delivery events, signed by Svix (`svix-id`, `svix-timestamp`, `svix-signature`).
     Resend,
+    /// The hook's secret itself in an `X-Baton-Secret` header: for senders that cannot sign a
+    /// call (Zapier, Make), over HTTPS only.
+    Header,
 }
 
 impl HookScheme {
     /// The connector whose scheme it is; `None` for Baton's own.
     pub fn service(self) -> Option<&'static str> {
         match self {
-            Self::Baton => None,
+            Self::Baton | Self::Header => None,
             Self::Slack => Some("slack"),
             Self::Resend => Some("resend"),
         }
