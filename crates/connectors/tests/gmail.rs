@@ -91,6 +91,8 @@ fn original_message() -> Value {
 #[derive(Clone, Default)]
 struct Fake {
     drafts: Arc<Mutex<Vec<Value>>>,
+    /// The messages sent (`messages.send` bodies).
+    sent: Arc<Mutex<Vec<Value>>>,
     fail_next: Arc<Mutex<Option<Response>>>,
     /// The mailbox's history: (history id, message added).
     history: Arc<Mutex<Vec<(u64, Value)>>>,
@@ -298,6 +300,23 @@ async fn create_draft(
     Json(json!({"id": "r-123", "message": {"id": "m-456", "threadId": body["message"]["threadId"].as_str().unwrap_or("t-new"), "labelIds": ["DRAFT"]}})).into_response()
 }
 
+async fn send_message(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if !authorized(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if let Some(wrong) = refused(problems("Message", &body)) {
+        return wrong;
+    }
+    fake.sent.lock().unwrap().push(body.clone());
+    let answer = json!({"id": "m-789", "threadId": body["threadId"].as_str().unwrap_or("t-new"), "labelIds": ["SENT"]});
+    assert_eq!(problems("Message", &answer), Vec::<String>::new());
+    Json(answer).into_response()
+}
+
 async fn modify(headers: HeaderMap, Path(id): Path<String>, Json(body): Json<Value>) -> Response {
     if !authorized(&headers) {
         return StatusCode::UNAUTHORIZED.into_response();
@@ -322,6 +341,10 @@ async fn gmail() -> (Registry, Fake) {
         .route(
             "/gmail/v1/users/me/drafts",
             axum::routing::post(create_draft),
+        )
+        .route(
+            "/gmail/v1/users/me/messages/send",
+            axum::routing::post(send_message),
         )
         .route(
             "/gmail/v1/users/me/messages/{id}/modify",
@@ -440,6 +463,34 @@ async fn a_reply_draft_is_threaded_under_the_message() {
         .unwrap_err();
     assert_eq!(injected.class, ErrorClass::Permanent);
     assert!(injected.message.contains("one line"));
+}
+
+#[tokio::test]
+async fn a_reply_is_sent_in_the_messages_thread() {
+    let (gmail, fake) = gmail().await;
+    let sent = gmail
+        .call(call(
+            "send",
+            json!({"to": "ann@customer.com", "subject": "Re: Invoice 42", "body": "It ships today.", "reply_to": "18c2f0a1b2c3d4e5"}),
+        ))
+        .await
+        .unwrap();
+    common::assert_declared_output(&gmail, "gmail", "send", &sent);
+    let message = fake.sent.lock().unwrap()[0].clone();
+    assert_eq!(
+        message["threadId"], "18c2f0a1b2c3d4e5",
+        "a reply goes into the thread"
+    );
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(message["raw"].as_str().unwrap())
+        .unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    assert!(raw.contains("To: ann@customer.com\r\n"), "{raw}");
+    assert!(
+        raw.contains("In-Reply-To: <CAB123@mail.customer.com>\r\n"),
+        "{raw}"
+    );
+    assert!(fake.drafts.lock().unwrap().is_empty(), "sent, not drafted");
 }
 
 #[tokio::test]

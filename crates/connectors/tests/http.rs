@@ -355,3 +355,34 @@ fn what_sends_or_writes_is_known_for_a_safe_test() {
     assert!(writes("stripe", "refund", json!({})));
     assert!(writes("gmail", "no_such_action", json!({})));
 }
+
+/// Every action of every connector has a contract test: one that checks the output the
+/// connector made from its service's (fake's) answer against the action's declared output
+/// schema (`common::assert_declared_output`).
+#[test]
+fn every_action_has_a_contract_test() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut text = String::new();
+    for entry in std::fs::read_dir(&tests).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "rs") {
+            text.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    // `assert_declared_output(&registry, "service", "action", ...)`, however it is wrapped.
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let registry = registry("");
+    let mut missing = Vec::new();
+    for declaration in registry.declarations() {
+        for action in &declaration.actions {
+            let checked = format!("\"{}\", \"{}\", &", declaration.id, action.id);
+            if !text.contains(&checked) {
+                missing.push(format!("{}.{}", declaration.id, action.id));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "actions without a contract test: {missing:?}"
+    );
+}
