@@ -82,13 +82,34 @@ fn new_signing_secret() -> String {
     )
 }
 
-fn hook_json(state: &AppState, hook: &baton_core::hook::Hook) -> Value {
-    json!({
+/// A workflow's hook as the API shows it: its URL, whether it has a secret, and how a call
+/// proves it knows the secret under the workflow's `verify` scheme.
+async fn hook_json(
+    state: &AppState,
+    hook: &baton_core::hook::Hook,
+    workflow: &baton_core::workflow::Workflow,
+) -> Result<Value, ApiError> {
+    let verify = state
+        .store
+        .workflow_version(workflow.org_id, workflow.id, workflow.current_version)
+        .await?
+        .and_then(|version| {
+            serde_json::from_value::<HookScheme>(version.definition["trigger"]["verify"].clone())
+                .ok()
+        })
+        .unwrap_or(HookScheme::Baton);
+    let (scheme, header) = match verify {
+        HookScheme::Baton => ("standard_webhooks", "webhook-signature"),
+        HookScheme::Slack => ("slack", "x-slack-signature"),
+        HookScheme::Resend => ("svix", "svix-signature"),
+        HookScheme::Header => ("header_secret", "x-baton-secret"),
+    };
+    Ok(json!({
         "url": format!("{}/hooks/{}", state.config.public_url, hook.token),
         "signed": hook.secret.is_some(),
-        "signature_scheme": "standard_webhooks",
-        "signature_header": "webhook-signature",
-    })
+        "signature_scheme": scheme,
+        "signature_header": header,
+    }))
 }
 
 /// Shows the hook of a workflow whose trigger is a webhook; nothing changes (the hook is made
@@ -111,18 +132,18 @@ async fn show(
             .ok_or(ApiError::NotFoundBecause(
                 "this workflow has no hook URL: give it a webhook trigger and save it",
             ))?;
-    Ok(Json(hook_of(&state, &hook, &workflow)))
+    Ok(Json(hook_of(&state, &hook, &workflow).await?))
 }
 
 /// A workflow's hook as the API shows it, with whether the workflow is on.
-fn hook_of(
+async fn hook_of(
     state: &AppState,
     hook: &baton_core::hook::Hook,
     workflow: &baton_core::workflow::Workflow,
-) -> Value {
-    let mut shown = hook_json(state, hook);
+) -> Result<Value, ApiError> {
+    let mut shown = hook_json(state, hook, workflow).await?;
     shown["active"] = Value::Bool(workflow.active);
-    shown
+    Ok(shown)
 }
 
 /// Makes the workflow's hook URL if it has none yet (idempotent).
@@ -139,7 +160,7 @@ async fn make(
         .store
         .ensure_hook(signed_in.org, workflow.id, &new_token())
         .await?;
-    Ok(Json(hook_of(&state, &hook, &workflow)))
+    Ok(Json(hook_of(&state, &hook, &workflow).await?))
 }
 
 /// Gives a workflow whose trigger is a webhook its hook URL, when it is saved.
@@ -184,7 +205,7 @@ async fn new_secret(
         Event::by(&signed_in, "workflow.hook_secret_set").target(format!("workflow:{id}")),
     )
     .await;
-    let mut shown = hook_json(&state, &hook);
+    let mut shown = hook_json(&state, &hook, &workflow).await?;
     shown["secret"] = Value::from(secret);
     Ok(Json(shown))
 }
@@ -237,7 +258,7 @@ async fn set_secret(
         Event::by(&signed_in, "workflow.hook_secret_set").target(format!("workflow:{id}")),
     )
     .await;
-    Ok(Json(hook_json(&state, &hook)))
+    Ok(Json(hook_json(&state, &hook, &workflow).await?))
 }
 
 async fn drop_secret(
@@ -260,7 +281,7 @@ async fn drop_secret(
         Event::by(&signed_in, "workflow.hook_secret_removed").target(format!("workflow:{id}")),
     )
     .await;
-    Ok(Json(hook_json(&state, &hook)))
+    Ok(Json(hook_json(&state, &hook, &workflow).await?))
 }
 
 /// A signing secret as the store keeps it: sealed under the organization's data key.

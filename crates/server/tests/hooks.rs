@@ -971,6 +971,14 @@ async fn zapier_and_make_start_runs_with_what_they_send(test: &TestStore) {
         &[&owner[0]],
     )
     .await;
+    assert_eq!(
+        (
+            made.body["signature_scheme"].as_str(),
+            made.body["signature_header"].as_str()
+        ),
+        (Some("header_secret"), Some("x-baton-secret")),
+        "the hook says how a call proves it knows the secret"
+    );
     let secret = made.body["secret"].as_str().unwrap().to_owned();
     let wrong = call(
         &app,

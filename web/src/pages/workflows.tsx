@@ -455,7 +455,7 @@ function TriggerPanel({ id, stored, mayEdit }: { id: string; stored: Stored; may
 function HookPanel({ id, version }: { id: string; version: number }) {
   const hook = useQuery({
     queryKey: ["workflow", id, "hook", version],
-    queryFn: () => api<{ url: string; signed: boolean }>(path(id, "/hook"), { method: "POST" }),
+    queryFn: () => api<{ url: string; signed: boolean; signature_scheme?: string }>(path(id, "/hook"), { method: "POST" }),
   });
   if (hook.isPending) return <p role="status">Loading the URL…</p>;
   if (hook.isError) return <Alert tone="error">{describe(hook.error)}</Alert>;
@@ -463,9 +463,11 @@ function HookPanel({ id, version }: { id: string; version: number }) {
     <>
       <CopyField label="Webhook URL" value={hook.data.url} />
       <p className="text-sm text-slate-700">
-        {hook.data.signed
-          ? "Calls must be signed with this workflow's secret; unsigned ones are refused."
-          : "Anyone with this URL can start the workflow: keep it private."}
+        {!hook.data.signed
+          ? "Anyone with this URL can start the workflow: keep it private."
+          : hook.data.signature_scheme === "header_secret"
+            ? "Calls must carry this workflow's secret in an X-Baton-Secret header (add it to the Zap's or Make module's headers); others are refused."
+            : "Calls must be signed with this workflow's secret; unsigned ones are refused."}
       </p>
     </>
   );
