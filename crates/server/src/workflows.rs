@@ -797,9 +797,7 @@ async fn test_step(
         None => {}
         Some(given @ Value::Object(_)) => {
             input = given;
-            if source["kind"] == "sample" {
-                source = json!({"kind": "sample"});
-            } else {
+            if source["kind"] == "run" {
                 source["input"] = json!("typed in");
             }
         }

@@ -23,11 +23,11 @@ import { ApiError, describe } from "../lib/errors";
 import { whatToTry } from "../lib/timeline";
 import { useMayEditWorkflow } from "../shell";
 import { Alert, Button, StateBadge, buttonClass } from "../ui";
-import { available, fieldsOf, problemsByStep, TRANSFORMATIONS, withSamples, type Field } from "./form";
+import { available, fieldsOf, outputsOf, problemsByStep, TRANSFORMATIONS, withSamples, type Field } from "./form";
 import { layout, type Edge as LaidEdge, type Placed } from "./layout";
 import { StepTest, testable, useLastRun } from "./StepTest";
 import type { Offered } from "./TemplateField";
-import { loopCounts, measures, stepViews, type RunStep, type StepView } from "./runview";
+import { loopCounts, measures, ownId, stepViews, type RunStep, type StepView } from "./runview";
 import { kindOf, summarize } from "./summary";
 import { find, freeId, insert, move, pasted, remove, replaceStep, walk, type ListPath, type Step, type Workflow } from "./tree";
 
@@ -286,8 +286,6 @@ type Run = {
   steps: (RunStep & { error: { message?: string; class?: string } | null })[];
 };
 
-/** A step's own id from its run key: `each[3].send` → `send`. */
-const ownId = (key: string) => key.split(".").pop()!.replace(/\[\d+\]$/, "");
 
 function Canvas({
   stored,
@@ -883,8 +881,8 @@ function StepPanel(props: {
     props.connectors.flatMap((connector) => (connector.actions ?? []).map((action) => [`${connector.id}/${action.id}`, action.output_schema])),
   );
   const lastRun = useLastRun(props.test.workflowKey, props.test.runId);
-  const ran = Object.fromEntries((lastRun.run?.steps ?? []).filter((step) => step.state === "COMPLETED" && !step.id.includes("[")).map((step) => [step.id, step.output]));
-  const values = withSamples(available(props.workflow, props.step.id, outputs, ran), lastRun.run?.steps ?? []);
+  const ran = outputsOf(lastRun.run?.steps ?? []);
+  const values = withSamples(available(props.workflow, props.step.id, outputs, ran), ran);
   return (
     <div>
       <h2 className="mb-1 text-lg font-semibold text-slate-900">{props.step.id}</h2>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { available, fieldsOf, problemsByStep, withSamples } from "./form";
+import { available, fieldsOf, outputsOf, problemsByStep, withSamples } from "./form";
 
 describe("fieldsOf", () => {
   it("turns an input schema into labelled fields, required first", () => {
@@ -87,7 +87,7 @@ describe("withSamples", () => {
       { id: "each[0].send", state: "COMPLETED", output: { ok: true } },
       { id: "send", state: "FAILED" },
     ];
-    expect(withSamples(values, steps).map((value) => value.sample)).toEqual([
+    expect(withSamples(values, outputsOf(steps)).map((value) => value.sample)).toEqual([
       "ann@customer.example",
       "2 items",
       `${"x".repeat(39)}…`,

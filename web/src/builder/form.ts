@@ -151,15 +151,19 @@ export function sampleOf(value: unknown): string {
 }
 
 /**
- * The values with what the last run's steps (`{id, state, output}`, a loop item's step as
- * `each[2].send`) held at them, for the picker to show.
+ * The outputs of a run's completed steps by step id, leaving out loop items' steps
+ * (`each[2].send`): what a later step reads by id.
  */
-export function withSamples(values: Value[], steps: { id: string; state: string; output?: unknown }[]): (Value & { sample?: string })[] {
-  const outputs = new Map(steps.filter((step) => step.state === "COMPLETED" && !step.id.includes("[")).map((step) => [step.id, step.output]));
+export function outputsOf(steps: { id: string; state: string; output?: unknown }[]): Record<string, unknown> {
+  return Object.fromEntries(steps.filter((step) => step.state === "COMPLETED" && !step.id.includes("[")).map((step) => [step.id, step.output]));
+}
+
+/** The values with what the last run held at them (`outputs` by step id), for the picker to show. */
+export function withSamples(values: Value[], outputs: Record<string, unknown>): (Value & { sample?: string })[] {
   return values.map((value) => {
     const [root, ...path] = value.reference.replace(/^\{\{\s*|\s*\}\}$/g, "").split(".");
-    if (!outputs.has(root)) return value;
-    let found: unknown = outputs.get(root);
+    if (!(root in outputs)) return value;
+    let found: unknown = outputs[root];
     for (const key of path) found = found && typeof found === "object" ? (found as Record<string, unknown>)[key] : undefined;
     return found === undefined ? value : { ...value, sample: sampleOf(found) };
   });

@@ -11,6 +11,9 @@ export type RunStep = {
 
 export type StepView = { state: string; duration_ms?: number | null; tokens?: number; cost?: number };
 
+/** A step's own id from its run key: `each[3].send` → `send`. */
+export const ownId = (key: string) => parse(key).own;
+
 /** `outer[1].inner[2].send` → the loops it is in with their item, and the step's own id. */
 function parse(key: string): { own: string; items: [string, number][] } {
   const parts = key.split(".");
