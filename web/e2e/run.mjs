@@ -712,6 +712,8 @@ try {
     assert.equal(asked.searchParams.get("code_challenge_method"), "S256");
     await consent.close();
 
+    // A service that needs no connection says so rather than showing nothing.
+    await page.getByRole("listitem", { name: "Zapier", exact: true }).getByText("Nothing to connect: use its steps in a workflow").waitFor();
     const http = page.getByRole("listitem", { name: "HTTP request", exact: true });
     await http.getByRole("button", { name: "Add HTTP credential" }).click();
     await http.getByLabel("Credential name").fill("crm");

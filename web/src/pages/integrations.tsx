@@ -76,6 +76,9 @@ function ConnectorCard({ connector, connections }: { connector: Connector; conne
             {connector.id === "http" ? "Add HTTP credential" : `Connect ${connector.name}`}
           </Button>
         )}
+        {connector.auth.kind === "none" && connector.id !== "http" && (
+          <span className="text-sm text-slate-700">Nothing to connect: use its steps in a workflow</span>
+        )}
       </div>
       {connections.length > 0 && <Quota service={connector.id} />}
       {connections.length > 0 && (
