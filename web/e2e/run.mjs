@@ -331,6 +331,58 @@ try {
     assert.equal(gone, 404, "its URL starts nothing any more");
   });
 
+  await run("a hook for Stripe's events: paste its signing secret; signed events run once, others are refused", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.evaluate(async () => {
+      await fetch("/api/v1/workflows", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          id: "wf_paid",
+          name: "Thank payers",
+          trigger: { type: "webhook", verify: "stripe" },
+          steps: [{ id: "who", type: "transformation", action: "template", inputs: { template: "{{ trigger.body.data.object.customer_email }}" } }],
+        }),
+      });
+    });
+    await page.goto(`${base}/workflows/wf_paid`);
+    await page.getByText("Stripe's calls are refused until you save the signing secret").waitFor();
+    const url = await page.getByLabel("Webhook URL").inputValue();
+    await page.getByRole("switch", { name: "Workflow: off" }).click();
+    await page.getByRole("switch", { name: "Workflow: on" }).waitFor();
+    const event = JSON.stringify({ id: "evt_1", object: "event", type: "invoice.paid", data: { object: { customer_email: "ann@customer.com" } } });
+    const deliver = async (secret) => {
+      const t = Math.floor(Date.now() / 1000);
+      const v1 = createHmac("sha256", secret).update(`${t}.${event}`).digest("hex");
+      return (await fetch(url, { method: "POST", body: event, headers: { "content-type": "application/json", "stripe-signature": `t=${t},v1=${v1}` } })).status;
+    };
+    assert.equal(await deliver("whsec_e2e_signing_secret"), 401, "refused before the secret is saved");
+    await page.getByLabel("Stripe signing secret").fill("whsec_e2e_signing_secret");
+    await fitsAPhone(page, "workflow-stripe-hook");
+    await page.getByRole("button", { name: "Save signing secret" }).click();
+    await page.getByText("Calls must be signed by Stripe with the signing secret you saved").waitFor();
+    assert.equal(await deliver("whsec_someone_else"), 401, "a forged event is refused");
+    assert.equal(await deliver("whsec_e2e_signing_secret"), 202, "Stripe's signed event starts a run");
+    assert.equal(await deliver("whsec_e2e_signing_secret"), 200, "the same event sent again runs nothing new");
+
+    // A hook of Baton's own scheme: a secret is made here and shown once.
+    await page.evaluate(async () => {
+      await fetch("/api/v1/workflows", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ id: "wf_signed", name: "Signed", trigger: { type: "webhook" }, steps: [{ id: "x", type: "transformation", action: "set", inputs: { a: 1 } }] }),
+      });
+    });
+    await page.goto(`${base}/workflows/wf_signed`);
+    await page.getByText("Anyone with this URL can start the workflow").waitFor();
+    await page.getByRole("button", { name: "Make a secret" }).click();
+    const secret = await page.getByLabel("Secret (shown once: copy it now)").inputValue();
+    assert.match(secret, /^whsec_/, `a Standard Webhooks secret is shown once: ${secret}`);
+    await page.getByText("Calls must be signed with this workflow's secret").waitFor();
+    await page.getByRole("button", { name: "Remove the secret" }).click();
+    await page.getByText("Anyone with this URL can start the workflow").waitFor();
+  });
+
   await run("builder: add steps by clicking, undo and redo, save, a test run lights the steps up", async (page) => {
     await signIn(page, email, "another long password");
     await page.evaluate(() =>

@@ -190,6 +190,10 @@ pub struct CommonArgs {
     #[arg(long, env = "BATON_RESEND_BASE_URL", value_name = "URL")]
     pub resend_base_url: Option<String>,
 
+    /// Where Stripe's API is reached. [default: https://api.stripe.com]
+    #[arg(long, env = "BATON_STRIPE_BASE_URL", value_name = "URL")]
+    pub stripe_base_url: Option<String>,
+
     /// Where Zapier's catch hooks are; a step's hook URL must be under it. [default: https://hooks.zapier.com]
     #[arg(long, env = "BATON_ZAPIER_BASE_URL", value_name = "URL")]
     pub zapier_base_url: Option<String>,

@@ -313,6 +313,7 @@ impl CommonSettings {
                 slack_base_url: args.slack_base_url.clone(),
                 gmail_base_url: args.gmail_base_url.clone(),
                 resend_base_url: args.resend_base_url.clone(),
+                stripe_base_url: args.stripe_base_url.clone(),
                 zapier_base_url: args.zapier_base_url.clone(),
                 make_base_url: args.make_base_url.clone(),
                 oauth: oauth_apps(&|name| std::env::var(name).ok(), &file.oauth)?,

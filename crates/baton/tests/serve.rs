@@ -602,6 +602,39 @@ async fn api(
     )
 }
 
+/// Stores `secret` as the organization's `service` connection, saves `workflow` and runs it
+/// with `input`; the finished run as the API answers it.
+async fn connect_save_and_run(
+    base: &str,
+    cookie: &str,
+    (service, secret): (&str, serde_json::Value),
+    workflow: serde_json::Value,
+    input: serde_json::Value,
+) -> serde_json::Value {
+    let (status, body) = api(
+        base,
+        cookie,
+        "POST",
+        "/api/v1/credentials",
+        serde_json::json!({"service": service, "name": "main", "secret": secret}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = workflow["id"].as_str().unwrap().to_owned();
+    let (status, body) = api(base, cookie, "POST", "/api/v1/workflows", workflow).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, run) = api(
+        base,
+        cookie,
+        "POST",
+        &format!("/api/v1/workflows/{id}/runs?wait=30"),
+        serde_json::json!({"input": input}),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    run
+}
+
 /// Runs the saved workflow and returns what the service saw as `Authorization`.
 async fn authorization_sent(base: &str, cookie: &str, seen: &Seen) -> Option<String> {
     seen.lock().unwrap().take();
@@ -1071,32 +1104,20 @@ async fn a_reminder_is_mailed_through_resend() {
     command.env("BATON_RESEND_BASE_URL", format!("http://{address}"));
     let server = start(command).await;
     let cookie = sign_up_on(&server.base).await;
-    let (status, body) = api(
-        &server.base,
-        &cookie,
-        "POST",
-        "/api/v1/credentials",
-        serde_json::json!({"service": "resend", "name": "main", "secret": {"api_key": "re_reminders"}}),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
     let workflow = serde_json::json!({"id": "wf_reminder", "name": "Invoice reminder", "steps": [
         {"id": "text", "type": "transformation", "action": "template", "inputs": {"template": "Dear {{ trigger.name }}, invoice {{ trigger.invoice }} is due."}},
         {"id": "mail", "type": "integration", "service": "resend", "action": "send_email", "inputs": {
             "from": "Acme <billing@acme.com>", "to": "{{ trigger.email }}", "subject": "Invoice {{ trigger.invoice }}",
             "text": "{{ text.text }}", "tags": [{"name": "kind", "value": "reminder"}]}}
     ]});
-    let (status, body) = api(&server.base, &cookie, "POST", "/api/v1/workflows", workflow).await;
-    assert_eq!(status, 201, "{body}");
-    let (status, run) = api(
+    let run = connect_save_and_run(
         &server.base,
         &cookie,
-        "POST",
-        "/api/v1/workflows/wf_reminder/runs?wait=30",
-        serde_json::json!({"input": {"name": "Ann", "email": "ann@customer.com", "invoice": "42"}}),
+        ("resend", serde_json::json!({"api_key": "re_reminders"})),
+        workflow,
+        serde_json::json!({"name": "Ann", "email": "ann@customer.com", "invoice": "42"}),
     )
     .await;
-    assert_eq!(status, 200, "{run}");
     assert_eq!(run["state"], "COMPLETED", "{run}");
     assert_eq!(run["output"]["id"], "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794");
     let sent = sent.lock().unwrap().clone();
@@ -1112,6 +1133,104 @@ async fn a_reminder_is_mailed_through_resend() {
         email["tags"],
         serde_json::json!([{"name": "kind", "value": "reminder"}])
     );
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
+/// A job invoiced through Stripe: `baton serve` with Stripe's API on this machine. The fake
+/// keeps the invoice the requests build and answers with it as Stripe would.
+#[tokio::test]
+async fn a_job_is_invoiced_and_the_invoice_sent_through_stripe() {
+    use axum::response::IntoResponse;
+    /// A request: path, Idempotency-Key, form.
+    type Request = (String, Option<String>, Vec<(String, String)>);
+    /// What Stripe was sent, and the invoice's amount and status so far.
+    #[derive(Default)]
+    struct Fake {
+        requests: Vec<Request>,
+        amount: i64,
+        status: &'static str,
+    }
+    let fake: std::sync::Arc<std::sync::Mutex<Fake>> = Default::default();
+    let kept = fake.clone();
+    let fake_stripe = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| async move {
+            let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
+            if header("authorization").as_deref() != Some("Bearer sk_test_invoicing") || header("stripe-version").as_deref() != Some("2023-08-16") {
+                return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}}))).into_response();
+            }
+            let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+            let field = |name: &str| form.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()).unwrap_or_default();
+            let mut fake = kept.lock().unwrap();
+            fake.requests.push((uri.path().to_owned(), header("idempotency-key"), form.clone()));
+            match uri.path() {
+                "/v1/invoices" => fake.status = "draft",
+                "/v1/invoiceitems" => fake.amount += field("unit_amount").parse::<i64>().unwrap() * field("quantity").parse::<i64>().unwrap(),
+                "/v1/invoices/in_1/finalize" => fake.status = "open",
+                _ => {}
+            }
+            let open = fake.status == "open";
+            axum::Json(serde_json::json!({
+                "id": "in_1", "object": "invoice", "customer": "cus_ann", "customer_email": "ann@customer.com", "customer_name": "Ann Lee",
+                "status": fake.status, "number": if open { serde_json::json!("ACME-0042") } else { serde_json::Value::Null },
+                "currency": "eur", "total": fake.amount, "amount_due": fake.amount, "amount_paid": 0, "amount_remaining": fake.amount,
+                "due_date": chrono::Utc::now().timestamp() + 14 * 86_400, "created": chrono::Utc::now().timestamp(),
+                "hosted_invoice_url": if open { serde_json::json!("https://invoice.stripe.com/i/in_1") } else { serde_json::Value::Null },
+                "invoice_pdf": serde_json::Value::Null
+            })).into_response()
+        },
+    );
+    let address = serve_locally(fake_stripe).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("BATON_STRIPE_BASE_URL", format!("http://{address}"));
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let workflow = serde_json::json!({"id": "wf_invoice", "name": "Invoice a finished job", "steps": [
+        {"id": "invoice", "type": "integration", "service": "stripe", "action": "create_invoice", "inputs": {
+            "customer_id": "{{ trigger.customer }}", "currency": "eur", "days_until_due": 14, "finalize": true,
+            "lines": [
+                {"description": "{{ trigger.job }}", "unit_amount": "{{ trigger.hours_cents }}", "quantity": "{{ trigger.hours }}"},
+                {"description": "Call-out fee", "unit_amount": 3500}
+            ]}},
+        {"id": "send", "type": "integration", "service": "stripe", "action": "send_invoice", "inputs": {"invoice_id": "{{ invoice.id }}"}},
+        {"id": "note", "type": "transformation", "action": "template", "inputs": {"template": "Invoice {{ send.number }} for {{ send.amount_due_text }} is on its way to {{ send.customer_email }}: {{ send.hosted_invoice_url }}"}}
+    ]});
+    let run = connect_save_and_run(
+        &server.base,
+        &cookie,
+        ("stripe", serde_json::json!({"api_key": "sk_test_invoicing"})),
+        workflow,
+        serde_json::json!({"customer": "cus_ann", "job": "Boiler repair (hours)", "hours": 3, "hours_cents": 6000}),
+    )
+    .await;
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    assert_eq!(
+        run["output"]["text"],
+        "Invoice ACME-0042 for 215.00 EUR is on its way to ann@customer.com: https://invoice.stripe.com/i/in_1"
+    );
+    let requests = std::mem::take(&mut fake.lock().unwrap().requests);
+    let paths: Vec<&str> = requests.iter().map(|(path, _, _)| path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/invoices",
+            "/v1/invoiceitems",
+            "/v1/invoiceitems",
+            "/v1/invoices/in_1/finalize",
+            "/v1/invoices/in_1/send"
+        ]
+    );
+    let (_, key, line) = &requests[1];
+    assert!(
+        key.as_deref()
+            .is_some_and(|key| key.ends_with(":invoice:line0")),
+        "{key:?}"
+    );
+    assert!(
+        line.contains(&("description".into(), "Boiler repair (hours)".into())),
+        "{line:?}"
+    );
+    assert!(line.contains(&("quantity".into(), "3".into())), "{line:?}");
     assert_eq!(server.stop("TERM").await, 0);
 }
 

@@ -11,6 +11,7 @@ pub mod llm;
 pub mod oauth;
 pub mod resend;
 pub mod slack;
+pub mod stripe;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -215,6 +216,8 @@ pub struct ConnectorSettings {
     pub gmail_base_url: Option<String>,
     /// Where Resend's API is reached (`BATON_RESEND_BASE_URL`); Resend's own when unset.
     pub resend_base_url: Option<String>,
+    /// Where Stripe's API is reached (`BATON_STRIPE_BASE_URL`); Stripe's own when unset.
+    pub stripe_base_url: Option<String>,
     /// Where Zapier's catch hooks are (`BATON_ZAPIER_BASE_URL`); `https://hooks.zapier.com`.
     pub zapier_base_url: Option<String>,
     /// Where Make's custom webhooks are (`BATON_MAKE_BASE_URL`); `https://hook.*.make.com`.
@@ -275,6 +278,7 @@ impl Registry {
             )),
             Arc::new(resend::Resend::new(settings.resend_base_url.as_deref())),
             Arc::new(slack::Slack::new(settings.slack_base_url.as_deref())),
+            Arc::new(stripe::Stripe::new(settings.stripe_base_url.as_deref())),
             Arc::new(catch_hook::CatchHook::new(
                 catch_hook::Tool::Zapier,
                 settings.zapier_base_url.as_deref(),

@@ -102,6 +102,7 @@ async fn hook_json(
         HookScheme::Baton => ("standard_webhooks", "webhook-signature"),
         HookScheme::Slack => ("slack", "x-slack-signature"),
         HookScheme::Resend => ("svix", "svix-signature"),
+        HookScheme::Stripe => ("stripe", "stripe-signature"),
         HookScheme::Header => ("header_secret", "x-baton-secret"),
     };
     Ok(json!({

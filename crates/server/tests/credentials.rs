@@ -400,6 +400,7 @@ async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
             "make",
             "resend",
             "slack",
+            "stripe",
             "zapier",
             "anthropic",
             "cohere",

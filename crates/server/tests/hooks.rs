@@ -24,6 +24,7 @@ conformance!(
     oversized_unknown_and_inactive_hooks_are_refused,
     slack_events_are_verified_challenged_and_run_once,
     resend_events_are_verified_by_svix_and_run_once,
+    stripe_events_are_verified_and_each_event_runs_once,
     zapier_and_make_start_runs_with_what_they_send,
 );
 
@@ -286,16 +287,19 @@ async fn a_hook_in_respond_mode_that_calls_out_runs_durably(test: &TestStore) {
     assert_eq!(stored["steps"][0]["attempts"], 1, "the call ran once");
 }
 
-fn signature(secret: &str, body: &[u8]) -> String {
+/// HMAC-SHA256 of `signed` under `secret`, in hex.
+fn hmac_hex(secret: &str, signed: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
+    mac.update(signed);
+    mac.finalize()
         .into_bytes()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
+        .collect()
+}
+
+fn signature(secret: &str, body: &[u8]) -> String {
+    format!("sha256={}", hmac_hex(secret, body))
 }
 
 async fn a_signed_hook_refuses_unsigned_and_wrongly_signed_calls(test: &TestStore) {
@@ -486,16 +490,9 @@ async fn oversized_unknown_and_inactive_hooks_are_refused(test: &TestStore) {
 }
 
 fn slack_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("v0:{timestamp}:").as_bytes());
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("v0={hex}")
+    let mut signed = format!("v0:{timestamp}:").into_bytes();
+    signed.extend_from_slice(body);
+    format!("v0={}", hmac_hex(secret, &signed))
 }
 
 async fn slack_events_are_verified_challenged_and_run_once(test: &TestStore) {
@@ -509,24 +506,10 @@ async fn slack_events_are_verified_challenged_and_run_once(test: &TestStore) {
     let challenge = br#"{"token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}"#;
 
     let unsecured = call(&app, &path, "application/json", challenge, &[]).await;
-    assert_eq!(unsecured.status, StatusCode::UNAUTHORIZED);
-    assert!(
-        unsecured.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no signing secret")
-    );
+    refused_saying(&unsecured, "no signing secret");
 
     const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
-    let set = send(
-        &app,
-        "PUT",
-        "/api/v1/workflows/wf_echo/hook/secret",
-        Some(json!({"secret": SECRET})),
-        &[&owner[0]],
-    )
-    .await;
-    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let set = save_hook_secret(&app, &owner, SECRET).await;
     assert_eq!(set.body["signed"], true);
 
     let signature = slack_signature(SECRET, now, challenge);
@@ -620,13 +603,7 @@ async fn slack_events_are_verified_challenged_and_run_once(test: &TestStore) {
         ],
     )
     .await;
-    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
-    assert!(
-        replayed.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("five minutes")
-    );
+    refused_saying(&replayed, "five minutes");
     assert_eq!(executions(&app, &owner).await.len(), 1);
 }
 
@@ -827,22 +804,8 @@ async fn resend_events_are_verified_by_svix_and_run_once(test: &TestStore) {
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
     let unsecured = call(&app, &path, "application/json", event, &[]).await;
-    assert_eq!(unsecured.status, StatusCode::UNAUTHORIZED);
-    assert!(
-        unsecured.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no signing secret")
-    );
-    let set = send(
-        &app,
-        "PUT",
-        "/api/v1/workflows/wf_echo/hook/secret",
-        Some(json!({"secret": SECRET})),
-        &[&owner[0]],
-    )
-    .await;
-    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    refused_saying(&unsecured, "no signing secret");
+    save_hook_secret(&app, &owner, SECRET).await;
 
     let signed = svix(SECRET, "msg_2pTCwXgJbYwY3mJ3sMqLQZ8ZXR5", now, event);
     let headers: Vec<(&str, &str)> = signed
@@ -873,26 +836,14 @@ async fn resend_events_are_verified_by_svix_and_run_once(test: &TestStore) {
         .map(|(name, value)| (*name, value.as_str()))
         .collect();
     let refused = call(&app, &path, "application/json", event, &forged).await;
-    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
-    assert!(
-        refused.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("svix-signature")
-    );
+    refused_saying(&refused, "svix-signature");
     let old = svix(SECRET, "msg_old", now - 600, event);
     let old: Vec<(&str, &str)> = old
         .iter()
         .map(|(name, value)| (*name, value.as_str()))
         .collect();
     let replayed = call(&app, &path, "application/json", event, &old).await;
-    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
-    assert!(
-        replayed.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("five minutes")
-    );
+    refused_saying(&replayed, "five minutes");
     assert_eq!(
         executions(&app, &owner).await.len(),
         1,
@@ -1012,4 +963,119 @@ async fn zapier_and_make_start_runs_with_what_they_send(test: &TestStore) {
         done["output"]["secret_seen"], false,
         "the secret never reaches the run: {done}"
     );
+}
+
+/// Stripe's `Stripe-Signature` for `body` at `timestamp`.
+fn stripe_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut signed = format!("{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    format!("t={timestamp},v1={}", hmac_hex(secret, &signed))
+}
+
+async fn stripe_events_are_verified_and_each_event_runs_once(test: &TestStore) {
+    let app = App::on(test);
+    let mut workflow = echo(false);
+    workflow["trigger"] = json!({"type": "webhook", "verify": "stripe"});
+    workflow["steps"][0] = json!({"id": "shape", "type": "transformation", "action": "set", "inputs": {
+        "kind": "{{ trigger.body.type }}",
+        "email": "{{ trigger.body.data.object.customer_email }}",
+        "paid": "{{ trigger.body.data.object.amount_paid }}"
+    }});
+    let (owner, path) = hooked(&app, workflow).await;
+    const SECRET: &str = "whsec_7Qm2dWk9Tb3Yx8Lr";
+    let event = br#"{"id": "evt_1NG8Du2eZvKYlo2CUI79vXWy", "object": "event", "api_version": "2023-08-16", "created": 1686089970, "livemode": false, "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "type": "invoice.paid", "data": {"object": {"id": "in_1NG8Dt2eZvKYlo2C", "object": "invoice", "customer_email": "ann@customer.com", "amount_paid": 4500, "currency": "eur", "status": "paid"}}}"#;
+    let now = chrono::Utc::now().timestamp();
+    let hook = send(
+        &app,
+        "GET",
+        "/api/v1/workflows/wf_echo/hook",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(hook.body["signature_scheme"], "stripe", "{}", hook.body);
+    assert_eq!(hook.body["signature_header"], "stripe-signature");
+
+    let unsecured = call(&app, &path, "application/json", event, &[]).await;
+    refused_saying(&unsecured, "no signing secret");
+    save_hook_secret(&app, &owner, SECRET).await;
+
+    let signed = stripe_signature(SECRET, now, event);
+    let first = call(
+        &app,
+        &path,
+        "application/json",
+        event,
+        &[("stripe-signature", &signed)],
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    // Stripe sends an event again when it saw no 2xx in time, signed afresh.
+    let resigned = stripe_signature(SECRET, now + 1, event);
+    let again = call(
+        &app,
+        &path,
+        "application/json",
+        event,
+        &[("stripe-signature", &resigned)],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["repeated"], true);
+    assert_eq!(
+        again.body["execution_id"], first.body["execution_id"],
+        "the same event runs once"
+    );
+    let done = finished(&app, &owner, first.body["execution_id"].as_str().unwrap()).await;
+    assert_eq!(
+        done["output"],
+        json!({"kind": "invoice.paid", "email": "ann@customer.com", "paid": 4500})
+    );
+
+    let forged = stripe_signature("whsec_someone_else", now, event);
+    let refused = call(
+        &app,
+        &path,
+        "application/json",
+        event,
+        &[("stripe-signature", &forged)],
+    )
+    .await;
+    refused_saying(&refused, "Stripe-Signature");
+    let old = stripe_signature(SECRET, now - 600, event);
+    let replayed = call(
+        &app,
+        &path,
+        "application/json",
+        event,
+        &[("stripe-signature", &old)],
+    )
+    .await;
+    refused_saying(&replayed, "five minutes");
+    assert_eq!(
+        executions(&app, &owner).await.len(),
+        1,
+        "only the genuine event ran, once"
+    );
+}
+
+/// Saves `secret` as wf_echo's hook secret (another system's signing secret).
+async fn save_hook_secret(app: &App, owner: &[String; 2], secret: &str) -> Reply {
+    let set = send(
+        app,
+        "PUT",
+        "/api/v1/workflows/wf_echo/hook/secret",
+        Some(json!({"secret": secret})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    set
+}
+
+/// Fails unless the hook refused the call (401) saying `reason`.
+fn refused_saying(reply: &Reply, reason: &str) {
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(reason), "{message}");
 }

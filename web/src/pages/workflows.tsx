@@ -452,23 +452,107 @@ function TriggerPanel({ id, stored, mayEdit }: { id: string; stored: Stored; may
   );
 }
 
+type Hook = { url: string; signed: boolean; signature_scheme?: string; secret?: string };
+
+/** The services whose own signing secret a hook checks, and where their users find it. */
+const SIGNING_SERVICES: Record<string, { name: string; where: string }> = {
+  stripe: { name: "Stripe", where: "In Stripe: Developers, Webhooks, this endpoint, Signing secret (whsec_…)." },
+  svix: { name: "Resend", where: "In Resend: Webhooks, this endpoint, Signing secret (whsec_…)." },
+  slack: { name: "Slack", where: "In your Slack app's settings: Basic Information, Signing Secret." },
+};
+
 function HookPanel({ id, version }: { id: string; version: number }) {
+  const queries = useQueryClient();
+  const key = ["workflow", id, "hook", version];
   const hook = useQuery({
-    queryKey: ["workflow", id, "hook", version],
-    queryFn: () => api<{ url: string; signed: boolean; signature_scheme?: string }>(path(id, "/hook"), { method: "POST" }),
+    queryKey: key,
+    queryFn: () => api<Hook>(path(id, "/hook"), { method: "POST" }),
+  });
+  const [made, setMade] = useState<string | null>(null);
+  const [given, setGiven] = useState("");
+  const [replacing, setReplacing] = useState(false);
+  const secret = useMutation({
+    mutationFn: (change: "make" | "set" | "remove") =>
+      api<Hook>(path(id, "/hook/secret"), {
+        method: change === "make" ? "POST" : change === "set" ? "PUT" : "DELETE",
+        body: change === "set" ? { secret: given.trim() } : undefined,
+      }),
+    onSuccess: (answered) => {
+      setMade(answered.secret ?? null);
+      setGiven("");
+      setReplacing(false);
+      queries.setQueryData(key, { ...answered, secret: undefined });
+    },
   });
   if (hook.isPending) return <p role="status">Loading the URL…</p>;
   if (hook.isError) return <Alert tone="error">{describe(hook.error)}</Alert>;
+  const scheme = hook.data.signature_scheme ?? "standard_webhooks";
+  const service = SIGNING_SERVICES[scheme];
   return (
     <>
       <CopyField label="Webhook URL" value={hook.data.url} />
-      <p className="text-sm text-slate-700">
-        {!hook.data.signed
-          ? "Anyone with this URL can start the workflow: keep it private."
-          : hook.data.signature_scheme === "header_secret"
-            ? "Calls must carry this workflow's secret in an X-Baton-Secret header (add it to the Zap's or Make module's headers); others are refused."
-            : "Calls must be signed with this workflow's secret; unsigned ones are refused."}
-      </p>
+      {secret.isError && <Alert tone="error">{describe(secret.error)}</Alert>}
+      {service ? (
+        <>
+          <p className="text-sm text-slate-700">
+            {hook.data.signed
+              ? `Calls must be signed by ${service.name} with the signing secret you saved; others are refused.`
+              : `${service.name}'s calls are refused until you save the signing secret ${service.name} shows for this URL.`}
+          </p>
+          {(!hook.data.signed || replacing) && (
+            <form
+              className="mt-2"
+              onSubmit={(event) => {
+                event.preventDefault();
+                secret.mutate("set");
+              }}
+            >
+              <Field
+                label={`${service.name} signing secret`}
+                name="signing_secret"
+                type="password"
+                autoComplete="off"
+                value={given}
+                onChange={setGiven}
+                hint={service.where}
+              />
+              <Button type="submit" disabled={secret.isPending || given.trim() === ""}>
+                {secret.isPending ? "Saving…" : "Save signing secret"}
+              </Button>
+            </form>
+          )}
+          {hook.data.signed && !replacing && (
+            <Button tone="plain" onClick={() => setReplacing(true)}>
+              Replace signing secret
+            </Button>
+          )}
+        </>
+      ) : (
+        <>
+          <p className="text-sm text-slate-700">
+            {!hook.data.signed
+              ? "Anyone with this URL can start the workflow: keep it private, or make a secret callers must prove they know."
+              : scheme === "header_secret"
+                ? "Calls must carry this workflow's secret in an X-Baton-Secret header (add it to the Zap's or Make module's headers); others are refused."
+                : "Calls must be signed with this workflow's secret; unsigned ones are refused."}
+          </p>
+          {made && (
+            <div className="mt-2">
+              <CopyField label="Secret (shown once: copy it now)" value={made} />
+            </div>
+          )}
+          <span className="mt-2 flex flex-wrap gap-2">
+            <Button tone="plain" disabled={secret.isPending} onClick={() => secret.mutate("make")}>
+              {hook.data.signed ? "Make a new secret" : "Make a secret"}
+            </Button>
+            {hook.data.signed && (
+              <Button tone="plain" disabled={secret.isPending} onClick={() => { setMade(null); secret.mutate("remove"); }}>
+                Remove the secret
+              </Button>
+            )}
+          </span>
+        </>
+      )}
     </>
   );
 }

@@ -85,7 +85,8 @@ pub enum Trigger {
         /// the default) or `slack` (Slack's Events API: `X-Slack-Signature` over the
         /// timestamp and body, within five minutes; its URL check is answered, and a retried
         /// event runs once), `resend` (Resend's events, signed by Svix; a retried delivery
-        /// runs once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
+        /// runs once), `stripe` (Stripe's events, `Stripe-Signature` within five minutes; an
+        /// event sent again runs once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
         /// which cannot sign).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         verify: Option<HookScheme>,
@@ -117,6 +118,8 @@ pub enum HookScheme {
     Slack,
     /// Resend's delivery events, signed by Svix (`svix-id`, `svix-timestamp`, `svix-signature`).
     Resend,
+    /// Stripe's events (`Stripe-Signature: t=...,v1=...`).
+    Stripe,
     /// The hook's secret itself in an `X-Baton-Secret` header: for senders that cannot sign a
     /// call (Zapier, Make), over HTTPS only.
     Header,
@@ -129,6 +132,7 @@ impl HookScheme {
             Self::Baton | Self::Header => None,
             Self::Slack => Some("slack"),
             Self::Resend => Some("resend"),
+            Self::Stripe => Some("stripe"),
         }
     }
 }
