@@ -186,6 +186,10 @@ pub struct CommonArgs {
     #[arg(long, env = "BATON_GMAIL_BASE_URL", value_name = "URL")]
     pub gmail_base_url: Option<String>,
 
+    /// Where the Google Calendar API is reached. [default: https://www.googleapis.com/calendar/v3]
+    #[arg(long, env = "BATON_GOOGLE_CALENDAR_BASE_URL", value_name = "URL")]
+    pub google_calendar_base_url: Option<String>,
+
     /// Where Resend's API is reached. [default: https://api.resend.com]
     #[arg(long, env = "BATON_RESEND_BASE_URL", value_name = "URL")]
     pub resend_base_url: Option<String>,

@@ -312,6 +312,7 @@ impl CommonSettings {
                 http_allow,
                 slack_base_url: args.slack_base_url.clone(),
                 gmail_base_url: args.gmail_base_url.clone(),
+                google_calendar_base_url: args.google_calendar_base_url.clone(),
                 resend_base_url: args.resend_base_url.clone(),
                 stripe_base_url: args.stripe_base_url.clone(),
                 zapier_base_url: args.zapier_base_url.clone(),

@@ -1234,6 +1234,97 @@ async fn a_job_is_invoiced_and_the_invoice_sent_through_stripe() {
     assert_eq!(server.stop("TERM").await, 0);
 }
 
+/// A call booked in Google Calendar when the time is free: `baton serve` with the Calendar API
+/// on this machine; the busy slot books nothing.
+#[tokio::test]
+async fn a_call_is_booked_in_google_calendar_only_when_the_time_is_free() {
+    use axum::response::IntoResponse;
+    type Made = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+    let made: Made = Default::default();
+    let kept = made.clone();
+    let fake_calendar = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, axum::Json(body): axum::Json<serde_json::Value>| async move {
+            if headers.get("authorization").and_then(|value| value.to_str().ok()) != Some("Bearer ya29.calendar") {
+                return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": {"code": 401, "message": "Invalid Credentials"}}))).into_response();
+            }
+            match uri.path() {
+                "/calendar/v3/freeBusy" => {
+                    // Busy from 12:00 to 13:00 UTC on the day asked about.
+                    let busy = body["timeMin"].as_str().unwrap().contains("T12:");
+                    let periods = if busy { serde_json::json!([{"start": "2026-12-07T12:00:00Z", "end": "2026-12-07T13:00:00Z"}]) } else { serde_json::json!([]) };
+                    axum::Json(serde_json::json!({"kind": "calendar#freeBusy", "calendars": {"primary": {"busy": periods}}})).into_response()
+                }
+                path => {
+                    kept.lock().unwrap().push((format!("{path}?{}", uri.query().unwrap_or_default()), body.clone()));
+                    let mut event = body;
+                    event["status"] = "confirmed".into();
+                    event["htmlLink"] = "https://www.google.com/calendar/event?eid=x".into();
+                    event["hangoutLink"] = "https://meet.google.com/abc-defg-hij".into();
+                    axum::Json(event).into_response()
+                }
+            }
+        },
+    );
+    let address = serve_locally(fake_calendar).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env(
+        "BATON_GOOGLE_CALENDAR_BASE_URL",
+        format!("http://{address}/calendar/v3"),
+    );
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let workflow = serde_json::json!({"id": "wf_book", "name": "Book a call when free", "steps": [
+        {"id": "check", "type": "integration", "service": "google_calendar", "action": "free_busy", "inputs": {"from": "{{ trigger.start }}", "to": "{{ trigger.end }}"}},
+        {"id": "decide", "type": "conditional", "condition": "check.free",
+         "then": [{"id": "book", "type": "integration", "service": "google_calendar", "action": "create_event", "inputs": {
+             "summary": "Call with {{ trigger.name }}", "start": "{{ trigger.start }}", "end": "{{ trigger.end }}",
+             "attendees": ["{{ trigger.email }}"], "meet": true}}],
+         "else": [{"id": "busy", "type": "transformation", "action": "set", "inputs": {"booked": false}}]}
+    ]});
+    let run = connect_save_and_run(
+        &server.base,
+        &cookie,
+        ("google_calendar", serde_json::json!({"access_token": "ya29.calendar"})),
+        workflow,
+        serde_json::json!({"name": "Ann", "email": "ann@customer.com", "start": "2026-12-07T10:00:00Z", "end": "2026-12-07T10:30:00Z"}),
+    )
+    .await;
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    assert_eq!(run["output"]["branch"], "then", "{run}");
+    assert_eq!(
+        run["output"]["output"]["meet_link"],
+        "https://meet.google.com/abc-defg-hij"
+    );
+    let (status, busy_run) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_book/runs?wait=30",
+        serde_json::json!({"input": {"name": "Bob", "email": "bob@customer.com", "start": "2026-12-07T12:00:00Z", "end": "2026-12-07T12:30:00Z"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{busy_run}");
+    assert_eq!(busy_run["output"]["branch"], "else", "{busy_run}");
+    let made = made.lock().unwrap().clone();
+    assert_eq!(made.len(), 1, "only the free slot was booked");
+    let (target, event) = &made[0];
+    assert!(
+        target.contains("sendUpdates=all") && target.contains("conferenceDataVersion=1"),
+        "{target}"
+    );
+    assert_eq!(event["summary"], "Call with Ann");
+    assert_eq!(
+        event["attendees"],
+        serde_json::json!([{"email": "ann@customer.com"}])
+    );
+    assert_eq!(
+        event["conferenceData"]["createRequest"]["conferenceSolutionKey"]["type"],
+        "hangoutsMeet"
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
 /// A hot lead handed to a Zap and a Make scenario: `baton serve` with both tools' hooks here.
 #[tokio::test]
 async fn a_lead_is_handed_to_zapier_and_make() {

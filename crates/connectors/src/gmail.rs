@@ -100,6 +100,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         scope_separator: " ",
         // A refresh token, and again on reconnecting.
         consent_params: &[("access_type", "offline"), ("prompt", "consent")],
+        app_of: None,
     }),
     actions: vec![
         ActionDeclaration {
@@ -200,10 +201,7 @@ pub struct Gmail {
 
 impl Gmail {
     pub fn new(base_url: Option<&str>) -> Self {
-        let root = base_url
-            .unwrap_or(DEFAULT_BASE_URL)
-            .trim_end_matches('/')
-            .to_owned();
+        let root = crate::base_url(base_url, DEFAULT_BASE_URL);
         Self {
             client: crate::api_client(Duration::from_secs(30)),
             base_url: format!("{root}/gmail/v1/users/me"),
@@ -218,7 +216,7 @@ impl Gmail {
         let status = response.status().as_u16();
         let retry_after = crate::retry_after(response.headers());
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        answered(what, status, retry_after, body)
+        crate::google::answered("gmail", what, status, retry_after, body)
     }
 
     /// `read_email` for many messages in one request: Gmail's batch endpoint takes up to 50
@@ -287,7 +285,7 @@ impl Gmail {
         }
         let (true, Some(answer_boundary)) = ((200..300).contains(&status), answer_boundary) else {
             let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-            let error = answered("batch", status, retry_after, body)
+            let error = crate::google::answered("gmail", "batch", status, retry_after, body)
                 .err()
                 .unwrap_or_else(|| StepError::transient("gmail's batch answer is not multipart"));
             return everyone(error);
@@ -298,7 +296,7 @@ impl Gmail {
                 .map(|(index, status, body)| {
                     (
                         index,
-                        answered("messages.get", status, None, body)
+                        crate::google::answered("gmail", "messages.get", status, None, body)
                             .map(|message| decoded(&message)),
                     )
                 })
@@ -368,40 +366,6 @@ impl Gmail {
         }
         Ok(message)
     }
-}
-
-/// What Gmail answered, as the message or the failure classified for the retry policy.
-fn answered(
-    what: &str,
-    status: u16,
-    retry_after: Option<Duration>,
-    body: Value,
-) -> Result<Value, StepError> {
-    if (200..300).contains(&status) {
-        return Ok(body);
-    }
-    let reason = body
-        .pointer("/error/message")
-        .and_then(Value::as_str)
-        .unwrap_or("no reason given");
-    let message = format!("gmail answered HTTP {status} to {what}: {reason}");
-    let rate_limited = status == 429
-        || body
-            .pointer("/error/errors/0/reason")
-            .and_then(Value::as_str)
-            .is_some_and(|reason| reason.ends_with("RateLimitExceeded"));
-    let error = match status {
-        _ if rate_limited => StepError::transient(message),
-        401 => StepError::unauthorized(format!(
-            "{message} (reconnect needed: the Gmail access token is no longer valid)"
-        )),
-        500.. => StepError::transient(message),
-        _ => StepError::permanent(message),
-    };
-    Err(match retry_after {
-        Some(wait) => error.with_retry_after(wait),
-        None => error,
-    })
 }
 
 /// A boundary for a batch request (its parts hold only request lines, never message text).
@@ -559,14 +523,7 @@ fn mime(input: &Compose, replying_to: Option<&str>) -> Result<String, StepError>
 }
 
 fn token(secret: Option<&Secret>) -> Result<&str, StepError> {
-    secret
-        .and_then(|secret| secret.0.get("access_token"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            StepError::permanent(
-                "there is no gmail credential: store one with `access_token` (an OAuth token with the gmail.modify scope)",
-            )
-        })
+    crate::google::token("gmail", secret, "gmail.modify")
 }
 
 #[async_trait]

@@ -6,6 +6,8 @@
 pub mod address;
 pub mod catch_hook;
 pub mod gmail;
+pub mod google;
+pub mod google_calendar;
 pub mod http;
 pub mod llm;
 pub mod oauth;
@@ -188,6 +190,11 @@ pub(crate) fn api_client(timeout: std::time::Duration) -> reqwest::Client {
         .expect("a client with timeouts builds")
 }
 
+/// Where a service's API is reached: what the operator set, or its own; no trailing `/`.
+pub(crate) fn base_url(given: Option<&str>, default: &str) -> String {
+    given.unwrap_or(default).trim_end_matches('/').to_owned()
+}
+
 /// How long a service asked to wait: `retry-after-ms`, or `Retry-After` in seconds.
 pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
     let read = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
@@ -214,6 +221,8 @@ pub struct ConnectorSettings {
     pub slack_base_url: Option<String>,
     /// Where the Gmail API is reached (`BATON_GMAIL_BASE_URL`); Google's own when unset.
     pub gmail_base_url: Option<String>,
+    /// Where the Google Calendar API is reached (`BATON_GOOGLE_CALENDAR_BASE_URL`).
+    pub google_calendar_base_url: Option<String>,
     /// Where Resend's API is reached (`BATON_RESEND_BASE_URL`); Resend's own when unset.
     pub resend_base_url: Option<String>,
     /// Where Stripe's API is reached (`BATON_STRIPE_BASE_URL`); Stripe's own when unset.
@@ -271,6 +280,9 @@ impl Registry {
         // One line per connector, sorted by id.
         vec![
             Arc::new(gmail::Gmail::new(settings.gmail_base_url.as_deref())),
+            Arc::new(google_calendar::GoogleCalendar::new(
+                settings.google_calendar_base_url.as_deref(),
+            )),
             Arc::new(http::Http::new(settings.http_allow.clone())),
             Arc::new(catch_hook::CatchHook::new(
                 catch_hook::Tool::Make,
@@ -291,9 +303,14 @@ impl Registry {
         let mut oauth = BTreeMap::new();
         for connector in &all {
             let declaration = connector.declaration();
-            if let (AuthKind::OAuth2(endpoints), Some(app)) =
-                (&declaration.auth, settings.oauth.get(declaration.id))
-            {
+            let AuthKind::OAuth2(endpoints) = &declaration.auth else {
+                continue;
+            };
+            let app = settings
+                .oauth
+                .get(declaration.id)
+                .or_else(|| endpoints.app_of.and_then(|other| settings.oauth.get(other)));
+            if let Some(app) = app {
                 oauth.insert(
                     declaration.id,
                     oauth::OAuthApp::new(
@@ -334,8 +351,8 @@ impl Registry {
             Some(Ok(app)) => Ok(app),
             Some(Err(problem)) => Err(problem.clone()),
             None => match self.connectors.get(service).map(|c| &c.declaration().auth) {
-                Some(AuthKind::OAuth2(_)) => {
-                    let upper = service.to_ascii_uppercase();
+                Some(AuthKind::OAuth2(endpoints)) => {
+                    let upper = endpoints.app_of.unwrap_or(service).to_ascii_uppercase();
                     Err(format!(
                         "{service} has no OAuth app configured: register one with the provider and set BATON_{upper}_CLIENT_ID and BATON_{upper}_CLIENT_SECRET"
                     ))

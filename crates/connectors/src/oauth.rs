@@ -37,6 +37,10 @@ pub struct OAuthEndpoints {
     /// `access_type=offline`).
     #[serde(skip)]
     pub consent_params: &'static [(&'static str, &'static str)],
+    /// Another service whose registered app this one uses when it has none of its own
+    /// (Google Calendar uses Gmail's Google app).
+    #[serde(skip)]
+    pub app_of: Option<&'static str>,
 }
 
 /// The app the operator registered with a provider.

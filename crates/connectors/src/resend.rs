@@ -159,10 +159,7 @@ impl Resend {
     pub fn new(base_url: Option<&str>) -> Self {
         Self {
             client: crate::api_client(Duration::from_secs(30)),
-            base_url: base_url
-                .unwrap_or(DEFAULT_BASE_URL)
-                .trim_end_matches('/')
-                .to_owned(),
+            base_url: crate::base_url(base_url, DEFAULT_BASE_URL),
         }
     }
 

@@ -95,6 +95,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         .to_vec(),
         scope_separator: ",",
         consent_params: &[],
+        app_of: None,
     }),
     actions: vec![
         ActionDeclaration {
@@ -165,10 +166,7 @@ impl Slack {
     pub fn new(base_url: Option<&str>) -> Self {
         Self {
             client: crate::api_client(Duration::from_secs(30)),
-            base_url: base_url
-                .unwrap_or(DEFAULT_BASE_URL)
-                .trim_end_matches('/')
-                .to_owned(),
+            base_url: crate::base_url(base_url, DEFAULT_BASE_URL),
         }
     }
 

@@ -797,10 +797,7 @@ impl Stripe {
     pub fn new(base_url: Option<&str>) -> Self {
         Self {
             client: crate::api_client(Duration::from_secs(60)),
-            base_url: base_url
-                .unwrap_or(DEFAULT_BASE_URL)
-                .trim_end_matches('/')
-                .to_owned(),
+            base_url: crate::base_url(base_url, DEFAULT_BASE_URL),
         }
     }
 

@@ -4,6 +4,8 @@
 //! and the fake's answers match the response schemas.
 
 mod common;
+#[path = "common/discovery.rs"]
+mod discovery;
 
 use std::sync::{Arc, Mutex};
 
@@ -15,52 +17,18 @@ use base64::Engine;
 use baton_connectors::{ConnectorSettings, Registry};
 use baton_core::{ErrorClass, OrgId};
 use baton_engine::connector::{ActionCall, Connectors, PollCall, Secret};
+use discovery::Discovery;
 use serde_json::{Map, Value, json};
 
-fn contract() -> Value {
-    serde_json::from_str(include_str!("contracts/gmail-v1.json")).expect("contract JSON")
-}
-
-/// Discovery schemas name each other by bare name; JSON Schema wants a pointer.
-fn pointed(value: &Value) -> Value {
-    match value {
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(key, inner)| match (key.as_str(), inner) {
-                    ("$ref", Value::String(name)) => {
-                        (key.clone(), json!(format!("#/schemas/{name}")))
-                    }
-                    _ => (key.clone(), pointed(inner)),
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(pointed).collect()),
-        other => other.clone(),
-    }
-}
+static CONTRACT: std::sync::LazyLock<Discovery> =
+    std::sync::LazyLock::new(|| Discovery::new(include_str!("contracts/gmail-v1.json")));
 
 fn problems(schema: &str, value: &Value) -> Vec<String> {
-    let contract = contract();
-    let validator = jsonschema::validator_for(&json!({
-        "$ref": format!("#/schemas/{schema}"),
-        "schemas": pointed(&contract["schemas"]),
-    }))
-    .unwrap();
-    validator
-        .iter_errors(value)
-        .map(|error| format!("{error} at {}", error.instance_path()))
-        .collect()
+    CONTRACT.problems(schema, value)
 }
 
 fn undeclared(method: &str, query: &Map<String, Value>) -> Vec<String> {
-    let contract = contract();
-    let declared = &contract["methods"][method]["parameters"];
-    query
-        .keys()
-        .filter(|name| declared.get(name.as_str()).is_none())
-        .map(|name| format!("{method} has no parameter {name:?}"))
-        .collect()
+    CONTRACT.undeclared(method, query)
 }
 
 fn encode(text: &str) -> String {
@@ -352,7 +320,7 @@ async fn gmail() -> (Registry, Fake) {
         )
         .route("/gmail/v1/users/me/profile", axum::routing::get(profile))
         .route(
-            &format!("/{}", contract()["batchPath"].as_str().unwrap()),
+            &format!("/{}", CONTRACT.0["batchPath"].as_str().unwrap()),
             axum::routing::post(batch),
         )
         .route("/gmail/v1/users/me/history", axum::routing::get(history))

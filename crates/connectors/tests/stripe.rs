@@ -760,19 +760,6 @@ fn call(action: &str, inputs: Value) -> ActionCall {
     }
 }
 
-fn example(registry: &Registry, action: &str) -> Value {
-    registry
-        .declarations()
-        .find(|declaration| declaration.id == "stripe")
-        .unwrap()
-        .actions
-        .iter()
-        .find(|declared| declared.id == action)
-        .unwrap()
-        .example
-        .clone()
-}
-
 /// Calls `action` and checks its output is what the action declares.
 async fn run(registry: &Registry, service: &str, action: &str, inputs: &Value) -> Value {
     let output = registry
@@ -827,7 +814,7 @@ async fn customers_are_created_found_read_and_changed() {
         &registry,
         "stripe",
         "create_customer",
-        &example(&registry, "create_customer"),
+        &common::example(&registry, "stripe", "create_customer"),
     )
     .await;
     assert_eq!(made["email"], "ann@customer.com");
@@ -921,7 +908,7 @@ async fn an_invoice_is_made_with_its_lines_finalized_and_sent_once_however_often
         &registry,
         "stripe",
         "create_invoice",
-        &example(&registry, "create_invoice"),
+        &common::example(&registry, "stripe", "create_invoice"),
     )
     .await;
     assert_eq!(invoice["status"], "open");
@@ -947,7 +934,7 @@ async fn an_invoice_is_made_with_its_lines_finalized_and_sent_once_however_often
         &registry,
         "stripe",
         "create_invoice",
-        &example(&registry, "create_invoice"),
+        &common::example(&registry, "stripe", "create_invoice"),
     )
     .await;
     assert_eq!(again["id"], invoice["id"]);
@@ -1069,7 +1056,7 @@ async fn a_payment_link_is_made_for_an_amount_or_a_price() {
         &registry,
         "stripe",
         "create_payment_link",
-        &example(&registry, "create_payment_link"),
+        &common::example(&registry, "stripe", "create_payment_link"),
     )
     .await;
     assert!(
@@ -1130,7 +1117,7 @@ async fn subscriptions_charges_and_refunds_are_read_and_made() {
         &registry,
         "stripe",
         "get_subscription",
-        &example(&registry, "get_subscription"),
+        &common::example(&registry, "stripe", "get_subscription"),
     )
     .await;
     assert_eq!(subscription["customer_id"], "cus_NffrFeUfNV2Hib");
@@ -1146,7 +1133,7 @@ async fn subscriptions_charges_and_refunds_are_read_and_made() {
         &registry,
         "stripe",
         "list_charges",
-        &example(&registry, "list_charges"),
+        &common::example(&registry, "stripe", "list_charges"),
     )
     .await;
     assert_eq!(charges["count"], 2);
@@ -1154,7 +1141,7 @@ async fn subscriptions_charges_and_refunds_are_read_and_made() {
         &registry,
         "stripe",
         "get_charge",
-        &example(&registry, "get_charge"),
+        &common::example(&registry, "stripe", "get_charge"),
     )
     .await;
     assert_eq!(charge["amount_text"], "49.00 EUR");
@@ -1164,7 +1151,7 @@ async fn subscriptions_charges_and_refunds_are_read_and_made() {
         &registry,
         "stripe",
         "create_refund",
-        &example(&registry, "create_refund"),
+        &common::example(&registry, "stripe", "create_refund"),
     )
     .await;
     assert_eq!(refund["amount"], 1500);

@@ -20,3 +20,15 @@ pub fn assert_declared_output(registry: &Registry, service: &str, action: &str, 
         "{service} {action}'s output breaks its declared schema: {problems:?} in {output}"
     );
 }
+
+/// The example input `service` declares for `action`.
+#[allow(dead_code)]
+pub fn example(registry: &Registry, service: &str, action: &str) -> Value {
+    registry
+        .declarations()
+        .find(|declaration| declaration.id == service)
+        .and_then(|declaration| declaration.actions.iter().find(|a| a.id == action))
+        .unwrap_or_else(|| panic!("{service} declares no action {action}"))
+        .example
+        .clone()
+}
