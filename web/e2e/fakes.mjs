@@ -192,3 +192,23 @@ export async function fakeGoogle() {
     },
   };
 }
+
+/**
+ * Notion's API, as far as checking a connection goes: `GET /v1/users/me` answers the
+ * integration (the shape of Notion's reference) for `ntn_e2e`, and Notion's 401 otherwise.
+ */
+export async function fakeNotion() {
+  const server = createServer((request, response) => {
+    response.setHeader("content-type", "application/json");
+    if (request.url !== "/v1/users/me" || request.headers["notion-version"] !== "2025-09-03") {
+      response.writeHead(400);
+      return response.end(JSON.stringify({ object: "error", status: 400, code: "invalid_request_url", message: "Invalid request URL." }));
+    }
+    if (request.headers.authorization !== "Bearer ntn_e2e") {
+      response.writeHead(401);
+      return response.end(JSON.stringify({ object: "error", status: 401, code: "unauthorized", message: "API token is invalid." }));
+    }
+    response.end(JSON.stringify({ object: "user", id: "16d84278-ab0e-484c-9bdd-b35da3bd8905", name: "Baton", avatar_url: null, type: "bot", bot: { owner: { type: "workspace", workspace: true }, workspace_name: "Acme" } }));
+  });
+  return { server, base: await listen(server) };
+}

@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import { createHmac } from "node:crypto";
 import { chromium } from "playwright-core";
 import { serve } from "./serve.mjs";
-import { fakeGoogle, fakeOpenAI, REPLY } from "./fakes.mjs";
+import { fakeGoogle, fakeNotion, fakeOpenAI, REPLY } from "./fakes.mjs";
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -37,7 +37,8 @@ function mailedLink(data, path) {
 // OpenAI and Google (OAuth and Gmail) stand-ins on this machine, in their own wire formats.
 const openai = await fakeOpenAI();
 const google = await fakeGoogle();
-const { child, base, data } = await serve(binary, { BATON_OPENAI_BASE_URL: openai.base, ...google.env });
+const notion = await fakeNotion();
+const { child, base, data } = await serve(binary, { BATON_OPENAI_BASE_URL: openai.base, BATON_NOTION_BASE_URL: notion.base, ...google.env });
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -764,6 +765,16 @@ try {
     assert.equal(asked.searchParams.get("code_challenge_method"), "S256");
     await consent.close();
 
+    // Notion, with no OAuth app set up here, takes its integration's secret pasted in.
+    const notionCard = page.getByRole("listitem", { name: "Notion", exact: true });
+    await notionCard.getByRole("button", { name: "Connect Notion" }).click();
+    await notionCard.getByLabel("Notion internal integration secret").fill("ntn_e2e");
+    await fitsAPhone(page, "integrations-notion");
+    await notionCard.getByRole("button", { name: "Save connection" }).click();
+    const notionConnection = notionCard.getByRole("listitem", { name: "Connection notion" });
+    await notionConnection.getByRole("button", { name: "Test" }).click();
+    await notionConnection.getByText("It works: Baton reached the service with it.").waitFor({ timeout: 20_000 });
+
     // A service that needs no connection says so rather than showing nothing.
     await page.getByRole("listitem", { name: "Zapier", exact: true }).getByText("Nothing to connect: use its steps in a workflow").waitFor();
     const http = page.getByRole("listitem", { name: "HTTP request", exact: true });
@@ -1061,6 +1072,7 @@ try {
   await browser.close();
   openai.server.close();
   google.server.close();
+  notion.server.close();
   child.kill("SIGTERM");
   rmSync(data, { recursive: true, force: true });
 }

@@ -313,6 +313,7 @@ impl CommonSettings {
                 slack_base_url: args.slack_base_url.clone(),
                 gmail_base_url: args.gmail_base_url.clone(),
                 google_calendar_base_url: args.google_calendar_base_url.clone(),
+                notion_base_url: args.notion_base_url.clone(),
                 resend_base_url: args.resend_base_url.clone(),
                 stripe_base_url: args.stripe_base_url.clone(),
                 zapier_base_url: args.zapier_base_url.clone(),
@@ -722,10 +723,10 @@ mod tests {
         let half = ConfigFile::parse("[oauth.slack]\nclient_id = \"1.2\"\n").unwrap();
         let error = oauth_apps(&none, &half.oauth).unwrap_err().to_string();
         assert!(error.contains("BATON_SLACK_CLIENT_SECRET"), "{error}");
-        let unknown = ConfigFile::parse("[oauth.notion]\nclient_id = \"x\"\n").unwrap();
+        let unknown = ConfigFile::parse("[oauth.stripe]\nclient_id = \"x\"\n").unwrap();
         let error = oauth_apps(&none, &unknown.oauth).unwrap_err().to_string();
         assert!(
-            error.contains("[oauth.notion]") && error.contains("gmail"),
+            error.contains("[oauth.stripe]") && error.contains("gmail"),
             "{error}"
         );
         let misspelt = ConfigFile::parse("[oauth.gmail]\nclient = \"x\"\n").unwrap_err();

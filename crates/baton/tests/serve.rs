@@ -1325,6 +1325,82 @@ async fn a_call_is_booked_in_google_calendar_only_when_the_time_is_free() {
     assert_eq!(server.stop("TERM").await, 0);
 }
 
+/// A lead filed as a row of a Notion database: `baton serve` with Notion's API on this machine;
+/// plain values go in and are typed by the database's properties.
+#[tokio::test]
+async fn a_lead_is_filed_in_a_notion_database() {
+    use axum::response::IntoResponse;
+    let created: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let kept = created.clone();
+    let fake_notion = axum::Router::new().fallback(
+        move |method: axum::http::Method, uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| async move {
+            let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+            if header("authorization") != Some("Bearer ntn_leads") || header("notion-version") != Some("2025-09-03") {
+                return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"object": "error", "status": 401, "code": "unauthorized", "message": "API token is invalid."}))).into_response();
+            }
+            match (method.as_str(), uri.path()) {
+                ("GET", "/v1/databases/db1") => axum::Json(serde_json::json!({"object": "database", "id": "db1", "data_sources": [{"id": "ds1", "name": "Leads"}]})).into_response(),
+                ("GET", "/v1/data_sources/ds1") => axum::Json(serde_json::json!({"object": "data_source", "id": "ds1", "properties": {
+                    "Name": {"type": "title"}, "Email": {"type": "email"}, "Score": {"type": "number"}, "Stage": {"type": "select"}}})).into_response(),
+                ("POST", "/v1/pages") => {
+                    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    kept.lock().unwrap().push(page.clone());
+                    let mut properties = page["properties"].clone();
+                    for (_, property) in properties.as_object_mut().unwrap() {
+                        let kind = property.as_object().unwrap().keys().next().unwrap().clone();
+                        property["type"] = kind.into();
+                    }
+                    properties["Name"]["title"][0]["plain_text"] = page["properties"]["Name"]["title"][0]["text"]["content"].clone();
+                    axum::Json(serde_json::json!({"object": "page", "id": "p1", "url": "https://www.notion.so/p1", "created_time": "2026-12-04T10:00:00.000Z", "last_edited_time": "2026-12-04T10:00:00.000Z", "in_trash": false, "properties": properties})).into_response()
+                }
+                _ => (axum::http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"object": "error", "status": 404, "code": "object_not_found", "message": "Could not find it."}))).into_response(),
+            }
+        },
+    );
+    let address = serve_locally(fake_notion).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("BATON_NOTION_BASE_URL", format!("http://{address}"));
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let workflow = serde_json::json!({"id": "wf_lead_row", "name": "File a lead in Notion", "steps": [
+        {"id": "row", "type": "integration", "service": "notion", "action": "create_page", "inputs": {
+            "database_id": "db1",
+            "properties": {"Name": "{{ trigger.name }}", "Email": "{{ trigger.email }}", "Score": "{{ trigger.score }}", "Stage": "New"},
+            "content": [{"type": "heading_2", "text": "Message"}, {"text": "{{ trigger.message }}"}]}}
+    ]});
+    let run = connect_save_and_run(
+        &server.base,
+        &cookie,
+        ("notion", serde_json::json!({"access_token": "ntn_leads"})),
+        workflow,
+        serde_json::json!({"name": "Ann Lee", "email": "ann@customer.com", "score": 87, "message": "We need 50 units by March."}),
+    )
+    .await;
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    assert_eq!(run["output"]["properties"]["Name"], "Ann Lee");
+    assert_eq!(run["output"]["properties"]["Stage"], "New");
+    let page = created.lock().unwrap()[0].clone();
+    assert_eq!(page["parent"], serde_json::json!({"database_id": "db1"}));
+    assert_eq!(
+        page["properties"]["Score"],
+        serde_json::json!({"number": 87})
+    );
+    assert_eq!(
+        page["properties"]["Email"],
+        serde_json::json!({"email": "ann@customer.com"})
+    );
+    assert_eq!(
+        page["properties"]["Stage"],
+        serde_json::json!({"select": {"name": "New"}})
+    );
+    assert_eq!(
+        page["children"][1]["paragraph"]["rich_text"][0]["text"]["content"],
+        "We need 50 units by March."
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
 /// A hot lead handed to a Zap and a Make scenario: `baton serve` with both tools' hooks here.
 #[tokio::test]
 async fn a_lead_is_handed_to_zapier_and_make() {

@@ -101,6 +101,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         // A refresh token, and again on reconnecting.
         consent_params: &[("access_type", "offline"), ("prompt", "consent")],
         app_of: None,
+        paste: None,
     }),
     actions: vec![
         ActionDeclaration {

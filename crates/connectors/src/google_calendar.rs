@@ -202,6 +202,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         scope_separator: " ",
         consent_params: &[("access_type", "offline"), ("prompt", "consent")],
         app_of: Some("gmail"),
+        paste: None,
     }),
     actions: vec![
         ActionDeclaration {

@@ -10,6 +10,7 @@ pub mod google;
 pub mod google_calendar;
 pub mod http;
 pub mod llm;
+pub mod notion;
 pub mod oauth;
 pub mod resend;
 pub mod slack;
@@ -29,7 +30,7 @@ use serde_json::Value;
 
 pub use address::{AddressPolicy, PolicyError};
 pub use baton_engine::throttle::RateLimit;
-pub use oauth::{OAuthClientSettings, OAuthEndpoints};
+pub use oauth::{OAuthClientSettings, OAuthEndpoints, PasteToken};
 
 /// What kind of service a connector talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -223,6 +224,8 @@ pub struct ConnectorSettings {
     pub gmail_base_url: Option<String>,
     /// Where the Google Calendar API is reached (`BATON_GOOGLE_CALENDAR_BASE_URL`).
     pub google_calendar_base_url: Option<String>,
+    /// Where Notion's API is reached (`BATON_NOTION_BASE_URL`); Notion's own when unset.
+    pub notion_base_url: Option<String>,
     /// Where Resend's API is reached (`BATON_RESEND_BASE_URL`); Resend's own when unset.
     pub resend_base_url: Option<String>,
     /// Where Stripe's API is reached (`BATON_STRIPE_BASE_URL`); Stripe's own when unset.
@@ -288,6 +291,7 @@ impl Registry {
                 catch_hook::Tool::Make,
                 settings.make_base_url.as_deref(),
             )),
+            Arc::new(notion::Notion::new(settings.notion_base_url.as_deref())),
             Arc::new(resend::Resend::new(settings.resend_base_url.as_deref())),
             Arc::new(slack::Slack::new(settings.slack_base_url.as_deref())),
             Arc::new(stripe::Stripe::new(settings.stripe_base_url.as_deref())),

@@ -41,6 +41,19 @@ pub struct OAuthEndpoints {
     /// (Google Calendar uses Gmail's Google app).
     #[serde(skip)]
     pub app_of: Option<&'static str>,
+    /// A token a person may paste instead of connecting (Notion's internal integration
+    /// secret), stored as the connection's `access_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paste: Option<PasteToken>,
+}
+
+/// What the credential form says of a token pasted instead of connecting with OAuth.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PasteToken {
+    /// The field's label, e.g. "Internal integration secret".
+    pub label: &'static str,
+    /// Where the person finds it.
+    pub hint: &'static str,
 }
 
 /// The app the operator registered with a provider.

@@ -96,6 +96,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         scope_separator: ",",
         consent_params: &[],
         app_of: None,
+        paste: None,
     }),
     actions: vec![
         ActionDeclaration {

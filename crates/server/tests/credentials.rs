@@ -399,6 +399,7 @@ async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
             "google_calendar",
             "http",
             "make",
+            "notion",
             "resend",
             "slack",
             "stripe",

@@ -12,7 +12,7 @@ type Connector = {
   id: string;
   name: string;
   category: "ai" | "business" | "utility";
-  auth: { kind: "none" | "api_key" | "oauth2"; configured?: boolean };
+  auth: { kind: "none" | "api_key" | "oauth2"; configured?: boolean; paste?: { label: string; hint: string } };
 };
 type Credential = {
   id: string;
@@ -222,11 +222,24 @@ function NewCredentialForm(props: {
   );
 }
 
-function ApiKeyForm({ connector, onDone }: { connector: Connector; onDone: () => void }) {
+/**
+ * A connection made from a key or token typed in: an API key (`api_key`), or a token pasted
+ * instead of connecting with OAuth (`access_token`, labelled and explained by the connector).
+ */
+function ApiKeyForm({
+  connector,
+  onDone,
+  pasted,
+}: {
+  connector: Connector;
+  onDone: () => void;
+  pasted?: { label: string; hint: string };
+}) {
   const [name, setName] = useState(connector.id);
   const [key, setKey] = useState("");
+  const field = pasted ? "access_token" : "api_key";
   return (
-    <NewCredentialForm service={connector.id} name={name} secret={() => ({ api_key: key.trim() })} saveLabel="Save connection" onDone={onDone}>
+    <NewCredentialForm service={connector.id} name={name} secret={() => ({ [field]: key.trim() })} saveLabel="Save connection" onDone={onDone}>
       <Field
         label="Connection name"
         name="name"
@@ -235,13 +248,13 @@ function ApiKeyForm({ connector, onDone }: { connector: Connector; onDone: () =>
         hint="Workflows choose a connection by this name."
       />
       <Field
-        label={`${connector.name} API key`}
-        name="api_key"
+        label={pasted ? `${connector.name} ${pasted.label.toLowerCase()}` : `${connector.name} API key`}
+        name={field}
         type="password"
         autoComplete="off"
         value={key}
         onChange={setKey}
-        hint="Stored encrypted; nobody can read it back, not even you."
+        hint={`${pasted ? `${pasted.hint} ` : ""}Stored encrypted; nobody can read it back, not even you.`}
       />
     </NewCredentialForm>
   );
@@ -250,7 +263,10 @@ function ApiKeyForm({ connector, onDone }: { connector: Connector; onDone: () =>
 function OAuthConnect({ connector, onDone }: { connector: Connector; onDone: () => void }) {
   const me = useMe();
   const [error, setError] = useState<string | null>(null);
+  const paste = connector.auth.paste;
+  const [pasting, setPasting] = useState(Boolean(paste && !connector.auth.configured));
   const callback = `${window.location.origin}/api/v1/credentials/oauth/callback`;
+  if (paste && pasting) return <ApiKeyForm connector={connector} onDone={onDone} pasted={paste} />;
   if (!connector.auth.configured) {
     const isAdmin = ["owner", "admin"].includes(me.active_organization.role);
     return (
@@ -294,6 +310,11 @@ function OAuthConnect({ connector, onDone }: { connector: Connector; onDone: () 
       {error && <Alert tone="error">{error}</Alert>}
       <span className="flex gap-2">
         <Button onClick={connect}>{`Continue to ${connector.name}`}</Button>
+        {paste && (
+          <Button tone="plain" onClick={() => setPasting(true)}>
+            Paste a token instead
+          </Button>
+        )}
         <Button tone="plain" onClick={onDone}>
           Cancel
         </Button>

@@ -32,3 +32,25 @@ pub fn example(registry: &Registry, service: &str, action: &str) -> Value {
         .example
         .clone()
 }
+
+/// Serves a fake of a service on a free port of 127.0.0.1; its address.
+#[allow(dead_code)]
+pub async fn serve_fake(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Makes the call, which must succeed, and checks its output is what the action declares.
+#[allow(dead_code)]
+pub async fn called(registry: &Registry, call: baton_engine::connector::ActionCall) -> Value {
+    use baton_engine::connector::Connectors;
+    let (service, action) = (call.service.clone(), call.action.clone());
+    let output = registry
+        .call(call)
+        .await
+        .unwrap_or_else(|error| panic!("{service} {action}: {}", error.message));
+    assert_declared_output(registry, &service, &action, &output);
+    output
+}

@@ -101,6 +101,9 @@ for operation in operations:
 
 out = {"source": source, "license": licence, "roots": roots,
        "components": {"schemas": dict(sorted(kept.items()))}}
+if kept_operations and spec["components"].get("parameters"):
+    # Parameters the operations share (a version header), kept whole: they are small.
+    out["components"]["parameters"] = spec["components"]["parameters"]
 if kept_operations:
     out["operations"] = kept_operations
 if fixtures_path:
