@@ -332,7 +332,7 @@ try {
     assert.equal(gone, 404, "its URL starts nothing any more");
   });
 
-  await run("a hook for Stripe's events: paste its signing secret; signed events run once, others are refused", async (page) => {
+  await run("hooks for Stripe's and Asana's events: paste Stripe's signing secret, Asana's handshake sets its own; signed events run once, others are refused", async (page) => {
     await signIn(page, email, "another long password");
     await page.evaluate(async () => {
       await fetch("/api/v1/workflows", {
@@ -365,6 +365,27 @@ try {
     assert.equal(await deliver("whsec_someone_else"), 401, "a forged event is refused");
     assert.equal(await deliver("whsec_e2e_signing_secret"), 202, "Stripe's signed event starts a run");
     assert.equal(await deliver("whsec_e2e_signing_secret"), 200, "the same event sent again runs nothing new");
+
+    // Asana's hook agrees on its secret by itself: the page says how, then that it is set.
+    await page.evaluate(async () => {
+      await fetch("/api/v1/workflows", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ id: "wf_tasks", name: "New Asana tasks", trigger: { type: "webhook", verify: "asana" }, steps: [{ id: "x", type: "transformation", action: "set", inputs: { a: 1 } }] }),
+      });
+    });
+    await page.goto(`${base}/workflows/wf_tasks`);
+    await page.getByText("Asana agrees on a secret with this URL by itself").waitFor();
+    const asanaUrl = await page.getByLabel("Webhook URL").inputValue();
+    await page.getByRole("switch", { name: "Workflow: off" }).click();
+    await page.getByRole("switch", { name: "Workflow: on" }).waitFor();
+    const handshake = await fetch(asanaUrl, { method: "POST", headers: { "x-hook-secret": "asana-e2e-secret-123" } });
+    assert.equal(handshake.status, 200);
+    assert.equal(handshake.headers.get("x-hook-secret"), "asana-e2e-secret-123", "the secret is sent back");
+    await page.reload();
+    await page.getByText("Asana's calls must be signed with the secret Asana and this workflow agreed on").waitFor();
+    await page.getByRole("button", { name: "Forget Asana's secret (to connect another Asana webhook)" }).click();
+    await page.getByText("Asana agrees on a secret with this URL by itself").waitFor();
 
     // A hook of Baton's own scheme: a secret is made here and shown once.
     await page.evaluate(async () => {

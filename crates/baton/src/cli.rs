@@ -178,6 +178,10 @@ pub struct CommonArgs {
     #[arg(long, env = "BATON_LLM_SERVERS", value_name = "ID=URL,...")]
     pub llm_servers: Option<String>,
 
+    /// Where Asana's API is reached. [default: https://app.asana.com/api/1.0]
+    #[arg(long, env = "BATON_ASANA_BASE_URL", value_name = "URL")]
+    pub asana_base_url: Option<String>,
+
     /// Where Slack's Web API is reached. [default: https://slack.com/api]
     #[arg(long, env = "BATON_SLACK_BASE_URL", value_name = "URL")]
     pub slack_base_url: Option<String>,

@@ -310,6 +310,7 @@ impl CommonSettings {
             providers,
             connectors: baton_connectors::ConnectorSettings {
                 http_allow,
+                asana_base_url: args.asana_base_url.clone(),
                 slack_base_url: args.slack_base_url.clone(),
                 gmail_base_url: args.gmail_base_url.clone(),
                 google_calendar_base_url: args.google_calendar_base_url.clone(),

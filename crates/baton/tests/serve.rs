@@ -1401,6 +1401,131 @@ async fn a_lead_is_filed_in_a_notion_database() {
     assert_eq!(server.stop("TERM").await, 0);
 }
 
+/// A task from Asana runs a workflow: `baton serve` with Asana's API on this machine. One
+/// workflow asks Asana to watch a project; Asana agrees on a secret with the other's hook and
+/// then sends it a signed event, which runs it.
+#[tokio::test]
+async fn an_asana_project_is_watched_and_its_events_run_a_workflow() {
+    use axum::response::IntoResponse;
+    let agreed: std::sync::Arc<std::sync::Mutex<Option<(String, String)>>> = Default::default();
+    let kept = agreed.clone();
+    let fake_asana = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, axum::Json(body): axum::Json<serde_json::Value>| async move {
+            if headers.get("authorization").and_then(|value| value.to_str().ok()) != Some("Bearer 2/asana-token") {
+                return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"errors": [{"message": "Not Authorized"}]}))).into_response();
+            }
+            assert_eq!(uri.path(), "/api/1.0/webhooks");
+            let target = body["data"]["target"].as_str().unwrap().to_owned();
+            let secret = "5c1f0e2d9a8b7c6d5e4f3a2b1c0d9e8f";
+            let answer = reqwest::Client::new().post(&target).header("X-Hook-Secret", secret).send().await.unwrap();
+            let echoed = answer.headers().get("x-hook-secret").and_then(|value| value.to_str().ok()) == Some(secret);
+            if !answer.status().is_success() || !echoed {
+                return (axum::http::StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"errors": [{"message": "The remote server did not respond with the handshake secret."}]}))).into_response();
+            }
+            *kept.lock().unwrap() = Some((target, secret.to_owned()));
+            axum::Json(serde_json::json!({"data": {"gid": "1206000000000001", "resource_type": "webhook", "active": true, "target": body["data"]["target"]}})).into_response()
+        },
+    );
+    let address = serve_locally(fake_asana).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("BATON_ASANA_BASE_URL", format!("http://{address}/api/1.0"));
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let listener = serde_json::json!({"id": "wf_on_task", "name": "When a task is added", "trigger": {"type": "webhook", "verify": "asana"}, "steps": [
+        {"id": "note", "type": "transformation", "action": "template", "inputs": {"template": "Task {{ trigger.body.events[0].resource.gid }} was {{ trigger.body.events[0].action }}"}}
+    ]});
+    let (status, body) = api(&server.base, &cookie, "POST", "/api/v1/workflows", listener).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_on_task/activate",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, hook) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_on_task/hook",
+        serde_json::json!({}),
+    )
+    .await;
+    let hook_url = hook["url"].as_str().unwrap().to_owned();
+    let setup = serde_json::json!({"id": "wf_watch", "name": "Watch the sales project", "steps": [
+        {"id": "watch", "type": "integration", "service": "asana", "action": "watch_project", "inputs": {"project_id": "1204000000000001", "hook_url": hook_url}}
+    ]});
+    let run = connect_save_and_run(
+        &server.base,
+        &cookie,
+        (
+            "asana",
+            serde_json::json!({"access_token": "2/asana-token"}),
+        ),
+        setup,
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    assert_eq!(run["output"]["active"], true);
+    let (target, secret) = agreed
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("Asana shook hands with the hook");
+    let (_, shown) = api(
+        &server.base,
+        &cookie,
+        "GET",
+        "/api/v1/workflows/wf_on_task/hook",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(
+        shown["signed"], true,
+        "the hook kept Asana's secret: {shown}"
+    );
+
+    let event = br#"{"events": [{"action": "added", "created_at": "2026-12-04T10:00:00.000Z", "resource": {"gid": "1204000000000040", "resource_type": "task"}, "parent": {"gid": "1204000000000001", "resource_type": "project"}}]}"#;
+    let signature = baton_connectors::webhook::hex_signature(&secret, event);
+    let delivered = reqwest::Client::new()
+        .post(&target)
+        .header("content-type", "application/json")
+        .header("X-Hook-Signature", signature)
+        .body(event.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status(), 202);
+    let started: serde_json::Value = delivered.json().await.unwrap();
+    let id = started["execution_id"].as_str().unwrap();
+    let mut execution = serde_json::Value::Null;
+    for _ in 0..100 {
+        execution = api(
+            &server.base,
+            &cookie,
+            "GET",
+            &format!("/api/v1/executions/{id}"),
+            serde_json::Value::Null,
+        )
+        .await
+        .1;
+        if execution["state"] == "COMPLETED" || execution["state"] == "FAILED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(execution["state"], "COMPLETED", "{execution}");
+    assert_eq!(
+        execution["output"]["text"],
+        "Task 1204000000000040 was added"
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
 /// A hot lead handed to a Zap and a Make scenario: `baton serve` with both tools' hooks here.
 #[tokio::test]
 async fn a_lead_is_handed_to_zapier_and_make() {

@@ -211,12 +211,7 @@ impl Gmail {
     }
 
     async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> Result<Value, StepError> {
-        let response = request.send().await.map_err(|error| {
-            StepError::transient(format!("gmail could not be reached ({what}): {error}"))
-        })?;
-        let status = response.status().as_u16();
-        let retry_after = crate::retry_after(response.headers());
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, retry_after, body) = crate::exchange("gmail", what, request).await?;
         crate::google::answered("gmail", what, status, retry_after, body)
     }
 

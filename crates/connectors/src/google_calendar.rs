@@ -381,14 +381,7 @@ impl GoogleCalendar {
     }
 
     async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> Result<Value, StepError> {
-        let response = request.send().await.map_err(|error| {
-            StepError::transient(format!(
-                "google calendar could not be reached ({what}): {error}"
-            ))
-        })?;
-        let status = response.status().as_u16();
-        let retry_after = crate::retry_after(response.headers());
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, retry_after, body) = crate::exchange("google calendar", what, request).await?;
         crate::google::answered("google calendar", what, status, retry_after, body)
     }
 

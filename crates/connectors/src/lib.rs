@@ -4,6 +4,7 @@
 //! what the engine calls through.
 
 pub mod address;
+pub mod asana;
 pub mod catch_hook;
 pub mod gmail;
 pub mod google;
@@ -196,6 +197,22 @@ pub(crate) fn base_url(given: Option<&str>, default: &str) -> String {
     given.unwrap_or(default).trim_end_matches('/').to_owned()
 }
 
+/// Sends a request to `service`'s API: its status, how long it asked to wait, and its JSON
+/// body (null when it gave none); a request that got no answer is worth retrying.
+pub(crate) async fn exchange(
+    service: &str,
+    what: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, Option<std::time::Duration>, Value), StepError> {
+    let response = request.send().await.map_err(|error| {
+        StepError::transient(format!("{service} could not be reached ({what}): {error}"))
+    })?;
+    let status = response.status().as_u16();
+    let wait = retry_after(response.headers());
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    Ok((status, wait, body))
+}
+
 /// How long a service asked to wait: `retry-after-ms`, or `Retry-After` in seconds.
 pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
     let read = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
@@ -218,6 +235,8 @@ pub(crate) fn inputs<T: serde::de::DeserializeOwned>(call: &ActionCall) -> Resul
 pub struct ConnectorSettings {
     /// Hosts and address ranges the `http` connector may reach although they are private.
     pub http_allow: AddressPolicy,
+    /// Where Asana's API is reached (`BATON_ASANA_BASE_URL`); Asana's own when unset.
+    pub asana_base_url: Option<String>,
     /// Where Slack's Web API is reached (`BATON_SLACK_BASE_URL`); Slack's own when unset.
     pub slack_base_url: Option<String>,
     /// Where the Gmail API is reached (`BATON_GMAIL_BASE_URL`); Google's own when unset.
@@ -282,6 +301,7 @@ impl Registry {
     fn all(settings: &ConnectorSettings) -> Vec<Arc<dyn Connector>> {
         // One line per connector, sorted by id.
         vec![
+            Arc::new(asana::Asana::new(settings.asana_base_url.as_deref())),
             Arc::new(gmail::Gmail::new(settings.gmail_base_url.as_deref())),
             Arc::new(google_calendar::GoogleCalendar::new(
                 settings.google_calendar_base_url.as_deref(),

@@ -572,12 +572,7 @@ impl Notion {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|error| {
-            StepError::transient(format!("notion could not be reached ({what}): {error}"))
-        })?;
-        let status = response.status().as_u16();
-        let retry_after = crate::retry_after(response.headers());
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, retry_after, body) = crate::exchange("notion", what, request).await?;
         answered(what, status, retry_after, body)
     }
 

@@ -164,12 +164,7 @@ impl Resend {
     }
 
     async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> Result<Value, StepError> {
-        let response = request.send().await.map_err(|error| {
-            StepError::transient(format!("resend could not be reached ({what}): {error}"))
-        })?;
-        let status = response.status().as_u16();
-        let retry_after = crate::retry_after(response.headers());
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, retry_after, body) = crate::exchange("resend", what, request).await?;
         answered(what, status, retry_after, body)
     }
 }

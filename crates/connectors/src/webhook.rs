@@ -23,6 +23,15 @@ pub fn signature_matches(
     mac.verify_slice(&expected).is_ok()
 }
 
+/// HMAC-SHA256 of `message` under `secret`, in hex: what a sender puts in a hex-signature
+/// header (Asana's `X-Hook-Signature`, Stripe's `v1=`).
+pub fn hex_signature(secret: &str, message: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// The signing key of a Standard Webhooks secret: the bytes after `whsec_` (base64), or, for a
 /// secret in another form, its text.
 fn standard_key(secret: &str) -> Vec<u8> {

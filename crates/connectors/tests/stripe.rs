@@ -1250,13 +1250,11 @@ async fn a_key_is_checked_with_the_balance_and_a_publishable_key_is_refused_when
 
 /// Stripe's signature header for `body` at `timestamp` under `secret`.
 fn stripe_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}.").as_bytes());
-    mac.update(body);
+    let mut signed = format!("{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
     format!(
         "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
+        baton_connectors::webhook::hex_signature(secret, &signed)
     )
 }
 

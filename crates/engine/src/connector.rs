@@ -71,6 +71,12 @@ pub enum WebhookOutcome {
     Answer(Value),
     /// Run the workflow, once per delivery id when the service names its events.
     Run { delivery_id: Option<String> },
+    /// Keep `secret`, which the service offers in a handshake, as the hook's secret and
+    /// answer with it in the header `echo_header` (Asana's `X-Hook-Secret`); run nothing.
+    Adopt {
+        secret: String,
+        echo_header: &'static str,
+    },
 }
 
 /// A credential's secret content. Its `Debug` shows nothing of it.

@@ -103,6 +103,7 @@ async fn hook_json(
         HookScheme::Slack => ("slack", "x-slack-signature"),
         HookScheme::Resend => ("svix", "svix-signature"),
         HookScheme::Stripe => ("stripe", "stripe-signature"),
+        HookScheme::Asana => ("asana", "x-hook-signature"),
         HookScheme::Header => ("header_secret", "x-baton-secret"),
     };
     Ok(json!({
@@ -283,6 +284,44 @@ async fn drop_secret(
     )
     .await;
     Ok(Json(hook_json(&state, &hook, &workflow).await?))
+}
+
+/// Keeps the secret a service offered in its handshake (the connector has checked the hook
+/// had none) and answers with it in `echo_header`, as the service expects.
+async fn adopt_secret(
+    state: &AppState,
+    client: &crate::request::Client,
+    hook: &baton_core::hook::Hook,
+    offered: &str,
+    echo_header: &'static str,
+) -> Result<Response, ApiError> {
+    let offered = offered.trim();
+    let echoed = axum::http::HeaderValue::from_str(offered)
+        .ok()
+        .filter(|_| (8..=200).contains(&offered.len()))
+        .ok_or_else(|| {
+            ApiError::Refused(format!(
+                "the {echo_header} offered is not a secret Baton can keep (8 to 200 visible characters)"
+            ))
+        })?;
+    state
+        .store
+        .set_hook_secret(
+            hook.org_id,
+            hook.workflow_id,
+            Some(&sealed(state, hook.org_id, offered).await?),
+        )
+        .await?;
+    audit::record(
+        state,
+        client,
+        Event::new(Some(hook.org_id), None, "workflow.hook_secret_set")
+            .target(format!("workflow:{}", hook.workflow_id)),
+    )
+    .await;
+    let mut response = StatusCode::OK.into_response();
+    response.headers_mut().insert(echo_header, echoed);
+    Ok(response)
 }
 
 /// A signing secret as the store keeps it: sealed under the organization's data key.
@@ -467,6 +506,12 @@ async fn deliver(
         };
         match state.runtime.connectors.webhook(service, &incoming) {
             Ok(WebhookOutcome::Answer(answer)) => return Ok(Json(answer).into_response()),
+            Ok(WebhookOutcome::Adopt {
+                secret: offered,
+                echo_header,
+            }) => {
+                return adopt_secret(&state, &client, &hook, &offered, echo_header).await;
+            }
             Ok(WebhookOutcome::Run { delivery_id }) => service_delivery = delivery_id,
             Err(refusal) => return Err(ApiError::Refused(refusal)),
         }

@@ -395,6 +395,7 @@ async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
     assert_eq!(
         ids,
         [
+            "asana",
             "gmail",
             "google_calendar",
             "http",

@@ -6,9 +6,7 @@ mod common;
 use axum::http::{Request, StatusCode, header};
 use common::harness;
 use common::{App, Reply, TestStore, executions, send, sign_up};
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 /// The documented limit of a hook body: 1 MiB.
 const HOOK_BODY_LIMIT: usize = 1 << 20;
@@ -25,6 +23,7 @@ conformance!(
     slack_events_are_verified_challenged_and_run_once,
     resend_events_are_verified_by_svix_and_run_once,
     stripe_events_are_verified_and_each_event_runs_once,
+    asanas_handshake_sets_the_secret_once_and_signed_events_run_once,
     zapier_and_make_start_runs_with_what_they_send,
 );
 
@@ -289,13 +288,7 @@ async fn a_hook_in_respond_mode_that_calls_out_runs_durably(test: &TestStore) {
 
 /// HMAC-SHA256 of `signed` under `secret`, in hex.
 fn hmac_hex(secret: &str, signed: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(signed);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    baton_connectors::webhook::hex_signature(secret, signed)
 }
 
 fn signature(secret: &str, body: &[u8]) -> String {
@@ -1078,4 +1071,117 @@ fn refused_saying(reply: &Reply, reason: &str) {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
     let message = reply.body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains(reason), "{message}");
+}
+
+async fn asanas_handshake_sets_the_secret_once_and_signed_events_run_once(test: &TestStore) {
+    let app = App::on(test);
+    let mut workflow = echo(false);
+    workflow["trigger"] = json!({"type": "webhook", "verify": "asana"});
+    workflow["steps"][0] = json!({"id": "shape", "type": "transformation", "action": "set", "inputs": {
+        "action": "{{ trigger.body.events[0].action }}",
+        "task": "{{ trigger.body.events[0].resource.gid }}"
+    }});
+    let (owner, path) = hooked(&app, workflow).await;
+    let event = br#"{"events": [{"user": {"gid": "1200000000000001", "resource_type": "user"}, "created_at": "2026-12-04T10:00:00.000Z", "action": "added", "resource": {"gid": "1204000000000040", "resource_type": "task"}, "parent": {"gid": "1204000000000001", "resource_type": "project"}}]}"#;
+    let early = call(
+        &app,
+        &path,
+        "application/json",
+        event,
+        &[("x-hook-signature", "00")],
+    )
+    .await;
+    refused_saying(&early, "no Asana secret yet");
+
+    // Asana's handshake: the secret comes back in the same header, and is kept.
+    const SECRET: &str = "7f0e2e64d8b14b6ca1f0b9f2d2a7c3e1";
+    let request = Request::builder()
+        .method("POST")
+        .uri(&path)
+        .header(header::HOST, "baton.test")
+        .header("x-hook-secret", SECRET)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-hook-secret"], SECRET);
+    let shown = send(
+        &app,
+        "GET",
+        "/api/v1/workflows/wf_echo/hook",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(shown.body["signed"], true, "{}", shown.body);
+    assert_eq!(shown.body["signature_scheme"], "asana");
+    // Someone else's handshake cannot replace it.
+    let hijack = call(
+        &app,
+        &path,
+        "application/json",
+        b"",
+        &[("x-hook-secret", "attacker-secret-123")],
+    )
+    .await;
+    refused_saying(&hijack, "already has an Asana secret");
+
+    let signature = hmac_hex(SECRET, event);
+    let first = call(
+        &app,
+        &path,
+        "application/json",
+        event,
+        &[("x-hook-signature", &signature)],
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let again = call(
+        &app,
+        &path,
+        "application/json",
+        event,
+        &[("x-hook-signature", &signature)],
+    )
+    .await;
+    assert_eq!(
+        again.body["execution_id"], first.body["execution_id"],
+        "a delivery sent again runs once"
+    );
+    let done = finished(&app, &owner, first.body["execution_id"].as_str().unwrap()).await;
+    assert_eq!(
+        done["output"],
+        json!({"action": "added", "task": "1204000000000040"})
+    );
+    let heartbeat = br#"{"events": []}"#;
+    let beat = call(
+        &app,
+        &path,
+        "application/json",
+        heartbeat,
+        &[("x-hook-signature", &hmac_hex(SECRET, heartbeat))],
+    )
+    .await;
+    assert_eq!(
+        beat.status,
+        StatusCode::OK,
+        "a heartbeat is answered: {}",
+        beat.body
+    );
+    let forged = call(
+        &app,
+        &path,
+        "application/json",
+        event,
+        &[("x-hook-signature", &hmac_hex("someone-else", event))],
+    )
+    .await;
+    refused_saying(&forged, "X-Hook-Signature");
+    assert_eq!(
+        executions(&app, &owner).await.len(),
+        1,
+        "only the genuine event ran, once"
+    );
 }

@@ -1260,7 +1260,7 @@ export interface components {
             secret: string;
         };
         /** @description A webhook signature scheme. */
-        HookScheme: ("baton" | "slack") | "resend" | "stripe" | "header";
+        HookScheme: ("baton" | "slack") | "resend" | "stripe" | "asana" | "header";
         List: {
             items: Record<string, never>[];
             /** @description Pass as ?cursor= for the next page */
@@ -1574,7 +1574,8 @@ export interface components {
              *     timestamp and body, within five minutes; its URL check is answered, and a retried
              *     event runs once), `resend` (Resend's events, signed by Svix; a retried delivery
              *     runs once), `stripe` (Stripe's events, `Stripe-Signature` within five minutes; an
-             *     event sent again runs once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
+             *     event sent again runs once), `asana` (Asana's handshake sets the secret; its signed
+             *     events run once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
              *     which cannot sign).
              */
             verify?: components["schemas"]["HookScheme"] | null;

@@ -492,7 +492,20 @@ function HookPanel({ id, version }: { id: string; version: number }) {
     <>
       <CopyField label="Webhook URL" value={hook.data.url} />
       {secret.isError && <Alert tone="error">{describe(secret.error)}</Alert>}
-      {service ? (
+      {scheme === "asana" ? (
+        <>
+          <p className="text-sm text-slate-700">
+            {hook.data.signed
+              ? "Asana's calls must be signed with the secret Asana and this workflow agreed on; others are refused."
+              : "Asana agrees on a secret with this URL by itself: switch the workflow on, then run an Asana “watch project” step with this URL (Asana calls it at once)."}
+          </p>
+          {hook.data.signed && (
+            <Button tone="plain" disabled={secret.isPending} onClick={() => secret.mutate("remove")}>
+              Forget Asana's secret (to connect another Asana webhook)
+            </Button>
+          )}
+        </>
+      ) : service ? (
         <>
           <p className="text-sm text-slate-700">
             {hook.data.signed

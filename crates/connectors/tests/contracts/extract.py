@@ -70,6 +70,11 @@ def walk(node):
                 kept[name] = None
                 kept[name] = walk(schemas[name])
             return node
+        members = node.get("allOf")
+        if nullable and isinstance(members, list) and {"nullable": True} in members:
+            # OpenAPI 3.0's way to make a reference nullable: allOf [ref, {nullable: true}].
+            rest = {**node, "allOf": [m for m in members if m != {"nullable": True}]}
+            return {"anyOf": [walk(rest), {"type": "null"}]}
         out = {key: walk(value) for key, value in node.items()}
         if nullable and out.pop("nullable", False):
             if isinstance(out.get("type"), str):
@@ -95,7 +100,8 @@ for operation in operations:
     method, path = operation.split(" ", 1)
     found = spec["paths"][path][method]
     kept_operations[operation] = walk({
-        "parameters": found.get("parameters", []),
+        # The path's own parameters count for each of its operations.
+        "parameters": spec["paths"][path].get("parameters", []) + found.get("parameters", []),
         "requestBody": found.get("requestBody", {}),
     })
 

@@ -86,7 +86,8 @@ pub enum Trigger {
         /// timestamp and body, within five minutes; its URL check is answered, and a retried
         /// event runs once), `resend` (Resend's events, signed by Svix; a retried delivery
         /// runs once), `stripe` (Stripe's events, `Stripe-Signature` within five minutes; an
-        /// event sent again runs once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
+        /// event sent again runs once), `asana` (Asana's handshake sets the secret; its signed
+        /// events run once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
         /// which cannot sign).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         verify: Option<HookScheme>,
@@ -120,6 +121,9 @@ pub enum HookScheme {
     Resend,
     /// Stripe's events (`Stripe-Signature: t=...,v1=...`).
     Stripe,
+    /// Asana's events: the secret comes from Asana's `X-Hook-Secret` handshake, and each
+    /// delivery is signed with it (`X-Hook-Signature`).
+    Asana,
     /// The hook's secret itself in an `X-Baton-Secret` header: for senders that cannot sign a
     /// call (Zapier, Make), over HTTPS only.
     Header,
@@ -133,6 +137,7 @@ impl HookScheme {
             Self::Slack => Some("slack"),
             Self::Resend => Some("resend"),
             Self::Stripe => Some("stripe"),
+            Self::Asana => Some("asana"),
         }
     }
 }
