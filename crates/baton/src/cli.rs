@@ -194,6 +194,10 @@ pub struct CommonArgs {
     #[arg(long, env = "BATON_GOOGLE_CALENDAR_BASE_URL", value_name = "URL")]
     pub google_calendar_base_url: Option<String>,
 
+    /// Where HubSpot's API is reached. [default: https://api.hubapi.com]
+    #[arg(long, env = "BATON_HUBSPOT_BASE_URL", value_name = "URL")]
+    pub hubspot_base_url: Option<String>,
+
     /// Where Notion's API is reached. [default: https://api.notion.com]
     #[arg(long, env = "BATON_NOTION_BASE_URL", value_name = "URL")]
     pub notion_base_url: Option<String>,

@@ -314,6 +314,7 @@ impl CommonSettings {
                 slack_base_url: args.slack_base_url.clone(),
                 gmail_base_url: args.gmail_base_url.clone(),
                 google_calendar_base_url: args.google_calendar_base_url.clone(),
+                hubspot_base_url: args.hubspot_base_url.clone(),
                 notion_base_url: args.notion_base_url.clone(),
                 resend_base_url: args.resend_base_url.clone(),
                 stripe_base_url: args.stripe_base_url.clone(),

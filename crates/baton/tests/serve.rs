@@ -1526,6 +1526,63 @@ async fn an_asana_project_is_watched_and_its_events_run_a_workflow() {
     assert_eq!(server.stop("TERM").await, 0);
 }
 
+/// A form's lead put into HubSpot with a note: `baton serve` with HubSpot's API on this
+/// machine; the contact is made or changed by its email.
+#[tokio::test]
+async fn a_form_lead_is_upserted_into_hubspot_with_a_note() {
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+    let seen: Seen = Default::default();
+    let kept = seen.clone();
+    let fake_hubspot = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, axum::Json(body): axum::Json<serde_json::Value>| async move {
+            assert_eq!(headers.get("authorization").and_then(|value| value.to_str().ok()), Some("Bearer pat-na1-leads"));
+            kept.lock().unwrap().push((uri.path().to_owned(), body.clone()));
+            let now = "2026-12-04T10:00:00.000Z";
+            axum::Json(match uri.path() {
+                "/crm/v3/objects/contacts/batch/upsert" => serde_json::json!({"status": "COMPLETE", "startedAt": now, "completedAt": now,
+                    "results": [{"id": "101", "new": true, "properties": body["inputs"][0]["properties"], "createdAt": now, "updatedAt": now, "archived": false}]}),
+                _ => serde_json::json!({"id": "9001", "properties": body["properties"], "createdAt": now, "updatedAt": now, "archived": false}),
+            })
+        },
+    );
+    let address = serve_locally(fake_hubspot).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("BATON_HUBSPOT_BASE_URL", format!("http://{address}"));
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let workflow = serde_json::json!({"id": "wf_form_lead", "name": "Form leads into HubSpot", "steps": [
+        {"id": "contact", "type": "integration", "service": "hubspot", "action": "upsert_contact", "inputs": {
+            "email": "{{ trigger.email }}", "properties": {"firstname": "{{ trigger.first_name }}", "company": "{{ trigger.company }}", "hs_lead_status": "NEW"}}},
+        {"id": "note", "type": "integration", "service": "hubspot", "action": "add_note", "inputs": {
+            "on": {"object": "contacts", "id": "{{ contact.id }}"}, "body": "From the website form: {{ trigger.message }}"}}
+    ]});
+    let run = connect_save_and_run(
+        &server.base,
+        &cookie,
+        ("hubspot", serde_json::json!({"access_token": "pat-na1-leads"})),
+        workflow,
+        serde_json::json!({"email": "ann@customer.com", "first_name": "Ann", "company": "Lee & Co", "message": "50 units by March?"}),
+    )
+    .await;
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0].0, "/crm/v3/objects/contacts/batch/upsert");
+    assert_eq!(seen[0].1["inputs"][0]["idProperty"], "email");
+    assert_eq!(seen[0].1["inputs"][0]["properties"]["company"], "Lee & Co");
+    assert_eq!(seen[1].0, "/crm/v3/objects/notes");
+    assert_eq!(
+        seen[1].1["properties"]["hs_note_body"],
+        "From the website form: 50 units by March?"
+    );
+    assert_eq!(seen[1].1["associations"][0]["to"]["id"], "101");
+    assert_eq!(
+        seen[1].1["associations"][0]["types"][0]["associationTypeId"],
+        202
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
 /// A hot lead handed to a Zap and a Make scenario: `baton serve` with both tools' hooks here.
 #[tokio::test]
 async fn a_lead_is_handed_to_zapier_and_make() {

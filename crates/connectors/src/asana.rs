@@ -17,7 +17,6 @@ use baton_engine::connector::{ActionCall, IncomingWebhook, Secret, WebhookOutcom
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::{
     ActionDeclaration, AuthKind, Category, Connector, Declaration, OAuthEndpoints, PasteToken,
@@ -167,6 +166,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
             label: "Personal access token",
             hint: "In Asana: your profile picture, Settings, Apps, Manage developer apps, Create new token.",
         }),
+        secret_in_body: false,
     }),
     actions: vec![
         ActionDeclaration {
@@ -281,10 +281,6 @@ fn task_out(task: &Value) -> Value {
     })
 }
 
-fn segment(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.trim().as_bytes()).collect()
-}
-
 /// What Asana answered (its `data`), or the failure classified for the retry policy.
 fn answered(
     what: &str,
@@ -385,7 +381,7 @@ impl Asana {
                 "tasks.update",
                 token,
                 reqwest::Method::PUT,
-                &format!("/tasks/{}", segment(task_id)),
+                &format!("/tasks/{}", crate::segment(task_id)),
                 &[("opt_fields", TASK_FIELDS.to_owned())],
                 Some(data),
             )
@@ -476,7 +472,7 @@ impl Connector for Asana {
                         "stories.create",
                         token,
                         reqwest::Method::POST,
-                        &format!("/tasks/{}/stories", segment(&input.task_id)),
+                        &format!("/tasks/{}/stories", crate::segment(&input.task_id)),
                         &[],
                         Some(json!({"text": input.text})),
                     )
@@ -547,7 +543,7 @@ impl Connector for Asana {
                         "tasks.list",
                         token,
                         reqwest::Method::GET,
-                        &format!("/projects/{}/tasks", segment(&input.project_id)),
+                        &format!("/projects/{}/tasks", crate::segment(&input.project_id)),
                         &query,
                         None,
                     )
@@ -565,7 +561,7 @@ impl Connector for Asana {
                         "users.get",
                         token,
                         reqwest::Method::GET,
-                        &format!("/users/{}", segment(&input.user)),
+                        &format!("/users/{}", crate::segment(&input.user)),
                         &[("opt_fields", "name,email".to_owned())],
                         None,
                     )
@@ -628,10 +624,7 @@ impl Connector for Asana {
             return Ok(WebhookOutcome::Answer(json!({})));
         }
         Ok(WebhookOutcome::Run {
-            delivery_id: Some(format!(
-                "asana:{}",
-                hex::encode(Sha256::digest(incoming.body))
-            )),
+            delivery_id: Some(crate::webhook::body_delivery("asana", incoming.body)),
         })
     }
 

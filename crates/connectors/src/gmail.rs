@@ -102,6 +102,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         consent_params: &[("access_type", "offline"), ("prompt", "consent")],
         app_of: None,
         paste: None,
+        secret_in_body: false,
     }),
     actions: vec![
         ActionDeclaration {

@@ -203,6 +203,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         consent_params: &[("access_type", "offline"), ("prompt", "consent")],
         app_of: Some("gmail"),
         paste: None,
+        secret_in_body: false,
     }),
     actions: vec![
         ActionDeclaration {
@@ -363,10 +364,6 @@ fn event_id_for(idempotency_key: &str) -> String {
     format!("baton{}", hex::encode(&digest[..16]))
 }
 
-fn segment(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
-}
-
 pub struct GoogleCalendar {
     client: reqwest::Client,
     base_url: String,
@@ -389,7 +386,7 @@ impl GoogleCalendar {
         format!(
             "{}/calendars/{}/events",
             self.base_url,
-            segment(calendar.unwrap_or("primary"))
+            crate::segment(calendar.unwrap_or("primary"))
         )
     }
 
@@ -502,7 +499,7 @@ impl GoogleCalendar {
                     .patch(format!(
                         "{}/{}",
                         self.events_url(input.calendar_id.as_deref()),
-                        segment(&input.event_id)
+                        crate::segment(&input.event_id)
                     ))
                     .bearer_auth(token)
                     .query(&[

@@ -10,6 +10,7 @@ pub mod gmail;
 pub mod google;
 pub mod google_calendar;
 pub mod http;
+pub mod hubspot;
 pub mod llm;
 pub mod notion;
 pub mod oauth;
@@ -213,6 +214,12 @@ pub(crate) async fn exchange(
     Ok((status, wait, body))
 }
 
+/// An id a workflow gave, as one segment of a URL path (escaped, so it cannot reach another
+/// path).
+pub(crate) fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.trim().as_bytes()).collect()
+}
+
 /// How long a service asked to wait: `retry-after-ms`, or `Retry-After` in seconds.
 pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
     let read = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
@@ -243,6 +250,8 @@ pub struct ConnectorSettings {
     pub gmail_base_url: Option<String>,
     /// Where the Google Calendar API is reached (`BATON_GOOGLE_CALENDAR_BASE_URL`).
     pub google_calendar_base_url: Option<String>,
+    /// Where HubSpot's API is reached (`BATON_HUBSPOT_BASE_URL`); HubSpot's own when unset.
+    pub hubspot_base_url: Option<String>,
     /// Where Notion's API is reached (`BATON_NOTION_BASE_URL`); Notion's own when unset.
     pub notion_base_url: Option<String>,
     /// Where Resend's API is reached (`BATON_RESEND_BASE_URL`); Resend's own when unset.
@@ -307,6 +316,7 @@ impl Registry {
                 settings.google_calendar_base_url.as_deref(),
             )),
             Arc::new(http::Http::new(settings.http_allow.clone())),
+            Arc::new(hubspot::HubSpot::new(settings.hubspot_base_url.as_deref())),
             Arc::new(catch_hook::CatchHook::new(
                 catch_hook::Tool::Make,
                 settings.make_base_url.as_deref(),

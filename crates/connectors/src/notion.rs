@@ -178,6 +178,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
             label: "Internal integration secret",
             hint: "In Notion: Settings, Connections, Develop or manage integrations, your integration, Internal Integration Secret (ntn_…). Then share each database with the integration (its ••• menu, Connections).",
         }),
+        secret_in_body: false,
     }),
     actions: vec![
         ActionDeclaration {
@@ -495,10 +496,6 @@ fn encode_all(
     }
 }
 
-fn segment(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.trim().as_bytes()).collect()
-}
-
 /// What Notion answered, or the failure classified for the retry policy.
 fn answered(
     what: &str,
@@ -587,7 +584,7 @@ impl Notion {
                 "databases.retrieve",
                 token,
                 reqwest::Method::GET,
-                &format!("/v1/databases/{}", segment(database_id)),
+                &format!("/v1/databases/{}", crate::segment(database_id)),
                 None,
             )
             .await?;
@@ -604,7 +601,7 @@ impl Notion {
                 "data_sources.retrieve",
                 token,
                 reqwest::Method::GET,
-                &format!("/v1/data_sources/{}", segment(&source)),
+                &format!("/v1/data_sources/{}", crate::segment(&source)),
                 None,
             )
             .await?;
@@ -617,7 +614,7 @@ impl Notion {
             "data_sources.query",
             token,
             reqwest::Method::POST,
-            &format!("/v1/data_sources/{}/query", segment(source)),
+            &format!("/v1/data_sources/{}/query", crate::segment(source)),
             Some(body),
         )
         .await
@@ -636,7 +633,7 @@ impl Notion {
                 "blocks.children.append",
                 token,
                 reqwest::Method::PATCH,
-                &format!("/v1/blocks/{}/children", segment(page_id)),
+                &format!("/v1/blocks/{}/children", crate::segment(page_id)),
                 Some(&json!({"children": children})),
             )
             .await?;
@@ -714,7 +711,7 @@ impl Connector for Notion {
                         "notion update_page inputs: nothing to change; give `properties` or `trash`",
                     ));
                 }
-                let path = format!("/v1/pages/{}", segment(&input.page_id));
+                let path = format!("/v1/pages/{}", crate::segment(&input.page_id));
                 let mut body = json!({});
                 if !input.properties.is_empty() {
                     // The page's own properties carry their types.
@@ -750,7 +747,7 @@ impl Connector for Notion {
                         "pages.retrieve",
                         token,
                         reqwest::Method::GET,
-                        &format!("/v1/pages/{}", segment(&input.page_id)),
+                        &format!("/v1/pages/{}", crate::segment(&input.page_id)),
                         None,
                     )
                     .await?;

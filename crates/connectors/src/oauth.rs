@@ -45,6 +45,10 @@ pub struct OAuthEndpoints {
     /// secret), stored as the connection's `access_token`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paste: Option<PasteToken>,
+    /// The app's id and secret go in the token request's form (HubSpot) rather than in HTTP
+    /// Basic authentication.
+    #[serde(skip)]
+    pub secret_in_body: bool,
 }
 
 /// What the credential form says of a token pasted instead of connecting with OAuth.
@@ -167,6 +171,9 @@ impl OAuthApp {
             .set_client_secret(ClientSecret::new(settings.client_secret.clone()))
             .set_auth_uri(AuthUrl::new(authorize.to_owned()).map_err(|_| url_error(authorize))?)
             .set_token_uri(TokenUrl::new(token.to_owned()).map_err(|_| url_error(token))?);
+        if endpoints.secret_in_body {
+            client = client.set_auth_type(oauth2::AuthType::RequestBody);
+        }
         if let Some(redirect) = redirect_url {
             client = client.set_redirect_uri(
                 RedirectUrl::new(redirect.to_owned()).map_err(|_| url_error(redirect))?,

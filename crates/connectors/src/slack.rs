@@ -97,6 +97,7 @@ static DECLARATION: LazyLock<Declaration> = LazyLock::new(|| Declaration {
         consent_params: &[],
         app_of: None,
         paste: None,
+        secret_in_body: false,
     }),
     actions: vec![
         ActionDeclaration {

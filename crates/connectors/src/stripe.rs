@@ -717,11 +717,6 @@ fn list_out(list: &Value, field: &str, shape: impl Fn(&Value) -> Value) -> Value
     })
 }
 
-/// A path segment as Stripe reads it (an id given by a workflow may hold anything).
-fn segment(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
-}
-
 /// What Stripe answered, or the failure classified for the retry policy.
 fn answered(
     what: &str,
@@ -851,8 +846,13 @@ impl Stripe {
         collection: &str,
         id: &str,
     ) -> Result<Value, StepError> {
-        self.get(what, key, &format!("/v1/{collection}/{}", segment(id)), &[])
-            .await
+        self.get(
+            what,
+            key,
+            &format!("/v1/{collection}/{}", crate::segment(id)),
+            &[],
+        )
+        .await
     }
 
     async fn post(
@@ -932,7 +932,7 @@ impl Stripe {
                 error
             })?;
         }
-        let path = format!("/v1/invoices/{}", segment(&id));
+        let path = format!("/v1/invoices/{}", crate::segment(&id));
         let invoice = if input.finalize {
             self.post(
                 "invoices.finalize",
@@ -1090,7 +1090,7 @@ impl Connector for Stripe {
                     .post(
                         "customers.update",
                         key,
-                        &format!("/v1/customers/{}", segment(&input.customer_id)),
+                        &format!("/v1/customers/{}", crate::segment(&input.customer_id)),
                         &json!(input),
                         &idempotency(call, ""),
                     )
@@ -1100,7 +1100,7 @@ impl Connector for Stripe {
             "create_invoice" => self.create_invoice(call, key).await,
             "finalize_invoice" | "send_invoice" | "get_invoice" => {
                 let input: InvoiceId = inputs(call)?;
-                let path = format!("/v1/invoices/{}", segment(&input.invoice_id));
+                let path = format!("/v1/invoices/{}", crate::segment(&input.invoice_id));
                 let invoice = match call.action.as_str() {
                     "finalize_invoice" => {
                         self.post(

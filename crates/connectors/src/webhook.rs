@@ -32,6 +32,13 @@ pub fn hex_signature(secret: &str, message: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// The delivery id of a call a service makes again with the same body when it saw no answer
+/// (Asana, HubSpot name none): the body's digest, so the same delivery runs once.
+pub fn body_delivery(service: &str, body: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{service}:{}", hex::encode(Sha256::digest(body)))
+}
+
 /// The signing key of a Standard Webhooks secret: the bytes after `whsec_` (base64), or, for a
 /// secret in another form, its text.
 fn standard_key(secret: &str) -> Vec<u8> {

@@ -540,6 +540,8 @@ fn the_handshake_is_adopted_once_and_events_are_checked_by_signature() {
         registry.webhook(
             "asana",
             &IncomingWebhook {
+                method: "POST",
+                url: "https://baton.example/hooks/abc",
                 headers: &headers,
                 body,
                 secret,

@@ -404,6 +404,8 @@ fn svix_signed_events_are_checked_with_their_timestamp() {
             ),
         ];
         let incoming = IncomingWebhook {
+            method: "POST",
+            url: "https://baton.example/hooks/abc",
             headers: &headers,
             body,
             secret: Some(secret),

@@ -1269,6 +1269,8 @@ fn stripe_signed_events_are_checked_with_their_timestamp_and_named_by_their_id()
         registry.webhook(
             "stripe",
             &IncomingWebhook {
+                method: "POST",
+                url: "https://baton.example/hooks/abc",
                 headers: &headers,
                 body: &body,
                 secret,

@@ -48,6 +48,11 @@ pub struct Polled {
 /// A call a service made to a workflow's hook URL, for its connector to check.
 #[derive(Clone, Copy, Debug)]
 pub struct IncomingWebhook<'a> {
+    /// `POST`, `GET`, ...
+    pub method: &'a str,
+    /// The URL the service called, as it saw it (the server's public URL, the hook's path and
+    /// its query): HubSpot signs it.
+    pub url: &'a str,
     /// Header names in lower case.
     pub headers: &'a [(String, String)],
     pub body: &'a [u8],

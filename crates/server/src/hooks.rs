@@ -104,6 +104,7 @@ async fn hook_json(
         HookScheme::Resend => ("svix", "svix-signature"),
         HookScheme::Stripe => ("stripe", "stripe-signature"),
         HookScheme::Asana => ("asana", "x-hook-signature"),
+        HookScheme::Hubspot => ("hubspot", "x-hubspot-signature-v3"),
         HookScheme::Header => ("header_secret", "x-baton-secret"),
     };
     Ok(json!({
@@ -499,7 +500,15 @@ async fn deliver(
                 Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
             })
             .collect();
+        let called = match query.as_deref() {
+            Some(query) if !query.is_empty() => {
+                format!("{}/hooks/{token}?{query}", state.config.public_url)
+            }
+            _ => format!("{}/hooks/{token}", state.config.public_url),
+        };
         let incoming = IncomingWebhook {
+            method: method.as_str(),
+            url: &called,
             headers: &header_list,
             body: &body,
             secret: secret.as_deref(),

@@ -399,6 +399,7 @@ async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
             "gmail",
             "google_calendar",
             "http",
+            "hubspot",
             "make",
             "notion",
             "resend",

@@ -24,6 +24,7 @@ conformance!(
     resend_events_are_verified_by_svix_and_run_once,
     stripe_events_are_verified_and_each_event_runs_once,
     asanas_handshake_sets_the_secret_once_and_signed_events_run_once,
+    hubspot_events_are_verified_over_the_called_url_and_run_once,
     zapier_and_make_start_runs_with_what_they_send,
 );
 
@@ -1183,5 +1184,91 @@ async fn asanas_handshake_sets_the_secret_once_and_signed_events_run_once(test: 
         executions(&app, &owner).await.len(),
         1,
         "only the genuine event ran, once"
+    );
+}
+
+/// HubSpot's `X-HubSpot-Signature-v3` for a POST of `body` to `url` at `timestamp` (ms).
+fn hubspot_signature(secret: &str, url: &str, body: &[u8], timestamp: i64) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("POST{url}").as_bytes());
+    mac.update(body);
+    mac.update(timestamp.to_string().as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+async fn hubspot_events_are_verified_over_the_called_url_and_run_once(test: &TestStore) {
+    let app = App::on(test);
+    let mut workflow = echo(false);
+    workflow["trigger"] = json!({"type": "webhook", "verify": "hubspot"});
+    workflow["steps"][0] = json!({"id": "shape", "type": "transformation", "action": "set", "inputs": {
+        "kind": "{{ trigger.body[0].subscriptionType }}", "contact": "{{ trigger.body[0].objectId }}"
+    }});
+    let (owner, path) = hooked(&app, workflow).await;
+    const SECRET: &str = "0f5e2b1c-9d8a-4b7c-8e6f-5a4b3c2d1e0f";
+    save_hook_secret(&app, &owner, SECRET).await;
+    let shown = send(
+        &app,
+        "GET",
+        "/api/v1/workflows/wf_echo/hook",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    let url = shown.body["url"].as_str().unwrap().to_owned();
+    assert_eq!(shown.body["signature_header"], "x-hubspot-signature-v3");
+    let body = br#"[{"eventId": 1, "subscriptionId": 2, "portalId": 3, "occurredAt": 1764840000000, "subscriptionType": "contact.creation", "attemptNumber": 0, "objectId": 101, "changeSource": "CRM"}]"#;
+    let now = chrono::Utc::now().timestamp_millis();
+    let now_text = now.to_string();
+    let signature = hubspot_signature(SECRET, &url, body, now);
+    let headers = [
+        ("x-hubspot-signature-v3", signature.as_str()),
+        ("x-hubspot-request-timestamp", now_text.as_str()),
+    ];
+    let first = call(&app, &path, "application/json", body, &headers).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let again = call(&app, &path, "application/json", body, &headers).await;
+    assert_eq!(
+        again.body["execution_id"], first.body["execution_id"],
+        "a delivery sent again runs once"
+    );
+    let done = finished(&app, &owner, first.body["execution_id"].as_str().unwrap()).await;
+    assert_eq!(
+        done["output"],
+        json!({"kind": "contact.creation", "contact": 101})
+    );
+    let elsewhere = hubspot_signature(SECRET, "https://elsewhere.example/hooks/x", body, now);
+    let forged = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[
+            ("x-hubspot-signature-v3", elsewhere.as_str()),
+            ("x-hubspot-request-timestamp", now_text.as_str()),
+        ],
+    )
+    .await;
+    refused_saying(&forged, "X-HubSpot-Signature-v3");
+    let old = now - 10 * 60 * 1000;
+    let old_text = old.to_string();
+    let stale = hubspot_signature(SECRET, &url, body, old);
+    let replayed = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[
+            ("x-hubspot-signature-v3", stale.as_str()),
+            ("x-hubspot-request-timestamp", old_text.as_str()),
+        ],
+    )
+    .await;
+    refused_saying(&replayed, "five minutes");
+    assert_eq!(
+        executions(&app, &owner).await.len(),
+        1,
+        "only the genuine delivery ran, once"
     );
 }

@@ -1260,7 +1260,7 @@ export interface components {
             secret: string;
         };
         /** @description A webhook signature scheme. */
-        HookScheme: ("baton" | "slack") | "resend" | "stripe" | "asana" | "header";
+        HookScheme: ("baton" | "slack") | "resend" | "stripe" | "asana" | "hubspot" | "header";
         List: {
             items: Record<string, never>[];
             /** @description Pass as ?cursor= for the next page */
@@ -1575,7 +1575,8 @@ export interface components {
              *     event runs once), `resend` (Resend's events, signed by Svix; a retried delivery
              *     runs once), `stripe` (Stripe's events, `Stripe-Signature` within five minutes; an
              *     event sent again runs once), `asana` (Asana's handshake sets the secret; its signed
-             *     events run once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
+             *     events run once), `hubspot` (X-HubSpot-Signature-v3 within five minutes; a delivery sent
+             *     again runs once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
              *     which cannot sign).
              */
             verify?: components["schemas"]["HookScheme"] | null;

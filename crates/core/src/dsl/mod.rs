@@ -87,7 +87,8 @@ pub enum Trigger {
         /// event runs once), `resend` (Resend's events, signed by Svix; a retried delivery
         /// runs once), `stripe` (Stripe's events, `Stripe-Signature` within five minutes; an
         /// event sent again runs once), `asana` (Asana's handshake sets the secret; its signed
-        /// events run once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
+        /// events run once), `hubspot` (X-HubSpot-Signature-v3 within five minutes; a delivery sent
+        /// again runs once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
         /// which cannot sign).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         verify: Option<HookScheme>,
@@ -124,6 +125,9 @@ pub enum HookScheme {
     /// Asana's events: the secret comes from Asana's `X-Hook-Secret` handshake, and each
     /// delivery is signed with it (`X-Hook-Signature`).
     Asana,
+    /// HubSpot's events (`X-HubSpot-Signature-v3` over the method, URL, body and timestamp,
+    /// under the app's client secret).
+    Hubspot,
     /// The hook's secret itself in an `X-Baton-Secret` header: for senders that cannot sign a
     /// call (Zapier, Make), over HTTPS only.
     Header,
@@ -138,6 +142,7 @@ impl HookScheme {
             Self::Resend => Some("resend"),
             Self::Stripe => Some("stripe"),
             Self::Asana => Some("asana"),
+            Self::Hubspot => Some("hubspot"),
         }
     }
 }
