@@ -182,6 +182,10 @@ pub struct CommonArgs {
     #[arg(long, env = "BATON_ASANA_BASE_URL", value_name = "URL")]
     pub asana_base_url: Option<String>,
 
+    /// Where Calendly's API is reached. [default: https://api.calendly.com]
+    #[arg(long, env = "BATON_CALENDLY_BASE_URL", value_name = "URL")]
+    pub calendly_base_url: Option<String>,
+
     /// Where Slack's Web API is reached. [default: https://slack.com/api]
     #[arg(long, env = "BATON_SLACK_BASE_URL", value_name = "URL")]
     pub slack_base_url: Option<String>,

@@ -311,6 +311,7 @@ impl CommonSettings {
             connectors: baton_connectors::ConnectorSettings {
                 http_allow,
                 asana_base_url: args.asana_base_url.clone(),
+                calendly_base_url: args.calendly_base_url.clone(),
                 slack_base_url: args.slack_base_url.clone(),
                 gmail_base_url: args.gmail_base_url.clone(),
                 google_calendar_base_url: args.google_calendar_base_url.clone(),

@@ -1583,6 +1583,44 @@ async fn a_form_lead_is_upserted_into_hubspot_with_a_note() {
     assert_eq!(server.stop("TERM").await, 0);
 }
 
+/// A meeting's invitee read from Calendly: `baton serve` with Calendly's API on this machine;
+/// the booking's answers come out by question.
+#[tokio::test]
+async fn a_calendly_booking_is_read_with_its_answers() {
+    let fake_calendly = axum::Router::new().fallback(|uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
+        assert_eq!(headers.get("authorization").and_then(|value| value.to_str().ok()), Some("Bearer calendly-pat"));
+        axum::Json(match uri.path() {
+            "/scheduled_events/GBGBDCAADAEDCRZ2" => serde_json::json!({"resource": {"uri": "https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2", "name": "Consultation", "status": "active", "start_time": "2026-12-08T10:00:00.000000Z", "end_time": "2026-12-08T10:30:00.000000Z", "event_type": "https://api.calendly.com/event_types/AAAA", "location": {"type": "physical", "location": "Acme shop, 1 High St"}}}),
+            _ => serde_json::json!({"collection": [{"email": "bob@customer.com", "name": "Bob Baker", "status": "active", "timezone": "Europe/London",
+                "questions_and_answers": [{"question": "What would you like to discuss?", "answer": "A quote for 50 units", "position": 0}]}], "pagination": {"count": 1, "next_page": null}}),
+        })
+    });
+    let address = serve_locally(fake_calendly).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("BATON_CALENDLY_BASE_URL", format!("http://{address}"));
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let workflow = serde_json::json!({"id": "wf_booking", "name": "Brief me on a booking", "steps": [
+        {"id": "booking", "type": "integration", "service": "calendly", "action": "get_event", "inputs": {"event": "{{ trigger.payload.scheduled_event.uri }}"}},
+        {"id": "brief", "type": "transformation", "action": "template", "inputs": {"template": "{{ booking.invitees[0].name }} comes {{ booking.event.start }} at {{ booking.event.location }} about: {{ booking.invitees[0].answers['What would you like to discuss?'] }}"}}
+    ]});
+    let run = connect_save_and_run(
+        &server.base,
+        &cookie,
+        ("calendly", serde_json::json!({"access_token": "calendly-pat"})),
+        workflow,
+        serde_json::json!({"event": "invitee.created", "payload": {"scheduled_event": {"uri": "https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2"}}}),
+    )
+    .await;
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    assert_eq!(
+        run["output"]["text"],
+        "Bob Baker comes 2026-12-08T10:00:00.000000Z at Acme shop, 1 High St about: A quote for 50 units"
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
 /// A hot lead handed to a Zap and a Make scenario: `baton serve` with both tools' hooks here.
 #[tokio::test]
 async fn a_lead_is_handed_to_zapier_and_make() {

@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod asana;
+pub mod calendly;
 pub mod catch_hook;
 pub mod gmail;
 pub mod google;
@@ -244,6 +245,8 @@ pub struct ConnectorSettings {
     pub http_allow: AddressPolicy,
     /// Where Asana's API is reached (`BATON_ASANA_BASE_URL`); Asana's own when unset.
     pub asana_base_url: Option<String>,
+    /// Where Calendly's API is reached (`BATON_CALENDLY_BASE_URL`); Calendly's own when unset.
+    pub calendly_base_url: Option<String>,
     /// Where Slack's Web API is reached (`BATON_SLACK_BASE_URL`); Slack's own when unset.
     pub slack_base_url: Option<String>,
     /// Where the Gmail API is reached (`BATON_GMAIL_BASE_URL`); Google's own when unset.
@@ -311,6 +314,9 @@ impl Registry {
         // One line per connector, sorted by id.
         vec![
             Arc::new(asana::Asana::new(settings.asana_base_url.as_deref())),
+            Arc::new(calendly::Calendly::new(
+                settings.calendly_base_url.as_deref(),
+            )),
             Arc::new(gmail::Gmail::new(settings.gmail_base_url.as_deref())),
             Arc::new(google_calendar::GoogleCalendar::new(
                 settings.google_calendar_base_url.as_deref(),

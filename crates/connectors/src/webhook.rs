@@ -32,6 +32,47 @@ pub fn hex_signature(secret: &str, message: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// Checks a `t=TIMESTAMP,v1=HEX[,v1=HEX...]` signature header (Stripe's, Calendly's): one `v1`
+/// must be the HMAC-SHA256 of `TIMESTAMP.BODY` under `secret`, and the timestamp (seconds)
+/// within `tolerance_seconds` of now. `name` is the header as errors show it.
+pub fn check_timestamped_signature(
+    name: &str,
+    header: Option<&str>,
+    secret: &str,
+    body: &[u8],
+    tolerance_seconds: i64,
+) -> Result<(), String> {
+    let header = header.ok_or_else(|| format!("{name} is missing"))?;
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) if timestamp.is_none() => timestamp = value.parse::<i64>().ok(),
+            Some(("v1", value)) => signatures.push(value),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or_else(|| format!("{name} has no timestamp (t=)"))?;
+    if (chrono::Utc::now().timestamp() - timestamp).abs() > tolerance_seconds {
+        return Err(format!(
+            "{name}'s timestamp is more than {} minutes from now: a late or replayed delivery",
+            tolerance_seconds / 60
+        ));
+    }
+    let mut signed = format!("{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    if signatures
+        .iter()
+        .any(|given| signature_matches(secret, &signed, Some(given), ""))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "the request is not signed with this hook's signing secret ({name} v1)"
+        ))
+    }
+}
+
 /// The delivery id of a call a service makes again with the same body when it saw no answer
 /// (Asana, HubSpot name none): the body's digest, so the same delivery runs once.
 pub fn body_delivery(service: &str, body: &[u8]) -> String {

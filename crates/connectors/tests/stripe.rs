@@ -1304,7 +1304,7 @@ fn stripe_signed_events_are_checked_with_their_timestamp_and_named_by_their_id()
     assert!(
         incoming(&old, Some(secret))
             .unwrap_err()
-            .contains("five minutes")
+            .contains("5 minutes")
     );
     assert!(
         incoming(&signed, None)

@@ -105,6 +105,7 @@ async fn hook_json(
         HookScheme::Stripe => ("stripe", "stripe-signature"),
         HookScheme::Asana => ("asana", "x-hook-signature"),
         HookScheme::Hubspot => ("hubspot", "x-hubspot-signature-v3"),
+        HookScheme::Calendly => ("calendly", "calendly-webhook-signature"),
         HookScheme::Header => ("header_secret", "x-baton-secret"),
     };
     Ok(json!({

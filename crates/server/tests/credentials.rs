@@ -396,6 +396,7 @@ async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
         ids,
         [
             "asana",
+            "calendly",
             "gmail",
             "google_calendar",
             "http",

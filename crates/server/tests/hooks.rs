@@ -25,6 +25,7 @@ conformance!(
     stripe_events_are_verified_and_each_event_runs_once,
     asanas_handshake_sets_the_secret_once_and_signed_events_run_once,
     hubspot_events_are_verified_over_the_called_url_and_run_once,
+    calendly_bookings_are_verified_and_each_runs_once,
     zapier_and_make_start_runs_with_what_they_send,
 );
 
@@ -1045,7 +1046,7 @@ async fn stripe_events_are_verified_and_each_event_runs_once(test: &TestStore) {
         &[("stripe-signature", &old)],
     )
     .await;
-    refused_saying(&replayed, "five minutes");
+    refused_saying(&replayed, "5 minutes");
     assert_eq!(
         executions(&app, &owner).await.len(),
         1,
@@ -1270,5 +1271,82 @@ async fn hubspot_events_are_verified_over_the_called_url_and_run_once(test: &Tes
         executions(&app, &owner).await.len(),
         1,
         "only the genuine delivery ran, once"
+    );
+}
+
+async fn calendly_bookings_are_verified_and_each_runs_once(test: &TestStore) {
+    let app = App::on(test);
+    let mut workflow = echo(false);
+    workflow["trigger"] = json!({"type": "webhook", "verify": "calendly"});
+    workflow["steps"][0] = json!({"id": "shape", "type": "transformation", "action": "set", "inputs": {
+        "kind": "{{ trigger.body.event }}", "who": "{{ trigger.body.payload.email }}"
+    }});
+    let (owner, path) = hooked(&app, workflow).await;
+    let body = br#"{"event": "invitee.canceled", "created_at": "2026-12-04T10:00:00.000000Z", "payload": {"uri": "https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/DDDDDDDDDDDDDDDD", "email": "bob@customer.com", "status": "canceled"}}"#;
+    let sign = |key: &str, timestamp: i64| {
+        let mut signed = format!("{timestamp}.").into_bytes();
+        signed.extend_from_slice(body);
+        format!("t={timestamp},v1={}", hmac_hex(key, &signed))
+    };
+    let now = chrono::Utc::now().timestamp();
+    let unsecured = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[("calendly-webhook-signature", &sign("x", now))],
+    )
+    .await;
+    refused_saying(&unsecured, "no signing key");
+    const KEY: &str = "calendly-signing-key-123";
+    save_hook_secret(&app, &owner, KEY).await;
+    let first = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[("calendly-webhook-signature", &sign(KEY, now))],
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let again = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[("calendly-webhook-signature", &sign(KEY, now + 30))],
+    )
+    .await;
+    assert_eq!(
+        again.body["execution_id"], first.body["execution_id"],
+        "the same cancellation runs once"
+    );
+    let done = finished(&app, &owner, first.body["execution_id"].as_str().unwrap()).await;
+    assert_eq!(
+        done["output"],
+        json!({"kind": "invitee.canceled", "who": "bob@customer.com"})
+    );
+    let forged = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[("calendly-webhook-signature", &sign("someone-else", now))],
+    )
+    .await;
+    refused_saying(&forged, "Calendly-Webhook-Signature");
+    let stale = call(
+        &app,
+        &path,
+        "application/json",
+        body,
+        &[("calendly-webhook-signature", &sign(KEY, now - 900))],
+    )
+    .await;
+    refused_saying(&stale, "minutes from now");
+    assert_eq!(
+        executions(&app, &owner).await.len(),
+        1,
+        "only the genuine event ran, once"
     );
 }

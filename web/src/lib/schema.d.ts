@@ -1260,7 +1260,7 @@ export interface components {
             secret: string;
         };
         /** @description A webhook signature scheme. */
-        HookScheme: ("baton" | "slack") | "resend" | "stripe" | "asana" | "hubspot" | "header";
+        HookScheme: ("baton" | "slack") | "resend" | "stripe" | "asana" | "hubspot" | "calendly" | "header";
         List: {
             items: Record<string, never>[];
             /** @description Pass as ?cursor= for the next page */
@@ -1576,6 +1576,7 @@ export interface components {
              *     runs once), `stripe` (Stripe's events, `Stripe-Signature` within five minutes; an
              *     event sent again runs once), `asana` (Asana's handshake sets the secret; its signed
              *     events run once), `hubspot` (X-HubSpot-Signature-v3 within five minutes; a delivery sent
+             *     again runs once), `calendly` (Calendly-Webhook-Signature within five minutes; an event sent
              *     again runs once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
              *     which cannot sign).
              */

@@ -459,6 +459,7 @@ const SIGNING_SERVICES: Record<string, { name: string; where: string }> = {
   stripe: { name: "Stripe", where: "In Stripe: Developers, Webhooks, this endpoint, Signing secret (whsec_…)." },
   svix: { name: "Resend", where: "In Resend: Webhooks, this endpoint, Signing secret (whsec_…)." },
   slack: { name: "Slack", where: "In your Slack app's settings: Basic Information, Signing Secret." },
+  calendly: { name: "Calendly", where: "The signing key you gave when making the Calendly webhook subscription." },
   hubspot: { name: "HubSpot", where: "In HubSpot: your app (or private app), Auth, Client secret." },
 };
 

@@ -88,6 +88,7 @@ pub enum Trigger {
         /// runs once), `stripe` (Stripe's events, `Stripe-Signature` within five minutes; an
         /// event sent again runs once), `asana` (Asana's handshake sets the secret; its signed
         /// events run once), `hubspot` (X-HubSpot-Signature-v3 within five minutes; a delivery sent
+        /// again runs once), `calendly` (Calendly-Webhook-Signature within five minutes; an event sent
         /// again runs once), or `header` (the secret itself in `X-Baton-Secret`, for Zapier and Make,
         /// which cannot sign).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,6 +129,8 @@ pub enum HookScheme {
     /// HubSpot's events (`X-HubSpot-Signature-v3` over the method, URL, body and timestamp,
     /// under the app's client secret).
     Hubspot,
+    /// Calendly's events (`Calendly-Webhook-Signature: t=...,v1=...`).
+    Calendly,
     /// The hook's secret itself in an `X-Baton-Secret` header: for senders that cannot sign a
     /// call (Zapier, Make), over HTTPS only.
     Header,
@@ -143,6 +146,7 @@ impl HookScheme {
             Self::Stripe => Some("stripe"),
             Self::Asana => Some("asana"),
             Self::Hubspot => Some("hubspot"),
+            Self::Calendly => Some("calendly"),
         }
     }
 }
