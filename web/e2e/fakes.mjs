@@ -212,3 +212,23 @@ export async function fakeNotion() {
   });
   return { server, base: await listen(server) };
 }
+
+/**
+ * HubSpot's CRM API, as far as checking a connection goes: one page of contacts for the
+ * private app token `pat-na1-e2e`, and HubSpot's 401 otherwise.
+ */
+export async function fakeHubSpot() {
+  const server = createServer((request, response) => {
+    response.setHeader("content-type", "application/json");
+    if (!request.url.startsWith("/crm/v3/objects/contacts?")) {
+      response.writeHead(404);
+      return response.end(JSON.stringify({ status: "error", message: "resource not found", correlationId: "aeb5f871-7f07-4993-9211-075dc63e7cbf", category: "OBJECT_NOT_FOUND" }));
+    }
+    if (request.headers.authorization !== "Bearer pat-na1-e2e") {
+      response.writeHead(401);
+      return response.end(JSON.stringify({ status: "error", message: "Authentication credentials not found.", correlationId: "aeb5f871-7f07-4993-9211-075dc63e7cbf", category: "INVALID_AUTHENTICATION" }));
+    }
+    response.end(JSON.stringify({ results: [] }));
+  });
+  return { server, base: await listen(server) };
+}

@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import { createHmac } from "node:crypto";
 import { chromium } from "playwright-core";
 import { serve } from "./serve.mjs";
-import { fakeGoogle, fakeNotion, fakeOpenAI, REPLY } from "./fakes.mjs";
+import { fakeGoogle, fakeHubSpot, fakeNotion, fakeOpenAI, REPLY } from "./fakes.mjs";
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -38,7 +38,13 @@ function mailedLink(data, path) {
 const openai = await fakeOpenAI();
 const google = await fakeGoogle();
 const notion = await fakeNotion();
-const { child, base, data } = await serve(binary, { BATON_OPENAI_BASE_URL: openai.base, BATON_NOTION_BASE_URL: notion.base, ...google.env });
+const hubspot = await fakeHubSpot();
+const { child, base, data } = await serve(binary, {
+  BATON_OPENAI_BASE_URL: openai.base,
+  BATON_NOTION_BASE_URL: notion.base,
+  BATON_HUBSPOT_BASE_URL: hubspot.base,
+  ...google.env,
+});
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -796,6 +802,15 @@ try {
     await notionConnection.getByRole("button", { name: "Test" }).click();
     await notionConnection.getByText("It works: Baton reached the service with it.").waitFor({ timeout: 20_000 });
 
+    // HubSpot takes a private app's token the same way; a wrong one is said to fail.
+    const hubspotCard = page.getByRole("listitem", { name: "HubSpot", exact: true });
+    await hubspotCard.getByRole("button", { name: "Connect HubSpot" }).click();
+    await hubspotCard.getByLabel("HubSpot private app access token").fill("pat-na1-wrong");
+    await hubspotCard.getByRole("button", { name: "Save connection" }).click();
+    const hubspotConnection = hubspotCard.getByRole("listitem", { name: "Connection hubspot" });
+    await hubspotConnection.getByRole("button", { name: "Test" }).click();
+    await hubspotConnection.getByText(/It did not work: hubspot answered HTTP 401/).waitFor({ timeout: 20_000 });
+
     // A service that needs no connection says so rather than showing nothing.
     await page.getByRole("listitem", { name: "Zapier", exact: true }).getByText("Nothing to connect: use its steps in a workflow").waitFor();
     const http = page.getByRole("listitem", { name: "HTTP request", exact: true });
@@ -1094,6 +1109,7 @@ try {
   openai.server.close();
   google.server.close();
   notion.server.close();
+  hubspot.server.close();
   child.kill("SIGTERM");
   rmSync(data, { recursive: true, force: true });
 }
