@@ -358,14 +358,15 @@ impl Asana {
         query: &[(&str, String)],
         data: Option<Value>,
     ) -> Result<Value, StepError> {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(token)
-            .query(query);
-        if let Some(data) = data {
-            request = request.json(&json!({"data": data}));
-        }
+        let body = data.map(|data| json!({"data": data}));
+        let request = crate::bearer_request(
+            &self.client,
+            method,
+            format!("{}{path}", self.base_url),
+            token,
+            query,
+            body.as_ref(),
+        );
         let (status, retry_after, body) = crate::exchange("asana", what, request).await?;
         answered(what, status, retry_after, body)
     }

@@ -326,14 +326,14 @@ impl Calendly {
         query: &[(&str, String)],
         body: Option<Value>,
     ) -> Result<Value, StepError> {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(token)
-            .query(query);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
+        let request = crate::bearer_request(
+            &self.client,
+            method,
+            format!("{}{path}", self.base_url),
+            token,
+            query,
+            body.as_ref(),
+        );
         let response = request.send().await.map_err(|error| {
             StepError::transient(format!("calendly could not be reached ({what}): {error}"))
         })?;

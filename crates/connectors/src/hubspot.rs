@@ -427,14 +427,14 @@ impl HubSpot {
         query: &[(&str, String)],
         body: Option<Value>,
     ) -> Result<Value, StepError> {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(token)
-            .query(query);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
+        let request = crate::bearer_request(
+            &self.client,
+            method,
+            format!("{}{path}", self.base_url),
+            token,
+            query,
+            body.as_ref(),
+        );
         let (status, retry_after, body) = crate::exchange("hubspot", what, request).await?;
         answered(what, status, retry_after, body)
     }

@@ -199,6 +199,23 @@ pub(crate) fn base_url(given: Option<&str>, default: &str) -> String {
     given.unwrap_or(default).trim_end_matches('/').to_owned()
 }
 
+/// A request to `base_url` + `path` with a bearer token, query fields and, when given, a JSON
+/// body: how the token-authenticated REST services (Asana, Calendly, HubSpot, Notion) are called.
+pub(crate) fn bearer_request(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    query: &[(&str, String)],
+    body: Option<&Value>,
+) -> reqwest::RequestBuilder {
+    let request = client.request(method, url).bearer_auth(token).query(query);
+    match body {
+        Some(body) => request.json(body),
+        None => request,
+    }
+}
+
 /// Sends a request to `service`'s API: its status, how long it asked to wait, and its JSON
 /// body (null when it gave none); a request that got no answer is worth retrying.
 pub(crate) async fn exchange(

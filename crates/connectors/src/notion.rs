@@ -561,14 +561,15 @@ impl Notion {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, StepError> {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(token)
-            .header("Notion-Version", API_VERSION);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
+        let request = crate::bearer_request(
+            &self.client,
+            method,
+            format!("{}{path}", self.base_url),
+            token,
+            &[],
+            body,
+        )
+        .header("Notion-Version", API_VERSION);
         let (status, retry_after, body) = crate::exchange("notion", what, request).await?;
         answered(what, status, retry_after, body)
     }
