@@ -811,6 +811,29 @@ try {
     await hubspotConnection.getByRole("button", { name: "Test" }).click();
     await hubspotConnection.getByText(/It did not work: hubspot answered HTTP 401/).waitFor({ timeout: 20_000 });
 
+    // A mailbox on any mail server: a form built from the connector's fields. A server given as
+    // a URL is named as the field to fix; one on an internal address is refused when tested,
+    // with the setting that allows it.
+    const mailCard = page.getByRole("listitem", { name: "Email (IMAP/SMTP)", exact: true });
+    await mailCard.getByRole("button", { name: "Connect Email (IMAP/SMTP)" }).click();
+    await mailCard.getByLabel("Email address").fill("ann@acme.test");
+    await mailCard.getByLabel("Password").fill("mail-password-e2e");
+    await mailCard.getByLabel("IMAP server").fill("imaps://127.0.0.1");
+    await mailCard.getByLabel("SMTP server").fill("127.0.0.1");
+    assert.equal(await mailCard.getByLabel("IMAP port").inputValue(), "993");
+    assert.equal(await mailCard.getByLabel("SMTP security").inputValue(), "starttls");
+    await mailCard.getByLabel("IMAP security").selectOption("tls");
+    await mailCard.getByLabel("Accept a self-signed certificate").check();
+    await fitsAPhone(page, "integrations-email");
+    await mailCard.getByRole("button", { name: "Save connection" }).click();
+    await mailCard.getByText(/Imap host: .*without a scheme or port/).waitFor();
+    await mailCard.getByLabel("IMAP server").fill("127.0.0.1");
+    await mailCard.getByRole("button", { name: "Save connection" }).click();
+    const mailConnection = mailCard.getByRole("listitem", { name: "Connection email" });
+    await mailConnection.getByRole("button", { name: "Test" }).click();
+    await mailConnection.getByText(/It did not work: the mail server 127\.0\.0\.1 is at an internal address .*BATON_HTTP_ALLOW/).waitFor({ timeout: 20_000 });
+    assert.equal(await page.getByText("mail-password-e2e").count(), 0, "the password is never shown");
+
     // A service that needs no connection says so rather than showing nothing.
     await page.getByRole("listitem", { name: "Zapier", exact: true }).getByText("Nothing to connect: use its steps in a workflow").waitFor();
     const http = page.getByRole("listitem", { name: "HTTP request", exact: true });

@@ -132,7 +132,7 @@ pub struct CommonArgs {
     #[arg(long, env = "BATON_LOG", value_name = "FILTER")]
     pub log: Option<String>,
 
-    /// Internal hosts and address ranges that HTTP steps may reach, comma-separated
+    /// Internal hosts and address ranges that HTTP steps and email connections may reach, comma-separated
     /// (e.g. `127.0.0.1,10.0.0.0/8,intranet.example.com`). [default: none]
     #[arg(long, env = "BATON_HTTP_ALLOW", value_name = "LIST")]
     pub http_allow: Option<String>,

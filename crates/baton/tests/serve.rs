@@ -1820,3 +1820,140 @@ async fn a_lone_sqlite_server_resumes_its_jobs_at_once_after_a_crash() {
     );
     assert_eq!(server.stop("TERM").await, 0);
 }
+
+#[path = "../../connectors/tests/common/mail_server.rs"]
+mod mail_server;
+
+/// Waits up to 30 s for `done`, checking every 200 ms.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..150 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("{what} did not happen within 30 s");
+}
+
+#[tokio::test]
+async fn every_new_email_gets_a_threaded_reply_over_a_real_mail_server() {
+    let Some(mail) = mail_server::MailServer::start("the email workflow through baton serve")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command
+        .env("BATON_HTTP_ALLOW", "127.0.0.1")
+        .env("BATON_RATE_LIMIT", "1000");
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let (status, body) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/credentials",
+        serde_json::json!({"service": "email", "name": "support", "secret": mail.account("ann", "tls")}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let workflow = serde_json::json!({"id": "wf_support", "name": "Answer every support email",
+    "trigger": {"type": "poll", "service": "email", "event": "new_email", "every": "10s",
+        "credential": "support", "inputs": {"folder": "INBOX"}},
+    "steps": [
+        {"id": "reply", "type": "integration", "service": "email", "action": "send",
+         "credential": "support", "inputs": {
+            "to": "{{ trigger.from }}",
+            "subject": "{{ trigger.subject }}",
+            "body": "Dear {{ trigger.from_name }}, thank you: we are on it.",
+            "in_reply_to": "{{ trigger.message_id }}",
+            "references": "{{ trigger.references }}"}},
+        {"id": "done", "type": "integration", "service": "email", "action": "mark_read",
+         "credential": "support", "inputs": {"uid": "{{ trigger.uid }}"}}
+    ]});
+    let (status, body) = api(&server.base, &cookie, "POST", "/api/v1/workflows", workflow).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_support/activate",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // The first look marks where to start.
+    let mut looked = false;
+    for _ in 0..150 {
+        let (_, poll) = api(
+            &server.base,
+            &cookie,
+            "GET",
+            "/api/v1/workflows/wf_support/poll",
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(
+            poll["error"],
+            serde_json::Value::Null,
+            "{poll}\n{}",
+            mail.logs()
+        );
+        if !poll["looked_at"].is_null() {
+            looked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(looked, "the trigger never looked");
+
+    mail.deliver(
+        "ann",
+        "From: Bob Stone <bob@acme.test>\nTo: ann@acme.test\nSubject: My order 1042\nMessage-ID: <order-1042@acme.test>\n\nWhere is it?\n",
+    );
+    let (status, _) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_support/poll",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    eventually("the reply reaching bob", || mail.inbox_count("bob") == 1).await;
+    let reply = mail.inbox_messages("bob").remove(0);
+    assert!(reply.contains("Subject: Re: My order 1042"), "{reply}");
+    assert!(
+        reply.contains("In-Reply-To: <order-1042@acme.test>"),
+        "{reply}"
+    );
+    assert!(reply.contains("Dear Bob Stone, thank you"), "{reply}");
+
+    // Looking again finds nothing new: one message, one reply.
+    let (status, _) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_support/poll",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(mail.inbox_count("bob"), 1);
+    let (_, runs) = api(
+        &server.base,
+        &cookie,
+        "GET",
+        "/api/v1/executions?workflow=wf_support",
+        serde_json::json!({}),
+    )
+    .await;
+    let states: Vec<&str> = runs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|run| run["state"].as_str())
+        .collect();
+    assert_eq!(states, ["COMPLETED"], "{runs}");
+}

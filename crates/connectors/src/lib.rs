@@ -7,6 +7,7 @@ pub mod address;
 pub mod asana;
 pub mod calendly;
 pub mod catch_hook;
+pub mod email;
 pub mod gmail;
 pub mod google;
 pub mod google_calendar;
@@ -52,6 +53,110 @@ pub enum AuthKind {
     ApiKey,
     #[serde(rename = "oauth2")]
     OAuth2(OAuthEndpoints),
+    /// A form of fields (a server, a user name, a password...), stored together as the secret.
+    Fields {
+        fields: Vec<CredentialField>,
+    },
+}
+
+/// One field of a connection form ([`AuthKind::Fields`]), as the web app shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CredentialField {
+    /// The key it is stored under in the secret.
+    pub id: &'static str,
+    pub label: &'static str,
+    pub kind: FieldKind,
+    pub required: bool,
+    /// What the form starts with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<&'static str>,
+    pub hint: &'static str,
+    /// The choices of a `choice` field: the value stored and its label.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<FieldOption>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    Text,
+    /// Never shown again once saved.
+    Password,
+    Number,
+    Choice,
+    Checkbox,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldOption {
+    pub value: &'static str,
+    pub label: &'static str,
+}
+
+impl CredentialField {
+    fn new(id: &'static str, label: &'static str, kind: FieldKind, hint: &'static str) -> Self {
+        Self {
+            id,
+            label,
+            kind,
+            required: false,
+            default: None,
+            hint,
+            options: Vec::new(),
+        }
+    }
+
+    pub(crate) fn text(
+        id: &'static str,
+        label: &'static str,
+        hint: &'static str,
+        required: bool,
+    ) -> Self {
+        Self {
+            required,
+            ..Self::new(id, label, FieldKind::Text, hint)
+        }
+    }
+
+    pub(crate) fn password(id: &'static str, label: &'static str, hint: &'static str) -> Self {
+        Self {
+            required: true,
+            ..Self::new(id, label, FieldKind::Password, hint)
+        }
+    }
+
+    pub(crate) fn number(
+        id: &'static str,
+        label: &'static str,
+        hint: &'static str,
+        default: &'static str,
+    ) -> Self {
+        Self {
+            default: Some(default),
+            ..Self::new(id, label, FieldKind::Number, hint)
+        }
+    }
+
+    pub(crate) fn choice(
+        id: &'static str,
+        label: &'static str,
+        options: Vec<(&'static str, &'static str)>,
+        default: &'static str,
+    ) -> Self {
+        Self {
+            required: true,
+            default: Some(default),
+            options: options
+                .into_iter()
+                .map(|(value, label)| FieldOption { value, label })
+                .collect(),
+            ..Self::new(id, label, FieldKind::Choice, "")
+        }
+    }
+
+    pub(crate) fn checkbox(id: &'static str, label: &'static str, hint: &'static str) -> Self {
+        Self::new(id, label, FieldKind::Checkbox, hint)
+    }
 }
 
 /// One action of a connector.
@@ -334,6 +439,7 @@ impl Registry {
             Arc::new(calendly::Calendly::new(
                 settings.calendly_base_url.as_deref(),
             )),
+            Arc::new(email::Email::new(settings.http_allow.clone())),
             Arc::new(gmail::Gmail::new(settings.gmail_base_url.as_deref())),
             Arc::new(google_calendar::GoogleCalendar::new(
                 settings.google_calendar_base_url.as_deref(),

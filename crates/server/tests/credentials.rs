@@ -180,6 +180,10 @@ async fn bad_credentials_are_refused_with_the_field_named(test: &TestStore) {
             json!({"service": "http", "name": "x", "secret": {"header": {"name": "X Key", "value": "v"}, "hosts": ["crm.example"]}}),
             "$.secret.header.name",
         ),
+        (
+            json!({"service": "email", "name": "x", "secret": {"email": "ann@acme.test", "password": "p", "imap_host": "imap.acme.test", "smtp_host": "https://smtp.acme.test"}}),
+            "$.secret.smtp_host",
+        ),
     ] {
         let refused = send(
             &app,
@@ -397,6 +401,7 @@ async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
         [
             "asana",
             "calendly",
+            "email",
             "gmail",
             "google_calendar",
             "http",
@@ -412,6 +417,26 @@ async fn the_connectors_declare_their_auth_and_actions(test: &TestStore) {
             "google",
             "openai"
         ]
+    );
+    // A connector connected with a form of fields describes each, for the web app to build it.
+    let email = items.iter().find(|item| item["id"] == "email").unwrap();
+    assert_eq!(email["auth"]["kind"], "fields");
+    let fields: Vec<(&str, &str)> = email["auth"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|field| {
+            (
+                field["id"].as_str().unwrap(),
+                field["kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(fields.contains(&("password", "password")), "{fields:?}");
+    assert!(fields.contains(&("imap_security", "choice")), "{fields:?}");
+    assert_eq!(
+        email["auth"]["fields"][0],
+        json!({"id": "email", "label": "Email address", "kind": "text", "required": true, "hint": "The address mail is sent from."})
     );
     let http = items.iter().find(|item| item["id"] == "http").unwrap();
     assert_eq!(http["category"], "utility");

@@ -12,7 +12,22 @@ type Connector = {
   id: string;
   name: string;
   category: "ai" | "business" | "utility";
-  auth: { kind: "none" | "api_key" | "oauth2"; configured?: boolean; paste?: { label: string; hint: string } };
+  auth: {
+    kind: "none" | "api_key" | "oauth2" | "fields";
+    configured?: boolean;
+    paste?: { label: string; hint: string };
+    fields?: FormField[];
+  };
+};
+/** One field of a connection form the connector declares (`auth.kind` `fields`). */
+type FormField = {
+  id: string;
+  label: string;
+  kind: "text" | "password" | "number" | "choice" | "checkbox";
+  required: boolean;
+  default?: string;
+  hint: string;
+  options?: { value: string; label: string }[];
 };
 type Credential = {
   id: string;
@@ -89,6 +104,7 @@ function ConnectorCard({ connector, connections }: { connector: Connector; conne
         </ul>
       )}
       {open && connector.auth.kind === "api_key" && <ApiKeyForm connector={connector} onDone={() => setOpen(false)} />}
+      {open && connector.auth.kind === "fields" && <FieldsForm connector={connector} onDone={() => setOpen(false)} />}
       {open && connector.id === "http" && <HttpCredentialForm onDone={() => setOpen(false)} />}
       {open && connector.auth.kind === "oauth2" && <OAuthConnect connector={connector} onDone={() => setOpen(false)} />}
     </li>
@@ -256,6 +272,87 @@ function ApiKeyForm({
         onChange={setKey}
         hint={`${pasted ? `${pasted.hint} ` : ""}Stored encrypted; nobody can read it back, not even you.`}
       />
+    </NewCredentialForm>
+  );
+}
+
+/**
+ * A connection made from a form the connector declares field by field (a mail server's host,
+ * port, security, user and password): each value stored under the field's id, empty optional
+ * ones left out, a checkbox as true or false.
+ */
+function FieldsForm({ connector, onDone }: { connector: Connector; onDone: () => void }) {
+  const fields = connector.auth.fields ?? [];
+  const [name, setName] = useState(connector.id);
+  const [values, setValues] = useState<Record<string, string>>(() =>
+    Object.fromEntries(fields.map((field) => [field.id, field.default ?? ""])),
+  );
+  const [checked, setChecked] = useState<Record<string, boolean>>({});
+  const set = (id: string) => (value: string) => setValues((now) => ({ ...now, [id]: value }));
+  const secret = () => {
+    const out: Record<string, unknown> = {};
+    for (const field of fields) {
+      if (field.kind === "checkbox") out[field.id] = Boolean(checked[field.id]);
+      else if (field.kind === "password") {
+        if (values[field.id]) out[field.id] = values[field.id];
+      } else if (values[field.id]?.trim()) out[field.id] = values[field.id]!.trim();
+    }
+    return out;
+  };
+  return (
+    <NewCredentialForm service={connector.id} name={name} secret={secret} saveLabel="Save connection" onDone={onDone}>
+      <Field label="Connection name" name="name" value={name} onChange={setName} hint="Workflows choose a connection by this name." />
+      {fields.map((field) => {
+        if (field.kind === "checkbox")
+          return (
+            <div key={field.id} className="mb-4">
+              <label className="flex items-center gap-2 text-sm text-slate-800">
+                <input
+                  type="checkbox"
+                  name={field.id}
+                  checked={Boolean(checked[field.id])}
+                  onChange={(event) => setChecked((now) => ({ ...now, [field.id]: event.target.checked }))}
+                />
+                {field.label}
+              </label>
+              {field.hint && <p className="mt-1 text-sm text-slate-600">{field.hint}</p>}
+            </div>
+          );
+        if (field.kind === "choice")
+          return (
+            <div key={field.id} className="mb-4">
+              <label htmlFor={`field-${field.id}`} className="mb-1 block text-sm font-medium text-slate-800">
+                {field.label}
+              </label>
+              <select
+                id={`field-${field.id}`}
+                name={field.id}
+                value={values[field.id] ?? ""}
+                onChange={(event) => set(field.id)(event.target.value)}
+                className="w-full rounded-md border border-slate-300 px-2 py-2"
+              >
+                {(field.options ?? []).map((option) => (
+                  <option key={option.value} value={option.value}>
+                    {option.label}
+                  </option>
+                ))}
+              </select>
+            </div>
+          );
+        return (
+          <Field
+            key={field.id}
+            label={field.label}
+            name={field.id}
+            type={field.kind === "password" ? "password" : field.kind === "number" ? "number" : "text"}
+            autoComplete="off"
+            required={field.required}
+            value={values[field.id] ?? ""}
+            onChange={set(field.id)}
+            hint={field.kind === "password" ? `${field.hint} Stored encrypted; nobody can read it back, not even you.` : field.hint}
+          />
+        );
+      })}
     </NewCredentialForm>
   );
 }
