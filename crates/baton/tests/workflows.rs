@@ -465,7 +465,7 @@ async fn credentials_from_a_file_reach_the_call_but_are_never_stored() {
 async fn the_seed_template_is_valid_as_written_and_actions_are_checked() {
     let seed = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../templates/wf_email_draft.json"
+        "/../../examples/wf_email_draft.json"
     );
     let result = output(baton(&["validate", seed])).await;
     assert_eq!(result.code, 0, "{}", result.stderr);

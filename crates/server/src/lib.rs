@@ -21,6 +21,7 @@ mod redact;
 mod request;
 mod security;
 mod shutdown;
+pub mod templates;
 mod web;
 mod workflows;
 
@@ -151,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .merge(organizations::routes())
         .merge(members::routes())
         .merge(workflows::routes())
+        .merge(templates::routes())
         .merge(executions::routes())
         .merge(hooks::routes())
         .layer(axum::middleware::from_fn_with_state(

@@ -165,6 +165,10 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("get" "/api/v1/workflows/{id}/schedule", "workflows", "The schedule and its next runs", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404, 409]),
     endpoint!("get" "/api/v1/workflows/{id}/poll", "workflows", "The poll trigger: when it looked, when it looks next, why its last look failed", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404, 409]),
     endpoint!("post" "/api/v1/workflows/{id}/poll", "workflows", "Make the poll trigger look now", signed_in = true, body = NoBody, ok = (202, Some("Object")), errors = [403, 404, 409]),
+    endpoint!("get" "/api/v1/templates", "templates", "The template library (?q, ?category, ?tag, ?difficulty, ?connected_only), the most used first, each with its rating and the apps the organization has not connected", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [400]),
+    endpoint!("get" "/api/v1/templates/{id}", "templates", "A template whole: its configuration schema, steps in words, examples, workflow, what is missing, one's own rating", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404]),
+    endpoint!("post" "/api/v1/templates/{id}/instantiate", "templates", "Make a workflow from the template with these choices and connections (saved switched off)", signed_in = true, body = J("TemplateUse"), ok = (201, Some("StoredWorkflow")), errors = [403, 404]),
+    endpoint!("put" "/api/v1/templates/{id}/rating", "templates", "Rate the template (one rating per person; a new one replaces it)", signed_in = true, body = J("TemplateRating"), ok = (200, Some("Object")), errors = [404]),
     endpoint!("get" "/api/v1/workflows/{id}/hook", "webhooks", "The workflow's webhook URL", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("post" "/api/v1/workflows/{id}/hook", "webhooks", "Make the webhook URL of a workflow saved before URLs were made at save", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("post" "/api/v1/workflows/{id}/hook/secret", "webhooks", "Make a signing secret (shown once)", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403, 404]),
@@ -235,6 +239,8 @@ fn components() -> Map<String, Value> {
     add("StartBody", schema_of::<crate::oauth::StartBody>());
     add("PriceBody", schema_of::<crate::prices::PriceBody>());
     add("GivenSecret", schema_of::<crate::hooks::GivenSecret>());
+    add("TemplateUse", schema_of::<crate::templates::Instantiate>());
+    add("TemplateRating", schema_of::<crate::templates::Rate>());
     add("RunRequest", schema_of::<crate::workflows::RunRequest>());
     add("Answer", schema_of::<crate::executions::Answer>());
     add(

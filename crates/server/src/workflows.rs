@@ -192,15 +192,28 @@ async fn create(
     State(state): State<AppState>,
     signed_in: Authenticated,
     client: Client,
-    JsonBody(mut document): JsonBody<Value>,
+    JsonBody(document): JsonBody<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let body = save_new(&state, &signed_in, &client, document, "workflow.created").await?;
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Checks and saves a new workflow (under its own id, or the next free one), gives it its hook
+/// when it has one, and audits it as `action`; the workflow as the API shows it.
+pub(crate) async fn save_new(
+    state: &AppState,
+    signed_in: &Authenticated,
+    client: &Client,
+    mut document: Value,
+    action: &str,
+) -> Result<Value, ApiError> {
     signed_in.require(Action::CreateWorkflow)?;
     let compiled = state
         .runtime
         .validate(&document)
         .map_err(|found| problems("the workflow is invalid", found))?;
-    check_credentials(&state, signed_in.org, &document).await?;
-    let key = free_key(&state, &signed_in, &compiled.header.id).await?;
+    check_credentials(state, signed_in.org, &document).await?;
+    let key = free_key(state, signed_in, &compiled.header.id).await?;
     if key != compiled.header.id {
         document["id"] = Value::from(key.clone());
     }
@@ -215,21 +228,21 @@ async fn create(
         })
         .await?;
     crate::hooks::ensure_for(
-        &state,
+        state,
         signed_in.org,
         workflow.id,
         compiled.header.trigger.as_ref(),
     )
     .await?;
     audit::record(
-        &state,
-        &client,
-        Event::by(&signed_in, "workflow.created").target(format!("workflow:{}", workflow.key)),
+        state,
+        client,
+        Event::by(signed_in, action).target(format!("workflow:{}", workflow.key)),
     )
     .await;
     let mut body = with_definition(&workflow, &version);
     body["version"] = Value::from(version.version);
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok(body)
 }
 
 #[derive(Deserialize)]

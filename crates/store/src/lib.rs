@@ -339,6 +339,41 @@ pub trait CircuitStore: Send + Sync {
     ) -> Result<Vec<(OrgId, String, chrono::DateTime<chrono::Utc>)>>;
 }
 
+/// How often each template was used and how people rated it, over every organization.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TemplateStats {
+    pub template_id: String,
+    /// Workflows made from it.
+    pub uses: u64,
+    /// People who rated it, and their stars added up.
+    pub ratings: u64,
+    pub stars: u64,
+}
+
+/// Templates' popularity and ratings.
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    /// Counts a workflow `org` made from `template`.
+    async fn record_template_use(
+        &self,
+        org: OrgId,
+        template: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()>;
+    /// Keeps `user`'s rating of `template` (1 to 5 stars), replacing theirs from before.
+    async fn rate_template(
+        &self,
+        user: UserId,
+        template: &str,
+        stars: u8,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()>;
+    /// Every template used or rated at least once.
+    async fn template_stats(&self) -> Result<Vec<TemplateStats>>;
+    /// The stars `user` gave `template`, if any.
+    async fn template_rating(&self, user: UserId, template: &str) -> Result<Option<u8>>;
+}
+
 /// Webhook triggers.
 #[async_trait]
 pub trait HookStore: Send + Sync {
@@ -555,6 +590,7 @@ pub trait Store:
     + KeyStore
     + JobSignals
     + CircuitStore
+    + TemplateStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -1244,6 +1244,88 @@ macro_rules! impl_store {
         }
 
         #[async_trait]
+        impl $crate::TemplateStore for $store {
+            async fn record_template_use(
+                &self,
+                org: OrgId,
+                template: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<()> {
+                sqlx::query("INSERT INTO template_uses (template_id, org_id, used_at) VALUES ($1, $2, $3)")
+                    .bind(template)
+                    .bind(org.as_uuid())
+                    .bind($crate::sql::stored_time(at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|error| StoreError::on_missing(error, "organization"))?;
+                Ok(())
+            }
+
+            async fn rate_template(
+                &self,
+                user: UserId,
+                template: &str,
+                stars: u8,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO template_ratings (template_id, user_id, stars, rated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (template_id, user_id) DO UPDATE SET stars = excluded.stars, rated_at = excluded.rated_at",
+                )
+                .bind(template)
+                .bind(user.as_uuid())
+                .bind(i32::from(stars))
+                .bind($crate::sql::stored_time(at))
+                .execute(&self.pool)
+                .await
+                .map_err(|error| StoreError::on_missing(error, "user"))?;
+                Ok(())
+            }
+
+            async fn template_stats(&self) -> Result<Vec<$crate::TemplateStats>> {
+                let uses: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT template_id, COUNT(*) FROM template_uses GROUP BY template_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let ratings: Vec<(String, i64, i64)> = sqlx::query_as(
+                    "SELECT template_id, COUNT(*), CAST(SUM(stars) AS BIGINT) FROM template_ratings GROUP BY template_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut stats: std::collections::BTreeMap<String, $crate::TemplateStats> =
+                    std::collections::BTreeMap::new();
+                let count = |n: i64| u64::try_from(n).unwrap_or(0);
+                for (template_id, used) in uses {
+                    stats.entry(template_id.clone()).or_insert_with(|| $crate::TemplateStats {
+                        template_id,
+                        ..Default::default()
+                    }).uses = count(used);
+                }
+                for (template_id, rated, stars) in ratings {
+                    let entry = stats.entry(template_id.clone()).or_insert_with(|| $crate::TemplateStats {
+                        template_id,
+                        ..Default::default()
+                    });
+                    entry.ratings = count(rated);
+                    entry.stars = count(stars);
+                }
+                Ok(stats.into_values().collect())
+            }
+
+            async fn template_rating(&self, user: UserId, template: &str) -> Result<Option<u8>> {
+                let stars: Option<(i32,)> = sqlx::query_as(
+                    "SELECT stars FROM template_ratings WHERE template_id = $1 AND user_id = $2",
+                )
+                .bind(template)
+                .bind(user.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(stars.and_then(|(stars,)| u8::try_from(stars).ok()))
+            }
+        }
+
+        #[async_trait]
         impl AuditLog for $store {
             async fn record(&self, event: NewAuditEvent) -> Result<AuditEvent> {
                 let row: AuditEventRow = sqlx::query_as(concat!(

@@ -51,6 +51,7 @@ conformance!(
     a_lapsed_lease_passes_the_job_to_another_worker,
     writes_under_a_lease_taken_over_are_refused,
     open_circuits_are_shared_until_their_time_or_closing,
+    templates_count_their_uses_and_keep_one_rating_per_person,
     concurrent_claims_never_share_a_job,
     released_jobs_wait_until_their_new_time,
     credentials_keep_only_sealed_secrets,
@@ -2610,5 +2611,60 @@ async fn a_flooding_organization_does_not_starve_the_others(test: &TestStore) {
         orgs,
         vec![flood_org, flood_org],
         "the flood gets at most three at once; the rest wait"
+    );
+}
+
+async fn templates_count_their_uses_and_keep_one_rating_per_person(test: &TestStore) {
+    let store = &*test.store;
+    let (acme, ann) = org(store, "Acme").await;
+    let (globex, bob) = org(store, "Globex").await;
+    let now = now_micros();
+    for org_id in [acme, acme, globex] {
+        store
+            .record_template_use(org_id, "support_email_drafts", now)
+            .await
+            .unwrap();
+    }
+    store
+        .rate_template(ann.id, "support_email_drafts", 2, now)
+        .await
+        .unwrap();
+    // A second rating by the same person replaces the first.
+    store
+        .rate_template(ann.id, "support_email_drafts", 5, now)
+        .await
+        .unwrap();
+    store
+        .rate_template(bob.id, "support_email_drafts", 4, now)
+        .await
+        .unwrap();
+    store
+        .rate_template(bob.id, "weekly_sales_report", 3, now)
+        .await
+        .unwrap();
+    let stats = store.template_stats().await.unwrap();
+    let drafts = stats
+        .iter()
+        .find(|stats| stats.template_id == "support_email_drafts")
+        .unwrap();
+    assert_eq!((drafts.uses, drafts.ratings, drafts.stars), (3, 2, 9));
+    let report = stats
+        .iter()
+        .find(|stats| stats.template_id == "weekly_sales_report")
+        .unwrap();
+    assert_eq!((report.uses, report.ratings, report.stars), (0, 1, 3));
+    assert_eq!(
+        store
+            .template_rating(ann.id, "support_email_drafts")
+            .await
+            .unwrap(),
+        Some(5)
+    );
+    assert_eq!(
+        store
+            .template_rating(ann.id, "weekly_sales_report")
+            .await
+            .unwrap(),
+        None
     );
 }
