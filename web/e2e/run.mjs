@@ -10,6 +10,7 @@ import { createHmac } from "node:crypto";
 import { chromium } from "playwright-core";
 import { serve } from "./serve.mjs";
 import { fakeGoogle, fakeHubSpot, fakeNotion, fakeOpenAI, REPLY } from "./fakes.mjs";
+import { emailDraftFromTemplate, signUpFresh } from "./template_flow.mjs";
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -193,7 +194,9 @@ try {
 
   await run("paste a workflow, see its problem at its line, fix it, run it and watch it finish", async (page) => {
     await signIn(page, email, "another long password");
-    await page.getByRole("link", { name: "Add a workflow" }).click();
+    await page.getByRole("link", { name: "Add a workflow from a template" }).click();
+    await page.getByRole("heading", { name: "Templates" }).waitFor();
+    await page.getByRole("link", { name: "build one yourself" }).click();
     await page.getByRole("heading", { name: "New workflow" }).waitFor();
     await page.getByRole("button", { name: "Start blank" }).click();
     await page.getByRole("button", { name: "Check for problems" }).click();
@@ -1108,6 +1111,37 @@ try {
     await page.getByRole("link", { name: "Workflows", exact: true }).click();
     await page.getByText("No workflows yet.").waitFor();
     await fitsAPhone(page, "organization-switched");
+  });
+
+  await run("a new account makes the email-draft template run from the gallery: Gmail and OpenAI connected in place, settings chosen, a test run that saves a draft, switched on, in at most 12 clicks", async (page) => {
+    await signUpFresh(page, base, "dana@bakery.example");
+    const draftsBefore = google.state.drafts.length;
+    await page.getByRole("link", { name: "Templates" }).click();
+    await page.getByRole("heading", { name: "Templates" }).waitFor();
+    await fitsAPhone(page, "templates-gallery");
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.getByRole("link", { name: "Home" }).click();
+    const { clicks, output } = await emailDraftFromTemplate(page);
+    assert.ok(clicks <= 12, `${clicks} clicks`);
+    assert.match(output, /"draft_id"/, output);
+    assert.equal(google.state.drafts.length, draftsBefore + 1, "the test run saved one draft");
+    const draft = google.state.drafts.at(-1);
+    assert.match(draft, /^Subject: Re: Where is my order\?\r?$/m);
+    assert.match(draft, /^In-Reply-To: <order-42@customer\.example>\r?$/m);
+    const text = Buffer.from(draft.split(/\r?\n\r?\n/)[1].replace(/\s/g, ""), "base64").toString();
+    assert.ok(text.includes(REPLY) && text.endsWith("Best regards"), text);
+    await page.setViewportSize({ width: 375, height: 740 });
+    await fitsAPhone(page, "templates-wizard-done");
+    // The gallery now counts the use, and the person can rate it.
+    await page.getByRole("link", { name: "All templates" }).click();
+    await page.getByRole("link", { name: "Draft replies to support email" }).click();
+    await page.getByText("Used 1 time", { exact: true }).waitFor();
+    await page.getByRole("group", { name: "Rate this template" }).getByRole("button", { name: "5 of 5" }).click();
+    await page.getByText("You gave it 5 of 5.").waitFor();
+    await page.getByLabel("Rated 5 of 5 by 1").waitFor();
+    // The workflow is in the list, switched on.
+    await page.getByRole("link", { name: "Workflows" }).click();
+    await page.getByRole("link", { name: "Draft replies to support email" }).waitFor();
   });
 
   await run("Google sign-in is offered when set up; its two-factor step says when nothing waits", async (page) => {

@@ -10,6 +10,7 @@ import { Approvals } from "./pages/approvals";
 import { ExecutionList, ExecutionPage } from "./pages/executions";
 import { Home } from "./pages/home";
 import { Integrations } from "./pages/integrations";
+import { TemplateGallery, TemplatePage } from "./pages/templates";
 import { Settings } from "./pages/settings";
 import { Team } from "./pages/team";
 import { NewWorkflow, WorkflowList, WorkflowPage } from "./pages/workflows";
@@ -69,6 +70,8 @@ createRoot(document.getElementById("root")!).render(
             <Route path="approvals" element={<Approvals />} />
             <Route path="team" element={<Team />} />
             <Route path="integrations" element={<Integrations />} />
+            <Route path="templates" element={<TemplateGallery />} />
+            <Route path="templates/:id" element={<TemplatePage />} />
             <Route path="settings" element={<Settings />} />
             <Route path="*" element={<NotFound />} />
           </Route>

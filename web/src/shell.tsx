@@ -32,6 +32,7 @@ export function useMayEditWorkflow(creator: string | null | undefined): boolean 
 const SECTIONS = [
   { to: "/", label: "Home", end: true },
   { to: "/workflows", label: "Workflows", end: true },
+  { to: "/templates", label: "Templates", end: false },
   { to: "/executions", label: "Runs", end: false },
   { to: "/approvals", label: "Approvals", end: false },
   { to: "/integrations", label: "Integrations", end: false },

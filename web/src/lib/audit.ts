@@ -33,6 +33,7 @@ export const ACTIONS: Record<string, string> = {
   "ai.price_set": "set an AI model's price",
   "ai.price_removed": "went back to a model's list price",
   "workflow.created": "created a workflow",
+  "workflow.created_from_template": "made a workflow from a template",
   "workflow.changed": "saved a workflow",
   "workflow.restored": "restored a workflow's version",
   "workflow.activated": "turned a workflow on",

@@ -59,7 +59,7 @@ export function Home() {
   const budget = organization.data?.organization.ai_monthly_budget_usd ?? null;
   const steps = [
     { done: (credentials.data?.items.length ?? 0) > 0, label: "Connect an app", to: "/integrations" },
-    { done: (workflows.data?.items.length ?? 0) > 0, label: "Add a workflow", to: "/workflows/new" },
+    { done: (workflows.data?.items.length ?? 0) > 0, label: "Add a workflow from a template", to: "/templates" },
     { done: (runs.data?.items.length ?? 0) > 0, label: "Run it", to: "/workflows" },
   ];
   const newcomer = runs.data && workflows.data && credentials.data && steps.some((step) => !step.done);

@@ -8,7 +8,7 @@ import { describe } from "../lib/errors";
 import { useMayEdit, useMe } from "../shell";
 import { Alert, Button, CopyField, Field } from "../ui";
 
-type Connector = {
+export type Connector = {
   id: string;
   name: string;
   category: "ai" | "business" | "utility";
@@ -29,7 +29,7 @@ type FormField = {
   hint: string;
   options?: { value: string; label: string }[];
 };
-type Credential = {
+export type Credential = {
   id: string;
   service: string;
   name: string;
@@ -79,7 +79,7 @@ export function Integrations() {
   );
 }
 
-function ConnectorCard({ connector, connections }: { connector: Connector; connections: Credential[] }) {
+export function ConnectorCard({ connector, connections }: { connector: Connector; connections: Credential[] }) {
   const mayEdit = useMayEdit();
   const [open, setOpen] = useState(false);
   return (
