@@ -3,94 +3,13 @@
 #[path = "../../store/tests/harness/skip.rs"]
 mod skip;
 
+mod common;
+
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const BATON: &str = env!("CARGO_BIN_EXE_baton");
-
-/// A `baton` command with no `BATON_*` variable inherited from the caller.
-fn baton(args: &[&str]) -> Command {
-    let mut command = Command::new(BATON);
-    command.args(args).kill_on_drop(true);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("BATON_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    log: Vec<String>,
-}
-
-/// Starts `baton serve` on a free port and waits for its "listening" line.
-async fn start(mut command: Command) -> Server {
-    command.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = command.spawn().expect("spawn baton");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let base = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            log.push(line.clone());
-            if let Some(at) = line.find("listening on http://") {
-                let addr = line[at + "listening on ".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap();
-                return addr.trim_end_matches('"').to_owned();
-            }
-        }
-        panic!("baton exited before listening: {log:#?}");
-    })
-    .await
-    .expect("baton listens within a minute");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server { child, base, log }
-}
-
-impl Server {
-    async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let response = reqwest::get(format!("{}{path}", self.base))
-            .await
-            .expect("request");
-        (
-            response.status().as_u16(),
-            response.json().await.expect("json body"),
-        )
-    }
-
-    /// Sends the signal and returns the exit code.
-    async fn stop(mut self, signal: &str) -> i32 {
-        let pid = self.child.id().unwrap().to_string();
-        let sent = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .expect("baton stops within 15 s")
-            .unwrap();
-        status.code().expect("exited, not killed")
-    }
-}
-
-fn serve_in(dir: &Path) -> Command {
-    baton(&[
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.to_str().unwrap(),
-    ])
-}
+use common::{api, baton, serve_in, sign_up_on, start};
+use tokio::process::Command;
 
 #[tokio::test]
 async fn serve_starts_with_no_set_up_and_stops_cleanly_on_sigterm() {
@@ -456,36 +375,6 @@ async fn a_bad_address_and_a_bad_config_key_are_named() {
 }
 
 /// The access cookie of a sign-up on `base`.
-async fn sign_up_on(base: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/api/v1/auth/signup"))
-        .json(&serde_json::json!({
-            "email": "ann@example.com",
-            "password": "correct horse battery staple",
-            "name": "Ann",
-            "organization_name": "Acme",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|value| {
-            value
-                .to_str()
-                .unwrap()
-                .split(';')
-                .next()
-                .unwrap()
-                .to_owned()
-        })
-        .find(|cookie| cookie.starts_with("baton_access="))
-        .unwrap()
-}
-
 async fn me_with(base: &str, cookie: &str) -> u16 {
     reqwest::Client::new()
         .get(format!("{base}/api/v1/me"))
@@ -578,28 +467,6 @@ async fn serve_locally(app: axum::Router) -> std::net::SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
-}
-
-async fn api(
-    base: &str,
-    cookie: &str,
-    method: &str,
-    path: &str,
-    body: serde_json::Value,
-) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .request(method.parse().unwrap(), format!("{base}{path}"))
-        .header("cookie", cookie)
-        .header("origin", base)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        response.json().await.unwrap_or(serde_json::Value::Null),
-    )
 }
 
 /// Stores `secret` as the organization's `service` connection, saves `workflow` and runs it
