@@ -1139,9 +1139,23 @@ try {
     await page.getByRole("group", { name: "Rate this template" }).getByRole("button", { name: "5 of 5" }).click();
     await page.getByText("You gave it 5 of 5.").waitFor();
     await page.getByLabel("Rated 5 of 5 by 1").waitFor();
-    // The workflow is in the list, switched on.
+    // The workflow is in the list, switched on; its owner offers it to the organization as a
+    // template of its own, which the gallery then shows, and removes it again.
     await page.getByRole("link", { name: "Workflows" }).click();
-    await page.getByRole("link", { name: "Draft replies to support email" }).waitFor();
+    await page.getByRole("link", { name: "Draft replies to support email" }).click();
+    await page.getByRole("button", { name: "Offer it as a template" }).click();
+    const share = page.getByRole("form", { name: "Offer it as a template" });
+    await share.getByLabel("Template name").fill("Bakery replies");
+    await share.getByLabel("What it does, in one sentence").fill("Drafts our replies the bakery way.");
+    await share.getByLabel("Category").selectOption("customer_support");
+    await share.getByRole("button", { name: "Offer as a template" }).click();
+    await page.getByRole("link", { name: "see the template" }).click();
+    await page.getByText("By Dana's Bakery, for your organization only").waitFor();
+    await page.getByText("Gmail: read email").waitFor();
+    await page.getByRole("button", { name: "Remove this template" }).click();
+    await page.getByRole("button", { name: "Remove template" }).click();
+    await page.getByRole("heading", { name: "Templates" }).waitFor();
+    assert.equal(await page.getByRole("link", { name: "Bakery replies" }).count(), 0);
   });
 
   await run("Google sign-in is offered when set up; its two-factor step says when nothing waits", async (page) => {

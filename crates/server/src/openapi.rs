@@ -166,6 +166,8 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("get" "/api/v1/workflows/{id}/poll", "workflows", "The poll trigger: when it looked, when it looks next, why its last look failed", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404, 409]),
     endpoint!("post" "/api/v1/workflows/{id}/poll", "workflows", "Make the poll trigger look now", signed_in = true, body = NoBody, ok = (202, Some("Object")), errors = [403, 404, 409]),
     endpoint!("get" "/api/v1/templates", "templates", "The template library (?q, ?category, ?tag, ?difficulty, ?connected_only), the most used first, each with its rating and the apps the organization has not connected", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [400]),
+    endpoint!("post" "/api/v1/templates", "templates", "Offer one of the organization's workflows to its members as a template (its connections left out)", signed_in = true, body = J("TemplateShare"), ok = (201, Some("Object")), errors = [403]),
+    endpoint!("delete" "/api/v1/templates/{id}", "templates", "Remove one of the organization's own templates", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
     endpoint!("get" "/api/v1/templates/{id}", "templates", "A template whole: its configuration schema, steps in words, examples, workflow, what is missing, one's own rating", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404]),
     endpoint!("post" "/api/v1/templates/{id}/instantiate", "templates", "Make a workflow from the template with these choices and connections (saved switched off)", signed_in = true, body = J("TemplateUse"), ok = (201, Some("StoredWorkflow")), errors = [403, 404]),
     endpoint!("put" "/api/v1/templates/{id}/rating", "templates", "Rate the template (one rating per person; a new one replaces it)", signed_in = true, body = J("TemplateRating"), ok = (200, Some("Object")), errors = [404]),
@@ -241,6 +243,7 @@ fn components() -> Map<String, Value> {
     add("GivenSecret", schema_of::<crate::hooks::GivenSecret>());
     add("TemplateUse", schema_of::<crate::templates::Instantiate>());
     add("TemplateRating", schema_of::<crate::templates::Rate>());
+    add("TemplateShare", schema_of::<crate::templates::Share>());
     add("RunRequest", schema_of::<crate::workflows::RunRequest>());
     add("Answer", schema_of::<crate::executions::Answer>());
     add(

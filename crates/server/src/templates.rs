@@ -16,6 +16,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use baton_core::policy::Action;
+use baton_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -29,7 +30,9 @@ use crate::request::{Client, JsonBody, query};
 struct Files;
 
 /// What kind of work a template does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Marketing,
@@ -350,8 +353,10 @@ fn summary(
     template: &Template,
     stats: Option<&baton_store::TemplateStats>,
     missing: Vec<String>,
+    own: bool,
 ) -> Value {
     json!({
+        "own": own,
         "id": template.id,
         "name": template.name,
         "description": template.description,
@@ -369,8 +374,8 @@ fn summary(
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/templates", get(list))
-        .route("/api/v1/templates/{id}", get(read))
+        .route("/api/v1/templates", get(list).post(share))
+        .route("/api/v1/templates/{id}", get(read).delete(remove))
         .route("/api/v1/templates/{id}/instantiate", post(instantiate))
         .route("/api/v1/templates/{id}/rating", put(rate))
 }
@@ -405,8 +410,13 @@ async fn list(
         .split_whitespace()
         .map(str::to_lowercase)
         .collect();
+    let own = own_templates(&state, signed_in.org).await?;
+    let all = library()
+        .values()
+        .map(|template| (template, false))
+        .chain(own.iter().map(|template| (template, true)));
     let mut items = Vec::new();
-    for template in library().values() {
+    for (template, is_own) in all {
         let text = format!(
             "{} {} {}",
             template.name,
@@ -435,7 +445,7 @@ async fn list(
             continue;
         }
         let stats = stats.iter().find(|stats| stats.template_id == template.id);
-        items.push(summary(template, stats, missing));
+        items.push(summary(template, stats, missing, is_own));
     }
     // The most used first, then by name.
     items.sort_by(|a, b| {
@@ -447,10 +457,43 @@ async fn list(
     Ok(Json(json!({"items": items})))
 }
 
-fn find(id: &str) -> Result<&'static Template, ApiError> {
-    library().get(id).ok_or(ApiError::NotFoundBecause(
-        "there is no template with this id",
-    ))
+/// The organization's own templates, as stored.
+async fn own_templates(
+    state: &AppState,
+    org: baton_core::OrgId,
+) -> Result<Vec<Template>, ApiError> {
+    Ok(state
+        .store
+        .org_templates(org)
+        .await?
+        .into_iter()
+        .filter_map(|document| match serde_json::from_value(document) {
+            Ok(template) => Some(template),
+            Err(error) => {
+                tracing::error!(%error, "an organization's template does not parse");
+                None
+            }
+        })
+        .collect())
+}
+
+/// An official template, or one of the organization's own; whether it is its own.
+async fn find(
+    state: &AppState,
+    org: baton_core::OrgId,
+    id: &str,
+) -> Result<(Template, bool), ApiError> {
+    if let Some(template) = library().get(id) {
+        return Ok((template.clone(), false));
+    }
+    own_templates(state, org)
+        .await?
+        .into_iter()
+        .find(|template| template.id == id)
+        .map(|template| (template, true))
+        .ok_or(ApiError::NotFoundBecause(
+            "there is no template with this id",
+        ))
 }
 
 async fn read(
@@ -459,13 +502,14 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     signed_in.require(Action::ViewWorkflows)?;
-    let template = find(&id)?;
+    let (template, own) = find(&state, signed_in.org, &id).await?;
+    let template = &template;
     let connected = connected(&state, signed_in.org).await?;
     let (ai, names) = catalog(&state);
     let stats = state.store.template_stats().await?;
     let stats = stats.iter().find(|stats| stats.template_id == template.id);
     let missing = missing(template, &connected, &ai, &state);
-    let mut shown = summary(template, stats, missing);
+    let mut shown = summary(template, stats, missing, own);
     shown["configuration_schema"] = template.configuration_schema.clone();
     shown["example_config"] = template.example_config.clone();
     shown["sample_input"] = template.sample_input.clone();
@@ -508,7 +552,8 @@ async fn instantiate(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
     signed_in.require(Action::CreateWorkflow)?;
-    let template = find(&id)?;
+    let (template, _) = find(&state, signed_in.org, &id).await?;
+    let template = &template;
     let asked: Instantiate = serde_json::from_value(body).map_err(|error| ApiError::Invalid {
         message: "the request does not fit".into(),
         details: vec![Detail {
@@ -572,7 +617,7 @@ async fn rate(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     signed_in.require(Action::ViewWorkflows)?;
-    let template = find(&id)?;
+    let (template, _) = find(&state, signed_in.org, &id).await?;
     let stars = serde_json::from_value::<Rate>(body)
         .ok()
         .map(|rate| rate.stars)
@@ -594,4 +639,214 @@ async fn rate(
     let stats = state.store.template_stats().await?;
     let stats = stats.iter().find(|stats| stats.template_id == template.id);
     Ok(Json(json!({"rating": rating(stats), "my_rating": stars})))
+}
+
+/// `POST /api/v1/templates`: one of the organization's workflows offered to its members as a
+/// template (its current version, with no choices to make).
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Share {
+    /// The workflow's id, e.g. `wf_quotes`.
+    workflow_id: String,
+    name: String,
+    /// What it does, in one sentence.
+    description: String,
+    category: Category,
+    #[serde(default)]
+    time_saved: Option<String>,
+}
+
+/// What a step does, in plain words, for a template made from a workflow.
+fn in_words(step: &Value, names: &BTreeMap<String, String>) -> String {
+    match step["type"].as_str().unwrap_or_default() {
+        "integration" => {
+            let service = step["service"].as_str().unwrap_or_default();
+            let name = names.get(service).map_or(service, String::as_str);
+            let action = step["action"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('_', " ");
+            format!("{name}: {action}")
+        }
+        "llm" => "Ask an AI model".into(),
+        "conditional" => "Check a condition and take one of two ways".into(),
+        "loop" => "Repeat steps for each item".into(),
+        "parallel" => "Run branches at once".into(),
+        "approval" => "Wait for a person's approval".into(),
+        "delay" => "Wait".into(),
+        "sub_workflow" => "Run another workflow".into(),
+        _ => "Transform the data".into(),
+    }
+}
+
+/// The apps a workflow calls: each service its steps and trigger name, and `ai` for AI steps.
+fn apps_of(value: &Value, found: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(fields) => {
+            if let Some(service) = fields.get("service").and_then(Value::as_str) {
+                found.insert(service.to_owned());
+            }
+            if fields.get("type").and_then(Value::as_str) == Some("llm") {
+                found.insert(AI.into());
+            }
+            fields.values().for_each(|item| apps_of(item, found));
+        }
+        Value::Array(items) => items.iter().for_each(|item| apps_of(item, found)),
+        _ => {}
+    }
+}
+
+fn invalid(path: &str, message: impl Into<String>) -> ApiError {
+    ApiError::Invalid {
+        message: "the template is invalid".into(),
+        details: vec![Detail {
+            path: path.into(),
+            message: message.into(),
+        }],
+    }
+}
+
+async fn share(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<impl IntoResponse, ApiError> {
+    signed_in.require(Action::CreateWorkflow)?;
+    let asked: Share =
+        serde_json::from_value(body).map_err(|error| invalid("$", error.to_string()))?;
+    let name = asked.name.trim();
+    if name.is_empty() {
+        return Err(invalid("$.name", "must not be empty"));
+    }
+    let description = asked.description.trim();
+    if description.is_empty() {
+        return Err(invalid(
+            "$.description",
+            "must say what it does in a sentence",
+        ));
+    }
+    let workflow = state
+        .store
+        .workflow_by_key(signed_in.org, &asked.workflow_id)
+        .await?
+        .ok_or_else(|| {
+            invalid(
+                "$.workflow_id",
+                "the organization has no workflow with this id",
+            )
+        })?;
+    let version = state
+        .store
+        .workflow_version(signed_in.org, workflow.id, workflow.current_version)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut definition = version.definition;
+    // The connections stay the organization's: each member chooses theirs when using it.
+    strip_credentials(&mut definition);
+    let organization = state
+        .store
+        .organization(signed_in.org)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let (_, names) = catalog(&state);
+    let mut apps = BTreeSet::new();
+    apps_of(&definition, &mut apps);
+    let key = workflow.key.trim_start_matches("wf_");
+    let org_mark = signed_in.org.as_uuid().simple().to_string();
+    let id = format!("own_{key}_{}", &org_mark[..8]);
+    let steps_in_words = definition["steps"]
+        .as_array()
+        .map(|steps| steps.iter().map(|step| in_words(step, &names)).collect())
+        .unwrap_or_default();
+    let template = Template {
+        id: id.clone(),
+        name: name.to_owned(),
+        description: description.to_owned(),
+        category: asked.category,
+        tags: vec![],
+        difficulty: Difficulty::Beginner,
+        time_saved: asked.time_saved.unwrap_or_default().trim().to_owned(),
+        integrations: Integrations {
+            required: apps.into_iter().collect(),
+            optional: vec![],
+        },
+        configuration_schema: json!({"type": "object", "additionalProperties": false, "properties": {}}),
+        example_config: json!({}),
+        sample_input: json!({}),
+        steps_in_words,
+        examples: vec![],
+        author: organization.name,
+        workflow: definition,
+    };
+    let document =
+        serde_json::to_value(&template).map_err(|error| ApiError::Internal(error.to_string()))?;
+    state
+        .store
+        .add_org_template(signed_in.org, &id, &document, chrono::Utc::now())
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict(_) => ApiError::Invalid {
+                message: "this workflow is a template already".into(),
+                details: vec![Detail {
+                    path: "$.workflow_id".into(),
+                    message: format!("the template {id:?} was made from it; remove that one first"),
+                }],
+            },
+            other => other.into(),
+        })?;
+    crate::audit::record(
+        &state,
+        &client,
+        crate::audit::Event::by(&signed_in, "template.shared").target(format!("template:{id}")),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(summary(&template, None, vec![], true)),
+    ))
+}
+
+/// Takes out every step's and trigger's `credential`.
+fn strip_credentials(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            fields.remove("credential");
+            fields.values_mut().for_each(strip_credentials);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_credentials),
+        _ => {}
+    }
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    signed_in: Authenticated,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    signed_in.require(Action::CreateWorkflow)?;
+    if library().contains_key(&id) {
+        return Err(ApiError::Invalid {
+            message: "official templates cannot be removed".into(),
+            details: vec![],
+        });
+    }
+    state
+        .store
+        .delete_org_template(signed_in.org, &id)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound(_) => {
+                ApiError::NotFoundBecause("there is no template with this id")
+            }
+            other => other.into(),
+        })?;
+    crate::audit::record(
+        &state,
+        &client,
+        crate::audit::Event::by(&signed_in, "template.removed").target(format!("template:{id}")),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
 }

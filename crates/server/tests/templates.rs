@@ -17,6 +17,7 @@ conformance!(
     what_is_missing_is_named_before_anything_is_made,
     a_configuration_that_does_not_fit_is_refused_by_path,
     the_gallery_filters_and_counts_uses_and_ratings,
+    an_organization_shares_its_own_workflow_as_a_template,
 );
 
 /// A connection each kind of service accepts at save (none is called here).
@@ -427,4 +428,150 @@ async fn the_gallery_filters_and_counts_uses_and_ratings(test: &TestStore) {
     .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(refused.body["error"]["details"][0]["path"], "$.stars");
+}
+
+async fn an_organization_shares_its_own_workflow_as_a_template(test: &TestStore) {
+    let app = App::on(test);
+    let owner = sign_up(&app, "owner@example.com").await.session();
+    connect(&app, &owner, "slack").await;
+    let saved = send(
+        &app,
+        "POST",
+        "/api/v1/workflows",
+        Some(json!({"id": "wf_quotes", "name": "Quotes", "steps": [
+            {"id": "post", "type": "integration", "service": "slack", "action": "post_message", "credential": "slack main",
+             "inputs": {"channel": "#sales", "text": "Quote for {{ trigger.customer }}"}},
+            {"id": "ask", "type": "llm", "model": "gpt-4o-mini", "prompt": "Hi"}
+        ]})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.body);
+    let shared = send(
+        &app,
+        "POST",
+        "/api/v1/templates",
+        Some(json!({"workflow_id": "wf_quotes", "name": "Quotes the Acme way", "description": "Posts every quote to Slack.", "category": "sales"})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(shared.status, StatusCode::CREATED, "{}", shared.body);
+    let id = shared.body["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("own_quotes_"), "{id}");
+    let again = send(
+        &app,
+        "POST",
+        "/api/v1/templates",
+        Some(json!({"workflow_id": "wf_quotes", "name": "Again", "description": "Again.", "category": "sales"})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(again.body["error"]["details"][0]["path"], "$.workflow_id");
+    let missing = send(
+        &app,
+        "POST",
+        "/api/v1/templates",
+        Some(json!({"workflow_id": "wf_nothing", "name": "x", "description": "x.", "category": "sales"})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(missing.body["error"]["details"][0]["path"], "$.workflow_id");
+
+    let shown = send(
+        &app,
+        "GET",
+        &format!("/api/v1/templates/{id}"),
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert_eq!(shown.body["own"], true);
+    assert_eq!(shown.body["author"], "Acme Ltd");
+    assert_eq!(
+        shown.body["integrations"]["required"],
+        json!(["ai", "slack"])
+    );
+    assert_eq!(
+        shown.body["steps_in_words"],
+        json!(["Slack: post message", "Ask an AI model"])
+    );
+    assert!(
+        !shown.body["workflow"].to_string().contains("slack main"),
+        "the connection is left out: {}",
+        shown.body["workflow"]
+    );
+    let listed = send(
+        &app,
+        "GET",
+        "/api/v1/templates?category=sales",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert!(
+        listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|item| item["id"] == id.as_str() && item["own"] == true)
+    );
+
+    // A member uses it like any other.
+    connect(&app, &owner, "ai").await;
+    let made = send(
+        &app,
+        "POST",
+        &format!("/api/v1/templates/{id}/instantiate"),
+        Some(json!({"credentials": {"slack": "slack main"}})),
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(
+        made.body["definition"]["steps"][0]["credential"],
+        "slack main"
+    );
+    assert_ne!(made.body["id"], "wf_quotes");
+
+    // Another organization does not see it.
+    let other = sign_up(&app, "other@example.com").await.session();
+    let hidden = send(
+        &app,
+        "GET",
+        &format!("/api/v1/templates/{id}"),
+        None,
+        &[&other[0]],
+    )
+    .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+
+    let official = send(
+        &app,
+        "DELETE",
+        "/api/v1/templates/support_email_drafts",
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(official.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let removed = send(
+        &app,
+        "DELETE",
+        &format!("/api/v1/templates/{id}"),
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let gone = send(
+        &app,
+        "GET",
+        &format!("/api/v1/templates/{id}"),
+        None,
+        &[&owner[0]],
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }

@@ -372,6 +372,19 @@ pub trait TemplateStore: Send + Sync {
     async fn template_stats(&self) -> Result<Vec<TemplateStats>>;
     /// The stars `user` gave `template`, if any.
     async fn template_rating(&self, user: UserId, template: &str) -> Result<Option<u8>>;
+    /// Keeps a template an organization made; [`StoreError::Conflict`] when it has one with
+    /// this id.
+    async fn add_org_template(
+        &self,
+        org: OrgId,
+        template: &str,
+        document: &serde_json::Value,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()>;
+    /// The organization's own templates, oldest first.
+    async fn org_templates(&self, org: OrgId) -> Result<Vec<serde_json::Value>>;
+    /// Removes one of the organization's templates ([`StoreError::NotFound`] when it has none).
+    async fn delete_org_template(&self, org: OrgId, template: &str) -> Result<()>;
 }
 
 /// Webhook triggers.

@@ -1313,6 +1313,52 @@ macro_rules! impl_store {
                 Ok(stats.into_values().collect())
             }
 
+            async fn add_org_template(
+                &self,
+                org: OrgId,
+                template: &str,
+                document: &serde_json::Value,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO org_templates (org_id, template_id, document, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(org.as_uuid())
+                .bind(template)
+                .bind(sqlx::types::Json(document))
+                .bind($crate::sql::stored_time(at))
+                .execute(&self.pool)
+                .await
+                .map_err(|error| {
+                    StoreError::on_missing_or_unique(error, "organization", || {
+                        format!("the organization already has a template {template:?}")
+                    })
+                })?;
+                Ok(())
+            }
+
+            async fn org_templates(&self, org: OrgId) -> Result<Vec<serde_json::Value>> {
+                let rows: Vec<(sqlx::types::Json<serde_json::Value>,)> = sqlx::query_as(
+                    "SELECT document FROM org_templates WHERE org_id = $1 ORDER BY created_at, template_id",
+                )
+                .bind(org.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(document,)| document.0).collect())
+            }
+
+            async fn delete_org_template(&self, org: OrgId, template: &str) -> Result<()> {
+                let deleted = sqlx::query("DELETE FROM org_templates WHERE org_id = $1 AND template_id = $2")
+                    .bind(org.as_uuid())
+                    .bind(template)
+                    .execute(&self.pool)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("template"));
+                }
+                Ok(())
+            }
+
             async fn template_rating(&self, user: UserId, template: &str) -> Result<Option<u8>> {
                 let stars: Option<(i32,)> = sqlx::query_as(
                     "SELECT stars FROM template_ratings WHERE template_id = $1 AND user_id = $2",

@@ -52,6 +52,7 @@ conformance!(
     writes_under_a_lease_taken_over_are_refused,
     open_circuits_are_shared_until_their_time_or_closing,
     templates_count_their_uses_and_keep_one_rating_per_person,
+    an_organizations_own_templates_are_its_alone,
     concurrent_claims_never_share_a_job,
     released_jobs_wait_until_their_new_time,
     credentials_keep_only_sealed_secrets,
@@ -2667,4 +2668,43 @@ async fn templates_count_their_uses_and_keep_one_rating_per_person(test: &TestSt
             .unwrap(),
         None
     );
+}
+
+async fn an_organizations_own_templates_are_its_alone(test: &TestStore) {
+    let store = &*test.store;
+    let (acme, _) = org(store, "Acme").await;
+    let (globex, _) = org(store, "Globex").await;
+    let now = now_micros();
+    let document = json!({"id": "acme_quotes", "name": "Quotes the Acme way"});
+    store
+        .add_org_template(acme, "acme_quotes", &document, now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .add_org_template(acme, "acme_quotes", &document, now)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Another organization may use the same id for its own.
+    store
+        .add_org_template(
+            globex,
+            "acme_quotes",
+            &json!({"id": "acme_quotes", "name": "Globex's"}),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.org_templates(acme).await.unwrap(), vec![document]);
+    store
+        .delete_org_template(acme, "acme_quotes")
+        .await
+        .unwrap();
+    assert!(store.org_templates(acme).await.unwrap().is_empty());
+    assert!(matches!(
+        store.delete_org_template(acme, "acme_quotes").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.org_templates(globex).await.unwrap().len(), 1);
 }

@@ -34,6 +34,8 @@ export const ACTIONS: Record<string, string> = {
   "ai.price_removed": "went back to a model's list price",
   "workflow.created": "created a workflow",
   "workflow.created_from_template": "made a workflow from a template",
+  "template.shared": "offered a workflow as a template",
+  "template.removed": "removed one of the organization's templates",
   "workflow.changed": "saved a workflow",
   "workflow.restored": "restored a workflow's version",
   "workflow.activated": "turned a workflow on",

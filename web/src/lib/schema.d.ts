@@ -891,7 +891,8 @@ export interface paths {
         /** The template library (?q, ?category, ?tag, ?difficulty, ?connected_only), the most used first, each with its rating and the apps the organization has not connected */
         get: operations["get /api/v1/templates"];
         put?: never;
-        post?: never;
+        /** Offer one of the organization's workflows to its members as a template (its connections left out) */
+        post: operations["post /api/v1/templates"];
         delete?: never;
         options?: never;
         head?: never;
@@ -909,7 +910,8 @@ export interface paths {
         get: operations["get /api/v1/templates/{id}"];
         put?: never;
         post?: never;
-        delete?: never;
+        /** Remove one of the organization's own templates */
+        delete: operations["delete /api/v1/templates/{id}"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1270,6 +1272,11 @@ export interface components {
             /** @description These users, by email. */
             users?: string[];
         };
+        /**
+         * @description What kind of work a template does.
+         * @enum {string}
+         */
+        Category: "marketing" | "sales" | "operations" | "customer_support" | "admin";
         /** Code */
         Code: {
             code: string;
@@ -1619,6 +1626,21 @@ export interface components {
              * @description 1 to 5.
              */
             stars: number;
+        };
+        /**
+         * Share
+         * @description `POST /api/v1/templates`: one of the organization's workflows offered to its members as a
+         *     template (its current version, with no choices to make).
+         */
+        TemplateShare: {
+            category: components["schemas"]["Category"];
+            /** @description What it does, in one sentence. */
+            description: string;
+            name: string;
+            /** @default null */
+            time_saved: string | null;
+            /** @description The workflow's id, e.g. `wf_quotes`. */
+            workflow_id: string;
         };
         /**
          * Instantiate
@@ -6577,6 +6599,84 @@ export interface operations {
             };
         };
     };
+    "post /api/v1/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateShare"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Object"];
+                };
+            };
+            /** @description Unreadable request (bad JSON, bad query) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the credentials are wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed for this role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid content; details name each place */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "get /api/v1/templates/{id}": {
         parameters: {
             query?: never;
@@ -6608,6 +6708,89 @@ export interface operations {
             };
             /** @description Not signed in, or the credentials are wrong */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also: an object of another organization) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid content; details name each place */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "delete /api/v1/templates/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unreadable request (bad JSON, bad query) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the credentials are wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed for this role */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -3,16 +3,17 @@
 // that makes it run: connect what is missing in place, choose the settings, create, test with
 // sample data, switch on.
 import { useMemo, useState } from "react";
-import { Link, useParams } from "react-router";
+import { Link, useNavigate, useParams } from "react-router";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "../lib/api";
 import { describe } from "../lib/errors";
 import { useMayEdit } from "../shell";
-import { Alert, Button, Field } from "../ui";
+import { Alert, Button, Confirm, Field } from "../ui";
 import { ConnectorCard, type Connector, type Credential } from "./integrations";
 
 type Category = "marketing" | "sales" | "operations" | "customer_support" | "admin";
 type Summary = {
+  own: boolean;
   id: string;
   name: string;
   description: string;
@@ -137,8 +138,9 @@ export function TemplateGallery() {
               {template.integrations.required.map((id) => appName(id, connectors.names)).join(" · ")}
             </p>
             <p className="mt-1 flex flex-wrap gap-x-3 text-sm text-slate-600">
+              {template.own && <span>By {template.author}</span>}
               <span>{CATEGORY_NAME[template.category]}</span>
-              <span>Saves {template.time_saved}</span>
+              {template.time_saved && <span>Saves {template.time_saved}</span>}
               <span>{DIFFICULTY[template.difficulty]}</span>
               <Stars rating={template.rating} />
             </p>
@@ -183,8 +185,9 @@ export function TemplatePage() {
       <h1 className="mb-1 text-2xl font-semibold text-slate-900">{shown.name}</h1>
       <p className="mb-2 text-slate-700">{shown.description}</p>
       <p className="mb-4 flex flex-wrap gap-x-3 text-sm text-slate-600">
+        {shown.own && <span>By {shown.author}, for your organization only</span>}
         <span>{CATEGORY_NAME[shown.category]}</span>
-        <span>Saves {shown.time_saved}</span>
+        {shown.time_saved && <span>Saves {shown.time_saved}</span>}
         <span>{DIFFICULTY[shown.difficulty]}</span>
         <span>{`Used ${shown.uses} time${shown.uses === 1 ? "" : "s"}`}</span>
         <Stars rating={shown.rating} />
@@ -203,7 +206,7 @@ export function TemplatePage() {
               ` (optional: ${shown.integrations.optional.map((app) => appName(app, shown.app_names)).join(", ")})`}
           </p>
         </div>
-        <div className="rounded-lg bg-white p-4 ring-1 ring-slate-200">
+        {shown.examples.length > 0 && <div className="rounded-lg bg-white p-4 ring-1 ring-slate-200">
           <h2 className="mb-2 font-semibold text-slate-900">Who uses it</h2>
           <ul className="space-y-2 text-slate-800">
             {shown.examples.map((example) => (
@@ -213,9 +216,10 @@ export function TemplatePage() {
               </li>
             ))}
           </ul>
-        </div>
+        </div>}
       </div>
       <Rate template={shown} />
+      {shown.own && mayEdit && <RemoveOwn id={shown.id} name={shown.name} />}
       {mayEdit && !using && <Button onClick={() => setUsing(true)}>Use this template</Button>}
       {!mayEdit && <p className="text-slate-700">Your role lets you look at templates; ask a member or admin to use one.</p>}
       {using && <Wizard template={shown} />}
@@ -472,5 +476,102 @@ function Wizard({ template }: { template: Detail }) {
         </div>
       )}
     </div>
+  );
+}
+
+function RemoveOwn({ id, name }: { id: string; name: string }) {
+  const navigate = useNavigate();
+  const queries = useQueryClient();
+  const remove = useMutation({
+    mutationFn: () => api(`/api/v1/templates/${encodeURIComponent(id)}`, { method: "DELETE" }),
+    onSuccess: async () => {
+      await queries.invalidateQueries({ queryKey: ["templates"] });
+      navigate("/templates", { replace: true });
+    },
+  });
+  return (
+    <div className="mb-4">
+      <Confirm
+        trigger="Remove this template"
+        title={`Remove the template "${name}"?`}
+        body="Workflows made from it stay as they are."
+        confirm="Remove template"
+        onConfirm={() => remove.mutate()}
+        disabled={remove.isPending}
+      />
+      {remove.isError && <Alert tone="error">{describe(remove.error)}</Alert>}
+    </div>
+  );
+}
+
+/** Offers one of the organization's workflows to its members as a template. */
+export function ShareAsTemplate({ workflowId, name }: { workflowId: string; name: string }) {
+  const queries = useQueryClient();
+  const [open, setOpen] = useState(false);
+  const [title, setTitle] = useState(name);
+  const [description, setDescription] = useState("");
+  const [category, setCategory] = useState<Category>("operations");
+  const share = useMutation({
+    mutationFn: () =>
+      api<Summary>("/api/v1/templates", { body: { workflow_id: workflowId, name: title, description, category } }),
+    onSuccess: () => queries.invalidateQueries({ queryKey: ["templates"] }),
+  });
+  if (share.data)
+    return (
+      <Alert tone="info">
+        Your organization can now start from it:{" "}
+        <Link to={`/templates/${share.data.id}`} className="underline">
+          see the template
+        </Link>
+        .
+      </Alert>
+    );
+  if (!open)
+    return (
+      <p className="mb-4">
+        <Button tone="plain" onClick={() => setOpen(true)}>
+          Offer it as a template
+        </Button>
+      </p>
+    );
+  return (
+    <form
+      className="mb-4 rounded-lg bg-white p-4 ring-1 ring-slate-200"
+      aria-label="Offer it as a template"
+      onSubmit={(event) => {
+        event.preventDefault();
+        share.mutate();
+      }}
+    >
+      <p className="mb-3 text-sm text-slate-700">
+        Everyone in your organization will find it under Templates and can make their own copy with their own connections.
+      </p>
+      <Field label="Template name" name="template_name" value={title} onChange={setTitle} />
+      <Field label="What it does, in one sentence" name="description" value={description} onChange={setDescription} />
+      <label htmlFor="share-category" className="mb-1 block text-sm font-medium text-slate-800">
+        Category
+      </label>
+      <select
+        id="share-category"
+        value={category}
+        onChange={(event) => setCategory(event.target.value as Category)}
+        className="mb-4 w-full rounded-md border border-slate-300 px-2 py-2"
+      >
+        {CATEGORIES.map(([value, label]) => (
+          <option key={value} value={value}>
+            {label}
+          </option>
+        ))}
+      </select>
+      {share.isError && <Alert tone="error">{describe(share.error)}</Alert>}
+      <span className="flex gap-2">
+        <Button type="submit" disabled={share.isPending}>
+          Offer as a template
+        </Button>
+        <Button tone="plain" onClick={() => setOpen(false)}>
+          Cancel
+        </Button>
+      </span>
+    </form>
   );
 }

@@ -5,6 +5,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { parse, type ParseError } from "jsonc-parser";
 import { Tabs } from "radix-ui";
 import { Link, useNavigate, useParams } from "react-router";
+import { ShareAsTemplate } from "./templates";
 import { api, type ApiPath } from "../lib/api";
 import { ApiError, describe, field, sentence } from "../lib/errors";
 import { lineOf } from "../lib/jsonpath";
@@ -399,11 +400,12 @@ export function WorkflowPage() {
               queries.setQueryData(["workflow", id], saved);
             }}
           />
-          <p>
+          <p className="mb-4">
             <Link to={`/executions?workflow=${encodeURIComponent(id)}`} className={link}>
               See this workflow's runs
             </Link>
           </p>
+          {mayEdit && <ShareAsTemplate workflowId={id} name={stored.name} />}
         </Tabs.Content>
         <Tabs.Content value="edit" className="focus:outline-none">
           {mayEdit ? (

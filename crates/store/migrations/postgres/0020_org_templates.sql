@@ -1,0 +1,8 @@
+-- Templates an organization made from its own workflows, seen only by its members.
+CREATE TABLE org_templates (
+    org_id      UUID NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    template_id TEXT NOT NULL,
+    document    JSONB NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (org_id, template_id)
+);
