@@ -1119,6 +1119,16 @@ try {
     await page.getByRole("link", { name: "Templates" }).click();
     await page.getByRole("heading", { name: "Templates" }).waitFor();
     await fitsAPhone(page, "templates-gallery");
+    // Filters narrow the gallery: advanced sales templates are fewer than all of them.
+    const cards = page.getByRole("main").getByRole("listitem");
+    const all = await cards.count();
+    await page.getByLabel("Category").selectOption("sales");
+    await page.getByLabel("Difficulty").selectOption("intermediate");
+    await page.getByRole("link", { name: "Score new leads and post the hot ones to Slack" }).waitFor();
+    assert.ok((await cards.count()) < all, "the filters narrow the list");
+    await page.getByLabel("Search templates").fill("weekly report");
+    await page.getByRole("link", { name: "Weekly sales report to Slack" }).waitFor();
+    await page.getByRole("link", { name: "Score new leads and post the hot ones to Slack" }).waitFor({ state: "detached" });
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.getByRole("link", { name: "Home" }).click();
     const { clicks, output } = await emailDraftFromTemplate(page);

@@ -1824,3 +1824,55 @@ async fn every_new_email_gets_a_threaded_reply_over_a_real_mail_server() {
         .collect();
     assert_eq!(states, ["COMPLETED"], "{runs}");
 }
+
+#[tokio::test]
+async fn a_configured_model_server_can_be_priced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("BATON_LLM_SERVERS", "local=http://127.0.0.1:9/v1");
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let price = serde_json::json!({"input_per_million_usd": 0.02, "output_per_million_usd": 0.04});
+    let (status, body) = api(
+        &server.base,
+        &cookie,
+        "PUT",
+        "/api/v1/ai/prices/local/llama3.2",
+        price.clone(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, listed) = api(
+        &server.base,
+        &cookie,
+        "GET",
+        "/api/v1/ai/prices",
+        serde_json::json!({}),
+    )
+    .await;
+    assert!(
+        listed["organization"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|set| set["provider"] == "local" && set["model"] == "llama3.2"),
+        "{listed}"
+    );
+    // A server nobody configured is still refused, and the configured ones are named.
+    let (status, body) = api(
+        &server.base,
+        &cookie,
+        "PUT",
+        "/api/v1/ai/prices/elsewhere/llama3.2",
+        price,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("cohere, local)"),
+        "{body}"
+    );
+}

@@ -476,6 +476,10 @@ async fn an_openai_compatible_server_is_called_by_the_id_it_was_given() {
     assert_eq!(answer.usage.input_tokens, 1200);
     let (headers, body) = local.seen().pop().unwrap();
     assert_eq!(body["model"], "llama3.2:3b");
+    // Compatible servers read the answer's length from `max_tokens` (they ignore OpenAI's
+    // `max_completion_tokens`).
+    assert_eq!(body["max_tokens"], 300);
+    assert!(body.get("max_completion_tokens").is_none(), "{body}");
     assert!(
         headers.get("authorization").is_none(),
         "a local server gets no key"

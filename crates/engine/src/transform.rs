@@ -86,9 +86,18 @@ pub fn extract_json(text: &str) -> Result<Value, StepError> {
     match found {
         Some(Value::Object(fields)) => Ok(Value::Object(fields)),
         Some(items) => Ok(json!({"items": items})),
-        None => Err(StepError::permanent(
-            "no JSON object or array found in the text",
-        )),
+        None => {
+            // What the text starts with, so the person sees what came instead (often prose).
+            let start: String = text.trim().chars().take(120).collect();
+            let more = if text.trim().chars().count() > 120 {
+                "…"
+            } else {
+                ""
+            };
+            Err(StepError::permanent(format!(
+                "no JSON object or array found in the text, which begins: {start:?}{more}"
+            )))
+        }
     }
 }
 
@@ -282,12 +291,17 @@ mod tests {
             extract_json("{not json} then {\"a\": 1}").unwrap(),
             json!({"a": 1})
         );
-        assert!(
-            extract_json("no json here")
+        // The error shows what the text starts with: a model's prose where JSON was wanted.
+        assert_eq!(
+            extract_json("  Dear Ann, thank you for your order.")
                 .unwrap_err()
-                .message
-                .contains("no JSON")
+                .message,
+            "no JSON object or array found in the text, which begins: \"Dear Ann, thank you for your order.\""
         );
+        let long = "word ".repeat(60);
+        let message = extract_json(&long).unwrap_err().message;
+        assert!(message.ends_with(" \"…"), "{message}");
+        assert!(message.len() < 220, "{message}");
     }
 
     #[test]

@@ -60,16 +60,27 @@ async fn list(
     })))
 }
 
-fn checked_model(provider: &str, model: &str) -> Result<(String, String), ApiError> {
+/// The provider and model a price is for: a provider Baton knows, or an OpenAI-compatible
+/// server the operator configured (`BATON_LLM_SERVERS`), whose tokens cost nothing until priced.
+fn checked_model(
+    state: &AppState,
+    provider: &str,
+    model: &str,
+) -> Result<(String, String), ApiError> {
     let provider = provider.trim().to_ascii_lowercase();
-    if !baton_engine::model::PROVIDERS.contains(&provider.as_str()) {
+    let servers = state.runtime.engine.compatible_servers();
+    let known =
+        baton_engine::model::PROVIDERS.contains(&provider.as_str()) || servers.contains(&provider);
+    if !known {
+        let mut expected: Vec<&str> = baton_engine::model::PROVIDERS.to_vec();
+        expected.extend(servers.iter().map(String::as_str));
         return Err(ApiError::Invalid {
             message: "the price is invalid".into(),
             details: vec![Detail {
                 path: "provider".into(),
                 message: format!(
                     "unknown provider {provider:?} (expected one of {})",
-                    baton_engine::model::PROVIDERS.join(", ")
+                    expected.join(", ")
                 ),
             }],
         });
@@ -95,7 +106,7 @@ async fn set(
     JsonBody(body): JsonBody<PriceBody>,
 ) -> Result<Json<Value>, ApiError> {
     signed_in.require(Action::ManageSettings)?;
-    let (provider, model) = checked_model(&provider, &model)?;
+    let (provider, model) = checked_model(&state, &provider, &model)?;
     for (path, value) in [
         ("$.input_per_million_usd", body.input_per_million_usd),
         ("$.output_per_million_usd", body.output_per_million_usd),
@@ -137,7 +148,7 @@ async fn remove(
     Path((provider, model)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     signed_in.require(Action::ManageSettings)?;
-    let (provider, model) = checked_model(&provider, &model)?;
+    let (provider, model) = checked_model(&state, &provider, &model)?;
     state
         .store
         .delete_model_price(signed_in.org, &provider, &model)

@@ -79,7 +79,9 @@ export function TemplateGallery() {
   const [words, setWords] = useState("");
   const [category, setCategory] = useState<Category | "">("");
   const [connectedOnly, setConnectedOnly] = useState(false);
+  const [difficulty, setDifficulty] = useState<Summary["difficulty"] | "">("");
   const query = new URLSearchParams();
+  if (difficulty) query.set("difficulty", difficulty);
   if (words.trim()) query.set("q", words.trim());
   if (category) query.set("category", category);
   if (connectedOnly) query.set("connected_only", "true");
@@ -99,7 +101,7 @@ export function TemplateGallery() {
         </Link>
         .
       </p>
-      <div className="mb-4 grid gap-3 sm:grid-cols-3">
+      <div className="mb-4 grid gap-3 sm:grid-cols-4">
         <Field label="Search templates" name="q" value={words} onChange={setWords} required={false} />
         <div className="mb-4">
           <label htmlFor="template-category" className="mb-1 block text-sm font-medium text-slate-800">
@@ -113,6 +115,24 @@ export function TemplateGallery() {
           >
             <option value="">All categories</option>
             {CATEGORIES.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="mb-4">
+          <label htmlFor="template-difficulty" className="mb-1 block text-sm font-medium text-slate-800">
+            Difficulty
+          </label>
+          <select
+            id="template-difficulty"
+            value={difficulty}
+            onChange={(event) => setDifficulty(event.target.value as Summary["difficulty"] | "")}
+            className="w-full rounded-md border border-slate-300 px-2 py-2"
+          >
+            <option value="">Any</option>
+            {Object.entries(DIFFICULTY).map(([value, label]) => (
               <option key={value} value={value}>
                 {label}
               </option>

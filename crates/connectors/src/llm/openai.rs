@@ -8,10 +8,12 @@ use serde_json::Value;
 
 use super::{Answer, api_key, chat_body, exchange, tokens};
 
-/// The request body, as `CreateChatCompletionRequest` describes it.
-pub(super) fn body(request: &LlmRequest) -> Value {
-    chat_body(request, "max_completion_tokens")
-}
+/// How OpenAI's own API takes the answer's length (`max_tokens` is deprecated there, and
+/// refused by its reasoning models).
+const MAX_TOKENS_OPENAI: &str = "max_completion_tokens";
+/// How OpenAI-compatible servers take it: llama.cpp, vLLM, Ollama, Groq and the like ignore
+/// `max_completion_tokens`.
+const MAX_TOKENS_COMPATIBLE: &str = "max_tokens";
 
 pub(super) async fn complete(
     client: &reqwest::Client,
@@ -19,7 +21,15 @@ pub(super) async fn complete(
     request: &LlmRequest,
 ) -> Result<Answer, StepError> {
     let key = api_key(request, "openai")?;
-    chat(client, "openai", base, Some(key), request).await
+    chat(
+        client,
+        "openai",
+        base,
+        Some(key),
+        request,
+        MAX_TOKENS_OPENAI,
+    )
+    .await
 }
 
 /// An OpenAI-compatible server the operator named `provider`: its key is the provider's
@@ -35,7 +45,7 @@ pub(super) async fn complete_compatible(
         .secret
         .as_ref()
         .and_then(|secret| secret.text("api_key"));
-    chat(client, provider, base, key, request).await
+    chat(client, provider, base, key, request, MAX_TOKENS_COMPATIBLE).await
 }
 
 async fn chat(
@@ -44,10 +54,12 @@ async fn chat(
     base: &str,
     key: Option<&str>,
     request: &LlmRequest,
+    max_tokens_field: &str,
 ) -> Result<Answer, StepError> {
+    // The request body, as `CreateChatCompletionRequest` describes it.
     let mut call = client
         .post(format!("{}/chat/completions", base.trim_end_matches('/')))
-        .json(&body(request));
+        .json(&chat_body(request, max_tokens_field));
     if let Some(key) = key {
         call = call.bearer_auth(key);
     }
