@@ -520,6 +520,28 @@ impl Compiler<'_> {
         }
     }
 
+    /// A fallback entry's provider and model: `provider/model` with a provider Baton knows or
+    /// the operator configured (`ollama/llama3.2`, `anthropic/claude-3-5-haiku-latest`), or a
+    /// model whose provider its name tells (`claude-sonnet-4-5`).
+    fn fallback_model(&self, entry: &str) -> Option<(String, String)> {
+        if let Some((provider, model)) = entry.split_once('/') {
+            let provider = provider.trim().to_ascii_lowercase();
+            let known = PROVIDERS.contains(&provider.as_str())
+                || self.options.extra_providers.contains(&provider);
+            if known && !model.trim().is_empty() {
+                return Some((provider, model.trim().to_owned()));
+            }
+        }
+        infer_provider(entry).map(|provider| (provider.to_owned(), entry.to_owned()))
+    }
+
+    /// The providers a step may name, for an error.
+    fn provider_names(&self) -> String {
+        let mut names: Vec<&str> = PROVIDERS.to_vec();
+        names.extend(self.options.extra_providers.iter().map(String::as_str));
+        names.join(", ")
+    }
+
     fn kind(
         &mut self,
         step: &Step,
@@ -596,14 +618,14 @@ impl Compiler<'_> {
                         .fallback
                         .iter()
                         .enumerate()
-                        .filter_map(|(index, model)| match infer_provider(model) {
-                            Some(provider) => Some((provider.to_owned(), model.clone())),
+                        .filter_map(|(index, entry)| match self.fallback_model(entry) {
+                            Some(pair) => Some(pair),
                             None => {
                                 self.problems.push(Problem::new(
                                     format!("{path}.fallback[{index}]"),
                                     format!(
-                                        "unknown model {model:?}: its provider cannot be told from the name ({})",
-                                        PROVIDERS.join(", ")
+                                        "unknown model {entry:?}: its provider cannot be told from the name; write it as provider/model ({})",
+                                        self.provider_names()
                                     ),
                                 ));
                                 None
@@ -995,6 +1017,47 @@ mod tests {
                 .unwrap_or_else(|problems| panic!("{step}: {problems:?}"));
             assert!(!workflow.is_pure(), "{step} calls out or waits");
         }
+    }
+
+    #[test]
+    fn a_fallback_names_its_provider_when_the_model_name_does_not() {
+        let limits = Limits::default();
+        let servers = vec!["ollama".to_owned()];
+        let options = CompileOptions {
+            limits: &limits,
+            connectors: &NoConnectors,
+            extra_providers: &servers,
+        };
+        let document = json!({"id": "wf", "name": "x", "steps": [
+            {"id": "ask", "type": "llm", "model": "gpt-4o", "prompt": "hi",
+             "fallback": ["ollama/llama3.2:3b", "anthropic/claude-3-5-haiku-latest", "gemini-2.5-flash", "meta-llama/Llama-3.1-8B"]}
+        ]});
+        let problems = validate_document(&document, &options).unwrap_err();
+        let problems: Vec<String> = problems.into_iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .starts_with("$.steps[0].fallback[3]: unknown model \"meta-llama/Llama-3.1-8B\"")
+                && problems[0]
+                    .contains("provider/model (openai, anthropic, google, cohere, ollama)"),
+            "{problems:?}"
+        );
+        let document = json!({"id": "wf", "name": "x", "steps": [
+            {"id": "ask", "type": "llm", "provider": "ollama", "model": "llama3.2:3b", "prompt": "hi",
+             "fallback": ["ollama/qwen2.5:7b", "anthropic/claude-3-5-haiku-latest", "gemini-2.5-flash"]}
+        ]});
+        let compiled = validate_document(&document, &options).unwrap();
+        let CompiledKind::Llm { fallbacks, .. } = &compiled.steps[0].kind else {
+            panic!("an llm step");
+        };
+        assert_eq!(
+            fallbacks,
+            &[
+                ("ollama".to_owned(), "qwen2.5:7b".to_owned()),
+                ("anthropic".to_owned(), "claude-3-5-haiku-latest".to_owned()),
+                ("google".to_owned(), "gemini-2.5-flash".to_owned()),
+            ]
+        );
     }
 
     #[test]
