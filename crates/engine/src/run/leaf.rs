@@ -373,6 +373,15 @@ impl Run<'_> {
                         Err((request, error))
                             if !last && error.class == baton_core::ErrorClass::Transient =>
                         {
+                            let (next_provider, next_model) = &fallbacks[index];
+                            tracing::warn!(
+                                execution = %self.execution.id,
+                                provider = %request.provider,
+                                model = %request.model,
+                                error = %error.message,
+                                next = %format!("{next_provider}/{next_model}"),
+                                "a model failed for a passing reason: asking the next in the step's fallback list"
+                            );
                             tried.push(json!({"provider": request.provider, "model": request.model, "error": error.message}));
                         }
                         Err((_, error)) => return Err(error),
