@@ -1750,8 +1750,9 @@ export interface components {
         Workflow_Step: {
             /**
              * @description Models to ask in turn when the model's provider fails for a passing reason (a rate
-             *     limit, an outage, its circuit open), e.g. `["claude-sonnet-4-5", "gemini-2.5-flash"]`;
-             *     each one's provider is told from its name. The step's output says which answered.
+             *     limit, an outage, its circuit open), e.g. `["claude-sonnet-4-5", "ollama/llama3.2"]`:
+             *     `provider/model` (any provider, a configured server too), or a model whose provider
+             *     its name tells. The step's output says which answered.
              */
             fallback?: string[];
             /** @description Unique within the workflow; later steps read the output as `{{id.field}}`. */
