@@ -55,6 +55,23 @@ impl AddressPolicy {
             .any(|allowed| allowed.eq_ignore_ascii_case(host.trim_end_matches('.')))
     }
 
+    /// Of the addresses `host` resolved to, those a connection may be made to: all of them for
+    /// a host the operator allowed by name, else the ones the ranges allow.
+    pub fn keep_allowed(
+        &self,
+        host: &str,
+        resolved: &[std::net::SocketAddr],
+    ) -> Vec<std::net::SocketAddr> {
+        if self.allows_host(host) {
+            return resolved.to_vec();
+        }
+        resolved
+            .iter()
+            .copied()
+            .filter(|socket| self.allows(socket.ip()))
+            .collect()
+    }
+
     /// Whether a connection to `address` may be made.
     pub fn allows(&self, address: IpAddr) -> bool {
         let address = canonical(address);

@@ -610,11 +610,10 @@ impl Email {
                     ))
                 })?
                 .collect();
-        let allowed = resolved
-            .iter()
-            .find(|address| {
-                self.policy.allows_host(&server.host) || self.policy.allows(address.ip())
-            })
+        let allowed = self
+            .policy
+            .keep_allowed(&server.host, &resolved)
+            .first()
             .copied();
         match (allowed, resolved.first()) {
             (Some(address), _) => Ok(address),

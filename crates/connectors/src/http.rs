@@ -527,14 +527,7 @@ impl Resolve for GuardedResolver {
             let host = name.as_str().to_owned();
             let resolved: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if policy.allows_host(&host) {
-                return Ok(Box::new(resolved.into_iter()) as Addrs);
-            }
-            let allowed: Vec<SocketAddr> = resolved
-                .iter()
-                .copied()
-                .filter(|socket| policy.allows(socket.ip()))
-                .collect();
+            let allowed = policy.keep_allowed(&host, &resolved);
             match (allowed.is_empty(), resolved.first()) {
                 (false, _) => Ok(Box::new(allowed.into_iter()) as Addrs),
                 (true, Some(first)) => Err(Box::new(Refused(internal_message(&host, first.ip())))
