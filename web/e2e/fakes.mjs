@@ -65,10 +65,10 @@ const listen = (server) => new Promise((resolve) => server.listen(0, "127.0.0.1"
 /**
  * OpenAI: the model list answers the key `sk-test-good` and refuses any other with OpenAI's own
  * 401; chat completions (for that key) answer with a reply drafted from the prompt and count
- * every call, in `calls`.
+ * every call, in `calls` (the prompts and response formats asked for in `prompts`, `formats`).
  */
 export async function fakeOpenAI() {
-  const state = { calls: 0, prompts: [] };
+  const state = { calls: 0, prompts: [], formats: [] };
   const refuse = (response) => {
     response.writeHead(401, { "content-type": "application/json" });
     response.end(JSON.stringify({ error: { message: "Incorrect API key provided", type: "invalid_request_error", param: null, code: "invalid_api_key" } }));
@@ -91,6 +91,7 @@ export async function fakeOpenAI() {
       state.calls += 1;
       const prompt = asked.messages.at(-1).content;
       state.prompts.push(prompt);
+      state.formats.push(asked.response_format);
       const reply = `Here is the reply:\n\`\`\`json\n${JSON.stringify({ reply: REPLY, tone: "kind" })}\n\`\`\``;
       return send("CreateChatCompletionResponse", {
         id: `chatcmpl-${state.calls}`,

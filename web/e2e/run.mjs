@@ -912,6 +912,12 @@ try {
     assert.equal(await page.getByLabel("AI provider (required)", { exact: true }).textContent(), "{{ trigger.provider }}");
     await provider.getByRole("button", { name: "Fixed value" }).click();
     await map("Prompt (required)", "Write a short, kind reply to this email from ", "read_email: From", "read_email: Body");
+    // The answer's shape, in plain words: one named value later steps can use.
+    const answer = page.getByRole("region", { name: "Answer fields" });
+    await answer.getByLabel("Field name").fill("reply");
+    await answer.getByLabel("What it holds").fill("the reply, without a signature");
+    await answer.getByRole("button", { name: "Add the field" }).click();
+    await answer.getByText("reply · text · the reply, without a signature").waitFor();
     await page.getByRole("button", { name: "Apply" }).click();
     // The model answers with JSON in its text: the next step extracts it.
     await addAtEnd("extract", "Extract JSON from text");
@@ -934,9 +940,8 @@ try {
     await map("Subject (required)", "Re:");
     await page.getByRole("region", { name: "Values from earlier steps" }).getByRole("button", { name: /^read_email: Subject/ }).click();
     assert.equal(await page.getByLabel("Subject (required)", { exact: true }).textContent(), "Re: {{ read_email.subject }}");
-    // A field the extracted JSON will have, typed.
-    await map("Body (required)", "");
-    await page.getByLabel("Body (required)", { exact: true }).pressSequentially("{{ extract_json.reply }}");
+    // The model's answer field, offered by name.
+    await map("Body (required)", "", "ask_ai: Reply");
     await map("Reply to", "", "read_email: Id");
     await page.getByRole("button", { name: "Apply" }).click();
     await card("save_draft").getByText("Save draft in Gmail to {{read_email.from}}").waitFor();
@@ -949,6 +954,12 @@ try {
       ["read_email", "ask_ai", "extract_json", "check"],
     );
     assert.equal(built.steps[3].then[0].inputs.to, "{{ read_email.from }}", "the picker wrote a reference by step id");
+    assert.deepEqual(built.steps[1].output_schema, {
+      type: "object",
+      properties: { reply: { type: "string", description: "the reply, without a signature" } },
+      required: ["reply"],
+    });
+    assert.equal(built.steps[3].then[0].inputs.body, "{{ ask_ai.reply }}");
 
     // A test run: every step turns green; the model is asked once, one draft is saved in the thread.
     await page.getByText("Test input").click();
@@ -963,7 +974,9 @@ try {
     assert.match(google.state.drafts[0], /^In-Reply-To: <order-42@customer\.example>\r$/m);
     assert.match(openai.state.prompts[0], /from ann@customer\.example Hello, my order 42/);
     const drafted = Buffer.from(google.state.drafts[0].split("\r\n\r\n")[1].replaceAll("\r\n", ""), "base64").toString("utf8");
-    assert.equal(drafted, REPLY, "the draft's body is the reply extracted from the model's JSON");
+    assert.equal(drafted, REPLY, "the draft's body is the reply from the model's answer");
+    assert.equal(openai.state.formats[0]?.type, "json_schema", "OpenAI was asked for the answer's shape");
+    assert.deepEqual(openai.state.formats[0]?.json_schema.schema.required, ["reply"]);
 
     // A safe test of the step that writes, with the run's data: what it would send, nothing sent.
     await choose("save_draft");

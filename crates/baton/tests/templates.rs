@@ -41,6 +41,23 @@ fn model_answer() -> Value {
     })
 }
 
+/// The answer to a request: held to its schema's fields when it gives one, as OpenAI's
+/// structured outputs are.
+fn model_answer_for(request: &Value) -> Value {
+    let answer = model_answer();
+    match request
+        .pointer("/response_format/json_schema/schema/properties")
+        .and_then(Value::as_object)
+    {
+        Some(properties) => properties
+            .keys()
+            .map(|name| (name.clone(), answer[name].clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        None => answer,
+    }
+}
+
 fn gmail_message(id: &str) -> Value {
     use base64::Engine;
     let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -110,7 +127,7 @@ async fn answer(calls: Calls, method: Method, uri: Uri, body: Bytes) -> Response
     match (service.as_str(), m, rest.as_str()) {
         ("openai", "POST", "/v1/chat/completions") => ok(json!({
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1764590000, "model": sent["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": model_answer().to_string(), "refusal": null}, "finish_reason": "stop", "logprobs": null}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": model_answer_for(&sent).to_string(), "refusal": null}, "finish_reason": "stop", "logprobs": null}],
             "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}
         })),
         ("gmail", "GET", path) if path.starts_with("/gmail/v1/users/me/messages/") => {

@@ -96,6 +96,7 @@ fn request(provider: &str, model: &str, key: Option<&str>) -> LlmRequest {
         temperature: Some(0.2),
         max_tokens: Some(300),
         json: false,
+        schema: None,
         idempotency_key: "exec:step_2".into(),
         secret: key.map(|key| Secret(json!({"api_key": key}))),
         price: None,
@@ -124,6 +125,15 @@ fn openai_error(status: StatusCode, kind: &str, message: &str) -> Response {
         Json(json!({"error": {"message": message, "type": kind, "param": null, "code": kind}})),
     )
         .into_response()
+}
+
+/// Providers whose one provider (set by `set`) is a fake at `route`, checked by nothing.
+async fn provider_at(route: &str, set: fn(&mut ProviderSettings, String)) -> (Providers, Fake) {
+    let fake = Fake::default();
+    let base = serve(route, fake.clone(), no_check).await;
+    let mut settings = ProviderSettings::default();
+    set(&mut settings, base);
+    (Providers::new(settings), fake)
 }
 
 async fn openai() -> (Providers, Fake) {
@@ -204,6 +214,175 @@ async fn openai_is_asked_for_json_when_the_step_wants_json() {
         body["messages"].as_array().unwrap().len(),
         1,
         "no system message"
+    );
+}
+
+fn draft_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"draft": {"type": "string"}, "urgent": {"type": "boolean"}},
+        "required": ["draft", "urgent"]
+    })
+}
+
+fn structured(provider: &str, model: &str, key: Option<&str>) -> LlmRequest {
+    let mut asked = request(provider, model, key);
+    asked.json = true;
+    asked.schema = Some(draft_schema());
+    asked
+}
+
+#[tokio::test]
+async fn each_provider_is_asked_for_the_output_schema_in_its_own_way() {
+    // OpenAI: `json_schema`, strict, checked against its published request format.
+    let (providers, fake) = openai().await;
+    fake.reply(
+        Json(completion(
+            "{\"draft\": \"Hello\", \"urgent\": false}",
+            "gpt-4o",
+        ))
+        .into_response(),
+    );
+    let answer = providers
+        .complete(structured("openai", "gpt-4o", Some("sk-test-1")))
+        .await
+        .unwrap();
+    assert_eq!(answer.text, "{\"draft\": \"Hello\", \"urgent\": false}");
+    let (_, body) = fake.seen().pop().unwrap();
+    let format = &body["response_format"];
+    assert_eq!(format["type"], "json_schema");
+    assert_eq!(format["json_schema"]["strict"], true);
+    assert_eq!(
+        format["json_schema"]["schema"]["additionalProperties"],
+        false
+    );
+    assert_eq!(
+        format["json_schema"]["schema"]["required"],
+        json!(["draft", "urgent"])
+    );
+
+    // Anthropic: the one tool the model must use, whose input is the answer.
+    let (providers, fake) = provider_at("/v1/messages", |settings, base| {
+        settings.anthropic_base_url = base
+    })
+    .await;
+    fake.reply(
+        Json(json!({
+            "id": "msg_02", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+            "content": [{"type": "tool_use", "id": "toolu_01", "name": "answer", "input": {"draft": "Hello", "urgent": true}}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 500, "output_tokens": 40}
+        }))
+        .into_response(),
+    );
+    let answer = providers
+        .complete(structured(
+            "anthropic",
+            "claude-sonnet-4-5",
+            Some("sk-ant-1"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&answer.text).unwrap(),
+        json!({"draft": "Hello", "urgent": true})
+    );
+    let (_, body) = fake.seen().pop().unwrap();
+    assert_eq!(body["tools"][0]["name"], "answer");
+    assert_eq!(body["tools"][0]["input_schema"], draft_schema());
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "tool", "name": "answer"})
+    );
+    assert_eq!(
+        body["system"], "You answer support email.",
+        "no JSON instruction added"
+    );
+
+    // Gemini: `responseJsonSchema` with the JSON MIME type.
+    let (providers, fake) = provider_at("/v1beta/models/{call}", |settings, base| {
+        settings.gemini_base_url = base
+    })
+    .await;
+    fake.reply(
+        Json(json!({
+            "candidates": [{"content": {"role": "model", "parts": [{"text": "{\"draft\": \"Hi\", \"urgent\": false}"}]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15},
+            "modelVersion": "gemini-2.5-flash"
+        }))
+        .into_response(),
+    );
+    providers
+        .complete(structured("google", "gemini-2.5-flash", Some("AIza-1")))
+        .await
+        .unwrap();
+    let (_, body) = fake.seen().pop().unwrap();
+    assert_eq!(
+        body["generationConfig"]["responseMimeType"],
+        "application/json"
+    );
+    assert_eq!(
+        body["generationConfig"]["responseJsonSchema"],
+        draft_schema()
+    );
+    assert!(
+        body["generationConfig"].get("responseSchema").is_none(),
+        "only one of the two may be set"
+    );
+
+    // Cohere: `json_object` with `json_schema`.
+    let (providers, fake) =
+        provider_at("/v2/chat", |settings, base| settings.cohere_base_url = base).await;
+    fake.reply(
+        Json(json!({
+            "id": "c-2", "finish_reason": "COMPLETE",
+            "message": {"role": "assistant", "content": [{"type": "text", "text": "{\"draft\": \"Hi\", \"urgent\": false}"}]},
+            "usage": {"tokens": {"input_tokens": 10, "output_tokens": 5}}
+        }))
+        .into_response(),
+    );
+    providers
+        .complete(structured("cohere", "command-r-plus", Some("co-1")))
+        .await
+        .unwrap();
+    let (_, body) = fake.seen().pop().unwrap();
+    assert_eq!(
+        body["response_format"],
+        json!({"type": "json_object", "json_schema": draft_schema()})
+    );
+
+    // A compatible server: JSON mode with the schema beside it (llama.cpp holds the answer to
+    // it), and the schema in the system message for the servers that do not.
+    let local = Fake::default();
+    let local_base = serve("/v1/chat/completions", local.clone(), check_openai).await;
+    let providers = Providers::new(ProviderSettings {
+        compatible: [("local".to_owned(), format!("{local_base}/v1"))].into(),
+        ..ProviderSettings::default()
+    });
+    local.reply(
+        Json(completion(
+            "{\"draft\": \"Hi\", \"urgent\": false}",
+            "smollm2",
+        ))
+        .into_response(),
+    );
+    providers
+        .complete(structured("local", "smollm2", None))
+        .await
+        .unwrap();
+    let (_, body) = local.seen().pop().unwrap();
+    assert_eq!(
+        body["response_format"],
+        json!({"type": "json_object", "schema": draft_schema()})
+    );
+    let system = body["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.starts_with("You answer support email.\n\nAnswer with one JSON object only"),
+        "{system}"
+    );
+    assert!(
+        system.contains("\"required\":[\"draft\",\"urgent\"]"),
+        "{system}"
     );
 }
 
@@ -296,12 +475,10 @@ async fn openai_failures_are_classified_for_the_retry_policy() {
 
 #[tokio::test]
 async fn anthropic_answers_through_the_messages_api() {
-    let fake = Fake::default();
-    let base = serve("/v1/messages", fake.clone(), no_check).await;
-    let providers = Providers::new(ProviderSettings {
-        anthropic_base_url: base,
-        ..ProviderSettings::default()
-    });
+    let (providers, fake) = provider_at("/v1/messages", |settings, base| {
+        settings.anthropic_base_url = base
+    })
+    .await;
     fake.reply(
         Json(json!({
             "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
@@ -349,12 +526,10 @@ async fn anthropic_answers_through_the_messages_api() {
 
 #[tokio::test]
 async fn gemini_answers_through_generate_content() {
-    let fake = Fake::default();
-    let base = serve("/v1beta/models/{call}", fake.clone(), no_check).await;
-    let providers = Providers::new(ProviderSettings {
-        gemini_base_url: base,
-        ..ProviderSettings::default()
-    });
+    let (providers, fake) = provider_at("/v1beta/models/{call}", |settings, base| {
+        settings.gemini_base_url = base
+    })
+    .await;
     fake.reply(
         Json(json!({
             "candidates": [{"content": {"role": "model", "parts": [{"text": "Ships "}, {"text": "today."}]},
@@ -403,12 +578,8 @@ async fn gemini_answers_through_generate_content() {
 
 #[tokio::test]
 async fn cohere_answers_through_chat_v2() {
-    let fake = Fake::default();
-    let base = serve("/v2/chat", fake.clone(), no_check).await;
-    let providers = Providers::new(ProviderSettings {
-        cohere_base_url: base,
-        ..ProviderSettings::default()
-    });
+    let (providers, fake) =
+        provider_at("/v2/chat", |settings, base| settings.cohere_base_url = base).await;
     fake.reply(
         Json(json!({
             "id": "c-1", "finish_reason": "COMPLETE",

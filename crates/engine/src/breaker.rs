@@ -81,8 +81,9 @@ impl Breakers {
                 let wait = until - now;
                 return Permit::Refused {
                     message: format!(
-                        "{service} asked Baton to slow down; the next call goes in {} s",
-                        wait.as_secs().max(1)
+                        "{service} asked Baton to slow down; the next call goes in {} s ({})",
+                        wait.as_secs().max(1),
+                        clock(wait)
                     ),
                     retry_in: wait,
                 };
@@ -121,8 +122,9 @@ impl Breakers {
             let wait = until - now;
             return Some((
                 format!(
-                    "{service} asked Baton to slow down; the next call goes in {} s",
-                    wait.as_secs().max(1)
+                    "{service} asked Baton to slow down; the next call goes in {} s ({})",
+                    wait.as_secs().max(1),
+                    clock(wait)
                 ),
                 wait,
             ));
@@ -142,8 +144,9 @@ impl Breakers {
                 let left = settings.cool_down.saturating_sub(now.duration_since(since));
                 Some((
                     format!(
-                        "{service} has failed {} times in a row, so Baton is pausing calls to it (circuit open); it will try again in {} s",
+                        "{service} has failed {} times in a row, so Baton is pausing calls to it (circuit open until {}); it will try again in {} s",
                         settings.failure_threshold,
+                        clock(left),
                         left.as_secs().max(1)
                     ),
                     left,
@@ -156,8 +159,9 @@ impl Breakers {
                     .min(settings.cool_down);
                 Some((
                     format!(
-                        "{service} is being checked after repeated failures (circuit open); the next call goes in {} s at most",
-                        left.as_secs().max(1)
+                        "{service} is being checked after repeated failures (circuit open); the next call goes in {} s at most ({})",
+                        left.as_secs().max(1),
+                        clock(left)
                     ),
                     left,
                 ))
@@ -218,6 +222,12 @@ impl Breakers {
             Some(Circuit::Open { .. } | Circuit::Probing { .. })
         )
     }
+}
+
+/// The wall-clock time `wait` from now, as a person reads it in a step's record: `10:42:05 UTC`.
+fn clock(wait: Duration) -> String {
+    let at = chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+    at.format("%H:%M:%S UTC").to_string()
 }
 
 #[cfg(test)]

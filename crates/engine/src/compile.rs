@@ -155,6 +155,8 @@ pub enum CompiledKind {
         temperature: Option<f64>,
         max_tokens: Option<u32>,
         json: bool,
+        /// The shape the answer must have, when the step gives one.
+        schema: Option<std::sync::Arc<crate::structured::OutputSchema>>,
         inputs: Option<CompiledValue>,
         /// `(provider, model)` to ask in turn after a transient failure.
         fallbacks: Vec<(String, String)>,
@@ -330,7 +332,7 @@ pub fn compile_workflow(
 }
 
 /// `/steps/1/id` → `$.steps[1].id`.
-fn pointer_to_path(pointer: &str) -> String {
+pub(crate) fn pointer_to_path(pointer: &str) -> String {
     let mut path = String::from("$");
     for segment in pointer.split('/').skip(1) {
         let segment = segment.replace("~1", "/").replace("~0", "~");
@@ -589,6 +591,16 @@ impl Compiler<'_> {
                     .inputs
                     .as_ref()
                     .map(|inputs| self.value(inputs, &format!("{path}.inputs"), visible, locals));
+                let schema = llm.output_schema.as_ref().and_then(|schema| {
+                    match crate::structured::OutputSchema::compile(schema) {
+                        Ok(schema) => Some(std::sync::Arc::new(schema)),
+                        Err(message) => {
+                            self.problems
+                                .push(Problem::new(format!("{path}.output_schema"), message));
+                            None
+                        }
+                    }
+                });
                 let mut with_inputs = locals.clone();
                 if inputs.is_some() {
                     with_inputs.insert("inputs".to_owned());
@@ -612,7 +624,8 @@ impl Compiler<'_> {
                     }),
                     temperature: llm.temperature,
                     max_tokens: llm.max_tokens,
-                    json: llm.response_format == Some(ResponseFormat::Json),
+                    json: llm.response_format == Some(ResponseFormat::Json) || schema.is_some(),
+                    schema,
                     inputs,
                     fallbacks: llm
                         .fallback

@@ -19,6 +19,10 @@ pub struct StepError {
     /// token may help.
     #[serde(skip)]
     pub auth: Option<AuthProblem>,
+    /// What the attempt cost before it failed (a model that answered, but not as asked): it
+    /// is billed all the same, so the step's record counts it.
+    #[serde(skip)]
+    pub spent: Option<(baton_core::execution::TokenUsage, baton_core::Usd)>,
 }
 
 /// How a provider refused a credential.
@@ -38,6 +42,7 @@ impl StepError {
             message: message.into(),
             retry_after: None,
             auth: None,
+            spent: None,
         }
     }
 
@@ -47,6 +52,7 @@ impl StepError {
             message: message.into(),
             retry_after: None,
             auth: None,
+            spent: None,
         }
     }
 
@@ -56,6 +62,7 @@ impl StepError {
             message: message.into(),
             retry_after: None,
             auth: None,
+            spent: None,
         }
     }
 
@@ -73,6 +80,16 @@ impl StepError {
             auth: Some(AuthProblem::Revoked),
             ..Self::permanent(message)
         }
+    }
+
+    /// Records what the failed attempt cost.
+    pub fn with_spent(
+        mut self,
+        usage: baton_core::execution::TokenUsage,
+        cost: baton_core::Usd,
+    ) -> Self {
+        self.spent = Some((usage, cost));
+        self
     }
 
     pub fn with_retry_after(mut self, wait: Duration) -> Self {

@@ -20,6 +20,7 @@ pub mod retry;
 pub mod run;
 pub mod schedule;
 mod scope;
+pub mod structured;
 pub mod template;
 pub mod throttle;
 pub mod transform;

@@ -23,6 +23,10 @@ pub struct LlmRequest {
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
     pub json: bool,
+    /// The JSON Schema the answer must match (the step's `output_schema`), asked of the
+    /// provider in its own way; `json` is set with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
     /// Stable across retries and resumes of the same step.
     pub idempotency_key: String,
     /// The organization's credential for the provider (`{"api_key": ...}`), resolved just

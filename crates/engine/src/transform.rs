@@ -72,18 +72,7 @@ pub(crate) fn list<'a>(inputs: &'a Value, name: &str) -> Result<&'a Vec<Value>, 
 /// The first JSON object or array in a text, also inside a Markdown code fence. An object's
 /// fields become the output; an array becomes `{items}`.
 pub fn extract_json(text: &str) -> Result<Value, StepError> {
-    let found = text
-        .char_indices()
-        .filter(|(_, c)| *c == '{' || *c == '[')
-        .find_map(|(start, _)| {
-            let mut stream =
-                serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
-            match stream.next() {
-                Some(Ok(value)) if value.is_object() || value.is_array() => Some(value),
-                _ => None,
-            }
-        });
-    match found {
+    match first_json(text, &['{', '[']) {
         Some(Value::Object(fields)) => Ok(Value::Object(fields)),
         Some(items) => Ok(json!({"items": items})),
         None => {
@@ -99,6 +88,20 @@ pub fn extract_json(text: &str) -> Result<Value, StepError> {
             )))
         }
     }
+}
+
+/// The first JSON value in a text that starts with one of `openers` (`{`, `[`).
+pub(crate) fn first_json(text: &str, openers: &[char]) -> Option<Value> {
+    text.char_indices()
+        .filter(|(_, c)| openers.contains(c))
+        .find_map(|(start, _)| {
+            let mut stream =
+                serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+            match stream.next() {
+                Some(Ok(value)) if value.is_object() || value.is_array() => Some(value),
+                _ => None,
+            }
+        })
 }
 
 /// A jq step's program and the data it runs over (default: all of `inputs` but `program`).

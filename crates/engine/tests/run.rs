@@ -1626,3 +1626,208 @@ async fn a_circuit_opened_in_one_process_holds_back_the_others() {
         .to_owned();
     assert!(message.contains("circuit open"), "{message}");
 }
+
+/// The seed's workflow with the answer's shape given: a model that writes prose around its
+/// JSON, or picks its own keys, no longer breaks `{{step_3.draft}}`.
+fn seed_workflow_with_schema() -> Value {
+    let mut workflow = seed_workflow();
+    workflow["steps"][1]["output_schema"] = json!({
+        "type": "object",
+        "properties": {"draft": {"type": "string", "minLength": 1}},
+        "required": ["draft"]
+    });
+    workflow
+}
+
+#[tokio::test]
+async fn an_answer_in_the_steps_shape_gives_the_step_its_fields() {
+    let harness = Harness::new(gmail()).await;
+    harness.llm.answer(
+        "{\"draft\": \"Dear Ann, your invoice is attached.\"}",
+        100,
+        20,
+    );
+    let (execution, outcome) = harness
+        .start(&seed_workflow_with_schema(), json!({"email_id": "m-1"}))
+        .await;
+    assert_eq!(outcome, Outcome::Completed, "{:?}", execution.error);
+    let asked = &harness.llm.requests()[0];
+    assert!(asked.json);
+    assert_eq!(asked.schema.as_ref().unwrap()["required"], json!(["draft"]));
+    let steps = harness.steps(&execution).await;
+    let output = steps[1].output.clone().unwrap();
+    assert_eq!(output["draft"], "Dear Ann, your invoice is attached.");
+    assert_eq!(
+        output["json"]["draft"],
+        "Dear Ann, your invoice is attached."
+    );
+    assert!(output.get("repaired").is_none());
+    assert_eq!(
+        harness.connectors.calls()[1].inputs["body"],
+        "Dear Ann, your invoice is attached."
+    );
+}
+
+#[tokio::test]
+async fn an_answer_out_of_shape_is_asked_for_again_once_with_what_was_wrong() {
+    let harness = Harness::new(gmail()).await;
+    harness
+        .llm
+        .answer("{\"reply\": \"Dear Ann\"}", 100, 20)
+        .answer("{\"draft\": \"Dear Ann, here it is.\"}", 150, 25);
+    let (execution, outcome) = harness
+        .start(&seed_workflow_with_schema(), json!({"email_id": "m-1"}))
+        .await;
+    assert_eq!(outcome, Outcome::Completed, "{:?}", execution.error);
+    let requests = harness.llm.requests();
+    assert_eq!(requests.len(), 2);
+    let again = &requests[1].prompt;
+    assert!(
+        again.starts_with("Draft a response to this email:\n\nWhere is my invoice?"),
+        "{again}"
+    );
+    assert!(
+        again.contains("{\"reply\": \"Dear Ann\"}"),
+        "the wrong answer is quoted: {again}"
+    );
+    assert!(
+        again.contains("\"draft\" is a required property"),
+        "{again}"
+    );
+    let steps = harness.steps(&execution).await;
+    let output = steps[1].output.clone().unwrap();
+    assert_eq!(output["draft"], "Dear Ann, here it is.");
+    assert!(
+        output["repaired"][0]
+            .as_str()
+            .unwrap()
+            .contains("\"draft\" is a required property")
+    );
+    // Both answers are paid for, and counted.
+    assert_eq!(
+        output["usage"],
+        json!({"input_tokens": 250, "output_tokens": 45})
+    );
+    assert_eq!(steps[1].cost, Usd::from_micros(295));
+    assert_eq!(execution.cost, Usd::from_micros(295));
+}
+
+#[tokio::test]
+async fn an_answer_still_out_of_shape_fails_the_step_saying_why_and_keeps_its_cost() {
+    let harness = Harness::new(gmail()).await;
+    harness
+        .llm
+        .answer("Dear Ann, thank you for writing.", 100, 20)
+        .answer("{\"draft\": \"\"}", 120, 5);
+    let (execution, outcome) = harness
+        .start(&seed_workflow_with_schema(), json!({"email_id": "m-1"}))
+        .await;
+    assert_eq!(outcome, Outcome::Failed);
+    let message = execution.error.clone().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("does not match the step's output_schema"),
+        "{message}"
+    );
+    assert!(
+        message.contains("$.draft"),
+        "the path of what is wrong: {message}"
+    );
+    assert_eq!(
+        harness.llm.requests().len(),
+        2,
+        "asked again once, not more"
+    );
+    let steps = harness.steps(&execution).await;
+    assert_eq!(steps[1].state, StepState::Failed);
+    assert_eq!(
+        steps[1].cost,
+        Usd::from_micros(245),
+        "what the model was paid is kept"
+    );
+    assert_eq!(harness.connectors.count("save_draft"), 0);
+}
+
+#[test]
+fn an_output_schema_that_is_not_an_object_schema_is_refused_at_its_path() {
+    let mut workflow = seed_workflow();
+    workflow["steps"][1]["output_schema"] = json!({"type": "string"});
+    let problems = baton_engine::validate_document(
+        &workflow,
+        &baton_engine::CompileOptions {
+            limits: &Limits::default(),
+            connectors: gmail().as_ref(),
+            extra_providers: &[],
+        },
+    )
+    .unwrap_err();
+    assert_eq!(problems[0].path, "$.steps[1].output_schema", "{problems:?}");
+    assert!(problems[0].message.contains("root must be"), "{problems:?}");
+}
+
+#[tokio::test]
+async fn a_models_step_record_says_why_another_model_answered_and_when_the_circuit_closes() {
+    let harness = Harness::new(gmail()).await;
+    let workflow = json!({"id": "wf_visible", "name": "v", "steps": [
+        {"id": "draft", "type": "llm", "model": "gpt-4o", "prompt": "Reply to Ann",
+         "fallback": ["anthropic/claude-sonnet-4-5"], "retry": {"max_retries": 0}}
+    ]});
+    // OpenAI fails five times in a row (each time Anthropic answers): its circuit opens.
+    for _ in 0..5 {
+        harness
+            .llm
+            .fail(StepError::transient("openai answered HTTP 503: overloaded"))
+            .answer("Dear Ann", 10, 5);
+        let (execution, outcome) = harness.start(&workflow, json!({})).await;
+        assert_eq!(outcome, Outcome::Completed, "{:?}", execution.error);
+        let notes = execution.output.clone().unwrap()["notes"].clone();
+        assert_eq!(
+            notes,
+            json!([
+                "openai/gpt-4o: openai answered HTTP 503: overloaded",
+                "answered by anthropic/claude-sonnet-4-5"
+            ])
+        );
+    }
+    // The sixth run does not call OpenAI; its record says until when, and who answered.
+    harness.llm.answer("Dear Ann, again", 10, 5);
+    let (execution, outcome) = harness.start(&workflow, json!({})).await;
+    assert_eq!(outcome, Outcome::Completed);
+    assert_eq!(harness.llm.requests().len(), 11, "OpenAI was not asked");
+    let notes = execution.output.clone().unwrap()["notes"].clone();
+    let first = notes[0].as_str().unwrap();
+    assert!(
+        first.starts_with("openai/gpt-4o: openai has failed 5 times in a row")
+            && first.contains("circuit open until ")
+            && first.contains(" UTC"),
+        "{first}"
+    );
+    assert_eq!(notes[1], "answered by anthropic/claude-sonnet-4-5");
+}
+
+#[tokio::test]
+async fn a_models_step_record_says_which_attempts_failed_before_it_answered() {
+    let harness = Harness::new(gmail()).await;
+    harness
+        .llm
+        .fail(StepError::transient("openai answered HTTP 429: slow down"))
+        .answer("Dear Ann", 10, 5);
+    let workflow = json!({"id": "wf_retried", "name": "r", "steps": [
+        {"id": "draft", "type": "llm", "model": "gpt-4o", "prompt": "Reply to Ann",
+         "retry": {"max_retries": 1, "base_delay": "100ms"}}
+    ]});
+    let (execution, outcome) = harness.start(&workflow, json!({})).await;
+    assert_eq!(outcome, Outcome::Completed, "{:?}", execution.error);
+    let notes = execution.output.clone().unwrap()["notes"].clone();
+    let first = notes[0].as_str().unwrap();
+    assert!(
+        first.starts_with(
+            "attempt 1 failed: openai answered HTTP 429: slow down; tried again after"
+        ),
+        "{first}"
+    );
+    let steps = harness.steps(&execution).await;
+    assert_eq!(steps[0].attempts, 2);
+}

@@ -23,7 +23,7 @@ import { ApiError, describe } from "../lib/errors";
 import { whatToTry } from "../lib/timeline";
 import { useMayEditWorkflow } from "../shell";
 import { Alert, Button, StateBadge, buttonClass } from "../ui";
-import { available, fieldsOf, outputsOf, problemsByStep, TRANSFORMATIONS, withSamples, type Field } from "./form";
+import { ANSWER_KINDS, answerFields, available, fieldsOf, outputsOf, problemsByStep, TRANSFORMATIONS, withAnswerField, withoutAnswerField, withSamples, type AnswerKind, type Field } from "./form";
 import { layout, type Edge as LaidEdge, type Placed } from "./layout";
 import { StepTest, testable, useLastRun } from "./StepTest";
 import type { Offered } from "./TemplateField";
@@ -1041,6 +1041,19 @@ function StepForm(props: {
           }
         />
       )}
+      {props.step.type === "llm" && (
+        <AnswerFields
+          schema={draft.output_schema}
+          editable={props.editable}
+          change={(schema) =>
+            setDraft((now) => {
+              const next = { ...now, output_schema: schema };
+              if (schema === undefined) delete next.output_schema;
+              return next;
+            })
+          }
+        />
+      )}
       {props.editable && target && props.values.length > 0 && (
         <section aria-label="Values from earlier steps" className="mb-3">
           <h3 className="text-xs font-semibold uppercase text-slate-700">Values from earlier steps</h3>
@@ -1084,6 +1097,78 @@ function StepForm(props: {
       )}
       {props.editable && <Button type="submit">Apply</Button>}
     </form>
+  );
+}
+
+/** The values an AI step's answer must hold, by name: the step's `output_schema` in plain words. */
+function AnswerFields(props: { schema: unknown; editable: boolean; change: (schema: Record<string, unknown> | undefined) => void }) {
+  const fields = answerFields(props.schema);
+  const [name, setName] = useState("");
+  const [kind, setKind] = useState<AnswerKind>("text");
+  const [description, setDescription] = useState("");
+  const valid = /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !fields.some((field) => field.name === name);
+  return (
+    <section aria-label="Answer fields" className="mb-3 rounded-md border border-slate-200 p-2 text-sm">
+      <h3 className="text-xs font-semibold uppercase text-slate-700">Answer fields</h3>
+      <p className="mb-1 text-xs text-slate-600">
+        {fields.length === 0
+          ? "The model answers in free text. Name the values you want from it instead, and later steps can use each one."
+          : "The model answers with these values, checked; asked once more when one is missing or of the wrong kind."}
+      </p>
+      {fields.length > 0 && (
+        <ul className="mb-2 space-y-1">
+          {fields.map((field) => (
+            <li key={field.name} className="flex items-center justify-between gap-2 rounded bg-slate-50 px-2 py-1">
+              <span>
+                <span className="font-medium text-slate-900">{field.name}</span>
+                <span className="text-slate-700">{` · ${field.kind}${field.description ? ` · ${field.description}` : ""}`}</span>
+              </span>
+              {props.editable && (
+                <button type="button" onClick={() => props.change(withoutAnswerField(props.schema, field.name))} className="rounded border border-slate-300 px-1.5 text-xs text-slate-800">
+                  {`Remove ${field.name}`}
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {props.editable && (
+        <div className="grid grid-cols-1 gap-2 sm:grid-cols-3">
+          <label className="block font-medium text-slate-800">
+            Field name
+            <input value={name} onChange={(event) => setName(event.target.value.trim())} placeholder="e.g. reply" className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" />
+          </label>
+          <label className="block font-medium text-slate-800">
+            Kind of value
+            <select value={kind} onChange={(event) => setKind(event.target.value as AnswerKind)} className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5">
+              {ANSWER_KINDS.map((known) => (
+                <option key={known} value={known}>
+                  {known}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label className="block font-medium text-slate-800">
+            What it holds
+            <input value={description} onChange={(event) => setDescription(event.target.value)} placeholder="e.g. the reply, without a signature" className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" />
+          </label>
+          <div className="sm:col-span-3">
+            <Button
+              tone="plain"
+              disabled={!valid}
+              onClick={() => {
+                props.change(withAnswerField(props.schema, { name, kind, description: description.trim() }));
+                setName("");
+                setDescription("");
+              }}
+            >
+              Add the field
+            </Button>
+            {name && !valid && <p className="mt-1 text-xs text-red-800">A name is letters, digits and _, not starting with a digit, and not one already there.</p>}
+          </div>
+        </div>
+      )}
+    </section>
   );
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { available, fieldsOf, outputsOf, problemsByStep, withSamples } from "./form";
+import { answerFields, available, fieldsOf, outputsOf, problemsByStep, withAnswerField, withSamples, withoutAnswerField } from "./form";
 
 describe("fieldsOf", () => {
   it("turns an input schema into labelled fields, required first", () => {
@@ -114,5 +114,41 @@ describe("available, after a run", () => {
       "extract: Reply",
       "extract: Tone",
     ]);
+  });
+});
+
+describe("an AI step's answer fields", () => {
+  it("make an output schema with every field required, and read back", () => {
+    let schema = withAnswerField(undefined, { name: "reply", kind: "text", description: "the reply to send" });
+    schema = withAnswerField(schema, { name: "urgent", kind: "yes/no", description: "" });
+    expect(schema).toEqual({
+      type: "object",
+      properties: { reply: { type: "string", description: "the reply to send" }, urgent: { type: "boolean" } },
+      required: ["reply", "urgent"],
+    });
+    expect(answerFields(schema)).toEqual([
+      { name: "reply", kind: "text", description: "the reply to send" },
+      { name: "urgent", kind: "yes/no", description: "" },
+    ]);
+    // A field changed keeps what its schema said beyond its kind while the kind stays.
+    const bounded = { type: "object", properties: { score: { type: "integer", minimum: 0, maximum: 100 } }, required: ["score"] };
+    expect(withAnswerField(bounded, { name: "score", kind: "whole number", description: "0 to 100" }).properties).toEqual({
+      score: { type: "integer", minimum: 0, maximum: 100, description: "0 to 100" },
+    });
+    expect(withAnswerField(bounded, { name: "score", kind: "text", description: "" }).properties).toEqual({ score: { type: "string" } });
+    expect(withoutAnswerField(schema, "urgent")).toEqual({ type: "object", properties: { reply: { type: "string", description: "the reply to send" } }, required: ["reply"] });
+    expect(withoutAnswerField(withoutAnswerField(schema, "urgent"), "reply")).toBeUndefined();
+  });
+
+  it("are offered to later steps by name", () => {
+    const workflow = {
+      id: "wf",
+      name: "W",
+      steps: [
+        { id: "ask", type: "llm", model: "gpt-4o-mini", prompt: "Hi", output_schema: withAnswerField(undefined, { name: "reply", kind: "text", description: "" }) },
+        { id: "save", type: "transformation", action: "template", inputs: { template: "x" } },
+      ],
+    };
+    expect(available(workflow, "save", {}).map((value) => value.label)).toEqual(["The trigger's data", "ask: Response", "ask: Json", "ask: Reply"]);
   });
 });

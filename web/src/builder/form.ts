@@ -107,7 +107,7 @@ function fieldsOfOutput(step: Step, outputs: Output): string[] {
     case "integration":
       return Object.keys(outputs[`${String(step.service)}/${String(step.action)}`]?.properties ?? {});
     case "llm":
-      return ["response", "json"];
+      return ["response", "json", ...answerFields(step.output_schema).map((field) => field.name)];
     case "transformation":
       if (step.action === "set") return Object.keys((step.inputs ?? {}) as object);
       return TRANSFORMATIONS[String(step.action)]?.gives ?? [""];
@@ -245,3 +245,67 @@ export const TRANSFORMATIONS: Record<string, { label: string; fields: Field[]; s
     gives: [""],
   },
 };
+
+/** A field of an AI step's answer, as the builder offers it: the kinds a person can pick. */
+export type AnswerField = { name: string; kind: AnswerKind; description: string };
+export type AnswerKind = "text" | "number" | "whole number" | "yes/no" | "list of text";
+
+export const ANSWER_KINDS: AnswerKind[] = ["text", "number", "whole number", "yes/no", "list of text"];
+
+const KIND_SCHEMA: Record<AnswerKind, Record<string, unknown>> = {
+  text: { type: "string" },
+  number: { type: "number" },
+  "whole number": { type: "integer" },
+  "yes/no": { type: "boolean" },
+  "list of text": { type: "array", items: { type: "string" } },
+};
+
+function kindOf(property: Record<string, unknown>): AnswerKind {
+  switch (property.type) {
+    case "number":
+      return "number";
+    case "integer":
+      return "whole number";
+    case "boolean":
+      return "yes/no";
+    case "array":
+      return "list of text";
+    default:
+      return "text";
+  }
+}
+
+/** The fields an AI step's `output_schema` asks for, in its order. */
+export function answerFields(schema: unknown): AnswerField[] {
+  const properties = (schema as { properties?: Record<string, Record<string, unknown>> } | undefined)?.properties ?? {};
+  return Object.entries(properties).map(([name, property]) => ({
+    name,
+    kind: kindOf(property ?? {}),
+    description: typeof property?.description === "string" ? property.description : "",
+  }));
+}
+
+/**
+ * The schema with `field` added (or replaced, by name): every field required, so each provider
+ * can hold the model to it strictly. What a field's schema said beyond its kind is kept when the
+ * kind stays the same.
+ */
+export function withAnswerField(schema: unknown, field: AnswerField): Record<string, unknown> {
+  const current = (schema ?? {}) as { properties?: Record<string, Record<string, unknown>> };
+  const before = current.properties?.[field.name];
+  const kept = before && kindOf(before) === field.kind ? before : {};
+  const property: Record<string, unknown> = { ...kept, ...KIND_SCHEMA[field.kind] };
+  if (field.description) property.description = field.description;
+  else delete property.description;
+  const properties = { ...(current.properties ?? {}), [field.name]: property };
+  return { ...current, type: "object", properties, required: Object.keys(properties) };
+}
+
+/** The schema without the field `name`; nothing when no field is left. */
+export function withoutAnswerField(schema: unknown, name: string): Record<string, unknown> | undefined {
+  const current = (schema ?? {}) as { properties?: Record<string, unknown>; required?: string[] };
+  const properties = { ...(current.properties ?? {}) };
+  delete properties[name];
+  if (Object.keys(properties).length === 0) return undefined;
+  return { ...current, properties, required: (current.required ?? []).filter((kept) => kept !== name) };
+}

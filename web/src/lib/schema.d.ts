@@ -1772,6 +1772,14 @@ export interface components {
             on_error?: ("fail" | "continue") | {
                 fallback: components["schemas"]["Workflow_Step"][];
             };
+            /**
+             * @description A JSON Schema (its root an object) the answer must match, e.g. `{"type": "object",
+             *     "properties": {"draft": {"type": "string"}}, "required": ["draft"]}`. Each provider is
+             *     asked in its own way to answer in that shape; the answer is checked, and asked for once
+             *     more with what was wrong when it does not match. Its fields are then the step's own
+             *     (`{{step.draft}}`) and under `json` (`{{step.json.draft}}`).
+             */
+            output_schema?: unknown;
             /** @description The user message; a template. */
             prompt: string;
             /** @description `openai`, `anthropic`, `google`, `cohere`, or the id of an OpenAI-compatible server. */

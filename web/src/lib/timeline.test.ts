@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { timeline, whatToTry } from "./timeline";
+import { notesOf, timeline, whatToTry } from "./timeline";
 
 const step = (id: string, state = "COMPLETED") => ({ id, state, error: null, duration_ms: 5 });
 
@@ -49,5 +49,24 @@ describe("whatToTry", () => {
     expect(whatToTry({ class: "permanent", message: "the AI budget of $5.00 for this month is spent" })).toContain("Settings");
     expect(whatToTry({ class: "transient", message: "connection reset" })).toBe("This looks temporary. Retry the run.");
     expect(whatToTry({ class: "permanent", message: "bad value" })).toContain("resume from the failed step");
+  });
+});
+
+describe("notesOf", () => {
+  it("says what happened on the way to a model's answer", () => {
+    expect(
+      notesOf({
+        response: "Dear Ann",
+        notes: ["openai/gpt-4o: openai has failed 5 times in a row (circuit open until 10:42:05 UTC)", "answered by anthropic/claude-sonnet-4-5"],
+        repaired: ['$: "draft" is a required property'],
+      }),
+    ).toEqual([
+      "openai/gpt-4o: openai has failed 5 times in a row (circuit open until 10:42:05 UTC)",
+      "answered by anthropic/claude-sonnet-4-5",
+      'asked again for the answer\'s shape: $: "draft" is a required property',
+    ]);
+    expect(notesOf({ draft_id: "r-1" })).toEqual([]);
+    expect(notesOf(["a list"])).toEqual([]);
+    expect(notesOf(null)).toEqual([]);
   });
 });

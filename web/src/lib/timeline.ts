@@ -89,3 +89,18 @@ export function whatToTry(error: { message?: string; class?: string } | null): s
   if (error.class === "system") return "Baton itself had a problem (its database or memory). Tell your admin, then retry.";
   return "Fix the step's settings in the builder (Fix it in the builder), save, then resume from the failed step.";
 }
+
+/**
+ * What happened on the way to a model's answer, in words, from its output: earlier attempts,
+ * models that failed (an open circuit with until when) and which answered, and an answer asked
+ * for again because it did not have the step's shape.
+ */
+export function notesOf(output: unknown): string[] {
+  if (!output || typeof output !== "object" || Array.isArray(output)) return [];
+  const { notes, repaired } = output as { notes?: unknown; repaired?: unknown };
+  const said = Array.isArray(notes) ? notes.filter((note): note is string => typeof note === "string") : [];
+  if (Array.isArray(repaired) && repaired.length > 0) {
+    said.push(`asked again for the answer's shape: ${repaired.filter((problem) => typeof problem === "string").join("; ")}`);
+  }
+  return said;
+}

@@ -5,7 +5,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams, useSearchParams } from "react-router";
 import { api } from "../lib/api";
 import { describe } from "../lib/errors";
-import { timeline, whatToTry, type Entry } from "../lib/timeline";
+import { notesOf, timeline, whatToTry, type Entry } from "../lib/timeline";
 import { useMayEdit } from "../shell";
 import { Alert, Button, StateBadge } from "../ui";
 
@@ -285,6 +285,7 @@ function Timeline({ entries }: { entries: Entry<Step>[] }) {
 function StepCard({ name, step }: { name: string; step: Step }) {
   const tokens = step.usage.input_tokens + step.usage.output_tokens;
   const advice = step.state === "FAILED" ? whatToTry(step.error) : null;
+  const notes = notesOf(step.output);
   return (
     <li className="rounded-lg bg-white p-3 ring-1 ring-slate-200" aria-label={`Step ${name}`}>
       <div className="flex flex-wrap items-center justify-between gap-2">
@@ -302,6 +303,13 @@ function StepCard({ name, step }: { name: string; step: Step }) {
       </div>
       {step.error?.message && <p className="mt-2 text-sm text-red-800">{step.error.message}</p>}
       {advice && <p className="mt-1 text-sm text-slate-800">What to try: {advice}</p>}
+      {notes.length > 0 && (
+        <ul aria-label="What happened" className="mt-2 list-disc space-y-0.5 pl-5 text-sm text-amber-900">
+          {notes.map((note) => (
+            <li key={note}>{note}</li>
+          ))}
+        </ul>
+      )}
       <Value label="Input" value={step.input} />
       <Value label="Output" value={step.output} />
     </li>

@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use super::{Answer, api_key, exchange, tokens};
 
 pub(super) const VERSION: &str = "2023-06-01";
+/// The tool whose input is a structured answer.
+const ANSWER_TOOL: &str = "answer";
 /// Anthropic requires `max_tokens`; this is used when the step sets none.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
 
@@ -18,7 +20,16 @@ pub(super) fn body(request: &LlmRequest) -> Value {
         "messages": [{"role": "user", "content": request.prompt}],
     });
     let mut system = request.system.clone().unwrap_or_default();
-    if request.json {
+    if let Some(schema) = &request.schema {
+        // The Messages API holds a tool's input to its schema: the answer is the input of
+        // the one tool the model must use.
+        body["tools"] = json!([{
+            "name": ANSWER_TOOL,
+            "description": "Give your answer, in the shape asked for.",
+            "input_schema": schema,
+        }]);
+        body["tool_choice"] = json!({"type": "tool", "name": ANSWER_TOOL});
+    } else if request.json {
         // The Messages API has no JSON switch: ask for it.
         if !system.is_empty() {
             system.push_str("\n\n");
@@ -52,11 +63,18 @@ pub(super) async fn complete(
     let blocks = answer["content"]
         .as_array()
         .ok_or_else(|| StepError::transient("anthropic's answer has no content"))?;
-    let text: String = blocks
+    let answered = blocks
         .iter()
-        .filter(|block| block["type"] == "text")
-        .filter_map(|block| block["text"].as_str())
-        .collect();
+        .find(|block| block["type"] == "tool_use" && block["name"] == ANSWER_TOOL)
+        .filter(|_| request.schema.is_some());
+    let text: String = match answered {
+        Some(block) => block["input"].to_string(),
+        None => blocks
+            .iter()
+            .filter(|block| block["type"] == "text")
+            .filter_map(|block| block["text"].as_str())
+            .collect(),
+    };
     Ok(Answer {
         text,
         model: answer["model"]

@@ -5,10 +5,10 @@ use baton_engine::StepError;
 use baton_engine::provider::LlmRequest;
 use serde_json::Value;
 
-use super::{Answer, api_key, chat_body, exchange, tokens};
+use super::{Answer, Dialect, api_key, chat_body, exchange, tokens};
 
 pub(super) fn body(request: &LlmRequest) -> Value {
-    chat_body(request, "max_tokens")
+    chat_body(request, "max_tokens", Dialect::Cohere)
 }
 
 pub(super) async fn complete(

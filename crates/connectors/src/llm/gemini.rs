@@ -25,6 +25,10 @@ pub(super) fn body(request: &LlmRequest) -> Value {
     if request.json {
         config.insert("responseMimeType".into(), json!("application/json"));
     }
+    if let Some(schema) = &request.schema {
+        // JSON Schema as it is (the `Schema` of `responseSchema` is OpenAPI's subset).
+        config.insert("responseJsonSchema".into(), schema.clone());
+    }
     if !config.is_empty() {
         body["generationConfig"] = Value::Object(config);
     }

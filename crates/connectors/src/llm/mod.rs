@@ -169,11 +169,32 @@ fn failure(
     }
 }
 
+/// Whose rules a chat request in OpenAI's shape follows for JSON answers.
+#[derive(Clone, Copy, PartialEq)]
+enum Dialect {
+    /// OpenAI's own API: `json_schema`, strict when the schema allows it.
+    OpenAi,
+    /// OpenAI-compatible servers: `json_object` with the schema beside it (llama.cpp and its
+    /// Python server hold the answer to it; the others ignore it), and the schema in the
+    /// system message for every server.
+    Compatible,
+    /// Cohere's v2 chat: `json_object` with `json_schema`.
+    Cohere,
+}
+
 /// A chat request in the shape OpenAI and Cohere share: the system and user messages, the
-/// temperature, the answer's length under `max_tokens_field`, and JSON mode.
-fn chat_body(request: &LlmRequest, max_tokens_field: &str) -> Value {
+/// temperature, the answer's length under `max_tokens_field`, and JSON mode or the schema.
+fn chat_body(request: &LlmRequest, max_tokens_field: &str, dialect: Dialect) -> Value {
     let mut messages = Vec::new();
-    if let Some(system) = &request.system {
+    let mut system = request.system.clone();
+    if let (Some(schema), Dialect::Compatible) = (&request.schema, dialect) {
+        let instructions = schema_instructions(schema);
+        system = Some(match system {
+            Some(system) => format!("{system}\n\n{instructions}"),
+            None => instructions,
+        });
+    }
+    if let Some(system) = &system {
         messages.push(serde_json::json!({"role": "system", "content": system}));
     }
     messages.push(serde_json::json!({"role": "user", "content": request.prompt}));
@@ -184,10 +205,26 @@ fn chat_body(request: &LlmRequest, max_tokens_field: &str) -> Value {
     if let Some(max_tokens) = request.max_tokens {
         body[max_tokens_field] = serde_json::json!(max_tokens);
     }
-    if request.json {
-        body["response_format"] = serde_json::json!({"type": "json_object"});
-    }
+    body["response_format"] = match (&request.schema, dialect) {
+        (Some(schema), Dialect::OpenAi) => openai::json_schema_format(schema),
+        (Some(schema), Dialect::Compatible) => {
+            serde_json::json!({"type": "json_object", "schema": schema})
+        }
+        (Some(schema), Dialect::Cohere) => {
+            serde_json::json!({"type": "json_object", "json_schema": schema})
+        }
+        (None, _) if request.json => serde_json::json!({"type": "json_object"}),
+        (None, _) => return body,
+    };
     body
+}
+
+/// The schema in words, for a model no API holds to it.
+fn schema_instructions(schema: &Value) -> String {
+    format!(
+        "Answer with one JSON object only, and nothing else, matching this JSON Schema:\n{}",
+        serde_json::to_string(schema).unwrap_or_default()
+    )
 }
 
 fn tokens(value: Option<&Value>) -> i64 {

@@ -6,7 +6,7 @@ use baton_engine::StepError;
 use baton_engine::provider::LlmRequest;
 use serde_json::Value;
 
-use super::{Answer, api_key, chat_body, exchange, tokens};
+use super::{Answer, Dialect, api_key, chat_body, exchange, tokens};
 
 /// How OpenAI's own API takes the answer's length (`max_tokens` is deprecated there, and
 /// refused by its reasoning models).
@@ -27,7 +27,7 @@ pub(super) async fn complete(
         base,
         Some(key),
         request,
-        MAX_TOKENS_OPENAI,
+        (MAX_TOKENS_OPENAI, Dialect::OpenAi),
     )
     .await
 }
@@ -45,7 +45,15 @@ pub(super) async fn complete_compatible(
         .secret
         .as_ref()
         .and_then(|secret| secret.text("api_key"));
-    chat(client, provider, base, key, request, MAX_TOKENS_COMPATIBLE).await
+    chat(
+        client,
+        provider,
+        base,
+        key,
+        request,
+        (MAX_TOKENS_COMPATIBLE, Dialect::Compatible),
+    )
+    .await
 }
 
 async fn chat(
@@ -54,12 +62,12 @@ async fn chat(
     base: &str,
     key: Option<&str>,
     request: &LlmRequest,
-    max_tokens_field: &str,
+    (max_tokens_field, dialect): (&str, Dialect),
 ) -> Result<Answer, StepError> {
     // The request body, as `CreateChatCompletionRequest` describes it.
     let mut call = client
         .post(format!("{}/chat/completions", base.trim_end_matches('/')))
-        .json(&chat_body(request, max_tokens_field));
+        .json(&chat_body(request, max_tokens_field, dialect));
     if let Some(key) = key {
         call = call.bearer_auth(key);
     }
@@ -87,4 +95,102 @@ async fn chat(
             output_tokens: tokens(answer.pointer("/usage/completion_tokens")),
         },
     })
+}
+
+/// OpenAI's `response_format` for a schema: `json_schema`, strict (the answer held to the
+/// schema exactly) when the schema is one strict mode takes: every object closed
+/// (`additionalProperties` false, which is added where unsaid) with all its properties
+/// required. Otherwise the schema guides the model and Baton's own check holds it.
+pub(super) fn json_schema_format(schema: &Value) -> Value {
+    let mut closed = schema.clone();
+    let strict = close_objects(&mut closed);
+    serde_json::json!({
+        "type": "json_schema",
+        "json_schema": {
+            "name": "answer",
+            "schema": if strict { closed } else { schema.clone() },
+            "strict": strict,
+        }
+    })
+}
+
+/// Closes every object in a schema that does not say otherwise; whether strict mode takes it.
+fn close_objects(schema: &mut Value) -> bool {
+    let Value::Object(fields) = schema else {
+        return true;
+    };
+    let mut strict = true;
+    if fields.get("type") == Some(&Value::String("object".into()))
+        || fields.contains_key("properties")
+    {
+        match fields.get("additionalProperties") {
+            None => {
+                fields.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            Some(Value::Bool(false)) => {}
+            Some(_) => strict = false,
+        }
+        let required: Vec<&str> = fields
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|names| names.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if let Some(properties) = fields.get("properties").and_then(Value::as_object)
+            && properties
+                .keys()
+                .any(|name| !required.contains(&name.as_str()))
+        {
+            strict = false;
+        }
+    }
+    // Every child is closed, whether or not an earlier one already made it not strict.
+    for (name, value) in fields.iter_mut() {
+        let children: Vec<&mut Value> = match (name.as_str(), value) {
+            ("properties" | "$defs" | "definitions", Value::Object(children)) => {
+                children.values_mut().collect()
+            }
+            ("items", child) => vec![child],
+            ("anyOf" | "allOf" | "oneOf" | "prefixItems", Value::Array(children)) => {
+                children.iter_mut().collect()
+            }
+            _ => Vec::new(),
+        };
+        for child in children {
+            strict &= close_objects(child);
+        }
+    }
+    strict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_schema_with_every_field_required_is_sent_strict_and_closed() {
+        let format = json_schema_format(&json!({
+            "type": "object",
+            "properties": {
+                "draft": {"type": "string"},
+                "lines": {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}}
+            },
+            "required": ["draft", "lines"]
+        }));
+        assert_eq!(format["json_schema"]["strict"], true);
+        let schema = &format["json_schema"]["schema"];
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(
+            schema["properties"]["lines"]["items"]["additionalProperties"],
+            false
+        );
+    }
+
+    #[test]
+    fn a_schema_with_optional_fields_is_sent_as_written_and_not_strict() {
+        let schema = json!({"type": "object", "properties": {"draft": {"type": "string"}, "note": {"type": "string"}}, "required": ["draft"]});
+        let format = json_schema_format(&schema);
+        assert_eq!(format["json_schema"]["strict"], false);
+        assert_eq!(format["json_schema"]["schema"], schema);
+    }
 }

@@ -95,6 +95,13 @@ pub struct LlmStep {
     /// `json` asks the model for a JSON object and parses it into the output's `json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<ResponseFormat>,
+    /// A JSON Schema (its root an object) the answer must match, e.g. `{"type": "object",
+    /// "properties": {"draft": {"type": "string"}}, "required": ["draft"]}`. Each provider is
+    /// asked in its own way to answer in that shape; the answer is checked, and asked for once
+    /// more with what was wrong when it does not match. Its fields are then the step's own
+    /// (`{{step.draft}}`) and under `json` (`{{step.json.draft}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
     /// Extra values for the prompt's templates, available as `{{inputs.name}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<Value>,

@@ -19,12 +19,18 @@ use crate::error::StepError;
 use crate::provider::LlmRequest;
 use crate::retry::Decision;
 use crate::scope::Scope;
+use crate::structured::{OutputSchema, repair_prompt};
 use crate::transform;
 
 /// A call, its inputs rendered, ready to attempt.
 pub(super) enum Prepared {
-    /// The request, and the `(provider, model)` fallbacks to ask in turn.
-    Llm(LlmRequest, Vec<(String, String)>),
+    /// The request, the `(provider, model)` fallbacks to ask in turn, and the shape the
+    /// answer must have.
+    Llm(
+        LlmRequest,
+        Vec<(String, String)>,
+        Option<std::sync::Arc<OutputSchema>>,
+    ),
     Integration(ActionCall),
     Transformation {
         action: TransformAction,
@@ -88,6 +94,8 @@ impl Run<'_> {
         // A transformation acts on nothing outside the execution: if the process dies during
         // one, running it again is harmless, so only its result is checkpointed.
         let side_effects = matches!(prepared, Prepared::Llm(..) | Prepared::Integration(_));
+        // Why earlier attempts failed, for a model's step record once one succeeds.
+        let mut retried: Vec<Value> = Vec::new();
         loop {
             if let Prepared::Integration(call) = &prepared {
                 // Over the service's limit until a window far off: the execution waits for it,
@@ -150,9 +158,17 @@ impl Run<'_> {
                 self.check_output_size(&performed.output)
                     .map(|()| performed)
             }) {
-                Ok(performed) => {
-                    run.usage = performed.usage;
-                    run.cost = performed.cost;
+                Ok(mut performed) => {
+                    run.usage += performed.usage;
+                    run.cost += performed.cost;
+                    if let (Prepared::Llm(..), false) = (&prepared, retried.is_empty()) {
+                        let later = performed.output["notes"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                        retried.extend(later);
+                        performed.output["notes"] = Value::Array(retried);
+                    }
                     self.finish(
                         &mut run,
                         StepState::Completed,
@@ -165,6 +181,10 @@ impl Run<'_> {
                 }
                 Err(error) => error,
             };
+            if let Some((usage, cost)) = error.spent {
+                run.usage += usage;
+                run.cost += cost;
+            }
             let decision = if self.one_attempt {
                 Decision::GiveUp
             } else {
@@ -173,7 +193,20 @@ impl Run<'_> {
             };
             match decision {
                 Decision::RetryAfter(wait) => {
-                    tracing::debug!(step = key, attempt = run.attempts, ?wait, error = %error.message, "retrying");
+                    tracing::info!(
+                        execution = %self.execution.id,
+                        step = key,
+                        attempt = run.attempts,
+                        wait_ms = wait.as_millis() as u64,
+                        error = %error.message,
+                        "a step's attempt failed for a passing reason: trying again"
+                    );
+                    retried.push(json!(format!(
+                        "attempt {} failed: {}; tried again after {}",
+                        run.attempts,
+                        error.message,
+                        DurationSpec::new(wait)
+                    )));
                     run.error = Some(error.to_json(key, run.attempts as u32));
                     self.checkpoint(&run).await?;
                     tokio::select! {
@@ -232,6 +265,7 @@ impl Run<'_> {
                 temperature,
                 max_tokens,
                 json,
+                schema,
                 inputs,
                 fallbacks,
             } => {
@@ -258,11 +292,15 @@ impl Run<'_> {
                     temperature: *temperature,
                     max_tokens: *max_tokens,
                     json: *json,
+                    schema: schema.as_ref().map(|schema| schema.schema().clone()),
                     idempotency_key: self.idempotency_key(key),
                     secret: None,
                     price: None,
                 };
-                Ok((Prepared::Llm(request, fallbacks.clone()), input))
+                Ok((
+                    Prepared::Llm(request, fallbacks.clone(), schema.clone()),
+                    input,
+                ))
             }
             CompiledKind::Integration {
                 service,
@@ -352,7 +390,7 @@ impl Run<'_> {
             Prepared::Transformation { action, inputs } => transform::apply(*action, inputs)
                 .map(|output| Performed::plain(transform::as_output(output, "result"))),
             Prepared::Calculate(output) => Ok(Performed::plain(output.clone())),
-            Prepared::Llm(first, fallbacks) => {
+            Prepared::Llm(first, fallbacks, schema) => {
                 let started = Instant::now();
                 let mut tried = Vec::new();
                 let candidates = std::iter::once(first.clone()).chain(fallbacks.iter().map(
@@ -398,18 +436,66 @@ impl Run<'_> {
                     "latency_ms": started.elapsed().as_millis() as u64,
                 });
                 if !tried.is_empty() {
+                    // What happened, in the step's record: each model that failed, and which
+                    // answered.
+                    let mut notes: Vec<Value> = tried
+                        .iter()
+                        .map(|failed| {
+                            json!(format!(
+                                "{}/{}: {}",
+                                failed["provider"].as_str().unwrap_or_default(),
+                                failed["model"].as_str().unwrap_or_default(),
+                                failed["error"].as_str().unwrap_or_default()
+                            ))
+                        })
+                        .collect();
+                    notes.push(json!(format!(
+                        "answered by {}/{}",
+                        request.provider, response.model
+                    )));
+                    output["notes"] = Value::Array(notes);
                     output["fell_back_from"] = Value::Array(tried);
                 }
-                if request.json {
-                    let parsed = transform::extract_json(&response.text).map_err(|_| {
-                        StepError::transient("the model was asked for JSON but answered with none")
-                    })?;
-                    output["json"] = parsed;
+                let mut usage = response.usage;
+                let mut cost = response.cost;
+                match schema {
+                    Some(schema) => {
+                        let (value, repaired) = self
+                            .structured(schema, &request, &response, &mut usage, &mut cost)
+                            .await?;
+                        if let Some((problems, text)) = repaired {
+                            output["repaired"] = json!(problems);
+                            output["response"] = json!(text);
+                        }
+                        if let (Value::Object(fields), Value::Object(own)) = (&value, &mut output) {
+                            // The answer's fields are the step's own too, where they do not
+                            // take the place of what every `llm` step says.
+                            for (name, field) in fields {
+                                if !own.contains_key(name) {
+                                    own.insert(name.clone(), field.clone());
+                                }
+                            }
+                        }
+                        output["json"] = value;
+                        output["usage"] = json!({"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens});
+                        output["cost_usd"] = json!(cost);
+                    }
+                    None if request.json => {
+                        let parsed = transform::extract_json(&response.text).map_err(|error| {
+                            StepError::transient(format!(
+                                "the model was asked for JSON but answered with none: {}",
+                                error.message
+                            ))
+                            .with_spent(usage, cost)
+                        })?;
+                        output["json"] = parsed;
+                    }
+                    None => {}
                 }
                 Ok(Performed {
                     output,
-                    usage: response.usage,
-                    cost: response.cost,
+                    usage,
+                    cost,
                 })
             }
             Prepared::Integration(call) => {
@@ -448,6 +534,48 @@ impl Run<'_> {
                 self.record(&call.service, &result);
                 Ok(Performed::plain(transform::as_output(result?, "result")))
             }
+        }
+    }
+
+    /// The answer's value when it matches the step's schema, else the model asked once more
+    /// with what was wrong (its tokens and cost added): the value, and when it was asked
+    /// again, the problems put right and the second answer.
+    async fn structured(
+        &self,
+        schema: &OutputSchema,
+        request: &LlmRequest,
+        response: &crate::provider::LlmResponse,
+        usage: &mut TokenUsage,
+        cost: &mut Usd,
+    ) -> Result<(Value, Option<(Vec<String>, String)>), StepError> {
+        let problems = match schema.check(&response.text) {
+            Ok(value) => return Ok((value, None)),
+            Err(problems) => problems,
+        };
+        tracing::info!(
+            execution = %self.execution.id,
+            provider = %request.provider,
+            model = %request.model,
+            problems = %problems.join("; "),
+            "the answer did not match the step's output schema: asking once more with what was wrong"
+        );
+        let again = LlmRequest {
+            prompt: repair_prompt(&request.prompt, &response.text, &problems),
+            ..request.clone()
+        };
+        let second = match self.ask(again).await {
+            Ok((_, second)) => second,
+            Err((_, error)) => return Err(error.with_spent(*usage, *cost)),
+        };
+        *usage += second.usage;
+        *cost += second.cost;
+        match schema.check(&second.text) {
+            Ok(value) => Ok((value, Some((problems, second.text)))),
+            Err(still) => Err(StepError::permanent(format!(
+                "the model's answer does not match the step's output_schema, also when asked again with what was wrong: {}",
+                still.join("; ")
+            ))
+            .with_spent(*usage, *cost)),
         }
     }
 

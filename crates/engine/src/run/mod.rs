@@ -594,8 +594,9 @@ impl Run<'_> {
                 }
             }),
             idempotency_key: self.idempotency_key(key),
-            usage: TokenUsage::default(),
-            cost: Usd::ZERO,
+            // What earlier attempts cost stays spent, also when a failed step is run again.
+            usage: previous.map_or_else(TokenUsage::default, |run| run.usage),
+            cost: previous.map_or(Usd::ZERO, |run| run.cost),
             started_at: previous
                 .and_then(|run| run.started_at)
                 .or_else(|| Some(Utc::now())),
