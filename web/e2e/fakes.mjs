@@ -62,13 +62,31 @@ const body = (request) =>
 
 const listen = (server) => new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${server.address().port}`)));
 
+/** The workflow the fake model writes when asked to draft one. */
+const DRAFTED = {
+  id: "wf_urgent_mail_to_slack",
+  name: "Urgent mail to Slack",
+  trigger: { type: "poll", service: "gmail", event: "new_email", every: "1m" },
+  steps: [
+    { id: "read", type: "integration", service: "gmail", action: "read_email", inputs: { email_id: "{{trigger.email_id}}" } },
+    {
+      id: "judge",
+      type: "llm",
+      model: "gpt-4o-mini",
+      prompt: "Is this urgent? {{read.body}}",
+      output_schema: { type: "object", properties: { urgent: { type: "boolean" } }, required: ["urgent"] },
+    },
+    { id: "tell", type: "integration", service: "slack", action: "post_message", inputs: { channel: "#support", text: "Urgent: {{read.subject}}" } },
+  ],
+};
+
 /**
  * OpenAI: the model list answers the key `sk-test-good` and refuses any other with OpenAI's own
  * 401; chat completions (for that key) answer with a reply drafted from the prompt and count
  * every call, in `calls` (the prompts and response formats asked for in `prompts`, `formats`).
  */
 export async function fakeOpenAI() {
-  const state = { calls: 0, prompts: [], formats: [] };
+  const state = { calls: 0, prompts: [], formats: [], drafts: 0 };
   const refuse = (response) => {
     response.writeHead(401, { "content-type": "application/json" });
     response.end(JSON.stringify({ error: { message: "Incorrect API key provided", type: "invalid_request_error", param: null, code: "invalid_api_key" } }));
@@ -88,6 +106,18 @@ export async function fakeOpenAI() {
     if (request.url === "/v1/chat/completions" && request.method === "POST") {
       if (!good) return refuse(response);
       const asked = JSON.parse(text);
+      // Asked to write a workflow (a description in words): a draft using Gmail and Slack.
+      if (String(asked.messages[0]?.content ?? "").startsWith("You write workflows for Baton")) {
+        state.drafts += 1;
+        return send("CreateChatCompletionResponse", {
+          id: `chatcmpl-draft-${state.drafts}`,
+          object: "chat.completion",
+          created: Math.floor(Date.now() / 1000),
+          model: asked.model,
+          choices: [{ index: 0, message: { role: "assistant", content: JSON.stringify(DRAFTED), refusal: null }, finish_reason: "stop", logprobs: null }],
+          usage: { prompt_tokens: 9000, completion_tokens: 400, total_tokens: 9400 },
+        });
+      }
       state.calls += 1;
       const prompt = asked.messages.at(-1).content;
       state.prompts.push(prompt);

@@ -1026,6 +1026,27 @@ try {
     await page.getByText("“The draft goes to the sender again”").waitFor();
   });
 
+  await run("describe a workflow in words: the AI's draft is shown with what is left to connect, and opens in the builder", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.getByRole("link", { name: "Workflows" }).click();
+    await page.getByRole("link", { name: "New workflow" }).click();
+    const describeIt = page.getByRole("region", { name: "Describe it" });
+    await describeIt.getByLabel("What should it do?").fill("When an urgent email arrives, tell the team in Slack");
+    await describeIt.getByRole("button", { name: "Write it for me" }).click();
+    const proposal = page.getByRole("region", { name: "Proposed workflow" });
+    await proposal.getByRole("heading", { name: "Urgent mail to Slack" }).waitFor();
+    await proposal.getByText("Read email in Gmail").waitFor();
+    // Gmail and OpenAI are connected (an earlier flow did it); Slack is not.
+    await proposal.getByText("Connect Slack: the workflow uses it and there is no connection yet").waitFor();
+    assert.equal(await proposal.getByText("Connect Gmail").count(), 0);
+    assert.equal(openai.state.drafts, 1);
+    await page.screenshot({ path: join(shots, "describe-it.png") });
+    await proposal.getByRole("button", { name: "Use this draft" }).click();
+    await page.waitForURL(/\/workflows\/wf_urgent_mail_to_slack\/build$/);
+    // The builder shows the drafted steps (as a list on a phone's width).
+    await page.getByText("Post message in Slack to #support").waitFor();
+  });
+
   await run("set the AI budget, make an API key that works until it is revoked", async (page) => {
     await signIn(page, email, "another long password");
     await page.getByRole("link", { name: "Settings" }).click();

@@ -2002,3 +2002,141 @@ async fn a_configured_model_server_can_be_priced() {
         "{body}"
     );
 }
+
+/// An OpenAI stand-in answering chat completions from a script, in order, in OpenAI's format;
+/// what it was asked.
+async fn scripted_openai(
+    answers: &[&str],
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    let script: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>> =
+        std::sync::Arc::new(std::sync::Mutex::new(
+            answers.iter().map(|answer| (*answer).to_owned()).collect(),
+        ));
+    let asked: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let seen = asked.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| async move {
+            seen.lock().unwrap().push(body.clone());
+            let content = script.lock().unwrap().pop_front().unwrap_or_default();
+            axum::Json(serde_json::json!({
+                "id": "chatcmpl-draft", "object": "chat.completion", "created": 1_764_590_000, "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null, "message": {"role": "assistant", "content": content, "refusal": null}}],
+                "usage": {"prompt_tokens": 3000, "completion_tokens": 400, "total_tokens": 3400}
+            }))
+        }),
+    );
+    (serve_locally(app).await, asked)
+}
+
+#[tokio::test]
+async fn a_described_workflow_comes_back_valid_with_what_is_left_to_connect() {
+    let wrong = serde_json::json!({"id": "wf_support", "name": "Support replies", "steps": [
+        {"id": "read", "type": "integration", "service": "gmail", "action": "fetch_mail", "inputs": {"email_id": "{{trigger.email_id}}"}}
+    ]});
+    let right = serde_json::json!({"id": "wf_support", "name": "Support replies",
+        "trigger": {"type": "poll", "service": "gmail", "event": "new_email", "every": "1m"},
+        "steps": [
+        {"id": "read", "type": "integration", "service": "gmail", "action": "read_email", "inputs": {"email_id": "{{trigger.email_id}}"}},
+        {"id": "reply", "type": "llm", "model": "gpt-4o-mini", "prompt": "Reply to: {{read.body}}",
+         "output_schema": {"type": "object", "properties": {"reply": {"type": "string"}}, "required": ["reply"]}},
+        {"id": "save", "type": "integration", "service": "gmail", "action": "save_draft", "inputs": {"to": "{{read.from}}", "subject": "Re: {{read.subject}}", "body": "{{reply.reply}}"}}
+    ]});
+    let (openai, asked) = scripted_openai(&[
+        &format!("Here you go:\n```json\n{wrong}\n```"),
+        &right.to_string(),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("OPENAI_BASE_URL", format!("http://{openai}/v1"));
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+
+    // With no AI provider connected there is no model to ask: it says what to do.
+    let (status, refused) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/draft",
+        serde_json::json!({"description": "Draft a reply to every support email"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["details"][0]["path"], "$.model");
+    assert!(
+        refused["error"]["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("connect an AI provider")
+    );
+
+    let (status, _) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/credentials",
+        serde_json::json!({"service": "openai", "name": "main", "secret": {"api_key": "sk-draft"}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, drafted) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/draft",
+        serde_json::json!({"description": "Draft a reply to every support email"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{drafted}");
+    assert_eq!(drafted["workflow"], right, "the valid second answer");
+    assert_eq!(drafted["model"], "gpt-4o-mini");
+    assert!(
+        drafted["repaired"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("$.steps[0].action: service \"gmail\" has no action \"fetch_mail\""),
+        "{drafted}"
+    );
+    assert_eq!(
+        drafted["to_configure"],
+        serde_json::json!([{"service": "gmail", "name": "Gmail", "message": "Connect Gmail: the workflow uses it and there is no connection yet"}]),
+        "OpenAI is connected; Gmail is not"
+    );
+    assert_eq!(
+        drafted["usage"],
+        serde_json::json!({"input_tokens": 6000, "output_tokens": 800})
+    );
+
+    // The model was given the DSL's schema and the catalogue, and asked again with the problem.
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 2);
+    let system = asked[0]["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("\"sub_workflow\"")
+            && system.contains("- gmail (Gmail): read_email(email_id*)"),
+        "{system}"
+    );
+    assert_eq!(
+        asked[0]["response_format"],
+        serde_json::json!({"type": "json_object"})
+    );
+    let again = asked[1]["messages"][1]["content"].as_str().unwrap();
+    assert!(again.contains("has no action \"fetch_mail\""), "{again}");
+
+    // Nothing was saved, and both calls count in the month's AI spend.
+    let (_, list) = api(
+        &server.base,
+        &cookie,
+        "GET",
+        "/api/v1/workflows",
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    assert!(drafted["cost_usd"].as_f64().unwrap() > 0.0, "{drafted}");
+    assert_eq!(server.stop("TERM").await, 0);
+}

@@ -92,6 +92,7 @@ fn request(provider: &str, model: &str, key: Option<&str>) -> LlmRequest {
         provider: provider.into(),
         model: model.into(),
         system: Some("You answer support email.".into()),
+        turns: Vec::new(),
         prompt: "Draft a reply to: where is my order?".into(),
         temperature: Some(0.2),
         max_tokens: Some(300),

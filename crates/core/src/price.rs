@@ -33,6 +33,30 @@ pub struct ModelPrice {
     pub price: Price,
 }
 
+/// One model call made outside a workflow's run (a drafted workflow, a gateway request),
+/// counted in the organization's spend like a step's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AiCall {
+    pub org_id: crate::OrgId,
+    /// What made it: `draft` or `gateway`.
+    pub source: String,
+    /// The API key that asked, for gateway calls.
+    pub api_key_id: Option<crate::ApiKeyId>,
+    pub provider: String,
+    pub model: String,
+    pub usage: TokenUsage,
+    pub cost: Usd,
+}
+
+/// What an API key's calls through the gateway used.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeyUsage {
+    pub api_key_id: crate::ApiKeyId,
+    pub requests: i64,
+    pub usage: TokenUsage,
+    pub cost: Usd,
+}
+
 /// Whether the price for `prefix` applies to `model`.
 pub fn covers(prefix: &str, model: &str) -> bool {
     let model = model.trim().to_ascii_lowercase();

@@ -19,6 +19,10 @@ pub struct LlmRequest {
     pub provider: String,
     pub model: String,
     pub system: Option<String>,
+    /// The conversation before the prompt, oldest first (a chat's history through the
+    /// gateway); steps send none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<Turn>,
     pub prompt: String,
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
@@ -35,6 +39,20 @@ pub struct LlmRequest {
     pub secret: Option<crate::connector::Secret>,
     /// The organization's own price for this model, when it set one over the list price.
     pub price: Option<baton_core::price::Price>,
+}
+
+/// One message of a conversation before the prompt.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Turn {
+    pub role: TurnRole,
+    pub text: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnRole {
+    User,
+    Assistant,
 }
 
 /// What a model answered, with the tokens its provider counted.

@@ -66,6 +66,9 @@ pub enum ApiError {
     /// A workflow answering an HTTP call (a webhook in respond mode) failed.
     #[error("the workflow failed: {message}")]
     WorkflowFailed { message: String },
+    /// A model asked on the caller's behalf (a drafted workflow) failed; its words.
+    #[error("{message}")]
+    ModelFailed { message: String },
     #[error("too many requests; try again in {retry_after_seconds} s")]
     TooManyRequests { retry_after_seconds: u64 },
     #[error("the service is unavailable")]
@@ -92,7 +95,7 @@ impl ApiError {
             }
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::WorkflowFailed { .. } => StatusCode::BAD_GATEWAY,
+            Self::WorkflowFailed { .. } | Self::ModelFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -112,6 +115,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::TooLarge { .. } => "too_large",
             Self::WorkflowFailed { .. } => "workflow_failed",
+            Self::ModelFailed { .. } => "model_failed",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",

@@ -6,6 +6,7 @@ mod audit;
 pub mod auth;
 mod connectors;
 mod credentials;
+mod drafts;
 mod error;
 mod executions;
 mod health;
@@ -145,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::oidc::routes())
         .merge(audit::routes())
         .merge(api_keys::routes())
+        .merge(drafts::routes())
         .merge(credentials::routes())
         .merge(oauth::routes())
         .merge(connectors::routes())

@@ -151,6 +151,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("get" "/api/v1/audit", "audit", "The audit log, newest first", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = [403]),
     endpoint!("get" "/api/v1/workflows", "workflows", "The organization's workflows", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
     endpoint!("post" "/api/v1/workflows", "workflows", "Save a new workflow (its document's id kept when free)", signed_in = true, body = J("Workflow"), ok = (201, Some("StoredWorkflow")), errors = [403]),
+    endpoint!("post" "/api/v1/workflows/draft", "workflows", "Describe a workflow in words and get a valid draft (not saved) and what is still to connect, written by the organization's AI model", signed_in = true, body = J("DraftRequest"), ok = (200, Some("Object")), errors = [403, 502]),
     endpoint!("post" "/api/v1/workflows/validate", "workflows", "Check a workflow without saving it", signed_in = true, body = J("Workflow"), ok = (200, Some("Object")), errors = []),
     endpoint!("get" "/api/v1/workflows/{id}", "workflows", "A workflow and its current definition", signed_in = true, body = NoBody, ok = (200, Some("StoredWorkflow")), errors = [404]),
     endpoint!("put" "/api/v1/workflows/{id}", "workflows", "Save the next version (?base_version=N: only if N is still the current one, else 409; ?note=: what changed)", signed_in = true, body = J("Workflow"), ok = (200, Some("StoredWorkflow")), errors = [403, 404]),
@@ -240,6 +241,7 @@ fn components() -> Map<String, Value> {
     add("RenameBody", schema_of::<crate::credentials::RenameBody>());
     add("StartBody", schema_of::<crate::oauth::StartBody>());
     add("PriceBody", schema_of::<crate::prices::PriceBody>());
+    add("DraftRequest", schema_of::<crate::drafts::DraftRequest>());
     add("GivenSecret", schema_of::<crate::hooks::GivenSecret>());
     add("TemplateUse", schema_of::<crate::templates::Instantiate>());
     add("TemplateRating", schema_of::<crate::templates::Rate>());
@@ -455,7 +457,7 @@ fn describe(status: u16) -> &'static str {
         422 => "Invalid content; details name each place",
         429 => "Rate limited; see Retry-After",
         500 => "Internal error (the cause is logged)",
-        502 => "The workflow behind the call failed",
+        502 => "The workflow or the AI model behind the call failed",
         503 => "Unavailable",
         _ => "",
     }

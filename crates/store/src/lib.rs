@@ -102,7 +102,15 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<()>;
     /// Removes one, going back to the shipped list price.
     async fn delete_model_price(&self, org: OrgId, provider: &str, model: &str) -> Result<()>;
-    /// What the organization's steps have cost since `since` (their start).
+    /// Records a model call made outside a run, which counts in the organization's spend.
+    async fn record_ai_call(&self, call: &baton_core::price::AiCall) -> Result<()>;
+    /// What each API key's gateway calls used since `since`, most costly first.
+    async fn ai_usage_by_key(
+        &self,
+        org: OrgId,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<baton_core::price::KeyUsage>>;
+    /// What the organization's steps, drafts and gateway calls have cost since `since`.
     async fn ai_spend_since(
         &self,
         org: OrgId,

@@ -502,11 +502,66 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn record_ai_call(&self, call: &baton_core::price::AiCall) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO ai_calls (id, org_id, source, api_key_id, provider, model, \
+                     input_tokens, output_tokens, cost_micros, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(uuid::Uuid::now_v7())
+                .bind(call.org_id.as_uuid())
+                .bind(&call.source)
+                .bind(call.api_key_id.map(|id| id.as_uuid()))
+                .bind(&call.provider)
+                .bind(&call.model)
+                .bind(call.usage.input_tokens)
+                .bind(call.usage.output_tokens)
+                .bind(call.cost.micros())
+                .bind(now())
+                .execute(&self.pool)
+                .await
+                .map_err(|error| StoreError::on_missing(error, "organization"))?;
+                Ok(())
+            }
+
+            async fn ai_usage_by_key(
+                &self,
+                org: OrgId,
+                since: DateTime<Utc>,
+            ) -> Result<Vec<baton_core::price::KeyUsage>> {
+                let rows: Vec<(uuid::Uuid, i64, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT api_key_id, CAST(COUNT(*) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), \
+                     CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(cost_micros) AS BIGINT) FROM ai_calls \
+                     WHERE org_id = $1 AND api_key_id IS NOT NULL AND created_at >= $2 \
+                     GROUP BY api_key_id ORDER BY 5 DESC, 2 DESC",
+                )
+                .bind(org.as_uuid())
+                .bind(stored_time(since))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(key, requests, input_tokens, output_tokens, micros)| {
+                        baton_core::price::KeyUsage {
+                            api_key_id: baton_core::ApiKeyId::from_uuid(key),
+                            requests,
+                            usage: baton_core::execution::TokenUsage {
+                                input_tokens,
+                                output_tokens,
+                            },
+                            cost: baton_core::Usd::from_micros(micros),
+                        }
+                    })
+                    .collect())
+            }
+
             async fn ai_spend_since(&self, org: OrgId, since: DateTime<Utc>) -> Result<baton_core::Usd> {
                 let (micros,): (i64,) = sqlx::query_as(
-                    "SELECT CAST(COALESCE(SUM(s.cost_micros), 0) AS BIGINT) FROM step_runs s \
+                    "SELECT CAST(COALESCE((SELECT SUM(s.cost_micros) FROM step_runs s \
                      JOIN executions e ON e.id = s.execution_id \
-                     WHERE e.org_id = $1 AND s.cost_micros > 0 AND s.started_at >= $2",
+                     WHERE e.org_id = $1 AND s.cost_micros > 0 AND s.started_at >= $2), 0) \
+                     + COALESCE((SELECT SUM(cost_micros) FROM ai_calls \
+                     WHERE org_id = $1 AND created_at >= $2), 0) AS BIGINT)",
                 )
                 .bind(org.as_uuid())
                 .bind(stored_time(since))

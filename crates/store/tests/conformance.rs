@@ -993,6 +993,62 @@ async fn the_ai_budget_is_kept_and_the_months_spend_is_summed(test: &TestStore) 
         store.ai_spend_since(org_id, since).await.unwrap(),
         Usd::from_micros(2_000)
     );
+    // Calls outside a run (a drafted workflow, the gateway's) count too, and by key.
+    let key = store
+        .create_api_key(NewApiKey {
+            org_id,
+            name: "Shop app".into(),
+            role: Role::Member,
+            key_hash: b"spend-key".to_vec(),
+            prefix: "baton_sp".into(),
+            created_by: None,
+        })
+        .await
+        .unwrap();
+    for (source, api_key_id, micros) in [
+        ("draft", None, 300),
+        ("gateway", Some(key.id), 400),
+        ("gateway", Some(key.id), 100),
+    ] {
+        store
+            .record_ai_call(&baton_core::price::AiCall {
+                org_id,
+                source: source.into(),
+                api_key_id,
+                provider: "openai".into(),
+                model: "gpt-4o-mini".into(),
+                usage: baton_core::execution::TokenUsage {
+                    input_tokens: 10,
+                    output_tokens: 5,
+                },
+                cost: Usd::from_micros(micros),
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.ai_spend_since(org_id, since).await.unwrap(),
+        Usd::from_micros(2_800)
+    );
+    assert_eq!(
+        store.ai_usage_by_key(org_id, since).await.unwrap(),
+        vec![baton_core::price::KeyUsage {
+            api_key_id: key.id,
+            requests: 2,
+            usage: baton_core::execution::TokenUsage {
+                input_tokens: 20,
+                output_tokens: 10
+            },
+            cost: Usd::from_micros(500),
+        }]
+    );
+    assert!(
+        store
+            .ai_usage_by_key(other, since)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         store.ai_spend_since(other, since).await.unwrap(),
         Usd::from_micros(5_000)

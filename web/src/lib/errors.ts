@@ -25,6 +25,7 @@ const WORDS: Record<string, string> = {
   rate_limited: "Too many tries in a short time. Wait a moment and try again.",
   unavailable: "Baton cannot reach its database right now. Try again in a few seconds.",
   too_large: "That is more than Baton accepts in one go.",
+  model_failed: "The AI model could not answer. Check its connection under Integrations, or try again.",
   internal: "Something went wrong on Baton's side. Try again; if it keeps happening, tell your admin.",
 };
 

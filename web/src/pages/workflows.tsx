@@ -10,6 +10,8 @@ import { api, type ApiPath } from "../lib/api";
 import { ApiError, describe, field, sentence } from "../lib/errors";
 import { lineOf } from "../lib/jsonpath";
 import { describeChanges, describeTrigger } from "../lib/workflow";
+import { summarize } from "../builder/summary";
+import type { Step } from "../builder/tree";
 import { useMayEdit, useMayEditWorkflow } from "../shell";
 import { Alert, Button, Confirm, CopyField, Field, StateBadge, Toggle } from "../ui";
 
@@ -282,6 +284,89 @@ function BuildByClicking() {
   );
 }
 
+type Draft = {
+  workflow: { id: string; name: string; trigger?: Record<string, unknown>; steps: Step[] };
+  to_configure: { service: string; name: string; message: string }[];
+  model: string;
+  cost_usd: number;
+};
+
+/** Describe it in words: the organization's AI model proposes a workflow, to take into the builder or ask again. */
+function DescribeIt() {
+  const navigate = useNavigate();
+  const queries = useQueryClient();
+  const [description, setDescription] = useState("");
+  const write = useMutation({
+    mutationFn: () => api<Draft>("/api/v1/workflows/draft", { body: { description: description.trim() } }),
+  });
+  const use = useMutation({
+    mutationFn: (draft: Draft) => api<Stored>("/api/v1/workflows", { body: draft.workflow }),
+    onSuccess: async (stored) => {
+      await queries.invalidateQueries({ queryKey: ["workflows"] });
+      navigate(`/workflows/${stored.id}/build`);
+    },
+  });
+  const draft = write.data;
+  return (
+    <section className="mb-6 rounded-lg bg-white p-4 ring-1 ring-slate-200" aria-label="Describe it">
+      <h2 className="mb-2 text-lg font-semibold text-slate-900">Describe it, and AI writes it</h2>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          write.mutate();
+        }}
+      >
+        <label className="mb-2 block text-sm font-medium text-slate-800">
+          What should it do?
+          <textarea
+            value={description}
+            onChange={(event) => setDescription(event.target.value)}
+            rows={3}
+            maxLength={4000}
+            placeholder="When a support email arrives, draft a friendly reply with AI and save it as a Gmail draft"
+            className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5"
+          />
+        </label>
+        {write.isError && <Alert tone="error">{describe(write.error)}</Alert>}
+        <Button type="submit" disabled={!description.trim() || write.isPending}>
+          {write.isPending ? "Writing…" : draft ? "Write it again" : "Write it for me"}
+        </Button>
+      </form>
+      {draft && (
+        <div role="region" aria-label="Proposed workflow" className="mt-4 rounded-md border border-indigo-200 bg-indigo-50 p-3">
+          <h3 className="font-semibold text-slate-900">{draft.workflow.name}</h3>
+          <p className="mb-2 text-xs text-slate-700">{`Proposed by ${draft.model} for $${Number(draft.cost_usd).toFixed(4)}. Nothing is saved until you use it.`}</p>
+          {draft.workflow.trigger && <p className="text-sm text-slate-800">{`Starts: ${describeTrigger(draft.workflow.trigger)}`}</p>}
+          <ol className="mb-2 list-decimal pl-5 text-sm text-slate-800">
+            {draft.workflow.steps.map((step) => (
+              <li key={String(step.id)}>{summarize(step)}</li>
+            ))}
+          </ol>
+          {draft.to_configure.length > 0 && (
+            <div className="mb-2 text-sm">
+              <p className="font-medium text-amber-900">Still to set up:</p>
+              <ul className="list-disc pl-5 text-amber-900">
+                {draft.to_configure.map((item) => (
+                  <li key={item.service}>
+                    {item.message} <Link to="/integrations" className={link}>Integrations</Link>
+                  </li>
+                ))}
+              </ul>
+            </div>
+          )}
+          {use.isError && <Alert tone="error">{describe(use.error)}</Alert>}
+          <div className="flex flex-wrap gap-2">
+            <Button onClick={() => use.mutate(draft)} disabled={use.isPending}>
+              Use this draft
+            </Button>
+            <span className="self-center text-xs text-slate-700">Not right? Change the words above and write it again.</span>
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}
+
 export function NewWorkflow() {
   const navigate = useNavigate();
   const queries = useQueryClient();
@@ -289,6 +374,7 @@ export function NewWorkflow() {
   return (
     <section>
       <h1 className="mb-2 text-2xl font-semibold text-slate-900">New workflow</h1>
+      <DescribeIt />
       <BuildByClicking />
       <h2 className="mb-2 text-lg font-semibold text-slate-900">Or from its JSON</h2>
       <p className="mb-2 text-slate-700">Paste a workflow's JSON, open a .json file, or start from a blank one.</p>

@@ -17,7 +17,12 @@ pub(super) fn body(request: &LlmRequest) -> Value {
     let mut body = json!({
         "model": request.model,
         "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        "messages": [{"role": "user", "content": request.prompt}],
+        "messages": request
+            .turns
+            .iter()
+            .map(|turn| json!({"role": turn.role, "content": turn.text}))
+            .chain(std::iter::once(json!({"role": "user", "content": request.prompt})))
+            .collect::<Vec<_>>(),
     });
     let mut system = request.system.clone().unwrap_or_default();
     if let Some(schema) = &request.schema {

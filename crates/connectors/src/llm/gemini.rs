@@ -3,14 +3,25 @@
 
 use baton_core::execution::TokenUsage;
 use baton_engine::StepError;
-use baton_engine::provider::LlmRequest;
+use baton_engine::provider::{LlmRequest, TurnRole};
 use serde_json::{Value, json};
 
 use super::{Answer, api_key, exchange, tokens};
 
 pub(super) fn body(request: &LlmRequest) -> Value {
     let mut body = json!({
-        "contents": [{"role": "user", "parts": [{"text": request.prompt}]}],
+        "contents": request
+            .turns
+            .iter()
+            .map(|turn| {
+                let role = match turn.role {
+                    TurnRole::User => "user",
+                    TurnRole::Assistant => "model",
+                };
+                json!({"role": role, "parts": [{"text": turn.text}]})
+            })
+            .chain(std::iter::once(json!({"role": "user", "parts": [{"text": request.prompt}]})))
+            .collect::<Vec<_>>(),
     });
     if let Some(system) = &request.system {
         body["systemInstruction"] = json!({"parts": [{"text": system}]});

@@ -197,6 +197,9 @@ fn chat_body(request: &LlmRequest, max_tokens_field: &str, dialect: Dialect) -> 
     if let Some(system) = &system {
         messages.push(serde_json::json!({"role": "system", "content": system}));
     }
+    for turn in &request.turns {
+        messages.push(serde_json::json!({"role": turn.role, "content": turn.text}));
+    }
     messages.push(serde_json::json!({"role": "user", "content": request.prompt}));
     let mut body = serde_json::json!({"model": request.model, "messages": messages});
     if let Some(temperature) = request.temperature {
@@ -311,7 +314,13 @@ impl LlmProvider for Providers {
             .price
             .or_else(|| prices::list_price(&request.provider, &request.model))?;
         // About four characters a token, for the languages these prompts are written in.
-        let prompt = request.prompt.len() + request.system.as_ref().map_or(0, String::len);
+        let prompt = request.prompt.len()
+            + request.system.as_ref().map_or(0, String::len)
+            + request
+                .turns
+                .iter()
+                .map(|turn| turn.text.len())
+                .sum::<usize>();
         Some(
             price.cost(TokenUsage {
                 input_tokens: prompt.div_ceil(4) as i64,

@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 
 use super::flow::Failure;
 use super::{Halt, Run};
-use crate::breaker::Permit;
 use crate::compile::{CompiledKind, CompiledStep};
 use crate::connector::ActionCall;
 use crate::error::StepError;
@@ -288,6 +287,7 @@ impl Run<'_> {
                     provider: provider.clone(),
                     model: model.clone(),
                     system,
+                    turns: Vec::new(),
                     prompt,
                     temperature: *temperature,
                     max_tokens: *max_tokens,
@@ -392,41 +392,20 @@ impl Run<'_> {
             Prepared::Calculate(output) => Ok(Performed::plain(output.clone())),
             Prepared::Llm(first, fallbacks, schema) => {
                 let started = Instant::now();
-                let mut tried = Vec::new();
-                let candidates = std::iter::once(first.clone()).chain(fallbacks.iter().map(
-                    |(provider, model)| LlmRequest {
-                        provider: provider.clone(),
-                        model: model.clone(),
-                        ..first.clone()
-                    },
-                ));
-                let mut answered = None;
-                for (index, request) in candidates.enumerate() {
-                    let last = index == fallbacks.len();
-                    match self.ask(request).await {
-                        Ok(answer) => {
-                            answered = Some(answer);
-                            break;
-                        }
-                        Err((request, error))
-                            if !last && error.class == baton_core::ErrorClass::Transient =>
-                        {
-                            let (next_provider, next_model) = &fallbacks[index];
-                            tracing::warn!(
-                                execution = %self.execution.id,
-                                provider = %request.provider,
-                                model = %request.model,
-                                error = %error.message,
-                                next = %format!("{next_provider}/{next_model}"),
-                                "a model failed for a passing reason: asking the next in the step's fallback list"
-                            );
-                            tried.push(json!({"provider": request.provider, "model": request.model, "error": error.message}));
-                        }
-                        Err((_, error)) => return Err(error),
-                    }
-                }
-                let (request, response) =
-                    answered.ok_or_else(|| StepError::system("no model was asked"))?;
+                let answered = self
+                    .engine
+                    .ask_in_turn(
+                        first,
+                        fallbacks,
+                        &format!("execution {}", self.execution.id),
+                    )
+                    .await?;
+                let notes = answered.notes();
+                let crate::run::ask::Answered {
+                    request,
+                    response,
+                    tried,
+                } = answered;
                 let mut output = json!({
                     "response": response.text,
                     "usage": {"input_tokens": response.usage.input_tokens, "output_tokens": response.usage.output_tokens},
@@ -438,21 +417,6 @@ impl Run<'_> {
                 if !tried.is_empty() {
                     // What happened, in the step's record: each model that failed, and which
                     // answered.
-                    let mut notes: Vec<Value> = tried
-                        .iter()
-                        .map(|failed| {
-                            json!(format!(
-                                "{}/{}: {}",
-                                failed["provider"].as_str().unwrap_or_default(),
-                                failed["model"].as_str().unwrap_or_default(),
-                                failed["error"].as_str().unwrap_or_default()
-                            ))
-                        })
-                        .collect();
-                    notes.push(json!(format!(
-                        "answered by {}/{}",
-                        request.provider, response.model
-                    )));
                     output["notes"] = Value::Array(notes);
                     output["fell_back_from"] = Value::Array(tried);
                 }
@@ -499,7 +463,7 @@ impl Run<'_> {
                 })
             }
             Prepared::Integration(call) => {
-                self.permit(&call.service)?;
+                self.engine.permit(self.org(), &call.service)?;
                 let mut call = call.clone();
                 if let Some(credentials) = &self.engine.credentials {
                     call.secret = credentials
@@ -531,7 +495,7 @@ impl Run<'_> {
                     }
                     _ => self.call(call.clone()).await,
                 };
-                self.record(&call.service, &result);
+                self.engine.record(self.org(), &call.service, &result);
                 Ok(Performed::plain(transform::as_output(result?, "result")))
             }
         }
@@ -563,7 +527,7 @@ impl Run<'_> {
             prompt: repair_prompt(&request.prompt, &response.text, &problems),
             ..request.clone()
         };
-        let second = match self.ask(again).await {
+        let second = match self.engine.ask(again).await {
             Ok((_, second)) => second,
             Err((_, error)) => return Err(error.with_spent(*usage, *cost)),
         };
@@ -576,43 +540,6 @@ impl Run<'_> {
                 still.join("; ")
             ))
             .with_spent(*usage, *cost)),
-        }
-    }
-
-    /// One model's answer, with its provider's credential, breaker and record; the request
-    /// comes back with a failure.
-    async fn ask(
-        &self,
-        mut request: LlmRequest,
-    ) -> Result<(LlmRequest, crate::provider::LlmResponse), (LlmRequest, StepError)> {
-        self.engine.read_shared_circuits().await;
-        if let Err(error) = self.permit(&request.provider) {
-            return Err((request, error));
-        }
-        if let Some(credentials) = &self.engine.credentials {
-            match credentials
-                .credential(self.org(), &request.provider, None)
-                .await
-            {
-                Ok(secret) => request.secret = secret,
-                Err(error) => return Err((request, error)),
-            }
-        }
-        let redactor = crate::redact::Redactor::of(request.secret.as_ref());
-        let result = self
-            .engine
-            .llm
-            .complete(request.clone())
-            .await
-            .map(|mut response| {
-                response.text = redactor.text(&response.text);
-                response
-            })
-            .map_err(|error| redactor.error(error));
-        self.record(&request.provider, &result);
-        match result {
-            Ok(response) => Ok((request, response)),
-            Err(error) => Err((request, error)),
         }
     }
 
@@ -676,48 +603,10 @@ impl Run<'_> {
         }
     }
 
-    fn permit(&self, service: &str) -> Result<(), StepError> {
-        let mut breakers = self.engine.breakers.lock().expect("breaker lock");
-        match breakers.permit(self.org(), service, Instant::now()) {
-            Permit::Allowed => Ok(()),
-            Permit::Refused { message, retry_in } => {
-                Err(StepError::transient(message).with_retry_after(retry_in))
-            }
-        }
-    }
-
     /// Why and for how long calls to `service` are held back now, if they are.
     fn held_back(&self, service: &str) -> Option<(String, std::time::Duration)> {
         let breakers = self.engine.breakers.lock().expect("breaker lock");
         breakers.held_back(self.org(), service, Instant::now())
-    }
-
-    fn record<T>(&self, service: &str, result: &Result<T, StepError>) {
-        let transient =
-            matches!(result, Err(error) if error.class == baton_core::ErrorClass::Transient);
-        let now = Instant::now();
-        let mut breakers = self.engine.breakers.lock().expect("breaker lock");
-        let was_open = breakers.is_open(self.org(), service);
-        breakers.record(self.org(), service, transient, now);
-        match (was_open, breakers.is_open(self.org(), service)) {
-            (false, true) => {
-                tracing::warn!(org = %self.org(), service, "circuit open: the service failed repeatedly; its calls wait for the cool-down");
-                self.engine
-                    .share_circuit(self.org(), service, Some(breakers.cool_down()));
-            }
-            (true, false) => {
-                tracing::info!(org = %self.org(), service, "circuit closed: the service answers again");
-                self.engine.share_circuit(self.org(), service, None);
-            }
-            _ => {}
-        }
-        if let Err(StepError {
-            retry_after: Some(wait),
-            ..
-        }) = result
-        {
-            breakers.hold(self.org(), service, now + *wait);
-        }
     }
 
     /// Waits for a person's answer; the execution goes to WAITING until [`super::Engine::answer`].

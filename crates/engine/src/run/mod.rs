@@ -3,6 +3,7 @@
 //! that was in flight when the process died runs again with the same idempotency key. Every
 //! step's result is written before the next step starts.
 
+pub mod ask;
 mod flow;
 mod leaf;
 mod sub;
