@@ -1071,6 +1071,30 @@ try {
     await page.getByRole("listitem", { name: "API key Zapier" }).getByRole("button", { name: "Revoke" }).click();
     await page.getByRole("listitem", { name: "API key Zapier" }).waitFor({ state: "detached" });
     assert.equal(await status(key), 401, "a revoked key is refused");
+
+    // A key for an app that calls the AI gateway as it would call OpenAI; its use is shown by key.
+    await page.getByLabel("Key name").fill("Shop app");
+    await page.getByLabel("Acts as").selectOption("member");
+    await page.getByRole("button", { name: "Make a key" }).click();
+    const shopKey = (await page.getByLabel("The new API key").textContent()).trim();
+    await page.getByRole("button", { name: "Done" }).click();
+    const gateway = page.getByRole("region", { name: "AI gateway" });
+    await gateway.getByText("No calls through the gateway in this period.").waitFor();
+    const answered = await page.evaluate(async (bearer) => {
+      const response = await fetch("/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json" },
+        credentials: "omit",
+        body: JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] }),
+      });
+      return { status: response.status, body: await response.json() };
+    }, shopKey);
+    assert.equal(answered.status, 200, JSON.stringify(answered.body));
+    assert.equal(answered.body.object, "chat.completion");
+    await page.reload();
+    const row = page.getByRole("row", { name: "Use of key Shop app" });
+    await row.getByRole("cell", { name: "1", exact: true }).waitFor();
+    await row.getByText("120 / 30").waitFor();
     await page.getByRole("link", { name: "Home", exact: true }).click();
     await page.getByText("of $25.00").waitFor();
   });

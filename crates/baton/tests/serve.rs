@@ -682,15 +682,13 @@ async fn an_llm_step_calls_openai_with_the_organizations_key_and_records_the_cos
     command.env("OPENAI_BASE_URL", format!("http://{addr}/v1"));
     let server = start(command).await;
     let cookie = sign_up_on(&server.base).await;
-    let (status, _) = api(
+    connect(
         &server.base,
         &cookie,
-        "POST",
-        "/api/v1/credentials",
-        serde_json::json!({"service": "openai", "name": "main", "secret": {"api_key": "sk-org-77"}}),
+        "openai",
+        serde_json::json!({"api_key": "sk-org-77"}),
     )
     .await;
-    assert_eq!(status, 201);
     let workflow = serde_json::json!({"id": "wf_reply", "name": "Reply", "steps": [
         {"id": "draft", "type": "llm", "model": "gpt-4o-mini", "prompt": "Reply to: {{ trigger.text }}"}
     ]});
@@ -861,6 +859,19 @@ async fn seed_gmail() -> (
     (serve_locally(fake_gmail).await, drafts)
 }
 
+/// Stores `secret` as the organization's connection `main` to `service`.
+async fn connect(base: &str, cookie: &str, service: &str, secret: serde_json::Value) {
+    let (status, body) = api(
+        base,
+        cookie,
+        "POST",
+        "/api/v1/credentials",
+        serde_json::json!({"service": service, "name": "main", "secret": secret}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
 /// Runs `workflow` (the seed's) through `baton serve` configured by `configure`, with Gmail's
 /// stand-in and the organization's `secrets`; the finished run and the draft's text.
 async fn run_the_seed(
@@ -879,15 +890,7 @@ async fn run_the_seed(
     let mut secrets = secrets.to_vec();
     secrets.push(("gmail", serde_json::json!({"access_token": "ya29.seed"})));
     for (service, secret) in secrets {
-        let (status, body) = api(
-            &server.base,
-            &cookie,
-            "POST",
-            "/api/v1/credentials",
-            serde_json::json!({"service": service, "name": "main", "secret": secret}),
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
+        connect(&server.base, &cookie, service, secret).await;
     }
     let (status, saved) = api(&server.base, &cookie, "POST", "/api/v1/workflows", workflow).await;
     assert_eq!(status, 201, "{saved}");
@@ -2074,15 +2077,13 @@ async fn a_described_workflow_comes_back_valid_with_what_is_left_to_connect() {
             .contains("connect an AI provider")
     );
 
-    let (status, _) = api(
+    connect(
         &server.base,
         &cookie,
-        "POST",
-        "/api/v1/credentials",
-        serde_json::json!({"service": "openai", "name": "main", "secret": {"api_key": "sk-draft"}}),
+        "openai",
+        serde_json::json!({"api_key": "sk-draft"}),
     )
     .await;
-    assert_eq!(status, 201);
     let (status, drafted) = api(
         &server.base,
         &cookie,
@@ -2138,5 +2139,150 @@ async fn a_described_workflow_comes_back_valid_with_what_is_left_to_connect() {
     .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
     assert!(drafted["cost_usd"].as_f64().unwrap() > 0.0, "{drafted}");
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
+/// `BATON_TEST_OPENAI_PYTHON` names a Python with PyPI's `openai` (the official SDK); `.ci/run`
+/// makes one.
+fn openai_sdk_python(suite: &str) -> Option<String> {
+    let python = std::env::var("BATON_TEST_OPENAI_PYTHON")
+        .ok()
+        .filter(|python| !python.is_empty());
+    if python.is_none() {
+        skip::skipped(suite, "BATON_TEST_OPENAI_PYTHON");
+    }
+    python
+}
+
+#[tokio::test]
+async fn the_official_openai_sdk_calls_the_gateway_with_a_baton_api_key() {
+    let Some(python) = openai_sdk_python("the gateway with the official OpenAI SDK") else {
+        return;
+    };
+    let (openai, asked) = scripted_openai(&[
+        "On Mondays we are closed.",
+        "Streamed hello",
+        "{\"open\": \"8-18\"}",
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("OPENAI_BASE_URL", format!("http://{openai}/v1"));
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    connect(
+        &server.base,
+        &cookie,
+        "openai",
+        serde_json::json!({"api_key": "sk-upstream"}),
+    )
+    .await;
+    let (status, made) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/api-keys",
+        serde_json::json!({"name": "Shop app", "role": "member"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let key = made["key"].as_str().unwrap().to_owned();
+
+    // A person's session is not a key: the gateway says what to use.
+    let (status, refused) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/v1/chat/completions",
+        serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("API key"),
+        "{refused}"
+    );
+
+    let client = Command::new(&python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/gateway/sdk_client.py"
+        ))
+        .arg(&server.base)
+        .arg(&key)
+        .output()
+        .await
+        .expect("python runs");
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
+    assert!(
+        seen["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|model| model == "openai/gpt-4o-mini"),
+        "{seen}"
+    );
+    assert!(
+        !seen["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|model| model.as_str().unwrap().starts_with("anthropic/")),
+        "only connected providers: {seen}"
+    );
+    assert_eq!(seen["text"], "On Mondays we are closed.");
+    assert_eq!(seen["model"], "openai/gpt-4o-mini");
+    assert_eq!(seen["usage"], serde_json::json!([3000, 400]));
+    assert_eq!(seen["streamed"], "Streamed hello");
+    assert_eq!(seen["streamed_usage"], serde_json::json!([3000, 400]));
+    assert_eq!(seen["shaped"], serde_json::json!({"open": "8-18"}));
+    assert_eq!(seen["unknown_model"], 422);
+    assert_eq!(seen["bad_key"], 401);
+
+    // The conversation reached OpenAI in order, with Baton's key for it, not the app's.
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(
+        asked.len(),
+        3,
+        "the unknown model and the bad key reached nothing"
+    );
+    assert_eq!(
+        asked[0]["messages"],
+        serde_json::json!([
+            {"role": "system", "content": "You answer for Acme Bakery."},
+            {"role": "user", "content": "Do you bake on Sundays?"},
+            {"role": "assistant", "content": "Yes, until noon."},
+            {"role": "user", "content": "And on Mondays?"}
+        ])
+    );
+    assert_eq!(asked[0]["max_completion_tokens"], 50);
+    assert_eq!(asked[2]["response_format"]["type"], "json_schema");
+
+    // Each call is counted against the key: 3 × (3,000 × $0.15/M + 400 × $0.60/M).
+    let (status, usage) = api(
+        &server.base,
+        &cookie,
+        "GET",
+        "/api/v1/ai/usage",
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{usage}");
+    let row = &usage["items"][0];
+    assert_eq!(row["name"], "Shop app");
+    assert_eq!(row["requests"], 3);
+    assert_eq!(
+        (row["input_tokens"].as_i64(), row["output_tokens"].as_i64()),
+        (Some(9000), Some(1200))
+    );
+    assert_eq!(row["cost_usd"], 0.00207, "{usage}");
     assert_eq!(server.stop("TERM").await, 0);
 }

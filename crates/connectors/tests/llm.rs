@@ -790,3 +790,90 @@ async fn each_providers_key_is_checked_by_listing_its_models() {
         unknown.message
     );
 }
+
+#[tokio::test]
+async fn a_conversation_reaches_each_provider_in_order_in_its_own_roles() {
+    use baton_engine::provider::{Turn, TurnRole};
+    let conversation = |provider: &str, model: &str, key: &str| {
+        let mut asked = request(provider, model, Some(key));
+        asked.turns = vec![
+            Turn {
+                role: TurnRole::User,
+                text: "Do you bake on Sundays?".into(),
+            },
+            Turn {
+                role: TurnRole::Assistant,
+                text: "Yes, until noon.".into(),
+            },
+        ];
+        asked.prompt = "And on Mondays?".into();
+        asked
+    };
+    let (providers, fake) = openai().await;
+    fake.reply(Json(completion("Closed.", "gpt-4o")).into_response());
+    providers
+        .complete(conversation("openai", "gpt-4o", "sk-test-1"))
+        .await
+        .unwrap();
+    let (_, body) = fake.seen().pop().unwrap();
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "system", "content": "You answer support email."},
+            {"role": "user", "content": "Do you bake on Sundays?"},
+            {"role": "assistant", "content": "Yes, until noon."},
+            {"role": "user", "content": "And on Mondays?"}
+        ])
+    );
+
+    let (providers, fake) = provider_at("/v1/messages", |settings, base| {
+        settings.anthropic_base_url = base
+    })
+    .await;
+    fake.reply(
+        Json(json!({
+            "id": "msg_03", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": "Closed."}], "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 20, "output_tokens": 2}
+        }))
+        .into_response(),
+    );
+    providers
+        .complete(conversation("anthropic", "claude-sonnet-4-5", "sk-ant-1"))
+        .await
+        .unwrap();
+    let (_, body) = fake.seen().pop().unwrap();
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "user", "content": "Do you bake on Sundays?"},
+            {"role": "assistant", "content": "Yes, until noon."},
+            {"role": "user", "content": "And on Mondays?"}
+        ])
+    );
+
+    let (providers, fake) = provider_at("/v1beta/models/{call}", |settings, base| {
+        settings.gemini_base_url = base
+    })
+    .await;
+    fake.reply(
+        Json(json!({
+            "candidates": [{"content": {"role": "model", "parts": [{"text": "Closed."}]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 2, "totalTokenCount": 22}
+        }))
+        .into_response(),
+    );
+    providers
+        .complete(conversation("google", "gemini-2.5-flash", "AIza-1"))
+        .await
+        .unwrap();
+    let (_, body) = fake.seen().pop().unwrap();
+    assert_eq!(
+        body["contents"],
+        json!([
+            {"role": "user", "parts": [{"text": "Do you bake on Sundays?"}]},
+            {"role": "model", "parts": [{"text": "Yes, until noon."}]},
+            {"role": "user", "parts": [{"text": "And on Mondays?"}]}
+        ])
+    );
+}

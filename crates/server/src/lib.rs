@@ -9,6 +9,7 @@ mod credentials;
 mod drafts;
 mod error;
 mod executions;
+mod gateway;
 mod health;
 mod hooks;
 pub mod mail;
@@ -147,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(api_keys::routes())
         .merge(drafts::routes())
+        .merge(gateway::routes())
         .merge(credentials::routes())
         .merge(oauth::routes())
         .merge(connectors::routes())

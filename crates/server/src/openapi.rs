@@ -136,6 +136,9 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("delete" "/api/v1/api-keys/{id}", "api keys", "Revoke an API key", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
     endpoint!("get" "/api/v1/connectors", "connectors", "The services Baton calls, their auth and their actions' input schemas", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
     endpoint!("get" "/api/v1/connectors/{service}/quota", "connectors", "The organization's use of the service's rate limit in the current window", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [404]),
+    endpoint!("get" "/api/v1/ai/usage", "ai", "What each API key's gateway calls used in the last `days` days (30 by default)", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = []),
+    endpoint!("post" "/v1/chat/completions", "gateway", "OpenAI-compatible chat completions with a Baton API key: `provider/model` routed to the organization's providers, with its prices, budget, circuits and `fallback`; `stream: true` answers in OpenAI's SSE chunks", signed_in = true, body = J("ChatRequest"), ok = (200, Some("Object")), errors = [403, 502]),
+    endpoint!("get" "/v1/models", "gateway", "The models the organization reaches through the gateway (OpenAI's list format)", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403]),
     endpoint!("get" "/api/v1/ai/prices", "ai", "The model prices in force: the organization's own and the shipped list", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = []),
     endpoint!("put" "/api/v1/ai/prices/{provider}/{model}", "ai", "Set the organization's price for a model (prefix)", signed_in = true, body = J("PriceBody"), ok = (200, Some("Object")), errors = [403]),
     endpoint!("delete" "/api/v1/ai/prices/{provider}/{model}", "ai", "Go back to the list price", signed_in = true, body = NoBody, ok = (204, None), errors = [403, 404]),
@@ -242,6 +245,7 @@ fn components() -> Map<String, Value> {
     add("StartBody", schema_of::<crate::oauth::StartBody>());
     add("PriceBody", schema_of::<crate::prices::PriceBody>());
     add("DraftRequest", schema_of::<crate::drafts::DraftRequest>());
+    add("ChatRequest", schema_of::<crate::gateway::ChatRequest>());
     add("GivenSecret", schema_of::<crate::hooks::GivenSecret>());
     add("TemplateUse", schema_of::<crate::templates::Instantiate>());
     add("TemplateRating", schema_of::<crate::templates::Rate>());

@@ -39,6 +39,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ai/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What each API key's gateway calls used in the last `days` days (30 by default) */
+        get: operations["get /api/v1/ai/usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/api-keys": {
         parameters: {
             query?: never;
@@ -969,6 +986,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows/draft": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Describe a workflow in words and get a valid draft (not saved) and what is still to connect, written by the organization's AI model */
+        post: operations["post /api/v1/workflows/draft"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows/validate": {
         parameters: {
             query?: never;
@@ -1247,6 +1281,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** OpenAI-compatible chat completions with a Baton API key: `provider/model` routed to the organization's providers, with its prices, budget, circuits and `fallback`; `stream: true` answers in OpenAI's SSE chunks */
+        post: operations["post /v1/chat/completions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The models the organization reaches through the gateway (OpenAI's list format) */
+        get: operations["get /v1/models"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1277,6 +1345,65 @@ export interface components {
          * @enum {string}
          */
         Category: "marketing" | "sales" | "operations" | "customer_support" | "admin";
+        ChatMessage: {
+            /**
+             * @description Text, or a list of parts of which the `text` ones are read.
+             * @default null
+             */
+            content: unknown;
+            /** @description `system` (or `developer`), `user` or `assistant`. */
+            role: string;
+        };
+        /**
+         * ChatRequest
+         * @description A chat completion request, as OpenAI's `CreateChatCompletionRequest` has it; fields the
+         *     gateway does not act on (`n`, `tools`, `logprobs`...) are refused rather than ignored when
+         *     they would change the answer.
+         */
+        ChatRequest: {
+            /**
+             * @description Models to ask in turn when the model's provider fails for a passing reason, as a
+             *     workflow step's `fallback` (Baton's own field).
+             * @default []
+             */
+            fallback: string[];
+            /**
+             * Format: uint32
+             * @default null
+             */
+            max_completion_tokens: number | null;
+            /**
+             * Format: uint32
+             * @default null
+             */
+            max_tokens: number | null;
+            messages: components["schemas"]["ChatMessage"][];
+            /**
+             * @description `provider/model` (`openai/gpt-4o-mini`, `local/llama3.2`), or a model whose provider its
+             *     name tells (`gpt-4o-mini`, `claude-sonnet-4-5`).
+             */
+            model: string;
+            /**
+             * Format: uint32
+             * @default null
+             */
+            n: number | null;
+            /**
+             * @description `{"type": "json_object"}`, or `{"type": "json_schema", "json_schema": {"schema": ...}}`.
+             * @default null
+             */
+            response_format: unknown;
+            /** @default null */
+            stream: boolean | null;
+            stream_options?: components["schemas"]["StreamOptions"] | null;
+            /**
+             * Format: double
+             * @default null
+             */
+            temperature: number | null;
+            /** @default null */
+            tools: unknown;
+        };
         /** Code */
         Code: {
             code: string;
@@ -1285,6 +1412,21 @@ export interface components {
         Deletion: {
             /** @description The organization's name, typed again. */
             confirm: string;
+        };
+        /** DraftRequest */
+        DraftRequest: {
+            /**
+             * @description What the workflow should do, in words, e.g. "when a support email arrives, draft a
+             *     reply with AI and save it as a Gmail draft".
+             */
+            description: string;
+            /**
+             * @description The model to write it: `provider/model` or a model whose provider its name tells; the
+             *     first AI provider the organization has connected when absent (OpenAI, Anthropic,
+             *     Google, Cohere, in that order, with its small model).
+             * @default null
+             */
+            model: string | null;
         };
         /** @description A duration: a number of seconds, or a number and a unit (ms, s, m, h, d), e.g. "30s". */
         Duration: number | string;
@@ -1614,6 +1756,10 @@ export interface components {
             /** Format: date-time */
             updated_at?: string;
             version: number;
+        };
+        StreamOptions: {
+            /** @default false */
+            include_usage: boolean;
         };
         /** Switch */
         Switch: {
@@ -2193,6 +2339,71 @@ export interface operations {
             };
             /** @description Not found (also: an object of another organization) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid content; details name each place */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "get /api/v1/ai/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Object"];
+                };
+            };
+            /** @description Unreadable request (bad JSON, bad query) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the credentials are wrong */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7157,6 +7368,93 @@ export interface operations {
             };
         };
     };
+    "post /api/v1/workflows/draft": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DraftRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Object"];
+                };
+            };
+            /** @description Unreadable request (bad JSON, bad query) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the credentials are wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed for this role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid content; details name each place */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The workflow or the AI model behind the call failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "post /api/v1/workflows/validate": {
         parameters: {
             query?: never;
@@ -8891,7 +9189,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The workflow behind the call failed */
+            /** @description The workflow or the AI model behind the call failed */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -8958,6 +9256,167 @@ export interface operations {
             };
             /** @description Unavailable */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "post /v1/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChatRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Object"];
+                };
+            };
+            /** @description Unreadable request (bad JSON, bad query) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the credentials are wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed for this role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid content; details name each place */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The workflow or the AI model behind the call failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "get /v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Object"];
+                };
+            };
+            /** @description Unreadable request (bad JSON, bad query) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the credentials are wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed for this role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid content; details name each place */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (the cause is logged) */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

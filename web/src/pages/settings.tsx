@@ -8,7 +8,7 @@ import { api, type ApiPath } from "../lib/api";
 import { actionWords, ACTIONS } from "../lib/audit";
 import { describe } from "../lib/errors";
 import { useMe } from "../shell";
-import { Alert, Button, Field } from "../ui";
+import { Alert, Button, CopyField, Field } from "../ui";
 
 type Organization = { organization: { name: string; require_mfa: boolean; ai_monthly_budget_usd: number | null } };
 type Key = { id: string; name: string; role: string; prefix: string; last_used_at: string | null; revoked_at: string | null };
@@ -45,6 +45,7 @@ export function Settings() {
             <OrganizationSettings />
             <AiPrices />
             <ApiKeys />
+            <GatewayUsage />
           </Tabs.Content>
         )}
         <Tabs.Content value="account" className="focus:outline-none">
@@ -197,6 +198,76 @@ function ApiKeys() {
           Make a key
         </Button>
       </form>
+    </div>
+  );
+}
+
+type KeyUsage = {
+  api_key_id: string;
+  name: string | null;
+  prefix: string | null;
+  revoked: boolean;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+};
+
+/** The OpenAI-compatible gateway: how an app calls it, and what each API key's calls used. */
+function GatewayUsage() {
+  const [days, setDays] = useState(30);
+  const usage = useQuery({ queryKey: ["ai-usage", days], queryFn: () => api<{ items: KeyUsage[] }>(`/api/v1/ai/usage?days=${days}` as ApiPath) });
+  const base = `${window.location.origin}/v1`;
+  const items = usage.data?.items ?? [];
+  return (
+    <div className={box} role="region" aria-label="AI gateway">
+      <h2 className="mb-2 text-lg font-semibold text-slate-900">AI gateway</h2>
+      <p className="mb-2 text-sm text-slate-700">
+        Your own apps can use the AI providers connected here as they would use OpenAI: point an OpenAI library at this address with one of the API keys
+        above, and name models as provider/model, e.g. openai/gpt-4o-mini or anthropic/claude-sonnet-4-5. Budgets, prices and fallbacks apply as in
+        workflows.
+      </p>
+      <CopyField label="Gateway address (base URL)" value={base} />
+      <div className="mb-2 mt-3 flex items-center gap-2">
+        <h3 className="font-medium text-slate-900">Use by key</h3>
+        <label className="text-sm text-slate-800">
+          <span className="sr-only">Period</span>
+          <select value={days} onChange={(event) => setDays(Number(event.target.value))} aria-label="Period" className="rounded-md border border-slate-300 px-2 py-1">
+            <option value={7}>Last 7 days</option>
+            <option value={30}>Last 30 days</option>
+            <option value={90}>Last 90 days</option>
+          </select>
+        </label>
+      </div>
+      {usage.isError && <Alert tone="error">{describe(usage.error)}</Alert>}
+      {items.length === 0 ? (
+        <p className="text-sm text-slate-700">No calls through the gateway in this period.</p>
+      ) : (
+        <table className="w-full text-left text-sm">
+          <thead>
+            <tr className="text-slate-700">
+              <th className="py-1 font-medium">Key</th>
+              <th className="py-1 font-medium">Requests</th>
+              <th className="py-1 font-medium">Tokens in / out</th>
+              <th className="py-1 font-medium">AI cost</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((item) => (
+              <tr key={item.api_key_id} className="border-t border-slate-200" aria-label={`Use of key ${item.name ?? item.api_key_id}`}>
+                <td className="py-1">
+                  {item.name ?? "A deleted key"}
+                  {item.prefix && <code className="ml-1 text-slate-600">{item.prefix}…</code>}
+                  {item.revoked && <span className="ml-1 text-slate-600">(revoked)</span>}
+                </td>
+                <td className="py-1">{item.requests}</td>
+                <td className="py-1">{`${item.input_tokens.toLocaleString()} / ${item.output_tokens.toLocaleString()}`}</td>
+                <td className="py-1">{`$${Number(item.cost_usd).toFixed(4)}`}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </div>
   );
 }
