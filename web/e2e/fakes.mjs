@@ -86,7 +86,7 @@ const DRAFTED = {
  * every call, in `calls` (the prompts and response formats asked for in `prompts`, `formats`).
  */
 export async function fakeOpenAI() {
-  const state = { calls: 0, prompts: [], formats: [], drafts: 0 };
+  const state = { calls: 0, prompts: [], formats: [], drafts: 0, agentTurns: 0 };
   const refuse = (response) => {
     response.writeHead(401, { "content-type": "application/json" });
     response.end(JSON.stringify({ error: { message: "Incorrect API key provided", type: "invalid_request_error", param: null, code: "invalid_api_key" } }));
@@ -116,6 +116,30 @@ export async function fakeOpenAI() {
           model: asked.model,
           choices: [{ index: 0, message: { role: "assistant", content: JSON.stringify(DRAFTED), refusal: null }, finish_reason: "stop", logprobs: null }],
           usage: { prompt_tokens: 9000, completion_tokens: 400, total_tokens: 9400 },
+        });
+      }
+      // Given tools (an agent's turn): the first turn saves a draft, the next answers.
+      if (Array.isArray(asked.tools) && asked.tools.length > 0) {
+        state.agentTurns += 1;
+        const called = asked.messages.at(-1)?.role === "tool";
+        const tool = asked.tools[0].function.name;
+        const message = called
+          ? { role: "assistant", content: "I saved a draft for Ann.", refusal: null }
+          : {
+              role: "assistant",
+              content: null,
+              refusal: null,
+              tool_calls: [
+                { id: `call_${state.agentTurns}`, type: "function", function: { name: tool, arguments: JSON.stringify({ to: "ann@customer.example", subject: "Your order", body: REPLY }) } },
+              ],
+            };
+        return send("CreateChatCompletionResponse", {
+          id: `chatcmpl-agent-${state.agentTurns}`,
+          object: "chat.completion",
+          created: Math.floor(Date.now() / 1000),
+          model: asked.model,
+          choices: [{ index: 0, message, finish_reason: called ? "stop" : "tool_calls", logprobs: null }],
+          usage: { prompt_tokens: 200, completion_tokens: 20, total_tokens: 220 },
         });
       }
       state.calls += 1;

@@ -1047,6 +1047,48 @@ try {
     await page.getByText("Post message in Slack to #support").waitFor();
   });
 
+  await run("an AI agent built by clicking: a Gmail tool that asks first; a test run waits for the approval, then the agent finishes", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.getByRole("link", { name: "Workflows" }).click();
+    await page.getByRole("link", { name: "New workflow" }).click();
+    await page.getByLabel("Its name").fill("Order agent");
+    await page.getByRole("button", { name: "Open the builder" }).click();
+    const canvas = page.getByLabel("Workflow canvas");
+    await page.getByRole("button", { name: "Fit View" }).click();
+    await canvas.getByRole("button", { name: /^\+ Add (a|the first) step$/ }).click();
+    await page.getByLabel("Search").fill("agent");
+    await page.getByRole("button", { name: "AI agent with tools" }).click();
+    await canvas.getByLabel("Step agent").getByRole("button").first().click();
+    await page.getByLabel("Goal (required)", { exact: true }).fill("Answer Ann about her order 42 with a draft.");
+    const tools = page.getByRole("region", { name: "Agent tools" });
+    await tools.getByLabel("Action to allow").selectOption({ value: "gmail/save_draft" });
+    await tools.getByLabel("Ask a person before each use").check();
+    await tools.getByRole("button", { name: "Add the tool" }).click();
+    await tools.getByText("save_draft · gmail/save_draft · asks a person first").waitFor();
+    await page.getByRole("button", { name: "Apply" }).click();
+    await canvas.getByLabel("Step agent").getByText("AI agent (gpt-4o-mini) with save_draft").waitFor();
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByRole("button", { name: "Saved" }).waitFor();
+    const drafts = google.state.drafts.length;
+    await page.getByRole("button", { name: "Test run" }).click();
+    // The agent works (its turn asked for the tool) while the call waits for a person.
+    await canvas.getByLabel("Step agent").getByText("Running").waitFor({ timeout: 20_000 });
+    await page.getByRole("link", { name: "Approvals" }).click();
+    const question = page.getByRole("listitem", { name: /Approval agent\[1\]\.save_draft_approval of wf_order_agent/ });
+    await question.getByText(/The agent asks to use save_draft/).waitFor({ timeout: 20_000 });
+    assert.equal(google.state.drafts.length, drafts, "nothing is saved before a person approves");
+    await question.getByRole("button", { name: "Approve" }).click();
+    await question.waitFor({ state: "detached" });
+    await page.getByRole("link", { name: "Runs" }).click();
+    await page.getByRole("link", { name: /Order agent/ }).first().click();
+    await page.getByText("Completed").first().waitFor({ timeout: 20_000 });
+    await page.getByText("I saved a draft for Ann.").first().waitFor();
+    assert.equal(google.state.drafts.length, drafts + 1, "the approved draft was saved once");
+    assert.equal(openai.state.agentTurns, 2, "two turns: the call, then the answer");
+    await page.screenshot({ path: join(shots, "agent-run.png"), fullPage: true });
+  });
+
   await run("set the AI budget, make an API key that works until it is revoked", async (page) => {
     await signIn(page, email, "another long password");
     await page.getByRole("link", { name: "Settings" }).click();

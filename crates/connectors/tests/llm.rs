@@ -97,6 +97,7 @@ fn request(provider: &str, model: &str, key: Option<&str>) -> LlmRequest {
         temperature: Some(0.2),
         max_tokens: Some(300),
         json: false,
+        tools: Vec::new(),
         schema: None,
         idempotency_key: "exec:step_2".into(),
         secret: key.map(|key| Secret(json!({"api_key": key}))),
@@ -793,18 +794,12 @@ async fn each_providers_key_is_checked_by_listing_its_models() {
 
 #[tokio::test]
 async fn a_conversation_reaches_each_provider_in_order_in_its_own_roles() {
-    use baton_engine::provider::{Turn, TurnRole};
+    use baton_engine::provider::Turn;
     let conversation = |provider: &str, model: &str, key: &str| {
         let mut asked = request(provider, model, Some(key));
         asked.turns = vec![
-            Turn {
-                role: TurnRole::User,
-                text: "Do you bake on Sundays?".into(),
-            },
-            Turn {
-                role: TurnRole::Assistant,
-                text: "Yes, until noon.".into(),
-            },
+            Turn::user("Do you bake on Sundays?"),
+            Turn::assistant("Yes, until noon.", Vec::new()),
         ];
         asked.prompt = "And on Mondays?".into();
         asked
@@ -874,6 +869,141 @@ async fn a_conversation_reaches_each_provider_in_order_in_its_own_roles() {
             {"role": "user", "parts": [{"text": "Do you bake on Sundays?"}]},
             {"role": "model", "parts": [{"text": "Yes, until noon."}]},
             {"role": "user", "parts": [{"text": "And on Mondays?"}]}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn tools_and_their_results_go_to_each_provider_in_its_native_format() {
+    use baton_engine::provider::{ToolCall, ToolResult, ToolSpec, Turn};
+    let with_tools = |provider: &str, model: &str, key: &str| {
+        let mut asked = request(provider, model, Some(key));
+        asked.tools = vec![ToolSpec {
+            name: "find_company".into(),
+            description: "Looks a contact up".into(),
+            parameters: json!({"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}),
+        }];
+        asked.turns = vec![
+            Turn::user("Is ann@cafe.example a lead?"),
+            Turn::assistant(
+                "",
+                vec![ToolCall {
+                    id: "call_1".into(),
+                    name: "find_company".into(),
+                    arguments: json!({"query": "ann"}),
+                }],
+            ),
+            Turn::tool(ToolResult {
+                call_id: "call_1".into(),
+                name: "find_company".into(),
+                content: json!({"company": "Café Ann"}),
+            }),
+        ];
+        asked.prompt = String::new();
+        asked
+    };
+
+    // OpenAI: `tools` of functions, the call's arguments as JSON text, a `tool` message; the
+    // request checked against OpenAI's published format.
+    let (providers, fake) = openai().await;
+    let mut answer = completion("", "gpt-4o");
+    answer["choices"][0]["message"] = json!({"role": "assistant", "content": null, "refusal": null,
+        "tool_calls": [{"id": "call_2", "type": "function", "function": {"name": "find_company", "arguments": "{\"query\":\"cafe\"}"}}]});
+    answer["choices"][0]["finish_reason"] = json!("tool_calls");
+    assert!(problems(&contract("CreateChatCompletionResponse"), &answer).is_empty());
+    fake.reply(Json(answer).into_response());
+    let answered = providers
+        .complete(with_tools("openai", "gpt-4o", "sk-test-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        answered.tool_calls,
+        vec![ToolCall {
+            id: "call_2".into(),
+            name: "find_company".into(),
+            arguments: json!({"query": "cafe"})
+        }]
+    );
+    let (_, body) = fake.seen().pop().unwrap();
+    assert_eq!(body["tools"][0]["function"]["name"], "find_company");
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(
+        messages.len(),
+        4,
+        "system, goal, call, result: no empty prompt after them"
+    );
+    assert_eq!(
+        messages[2]["tool_calls"][0]["function"]["arguments"],
+        "{\"query\":\"ann\"}"
+    );
+    assert_eq!(
+        messages[3],
+        json!({"role": "tool", "tool_call_id": "call_1", "content": "{\"company\":\"Café Ann\"}"})
+    );
+
+    // Anthropic: tools with `input_schema`; `tool_use` blocks, and the result as a user's
+    // `tool_result` block.
+    let (providers, fake) = provider_at("/v1/messages", |settings, base| {
+        settings.anthropic_base_url = base
+    })
+    .await;
+    fake.reply(
+        Json(json!({
+            "id": "msg_04", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": "Looking."}, {"type": "tool_use", "id": "toolu_2", "name": "find_company", "input": {"query": "cafe"}}],
+            "stop_reason": "tool_use", "stop_sequence": null, "usage": {"input_tokens": 30, "output_tokens": 8}
+        }))
+        .into_response(),
+    );
+    let answered = providers
+        .complete(with_tools("anthropic", "claude-sonnet-4-5", "sk-ant-1"))
+        .await
+        .unwrap();
+    assert_eq!(answered.tool_calls[0].id, "toolu_2");
+    assert_eq!(answered.text, "Looking.");
+    let (_, body) = fake.seen().pop().unwrap();
+    assert_eq!(
+        body["tools"][0]["input_schema"]["required"],
+        json!(["query"])
+    );
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "user", "content": "Is ann@cafe.example a lead?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "call_1", "name": "find_company", "input": {"query": "ann"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "{\"company\":\"Café Ann\"}"}]}
+        ])
+    );
+
+    // Gemini: `functionDeclarations` with a JSON Schema; `functionCall` and `functionResponse`.
+    let (providers, fake) = provider_at("/v1beta/models/{call}", |settings, base| {
+        settings.gemini_base_url = base
+    })
+    .await;
+    fake.reply(
+        Json(json!({
+            "candidates": [{"content": {"role": "model", "parts": [{"functionCall": {"name": "find_company", "args": {"query": "cafe"}}}]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 5, "totalTokenCount": 35}
+        }))
+        .into_response(),
+    );
+    let answered = providers
+        .complete(with_tools("google", "gemini-2.5-flash", "AIza-1"))
+        .await
+        .unwrap();
+    assert_eq!(answered.tool_calls[0].name, "find_company");
+    assert_eq!(answered.tool_calls[0].arguments, json!({"query": "cafe"}));
+    let (_, body) = fake.seen().pop().unwrap();
+    assert_eq!(
+        body["tools"][0]["functionDeclarations"][0]["parametersJsonSchema"]["type"],
+        "object"
+    );
+    assert_eq!(
+        body["contents"],
+        json!([
+            {"role": "user", "parts": [{"text": "Is ann@cafe.example a lead?"}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "find_company", "args": {"query": "ann"}}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "find_company", "response": {"result": {"company": "Café Ann"}}}}]}
         ])
     );
 }

@@ -75,6 +75,35 @@ impl CompiledWorkflow {
         let id = key.rsplit('.').next()?;
         find_step(&self.steps, id)
     }
+
+    /// Whether the step at `key` is one a person answers: an approval step, or an agent's
+    /// approval of a call to a tool that asks for one (`agent[2].send_email_approval`).
+    pub fn takes_answer(&self, key: &str) -> bool {
+        if self
+            .step_by_key(key)
+            .is_some_and(|step| matches!(step.kind, CompiledKind::Approval { .. }))
+        {
+            return true;
+        }
+        let Some((owner, child)) = key.rsplit_once('.') else {
+            return false;
+        };
+        let Some(call) = child.strip_suffix("_approval") else {
+            return false;
+        };
+        let Some((agent_key, _)) = owner
+            .strip_suffix(']')
+            .and_then(|owner| owner.rsplit_once('['))
+        else {
+            return false;
+        };
+        self.step_by_key(agent_key).is_some_and(|step| {
+            matches!(&step.kind, CompiledKind::Agent(agent) if agent.tools.iter().any(|tool| {
+                tool.approval
+                    && (call == tool.spec.name || call.starts_with(&format!("{}_", tool.spec.name)))
+            }))
+        })
+    }
 }
 
 fn find_step<'a>(steps: &'a [CompiledStep], id: &str) -> Option<&'a CompiledStep> {
@@ -133,10 +162,50 @@ impl CompiledStep {
                 | CompiledKind::Integration { .. }
                 | CompiledKind::Approval { .. }
                 | CompiledKind::Delay { .. }
-                | CompiledKind::SubWorkflow { .. } => false,
+                | CompiledKind::SubWorkflow { .. }
+                | CompiledKind::Agent(_) => false,
             }
     }
 }
+
+/// An agent step, compiled.
+#[derive(Debug)]
+pub struct CompiledAgent {
+    pub provider: String,
+    pub model: String,
+    pub prompt: CompiledValue,
+    pub system: Option<CompiledValue>,
+    pub tools: Vec<CompiledTool>,
+    pub max_iterations: u32,
+    pub max_cost: Option<baton_core::Usd>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub fallbacks: Vec<(String, String)>,
+}
+
+/// One of an agent's tools: what the model is told of it, and what a call does.
+#[derive(Debug)]
+pub struct CompiledTool {
+    pub spec: crate::provider::ToolSpec,
+    pub target: ToolTarget,
+    /// Inputs the author fixed, merged over the model's arguments.
+    pub inputs: Option<CompiledValue>,
+    pub approval: bool,
+}
+
+#[derive(Debug)]
+pub enum ToolTarget {
+    Action {
+        service: String,
+        action: String,
+        credential: Option<String>,
+    },
+    Workflow(String),
+}
+
+/// The most turns an agent may take.
+pub const MAX_AGENT_ITERATIONS: u32 = 50;
+const DEFAULT_AGENT_ITERATIONS: u32 = 8;
 
 #[derive(Debug)]
 pub enum CompiledOnError {
@@ -199,6 +268,8 @@ pub enum CompiledKind {
         duration: Option<Duration>,
         until: Option<CompiledValue>,
     },
+    /// A model with tools, asked in turns until it answers without calling one.
+    Agent(Box<CompiledAgent>),
     SubWorkflow {
         workflow: String,
         inputs: CompiledValue,
@@ -525,6 +596,64 @@ impl Compiler<'_> {
     /// A fallback entry's provider and model: `provider/model` with a provider Baton knows or
     /// the operator configured (`ollama/llama3.2`, `anthropic/claude-3-5-haiku-latest`), or a
     /// model whose provider its name tells (`claude-sonnet-4-5`).
+    /// The provider a model step calls: the one it names (built in or configured), else the
+    /// one its model's name tells.
+    fn provider_for(&mut self, provider: Option<&String>, model: &str, path: &str) -> String {
+        match (provider, infer_provider(model)) {
+            (Some(provider), _)
+                if PROVIDERS.contains(&provider.as_str())
+                    || self.options.extra_providers.contains(provider) =>
+            {
+                provider.clone()
+            }
+            (Some(provider), _) => {
+                self.problems.push(Problem::new(
+                    format!("{path}.provider"),
+                    format!(
+                        "unknown provider {provider:?} (expected one of {}{})",
+                        PROVIDERS.join(", "),
+                        if self.options.extra_providers.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {}", self.options.extra_providers.join(", "))
+                        }
+                    ),
+                ));
+                String::new()
+            }
+            (None, Some(provider)) => provider.to_owned(),
+            (None, None) => {
+                self.problems.push(Problem::new(format!("{path}.model"), format!(
+                    "unknown model {:?}: its provider cannot be told from the name; set `provider` ({})",
+                    model,
+                    PROVIDERS.join(", ")
+                )));
+                String::new()
+            }
+        }
+    }
+
+    /// A step's `fallback` list as `(provider, model)`, each entry's problem at its path.
+    fn fallbacks(&mut self, list: &[String], path: &str) -> Vec<(String, String)> {
+        list
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(index, entry)| match self.fallback_model(entry) {
+                            Some(pair) => Some(pair),
+                            None => {
+                                self.problems.push(Problem::new(
+                                    format!("{path}.fallback[{index}]"),
+                                    format!(
+                                        "unknown model {entry:?}: its provider cannot be told from the name; write it as provider/model ({})",
+                                        self.provider_names()
+                                    ),
+                                ));
+                                None
+                            }
+                        })
+                        .collect()
+    }
+
     fn fallback_model(&self, entry: &str) -> Option<(String, String)> {
         if let Some((provider, model)) = entry.split_once('/') {
             let provider = provider.trim().to_ascii_lowercase();
@@ -555,38 +684,7 @@ impl Compiler<'_> {
         let empty = Value::Object(Default::default());
         match &step.kind {
             StepKind::Llm(llm) => {
-                let provider = match (&llm.provider, infer_provider(&llm.model)) {
-                    (Some(provider), _)
-                        if PROVIDERS.contains(&provider.as_str())
-                            || self.options.extra_providers.contains(provider) =>
-                    {
-                        provider.clone()
-                    }
-                    (Some(provider), _) => {
-                        self.problems.push(Problem::new(
-                            format!("{path}.provider"),
-                            format!(
-                                "unknown provider {provider:?} (expected one of {}{})",
-                                PROVIDERS.join(", "),
-                                if self.options.extra_providers.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(", {}", self.options.extra_providers.join(", "))
-                                }
-                            ),
-                        ));
-                        String::new()
-                    }
-                    (None, Some(provider)) => provider.to_owned(),
-                    (None, None) => {
-                        self.problems.push(Problem::new(format!("{path}.model"), format!(
-                            "unknown model {:?}: its provider cannot be told from the name; set `provider` ({})",
-                            llm.model,
-                            PROVIDERS.join(", ")
-                        )));
-                        String::new()
-                    }
-                };
+                let provider = self.provider_for(llm.provider.as_ref(), &llm.model, path);
                 let inputs = llm
                     .inputs
                     .as_ref()
@@ -627,24 +725,7 @@ impl Compiler<'_> {
                     json: llm.response_format == Some(ResponseFormat::Json) || schema.is_some(),
                     schema,
                     inputs,
-                    fallbacks: llm
-                        .fallback
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(index, entry)| match self.fallback_model(entry) {
-                            Some(pair) => Some(pair),
-                            None => {
-                                self.problems.push(Problem::new(
-                                    format!("{path}.fallback[{index}]"),
-                                    format!(
-                                        "unknown model {entry:?}: its provider cannot be told from the name; write it as provider/model ({})",
-                                        self.provider_names()
-                                    ),
-                                ));
-                                None
-                            }
-                        })
-                        .collect(),
+                    fallbacks: self.fallbacks(&llm.fallback, path),
                 }
             }
             StepKind::Integration(integration) => {
@@ -824,6 +905,7 @@ impl Compiler<'_> {
                     )
                 }),
             },
+            StepKind::Agent(agent) => self.agent(agent, path, visible, locals),
             StepKind::SubWorkflow(sub) => CompiledKind::SubWorkflow {
                 workflow: sub.workflow.clone(),
                 inputs: self.value(
@@ -834,6 +916,215 @@ impl Compiler<'_> {
                 ),
             },
         }
+    }
+
+    fn agent(
+        &mut self,
+        agent: &dsl::AgentStep,
+        path: &str,
+        visible: &HashSet<String>,
+        locals: &HashSet<String>,
+    ) -> CompiledKind {
+        let provider = self.provider_for(agent.provider.as_ref(), &agent.model, path);
+        if provider == "cohere" {
+            self.problems.push(Problem::new(
+                format!("{path}.model"),
+                "Cohere's models are not given tools here yet: use an OpenAI, Anthropic or Google model",
+            ));
+        }
+        let max_iterations = agent.max_iterations.unwrap_or(DEFAULT_AGENT_ITERATIONS);
+        if !(1..=MAX_AGENT_ITERATIONS).contains(&max_iterations) {
+            self.problems.push(Problem::new(
+                format!("{path}.max_iterations"),
+                format!("must be 1 to {MAX_AGENT_ITERATIONS}"),
+            ));
+        }
+        if agent.tools.is_empty() {
+            self.problems.push(Problem::new(
+                format!("{path}.tools"),
+                "an agent needs at least one tool (a connector action or a workflow); without tools use an llm step",
+            ));
+        }
+        let catalog = self.options.connectors.catalog();
+        let mut names = HashSet::new();
+        let tools = agent
+            .tools
+            .iter()
+            .enumerate()
+            .filter_map(|(index, tool)| {
+                let at = format!("{path}.tools[{index}]");
+                let compiled = self.tool(tool, &at, &catalog, visible, locals)?;
+                if !names.insert(compiled.spec.name.clone()) {
+                    self.problems.push(Problem::new(
+                        format!("{at}.name"),
+                        format!(
+                            "another tool is named {:?}; give each its own name",
+                            compiled.spec.name
+                        ),
+                    ));
+                }
+                Some(compiled)
+            })
+            .collect();
+        let max_cost = match agent.max_cost_usd {
+            Some(dollars) if dollars.is_finite() && dollars >= 0.0 => Some(
+                baton_core::Usd::from_micros((dollars * 1_000_000.0).round() as i64),
+            ),
+            Some(_) => {
+                self.problems.push(Problem::new(
+                    format!("{path}.max_cost_usd"),
+                    "must be a number of dollars, 0 or more",
+                ));
+                None
+            }
+            None => None,
+        };
+        CompiledKind::Agent(Box::new(CompiledAgent {
+            provider,
+            model: agent.model.clone(),
+            prompt: self.value(
+                &Value::String(agent.prompt.clone()),
+                &format!("{path}.prompt"),
+                visible,
+                locals,
+            ),
+            system: agent.system.as_ref().map(|system| {
+                self.value(
+                    &Value::String(system.clone()),
+                    &format!("{path}.system"),
+                    visible,
+                    locals,
+                )
+            }),
+            tools,
+            max_iterations,
+            max_cost,
+            temperature: agent.temperature,
+            max_tokens: agent.max_tokens,
+            fallbacks: self.fallbacks(&agent.fallback, path),
+        }))
+    }
+
+    /// One agent tool: an action of a connector (its input schema the arguments', less the
+    /// inputs the author fixed) or another workflow.
+    fn tool(
+        &mut self,
+        tool: &dsl::AgentTool,
+        at: &str,
+        catalog: &[Value],
+        visible: &HashSet<String>,
+        locals: &HashSet<String>,
+    ) -> Option<CompiledTool> {
+        let fixed = tool
+            .inputs
+            .as_ref()
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let (target, default_name, mut description, mut parameters) = match (
+            &tool.service,
+            &tool.action,
+            &tool.workflow,
+        ) {
+            (Some(service), Some(action), None) => {
+                if let Some(problem) = self.options.connectors.action_problem(service, action) {
+                    self.problems
+                        .push(Problem::new(format!("{at}.action"), problem));
+                    return None;
+                }
+                let declared = catalog
+                    .iter()
+                    .find(|known| known["id"] == service.as_str())
+                    .and_then(|known| known["actions"].as_array())
+                    .and_then(|actions| actions.iter().find(|known| known["id"] == action.as_str()))
+                    .cloned()
+                    .unwrap_or_default();
+                (
+                    ToolTarget::Action {
+                        service: service.clone(),
+                        action: action.clone(),
+                        credential: tool.credential.clone(),
+                    },
+                    action.clone(),
+                    declared["description"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    declared
+                        .get("input_schema")
+                        .cloned()
+                        .unwrap_or_else(|| serde_json::json!({"type": "object"})),
+                )
+            }
+            (None, None, Some(workflow)) => (
+                ToolTarget::Workflow(workflow.clone()),
+                workflow.clone(),
+                format!("Runs the workflow {workflow} with the arguments as its trigger data"),
+                serde_json::json!({"type": "object", "properties": {}, "additionalProperties": true}),
+            ),
+            _ => {
+                self.problems.push(Problem::new(
+                        at.to_owned(),
+                        "a tool is a connector action (`service` and `action`) or a workflow (`workflow`), one of the two",
+                    ));
+                return None;
+            }
+        };
+        if let Some(given) = &tool.parameters {
+            parameters = given.clone();
+        }
+        if let Some(given) = &tool.description {
+            description = given.clone();
+        }
+        // The model neither sees nor sets what the author fixed.
+        if let Some(properties) = parameters
+            .get_mut("properties")
+            .and_then(Value::as_object_mut)
+        {
+            for name in fixed.keys() {
+                properties.remove(name);
+            }
+        }
+        if let Some(required) = parameters.get_mut("required").and_then(Value::as_array_mut) {
+            required.retain(|name| name.as_str().is_some_and(|name| !fixed.contains_key(name)));
+        }
+        if parameters.get("type") != Some(&serde_json::json!("object")) {
+            self.problems.push(Problem::new(
+                format!("{at}.parameters"),
+                "must be a JSON Schema of an object: {\"type\": \"object\", \"properties\": {...}}",
+            ));
+        }
+        let name = tool.name.clone().unwrap_or(default_name);
+        let valid = name.len() <= 64
+            && name
+                .chars()
+                .next()
+                .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            self.problems.push(Problem::new(
+                format!("{at}.name"),
+                format!("{name:?}: a tool's name is letters, digits and _ (up to 64), not starting with a digit"),
+            ));
+        }
+        let inputs = (!fixed.is_empty()).then(|| {
+            self.value(
+                &Value::Object(fixed),
+                &format!("{at}.inputs"),
+                visible,
+                locals,
+            )
+        });
+        Some(CompiledTool {
+            spec: crate::provider::ToolSpec {
+                name,
+                description,
+                parameters,
+            },
+            target,
+            inputs,
+            approval: tool.approval,
+        })
     }
 
     fn transformation(

@@ -27,6 +27,9 @@ pub struct LlmRequest {
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
     pub json: bool,
+    /// Tools the model may call instead of answering (an agent step's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSpec>,
     /// The JSON Schema the answer must match (the step's `output_schema`), asked of the
     /// provider in its own way; `json` is set with it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,6 +49,41 @@ pub struct LlmRequest {
 pub struct Turn {
     pub role: TurnRole,
     pub text: String,
+    /// The tools an assistant's turn called.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<ToolCall>,
+    /// A tool's result, in a `Tool` turn: the call it answers, and what it gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<ToolResult>,
+}
+
+impl Turn {
+    pub fn user(text: impl Into<String>) -> Self {
+        Self {
+            role: TurnRole::User,
+            text: text.into(),
+            calls: Vec::new(),
+            result: None,
+        }
+    }
+
+    pub fn assistant(text: impl Into<String>, calls: Vec<ToolCall>) -> Self {
+        Self {
+            role: TurnRole::Assistant,
+            text: text.into(),
+            calls,
+            result: None,
+        }
+    }
+
+    pub fn tool(result: ToolResult) -> Self {
+        Self {
+            role: TurnRole::Tool,
+            text: String::new(),
+            calls: Vec::new(),
+            result: Some(result),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -53,12 +91,40 @@ pub struct Turn {
 pub enum TurnRole {
     User,
     Assistant,
+    Tool,
+}
+
+/// A tool a model may call: its name, what it does, and its arguments' JSON Schema.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: serde_json::Value,
+}
+
+/// A model's call of a tool.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct ToolCall {
+    /// The provider's id for the call (made up where the provider gives none).
+    pub id: String,
+    pub name: String,
+    pub arguments: serde_json::Value,
+}
+
+/// What a tool call gave, for the model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolResult {
+    pub call_id: String,
+    pub name: String,
+    pub content: serde_json::Value,
 }
 
 /// What a model answered, with the tokens its provider counted.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LlmResponse {
     pub text: String,
+    /// The tools the model called, when it was given some and chose to.
+    pub tool_calls: Vec<ToolCall>,
     pub model: String,
     pub usage: TokenUsage,
     pub cost: Usd,
@@ -106,6 +172,21 @@ impl ScriptedProvider {
     pub fn answer(&self, text: &str, input_tokens: i64, output_tokens: i64) -> &Self {
         self.push(Ok(LlmResponse {
             text: text.to_owned(),
+            tool_calls: Vec::new(),
+            model: String::new(),
+            usage: TokenUsage {
+                input_tokens,
+                output_tokens,
+            },
+            cost: Usd::from_micros(input_tokens + output_tokens),
+        }))
+    }
+
+    /// Queues an answer that calls tools, costing one micro-dollar a token.
+    pub fn call_tools(&self, calls: Vec<ToolCall>, input_tokens: i64, output_tokens: i64) -> &Self {
+        self.push(Ok(LlmResponse {
+            text: String::new(),
+            tool_calls: calls,
             model: String::new(),
             usage: TokenUsage {
                 input_tokens,

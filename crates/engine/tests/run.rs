@@ -1831,3 +1831,266 @@ async fn a_models_step_record_says_which_attempts_failed_before_it_answered() {
     let steps = harness.steps(&execution).await;
     assert_eq!(steps[0].attempts, 2);
 }
+
+fn crm() -> Arc<FakeConnectors> {
+    FakeConnectors::new(|call, _| match call.action.as_str() {
+        "search_records" => Ok(
+            json!({"records": [{"email": "ann@cafe.example", "company": "Café Ann", "employees": 40}]}),
+        ),
+        "post_message" => Ok(json!({"ts": "1764590000.000100", "channel": call.inputs["channel"]})),
+        other => Err(StepError::permanent(format!("unexpected {other}"))),
+    })
+}
+
+fn call(id: &str, name: &str, arguments: Value) -> baton_engine::provider::ToolCall {
+    baton_engine::provider::ToolCall {
+        id: id.into(),
+        name: name.into(),
+        arguments,
+    }
+}
+
+fn lead_agent(approval: bool) -> Value {
+    json!({"id": "wf_agent", "name": "Lead agent", "steps": [
+        {"id": "scout", "type": "agent", "model": "gpt-4o", "prompt": "Is {{ trigger.email }} a good lead? Tell the team if so.",
+         "max_iterations": 4,
+         "tools": [
+            {"name": "find_company", "service": "hubspot", "action": "search_records", "description": "Looks a contact up in the CRM",
+             "parameters": {"type": "object", "properties": {"query": {"type": "string"}, "object": {"type": "string"}}, "required": ["query"]},
+             "inputs": {"object": "contacts"}},
+            {"name": "tell_team", "service": "slack", "action": "post_message", "approval": approval,
+             "parameters": {"type": "object", "properties": {"text": {"type": "string"}, "channel": {"type": "string"}}, "required": ["text"]},
+             "inputs": {"channel": "#sales"}}
+         ]}
+    ]})
+}
+
+#[tokio::test]
+async fn an_agent_calls_its_tools_as_steps_and_answers() {
+    let harness = Harness::new(crm()).await;
+    harness
+        .llm
+        .call_tools(
+            vec![call(
+                "c1",
+                "find_company",
+                json!({"query": "ann@cafe.example", "object": "companies"}),
+            )],
+            100,
+            10,
+        )
+        .call_tools(
+            vec![call(
+                "c2",
+                "tell_team",
+                json!({"text": "Hot lead: Café Ann", "channel": "#general"}),
+            )],
+            150,
+            12,
+        )
+        .answer("Café Ann is a good lead; the team knows.", 200, 15);
+    let (execution, outcome) = harness
+        .start(&lead_agent(false), json!({"email": "ann@cafe.example"}))
+        .await;
+    assert_eq!(outcome, Outcome::Completed, "{:?}", execution.error);
+    let output = execution.output.clone().unwrap();
+    assert_eq!(
+        output["response"],
+        "Café Ann is a good lead; the team knows."
+    );
+    assert_eq!(
+        (output["iterations"].as_i64(), output["tool_calls"].as_i64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(
+        output["usage"],
+        json!({"input_tokens": 450, "output_tokens": 37})
+    );
+
+    // Each turn and each call is a step of the record, in order, with its cost on the turn.
+    let steps = harness.steps(&execution).await;
+    let keys: Vec<&str> = steps.iter().map(|step| step.step_key.as_str()).collect();
+    for expected in [
+        "scout",
+        "scout[1].model",
+        "scout[1].find_company",
+        "scout[2].model",
+        "scout[2].tell_team",
+        "scout[3].model",
+    ] {
+        assert!(keys.contains(&expected), "{expected} in {keys:?}");
+    }
+    let turn = steps
+        .iter()
+        .find(|step| step.step_key == "scout[1].model")
+        .unwrap();
+    assert_eq!(turn.cost, Usd::from_micros(110));
+    assert_eq!(
+        execution.cost,
+        Usd::from_micros(487),
+        "the turns' cost, counted once"
+    );
+
+    // The author's fixed inputs win over the model's; each call has its own idempotency key.
+    let calls = harness.connectors.calls();
+    assert_eq!(
+        calls[0].inputs,
+        json!({"query": "ann@cafe.example", "object": "contacts"})
+    );
+    assert_eq!(
+        calls[1].inputs,
+        json!({"text": "Hot lead: Café Ann", "channel": "#sales"})
+    );
+    assert_eq!(
+        calls[1].idempotency_key,
+        format!("{}:scout[2].tell_team", execution.id)
+    );
+
+    // The model was given the tools, less what the author fixed, and saw each result.
+    let requests = harness.llm.requests();
+    let tools = &requests[0].tools;
+    assert_eq!(
+        tools
+            .iter()
+            .map(|tool| tool.name.as_str())
+            .collect::<Vec<_>>(),
+        ["find_company", "tell_team"]
+    );
+    assert_eq!(
+        tools[0].parameters["properties"],
+        json!({"query": {"type": "string"}})
+    );
+    assert_eq!(
+        requests[0].turns[0].text,
+        "Is ann@cafe.example a good lead? Tell the team if so."
+    );
+    let second = &requests[1].turns;
+    assert_eq!(second.len(), 3, "the goal, the call, its result");
+    assert_eq!(second[1].calls[0].name, "find_company");
+    assert_eq!(
+        second[2].result.as_ref().unwrap().content["records"][0]["company"],
+        "Café Ann"
+    );
+}
+
+#[tokio::test]
+async fn an_agents_call_that_needs_approval_waits_and_a_resume_asks_the_model_nothing_twice() {
+    let harness = Harness::new(crm()).await;
+    harness
+        .llm
+        .call_tools(
+            vec![call("c1", "tell_team", json!({"text": "Hot lead"}))],
+            100,
+            10,
+        )
+        .answer("Told them.", 50, 5);
+    let (execution, compiled) = harness
+        .execution(&lead_agent(true), json!({"email": "ann@cafe.example"}))
+        .await;
+    let (waiting, outcome) = harness.run(&execution, &compiled).await;
+    assert_eq!(
+        outcome,
+        Outcome::Waiting {
+            step: "scout[1].tell_team_approval".into(),
+            resume_at: None
+        }
+    );
+    assert_eq!(
+        harness.connectors.count("post_message"),
+        0,
+        "nothing is sent before the answer"
+    );
+    let asking = harness.steps(&waiting).await;
+    let approval = asking
+        .iter()
+        .find(|step| step.step_key == "scout[1].tell_team_approval")
+        .unwrap();
+    assert!(
+        approval.input.as_ref().unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"text\": \"Hot lead\"")
+    );
+
+    harness
+        .engine
+        .answer(
+            &waiting,
+            &compiled,
+            "scout[1].tell_team_approval",
+            json!({"approved": true, "by": "boss@example.com"}),
+        )
+        .await
+        .unwrap();
+    let (done, outcome) = harness.run(&waiting, &compiled).await;
+    assert_eq!(outcome, Outcome::Completed, "{:?}", done.error);
+    assert_eq!(harness.connectors.count("post_message"), 1);
+    assert_eq!(
+        harness.llm.requests().len(),
+        2,
+        "the first turn came from its checkpoint"
+    );
+    assert_eq!(done.output.unwrap()["response"], "Told them.");
+}
+
+#[tokio::test]
+async fn an_agent_stops_at_its_turn_limit_and_its_cost_ceiling() {
+    let harness = Harness::new(crm()).await;
+    for _ in 0..4 {
+        harness.llm.call_tools(
+            vec![call("c", "find_company", json!({"query": "ann"}))],
+            10,
+            1,
+        );
+    }
+    let (execution, outcome) = harness
+        .start(&lead_agent(false), json!({"email": "a@b.c"}))
+        .await;
+    assert_eq!(outcome, Outcome::Failed);
+    let message = execution.error.unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("did not finish within 4 turns"),
+        "{message}"
+    );
+
+    let mut costly = lead_agent(false);
+    costly["steps"][0]["max_cost_usd"] = json!(0.0001);
+    harness.llm.call_tools(
+        vec![call("c", "find_company", json!({"query": "ann"}))],
+        90,
+        20,
+    );
+    let (execution, outcome) = harness.start(&costly, json!({"email": "a@b.c"})).await;
+    assert_eq!(outcome, Outcome::Failed);
+    let message = execution.error.unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("past its ceiling of $0.0001"), "{message}");
+}
+
+#[test]
+fn an_agent_without_tools_or_with_a_broken_tool_is_refused_at_its_path() {
+    let mut workflow = lead_agent(false);
+    workflow["steps"][0]["tools"][1] =
+        json!({"name": "both", "service": "slack", "action": "post_message", "workflow": "wf_x"});
+    workflow["steps"][0]["tools"][0]["name"] = json!("find company");
+    let problems = baton_engine::validate_document(
+        &workflow,
+        &baton_engine::CompileOptions {
+            limits: &Limits::default(),
+            connectors: crm().as_ref(),
+            extra_providers: &[],
+        },
+    )
+    .unwrap_err();
+    let paths: Vec<&str> = problems
+        .iter()
+        .map(|problem| problem.path.as_str())
+        .collect();
+    assert!(paths.contains(&"$.steps[0].tools[0].name"), "{problems:?}");
+    assert!(paths.contains(&"$.steps[0].tools[1]"), "{problems:?}");
+}

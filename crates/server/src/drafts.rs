@@ -77,6 +77,7 @@ async fn draft(
         temperature: Some(0.2),
         max_tokens: Some(MAX_ANSWER_TOKENS),
         json: true,
+        tools: Vec::new(),
         schema: None,
         idempotency_key: format!("draft:{}", baton_core::ExecutionId::new()),
         secret: None,

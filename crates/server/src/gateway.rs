@@ -152,14 +152,8 @@ fn request_of(
         let text = text_of(&message.content, &format!("{path}.content"))?;
         match message.role.as_str() {
             "system" | "developer" => system.push(text),
-            "user" => turns.push(Turn {
-                role: TurnRole::User,
-                text,
-            }),
-            "assistant" => turns.push(Turn {
-                role: TurnRole::Assistant,
-                text,
-            }),
+            "user" => turns.push(Turn::user(text)),
+            "assistant" => turns.push(Turn::assistant(text, Vec::new())),
             other => {
                 return Err(invalid(
                     &format!("{path}.role"),
@@ -174,6 +168,7 @@ fn request_of(
         Some(Turn {
             role: TurnRole::User,
             text,
+            ..
         }) => text,
         _ => {
             return Err(invalid(
@@ -220,6 +215,7 @@ fn request_of(
             temperature: body.temperature,
             max_tokens: body.max_completion_tokens.or(body.max_tokens),
             json,
+            tools: Vec::new(),
             schema,
             idempotency_key: format!("gateway:{}", baton_core::ExecutionId::new()),
             secret: None,

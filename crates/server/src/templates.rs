@@ -675,6 +675,7 @@ fn in_words(step: &Value, names: &BTreeMap<String, String>) -> String {
         "approval" => "Wait for a person's approval".into(),
         "delay" => "Wait".into(),
         "sub_workflow" => "Run another workflow".into(),
+        "agent" => "Let an AI agent work with tools".into(),
         _ => "Transform the data".into(),
     }
 }
@@ -686,7 +687,10 @@ fn apps_of(value: &Value, found: &mut BTreeSet<String>) {
             if let Some(service) = fields.get("service").and_then(Value::as_str) {
                 found.insert(service.to_owned());
             }
-            if fields.get("type").and_then(Value::as_str) == Some("llm") {
+            if matches!(
+                fields.get("type").and_then(Value::as_str),
+                Some("llm" | "agent")
+            ) {
                 found.insert(AI.into());
             }
             fields.values().for_each(|item| apps_of(item, found));

@@ -23,7 +23,7 @@ import { ApiError, describe } from "../lib/errors";
 import { whatToTry } from "../lib/timeline";
 import { useMayEditWorkflow } from "../shell";
 import { Alert, Button, StateBadge, buttonClass } from "../ui";
-import { ANSWER_KINDS, answerFields, available, fieldsOf, outputsOf, problemsByStep, TRANSFORMATIONS, withAnswerField, withoutAnswerField, withSamples, type AnswerKind, type Field } from "./form";
+import { ANSWER_KINDS, answerFields, available, fieldsOf, outputsOf, problemsByStep, TRANSFORMATIONS, withAnswerField, withoutAnswerField, withoutTool, withSamples, withTool, type AgentTool, type AnswerKind, type Field } from "./form";
 import { layout, type Edge as LaidEdge, type Placed } from "./layout";
 import { StepTest, testable, useLastRun } from "./StepTest";
 import type { Offered } from "./TemplateField";
@@ -68,6 +68,11 @@ export function useHistory<T>(initial: T) {
 function choices(connectors: Connector[]) {
   const base: { group: string; label: string; make: (id: (base: string) => string) => Step }[] = [
     { group: "AI", label: "Ask an AI model", make: (id) => ({ id: id("ask_ai"), type: "llm", provider: "openai", model: "gpt-4o-mini", prompt: "Summarise {{ trigger }}" }) },
+    {
+      group: "AI",
+      label: "AI agent with tools",
+      make: (id) => ({ id: id("agent"), type: "agent", provider: "openai", model: "gpt-4o-mini", prompt: "Look into {{ trigger }} and act on it", tools: [] }),
+    },
     ...Object.entries(TRANSFORMATIONS).map(([action, kind]) => ({
       group: "Data",
       label: kind.label,
@@ -958,6 +963,13 @@ const TOP_FIELDS: Record<string, Field[]> = {
     { name: "model", label: "Model", kind: "text", required: true, help: "e.g. gpt-4o-mini" },
     { name: "prompt", label: "Prompt", kind: "text", required: true, help: "What to ask. Put values in with {{ }} or the list below." },
   ],
+  agent: [
+    { name: "provider", label: "AI provider", kind: "choice", required: true, options: ["openai", "anthropic", "google"] },
+    { name: "model", label: "Model", kind: "text", required: true, help: "e.g. gpt-4o-mini; it must be able to call tools" },
+    { name: "prompt", label: "Goal", kind: "text", required: true, help: "What the agent should find out or get done. Put values in with {{ }} or the list below." },
+    { name: "max_iterations", label: "Most turns", kind: "number", required: false, help: "It stops and fails after this many model turns (8 when empty)" },
+    { name: "max_cost_usd", label: "Most it may spend (US dollars)", kind: "number", required: false, help: "e.g. 0.50; it stops and fails past it" },
+  ],
   conditional: [
     {
       name: "condition",
@@ -1001,7 +1013,9 @@ function StepForm(props: {
   const set = (name: string, value: unknown) =>
     setDraft((now) => {
       const next = structuredClone(now);
-      if (onTop) next[name] = value;
+      // An optional setting left empty is left out, not saved as empty text.
+      if (onTop && (value === "" || value === undefined)) delete next[name];
+      else if (onTop) next[name] = value;
       else {
         const inputs = { ...((next.inputs ?? {}) as Record<string, unknown>) };
         // A value set by a "Set values" step is kept while it is empty: its name is the field.
@@ -1040,6 +1054,9 @@ function StepForm(props: {
             })
           }
         />
+      )}
+      {props.step.type === "agent" && (
+        <AgentTools tools={draft.tools} connectors={props.connectors} editable={props.editable} change={(tools) => setDraft((now) => ({ ...now, tools }))} />
       )}
       {props.step.type === "llm" && (
         <AnswerFields
@@ -1097,6 +1114,73 @@ function StepForm(props: {
       )}
       {props.editable && <Button type="submit">Apply</Button>}
     </form>
+  );
+}
+
+/** An agent's tools: connector actions it may call, each perhaps only after a person approves. */
+function AgentTools(props: { tools: unknown; connectors: Connector[]; editable: boolean; change: (tools: AgentTool[]) => void }) {
+  const tools = Array.isArray(props.tools) ? (props.tools as AgentTool[]) : [];
+  const actions = props.connectors.flatMap((connector) => (connector.actions ?? []).map((action) => ({ service: connector.id, action: action.id, label: `${connector.name}: ${action.description}` })));
+  const [chosen, setChosen] = useState("");
+  const [approval, setApproval] = useState(false);
+  return (
+    <section aria-label="Agent tools" className="mb-3 rounded-md border border-slate-200 p-2 text-sm">
+      <h3 className="text-xs font-semibold uppercase text-slate-700">Tools</h3>
+      <p className="mb-1 text-xs text-slate-600">
+        {tools.length === 0 ? "The agent can use nothing yet: add the actions it may take." : "The agent may use these, as often as it needs, within its turns and budget."}
+      </p>
+      {tools.length > 0 && (
+        <ul className="mb-2 space-y-1">
+          {tools.map((tool) => {
+            const name = tool.name ?? tool.action ?? tool.workflow ?? "";
+            return (
+              <li key={name} className="flex items-center justify-between gap-2 rounded bg-slate-50 px-2 py-1">
+                <span>
+                  <span className="font-medium text-slate-900">{name}</span>
+                  <span className="text-slate-700">{` · ${tool.workflow ? `workflow ${tool.workflow}` : `${tool.service}/${tool.action}`}${tool.approval ? " · asks a person first" : ""}`}</span>
+                </span>
+                {props.editable && (
+                  <button type="button" onClick={() => props.change(withoutTool(tools, name))} className="rounded border border-slate-300 px-1.5 text-xs text-slate-800">
+                    {`Remove ${name}`}
+                  </button>
+                )}
+              </li>
+            );
+          })}
+        </ul>
+      )}
+      {props.editable && (
+        <div className="flex flex-wrap items-end gap-2">
+          <label className="block flex-1 font-medium text-slate-800">
+            Action to allow
+            <select value={chosen} onChange={(event) => setChosen(event.target.value)} className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5">
+              <option value="">Choose an action</option>
+              {actions.map((action) => (
+                <option key={`${action.service}/${action.action}`} value={`${action.service}/${action.action}`}>
+                  {action.label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label className="flex items-center gap-1 text-slate-800">
+            <input type="checkbox" checked={approval} onChange={(event) => setApproval(event.target.checked)} />
+            Ask a person before each use
+          </label>
+          <Button
+            tone="plain"
+            disabled={!chosen}
+            onClick={() => {
+              const [service, action] = chosen.split("/");
+              props.change(withTool(tools, { service, action, approval }));
+              setChosen("");
+              setApproval(false);
+            }}
+          >
+            Add the tool
+          </Button>
+        </div>
+      )}
+    </section>
   );
 }
 

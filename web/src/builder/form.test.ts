@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { answerFields, available, fieldsOf, outputsOf, problemsByStep, withAnswerField, withSamples, withoutAnswerField } from "./form";
+import { answerFields, available, fieldsOf, outputsOf, problemsByStep, withAnswerField, withSamples, withTool, withoutAnswerField, withoutTool } from "./form";
 
 describe("fieldsOf", () => {
   it("turns an input schema into labelled fields, required first", () => {
@@ -150,5 +150,19 @@ describe("an AI step's answer fields", () => {
       ],
     };
     expect(available(workflow, "save", {}).map((value) => value.label)).toEqual(["The trigger's data", "ask: Response", "ask: Json", "ask: Reply"]);
+  });
+});
+
+describe("an agent's tools", () => {
+  it("are added by action with a free name, asked about when chosen, and removed by name", () => {
+    let tools = withTool(undefined, { service: "hubspot", action: "search_records", approval: false });
+    tools = withTool(tools, { service: "slack", action: "post_message", approval: true });
+    tools = withTool(tools, { service: "hubspot", action: "search_records", approval: false });
+    expect(tools).toEqual([
+      { name: "search_records", service: "hubspot", action: "search_records" },
+      { name: "post_message", service: "slack", action: "post_message", approval: true },
+      { name: "search_records_2", service: "hubspot", action: "search_records" },
+    ]);
+    expect(withoutTool(tools, "post_message").map((tool) => tool.name)).toEqual(["search_records", "search_records_2"]);
   });
 });

@@ -108,6 +108,8 @@ function fieldsOfOutput(step: Step, outputs: Output): string[] {
       return Object.keys(outputs[`${String(step.service)}/${String(step.action)}`]?.properties ?? {});
     case "llm":
       return ["response", "json", ...answerFields(step.output_schema).map((field) => field.name)];
+    case "agent":
+      return ["response", "iterations", "tool_calls", "cost_usd"];
     case "transformation":
       if (step.action === "set") return Object.keys((step.inputs ?? {}) as object);
       return TRANSFORMATIONS[String(step.action)]?.gives ?? [""];
@@ -308,4 +310,24 @@ export function withoutAnswerField(schema: unknown, name: string): Record<string
   delete properties[name];
   if (Object.keys(properties).length === 0) return undefined;
   return { ...current, properties, required: (current.required ?? []).filter((kept) => kept !== name) };
+}
+
+/** One tool of an agent step, as the builder edits it. */
+export type AgentTool = { name?: string; service?: string; action?: string; workflow?: string; approval?: boolean; description?: string; inputs?: Record<string, unknown> };
+
+/** The agent's tools with a connector action added, named after the action (made unique). */
+export function withTool(tools: unknown, tool: { service: string; action: string; approval: boolean }): AgentTool[] {
+  const current = Array.isArray(tools) ? (tools as AgentTool[]) : [];
+  const taken = new Set(current.map((known) => known.name ?? known.action ?? known.workflow));
+  let name = tool.action;
+  for (let n = 2; taken.has(name); n += 1) name = `${tool.action}_${n}`;
+  const added: AgentTool = { name, service: tool.service, action: tool.action };
+  if (tool.approval) added.approval = true;
+  return [...current, added];
+}
+
+/** The agent's tools without the one named `name`. */
+export function withoutTool(tools: unknown, name: string): AgentTool[] {
+  const current = Array.isArray(tools) ? (tools as AgentTool[]) : [];
+  return current.filter((tool) => (tool.name ?? tool.action ?? tool.workflow) !== name);
 }

@@ -62,6 +62,11 @@ export function summarize(step: Step): string {
       return `Ask a person: “${quote(step.message ?? "")}”`;
     case "delay":
       return step.until ? `Wait until ${quote(step.until)}` : `Wait ${String(step.duration ?? "")}`;
+    case "agent": {
+      const tools = Array.isArray(step.tools) ? (step.tools as { name?: string; action?: string; workflow?: string }[]) : [];
+      const names = tools.map((tool) => tool.name ?? tool.action ?? tool.workflow ?? "a tool");
+      return `AI agent (${String(step.model ?? "its default model")}) with ${names.length ? names.join(", ") : "no tools yet"}: “${quote(step.prompt ?? "")}”`;
+    }
     case "sub_workflow":
       return `Run the workflow ${String(step.workflow ?? step.workflow_id ?? "")}`;
     default:
@@ -73,6 +78,7 @@ export function summarize(step: Step): string {
 export function kindOf(step: Pick<Step, "type">): "ai" | "apps" | "data" | "logic" | "people" {
   switch (step.type) {
     case "llm":
+    case "agent":
       return "ai";
     case "integration":
       return "apps";

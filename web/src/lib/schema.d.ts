@@ -1326,6 +1326,37 @@ export interface components {
             password?: string | null;
             token: string;
         };
+        /**
+         * @description One tool of an agent: a connector action (`service` and `action`) or another workflow
+         *     (`workflow`).
+         */
+        AgentTool: {
+            action?: string | null;
+            /** @description A person approves each call before it is made (the execution waits in WAITING). */
+            approval?: boolean;
+            /** @description The stored credential to use; the service's only one when absent. */
+            credential?: string | null;
+            /** @description What it does, for the model; the action's own description when absent. */
+            description?: string | null;
+            /**
+             * @description Inputs the author fixes, which the model neither sees nor changes (e.g. a channel);
+             *     strings may be templates.
+             */
+            inputs?: unknown;
+            /**
+             * @description What the model calls it: letters, digits and `_`, e.g. `search_contacts`; also its
+             *     step's id in the record. The action's (or workflow's) id when absent.
+             */
+            name?: string | null;
+            /**
+             * @description The JSON Schema of the arguments the model gives (a workflow tool's; an action's
+             *     input schema when absent).
+             */
+            parameters?: unknown;
+            service?: string | null;
+            /** @description Another workflow to run with the model's arguments as its trigger data. */
+            workflow?: string | null;
+        };
         /** Answer */
         Answer: {
             approved: boolean;
@@ -2135,6 +2166,51 @@ export interface components {
             type: "sub_workflow";
             /** @description The other workflow's id. */
             workflow: string;
+        } | {
+            /** @description Models asked in turn when the model's provider fails for a passing reason. */
+            fallback?: string[];
+            /** @description Unique within the workflow; later steps read the output as `{{id.field}}`. */
+            id: string;
+            /**
+             * Format: double
+             * @description The most the step may spend on its model turns, in US dollars; it fails once past it.
+             */
+            max_cost_usd?: number | null;
+            /**
+             * Format: uint32
+             * @description The most model turns before the step fails (default 8, at most 50).
+             */
+            max_iterations?: number | null;
+            /** Format: uint32 */
+            max_tokens?: number | null;
+            /**
+             * @description The model, e.g. `gpt-4o`, `claude-sonnet-4-5`, `gemini-2.5-flash` (OpenAI, Anthropic
+             *     and Google models call tools; so do OpenAI-compatible servers whose models can).
+             */
+            model: string;
+            /** @description Display name. */
+            name?: string | null;
+            /** @description What a failure does: "fail" (default) stops the execution, "continue" makes the error the output, {"fallback": [steps]} runs other steps instead. */
+            on_error?: ("fail" | "continue") | {
+                fallback: components["schemas"]["Workflow_Step"][];
+            };
+            /** @description The goal; a template. */
+            prompt: string;
+            provider?: string | null;
+            retry?: components["schemas"]["RetryPolicy"] | null;
+            /** @description The system message; a template. */
+            system?: string | null;
+            /** Format: double */
+            temperature?: number | null;
+            /**
+             * @description The most time one attempt may take, e.g. `"30s"`; for an `approval`, how long to wait
+             *     for an answer.
+             */
+            timeout?: components["schemas"]["Duration"] | null;
+            /** @description What the model may use. */
+            tools: components["schemas"]["AgentTool"][];
+            /** @constant */
+            type: "agent";
         };
     };
     responses: never;

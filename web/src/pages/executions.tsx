@@ -321,6 +321,8 @@ const ROW = 40;
 /** A loop: its items in a virtualized list (a thousand stay smooth), one item's steps at a time. */
 function LoopCard({ entry }: { entry: Extract<Entry<Step>, { kind: "loop" }> }) {
   const items = entry.items;
+  // An agent's turns are numbered from 1, and are turns, not items.
+  const agent = Boolean((entry.step?.input as { tools?: unknown } | null | undefined)?.tools);
   const firstFailed = items.findIndex((item) => item.state === "FAILED");
   const [chosen, setChosen] = useState<number | null>(null);
   const position = chosen ?? Math.max(firstFailed, 0);
@@ -344,7 +346,7 @@ function LoopCard({ entry }: { entry: Extract<Entry<Step>, { kind: "loop" }> }) 
         <span className="flex items-center gap-2 text-xs text-slate-700">
           {entry.step && <StateBadge state={entry.step.state} />}
           <span>
-            {items.length} {items.length === 1 ? "item" : "items"}
+            {items.length} {agent ? (items.length === 1 ? "turn" : "turns") : items.length === 1 ? "item" : "items"}
             {failed > 0 && `, ${failed} failed`}
           </span>
         </span>
@@ -365,7 +367,7 @@ function LoopCard({ entry }: { entry: Extract<Entry<Step>, { kind: "loop" }> }) 
                         row.index === position ? "bg-indigo-50 font-semibold" : "hover:bg-slate-50"
                       }`}
                     >
-                      Item {shown.index + 1} <StateBadge state={shown.state} />
+                      {agent ? `Turn ${shown.index}` : `Item ${shown.index + 1}`} <StateBadge state={shown.state} />
                     </button>
                   </li>
                 );
@@ -379,7 +381,7 @@ function LoopCard({ entry }: { entry: Extract<Entry<Step>, { kind: "loop" }> }) 
                   Previous item
                 </Button>
                 <span className="text-sm text-slate-800" aria-live="polite">
-                  Item {item.index + 1} of {items.length}
+                  {agent ? `Turn ${item.index} of ${items.length}` : `Item ${item.index + 1} of ${items.length}`}
                 </span>
                 <Button tone="plain" onClick={() => go(position + 1)} disabled={position >= items.length - 1}>
                   Next item

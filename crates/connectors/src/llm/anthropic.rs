@@ -13,18 +13,60 @@ const ANSWER_TOOL: &str = "answer";
 /// Anthropic requires `max_tokens`; this is used when the step sets none.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
 
+/// The conversation as Messages: an assistant's calls are `tool_use` blocks, and the results
+/// that answer them one `user` message of `tool_result` blocks.
+fn messages(request: &LlmRequest) -> Vec<Value> {
+    use baton_engine::provider::TurnRole;
+    let mut messages: Vec<Value> = Vec::new();
+    for turn in &request.turns {
+        match (turn.role, &turn.result) {
+            (TurnRole::Tool, Some(result)) => {
+                let block = json!({"type": "tool_result", "tool_use_id": result.call_id, "content": result.content.to_string()});
+                match messages.last_mut() {
+                    Some(last) if last["role"] == "user" && last["content"].is_array() => {
+                        if let Some(blocks) = last["content"].as_array_mut() {
+                            blocks.push(block);
+                        }
+                    }
+                    _ => messages.push(json!({"role": "user", "content": [block]})),
+                }
+            }
+            (TurnRole::Assistant, _) if !turn.calls.is_empty() => {
+                let mut blocks = Vec::new();
+                if !turn.text.is_empty() {
+                    blocks.push(json!({"type": "text", "text": turn.text}));
+                }
+                blocks.extend(turn.calls.iter().map(|call| {
+                    json!({"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments})
+                }));
+                messages.push(json!({"role": "assistant", "content": blocks}));
+            }
+            (TurnRole::Assistant, _) => {
+                messages.push(json!({"role": "assistant", "content": turn.text}))
+            }
+            _ => messages.push(json!({"role": "user", "content": turn.text})),
+        }
+    }
+    if super::has_prompt(request) {
+        messages.push(json!({"role": "user", "content": request.prompt}));
+    }
+    messages
+}
+
 pub(super) fn body(request: &LlmRequest) -> Value {
     let mut body = json!({
         "model": request.model,
         "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        "messages": request
-            .turns
-            .iter()
-            .map(|turn| json!({"role": turn.role, "content": turn.text}))
-            .chain(std::iter::once(json!({"role": "user", "content": request.prompt})))
-            .collect::<Vec<_>>(),
+        "messages": messages(request),
     });
     let mut system = request.system.clone().unwrap_or_default();
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .iter()
+            .map(|tool| json!({"name": tool.name, "description": tool.description, "input_schema": tool.parameters}))
+            .collect();
+    }
     if let Some(schema) = &request.schema {
         // The Messages API holds a tool's input to its schema: the answer is the input of
         // the one tool the model must use.
@@ -72,6 +114,21 @@ pub(super) async fn complete(
         .iter()
         .find(|block| block["type"] == "tool_use" && block["name"] == ANSWER_TOOL)
         .filter(|_| request.schema.is_some());
+    let tool_calls = blocks
+        .iter()
+        .filter(|block| {
+            block["type"] == "tool_use"
+                && request
+                    .tools
+                    .iter()
+                    .any(|tool| block["name"] == tool.name.as_str())
+        })
+        .map(|block| baton_engine::provider::ToolCall {
+            id: block["id"].as_str().unwrap_or_default().to_owned(),
+            name: block["name"].as_str().unwrap_or_default().to_owned(),
+            arguments: block["input"].clone(),
+        })
+        .collect();
     let text: String = match answered {
         Some(block) => block["input"].to_string(),
         None => blocks
@@ -82,6 +139,7 @@ pub(super) async fn complete(
     };
     Ok(Answer {
         text,
+        tool_calls,
         model: answer["model"]
             .as_str()
             .unwrap_or(&request.model)

@@ -16,6 +16,11 @@ pub(super) async fn complete(
     base: &str,
     request: &LlmRequest,
 ) -> Result<Answer, StepError> {
+    if !request.tools.is_empty() {
+        return Err(StepError::permanent(
+            "Baton does not give Cohere's models tools yet: use an OpenAI, Anthropic or Google model for an agent step",
+        ));
+    }
     let key = api_key(request, "cohere")?;
     let answer = exchange(
         "cohere",
@@ -39,6 +44,7 @@ pub(super) async fn complete(
         .or_else(|| answer.pointer("/usage/billed_units"));
     Ok(Answer {
         text,
+        tool_calls: Vec::new(),
         model: request.model.clone(),
         usage: TokenUsage {
             input_tokens: tokens(usage.and_then(|usage| usage.get("input_tokens"))),

@@ -79,6 +79,7 @@ impl Default for ProviderSettings {
 /// What a provider answered, before pricing.
 struct Answer {
     text: String,
+    tool_calls: Vec<baton_engine::provider::ToolCall>,
     model: String,
     usage: TokenUsage,
 }
@@ -198,15 +199,27 @@ fn chat_body(request: &LlmRequest, max_tokens_field: &str, dialect: Dialect) -> 
         messages.push(serde_json::json!({"role": "system", "content": system}));
     }
     for turn in &request.turns {
-        messages.push(serde_json::json!({"role": turn.role, "content": turn.text}));
+        messages.push(openai::message_of(turn));
     }
-    messages.push(serde_json::json!({"role": "user", "content": request.prompt}));
+    if has_prompt(request) {
+        messages.push(serde_json::json!({"role": "user", "content": request.prompt}));
+    }
     let mut body = serde_json::json!({"model": request.model, "messages": messages});
     if let Some(temperature) = request.temperature {
         body["temperature"] = serde_json::json!(temperature);
     }
     if let Some(max_tokens) = request.max_tokens {
         body[max_tokens_field] = serde_json::json!(max_tokens);
+    }
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .iter()
+            .map(|tool| {
+                serde_json::json!({"type": "function", "function": {
+                    "name": tool.name, "description": tool.description, "parameters": tool.parameters}})
+            })
+            .collect();
     }
     body["response_format"] = match (&request.schema, dialect) {
         (Some(schema), Dialect::OpenAi) => openai::json_schema_format(schema),
@@ -220,6 +233,12 @@ fn chat_body(request: &LlmRequest, max_tokens_field: &str, dialect: Dialect) -> 
         (None, _) => return body,
     };
     body
+}
+
+/// Whether the prompt ends the conversation as the user's message: it does unless it is empty
+/// after turns (an agent's conversation ends with its tools' results).
+fn has_prompt(request: &LlmRequest) -> bool {
+    !request.prompt.is_empty() || request.turns.is_empty()
 }
 
 /// The schema in words, for a model no API holds to it.
@@ -375,6 +394,7 @@ impl LlmProvider for Providers {
         };
         Ok(LlmResponse {
             text: answer.text,
+            tool_calls: answer.tool_calls,
             model: answer.model,
             usage: answer.usage,
             cost,

@@ -72,9 +72,11 @@ async fn chat(
         call = call.bearer_auth(key);
     }
     let answer = exchange(provider, call).await?;
+    let tool_calls = tool_calls_of(&answer);
     let text = answer
         .pointer("/choices/0/message/content")
         .and_then(Value::as_str)
+        .or_else(|| (!tool_calls.is_empty()).then_some(""))
         .ok_or_else(|| {
             match answer
                 .pointer("/choices/0/message/refusal")
@@ -86,6 +88,7 @@ async fn chat(
         })?;
     Ok(Answer {
         text: text.to_owned(),
+        tool_calls,
         model: answer["model"]
             .as_str()
             .unwrap_or(&request.model)
@@ -95,6 +98,48 @@ async fn chat(
             output_tokens: tokens(answer.pointer("/usage/completion_tokens")),
         },
     })
+}
+
+/// A turn of the conversation as a Chat Completions message: a tool call's result is a `tool`
+/// message, an assistant's calls its `tool_calls` (their arguments as JSON text).
+pub(super) fn message_of(turn: &baton_engine::provider::Turn) -> Value {
+    use baton_engine::provider::TurnRole;
+    match (turn.role, &turn.result) {
+        (TurnRole::Tool, Some(result)) => serde_json::json!({
+            "role": "tool", "tool_call_id": result.call_id, "content": result.content.to_string()}),
+        (TurnRole::Assistant, _) if !turn.calls.is_empty() => serde_json::json!({
+            "role": "assistant",
+            "content": if turn.text.is_empty() { Value::Null } else { Value::String(turn.text.clone()) },
+            "tool_calls": turn.calls.iter().map(|call| serde_json::json!({
+                "id": call.id, "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments.to_string()}})).collect::<Vec<_>>(),
+        }),
+        (role, _) => serde_json::json!({"role": role, "content": turn.text}),
+    }
+}
+
+/// The tools a Chat Completions answer called, their arguments read from their JSON text.
+fn tool_calls_of(answer: &Value) -> Vec<baton_engine::provider::ToolCall> {
+    answer
+        .pointer("/choices/0/message/tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|call| call["type"] == "function")
+        .map(|call| baton_engine::provider::ToolCall {
+            id: call["id"].as_str().unwrap_or_default().to_owned(),
+            name: call
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            arguments: call
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or(Value::Object(Default::default())),
+        })
+        .collect()
 }
 
 /// OpenAI's `response_format` for a schema: `json_schema`, strict (the answer held to the

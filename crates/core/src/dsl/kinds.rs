@@ -30,11 +30,12 @@ pub enum StepKind {
     Approval(ApprovalStep),
     Delay(DelayStep),
     SubWorkflow(SubWorkflowStep),
+    Agent(AgentStep),
 }
 
 impl StepKind {
     /// Every `type` name, in the order the documentation lists them.
-    pub const TYPES: [&'static str; 9] = [
+    pub const TYPES: [&'static str; 10] = [
         "llm",
         "integration",
         "transformation",
@@ -44,6 +45,7 @@ impl StepKind {
         "approval",
         "delay",
         "sub_workflow",
+        "agent",
     ];
 
     /// The fields of a kind that hold nested step lists.
@@ -67,6 +69,7 @@ impl StepKind {
             Self::Approval(_) => "approval",
             Self::Delay(_) => "delay",
             Self::SubWorkflow(_) => "sub_workflow",
+            Self::Agent(_) => "agent",
         }
     }
 }
@@ -118,6 +121,78 @@ pub struct LlmStep {
 pub enum ResponseFormat {
     Text,
     Json,
+}
+
+/// A model that works towards the prompt's goal with tools: connector actions and other
+/// workflows the author lists. Each of its turns and each tool call is a step of its own in
+/// the execution's record (`agent[2].search_contacts`), checkpointed and retried like one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentStep {
+    /// The model, e.g. `gpt-4o`, `claude-sonnet-4-5`, `gemini-2.5-flash` (OpenAI, Anthropic
+    /// and Google models call tools; so do OpenAI-compatible servers whose models can).
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The goal; a template.
+    pub prompt: String,
+    /// The system message; a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// What the model may use.
+    pub tools: Vec<AgentTool>,
+    /// The most model turns before the step fails (default 8, at most 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 50))]
+    pub max_iterations: Option<u32>,
+    /// The most the step may spend on its model turns, in US dollars; it fails once past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub max_cost_usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 2.0))]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_tokens: Option<u32>,
+    /// Models asked in turn when the model's provider fails for a passing reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback: Vec<String>,
+}
+
+/// One tool of an agent: a connector action (`service` and `action`) or another workflow
+/// (`workflow`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTool {
+    /// What the model calls it: letters, digits and `_`, e.g. `search_contacts`; also its
+    /// step's id in the record. The action's (or workflow's) id when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What it does, for the model; the action's own description when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The stored credential to use; the service's only one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// Inputs the author fixes, which the model neither sees nor changes (e.g. a channel);
+    /// strings may be templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Value>,
+    /// Another workflow to run with the model's arguments as its trigger data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// The JSON Schema of the arguments the model gives (a workflow tool's; an action's
+    /// input schema when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    /// A person approves each call before it is made (the execution waits in WAITING).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approval: bool,
 }
 
 /// A call to a connected service.

@@ -260,6 +260,7 @@ impl Parser {
                 delay.map(StepKind::Delay)
             }
             "sub_workflow" => self.typed(fields, path).map(StepKind::SubWorkflow),
+            "agent" => self.typed(fields, path).map(StepKind::Agent),
             "conditional" => {
                 let spec = self.typed::<ConditionalStep>(fields, path);
                 let then = self.required_steps(nested, "then", path);
@@ -443,7 +444,7 @@ mod tests {
             "$.colour: unknown field `colour`",
             "$.steps[0].promt: unknown field `promt`",
             "$.steps[1].id: duplicate step id \"step_1\"",
-            "$.steps[2].type: unknown step type \"teleport\" (expected one of llm, integration, transformation, conditional, loop, parallel, approval, delay, sub_workflow)",
+            "$.steps[2].type: unknown step type \"teleport\" (expected one of llm, integration, transformation, conditional, loop, parallel, approval, delay, sub_workflow, agent)",
             "$.steps[3]: missing field `id`",
             "$.steps[4].duration: invalid duration \"5 weeks\"",
             "$.steps[5].then[0]: missing field `model`",

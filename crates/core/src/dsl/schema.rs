@@ -73,6 +73,7 @@ pub fn workflow_schema() -> Value {
             object_schema::<SubWorkflowStep>(&mut generator),
             vec![],
         ),
+        ("agent", object_schema::<AgentStep>(&mut generator), vec![]),
     ];
     let variants: Vec<Value> = kinds
         .into_iter()

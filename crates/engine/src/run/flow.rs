@@ -79,6 +79,7 @@ impl<'a> Run<'a> {
                 self.control(step, &key, scope, prefix, depth, previous)
                     .await
             }
+            CompiledKind::Agent(_) => self.agent(step, &key, scope, depth, previous).await,
             _ => self.leaf(step, &key, scope, previous).await,
         };
         let output = match result {

@@ -67,25 +67,31 @@ impl Run<'_> {
             CompiledKind::Approval { .. } => self.approval(step, key, scope, previous).await,
             CompiledKind::Delay { .. } => self.delay(step, key, scope, previous).await,
             CompiledKind::SubWorkflow { .. } => self.sub_workflow(step, key, scope, previous).await,
-            _ => self.attempts(step, key, scope, previous).await,
+            _ => self.attempts(step, key, scope, previous, None).await,
         }
     }
 
     /// Renders the inputs once, then attempts the call until it succeeds or the retry policy
     /// gives up. Each attempt is checkpointed before it starts.
-    async fn attempts(
+    /// `given` is a call already made ready (an agent's model turn), with its record.
+    pub(super) async fn attempts(
         &self,
         step: &CompiledStep,
         key: &str,
         scope: &Scope,
         previous: Option<&StepRun>,
+        given: Option<(Prepared, Value)>,
     ) -> Result<Value, Failure> {
         let started = Instant::now();
         let mut run = self.new_run(key, StepState::Running, None, previous);
         if let Err(error) = self.count_step() {
             return Err(self.fail(run, error, started).await);
         }
-        let (prepared, input) = match self.prepare(step, key, scope) {
+        let prepared = match given {
+            Some(given) => Ok(given),
+            None => self.prepare(step, key, scope),
+        };
+        let (prepared, input) = match prepared {
             Ok(prepared) => prepared,
             Err(error) => return Err(self.fail(run, error, started).await),
         };
@@ -292,6 +298,7 @@ impl Run<'_> {
                     temperature: *temperature,
                     max_tokens: *max_tokens,
                     json: *json,
+                    tools: Vec::new(),
                     schema: schema.as_ref().map(|schema| schema.schema().clone()),
                     idempotency_key: self.idempotency_key(key),
                     secret: None,
@@ -414,6 +421,9 @@ impl Run<'_> {
                     "provider": request.provider,
                     "latency_ms": started.elapsed().as_millis() as u64,
                 });
+                if !response.tool_calls.is_empty() {
+                    output["tool_calls"] = json!(response.tool_calls);
+                }
                 if !tried.is_empty() {
                     // What happened, in the step's record: each model that failed, and which
                     // answered.

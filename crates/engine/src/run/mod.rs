@@ -3,6 +3,7 @@
 //! that was in flight when the process died runs again with the same idempotency key. Every
 //! step's result is written before the next step starts.
 
+mod agent;
 pub mod ask;
 mod flow;
 mod leaf;
@@ -474,10 +475,7 @@ impl Engine {
         }
         // A delay, or a call waiting for its service's limit, waits too; only an approval
         // takes an answer.
-        if !compiled
-            .step_by_key(step_key)
-            .is_some_and(|step| matches!(step.kind, crate::compile::CompiledKind::Approval { .. }))
-        {
+        if !compiled.takes_answer(step_key) {
             return Err(EngineError::Answer(format!(
                 "step {step_key:?} is not an approval: it cannot be answered"
             )));
