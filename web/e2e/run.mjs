@@ -1083,7 +1083,9 @@ try {
     await page.getByRole("link", { name: "Runs" }).click();
     await page.getByRole("link", { name: /Order agent/ }).first().click();
     await page.getByText("Completed").first().waitFor({ timeout: 20_000 });
-    await page.getByText("I saved a draft for Ann.").first().waitFor();
+    // The agent's record: its turns, and its answer in its output.
+    await page.getByText("2 turns").first().waitFor();
+    await page.getByText("Answer: I saved a draft for Ann.").waitFor();
     assert.equal(google.state.drafts.length, drafts + 1, "the approved draft was saved once");
     assert.equal(openai.state.agentTurns, 2, "two turns: the call, then the answer");
     await page.screenshot({ path: join(shots, "agent-run.png"), fullPage: true });

@@ -494,7 +494,9 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
             worst = worst.max(asked.elapsed());
         }
-        assert!(worst < Duration::from_millis(60), "a tick took {worst:?}");
+        // A program run on this thread would hold every tick for its whole second; a busy
+        // machine delays ticks too, but not by half of it.
+        assert!(worst < Duration::from_millis(500), "a tick took {worst:?}");
         let error = runaway.await.unwrap().unwrap_err();
         assert!(error.message.contains("limit reached"), "{}", error.message);
     }

@@ -2094,3 +2094,56 @@ fn an_agent_without_tools_or_with_a_broken_tool_is_refused_at_its_path() {
     assert!(paths.contains(&"$.steps[0].tools[0].name"), "{problems:?}");
     assert!(paths.contains(&"$.steps[0].tools[1]"), "{problems:?}");
 }
+
+#[tokio::test]
+async fn an_agents_workflow_tool_runs_the_workflow_and_a_failed_call_is_the_models_to_read() {
+    let harness = Harness::new(crm()).await;
+    let child = json!({"id": "wf_greet", "name": "greet", "steps": [
+        {"id": "greet", "type": "transformation", "action": "template", "inputs": {"template": "Hello {{ trigger.name }}"}}
+    ]});
+    harness.execution(&child, json!({})).await;
+    harness
+        .llm
+        .call_tools(
+            vec![
+                call("c1", "wf_greet", json!({"name": "Ann"})),
+                call("c2", "unlisted", json!({})),
+                call("c3", "crm", json!({"query": "x"})),
+            ],
+            10,
+            1,
+        )
+        .answer("Greeted Ann.", 10, 1);
+    let workflow = json!({"id": "wf_agent_greets", "name": "g", "steps": [
+        {"id": "helper", "type": "agent", "model": "gpt-4o", "prompt": "Greet Ann",
+         "tools": [
+            {"workflow": "wf_greet", "parameters": {"type": "object", "properties": {"name": {"type": "string"}}}},
+            {"name": "crm", "service": "hubspot", "action": "delete_everything"}
+         ]}
+    ]});
+    let (execution, outcome) = harness.start(&workflow, json!({})).await;
+    assert_eq!(outcome, Outcome::Completed, "{:?}", execution.error);
+    let results: Vec<Value> = harness.llm.requests()[1]
+        .turns
+        .iter()
+        .filter_map(|turn| turn.result.as_ref().map(|result| result.content.clone()))
+        .collect();
+    assert_eq!(
+        results[0]["text"], "Hello Ann",
+        "the workflow's output: {results:?}"
+    );
+    assert!(
+        results[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("there is no tool named \"unlisted\"")
+    );
+    assert!(
+        results[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected delete_everything"),
+        "{:?}",
+        results[2]
+    );
+}

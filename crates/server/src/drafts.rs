@@ -47,6 +47,11 @@ pub(crate) struct DraftRequest {
     /// Google, Cohere, in that order, with its small model).
     #[serde(default)]
     model: Option<String>,
+    /// The longest the model's answer may be, in tokens (4,000 when absent: a dozen steps
+    /// fit); lower for a local model with a small context.
+    #[serde(default)]
+    #[schemars(range(min = 100, max = 32000))]
+    max_tokens: Option<u32>,
 }
 
 async fn draft(
@@ -63,6 +68,14 @@ async fn draft(
             format!("must have 1 to {MAX_DESCRIPTION} characters"),
         ));
     }
+    let max_tokens = body.max_tokens.unwrap_or(MAX_ANSWER_TOKENS);
+    if !(100..=32_000).contains(&max_tokens) {
+        return Err(ApiError::invalid(
+            "the request is invalid",
+            "$.max_tokens",
+            "must be 100 to 32000",
+        ));
+    }
     let (provider, model) = choose_model(&state, signed_in.org, body.model.as_deref()).await?;
     let catalog = state.runtime.connectors.catalog();
     let system = instructions(&catalog);
@@ -75,7 +88,7 @@ async fn draft(
         turns: Vec::new(),
         prompt: prompt.clone(),
         temperature: Some(0.2),
-        max_tokens: Some(MAX_ANSWER_TOKENS),
+        max_tokens: Some(max_tokens),
         json: true,
         tools: Vec::new(),
         schema: None,

@@ -1452,6 +1452,13 @@ export interface components {
              */
             description: string;
             /**
+             * Format: uint32
+             * @description The longest the model's answer may be, in tokens (4,000 when absent: a dozen steps
+             *     fit); lower for a local model with a small context.
+             * @default null
+             */
+            max_tokens: number | null;
+            /**
              * @description The model to write it: `provider/model` or a model whose provider its name tells; the
              *     first AI provider the organization has connected when absent (OpenAI, Anthropic,
              *     Google, Cohere, in that order, with its small model).

@@ -392,7 +392,10 @@ function LoopCard({ entry }: { entry: Extract<Entry<Step>, { kind: "loop" }> }) 
           )}
         </div>
       )}
-      {entry.step && <Value label="Loop output" value={entry.step.output} />}
+      {agent && typeof (entry.step?.output as { response?: unknown } | null | undefined)?.response === "string" && (
+        <p className="mt-2 text-sm text-slate-900">{`Answer: ${(entry.step?.output as { response: string }).response}`}</p>
+      )}
+      {entry.step && <Value label={agent ? "Agent output" : "Loop output"} value={entry.step.output} />}
     </li>
   );
 }
