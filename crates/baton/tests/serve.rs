@@ -1006,6 +1006,9 @@ impl LocalModel {
                 "llama_cpp.server",
                 "--chat_format",
                 "gemma",
+                // Logits for the last token only: all of them would take GiBs for nothing.
+                "--logits_all",
+                "false",
                 "--n_ctx",
                 "4096",
                 "--host",
@@ -2284,5 +2287,48 @@ async fn the_official_openai_sdk_calls_the_gateway_with_a_baton_api_key() {
         (Some(9000), Some(1200))
     );
     assert_eq!(row["cost_usd"], 0.00207, "{usage}");
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
+#[tokio::test]
+async fn a_real_local_model_is_asked_to_draft_a_workflow() {
+    let Some(model) = LocalModel::start("drafting a workflow with a real local model").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command.env("BATON_LLM_SERVERS", format!("local={}", model.url));
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let (status, drafted) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/draft",
+        serde_json::json!({"description": "Every Monday at 9, post 'Good morning' to Slack", "model": "local/gemma-3-270m", "max_tokens": 300}),
+    )
+    .await;
+    // A 270M model rarely writes a valid workflow; either way its answers went through the
+    // parser (twice when the first was wrong), and what is wrong is said by path.
+    match status {
+        200 => assert!(drafted["workflow"]["steps"].is_array(), "{drafted}"),
+        422 => {
+            assert!(
+                drafted["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("could not write a valid workflow"),
+                "{drafted}"
+            );
+            assert!(
+                drafted["error"]["details"][0]["path"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with('$'),
+                "{drafted}"
+            );
+        }
+        other => panic!("{other}: {drafted}"),
+    }
     assert_eq!(server.stop("TERM").await, 0);
 }
