@@ -349,6 +349,16 @@ pub struct ServeArgs {
     #[arg(long, env = "BATON_TRUSTED_PROXIES", value_name = "LIST")]
     pub trusted_proxies: Option<String>,
 
+    /// Serve Prometheus metrics at /metrics to requests carrying `Authorization: Bearer TOKEN`
+    /// (at least 16 characters); /metrics is off without it.
+    #[arg(
+        long,
+        env = "BATON_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+
     /// Sign in with Google: the OAuth client id.
     #[arg(long, env = "BATON_GOOGLE_CLIENT_ID", value_name = "ID")]
     pub google_client_id: Option<String>,

@@ -125,6 +125,7 @@ async fn server_config(
         baton_server::Config::new(&public_url, settings.common.data_dir.join("outbox"));
     config.limits = settings.limits;
     config.trusted_proxies = settings.trusted_proxies.clone();
+    config.metrics_token = settings.metrics_token.clone();
     if let Some(google) = &settings.google {
         config.google = Some(
             baton_server::auth::oidc::Provider::new(

@@ -77,6 +77,8 @@ pub struct ServeSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How long a caller's delivery key is remembered.
     pub idempotency_retention: Duration,
+    /// The bearer token /metrics asks for; off without one.
+    pub metrics_token: Option<String>,
 }
 
 /// Sign in with Google (or another OpenID provider).
@@ -107,6 +109,7 @@ pub struct ConfigFile {
     sign_in_rate_limit: Option<u32>,
     hook_rate_limit: Option<u32>,
     trusted_proxies: Option<String>,
+    metrics_token: Option<String>,
     idempotency_retention: Option<u64>,
     redis_url: Option<String>,
     jq_time_limit: Option<u64>,
@@ -585,7 +588,19 @@ impl ServeSettings {
                 "must be at least 1 hour",
             ));
         }
+        let metrics_token = args
+            .metrics_token
+            .clone()
+            .or_else(|| file.metrics_token.clone())
+            .filter(|token| !token.is_empty());
+        if metrics_token.as_ref().is_some_and(|token| token.len() < 16) {
+            return Err(SettingError::new(
+                "the metrics token (BATON_METRICS_TOKEN)",
+                "must have at least 16 characters",
+            ));
+        }
         Ok(Self {
+            metrics_token,
             idempotency_retention: Duration::from_secs(retention_hours * 3600),
             trusted_proxies,
             common,
@@ -664,6 +679,32 @@ mod tests {
         assert_eq!(
             settings.common.database.to_string(),
             "postgres://baton@db:5432/prod"
+        );
+    }
+
+    #[test]
+    fn a_metrics_token_turns_metrics_on_and_a_short_one_is_refused() {
+        assert_eq!(
+            resolve(ServeArgs::default(), "").unwrap().metrics_token,
+            None
+        );
+        let settings = resolve(
+            ServeArgs::default(),
+            "metrics_token = \"a-long-enough-token\"",
+        )
+        .unwrap();
+        assert_eq!(
+            settings.metrics_token.as_deref(),
+            Some("a-long-enough-token")
+        );
+        let short = ServeArgs {
+            metrics_token: Some("short".into()),
+            ..Default::default()
+        };
+        let error = resolve(short, "").unwrap_err().to_string();
+        assert!(
+            error.contains("BATON_METRICS_TOKEN") && error.contains("16 characters"),
+            "{error}"
         );
     }
 

@@ -2332,3 +2332,212 @@ async fn a_real_local_model_is_asked_to_draft_a_workflow() {
     }
     assert_eq!(server.stop("TERM").await, 0);
 }
+
+/// Prometheus's text format, read: each sample's name, its labels and its value.
+fn samples(text: &str) -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("a sample has a value");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, labels)) => (name, labels.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let labels = labels
+                .split("\",")
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (key, value) = pair.split_once('=').expect("a label is key=value");
+                    (key.to_owned(), value.trim_matches('"').to_owned())
+                })
+                .collect();
+            (name.to_owned(), labels, value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_are_scraped_with_the_token_and_count_requests_runs_and_ai_tokens() {
+    let (openai, _) = scripted_openai(&["Thanks, Ann!"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command
+        .env("OPENAI_BASE_URL", format!("http://{openai}/v1"))
+        .env("BATON_METRICS_TOKEN", "scrape-me-please-0123");
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    connect(
+        &server.base,
+        &cookie,
+        "openai",
+        serde_json::json!({"api_key": "sk-m"}),
+    )
+    .await;
+    let (status, _) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows",
+        serde_json::json!({"id": "wf_thanks", "name": "Thanks", "steps": [
+            {"id": "say", "type": "llm", "model": "gpt-4o-mini", "prompt": "Thank Ann"}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, run) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_thanks/runs?wait=30",
+        serde_json::json!({"input": {}}),
+    )
+    .await;
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+
+    let client = reqwest::Client::new();
+    let url = format!("{}/metrics", server.base);
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(
+        client
+            .get(&url)
+            .bearer_auth("wrong-token-0123456")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let scraped = client
+        .get(&url)
+        .bearer_auth("scrape-me-please-0123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(
+        scraped.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = scraped.text().await.unwrap();
+    let all = samples(&text);
+    let value = |name: &str, wanted: &[(&str, &str)]| {
+        all.iter()
+            .filter(|(found, labels, _)| {
+                found == name
+                    && wanted
+                        .iter()
+                        .all(|(key, value)| labels.get(*key).map(String::as_str) == Some(*value))
+            })
+            .map(|(_, _, value)| *value)
+            .sum::<f64>()
+    };
+    assert_eq!(
+        value(
+            "baton_http_requests_total",
+            &[
+                ("route", "/api/v1/workflows"),
+                ("method", "POST"),
+                ("status", "201")
+            ]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        value(
+            "baton_http_request_duration_seconds_count",
+            &[("route", "/api/v1/workflows/{id}/runs")]
+        ) >= 1.0,
+        "by route template, never an id: {text}"
+    );
+    assert!(all.iter().any(|(name, labels, _)| name
+        == "baton_http_request_duration_seconds_bucket"
+        && labels.contains_key("le")));
+    assert_eq!(
+        value(
+            "baton_executions_total",
+            &[("state", "COMPLETED"), ("trigger", "manual")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            "baton_ai_tokens_total",
+            &[("provider", "openai"), ("direction", "input")]
+        ),
+        3000.0
+    );
+    assert_eq!(
+        value(
+            "baton_ai_tokens_total",
+            &[("provider", "openai"), ("direction", "output")]
+        ),
+        400.0
+    );
+    // 3,000 × $0.15/M + 400 × $0.60/M
+    assert_eq!(
+        value(
+            "baton_ai_cost_microdollars_total",
+            &[("provider", "openai")]
+        ),
+        690.0
+    );
+    assert!(
+        value(
+            "baton_step_duration_seconds_count",
+            &[("kind", "llm"), ("service", "openai")]
+        ) >= 1.0
+    );
+    // What is exported is documented, and the dashboard reads only documented metrics.
+    let documented = include_str!("../../../docs/OPERATIONS.md");
+    for (name, _, _) in &all {
+        let base = name
+            .trim_end_matches("_bucket")
+            .trim_end_matches("_count")
+            .trim_end_matches("_sum");
+        assert!(
+            documented.contains(&format!("`{base}`")),
+            "{base} is not in docs/OPERATIONS.md"
+        );
+    }
+    let dashboard = include_str!("../../../docs/grafana/baton.json");
+    for word in dashboard.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if let Some(base) = word.strip_prefix("baton_") {
+            let base = format!("baton_{base}");
+            let base = base.trim_end_matches("_bucket");
+            assert!(
+                documented.contains(&format!("`{base}`")),
+                "the dashboard reads {base}, which docs/OPERATIONS.md does not list"
+            );
+        }
+    }
+    // Nothing names an organization.
+    let (_, me) = api(
+        &server.base,
+        &cookie,
+        "GET",
+        "/api/v1/me",
+        serde_json::Value::Null,
+    )
+    .await;
+    let org = me["active_organization"]["id"].as_str().unwrap().to_owned();
+    assert!(!text.contains(&org), "an organization's id is not a label");
+    assert_eq!(server.stop("TERM").await, 0);
+
+    // Without a token, there is no /metrics.
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(serve_in(dir.path())).await;
+    assert_eq!(
+        client
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(server.stop("TERM").await, 0);
+}

@@ -14,6 +14,7 @@ mod health;
 mod hooks;
 pub mod mail;
 mod members;
+pub mod metrics;
 mod oauth;
 mod openapi;
 mod organizations;
@@ -47,6 +48,8 @@ pub struct Config {
     pub google: Option<auth::oidc::Provider>,
     /// Proxies whose `X-Forwarded-For` is believed; every other peer is the client itself.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The bearer token `/metrics` asks for; it is off without one.
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -60,6 +63,7 @@ impl Config {
             limits: rate_limit::Limits::default(),
             google: None,
             trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 
@@ -167,11 +171,14 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::guard::refuse_cross_site,
         ));
+    metrics::install();
     let routes = Router::new()
         .merge(health::routes())
         .merge(hooks::public_routes())
         .merge(openapi::routes())
         .merge(api)
+        .route_layer(axum::middleware::from_fn(metrics::track))
+        .merge(metrics::routes())
         .fallback_service(web::service());
     security::with_security_headers(routes, state.config.is_tls())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

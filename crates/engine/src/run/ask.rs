@@ -125,6 +125,21 @@ impl Engine {
             })
             .map_err(|error| redactor.error(error));
         self.record(org, &request.provider, &result);
+        match &result {
+            Ok(response) => {
+                let (provider, model) = (request.provider.clone(), response.model.clone());
+                metrics::counter!("baton_ai_tokens_total", "provider" => provider.clone(), "model" => model.clone(), "direction" => "input")
+                    .increment(response.usage.input_tokens.max(0) as u64);
+                metrics::counter!("baton_ai_tokens_total", "provider" => provider.clone(), "model" => model.clone(), "direction" => "output")
+                    .increment(response.usage.output_tokens.max(0) as u64);
+                metrics::counter!("baton_ai_cost_microdollars_total", "provider" => provider, "model" => model)
+                    .increment(response.cost.micros().max(0) as u64);
+            }
+            Err(_) => {
+                metrics::counter!("baton_ai_failures_total", "provider" => request.provider.clone())
+                    .increment(1);
+            }
+        }
         match result {
             Ok(response) => Ok((request, response)),
             Err(error) => Err((request, error)),
@@ -157,6 +172,8 @@ impl Engine {
         breakers.record(org, service, transient, now);
         match (was_open, breakers.is_open(org, service)) {
             (false, true) => {
+                metrics::counter!("baton_circuits_opened_total", "service" => service.to_owned())
+                    .increment(1);
                 tracing::warn!(%org, service, "circuit open: the service failed repeatedly; its calls wait for the cool-down");
                 self.share_circuit(org, service, Some(breakers.cool_down()));
             }

@@ -164,6 +164,12 @@ impl Run<'_> {
                     .map(|()| performed)
             }) {
                 Ok(mut performed) => {
+                    metrics::histogram!(
+                        "baton_step_duration_seconds",
+                        "kind" => kind_of(&prepared),
+                        "service" => service_of(&prepared)
+                    )
+                    .record(started.elapsed().as_secs_f64());
                     run.usage += performed.usage;
                     run.cost += performed.cost;
                     if let (Prepared::Llm(..), false) = (&prepared, retried.is_empty()) {
@@ -198,6 +204,8 @@ impl Run<'_> {
             };
             match decision {
                 Decision::RetryAfter(wait) => {
+                    metrics::counter!("baton_step_retries_total", "kind" => kind_of(&prepared))
+                        .increment(1);
                     tracing::info!(
                         execution = %self.execution.id,
                         step = key,
@@ -781,6 +789,24 @@ impl Run<'_> {
             step: key.to_owned(),
             resume_at: Some(wake),
         }))
+    }
+}
+
+/// A step's kind, as metrics label it.
+fn kind_of(prepared: &Prepared) -> &'static str {
+    match prepared {
+        Prepared::Llm(..) => "llm",
+        Prepared::Integration(_) => "integration",
+        Prepared::Transformation { .. } | Prepared::Calculate(_) => "transformation",
+    }
+}
+
+/// The service a step calls (the provider, for a model), as metrics label it.
+fn service_of(prepared: &Prepared) -> String {
+    match prepared {
+        Prepared::Llm(request, ..) => request.provider.clone(),
+        Prepared::Integration(call) => call.service.clone(),
+        _ => String::new(),
     }
 }
 

@@ -456,6 +456,24 @@ impl Engine {
             .transition(ExecutionUpdate { fence, ..update })
             .await
             .map_err(taken_over)?;
+        metrics::counter!(
+            "baton_executions_total",
+            "state" => stored.state.as_str(),
+            "trigger" => stored.trigger.as_str()
+        )
+        .increment(1);
+        if stored.state.is_finished() {
+            let took = stored
+                .finished_at
+                .zip(stored.started_at)
+                .map(|(finished, started)| {
+                    (finished - started).num_milliseconds().max(0) as f64 / 1000.0
+                });
+            if let Some(seconds) = took {
+                metrics::histogram!("baton_execution_duration_seconds", "state" => stored.state.as_str())
+                    .record(seconds);
+            }
+        }
         Ok((stored, outcome))
     }
 
