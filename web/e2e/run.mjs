@@ -1096,8 +1096,11 @@ try {
     await page.getByRole("link", { name: "Settings" }).click();
     await page.getByRole("heading", { name: "Settings" }).waitFor();
     await page.getByLabel("AI budget per month (US dollars)").fill("25");
+    await page.getByLabel("Keep run history for (days)").fill("90");
     await page.getByRole("button", { name: "Save settings" }).click();
     await page.getByText("Saved.").waitFor();
+    const kept = await page.evaluate(async () => (await (await fetch("/api/v1/organization")).json()).organization.retention_days);
+    assert.equal(kept, 90, "the run history is kept 90 days");
     await page.getByLabel("Key name").fill("Zapier");
     await page.getByLabel("Acts as").selectOption("viewer");
     await page.getByRole("button", { name: "Make a key" }).click();

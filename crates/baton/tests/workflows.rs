@@ -79,7 +79,7 @@ async fn validate_reports_each_problem_with_its_path() {
         lines,
         vec![
             "$.steps[1].id: duplicate step id \"step_1\"",
-            "$.steps[2].type: unknown step type \"wait\" (expected one of llm, integration, transformation, conditional, loop, parallel, approval, delay, sub_workflow)",
+            "$.steps[2].type: unknown step type \"wait\" (expected one of llm, integration, transformation, conditional, loop, parallel, approval, delay, sub_workflow, agent)",
         ]
     );
     let result = output(baton(&["validate", &bad, "--format", "json"])).await;

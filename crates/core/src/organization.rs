@@ -18,8 +18,15 @@ pub struct Organization {
     pub require_mfa: bool,
     /// What its `llm` steps may spend in a calendar month (UTC); unlimited when absent.
     pub ai_monthly_budget_usd: Option<crate::Usd>,
+    /// How many days its finished executions are kept ([`DEFAULT_RETENTION_DAYS`] when unset).
+    pub retention_days: Option<u32>,
     pub created_at: DateTime<Utc>,
 }
+
+/// How many days finished executions are kept when the organization sets nothing.
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+/// The most days an organization may keep its executions.
+pub const MAX_RETENTION_DAYS: u32 = 3650;
 
 /// A person who can sign in. Emails are kept lower-case and are unique.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -48,6 +48,11 @@ const POLL_CHECK: Duration = Duration::from_secs(2);
 /// How long a caller's delivery key (`Idempotency-Key`) is remembered by default.
 pub const DEFAULT_DELIVERY_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// How often the keys past their retention are forgotten.
+/// How often finished executions past their retention are looked for.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// Executions deleted in one statement, and the most statements one sweep makes.
+const RETENTION_BATCH: u32 = 500;
+const RETENTION_BATCHES: u32 = 200;
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 struct Polling {
@@ -97,9 +102,43 @@ impl Scheduler {
         }
     }
 
+    /// Deletes the finished executions past their organization's retention, a batch at a
+    /// time with a pause between, so the queue's own writes go on meanwhile; how many went.
+    pub async fn forget_old_executions(&self) -> u64 {
+        let mut forgotten = 0;
+        for _ in 0..RETENTION_BATCHES {
+            match self
+                .runtime
+                .store
+                .prune_executions(Utc::now(), RETENTION_BATCH)
+                .await
+            {
+                Ok(deleted) => {
+                    forgotten += deleted;
+                    if deleted < u64::from(RETENTION_BATCH) {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "deleting executions past their retention failed");
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if forgotten > 0 {
+            tracing::info!(
+                forgotten,
+                "deleted finished executions past their organization's retention"
+            );
+        }
+        forgotten
+    }
+
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut tracked: HashMap<WorkflowId, Tracked> = HashMap::new();
         let mut pruned_at: Option<tokio::time::Instant> = None;
+        let mut forgot_at: Option<tokio::time::Instant> = None;
         loop {
             if let Err(error) = self.check(&mut tracked, Utc::now()).await {
                 tracing::warn!(%error, "checking schedules failed; trying again");
@@ -107,6 +146,10 @@ impl Scheduler {
             if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                 self.prune().await;
                 pruned_at = Some(tokio::time::Instant::now());
+            }
+            if forgot_at.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
+                self.forget_old_executions().await;
+                forgot_at = Some(tokio::time::Instant::now());
             }
             tokio::select! {
                 () = tokio::time::sleep(self.tick) => {}

@@ -489,6 +489,11 @@ pub(crate) struct Settings {
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<f64>")]
     ai_monthly_budget_usd: Option<Option<f64>>,
+    /// Days finished executions (with their steps' inputs and outputs) are kept, 1 to 3650;
+    /// `null` goes back to the default of 30.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<u32>")]
+    retention_days: Option<Option<u32>>,
 }
 
 /// A field that may be absent (unchanged), `null` (cleared) or a value.
@@ -572,6 +577,25 @@ async fn change_settings(
             Event::by(&signed_in, "organization.settings_changed")
                 .target(format!("organization:{}", signed_in.org))
                 .details(json!({"ai_monthly_budget_usd": budget})),
+        )
+        .await;
+    }
+    if let Some(days) = body.retention_days {
+        let max = baton_core::organization::MAX_RETENTION_DAYS;
+        if days.is_some_and(|days| !(1..=max).contains(&days)) {
+            return Err(ApiError::invalid(
+                "the settings are invalid",
+                "$.retention_days",
+                format!("must be 1 to {max} days, or null for the default of 30"),
+            ));
+        }
+        organization = state.store.set_retention(signed_in.org, days).await?;
+        audit::record(
+            &state,
+            &client,
+            Event::by(&signed_in, "organization.settings_changed")
+                .target(format!("organization:{}", signed_in.org))
+                .details(json!({"retention_days": days})),
         )
         .await;
     }

@@ -18,6 +18,7 @@ conformance!(
     the_owner_deletes_the_organization_after_confirming_its_name,
     two_factor_sign_in_enrols_checks_codes_once_and_turns_off,
     an_organization_can_require_two_factor_sign_in,
+    an_owner_sets_how_long_runs_are_kept,
     a_reset_link_works_once_and_ends_every_session,
     asking_for_a_reset_does_not_reveal_whether_the_account_exists,
     a_newer_reset_link_replaces_the_older_and_proves_the_email,
@@ -654,6 +655,42 @@ async fn two_factor_sign_in_enrols_checks_codes_once_and_turns_off(test: &TestSt
     assert!(
         actions.contains(&"mfa.enabled") && actions.contains(&"mfa.disabled"),
         "{actions:?}"
+    );
+}
+
+async fn an_owner_sets_how_long_runs_are_kept(test: &TestStore) {
+    let app = App::on(test);
+    let (owner, member, _) = owner_and(&app, "member").await;
+    let patch = |body: serde_json::Value, who: &Vec<String>| {
+        let who = who.clone();
+        let app = &app;
+        async move {
+            send(
+                app,
+                "PATCH",
+                "/api/v1/organization",
+                Some(body),
+                &refs(&who),
+            )
+            .await
+        }
+    };
+    let kept = patch(json!({"retention_days": 90}), &owner).await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    assert_eq!(kept.body["organization"]["retention_days"], 90);
+    let wrong = patch(json!({"retention_days": 0}), &owner).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        wrong.body["error"]["details"][0]["path"],
+        "$.retention_days"
+    );
+    let by_member = patch(json!({"retention_days": 1}), &member).await;
+    assert_eq!(by_member.status, StatusCode::FORBIDDEN);
+    let back = patch(json!({"retention_days": null}), &owner).await;
+    assert_eq!(
+        back.body["organization"]["retention_days"],
+        serde_json::Value::Null,
+        "the default again"
     );
 }
 

@@ -92,6 +92,12 @@ pub trait AccountStore: Send + Sync {
         org: OrgId,
         budget: Option<baton_core::Usd>,
     ) -> Result<Organization>;
+    /// Sets (or clears, back to the default) how many days finished executions are kept.
+    async fn set_retention(&self, org: OrgId, days: Option<u32>) -> Result<Organization>;
+    /// Deletes up to `limit` finished executions (their steps with them) older than their
+    /// organization's retention at `now`; how many went.
+    async fn prune_executions(&self, now: chrono::DateTime<chrono::Utc>, limit: u32)
+    -> Result<u64>;
     /// The prices the organization set over the shipped list, by provider and model.
     async fn model_prices(&self, org: OrgId) -> Result<Vec<baton_core::price::ModelPrice>>;
     /// Sets (or replaces) the organization's price for a provider's model prefix.

@@ -32,6 +32,7 @@ pub(crate) struct OrganizationRow {
     require_mfa: bool,
     created_at: DateTime<Utc>,
     ai_budget_micros: Option<i64>,
+    retention_days: Option<i32>,
 }
 
 impl From<OrganizationRow> for Organization {
@@ -41,6 +42,7 @@ impl From<OrganizationRow> for Organization {
             name: row.name,
             require_mfa: row.require_mfa,
             ai_monthly_budget_usd: row.ai_budget_micros.map(baton_core::Usd::from_micros),
+            retention_days: row.retention_days.and_then(|days| u32::try_from(days).ok()),
             created_at: row.created_at,
         }
     }

@@ -10,7 +10,7 @@ use crate::StoreError;
 
 macro_rules! organization_columns {
     () => {
-        "id, name, require_mfa, created_at, ai_budget_micros"
+        "id, name, require_mfa, created_at, ai_budget_micros, retention_days"
     };
 }
 pub(crate) use organization_columns;
@@ -448,6 +448,61 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(row.ok_or(StoreError::NotFound("organization"))?.into())
+            }
+
+            async fn set_retention(&self, org: OrgId, days: Option<u32>) -> Result<Organization> {
+                let row: Option<OrganizationRow> = sqlx::query_as(concat!(
+                    "UPDATE organizations SET retention_days = $2 WHERE id = $1 RETURNING ",
+                    $crate::sql::organization_columns!()
+                ))
+                .bind(org.as_uuid())
+                .bind(days.map(|days| days as i32))
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.ok_or(StoreError::NotFound("organization"))?.into())
+            }
+
+            async fn prune_executions(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
+                // One statement per retention in use (there are few), each a bounded batch,
+                // so the queue's writes are never held up for long.
+                let kept: Vec<(i32,)> = sqlx::query_as(
+                    "SELECT DISTINCT COALESCE(retention_days, 30) FROM organizations",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut deleted = 0;
+                for (days,) in kept {
+                    if deleted >= u64::from(limit) {
+                        break;
+                    }
+                    // Never this month's: the month's AI spend is summed from its steps.
+                    let month = chrono::TimeZone::with_ymd_and_hms(
+                        &Utc,
+                        chrono::Datelike::year(&now),
+                        chrono::Datelike::month(&now),
+                        1,
+                        0,
+                        0,
+                        0,
+                    )
+                    .single()
+                    .unwrap_or(now);
+                    let before = (now - chrono::Duration::days(i64::from(days))).min(month);
+                    let done = sqlx::query(
+                        "DELETE FROM executions WHERE id IN (SELECT e.id FROM executions e \
+                         JOIN organizations o ON o.id = e.org_id \
+                         WHERE COALESCE(o.retention_days, 30) = $1 \
+                         AND e.state IN ('COMPLETED', 'FAILED', 'CANCELLED') \
+                         AND e.finished_at < $2 LIMIT $3)",
+                    )
+                    .bind(days)
+                    .bind(stored_time(before))
+                    .bind(i64::from(limit) - deleted as i64)
+                    .execute(&self.pool)
+                    .await?;
+                    deleted += done.rows_affected();
+                }
+                Ok(deleted)
             }
 
             async fn model_prices(&self, org: OrgId) -> Result<Vec<baton_core::price::ModelPrice>> {

@@ -20,7 +20,7 @@ use baton_core::{
     WorkflowId,
 };
 use baton_store::{Store, StoreError};
-use chrono::{Duration, Utc};
+use chrono::{Datelike, Duration, Utc};
 use harness::TestStore;
 use serde_json::json;
 
@@ -40,6 +40,7 @@ conformance!(
     a_stale_transition_is_refused,
     step_checkpoints_replace_and_total_up,
     the_ai_budget_is_kept_and_the_months_spend_is_summed,
+    finished_executions_past_their_organizations_retention_are_deleted_in_batches,
     data_keys_are_made_once_and_rewrapped_only_from_their_master,
     sealed_secrets_open_only_in_their_organization_and_outlive_a_rotation,
     a_workflow_limit_holds_its_further_jobs_back,
@@ -1053,6 +1054,92 @@ async fn the_ai_budget_is_kept_and_the_months_spend_is_summed(test: &TestStore) 
         store.ai_spend_since(other, since).await.unwrap(),
         Usd::from_micros(5_000)
     );
+}
+
+async fn finished_executions_past_their_organizations_retention_are_deleted_in_batches(
+    test: &TestStore,
+) {
+    let store = &*test.store;
+    let (default_org, _) = org(store, "Keeps 30 days").await;
+    let (short_org, _) = org(store, "Keeps a week").await;
+    let changed = store.set_retention(short_org, Some(7)).await.unwrap();
+    assert_eq!(changed.retention_days, Some(7));
+    assert_eq!(
+        store
+            .organization(default_org)
+            .await
+            .unwrap()
+            .unwrap()
+            .retention_days,
+        None
+    );
+    // Swept five days into a month: a month's own runs are kept until it is over (the
+    // month's AI spend is summed from them), so this sweep may reach back past its first day.
+    let next_month = (now_micros() + Duration::days(32)).with_day(1).unwrap();
+    let now = next_month
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        + Duration::days(5);
+    // (organization, days before the sweep it ended or None while it still runs, whether it stays)
+    let cases = [
+        (default_org, Some(40), false),
+        (default_org, Some(10), true),
+        (default_org, None, true),
+        (short_org, Some(10), false),
+        (short_org, Some(3), true),
+    ];
+    let mut made = Vec::new();
+    for (index, (owner, ended, _)) in cases.iter().enumerate() {
+        let flow = workflow(store, *owner, &format!("wf_kept_{index}")).await;
+        let execution = store.create_execution(new_execution(&flow)).await.unwrap();
+        let at = now - Duration::days(ended.unwrap_or(60));
+        store
+            .transition(ExecutionUpdate::new(
+                execution.id,
+                ExecutionState::Pending,
+                ExecutionState::Running,
+                at,
+            ))
+            .await
+            .unwrap();
+        store
+            .save_step_run(
+                &step(execution.id, "ask", StepState::Completed, 10, 5),
+                None,
+            )
+            .await
+            .unwrap();
+        if ended.is_some() {
+            store
+                .transition(ExecutionUpdate::new(
+                    execution.id,
+                    ExecutionState::Running,
+                    ExecutionState::Completed,
+                    at,
+                ))
+                .await
+                .unwrap();
+        }
+        made.push(execution.id);
+    }
+    // One at a time: a batch never takes more than its limit.
+    assert_eq!(store.prune_executions(now, 1).await.unwrap(), 1);
+    assert_eq!(store.prune_executions(now, 100).await.unwrap(), 1);
+    assert_eq!(store.prune_executions(now, 100).await.unwrap(), 0);
+    for (id, (owner, _, stays)) in made.iter().zip(cases) {
+        assert_eq!(
+            store.execution(owner, *id).await.unwrap().is_some(),
+            stays,
+            "{id}"
+        );
+        assert_eq!(
+            !store.step_runs(*id).await.unwrap().is_empty(),
+            stays,
+            "its steps go with it"
+        );
+    }
 }
 
 async fn step_checkpoints_replace_and_total_up(test: &TestStore) {

@@ -1669,6 +1669,13 @@ export interface components {
             /** @description The organization's name, 1 to 100 characters. */
             name?: string | null;
             require_mfa?: boolean | null;
+            /**
+             * Format: uint32
+             * @description Days finished executions (with their steps' inputs and outputs) are kept, 1 to 3650;
+             *     `null` goes back to the default of 30.
+             * @default null
+             */
+            retention_days: number | null;
         };
         /** @description Also sets the baton_access and baton_refresh cookies */
         SignedIn: {

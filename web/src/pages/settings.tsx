@@ -10,7 +10,7 @@ import { describe } from "../lib/errors";
 import { useMe } from "../shell";
 import { Alert, Button, CopyField, Field } from "../ui";
 
-type Organization = { organization: { name: string; require_mfa: boolean; ai_monthly_budget_usd: number | null } };
+type Organization = { organization: { name: string; require_mfa: boolean; ai_monthly_budget_usd: number | null; retention_days: number | null } };
 type Key = { id: string; name: string; role: string; prefix: string; last_used_at: string | null; revoked_at: string | null };
 
 const box = "mb-6 rounded-lg bg-white p-4 ring-1 ring-slate-200";
@@ -68,10 +68,12 @@ function OrganizationSettings() {
   const [name, setName] = useState<string | null>(null);
   const [budget, setBudget] = useState<string | null>(null);
   const [requireMfa, setRequireMfa] = useState<boolean | null>(null);
+  const [retention, setRetention] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
   const current = organization.data?.organization;
   const shownBudget = budget ?? (current?.ai_monthly_budget_usd != null ? String(current.ai_monthly_budget_usd) : "");
   const shownMfa = requireMfa ?? current?.require_mfa ?? false;
+  const shownRetention = retention ?? (current?.retention_days != null ? String(current.retention_days) : "");
   const shownName = name ?? current?.name ?? "";
   const save = useMutation({
     mutationFn: () =>
@@ -81,6 +83,7 @@ function OrganizationSettings() {
           name: shownName,
           ai_monthly_budget_usd: shownBudget.trim() === "" ? null : Number(shownBudget),
           require_mfa: shownMfa,
+          retention_days: shownRetention.trim() === "" ? null : Number(shownRetention),
         },
       }),
     onSuccess: () => {
@@ -108,6 +111,15 @@ function OrganizationSettings() {
         value={shownBudget}
         onChange={setBudget}
         hint="AI steps stop once the month's spend reaches it. Leave empty for no limit."
+      />
+      <Field
+        label="Keep run history for (days)"
+        name="retention_days"
+        type="number"
+        required={false}
+        value={shownRetention}
+        onChange={setRetention}
+        hint="Finished runs, with what each step read and wrote, are deleted after this many days. Leave empty for 30."
       />
       <label className="mb-4 flex items-center gap-2 text-sm text-slate-800">
         <input type="checkbox" checked={shownMfa} onChange={(event) => setRequireMfa(event.target.checked)} />
