@@ -2541,3 +2541,100 @@ async fn metrics_are_scraped_with_the_token_and_count_requests_runs_and_ai_token
     );
     assert_eq!(server.stop("TERM").await, 0);
 }
+
+#[tokio::test]
+async fn a_full_runs_json_log_carries_no_workflow_data_secrets_addresses_or_phone_numbers() {
+    use axum::response::IntoResponse;
+    // OpenAI fails once quoting the recipient (as a provider's error may), then answers.
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let fake = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || {
+            let counted = counted.clone();
+            async move {
+                if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        axum::Json(serde_json::json!({"error": {"message": "overloaded while answering planted.person@example.org at +1 415 555 0199", "type": "server_error", "param": null, "code": null}})),
+                    )
+                        .into_response();
+                }
+                axum::Json(serde_json::json!({
+                    "id": "chatcmpl-pii", "object": "chat.completion", "created": 1_764_590_000, "model": "gpt-4o-mini",
+                    "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null, "message": {"role": "assistant", "content": "Dear planted.person@example.org, order PLANTED-ORDER-4711 ships.", "refusal": null}}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+                }))
+                .into_response()
+            }
+        }),
+    );
+    let openai = serve_locally(fake).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command
+        .env("OPENAI_BASE_URL", format!("http://{openai}/v1"))
+        .env("BATON_LOG_FORMAT", "json")
+        .env(
+            "BATON_LOG",
+            "debug,sqlx=warn,hyper=warn,reqwest=warn,h2=warn,tower=warn",
+        );
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    connect(
+        &server.base,
+        &cookie,
+        "openai",
+        serde_json::json!({"api_key": "sk-planted-secret-9876"}),
+    )
+    .await;
+    let (status, _) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows",
+        serde_json::json!({"id": "wf_pii", "name": "PII", "steps": [
+            {"id": "reply", "type": "llm", "model": "gpt-4o-mini", "retry": {"base_delay": "100ms"},
+             "prompt": "Write to {{ trigger.email }} ({{ trigger.phone }}) about {{ trigger.order }}"}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, run) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_pii/runs?wait=30",
+        serde_json::json!({"input": {"email": "planted.person@example.org", "phone": "+1 415 555 0199", "order": "PLANTED-ORDER-4711"}}),
+    )
+    .await;
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one retry, logged"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut lines = server.log.clone();
+    lines.extend(server.later.lock().unwrap().iter().cloned());
+    assert!(
+        lines.iter().any(|line| line.contains("trying again")
+            && line.contains("[email]")
+            && line.contains("[phone]")),
+        "the retry is logged, its error masked: {lines:#?}"
+    );
+    for planted in [
+        "planted.person@example.org",
+        "415 555 0199",
+        "sk-planted-secret-9876",
+        "PLANTED-ORDER-4711",
+    ] {
+        let found: Vec<&String> = lines.iter().filter(|line| line.contains(planted)).collect();
+        assert!(found.is_empty(), "{planted} reached the log: {found:#?}");
+    }
+    for line in &lines {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|_| panic!("a JSON line: {line}"));
+    }
+    assert_eq!(server.stop("TERM").await, 0);
+}

@@ -27,6 +27,8 @@ pub struct Server {
     pub child: Child,
     pub base: String,
     pub log: Vec<String>,
+    /// What it logged after it began listening.
+    pub later: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// Starts `baton serve` on a free port and waits for its "listening" line.
@@ -39,19 +41,31 @@ pub async fn start(mut command: Command) -> Server {
         while let Some(line) = lines.next_line().await.unwrap() {
             log.push(line.clone());
             if let Some(at) = line.find("listening on http://") {
-                let addr = line[at + "listening on ".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap();
-                return addr.trim_end_matches('"').to_owned();
+                // Text or JSON: the address ends at a space or the message's closing quote.
+                let addr: String = line[at + "listening on ".len()..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect();
+                return addr;
             }
         }
         panic!("baton exited before listening: {log:#?}");
     })
     .await
     .expect("baton listens within a minute");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server { child, base, log }
+    let later: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let kept = later.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    Server {
+        child,
+        base,
+        log,
+        later,
+    }
 }
 
 impl Server {
