@@ -2491,6 +2491,15 @@ async fn metrics_are_scraped_with_the_token_and_count_requests_runs_and_ai_token
             &[("kind", "llm"), ("service", "openai")]
         ) >= 1.0
     );
+    assert_eq!(
+        value("baton_queue_jobs_waiting", &[]),
+        0.0,
+        "the run's job is done: {text}"
+    );
+    assert!(
+        all.iter()
+            .any(|(name, _, _)| name == "baton_queue_oldest_job_age_seconds")
+    );
     // What is exported is documented, and the dashboard reads only documented metrics.
     let documented = include_str!("../../../docs/OPERATIONS.md");
     for (name, _, _) in &all {

@@ -62,6 +62,13 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
             "another metrics recorder was installed first".into(),
         ));
     };
+    // The queue, as the database holds it now (shared by every process on it).
+    let now = chrono::Utc::now();
+    let (waiting, oldest) = state.store.queue_depth(now).await?;
+    metrics::gauge!("baton_queue_jobs_waiting").set(waiting as f64);
+    metrics::gauge!("baton_queue_oldest_job_age_seconds").set(oldest.map_or(0.0, |at| {
+        (now - at).num_milliseconds().max(0) as f64 / 1000.0
+    }));
     handle.run_upkeep();
     Ok((
         StatusCode::OK,

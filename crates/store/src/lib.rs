@@ -308,6 +308,11 @@ pub trait JobQueue: Send + Sync {
     /// Leases one job by its id, when nobody holds it (the process that just queued it runs
     /// it itself).
     async fn claim_job(&self, job: JobId, claim: &Claim) -> Result<Option<Job>>;
+    /// The jobs due at `now` that nobody holds, and when the oldest of them came due.
+    async fn queue_depth(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(i64, Option<chrono::DateTime<chrono::Utc>>)>;
     /// Asks the worker running the execution's job to cancel it; false when it has no job.
     async fn request_cancel(&self, org: OrgId, execution: ExecutionId) -> Result<bool>;
     /// Whether someone asked to cancel the job's execution.

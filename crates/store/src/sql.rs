@@ -984,6 +984,25 @@ macro_rules! impl_store {
                 Ok(None)
             }
 
+            async fn queue_depth(&self, now: DateTime<Utc>) -> Result<(i64, Option<DateTime<Utc>>)> {
+                let now = stored_time(now);
+                let (waiting,): (i64,) = sqlx::query_as(
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM jobs \
+                     WHERE run_at <= $1 AND (lease_until IS NULL OR lease_until < $1)",
+                )
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
+                let oldest: Option<(DateTime<Utc>,)> = sqlx::query_as(
+                    "SELECT run_at FROM jobs WHERE run_at <= $1 \
+                     AND (lease_until IS NULL OR lease_until < $1) ORDER BY run_at LIMIT 1",
+                )
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok((waiting, oldest.map(|(at,)| at)))
+            }
+
             async fn claim_job(&self, job: JobId, claim: &Claim) -> Result<Option<Job>> {
                 let now = stored_time(claim.now);
                 let row: Option<JobRow> = sqlx::query_as(concat!(

@@ -596,12 +596,31 @@ async fn an_execution_and_its_job_are_created_together(test: &TestStore) {
         .await;
     assert!(matches!(result, Err(StoreError::NotFound(_))), "{result:?}");
     assert!(store.execution(org_id, broken.id).await.unwrap().is_none());
+    // One job waits, due since it was queued; a job not yet due is not waiting.
+    let (waiting, oldest) = store.queue_depth(Utc::now()).await.unwrap();
+    assert_eq!(waiting, 1);
+    assert!(
+        oldest.is_some_and(|at| (at - job.run_at).num_milliseconds().abs() < 5),
+        "{oldest:?}"
+    );
+    assert_eq!(
+        store
+            .queue_depth(job.run_at - Duration::seconds(60))
+            .await
+            .unwrap(),
+        (0, None)
+    );
     let first = store
         .claim(&claim("w1", Utc::now()))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(first.id, job.id);
+    assert_eq!(
+        store.queue_depth(Utc::now()).await.unwrap(),
+        (0, None),
+        "a held job is not waiting"
+    );
     assert!(
         store
             .claim(&claim("w1", Utc::now()))
