@@ -346,6 +346,7 @@ async fn models(
     signed_in.require(Action::ViewWorkflows)?;
     let own = state.store.model_prices(signed_in.org).await?;
     let servers = state.runtime.engine.compatible_servers();
+    let shipped = baton_connectors::llm::prices::shipped();
     let mut ids = std::collections::BTreeSet::new();
     for provider in PROVIDERS {
         if state
@@ -356,7 +357,7 @@ async fn models(
         {
             continue;
         }
-        for price in baton_connectors::llm::prices::shipped()
+        for price in shipped
             .iter()
             .chain(own.iter())
             .filter(|price| price.provider == provider)

@@ -42,10 +42,7 @@ impl Run<'_> {
         let text = |value: &CompiledValue| {
             templates
                 .render(value, scope)
-                .map(|rendered| match rendered {
-                    Value::String(text) => text,
-                    other => other.to_string(),
-                })
+                .map(super::leaf::text_of)
                 .map_err(|error| StepError::permanent(error.0))
         };
         let goal = match text(&agent.prompt) {
@@ -133,15 +130,7 @@ impl Run<'_> {
                     "model": answer["model"],
                     "provider": answer["provider"],
                 });
-                self.finish(
-                    &mut run,
-                    StepState::Completed,
-                    Some(output.clone()),
-                    None,
-                    started,
-                )
-                .await?;
-                return Ok(output);
+                return Ok(self.complete(&mut run, output, started).await?);
             }
             turns.push(Turn::assistant(said, calls.clone()));
             let mut named = std::collections::HashMap::new();

@@ -773,15 +773,7 @@ impl Run<'_> {
         };
         if wake <= Utc::now() {
             let output = json!({"waited_until": wake.to_rfc3339()});
-            self.finish(
-                &mut run,
-                StepState::Completed,
-                Some(output.clone()),
-                None,
-                started,
-            )
-            .await?;
-            return Ok(output);
+            return Ok(self.complete(&mut run, output, started).await?);
         }
         self.checkpoint(&run).await?;
         self.options.observer.step_started(key, run.attempts);
@@ -810,7 +802,7 @@ fn service_of(prepared: &Prepared) -> String {
     }
 }
 
-fn text_of(value: Value) -> String {
+pub(super) fn text_of(value: Value) -> String {
     match value {
         Value::String(text) => text,
         other => other.to_string(),
