@@ -378,13 +378,13 @@ function LoopCard({ entry }: { entry: Extract<Entry<Step>, { kind: "loop" }> }) 
             <div>
               <div className="mb-2 flex flex-wrap items-center gap-2">
                 <Button tone="plain" onClick={() => go(position - 1)} disabled={position === 0}>
-                  Previous item
+                  {agent ? "Previous turn" : "Previous item"}
                 </Button>
                 <span className="text-sm text-slate-800" aria-live="polite">
                   {agent ? `Turn ${item.index} of ${items.length}` : `Item ${item.index + 1} of ${items.length}`}
                 </span>
                 <Button tone="plain" onClick={() => go(position + 1)} disabled={position >= items.length - 1}>
-                  Next item
+                  {agent ? "Next turn" : "Next item"}
                 </Button>
               </div>
               <Timeline entries={item.steps} />
