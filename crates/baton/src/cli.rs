@@ -37,6 +37,34 @@ pub enum Command {
     /// Make a new master key and rewrap every organization's data key with it; the secrets
     /// stay sealed as they are.
     RotateMasterKey(CommonArgs),
+    /// Copy the whole database into FILE, sealed with the backup key, while Baton keeps serving.
+    /// The master key is not in it: keep that, and the backup key, apart from the backups.
+    Backup(BackupArgs),
+    /// Fill an empty database (a new data folder, or a new PostgreSQL database) from a backup.
+    Restore(BackupArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// The backup file.
+    pub file: PathBuf,
+
+    /// A file holding the backup key (base64, 32 bytes); `baton backup` makes it, mode 0600,
+    /// when it is missing. Keep it apart from the backups and from the data dir.
+    #[arg(long, env = "BATON_BACKUP_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// The backup key itself (base64), instead of a file. Give it in the environment.
+    #[arg(
+        long,
+        env = "BATON_BACKUP_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub key: Option<String>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]

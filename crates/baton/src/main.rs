@@ -1,6 +1,7 @@
 //! `baton`: the one binary. It parses the command line and settings, and wires the library
 //! crates together; the product lives in those crates.
 
+mod backup;
 mod cli;
 mod connectors;
 mod credentials_file;
@@ -67,6 +68,8 @@ fn main() -> ExitCode {
             Command::RotateMasterKey(args) => {
                 master_key::rotate(args).await.map(|()| exit::SUCCESS)
             }
+            Command::Backup(args) => backup::backup(args).await.map(|()| exit::SUCCESS),
+            Command::Restore(args) => backup::restore(args).await.map(|()| exit::SUCCESS),
         }
     });
     match result {

@@ -8,6 +8,8 @@
 #[path = "../../store/tests/harness/skip.rs"]
 mod skip;
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -114,33 +116,15 @@ async fn states(database_url: &str) -> HashMap<String, i64> {
 
 /// A new, migrated database on the test server, dropped by [`Database::drop_it`].
 struct Database {
-    admin: sqlx::PgConnection,
-    name: String,
     url: String,
 }
 
 impl Database {
     async fn create() -> Option<Database> {
-        let Some(url) = std::env::var("BATON_TEST_DATABASE_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-        else {
+        let Some(url) = common::fresh_postgres("baton_cluster").await else {
             skip::skipped("the cluster tests (PostgreSQL)", "BATON_TEST_DATABASE_URL");
             return None;
         };
-        let name = format!("baton_cluster_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-        let url = format!(
-            "postgres://{}@{}:{}/{name}",
-            options.get_username(),
-            options.get_host(),
-            options.get_port()
-        );
         let scratch = tempfile::tempdir().unwrap();
         let migrated = baton(
             &["migrate", "--data-dir", scratch.path().to_str().unwrap()],
@@ -150,17 +134,11 @@ impl Database {
         .await
         .unwrap();
         assert!(migrated.success());
-        Some(Database { admin, name, url })
+        Some(Database { url })
     }
 
-    async fn drop_it(mut self) {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut self.admin)
-        .await
-        .unwrap();
+    async fn drop_it(self) {
+        common::drop_postgres(&self.url).await;
     }
 }
 

@@ -8,7 +8,10 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{api, baton, serve_in, sign_up_on, start};
+use common::{
+    Seen, api, authorization_sent, baton, header_keeper, me_cookie_after_login, serve_in,
+    serve_locally, sign_up_on, start,
+};
 use tokio::process::Command;
 
 #[tokio::test]
@@ -89,26 +92,10 @@ async fn a_config_file_is_read_and_the_environment_wins_over_it() {
 #[tokio::test]
 async fn serve_and_migrate_on_postgres() {
     use sqlx::Connection;
-    let Some(url) = std::env::var("BATON_TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-    else {
+    let Some(database_url) = common::fresh_postgres("baton_cli").await else {
         skip::skipped("serve and migrate on PostgreSQL", "BATON_TEST_DATABASE_URL");
         return;
     };
-    let name = format!("baton_cli_{}", uuid_like());
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    let database_url = format!(
-        "postgres://{}@{}:{}/{name}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port()
-    );
 
     let dir = tempfile::tempdir().unwrap();
     let mut command = serve_in(dir.path());
@@ -158,21 +145,7 @@ async fn serve_and_migrate_on_postgres() {
         "{}",
         String::from_utf8_lossy(&migrated.stderr)
     );
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{nanos:x}{:x}", std::process::id())
+    common::drop_postgres(&database_url).await;
 }
 
 #[tokio::test]
@@ -441,34 +414,6 @@ async fn mail_settings_and_google_sign_in_are_checked_at_start() {
     assert!(line.contains("Redis URL (BATON_REDIS_URL)"), "{line}");
 }
 
-type Seen = std::sync::Arc<std::sync::Mutex<Option<String>>>;
-
-/// A service that keeps the `Authorization` header it was last sent (and answers without it).
-async fn header_keeper() -> (String, Seen) {
-    let seen = Seen::default();
-    let kept = seen.clone();
-    let app = axum::Router::new().route(
-        "/whoami",
-        axum::routing::post(move |headers: axum::http::HeaderMap| async move {
-            *kept.lock().unwrap() = headers
-                .get("authorization")
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned);
-            axum::Json(serde_json::json!({"ok": true}))
-        }),
-    );
-    let addr = serve_locally(app).await;
-    (format!("http://{addr}/whoami"), seen)
-}
-
-/// Serves `app` on a free port of 127.0.0.1 (a fake of some service) and returns its address.
-async fn serve_locally(app: axum::Router) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
 /// Stores `secret` as the organization's `service` connection, saves `workflow` and runs it
 /// with `input`; the finished run as the API answers it.
 async fn connect_save_and_run(
@@ -500,22 +445,6 @@ async fn connect_save_and_run(
     .await;
     assert_eq!(status, 200, "{run}");
     run
-}
-
-/// Runs the saved workflow and returns what the service saw as `Authorization`.
-async fn authorization_sent(base: &str, cookie: &str, seen: &Seen) -> Option<String> {
-    seen.lock().unwrap().take();
-    let (status, run) = api(
-        base,
-        cookie,
-        "POST",
-        "/api/v1/workflows/wf_crm/runs?wait=20",
-        serde_json::json!({}),
-    )
-    .await;
-    assert_eq!(status, 200, "{run}");
-    assert_eq!(run["state"], "COMPLETED", "{run}");
-    seen.lock().unwrap().clone()
 }
 
 #[tokio::test]
@@ -634,23 +563,6 @@ async fn stored_credentials_are_sealed_and_outlive_a_master_key_rotation() {
         "names the missing key: {stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-async fn me_cookie_after_login(base: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": "ann@example.com", "password": "correct horse battery staple"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok()?.split(';').next().map(str::to_owned))
-        .find(|cookie| cookie.starts_with("baton_access="))
-        .unwrap()
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! apart; the few statements whose dialects differ are given per backend. SQL lives only in this
 //! crate, and every value reaches the database as a bound parameter.
 
+pub mod backup;
 mod error;
 mod postgres;
 mod rows;
@@ -643,7 +644,7 @@ pub trait Store:
 pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
     Ok(match url {
         DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
-        DatabaseUrl::Postgres(options) => {
+        DatabaseUrl::Postgres(options, _) => {
             Arc::new(PostgresStore::connect((**options).clone()).await?)
         }
     })

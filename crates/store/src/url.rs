@@ -10,7 +10,9 @@ use sqlx::postgres::PgConnectOptions;
 #[derive(Clone)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
-    Postgres(Box<PgConnectOptions>),
+    /// The parsed options, and the URL as written (with its password: never shown), which
+    /// PostgreSQL's own tools (`pg_dump`, `pg_restore`) take.
+    Postgres(Box<PgConnectOptions>, String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -43,7 +45,7 @@ impl DatabaseUrl {
                 Ok(Self::Sqlite(PathBuf::from(path)))
             }
             "postgres" | "postgresql" => PgConnectOptions::from_str(text)
-                .map(|options| Self::Postgres(Box::new(options)))
+                .map(|options| Self::Postgres(Box::new(options), text.to_owned()))
                 .map_err(|error| UrlError::Malformed(error.to_string())),
             other => Err(UrlError::UnknownScheme(other.to_owned())),
         }
@@ -57,7 +59,7 @@ impl DatabaseUrl {
     pub fn backend(&self) -> &'static str {
         match self {
             Self::Sqlite(_) => "sqlite",
-            Self::Postgres(_) => "postgres",
+            Self::Postgres(..) => "postgres",
         }
     }
 }
@@ -67,7 +69,7 @@ impl fmt::Display for DatabaseUrl {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sqlite(path) => write!(formatter, "sqlite:{}", path.display()),
-            Self::Postgres(options) => write!(
+            Self::Postgres(options, _) => write!(
                 formatter,
                 "postgres://{}@{}:{}/{}",
                 options.get_username(),
@@ -98,7 +100,7 @@ mod tests {
         ] {
             match DatabaseUrl::parse(text).unwrap() {
                 DatabaseUrl::Sqlite(path) => assert_eq!(path, PathBuf::from("data/baton.db")),
-                DatabaseUrl::Postgres(_) => panic!("{text} parsed as postgres"),
+                DatabaseUrl::Postgres(..) => panic!("{text} parsed as postgres"),
             }
         }
         assert!(matches!(

@@ -71,15 +71,9 @@ impl MasterKey {
 
     /// Reads a key written by [`MasterKey::to_base64`] (standard or URL-safe base64).
     pub fn from_base64(text: &str) -> Result<Self, VaultError> {
-        let text = text.trim();
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
-            .map_err(|error| VaultError::BadMasterKey(error.to_string()))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|bytes: Vec<u8>| VaultError::BadMasterKey(format!("{} bytes", bytes.len())))?;
-        Ok(Self::from_bytes(key))
+        key_from_base64(text)
+            .map(Self::from_bytes)
+            .map_err(VaultError::BadMasterKey)
     }
 
     pub fn to_base64(&self) -> String {
@@ -90,6 +84,18 @@ impl MasterKey {
     pub fn id(&self) -> &str {
         &self.id
     }
+}
+
+/// A 32-byte key in standard or URL-safe base64, surrounding blanks ignored; else what is wrong.
+pub(crate) fn key_from_base64(text: &str) -> Result<[u8; 32], String> {
+    let text = text.trim();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
+        .map_err(|error| error.to_string())?;
+    bytes
+        .try_into()
+        .map_err(|bytes: Vec<u8>| format!("{} bytes", bytes.len()))
 }
 
 /// The master keys an installation knows: the first wraps, every one unwraps (the others are

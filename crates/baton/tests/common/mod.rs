@@ -158,3 +158,101 @@ pub async fn api(
         response.json().await.unwrap_or(serde_json::Value::Null),
     )
 }
+
+pub type Seen = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
+/// A service that keeps the `Authorization` header it was last sent (and answers without it).
+pub async fn header_keeper() -> (String, Seen) {
+    let seen = Seen::default();
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        "/whoami",
+        axum::routing::post(move |headers: axum::http::HeaderMap| async move {
+            *kept.lock().unwrap() = headers
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            axum::Json(serde_json::json!({"ok": true}))
+        }),
+    );
+    let addr = serve_locally(app).await;
+    (format!("http://{addr}/whoami"), seen)
+}
+
+/// Serves `app` on a free port of 127.0.0.1 (a fake of some service) and returns its address.
+pub async fn serve_locally(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Runs the saved workflow and returns what the service saw as `Authorization`.
+pub async fn authorization_sent(base: &str, cookie: &str, seen: &Seen) -> Option<String> {
+    seen.lock().unwrap().take();
+    let (status, run) = api(
+        base,
+        cookie,
+        "POST",
+        "/api/v1/workflows/wf_crm/runs?wait=20",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    seen.lock().unwrap().clone()
+}
+
+/// Signs `ann@example.com` in again; the access cookie.
+pub async fn me_cookie_after_login(base: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "ann@example.com", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok()?.split(';').next().map(str::to_owned))
+        .find(|cookie| cookie.starts_with("baton_access="))
+        .unwrap()
+}
+
+/// A new, empty PostgreSQL database named `PREFIX_...` on the server `BATON_TEST_DATABASE_URL`
+/// names; its URL. `None` when the variable is unset (the caller says what it skips).
+pub async fn fresh_postgres(prefix: &str) -> Option<String> {
+    use sqlx::Connection;
+    let url = std::env::var("BATON_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())?;
+    let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    Some(format!(
+        "postgres://{}@{}:{}/{name}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port()
+    ))
+}
+
+/// Drops a database [`fresh_postgres`] made, whoever is still connected to it.
+pub async fn drop_postgres(url: &str) {
+    use sqlx::Connection;
+    let admin_url = std::env::var("BATON_TEST_DATABASE_URL").unwrap();
+    let name = url.rsplit('/').next().unwrap();
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}
