@@ -35,6 +35,20 @@ function mailedLink(data, path) {
   throw new Error(`no mail links to ${path}`);
 }
 
+/** The link to the run in the newest mail about the workflow `name`. */
+function mailedNotice(data, name) {
+  const outbox = join(data, "outbox");
+  const mails = readdirSync(outbox)
+    .sort()
+    .map((name) => readFileSync(join(outbox, name), "utf8").replace(/=\r?\n/g, "").replace(/=3D/g, "="));
+  for (const mail of mails.reverse()) {
+    if (!mail.includes(`Subject: "${name}" failed`)) continue;
+    const found = /https?:\/\/[^\s"<>]+\/executions\/[0-9a-f-]+/.exec(mail);
+    if (found) return found[0];
+  }
+  throw new Error(`no mail tells of "${name}"`);
+}
+
 // OpenAI and Google (OAuth and Gmail) stand-ins on this machine, in their own wire formats.
 const openai = await fakeOpenAI();
 const google = await fakeGoogle();
@@ -586,6 +600,63 @@ try {
     await page.getByRole("button", { name: "Remove price" }).click();
     await page.getByRole("button", { name: "Apply" }).click();
     await canvas.getByLabel("Step first").getByText("Set qty", { exact: true }).waitFor();
+  });
+
+  await run("a failed run is mailed to its owner with a link to it; who is told, and how soon, is chosen in the settings", async (page) => {
+    await signIn(page, email, "another long password");
+    const failed = await page.evaluate(async () => {
+      const json = { "content-type": "application/json" };
+      await fetch("/api/v1/workflows", {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({
+          id: "wf_broken",
+          name: "Broken sum",
+          steps: [{ id: "sum", type: "transformation", action: "calculate", inputs: { expression: "trigger.price * 2" } }],
+        }),
+      });
+      const run = await fetch("/api/v1/workflows/wf_broken/runs?wait=20", { method: "POST", headers: json, body: "{}" });
+      return run.json();
+    });
+    assert.equal(failed.state, "FAILED");
+    // Its owner's mail links to it, within a round or two of the notifier.
+    let link;
+    for (let tries = 0; !link && tries < 60; tries += 1) {
+      try {
+        link = mailedNotice(data, "Broken sum");
+      } catch {
+        await page.waitForTimeout(500);
+      }
+    }
+    assert.ok(link, "the failure was mailed");
+    assert.ok(link.endsWith(`/executions/${failed.id}`), link);
+    await page.goto(link);
+    await page.getByText("Failed", { exact: true }).first().waitFor();
+
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByRole("tab", { name: "My account" }).click();
+    await page.getByLabel("E-mail me").selectOption("hourly");
+    await page.getByRole("button", { name: "Save notifications" }).click();
+    await page.getByText("Saved.").waitFor();
+    await page.reload();
+    await page.getByRole("tab", { name: "My account" }).click();
+    assert.equal(await page.getByLabel("E-mail me").inputValue(), "hourly");
+    await fitsAPhone(page, "settings-notifications");
+
+    await page.goto(`${base}/workflows/wf_broken`);
+    await page.getByLabel("Also e-mail").fill("nobody");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText('"nobody" is not an e-mail address').waitFor();
+    await page.getByLabel("Also e-mail").fill("ops@example.com, boss@example.com");
+    await page.getByLabel("Post in Slack channel").fill("#ops");
+    await page.getByLabel("Tell people").selectOption("hourly");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText(/Saved as version \d+/).waitFor();
+    const stored = await page.evaluate(async () => (await fetch("/api/v1/workflows/wf_broken")).json());
+    assert.deepEqual(stored.definition.notify, { when: "hourly", emails: ["ops@example.com", "boss@example.com"], slack_channel: "#ops" });
+    await page.reload();
+    assert.equal(await page.getByLabel("Also e-mail").inputValue(), "ops@example.com, boss@example.com");
+    assert.equal(await page.getByLabel("Tell people").inputValue(), "hourly");
   });
 
   await run("a scheduled workflow shows its next runs", async (page) => {

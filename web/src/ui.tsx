@@ -17,6 +17,23 @@ export function Card({ title, children }: { title: string; children: ReactNode }
   );
 }
 
+/** A control with its label above and its hint below, tied to it for screen readers. */
+function Labelled(props: { id: string; hintId: string; label: string; hint?: string; children: ReactNode }) {
+  return (
+    <div className="mb-4">
+      <label htmlFor={props.id} className="mb-1 block text-sm font-medium text-slate-800">
+        {props.label}
+      </label>
+      {props.children}
+      {props.hint && (
+        <p id={props.hintId} className="mt-1 text-sm text-slate-600">
+          {props.hint}
+        </p>
+      )}
+    </div>
+  );
+}
+
 export function Field(props: {
   label: string;
   name: string;
@@ -30,10 +47,7 @@ export function Field(props: {
   const id = useId();
   const hint = useId();
   return (
-    <div className="mb-4">
-      <label htmlFor={id} className="mb-1 block text-sm font-medium text-slate-800">
-        {props.label}
-      </label>
+    <Labelled id={id} hintId={hint} label={props.label} hint={props.hint}>
       <input
         id={id}
         name={props.name}
@@ -45,12 +59,38 @@ export function Field(props: {
         onChange={(event) => props.onChange(event.target.value)}
         className="w-full rounded-md border border-slate-300 px-3 py-2 text-base text-slate-900 focus:border-indigo-600 focus:outline-none focus:ring-2 focus:ring-indigo-600/30"
       />
-      {props.hint && (
-        <p id={hint} className="mt-1 text-sm text-slate-600">
-          {props.hint}
-        </p>
-      )}
-    </div>
+    </Labelled>
+  );
+}
+
+/** A labelled drop-down of a few named choices. */
+export function Choice(props: {
+  label: string;
+  name: string;
+  value: string;
+  options: [value: string, label: string][];
+  onChange: (value: string) => void;
+  hint?: string;
+}) {
+  const id = useId();
+  const hint = useId();
+  return (
+    <Labelled id={id} hintId={hint} label={props.label} hint={props.hint}>
+      <select
+        id={id}
+        name={props.name}
+        value={props.value}
+        aria-describedby={props.hint ? hint : undefined}
+        onChange={(event) => props.onChange(event.target.value)}
+        className="w-full rounded-md border border-slate-300 px-2 py-2 text-base text-slate-900"
+      >
+        {props.options.map(([value, label]) => (
+          <option key={value} value={value}>
+            {label}
+          </option>
+        ))}
+      </select>
+    </Labelled>
   );
 }
 

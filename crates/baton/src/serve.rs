@@ -82,6 +82,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_delivery_retention(settings.idempotency_retention)
             .run(stop_worker.subscribe()),
     );
+    // Tells owners of failed runs and waiting approvals (one server claims each event).
+    let notifier = tokio::spawn(
+        baton_server::notices::Notifier::new(state.clone())
+            .run(std::time::Duration::from_secs(5), stop_worker.subscribe()),
+    );
     tracing::info!(
         database = %settings.common.database,
         data_dir = %settings.common.data_dir.display(),
@@ -102,6 +107,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let _ = worker.await;
     }
     let _ = scheduler.await;
+    let _ = notifier.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

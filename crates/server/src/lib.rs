@@ -15,6 +15,7 @@ mod hooks;
 pub mod mail;
 mod members;
 pub mod metrics;
+pub mod notices;
 mod oauth;
 mod openapi;
 mod organizations;

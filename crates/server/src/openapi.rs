@@ -104,7 +104,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("post" "/api/v1/auth/refresh", "auth", "Exchange the refresh cookie for new tokens", signed_in = false, body = NoBody, ok = (204, None), errors = []),
     endpoint!("post" "/api/v1/auth/logout", "auth", "End the session", signed_in = false, body = NoBody, ok = (204, None), errors = []),
     endpoint!("get" "/api/v1/me", "auth", "The user, their organizations and the active one", signed_in = true, body = NoBody, ok = (200, Some("Me")), errors = []),
-    endpoint!("patch" "/api/v1/me", "auth", "Change one's own name", signed_in = true, body = J("Rename"), ok = (200, Some("Object")), errors = [403]),
+    endpoint!("patch" "/api/v1/me", "auth", "Change one's own name, or how soon one is told of failed runs and approvals", signed_in = true, body = J("Rename"), ok = (200, Some("Object")), errors = [403]),
     endpoint!("post" "/api/v1/me/password", "auth", "Change one's own password (ends every other session)", signed_in = true, body = J("PasswordChange"), ok = (204, None), errors = [403, 409]),
     endpoint!("post" "/api/v1/auth/switch", "organizations", "Act in another of one's organizations", signed_in = true, body = J("Switch"), ok = (200, Some("Object")), errors = [404]),
     endpoint!("post" "/api/v1/auth/password/forgot", "auth", "Mail a password reset link", signed_in = false, body = J("Forgot"), ok = (202, Some("Message")), errors = []),

@@ -407,6 +407,84 @@ pub trait TemplateStore: Send + Sync {
     async fn delete_org_template(&self, org: OrgId, template: &str) -> Result<()>;
 }
 
+/// Something that happened to a run that people may be told about.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NoticeEvent {
+    pub org_id: OrgId,
+    pub workflow_id: baton_core::WorkflowId,
+    pub execution_id: ExecutionId,
+    /// `failed`, or `approval:STEP` for an approval step that waits.
+    pub event: String,
+    /// The run's error, or the waiting step's input (its message and approvers).
+    pub detail: serde_json::Value,
+    /// When the run failed, or the step began to wait.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One message owed to one recipient (`email:ADDRESS`, or `slack:CHANNEL` with
+/// `slack:CREDENTIAL:CHANNEL` when a connection is named).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub id: uuid::Uuid,
+    pub org_id: OrgId,
+    pub workflow_id: baton_core::WorkflowId,
+    pub execution_id: ExecutionId,
+    pub event: String,
+    pub recipient: String,
+    /// What to say, in plain words.
+    pub detail: String,
+    /// When it may be sent: at once, or when its digest is.
+    pub due_at: chrono::DateTime<chrono::Utc>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What people are told about runs that failed or wait for them.
+#[async_trait]
+pub trait NoticeStore: Send + Sync {
+    /// Runs that failed since `since`, and approval steps that began waiting since then, that
+    /// no notifier has claimed; oldest first, at most `limit`.
+    async fn unclaimed_events(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<NoticeEvent>>;
+    /// Claims the event for this notifier; false when another one has.
+    async fn claim_event(
+        &self,
+        event: &NoticeEvent,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
+    /// Keeps a message owed (nothing when the same one is kept already).
+    async fn add_notice(&self, notice: &Notice) -> Result<()>;
+    /// When `recipient` was last sent a message about `workflow`.
+    async fn last_notice_sent(
+        &self,
+        workflow: baton_core::WorkflowId,
+        recipient: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>>;
+    /// When `recipient`'s earliest unsent message about `workflow` is due.
+    async fn next_notice_due(
+        &self,
+        workflow: baton_core::WorkflowId,
+        recipient: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>>;
+    /// Takes the unsent messages due at `now`, oldest first, at most `limit`: each is marked
+    /// sent as it is taken, so that no two notifiers send it (a notifier that dies before
+    /// sending loses it, rather than two sending it twice).
+    async fn take_due_notices(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<Notice>>;
+    /// Gives back messages taken but not sent, to be taken again.
+    async fn release_notices(&self, ids: &[uuid::Uuid]) -> Result<()>;
+    /// Forgets what was sent (and the claims made) before `before`; how many rows went.
+    async fn forget_notices(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64>;
+    /// How soon `user` wants to hear: `immediately`, `hourly` or `never`.
+    async fn user_notify(&self, user: UserId) -> Result<String>;
+    async fn set_user_notify(&self, user: UserId, notify: &str) -> Result<()>;
+}
+
 /// Webhook triggers.
 #[async_trait]
 pub trait HookStore: Send + Sync {
@@ -624,6 +702,7 @@ pub trait Store:
     + JobSignals
     + CircuitStore
     + TemplateStore
+    + NoticeStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

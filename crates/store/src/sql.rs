@@ -1373,6 +1373,189 @@ macro_rules! impl_store {
         }
 
         #[async_trait]
+        impl $crate::NoticeStore for $store {
+            async fn unclaimed_events(
+                &self,
+                since: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<$crate::NoticeEvent>> {
+                type EventRow = (uuid::Uuid, uuid::Uuid, uuid::Uuid, String, Option<Json<serde_json::Value>>, DateTime<Utc>);
+                let since = $crate::sql::stored_time(since);
+                let failed: Vec<EventRow> = sqlx::query_as(
+                    "SELECT e.org_id, e.workflow_id, e.id, 'failed', e.error, e.finished_at FROM executions e \
+                     WHERE e.state = 'FAILED' AND e.finished_at >= $1 AND NOT EXISTS (SELECT 1 FROM notices n \
+                     WHERE n.execution_id = e.id AND n.event = 'failed' AND n.recipient = '') \
+                     ORDER BY e.finished_at LIMIT $2",
+                )
+                .bind(since)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                let waiting: Vec<EventRow> = sqlx::query_as(
+                    "SELECT e.org_id, e.workflow_id, e.id, 'approval:' || s.step_key, s.input, s.started_at \
+                     FROM executions e JOIN step_runs s ON s.execution_id = e.id \
+                     WHERE e.state = 'WAITING' AND s.state = 'WAITING' AND s.started_at >= $1 \
+                     AND CAST(s.input AS TEXT) LIKE '%\"approvers\"%' AND NOT EXISTS (SELECT 1 FROM notices n \
+                     WHERE n.execution_id = e.id AND n.event = 'approval:' || s.step_key AND n.recipient = '') \
+                     ORDER BY s.started_at LIMIT $2",
+                )
+                .bind(since)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut events: Vec<$crate::NoticeEvent> = failed
+                    .into_iter()
+                    .chain(waiting)
+                    .filter(|(_, _, _, event, detail, _)| {
+                        event == "failed"
+                            || detail.as_ref().is_some_and(|input| input.0.get("approvers").is_some())
+                    })
+                    .map(|(org, workflow, execution, event, detail, at)| $crate::NoticeEvent {
+                        org_id: OrgId::from_uuid(org),
+                        workflow_id: WorkflowId::from_uuid(workflow),
+                        execution_id: baton_core::ExecutionId::from_uuid(execution),
+                        event,
+                        detail: detail.map(|detail| detail.0).unwrap_or(serde_json::Value::Null),
+                        at,
+                    })
+                    .collect();
+                events.sort_by_key(|event| event.at);
+                events.truncate(limit as usize);
+                Ok(events)
+            }
+
+            async fn claim_event(&self, event: &$crate::NoticeEvent, now: DateTime<Utc>) -> Result<bool> {
+                let now = $crate::sql::stored_time(now);
+                let claimed = sqlx::query(
+                    "INSERT INTO notices (id, org_id, workflow_id, execution_id, event, recipient, detail, due_at, sent_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, '', '', $6, $6, $6) ON CONFLICT (execution_id, event, recipient) DO NOTHING",
+                )
+                .bind(uuid::Uuid::now_v7())
+                .bind(event.org_id.as_uuid())
+                .bind(event.workflow_id.as_uuid())
+                .bind(event.execution_id.as_uuid())
+                .bind(&event.event)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(|error| StoreError::on_missing(error, "organization"))?;
+                Ok(claimed.rows_affected() == 1)
+            }
+
+            async fn add_notice(&self, notice: &$crate::Notice) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO notices (id, org_id, workflow_id, execution_id, event, recipient, detail, due_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (execution_id, event, recipient) DO NOTHING",
+                )
+                .bind(notice.id)
+                .bind(notice.org_id.as_uuid())
+                .bind(notice.workflow_id.as_uuid())
+                .bind(notice.execution_id.as_uuid())
+                .bind(&notice.event)
+                .bind(&notice.recipient)
+                .bind(&notice.detail)
+                .bind($crate::sql::stored_time(notice.due_at))
+                .bind($crate::sql::stored_time(notice.created_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|error| StoreError::on_missing(error, "organization"))?;
+                Ok(())
+            }
+
+            async fn last_notice_sent(&self, workflow: WorkflowId, recipient: &str) -> Result<Option<DateTime<Utc>>> {
+                let row: Option<(Option<DateTime<Utc>>,)> = sqlx::query_as(
+                    "SELECT MAX(sent_at) FROM notices WHERE workflow_id = $1 AND recipient = $2",
+                )
+                .bind(workflow.as_uuid())
+                .bind(recipient)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.and_then(|(at,)| at))
+            }
+
+            async fn next_notice_due(&self, workflow: WorkflowId, recipient: &str) -> Result<Option<DateTime<Utc>>> {
+                let row: Option<(Option<DateTime<Utc>>,)> = sqlx::query_as(
+                    "SELECT MIN(due_at) FROM notices WHERE workflow_id = $1 AND recipient = $2 AND sent_at IS NULL",
+                )
+                .bind(workflow.as_uuid())
+                .bind(recipient)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.and_then(|(at,)| at))
+            }
+
+            async fn take_due_notices(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<$crate::Notice>> {
+                type NoticeRow = (uuid::Uuid, uuid::Uuid, uuid::Uuid, uuid::Uuid, String, String, String, DateTime<Utc>, DateTime<Utc>);
+                // `sent_at IS NULL` again outside the subquery: PostgreSQL checks it anew on a
+                // row another notifier took meanwhile, and skips it.
+                let mut rows: Vec<NoticeRow> = sqlx::query_as(
+                    "UPDATE notices SET sent_at = $1 WHERE sent_at IS NULL AND id IN (SELECT id FROM notices \
+                     WHERE sent_at IS NULL AND due_at <= $1 ORDER BY created_at, id LIMIT $2) \
+                     RETURNING id, org_id, workflow_id, execution_id, event, recipient, detail, due_at, created_at",
+                )
+                .bind($crate::sql::stored_time(now))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.sort_by_key(|row| (row.8, row.0));
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, org, workflow, execution, event, recipient, detail, due_at, created_at)| $crate::Notice {
+                        id,
+                        org_id: OrgId::from_uuid(org),
+                        workflow_id: WorkflowId::from_uuid(workflow),
+                        execution_id: baton_core::ExecutionId::from_uuid(execution),
+                        event,
+                        recipient,
+                        detail,
+                        due_at,
+                        created_at,
+                    })
+                    .collect())
+            }
+
+            async fn release_notices(&self, ids: &[uuid::Uuid]) -> Result<()> {
+                let mut transaction = self.pool.begin().await?;
+                for id in ids {
+                    sqlx::query("UPDATE notices SET sent_at = NULL WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *transaction)
+                        .await?;
+                }
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn forget_notices(&self, before: DateTime<Utc>) -> Result<u64> {
+                let gone = sqlx::query("DELETE FROM notices WHERE sent_at IS NOT NULL AND sent_at < $1")
+                    .bind($crate::sql::stored_time(before))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(gone.rows_affected())
+            }
+
+            async fn user_notify(&self, user: UserId) -> Result<String> {
+                let row: Option<(String,)> = sqlx::query_as("SELECT notify FROM users WHERE id = $1")
+                    .bind(user.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|(notify,)| notify).ok_or(StoreError::NotFound("user"))
+            }
+
+            async fn set_user_notify(&self, user: UserId, notify: &str) -> Result<()> {
+                let updated = sqlx::query("UPDATE users SET notify = $1 WHERE id = $2")
+                    .bind(notify)
+                    .bind(user.as_uuid())
+                    .execute(&self.pool)
+                    .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("user"));
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait]
         impl $crate::TemplateStore for $store {
             async fn record_template_use(
                 &self,

@@ -41,7 +41,7 @@ async function read<T>(response: Response): Promise<T> {
 }
 
 export type Me = {
-  user: { id: string; email: string; name: string; email_verified: boolean; two_factor?: boolean; has_password?: boolean };
+  user: { id: string; email: string; name: string; email_verified: boolean; two_factor?: boolean; has_password?: boolean; notify?: string };
   organizations: { id: string; name: string; role: string }[];
   active_organization: { id: string; role: string };
 };

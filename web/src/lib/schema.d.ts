@@ -772,7 +772,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change one's own name */
+        /** Change one's own name, or how soon one is told of failed runs and approvals */
         patch: operations["patch /api/v1/me"];
         trace?: never;
     };
@@ -1573,6 +1573,28 @@ export interface components {
         NewOrganization: {
             name: string;
         };
+        /** @description A workflow's failure and approval notices. */
+        Notify: {
+            /** @description More people to e-mail, besides the workflow's owner. */
+            emails?: string[];
+            /**
+             * @description A Slack channel to post in, e.g. `#ops` or `C0123456789`, with the organization's
+             *     Slack connection.
+             */
+            slack_channel?: string | null;
+            /** @description Which Slack connection to post with, by name; the organization's first when absent. */
+            slack_credential?: string | null;
+            /**
+             * @description `immediately` (the default: the first message at once, then at most one an hour for
+             *     this workflow while it keeps failing), `hourly` (one digest an hour), or `never`.
+             */
+            when?: components["schemas"]["NotifyWhen"] | null;
+        };
+        /**
+         * @description How soon people are told.
+         * @enum {string}
+         */
+        NotifyWhen: "immediately" | "hourly" | "never";
         Object: Record<string, never>;
         /** Format: uuid */
         OrgId: string;
@@ -1596,9 +1618,15 @@ export interface components {
              */
             output_per_million_usd: number;
         };
-        /** Rename */
+        /**
+         * Rename
+         * @description What a person may change of their own account: their name, and how soon Baton tells them
+         *     that a workflow of theirs failed or waits for an approval.
+         */
         Rename: {
-            name: string;
+            name?: string | null;
+            /** @description `immediately`, `hourly` (one digest an hour) or `never`. */
+            notify?: components["schemas"]["NotifyWhen"] | null;
         };
         /** RenameBody */
         RenameBody: {
@@ -1928,6 +1956,12 @@ export interface components {
             id: string;
             /** @description Display name. */
             name: string;
+            /**
+             * @description Who is told when a run fails (after its retries) or waits for an approval, and how
+             *     soon. The workflow's owner is told by e-mail unless this says `never` (or their own
+             *     setting does).
+             */
+            notify?: components["schemas"]["Notify"] | null;
             /** @description Run in order; each may be addressed by later ones as `{{step_id.field}}`. */
             steps: components["schemas"]["Workflow_Step"][];
             /** @description The most time one execution may take, e.g. `"15m"`. */

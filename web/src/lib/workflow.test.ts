@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeChanges, describeTrigger } from "./workflow";
+import { describeChanges, describeNotify, describeTrigger, notifySettings } from "./workflow";
 
 const base = {
   id: "wf_leads",
@@ -72,5 +72,26 @@ describe("describeChanges", () => {
     const [change] = describeChanges(base, after);
     expect(change.length).toBeLessThan(160);
     expect(change).toContain("…");
+  });
+});
+
+describe("notifications", () => {
+  it("keep only what differs from the default", () => {
+    expect(notifySettings("immediately", "", "", "")).toBe("");
+    expect(notifySettings("hourly", "ops@example.com, boss@example.com", " #ops ", "alerts")).toEqual({
+      when: "hourly",
+      emails: ["ops@example.com", "boss@example.com"],
+      slack_channel: "#ops",
+      slack_credential: "alerts",
+    });
+    expect(notifySettings("immediately", "", "", "alerts")).toBe("");
+  });
+
+  it("say who hears of a failure", () => {
+    expect(describeNotify({})).toBe("When a run fails or waits for approval, its owner hears of it at once.");
+    expect(describeNotify({ when: "hourly", emails: ["ops@example.com"], slack_channel: "#ops" })).toBe(
+      "When a run fails or waits for approval, its owner, ops@example.com and Slack #ops hear of it in an hourly digest.",
+    );
+    expect(describeNotify({ when: "never", emails: ["ops@example.com"] })).toBe("Nobody is told when a run fails.");
   });
 });

@@ -146,3 +146,29 @@ function unmoved(before: string[], after: string[]): Set<string> {
   }
   return kept;
 }
+
+export type Notify = { when?: string; emails?: string[]; slack_channel?: string; slack_credential?: string };
+
+/** The `notify` object the fields describe, or "" when they say only what is the default. */
+export function notifySettings(when: string, emails: string, channel: string, credential: string): Notify | "" {
+  const notify: Notify = {};
+  if (when !== "immediately") notify.when = when;
+  const addresses = emails
+    .split(/[,;\s]+/)
+    .map((address) => address.trim())
+    .filter(Boolean);
+  if (addresses.length > 0) notify.emails = addresses;
+  if (channel.trim()) notify.slack_channel = channel.trim();
+  if (channel.trim() && credential.trim()) notify.slack_credential = credential.trim();
+  return Object.keys(notify).length > 0 ? notify : "";
+}
+
+/** Who hears of this workflow's failures, in a sentence. */
+export function describeNotify(notify: Notify): string {
+  if (notify.when === "never") return "Nobody is told when a run fails.";
+  const who = ["its owner", ...(notify.emails ?? []), ...(notify.slack_channel ? [`Slack ${notify.slack_channel}`] : [])];
+  const list = who.length > 1 ? `${who.slice(0, -1).join(", ")} and ${who[who.length - 1]}` : who[0];
+  return notify.when === "hourly"
+    ? `When a run fails or waits for approval, ${list} ${who.length > 1 ? "hear" : "hears"} of it in an hourly digest.`
+    : `When a run fails or waits for approval, ${list} ${who.length > 1 ? "hear" : "hears"} of it at once.`;
+}

@@ -8,7 +8,7 @@ import { api, type ApiPath } from "../lib/api";
 import { actionWords, ACTIONS } from "../lib/audit";
 import { describe } from "../lib/errors";
 import { useMe } from "../shell";
-import { Alert, Button, CopyField, Field } from "../ui";
+import { Alert, Button, Choice, CopyField, Field } from "../ui";
 
 type Organization = { organization: { name: string; require_mfa: boolean; ai_monthly_budget_usd: number | null; retention_days: number | null } };
 type Key = { id: string; name: string; role: string; prefix: string; last_used_at: string | null; revoked_at: string | null };
@@ -440,8 +440,50 @@ function MyAccount() {
           </Button>
         </form>
       )}
+      <Notifications />
       <TwoFactor />
     </>
+  );
+}
+
+/** How soon Baton tells this person that a workflow of theirs failed or waits for approval. */
+function Notifications() {
+  const me = useMe();
+  const queries = useQueryClient();
+  const [notify, setNotify] = useState(me.user.notify ?? "immediately");
+  const save = useMutation({
+    mutationFn: () => api("/api/v1/me", { method: "PATCH", body: { notify } }),
+    onSuccess: () => queries.invalidateQueries({ queryKey: ["me"] }),
+  });
+  return (
+    <form
+      className={box}
+      onSubmit={(event) => {
+        event.preventDefault();
+        save.mutate();
+      }}
+    >
+      <h2 className="mb-1 text-lg font-semibold text-slate-900">Notifications</h2>
+      <p className="mb-3 text-sm text-slate-700">
+        When a workflow you made fails, or waits for someone to approve it, Baton e-mails you at {me.user.email}.
+      </p>
+      <Choice
+        label="E-mail me"
+        name="notify"
+        value={notify}
+        onChange={setNotify}
+        options={[
+          ["immediately", "At once (then at most once an hour while it keeps failing)"],
+          ["hourly", "In one digest an hour"],
+          ["never", "Never"],
+        ]}
+      />
+      {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}
+      {save.isSuccess && <Alert tone="info">Saved.</Alert>}
+      <Button type="submit" disabled={save.isPending}>
+        Save notifications
+      </Button>
+    </form>
   );
 }
 

@@ -9,11 +9,11 @@ import { ShareAsTemplate } from "./templates";
 import { api, type ApiPath } from "../lib/api";
 import { ApiError, describe, field, sentence } from "../lib/errors";
 import { lineOf } from "../lib/jsonpath";
-import { describeChanges, describeTrigger } from "../lib/workflow";
+import { describeChanges, describeNotify, describeTrigger, notifySettings, type Notify } from "../lib/workflow";
 import { summarize } from "../builder/summary";
 import type { Step } from "../builder/tree";
 import { useMayEdit, useMayEditWorkflow } from "../shell";
-import { Alert, Button, Confirm, CopyField, Field, StateBadge, Toggle } from "../ui";
+import { Alert, Button, Choice, Confirm, CopyField, Field, StateBadge, Toggle } from "../ui";
 
 const JsonEditor = lazy(() => import("../editor"));
 
@@ -844,7 +844,7 @@ function Compare(props: { id: string; versions: Version[]; from: number; to: num
   );
 }
 
-/** The workflow's own settings (name, description, time limit, runs at once), saved as a new version. */
+/** The workflow's own settings (name, description, time limit, runs at once, who is told of failures), saved as a new version. */
 function SettingsPanel(props: { id: string; stored: Stored; mayEdit: boolean; saved: (saved: Stored) => void }) {
   const definition = props.stored.definition as Record<string, unknown>;
   const text = (key: string) => (definition[key] === undefined || definition[key] === null ? "" : String(definition[key]));
@@ -852,6 +852,11 @@ function SettingsPanel(props: { id: string; stored: Stored; mayEdit: boolean; sa
   const [description, setDescription] = useState(text("description"));
   const [timeLimit, setTimeLimit] = useState(text("timeout"));
   const [concurrency, setConcurrency] = useState(text("concurrency"));
+  const notify = (definition.notify ?? {}) as Notify;
+  const [notifyWhen, setNotifyWhen] = useState(notify.when ?? "immediately");
+  const [notifyEmails, setNotifyEmails] = useState((notify.emails ?? []).join(", "));
+  const [slackChannel, setSlackChannel] = useState(notify.slack_channel ?? "");
+  const [slackCredential, setSlackCredential] = useState(notify.slack_credential ?? "");
   const save = useMutation({
     mutationFn: () => {
       const next: Record<string, unknown> = { ...definition, name: name.trim() };
@@ -862,6 +867,7 @@ function SettingsPanel(props: { id: string; stored: Stored; mayEdit: boolean; sa
       optional("description", description.trim());
       optional("timeout", timeLimit.trim());
       optional("concurrency", concurrency.trim() === "" ? "" : Number(concurrency));
+      optional("notify", notifySettings(notifyWhen, notifyEmails, slackChannel, slackCredential));
       return api<Stored>(path(props.id, `?base_version=${props.stored.version}`), { method: "PUT", body: next });
     },
     onSuccess: props.saved,
@@ -875,6 +881,7 @@ function SettingsPanel(props: { id: string; stored: Stored; mayEdit: boolean; sa
           {text("timeout") ? `A run may take ${text("timeout")} at most.` : "A run has no time limit of its own."}{" "}
           {text("concurrency") ? `At most ${text("concurrency")} runs at once.` : "Any number of runs at once."}
         </p>
+        <p className="text-sm text-slate-800">{describeNotify(notify)}</p>
       </div>
     );
   }
@@ -906,6 +913,47 @@ function SettingsPanel(props: { id: string; stored: Stored; mayEdit: boolean; sa
         onChange={setConcurrency}
         hint="More wait their turn. Empty: no limit."
       />
+      <fieldset className="mb-2 rounded-md border border-slate-200 p-3">
+        <legend className="px-1 text-sm font-semibold text-slate-900">When a run fails or waits for approval</legend>
+        <Choice
+          label="Tell people"
+          name="notify-when"
+          value={notifyWhen}
+          onChange={setNotifyWhen}
+          options={[
+            ["immediately", "At once (then at most once an hour while it keeps failing)"],
+            ["hourly", "In one digest an hour"],
+            ["never", "Never"],
+          ]}
+          hint="The workflow's owner is always told, unless their own setting says otherwise."
+        />
+        <Field
+          label="Also e-mail"
+          name="notify-emails"
+          required={false}
+          value={notifyEmails}
+          onChange={setNotifyEmails}
+          hint="Addresses separated by commas, e.g. ops@example.com."
+        />
+        <Field
+          label="Post in Slack channel"
+          name="notify-slack-channel"
+          required={false}
+          value={slackChannel}
+          onChange={setSlackChannel}
+          hint="e.g. #ops, with your Slack connection (under Integrations)."
+        />
+        {slackChannel.trim() !== "" && (
+          <Field
+            label="Slack connection name"
+            name="notify-slack-credential"
+            required={false}
+            value={slackCredential}
+            onChange={setSlackCredential}
+            hint="Empty: your first Slack connection."
+          />
+        )}
+      </fieldset>
       {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}
       <Button type="submit" disabled={save.isPending}>
         Save settings

@@ -49,6 +49,60 @@ pub struct WorkflowHeader {
     /// wait in the queue, in order. `1` runs them one at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<std::num::NonZeroU32>,
+    /// Who is told when a run fails (after its retries) or waits for an approval, and how
+    /// soon. The workflow's owner is told by e-mail unless this says `never` (or their own
+    /// setting does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
+}
+
+/// A workflow's failure and approval notices.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// `immediately` (the default: the first message at once, then at most one an hour for
+    /// this workflow while it keeps failing), `hourly` (one digest an hour), or `never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<NotifyWhen>,
+    /// More people to e-mail, besides the workflow's owner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<String>,
+    /// A Slack channel to post in, e.g. `#ops` or `C0123456789`, with the organization's
+    /// Slack connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_channel: Option<String>,
+    /// Which Slack connection to post with, by name; the organization's first when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_credential: Option<String>,
+}
+
+/// How soon people are told.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyWhen {
+    #[default]
+    Immediately,
+    Hourly,
+    Never,
+}
+
+impl NotifyWhen {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Immediately => "immediately",
+            Self::Hourly => "hourly",
+            Self::Never => "never",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "immediately" => Some(Self::Immediately),
+            "hourly" => Some(Self::Hourly),
+            "never" => Some(Self::Never),
+            _ => None,
+        }
+    }
 }
 
 /// A version label given as a string or a number.

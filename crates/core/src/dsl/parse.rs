@@ -32,6 +32,21 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// `local@domain.tld`, with no blanks and at most 254 characters: what can be mailed.
+fn is_mail_address(text: &str) -> bool {
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return false;
+    };
+    text.len() <= 254
+        && !local.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+}
+
 /// Names a step id may not take: they are the template context's own roots.
 pub const RESERVED_IDS: [&str; 6] = ["trigger", "user", "item", "inputs", "loop", "execution"];
 
@@ -87,12 +102,54 @@ impl Parser {
         {
             self.problem("$.description", problem);
         }
+        if let Some(notify) = &header.notify {
+            self.notify(notify);
+        }
         if let Some(super::VersionLabel::Text(version)) = &header.version
             && !is_version_label(version)
         {
             self.problem(
                 "$.version",
                 format!("{version:?} is not a version such as \"1\", \"1.2\" or \"1.2.3-beta\""),
+            );
+        }
+    }
+
+    /// Addresses that can be mailed, a channel Slack can name, and not too many of either.
+    fn notify(&mut self, notify: &super::Notify) {
+        const MOST: usize = 20;
+        if notify.emails.len() > MOST {
+            self.problem(
+                "$.notify.emails",
+                format!("at most {MOST} addresses ({} given)", notify.emails.len()),
+            );
+        }
+        for (index, address) in notify.emails.iter().enumerate() {
+            if !is_mail_address(address) {
+                self.problem(
+                    &format!("$.notify.emails[{index}]"),
+                    format!("{address:?} is not an e-mail address such as ops@example.com"),
+                );
+            }
+        }
+        if let Some(channel) = &notify.slack_channel {
+            let name = channel.strip_prefix('#').unwrap_or(channel);
+            if name.is_empty()
+                || name.len() > 80
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                self.problem(
+                    "$.notify.slack_channel",
+                    format!("{channel:?} is not a Slack channel such as #ops or C0123456789"),
+                );
+            }
+        }
+        if notify.slack_credential.is_some() && notify.slack_channel.is_none() {
+            self.problem(
+                "$.notify.slack_credential",
+                "names a Slack connection but no slack_channel to post in",
             );
         }
     }
@@ -420,6 +477,40 @@ mod tests {
             StepKind::Llm(llm) => assert_eq!(llm.model, "gpt-4"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn notices_name_real_addresses_and_channels() {
+        let mut document = seed_example();
+        document["notify"] = json!({"when": "hourly", "emails": ["ops@acme.example"],
+            "slack_channel": "#ops-alerts", "slack_credential": "main"});
+        let workflow = parse_workflow(&document).unwrap();
+        let notify = workflow.header.notify.unwrap();
+        assert_eq!(notify.when, Some(super::super::NotifyWhen::Hourly));
+        assert_eq!(notify.emails, ["ops@acme.example"]);
+
+        document["notify"] = json!({"when": "sometimes", "emails": []});
+        let found = problems(document.clone());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("$.notify.when: unknown variant `sometimes`"),
+            "{found:?}"
+        );
+        document["notify"] = json!({"emails": ["ops@acme.example", "not an address", "x@y"],
+            "slack_channel": "# bad channel"});
+        assert_eq!(
+            problems(document.clone()),
+            [
+                "$.notify.emails[1]: \"not an address\" is not an e-mail address such as ops@example.com",
+                "$.notify.emails[2]: \"x@y\" is not an e-mail address such as ops@example.com",
+                "$.notify.slack_channel: \"# bad channel\" is not a Slack channel such as #ops or C0123456789",
+            ]
+        );
+        document["notify"] = json!({"slack_credential": "main"});
+        assert_eq!(
+            problems(document),
+            ["$.notify.slack_credential: names a Slack connection but no slack_channel to post in"]
+        );
     }
 
     #[test]

@@ -37,10 +37,14 @@ fn person(signed_in: &crate::auth::guard::Authenticated) -> Result<baton_core::U
     }
 }
 
+/// What a person may change of their own account: their name, and how soon Baton tells them
+/// that a workflow of theirs failed or waits for an approval.
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Rename {
-    name: String,
+    name: Option<String>,
+    /// `immediately`, `hourly` (one digest an hour) or `never`.
+    notify: Option<baton_core::dsl::NotifyWhen>,
 }
 
 async fn rename(
@@ -49,16 +53,36 @@ async fn rename(
     JsonBody(body): JsonBody<Rename>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let user = person(&signed_in)?;
-    if let Some(problem) = name_problem(&body.name) {
+    if body.name.is_none() && body.notify.is_none() {
+        return Err(ApiError::invalid(
+            "nothing to change",
+            "$",
+            "give `name`, `notify` or both",
+        ));
+    }
+    if let Some(name) = &body.name
+        && let Some(problem) = name_problem(name)
+    {
         return Err(ApiError::invalid(
             "the name is not accepted",
             "$.name",
             problem,
         ));
     }
-    let user = state.store.rename_user(user, body.name.trim()).await?;
+    if let Some(notify) = body.notify {
+        state.store.set_user_notify(user, notify.as_str()).await?;
+    }
+    let user = match &body.name {
+        Some(name) => state.store.rename_user(user, name.trim()).await?,
+        None => state
+            .store
+            .user(user)
+            .await?
+            .ok_or(ApiError::Unauthorized)?,
+    };
+    let notify = state.store.user_notify(user.id).await?;
     Ok(Json(
-        json!({"user": {"id": user.id, "email": user.email, "name": user.name}}),
+        json!({"user": {"id": user.id, "email": user.email, "name": user.name, "notify": notify}}),
     ))
 }
 

@@ -295,9 +295,10 @@ async fn me(
         }
     }
     let two_factor = mfa::is_enabled(&state, user.id).await?;
+    let notify = state.store.user_notify(user.id).await?;
     Ok(Json(json!({
         "user": {"id": user.id, "email": user.email, "name": user.name, "email_verified": user.email_verified_at.is_some(),
-                 "two_factor": two_factor, "has_password": user.password_hash.is_some()},
+                 "two_factor": two_factor, "has_password": user.password_hash.is_some(), "notify": notify},
         "organizations": organizations,
         "active_organization": {"id": signed_in.org, "role": signed_in.role},
     })))
