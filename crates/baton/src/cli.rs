@@ -42,6 +42,16 @@ pub enum Command {
     Backup(BackupArgs),
     /// Fill an empty database (a new data folder, or a new PostgreSQL database) from a backup.
     Restore(BackupArgs),
+    /// Ask a running server whether it is ready: exit 0 when its `/readyz` answers 200, else 1
+    /// (a container's health check, which needs no shell or curl in the image).
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// The URL to ask.
+    #[arg(default_value = "http://127.0.0.1:8080/readyz")]
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -10,6 +10,7 @@ mod keys;
 mod logging;
 mod master_key;
 mod migrate;
+mod probe;
 mod run;
 mod serve;
 mod settings;
@@ -70,6 +71,7 @@ fn main() -> ExitCode {
             }
             Command::Backup(args) => backup::backup(args).await.map(|()| exit::SUCCESS),
             Command::Restore(args) => backup::restore(args).await.map(|()| exit::SUCCESS),
+            Command::Probe(args) => probe::run(args).await,
         }
     });
     match result {
