@@ -1356,6 +1356,44 @@ try {
     await fitsAPhone(page, "sign-in-two-factor");
   });
 
+  await run("an Owner downloads the organization's data and deletes it; a person downloads theirs and deletes their account", async (page) => {
+    await signUpFresh(page, base, "erin@example.com");
+    await page.getByRole("link", { name: "Settings" }).click();
+    const [everything] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Download everything" }).click()]);
+    assert.match(everything.suggestedFilename(), /^baton-dana-s-bakery-\d{4}-\d{2}-\d{2}\.zip$/);
+    const zipped = readFileSync(await everything.path());
+    assert.equal(zipped.subarray(0, 2).toString(), "PK", "a zip");
+    for (const file of ["workflows.json", "executions.jsonl", "members.json", "audit_log.json"]) {
+      assert.ok(zipped.includes(file), `the zip holds ${file}`);
+    }
+    await fitsAPhone(page, "settings-organization-data");
+    // The name must be typed as it is before the button works.
+    await page.getByLabel(`Type "Dana's Bakery" to confirm`).fill("Dana");
+    assert.ok(await page.getByRole("button", { name: "Delete the organization" }).isDisabled());
+    await page.getByLabel(`Type "Dana's Bakery" to confirm`).fill("Dana's Bakery");
+    await page.getByRole("button", { name: "Delete the organization" }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+
+    await signUpFresh(page, base, "fay@example.com");
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByRole("tab", { name: "My account" }).click();
+    const [mine] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Download my data" }).click()]);
+    const data = JSON.parse(readFileSync(await mine.path(), "utf8"));
+    assert.equal(data.user.email, "fay@example.com");
+    assert.equal(data.organizations[0].role, "owner");
+    await page.getByLabel("Your password, to confirm").fill("not my password");
+    await page.getByRole("button", { name: "Delete my account" }).click();
+    await page.getByText("Must be your password").waitFor();
+    await page.getByLabel("Your password, to confirm").fill("a long enough password");
+    await page.getByRole("button", { name: "Delete my account" }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    await page.getByLabel("Email").fill("fay@example.com");
+    await page.getByLabel("Password").fill("a long enough password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").waitFor();
+    assert.equal(await page.getByRole("heading", { name: "Home" }).count(), 0, "the account is gone");
+  });
+
   await run("a link without its token says so", async (page) => {
     await page.goto(`${base}/invite`);
     await page.getByRole("heading", { name: "This link is incomplete" }).waitFor();

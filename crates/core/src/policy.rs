@@ -38,6 +38,8 @@ pub enum Action {
     InviteUsers,
     ManageBilling,
     DeleteOrganization,
+    /// Downloading everything of the organization (workflows, runs, members, audit log).
+    ExportOrganization,
     ViewAuditLog,
     /// Creating, listing and revoking API keys.
     ManageApiKeys,
@@ -62,7 +64,9 @@ pub fn allows(role: Role, actor: Option<UserId>, action: Action) -> bool {
             Owner | Admin,
             ManageIntegrations | InviteUsers | ViewAuditLog | ManageApiKeys | ManageSettings,
         ) => true,
-        (Owner, ManageBilling | DeleteOrganization | TransferOwnership) => true,
+        (Owner, ManageBilling | DeleteOrganization | ExportOrganization | TransferOwnership) => {
+            true
+        }
         _ => false,
     }
 }

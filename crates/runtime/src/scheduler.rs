@@ -105,32 +105,33 @@ impl Scheduler {
     /// Deletes the finished executions past their organization's retention, a batch at a
     /// time with a pause between, so the queue's own writes go on meanwhile; how many went.
     pub async fn forget_old_executions(&self) -> u64 {
-        let mut forgotten = 0;
-        for _ in 0..RETENTION_BATCHES {
-            match self
-                .runtime
+        let forgotten = in_batches("executions past their retention", || {
+            self.runtime
                 .store
                 .prune_executions(Utc::now(), RETENTION_BATCH)
-                .await
-            {
-                Ok(deleted) => {
-                    forgotten += deleted;
-                    if deleted < u64::from(RETENTION_BATCH) {
-                        break;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "deleting executions past their retention failed");
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
         if forgotten > 0 {
             tracing::info!(
                 forgotten,
                 "deleted finished executions past their organization's retention"
             );
+        }
+        forgotten
+    }
+
+    /// Deletes audit events over a year old (and a day, for clocks that disagree; the database
+    /// refuses younger ones), in batches.
+    pub async fn forget_old_audit_events(&self) -> u64 {
+        let forgotten = in_batches("audit events over a year old", || {
+            self.runtime.store.prune_audit_events(
+                Utc::now() - chrono::Duration::days(AUDIT_RETENTION_DAYS + 1),
+                RETENTION_BATCH,
+            )
+        })
+        .await;
+        if forgotten > 0 {
+            tracing::info!(forgotten, "deleted audit events over a year old");
         }
         forgotten
     }
@@ -149,6 +150,7 @@ impl Scheduler {
             }
             if forgot_at.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
                 self.forget_old_executions().await;
+                self.forget_old_audit_events().await;
                 forgot_at = Some(tokio::time::Instant::now());
             }
             tokio::select! {
@@ -404,6 +406,35 @@ async fn look(
         }
     }
     Ok(polled.cursor)
+}
+
+/// How long the audit log is kept (the database's own trigger holds it to this too).
+pub const AUDIT_RETENTION_DAYS: i64 = 365;
+
+/// Runs `prune` until it deletes less than a batch (or `RETENTION_BATCHES` times), pausing
+/// between batches so that the queue's writes go on; how many rows went.
+async fn in_batches<F, Fut>(what: &str, prune: F) -> u64
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = baton_store::Result<u64>>,
+{
+    let mut forgotten = 0;
+    for _ in 0..RETENTION_BATCHES {
+        match prune().await {
+            Ok(deleted) => {
+                forgotten += deleted;
+                if deleted < u64::from(RETENTION_BATCH) {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "deleting {what} failed");
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    forgotten
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 conformance!(
     two_schedulers_fire_each_due_time_once,
     missed_times_are_skipped_or_run_once,
+    the_scheduler_forgets_audit_events_over_a_year_old,
 );
 
 async fn scheduled(test: &TestStore, key: &str, trigger: Value) -> (OrgId, WorkflowId) {
@@ -144,4 +145,36 @@ async fn missed_times_are_skipped_or_run_once(test: &TestStore) {
         latest_missed.as_str() > minute_ago.as_str(),
         "the latest missed time, not an old one: {once:?}"
     );
+}
+
+async fn the_scheduler_forgets_audit_events_over_a_year_old(test: &TestStore) {
+    let (org, _) = scheduled(
+        test,
+        "wf_audited",
+        json!({"type": "schedule", "cron": "0 0 1 1 *"}),
+    )
+    .await;
+    let uuid = org.as_uuid();
+    for (id, at) in [
+        (uuid::Uuid::now_v7(), "2023-05-01T00:00:00"),
+        (uuid::Uuid::now_v7(), "2024-05-01T00:00:00"),
+    ] {
+        test.raw_sql(
+            &format!(
+                "INSERT INTO audit_events (id, org_id, action, details, at) VALUES \
+                 (X'{}', X'{}', 'workflow.created', '{{}}', '{at}+00:00')",
+                id.simple(),
+                uuid.simple()
+            ),
+            &format!(
+                "INSERT INTO audit_events (id, org_id, action, details, at) VALUES \
+                 ('{id}', '{uuid}', 'workflow.created', '{{}}', '{at}Z')"
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    let scheduler = Scheduler::new(runtime(test));
+    assert_eq!(scheduler.forget_old_audit_events().await, 2);
+    assert_eq!(scheduler.forget_old_audit_events().await, 0);
 }

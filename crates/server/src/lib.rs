@@ -9,6 +9,7 @@ mod credentials;
 mod drafts;
 mod error;
 mod executions;
+mod export;
 mod gateway;
 mod health;
 mod hooks;
@@ -160,6 +161,7 @@ pub fn router(state: AppState) -> Router {
         .merge(prices::routes())
         .merge(organizations::routes())
         .merge(members::routes())
+        .merge(export::routes())
         .merge(workflows::routes())
         .merge(templates::routes())
         .merge(executions::routes())

@@ -653,7 +653,7 @@ pub(crate) struct Deletion {
     confirm: String,
 }
 
-/// Deletes the organization and everything in it but its audit events. The Owner confirms by
+/// Deletes the organization and everything in it, its audit log too. The Owner confirms by
 /// typing its name.
 async fn delete_organization(
     State(state): State<AppState>,
@@ -675,12 +675,13 @@ async fn delete_organization(
         ));
     }
     state.store.delete_organization(organization.id).await?;
+    // Its audit log went with it: the deletion itself is kept as the instance's own event,
+    // naming nothing of the organization but its id.
     audit::record(
         &state,
         &client,
-        Event::by(&signed_in, "organization.deleted")
-            .target(format!("organization:{}", organization.id))
-            .details(json!({"name": organization.name})),
+        Event::new(None, signed_in.user(), "organization.deleted")
+            .target(format!("organization:{}", organization.id)),
     )
     .await;
     Ok((session::cleared(&state), StatusCode::NO_CONTENT))

@@ -105,6 +105,8 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("post" "/api/v1/auth/logout", "auth", "End the session", signed_in = false, body = NoBody, ok = (204, None), errors = []),
     endpoint!("get" "/api/v1/me", "auth", "The user, their organizations and the active one", signed_in = true, body = NoBody, ok = (200, Some("Me")), errors = []),
     endpoint!("patch" "/api/v1/me", "auth", "Change one's own name, or how soon one is told of failed runs and approvals", signed_in = true, body = J("Rename"), ok = (200, Some("Object")), errors = [403]),
+    endpoint!("delete" "/api/v1/me", "auth", "Delete one's own account (confirm with the password); organizations where one is alone go with it", signed_in = true, body = J("AccountDeletion"), ok = (204, None), errors = [403, 409]),
+    endpoint!("get" "/api/v1/me/export", "auth", "Download what Baton holds about oneself, as JSON", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403]),
     endpoint!("post" "/api/v1/me/password", "auth", "Change one's own password (ends every other session)", signed_in = true, body = J("PasswordChange"), ok = (204, None), errors = [403, 409]),
     endpoint!("post" "/api/v1/auth/switch", "organizations", "Act in another of one's organizations", signed_in = true, body = J("Switch"), ok = (200, Some("Object")), errors = [404]),
     endpoint!("post" "/api/v1/auth/password/forgot", "auth", "Mail a password reset link", signed_in = false, body = J("Forgot"), ok = (202, Some("Message")), errors = []),
@@ -121,6 +123,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("post" "/api/v1/organizations", "organizations", "Create another organization", signed_in = true, body = J("NewOrganization"), ok = (201, Some("Object")), errors = [403]),
     endpoint!("get" "/api/v1/organization", "organizations", "The active organization", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = []),
     endpoint!("patch" "/api/v1/organization", "organizations", "Change settings (name, require two-factor, AI budget)", signed_in = true, body = J("Settings"), ok = (200, Some("Object")), errors = [403, 409]),
+    endpoint!("get" "/api/v1/organization/export", "organizations", "Download the whole organization as a zip of JSON files, no secret in it (Owner)", signed_in = true, body = NoBody, ok = (200, None), errors = [403]),
     endpoint!("delete" "/api/v1/organization", "organizations", "Delete the organization (Owner; confirm its name)", signed_in = true, body = J("Deletion"), ok = (204, None), errors = [403]),
     endpoint!("post" "/api/v1/organization/transfer", "organizations", "Hand ownership to another member", signed_in = true, body = J("Transfer"), ok = (200, Some("Object")), errors = [403, 404]),
     endpoint!("get" "/api/v1/members", "members", "The organization's members", signed_in = true, body = NoBody, ok = (200, Some("List")), errors = []),
@@ -228,6 +231,10 @@ fn components() -> Map<String, Value> {
     );
     add("Settings", schema_of::<crate::members::Settings>());
     add("Deletion", schema_of::<crate::members::Deletion>());
+    add(
+        "AccountDeletion",
+        schema_of::<crate::export::AccountDeletion>(),
+    );
     add("Transfer", schema_of::<crate::members::Transfer>());
     add("RoleChange", schema_of::<crate::members::RoleChange>());
     add(
@@ -482,6 +489,10 @@ fn build() -> Value {
         let mut success = json!({"description": describe(status)});
         if let Some(body) = body {
             success["content"] = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}});
+        }
+        if endpoint.path.ends_with("/organization/export") {
+            success["content"] =
+                json!({"application/zip": {"schema": {"type": "string", "format": "binary"}}});
         }
         if endpoint.path.ends_with("/events") {
             success["content"] = json!({"text/event-stream": {"schema": {"type": "string"}}});

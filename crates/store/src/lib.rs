@@ -63,7 +63,8 @@ pub trait AccountStore: Send + Sync {
     /// Creates an organization with `owner` as its Owner, in one transaction.
     async fn create_organization(&self, name: &str, owner: UserId) -> Result<Organization>;
     async fn organization(&self, id: OrgId) -> Result<Option<Organization>>;
-    /// Deletes an organization and everything it owns, except its audit events.
+    /// Deletes an organization and everything of it (members, workflows and their versions,
+    /// executions, credentials, keys, hooks, its audit log), in one transaction.
     async fn delete_organization(&self, id: OrgId) -> Result<()>;
 
     /// Fails with [`StoreError::Conflict`] when the email (compared case-insensitively) is taken.
@@ -99,6 +100,16 @@ pub trait AccountStore: Send + Sync {
     /// organization's retention at `now`; how many went.
     async fn prune_executions(&self, now: chrono::DateTime<chrono::Utc>, limit: u32)
     -> Result<u64>;
+    /// Deletes up to `limit` audit events from before `before` (the audit log's retention:
+    /// the database refuses any younger than a year); how many went.
+    async fn prune_audit_events(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<u64>;
+    /// Deletes a person's account (their sessions, sign-in factors and memberships with it);
+    /// what they made stays with its organization, no longer naming them.
+    async fn delete_user(&self, user: UserId) -> Result<()>;
     /// The prices the organization set over the shipped list, by provider and model.
     async fn model_prices(&self, org: OrgId) -> Result<Vec<baton_core::price::ModelPrice>>;
     /// Sets (or replaces) the organization's price for a provider's model prefix.

@@ -253,6 +253,11 @@ macro_rules! impl_store {
                 if deleted.rows_affected() == 0 {
                     return Err(StoreError::NotFound("organization"));
                 }
+                // Allowed now that the organization is gone (the log's trigger checks).
+                sqlx::query("DELETE FROM audit_events WHERE org_id = $1")
+                    .bind(id.as_uuid())
+                    .execute(&mut *transaction)
+                    .await?;
                 transaction.commit().await?;
                 Ok(())
             }
@@ -460,6 +465,28 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(row.ok_or(StoreError::NotFound("organization"))?.into())
+            }
+
+            async fn prune_audit_events(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 LIMIT $2)",
+                )
+                .bind(stored_time(before))
+                .bind(i64::from(limit))
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn delete_user(&self, user: UserId) -> Result<()> {
+                let gone = sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(user.as_uuid())
+                    .execute(&self.pool)
+                    .await?;
+                if gone.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("user"));
+                }
+                Ok(())
             }
 
             async fn prune_executions(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {

@@ -30,6 +30,8 @@ conformance!(
     memberships_change_role_and_leave,
     members_page_by_cursor,
     deleting_an_organization_removes_what_it_owns,
+    the_audit_log_goes_after_a_year_and_never_sooner,
+    deleting_an_account_keeps_what_it_made_for_its_organization,
     every_save_is_a_new_immutable_version,
     concurrent_saves_number_versions_one_after_another,
     workflow_keys_are_unique_per_organization_until_deleted,
@@ -325,6 +327,22 @@ async fn deleting_an_organization_removes_what_it_owns(test: &TestStore) {
         })
         .await
         .unwrap();
+    let its = [org_id.as_uuid(), flow.id.as_uuid(), execution.id.as_uuid()];
+    let before = test.rows_holding(&its).await;
+    for held in [
+        "organizations.id",
+        "workflows.id",
+        "executions.id",
+        "audit_events.org_id",
+        "memberships.org_id",
+    ] {
+        assert!(
+            before
+                .iter()
+                .any(|row| row.starts_with(&format!("{held}:"))),
+            "{held} in {before:?}"
+        );
+    }
     store.delete_organization(org_id).await.unwrap();
     assert!(store.organization(org_id).await.unwrap().is_none());
     assert!(store.workflow(org_id, flow.id).await.unwrap().is_none());
@@ -344,15 +362,102 @@ async fn deleting_an_organization_removes_what_it_owns(test: &TestStore) {
         .audit_events(org_id, &AuditFilter::default(), PageRequest::default())
         .await
         .unwrap();
-    assert_eq!(
-        audit.items.len(),
-        1,
-        "the audit log outlives the organization"
+    assert!(audit.items.is_empty(), "its audit log goes with it");
+    assert!(
+        test.rows_holding(&its).await.is_empty(),
+        "no row of it remains: {:?}",
+        test.rows_holding(&its).await
     );
     assert!(matches!(
         store.delete_organization(org_id).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+async fn the_audit_log_goes_after_a_year_and_never_sooner(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Keeper").await;
+    let event = |action: &str| NewAuditEvent {
+        org_id: Some(org_id),
+        actor: Some(owner.id),
+        action: action.into(),
+        target: None,
+        ip: None,
+        user_agent: None,
+        details: json!({}),
+    };
+    store.record(event("auth.login")).await.unwrap();
+    // A row from two years ago, written below the store.
+    let old = uuid::Uuid::now_v7();
+    let org_hex = org_id.as_uuid().simple().to_string();
+    test.raw_sql(
+        &format!(
+            "INSERT INTO audit_events (id, org_id, action, details, at) VALUES \
+             (X'{}', X'{org_hex}', 'auth.login', '{{}}', '2024-11-01T09:00:00+00:00')",
+            old.simple()
+        ),
+        &format!(
+            "INSERT INTO audit_events (id, org_id, action, details, at) VALUES \
+             ('{old}', '{}', 'auth.login', '{{}}', '2024-11-01T09:00:00Z')",
+            org_id.as_uuid()
+        ),
+    )
+    .await
+    .unwrap();
+    let now = now_micros();
+    assert_eq!(
+        store
+            .prune_audit_events(now - Duration::days(366), 100)
+            .await
+            .unwrap(),
+        1
+    );
+    let left = store
+        .audit_events(org_id, &AuditFilter::default(), PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(left.items.len(), 1, "this year's event stays");
+    // Asked to delete younger ones, the database itself refuses.
+    let refused = store.prune_audit_events(now + Duration::days(1), 100).await;
+    assert!(
+        refused.unwrap_err().to_string().contains("append-only"),
+        "a young event of a live organization is never deleted"
+    );
+}
+
+async fn deleting_an_account_keeps_what_it_made_for_its_organization(test: &TestStore) {
+    let store = &*test.store;
+    let (org_id, owner) = org(store, "Stays").await;
+    let leaver = user(store, "leaver@example.com").await;
+    store
+        .add_member(org_id, leaver.id, Role::Member)
+        .await
+        .unwrap();
+    let (flow, _) = store
+        .create_workflow(NewWorkflow {
+            org_id,
+            key: "wf_theirs".into(),
+            name: "Theirs".into(),
+            definition: json!({"id": "wf_theirs", "name": "Theirs", "steps": []}),
+            created_by: Some(leaver.id),
+        })
+        .await
+        .unwrap();
+    store.delete_user(leaver.id).await.unwrap();
+    assert!(store.user(leaver.id).await.unwrap().is_none());
+    assert!(store.membership(org_id, leaver.id).await.unwrap().is_none());
+    let kept = store.workflow(org_id, flow.id).await.unwrap().unwrap();
+    assert_eq!(kept.created_by, None, "the workflow stays, naming nobody");
+    assert!(store.membership(org_id, owner.id).await.unwrap().is_some());
+    assert!(matches!(
+        store.delete_user(leaver.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        test.rows_holding(&[leaver.id.as_uuid()]).await.is_empty(),
+        "no row names them: {:?}",
+        test.rows_holding(&[leaver.id.as_uuid()]).await
+    );
 }
 
 async fn every_save_is_a_new_immutable_version(test: &TestStore) {

@@ -20,7 +20,8 @@ describe("every action the server records", () => {
     const pattern = /"((?:auth|mfa|access|organization|member|invite|api_key|credential|ai|workflow|execution)\.[a-z_]+)"/g;
     const recorded = new Set<string>();
     for (const file of files) {
-      for (const match of readFileSync(join(root, file), "utf8").matchAll(pattern)) recorded.add(match[1]);
+      // (File names such as "organization.json", in the export, are no actions.)
+      for (const match of readFileSync(join(root, file), "utf8").matchAll(pattern)) if (!match[1].endsWith(".json")) recorded.add(match[1]);
     }
     expect(recorded.size).toBeGreaterThan(30);
     const missing = [...recorded].filter((action) => !(action in ACTIONS));

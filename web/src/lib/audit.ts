@@ -17,6 +17,8 @@ export const ACTIONS: Record<string, string> = {
   "organization.settings_changed": "changed the organization's settings",
   "organization.ownership_transferred": "handed over ownership",
   "organization.deleted": "deleted the organization",
+  "organization.exported": "downloaded all of the organization's data",
+  "account.deleted": "deleted their account",
   "member.role_changed": "changed a member's role",
   "member.removed": "removed a member",
   "member.left": "left the organization",

@@ -8,7 +8,7 @@ import { api, type ApiPath } from "../lib/api";
 import { actionWords, ACTIONS } from "../lib/audit";
 import { describe } from "../lib/errors";
 import { useMe } from "../shell";
-import { Alert, Button, Choice, CopyField, Field } from "../ui";
+import { Alert, Button, buttonClass, Choice, CopyField, Field } from "../ui";
 
 type Organization = { organization: { name: string; require_mfa: boolean; ai_monthly_budget_usd: number | null; retention_days: number | null } };
 type Key = { id: string; name: string; role: string; prefix: string; last_used_at: string | null; revoked_at: string | null };
@@ -46,6 +46,7 @@ export function Settings() {
             <AiPrices />
             <ApiKeys />
             <GatewayUsage />
+            {me.active_organization.role === "owner" && <OrganizationData />}
           </Tabs.Content>
         )}
         <Tabs.Content value="account" className="focus:outline-none">
@@ -442,7 +443,101 @@ function MyAccount() {
       )}
       <Notifications />
       <TwoFactor />
+      <MyData />
     </>
+  );
+}
+
+/** A deletion typed out before it is made: the button stays off until `expected` is typed. */
+function TypedDeletion(props: {
+  label: string;
+  name: string;
+  type?: string;
+  expected?: string;
+  button: string;
+  remove: (typed: string) => Promise<unknown>;
+}) {
+  const [typed, setTyped] = useState("");
+  const remove = useMutation({
+    mutationFn: () => props.remove(typed),
+    // Whatever the session was, it is over: start from the sign-in page.
+    onSuccess: () => window.location.assign("/sign-in"),
+  });
+  return (
+    <form
+      onSubmit={(event) => {
+        event.preventDefault();
+        remove.mutate();
+      }}
+    >
+      <Field label={props.label} name={props.name} type={props.type} autoComplete="off" value={typed} onChange={setTyped} />
+      {remove.isError && <Alert tone="error">{describe(remove.error)}</Alert>}
+      <Button type="submit" tone="solidDanger" disabled={remove.isPending || typed === "" || (props.expected !== undefined && typed.trim() !== props.expected)}>
+        {props.button}
+      </Button>
+    </form>
+  );
+}
+
+/** The Owner's download of everything, and the organization's deletion. */
+function OrganizationData() {
+  const me = useMe();
+  const name = me.organizations.find((organization) => organization.id === me.active_organization.id)?.name ?? "";
+  return (
+    <section className={box} aria-labelledby="organization-data">
+      <h2 id="organization-data" className="mb-1 text-lg font-semibold text-slate-900">
+        The organization's data
+      </h2>
+      <p className="mb-3 text-sm text-slate-700">
+        Download everything as a zip of JSON files: workflows with every version, runs with each step, members, the audit log, and which
+        services are connected. No password, key or token is in it.
+      </p>
+      <a href="/api/v1/organization/export" download className={buttonClass("plain")}>
+        Download everything
+      </a>
+      <h3 className="mb-1 mt-5 font-medium text-red-900">Delete this organization</h3>
+      <p className="mb-3 text-sm text-slate-700">
+        Its workflows, runs, connections, API keys and audit log are deleted at once and for good, and nobody can sign in to it again.
+        Download everything first if you may need it.
+      </p>
+      <TypedDeletion
+        label={`Type "${name}" to confirm`}
+        name="confirm-organization"
+        expected={name}
+        button="Delete the organization"
+        remove={(typed) => api("/api/v1/organization", { method: "DELETE", body: { confirm: typed.trim() } })}
+      />
+    </section>
+  );
+}
+
+/** A person's own data: a download, and the account's deletion. */
+function MyData() {
+  const me = useMe();
+  const withPassword = me.user.has_password !== false;
+  return (
+    <section className={box} aria-labelledby="my-data">
+      <h2 id="my-data" className="mb-1 text-lg font-semibold text-slate-900">
+        Your data
+      </h2>
+      <p className="mb-3 text-sm text-slate-700">Download what Baton holds about you: your account, your organizations and what you did in them.</p>
+      <a href="/api/v1/me/export" download className={buttonClass("plain")}>
+        Download my data
+      </a>
+      <h3 className="mb-1 mt-5 font-medium text-red-900">Delete my account</h3>
+      <p className="mb-3 text-sm text-slate-700">
+        You are signed out and cannot sign in again. The workflows you made stay with your organizations; an organization where you are the
+        only member is deleted with your account.
+      </p>
+      <TypedDeletion
+        label={withPassword ? "Your password, to confirm" : `Type your e-mail address (${me.user.email}) to confirm`}
+        name="confirm-account"
+        type={withPassword ? "password" : "text"}
+        expected={withPassword ? undefined : me.user.email}
+        button="Delete my account"
+        remove={(typed) => api("/api/v1/me", { method: "DELETE", body: { confirm: typed } })}
+      />
+    </section>
   );
 }
 

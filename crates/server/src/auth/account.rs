@@ -18,7 +18,7 @@ use crate::request::{Client, JsonBody};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/me", patch(rename))
+        .route("/api/v1/me", patch(rename).delete(crate::export::delete_me))
         .route("/api/v1/me/password", post(change_password))
 }
 
@@ -28,7 +28,9 @@ pub(crate) fn name_problem(name: &str) -> Option<&'static str> {
     (length == 0 || length > 100).then_some("must have 1 to 100 characters")
 }
 
-fn person(signed_in: &crate::auth::guard::Authenticated) -> Result<baton_core::UserId, ApiError> {
+pub(crate) fn person(
+    signed_in: &crate::auth::guard::Authenticated,
+) -> Result<baton_core::UserId, ApiError> {
     match signed_in.actor {
         Actor::User { id, .. } => Ok(id),
         Actor::ApiKey { .. } => Err(ApiError::ForbiddenBecause(

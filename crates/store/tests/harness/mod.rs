@@ -17,6 +17,12 @@ pub struct TestStore {
     cleanup: Cleanup,
 }
 
+/// A connection below the store, to either database.
+enum Raw {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres {
@@ -103,6 +109,102 @@ impl TestStore {
             .await
             .expect("connect postgres");
         Some(Arc::new(store))
+    }
+
+    /// A connection straight to the test's database, below the store.
+    async fn raw(&self) -> Raw {
+        match &self.cleanup {
+            Cleanup::Sqlite(_) => {
+                let path = self.sqlite_path.as_ref().expect("a SQLite file");
+                Raw::Sqlite(
+                    sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+                        .await
+                        .expect("open the SQLite file"),
+                )
+            }
+            Cleanup::Postgres { options, schema } => {
+                let scoped = (**options)
+                    .clone()
+                    .options([("search_path", schema.as_str())]);
+                Raw::Postgres(
+                    sqlx::PgConnection::connect_with(&scoped)
+                        .await
+                        .expect("connect to the test schema"),
+                )
+            }
+        }
+    }
+
+    /// Runs one statement straight on the database, below the store: `sqlite` on SQLite,
+    /// `postgres` on PostgreSQL. The rows it touched, or the database's error.
+    #[allow(dead_code)]
+    pub async fn raw_sql(&self, sqlite: &str, postgres: &str) -> Result<u64, String> {
+        let done = match self.raw().await {
+            Raw::Sqlite(mut raw) => sqlx::query(sqlx::AssertSqlSafe(sqlite.to_owned()))
+                .execute(&mut raw)
+                .await
+                .map(|done| done.rows_affected()),
+            Raw::Postgres(mut raw) => sqlx::query(sqlx::AssertSqlSafe(postgres.to_owned()))
+                .execute(&mut raw)
+                .await
+                .map(|done| done.rows_affected()),
+        };
+        done.map_err(|error| error.to_string())
+    }
+
+    /// Every `table.column` (of the UUID columns, which hold every id) that still holds one of
+    /// `ids`, with how many rows: what "no row of it remains" checks.
+    #[allow(dead_code)]
+    pub async fn rows_holding(&self, ids: &[uuid::Uuid]) -> Vec<String> {
+        let mut found = Vec::new();
+        match self.raw().await {
+            Raw::Sqlite(mut raw) => {
+                let columns: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT m.name, p.name FROM sqlite_schema m JOIN pragma_table_info(m.name) p \
+                     WHERE m.type = 'table' AND p.type = 'BLOB'",
+                )
+                .fetch_all(&mut raw)
+                .await
+                .unwrap();
+                for (table, column) in columns {
+                    for id in ids {
+                        let (count,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                            "SELECT count(*) FROM \"{table}\" WHERE \"{column}\" = $1"
+                        )))
+                        .bind(id)
+                        .fetch_one(&mut raw)
+                        .await
+                        .unwrap();
+                        if count > 0 {
+                            found.push(format!("{table}.{column}: {count}"));
+                        }
+                    }
+                }
+            }
+            Raw::Postgres(mut raw) => {
+                let columns: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND data_type = 'uuid'",
+                )
+                .fetch_all(&mut raw)
+                .await
+                .unwrap();
+                for (table, column) in columns {
+                    let (count,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT count(*) FROM \"{table}\" WHERE \"{column}\" = ANY($1)"
+                    )))
+                    .bind(ids)
+                    .fetch_one(&mut raw)
+                    .await
+                    .unwrap();
+                    if count > 0 {
+                        found.push(format!("{table}.{column}: {count}"));
+                    }
+                }
+            }
+        }
+        found.sort();
+        found
     }
 
     /// Drops the test's schema (a failed test leaves it behind for inspection).
