@@ -1356,6 +1356,40 @@ try {
     await fitsAPhone(page, "sign-in-two-factor");
   });
 
+  await run("feedback from the foot of any page: a problem with the last error, a rating; the owners read it beside the usage of the last 30 days", async (page) => {
+    await signIn(page, email, "another long password");
+    await page.goto(`${base}/workflows/wf_nowhere`);
+    await page.getByRole("alert").first().waitFor();
+    await page.getByRole("button", { name: "Send feedback" }).click();
+    const dialog = page.getByRole("dialog", { name: "Send feedback" });
+    await dialog.getByLabel("Report a problem").check();
+    await dialog.getByLabel("What happened, and what did you expect?").fill("The workflow I bookmarked is gone.");
+    await dialog.getByText("404 not_found").waitFor();
+    await fitsAPhone(page, "feedback-dialog");
+    await dialog.getByRole("button", { name: "Send" }).click();
+    await dialog.getByText("Thank you: your feedback was sent.").waitFor();
+    await dialog.getByRole("button", { name: "Close" }).click();
+    await page.getByRole("button", { name: "Send feedback" }).click();
+    await dialog.getByLabel("Rate Baton").check();
+    await dialog.getByText("9", { exact: true }).click();
+    assert.ok(await dialog.getByLabel("9", { exact: true }).isChecked());
+    await dialog.getByRole("button", { name: "Send" }).click();
+    await dialog.getByText("Thank you: your feedback was sent.").waitFor();
+    await dialog.getByRole("button", { name: "Close" }).click();
+
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByRole("tab", { name: "Usage and feedback" }).click();
+    const received = page.getByRole("list", { name: "Feedback received" });
+    await received.getByText("The workflow I bookmarked is gone.").waitFor();
+    await received.getByText(/Last error: 404 not_found/).waitFor();
+    assert.equal(await received.getByText("On /workflows/wf_nowhere").count(), 2, "both sent from that page");
+    await received.getByText("Rating: 9 out of 10").waitFor();
+    await page.getByText("Net Promoter Score +100, from 1 rating.").waitFor();
+    const made = Number(await page.getByText("Workflows made").locator("xpath=following-sibling::dd").textContent());
+    assert.ok(made >= 3, `the workflows made this month are counted: ${made}`);
+    await fitsAPhone(page, "settings-usage");
+  });
+
   await run("an Owner downloads the organization's data and deletes it; a person downloads theirs and deletes their account", async (page) => {
     await signUpFresh(page, base, "erin@example.com");
     await page.getByRole("link", { name: "Settings" }).click();

@@ -4,6 +4,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { NavLink, Outlet, useNavigate } from "react-router";
 import { api, type Me } from "./lib/api";
 import { Alert } from "./ui";
+import { FeedbackDialog } from "./feedback";
 
 const MeContext = createContext<Me | null>(null);
 
@@ -97,6 +98,9 @@ export function Shell({ me }: { me: Me }) {
           )}
           <Outlet />
         </main>
+        <footer className="mx-auto max-w-5xl px-4 pb-8">
+          <FeedbackDialog />
+        </footer>
       </div>
     </MeContext.Provider>
   );

@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API (migrating the database first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Bring the database schema up to date, then exit.
     Migrate(CommonArgs),
     /// Check a workflow file: exit 0 when it is valid, else 1 with one line per problem.
@@ -396,6 +396,11 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub metrics_token: Option<String>,
+
+    /// Where the feedback people send from the app (a score, a problem, an idea) is also mailed,
+    /// e.g. the operator's own address. [default: kept for the Owners only]
+    #[arg(long, env = "BATON_FEEDBACK_EMAIL", value_name = "ADDRESS")]
+    pub feedback_email: Option<String>,
 
     /// Sign in with Google: the OAuth client id.
     #[arg(long, env = "BATON_GOOGLE_CLIENT_ID", value_name = "ID")]

@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await.map(|()| exit::SUCCESS),
+            Command::Serve(args) => serve::run(*args).await.map(|()| exit::SUCCESS),
             Command::Migrate(args) => migrate::run(args).await.map(|()| exit::SUCCESS),
             Command::Validate(args) => validate::run(args),
             Command::Run(args) => run::run(args).await,

@@ -132,6 +132,7 @@ async fn server_config(
     config.limits = settings.limits;
     config.trusted_proxies = settings.trusted_proxies.clone();
     config.metrics_token = settings.metrics_token.clone();
+    config.feedback_email = settings.feedback_email.clone();
     if let Some(google) = &settings.google {
         config.google = Some(
             baton_server::auth::oidc::Provider::new(

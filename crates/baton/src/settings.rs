@@ -79,6 +79,8 @@ pub struct ServeSettings {
     pub idempotency_retention: Duration,
     /// The bearer token /metrics asks for; off without one.
     pub metrics_token: Option<String>,
+    /// Where feedback is mailed too, when set.
+    pub feedback_email: Option<String>,
 }
 
 /// Sign in with Google (or another OpenID provider).
@@ -110,6 +112,7 @@ pub struct ConfigFile {
     hook_rate_limit: Option<u32>,
     trusted_proxies: Option<String>,
     metrics_token: Option<String>,
+    feedback_email: Option<String>,
     idempotency_retention: Option<u64>,
     redis_url: Option<String>,
     jq_time_limit: Option<u64>,
@@ -599,8 +602,22 @@ impl ServeSettings {
                 "must have at least 16 characters",
             ));
         }
+        let feedback_email = args
+            .feedback_email
+            .clone()
+            .or_else(|| file.feedback_email.clone())
+            .filter(|address| !address.trim().is_empty());
+        if let Some(address) = &feedback_email
+            && !baton_core::dsl::text::is_mail_address(address.trim())
+        {
+            return Err(SettingError::new(
+                "the feedback address (BATON_FEEDBACK_EMAIL)",
+                format!("{address:?} is not an e-mail address"),
+            ));
+        }
         Ok(Self {
             metrics_token,
+            feedback_email,
             idempotency_retention: Duration::from_secs(retention_hours * 3600),
             trusted_proxies,
             common,

@@ -40,6 +40,8 @@ pub enum Action {
     DeleteOrganization,
     /// Downloading everything of the organization (workflows, runs, members, audit log).
     ExportOrganization,
+    /// Reading the feedback people sent and how the organization uses Baton.
+    ViewInsights,
     ViewAuditLog,
     /// Creating, listing and revoking API keys.
     ManageApiKeys,
@@ -62,7 +64,8 @@ pub fn allows(role: Role, actor: Option<UserId>, action: Action) -> bool {
         }
         (
             Owner | Admin,
-            ManageIntegrations | InviteUsers | ViewAuditLog | ManageApiKeys | ManageSettings,
+            ManageIntegrations | InviteUsers | ViewAuditLog | ManageApiKeys | ManageSettings
+            | ViewInsights,
         ) => true,
         (Owner, ManageBilling | DeleteOrganization | ExportOrganization | TransferOwnership) => {
             true

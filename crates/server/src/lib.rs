@@ -13,6 +13,7 @@ mod export;
 mod gateway;
 mod health;
 mod hooks;
+mod insights;
 pub mod mail;
 mod members;
 pub mod metrics;
@@ -52,6 +53,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The bearer token `/metrics` asks for; it is off without one.
     pub metrics_token: Option<String>,
+    /// Where feedback sent from the app is mailed too (the operator), when set.
+    pub feedback_email: Option<String>,
 }
 
 impl Config {
@@ -66,6 +69,7 @@ impl Config {
             google: None,
             trusted_proxies: Vec::new(),
             metrics_token: None,
+            feedback_email: None,
         }
     }
 
@@ -162,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .merge(organizations::routes())
         .merge(members::routes())
         .merge(export::routes())
+        .merge(insights::routes())
         .merge(workflows::routes())
         .merge(templates::routes())
         .merge(executions::routes())

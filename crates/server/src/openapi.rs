@@ -123,6 +123,9 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     endpoint!("post" "/api/v1/organizations", "organizations", "Create another organization", signed_in = true, body = J("NewOrganization"), ok = (201, Some("Object")), errors = [403]),
     endpoint!("get" "/api/v1/organization", "organizations", "The active organization", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = []),
     endpoint!("patch" "/api/v1/organization", "organizations", "Change settings (name, require two-factor, AI budget)", signed_in = true, body = J("Settings"), ok = (200, Some("Object")), errors = [403, 409]),
+    endpoint!("post" "/api/v1/feedback", "organizations", "Send feedback: a 0-10 score, a problem (with the page and last error) or an idea", signed_in = true, body = J("NewFeedback"), ok = (201, Some("Object")), errors = []),
+    endpoint!("get" "/api/v1/feedback", "organizations", "The feedback people sent, newest first, and the Net Promoter Score (Owners and Admins)", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403]),
+    endpoint!("get" "/api/v1/insights", "organizations", "How the organization used Baton, day by day (?days=30): workflows made, runs and their success rate, active people, templates, services (Owners and Admins)", signed_in = true, body = NoBody, ok = (200, Some("Object")), errors = [403]),
     endpoint!("get" "/api/v1/organization/export", "organizations", "Download the whole organization as a zip of JSON files, no secret in it (Owner)", signed_in = true, body = NoBody, ok = (200, None), errors = [403]),
     endpoint!("delete" "/api/v1/organization", "organizations", "Delete the organization (Owner; confirm its name)", signed_in = true, body = J("Deletion"), ok = (204, None), errors = [403]),
     endpoint!("post" "/api/v1/organization/transfer", "organizations", "Hand ownership to another member", signed_in = true, body = J("Transfer"), ok = (200, Some("Object")), errors = [403, 404]),
@@ -235,6 +238,7 @@ fn components() -> Map<String, Value> {
         "AccountDeletion",
         schema_of::<crate::export::AccountDeletion>(),
     );
+    add("NewFeedback", schema_of::<crate::insights::NewFeedback>());
     add("Transfer", schema_of::<crate::members::Transfer>());
     add("RoleChange", schema_of::<crate::members::RoleChange>());
     add(

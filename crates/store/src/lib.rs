@@ -496,6 +496,63 @@ pub trait NoticeStore: Send + Sync {
     async fn set_user_notify(&self, user: UserId, notify: &str) -> Result<()>;
 }
 
+/// What a person told the organization's Owners from the app.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Feedback {
+    pub id: uuid::Uuid,
+    #[serde(skip)]
+    pub org_id: OrgId,
+    pub user_id: Option<UserId>,
+    /// `nps`, `bug` or `idea`.
+    pub kind: String,
+    /// 0 to 10, for `nps`.
+    pub score: Option<u8>,
+    pub comment: String,
+    /// Where in the app it was sent from.
+    pub page: Option<String>,
+    /// The last error the app showed before a bug report.
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One UTC day of an organization's use of Baton.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct UsageDay {
+    pub day: chrono::NaiveDate,
+    pub workflows_created: u64,
+    pub runs_completed: u64,
+    pub runs_failed: u64,
+    /// People who did anything the audit log records (signing in counts).
+    pub active_people: u64,
+}
+
+/// How an organization has used Baton, counted from what its own tables hold: nothing is
+/// tracked apart, and nothing leaves the server.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Usage {
+    /// Every day of the window, oldest first.
+    pub days: Vec<UsageDay>,
+    /// Workflows made from each template in the window, most used first.
+    pub templates: Vec<(String, u64)>,
+    /// Connections to each service, most first.
+    pub services: Vec<(String, u64)>,
+}
+
+/// Feedback and usage, kept on the server.
+#[async_trait]
+pub trait InsightStore: Send + Sync {
+    async fn add_feedback(&self, feedback: &Feedback) -> Result<()>;
+    /// The organization's feedback, newest first, at most `limit`.
+    async fn list_feedback(&self, org: OrgId, limit: u32) -> Result<Vec<Feedback>>;
+    /// The organization's use of Baton from `since` to `now`, day by day (UTC).
+    async fn usage(
+        &self,
+        org: OrgId,
+        since: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Usage>;
+}
+
 /// Webhook triggers.
 #[async_trait]
 pub trait HookStore: Send + Sync {
@@ -714,6 +771,7 @@ pub trait Store:
     + CircuitStore
     + TemplateStore
     + NoticeStore
+    + InsightStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -1400,6 +1400,133 @@ macro_rules! impl_store {
         }
 
         #[async_trait]
+        impl $crate::InsightStore for $store {
+            async fn add_feedback(&self, feedback: &$crate::Feedback) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO feedback (id, org_id, user_id, kind, score, comment, page, last_error, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(feedback.id)
+                .bind(feedback.org_id.as_uuid())
+                .bind(feedback.user_id.map(|user| user.as_uuid()))
+                .bind(&feedback.kind)
+                .bind(feedback.score.map(i32::from))
+                .bind(&feedback.comment)
+                .bind(&feedback.page)
+                .bind(&feedback.last_error)
+                .bind($crate::sql::stored_time(feedback.created_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|error| StoreError::on_missing(error, "organization"))?;
+                Ok(())
+            }
+
+            async fn list_feedback(&self, org: OrgId, limit: u32) -> Result<Vec<$crate::Feedback>> {
+                type FeedbackRow = (uuid::Uuid, Option<uuid::Uuid>, String, Option<i32>, String, Option<String>, Option<String>, DateTime<Utc>);
+                let rows: Vec<FeedbackRow> = sqlx::query_as(
+                    "SELECT id, user_id, kind, score, comment, page, last_error, created_at FROM feedback \
+                     WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+                )
+                .bind(org.as_uuid())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, user, kind, score, comment, page, last_error, created_at)| $crate::Feedback {
+                        id,
+                        org_id: org,
+                        user_id: user.map(UserId::from_uuid),
+                        kind,
+                        score: score.and_then(|score| u8::try_from(score).ok()),
+                        comment,
+                        page,
+                        last_error,
+                        created_at,
+                    })
+                    .collect())
+            }
+
+            async fn usage(&self, org: OrgId, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<$crate::Usage> {
+                let from = $crate::sql::stored_time(since);
+                let mut days: std::collections::BTreeMap<chrono::NaiveDate, $crate::UsageDay> = std::collections::BTreeMap::new();
+                let mut day = since.date_naive();
+                while day <= now.date_naive() {
+                    days.insert(day, $crate::UsageDay { day, ..Default::default() });
+                    day = day.succ_opt().unwrap_or(day);
+                    if days.len() > 400 {
+                        break;
+                    }
+                }
+                let created: Vec<(DateTime<Utc>,)> = sqlx::query_as(
+                    "SELECT created_at FROM workflows WHERE org_id = $1 AND created_at >= $2",
+                )
+                .bind(org.as_uuid())
+                .bind(from)
+                .fetch_all(&self.pool)
+                .await?;
+                for (at,) in created {
+                    if let Some(day) = days.get_mut(&at.date_naive()) {
+                        day.workflows_created += 1;
+                    }
+                }
+                let runs: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+                    "SELECT state, finished_at FROM executions WHERE org_id = $1 AND finished_at >= $2 \
+                     AND state IN ('COMPLETED', 'FAILED')",
+                )
+                .bind(org.as_uuid())
+                .bind(from)
+                .fetch_all(&self.pool)
+                .await?;
+                for (state, at) in runs {
+                    if let Some(day) = days.get_mut(&at.date_naive()) {
+                        if state == "COMPLETED" {
+                            day.runs_completed += 1;
+                        } else {
+                            day.runs_failed += 1;
+                        }
+                    }
+                }
+                let actors: Vec<(uuid::Uuid, DateTime<Utc>)> = sqlx::query_as(
+                    "SELECT actor, at FROM audit_events WHERE org_id = $1 AND at >= $2 AND actor IS NOT NULL",
+                )
+                .bind(org.as_uuid())
+                .bind(from)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut seen: std::collections::HashSet<(chrono::NaiveDate, uuid::Uuid)> = std::collections::HashSet::new();
+                for (actor, at) in actors {
+                    if seen.insert((at.date_naive(), actor))
+                        && let Some(day) = days.get_mut(&at.date_naive())
+                    {
+                        day.active_people += 1;
+                    }
+                }
+                let count = |n: i64| u64::try_from(n).unwrap_or(0);
+                let templates: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT template_id, COUNT(*) FROM template_uses WHERE org_id = $1 AND used_at >= $2 \
+                     GROUP BY template_id ORDER BY COUNT(*) DESC, template_id",
+                )
+                .bind(org.as_uuid())
+                .bind(from)
+                .fetch_all(&self.pool)
+                .await?;
+                let services: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT service, COUNT(*) FROM credentials WHERE org_id = $1 \
+                     GROUP BY service ORDER BY COUNT(*) DESC, service",
+                )
+                .bind(org.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok($crate::Usage {
+                    days: days.into_values().collect(),
+                    templates: templates.into_iter().map(|(id, n)| (id, count(n))).collect(),
+                    services: services.into_iter().map(|(service, n)| (service, count(n))).collect(),
+                })
+            }
+        }
+
+        #[async_trait]
         impl $crate::NoticeStore for $store {
             async fn unclaimed_events(
                 &self,

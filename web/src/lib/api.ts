@@ -30,11 +30,21 @@ function send(path: ApiPath, init: { method?: string; body?: unknown }) {
   });
 }
 
+let last: string | null = null;
+
+/** The last error Baton's API answered in this tab (for a problem report), if any. */
+export function lastError(): string | null {
+  return last;
+}
+
 async function read<T>(response: Response): Promise<T> {
   const text = await response.text();
   const body = text ? JSON.parse(text) : undefined;
   if (!response.ok) {
     const error = (body as ApiErrorBody | undefined)?.error;
+    if (response.status !== 401) {
+      last = `${response.status} ${error?.code ?? "error"}: ${error?.message ?? ""} (${new URL(response.url, location.href).pathname})`.slice(0, 500);
+    }
     throw new ApiError(response.status, error?.code ?? "internal", error?.message ?? "", error?.details ?? []);
   }
   return body as T;

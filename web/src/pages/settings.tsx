@@ -39,6 +39,11 @@ export function Settings() {
               Audit log
             </Tabs.Trigger>
           )}
+          {manages && (
+            <Tabs.Trigger value="usage" className={tabClass}>
+              Usage and feedback
+            </Tabs.Trigger>
+          )}
         </Tabs.List>
         {manages && (
           <Tabs.Content value="organization" className="focus:outline-none">
@@ -56,6 +61,12 @@ export function Settings() {
         {manages && (
           <Tabs.Content value="audit" className="focus:outline-none">
             <AuditLog />
+          </Tabs.Content>
+        )}
+        {manages && (
+          <Tabs.Content value="usage" className="focus:outline-none">
+            <Usage />
+            <FeedbackList />
           </Tabs.Content>
         )}
       </Tabs.Root>
@@ -779,3 +790,159 @@ function AuditPage(props: {
     </>
   );
 }
+
+type UsageDay = { day: string; workflows_created: number; runs_completed: number; runs_failed: number; active_people: number };
+type UsageReport = {
+  days: UsageDay[];
+  totals: { workflows_created: number; runs_completed: number; runs_failed: number; success_rate_percent: number | null };
+  templates: { template: string; uses: number }[];
+  services: { service: string; connections: number }[];
+};
+
+/** How the organization used Baton in the last 30 days, counted on this server. */
+function Usage() {
+  const usage = useQuery({ queryKey: ["insights"], queryFn: () => api<UsageReport>("/api/v1/insights?days=30") });
+  const report = usage.data;
+  const most = Math.max(1, ...(report?.days ?? []).map((day) => day.runs_completed + day.runs_failed));
+  return (
+    <section className={box} aria-labelledby="usage">
+      <h2 id="usage" className="mb-1 text-lg font-semibold text-slate-900">
+        Usage in the last 30 days
+      </h2>
+      <p className="mb-3 text-sm text-slate-700">Counted on this server from your own workflows and runs; nothing is sent anywhere.</p>
+      {usage.isError && <Alert tone="error">{describe(usage.error)}</Alert>}
+      {report && (
+        <>
+          <dl className="mb-4 grid grid-cols-2 gap-3 sm:grid-cols-4">
+            {[
+              ["Workflows made", String(report.totals.workflows_created)],
+              ["Runs finished", String(report.totals.runs_completed + report.totals.runs_failed)],
+              ["Runs failed", String(report.totals.runs_failed)],
+              ["Success rate", report.totals.success_rate_percent === null ? "–" : `${report.totals.success_rate_percent}%`],
+            ].map(([label, value]) => (
+              <div key={label} className="rounded-md bg-slate-50 p-3 ring-1 ring-slate-200">
+                <dt className="text-xs text-slate-600">{label}</dt>
+                <dd className="text-xl font-semibold text-slate-900">{value}</dd>
+              </div>
+            ))}
+          </dl>
+          <table className="mb-4 w-full text-left text-sm">
+            <caption className="mb-1 text-left font-medium text-slate-900">Day by day</caption>
+            <thead>
+              <tr className="text-slate-600">
+                <th className="py-1 font-medium">Day</th>
+                <th className="py-1 font-medium">Runs (failed)</th>
+                <th className="py-1 font-medium">Made</th>
+                <th className="py-1 font-medium">People</th>
+              </tr>
+            </thead>
+            <tbody>
+              {report.days
+                .filter((day) => day.runs_completed + day.runs_failed + day.workflows_created + day.active_people > 0)
+                .reverse()
+                .map((day) => (
+                  <tr key={day.day} className="border-t border-slate-100">
+                    <td className="py-1 pr-2 text-slate-800">{day.day}</td>
+                    <td className="py-1 pr-2">
+                      <span className="flex items-center gap-2">
+                        <span aria-hidden="true" className="inline-block h-2 rounded bg-indigo-600" style={{ width: `${Math.round(((day.runs_completed + day.runs_failed) / most) * 80)}px` }} />
+                        {day.runs_completed + day.runs_failed}
+                        {day.runs_failed > 0 && <span className="text-red-800">({day.runs_failed})</span>}
+                      </span>
+                    </td>
+                    <td className="py-1 pr-2 text-slate-800">{day.workflows_created}</td>
+                    <td className="py-1 text-slate-800">{day.active_people}</td>
+                  </tr>
+                ))}
+            </tbody>
+          </table>
+          <div className="grid gap-4 sm:grid-cols-2">
+            <Counts title="Templates used" empty="None in this period." counts={report.templates.map((template) => [template.template, template.uses])} />
+            <Counts title="Services connected" empty="None yet." counts={report.services.map((service) => [service.service, service.connections])} />
+          </div>
+        </>
+      )}
+    </section>
+  );
+}
+
+/** A short list of names with their counts, or a sentence when there is none. */
+function Counts(props: { title: string; empty: string; counts: [string, number][] }) {
+  return (
+    <div>
+      <h3 className="mb-1 font-medium text-slate-900">{props.title}</h3>
+      {props.counts.length === 0 ? (
+        <p className="text-sm text-slate-700">{props.empty}</p>
+      ) : (
+        <ul className="text-sm text-slate-800">
+          {props.counts.map(([name, count]) => (
+            <li key={name}>
+              {name}: {count}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+type FeedbackItem = {
+  id: string;
+  kind: "nps" | "bug" | "idea";
+  score: number | null;
+  comment: string;
+  page: string | null;
+  last_error: string | null;
+  from: string | null;
+  created_at: string;
+};
+
+const FEEDBACK_KINDS: Record<FeedbackItem["kind"], string> = { nps: "Rating", bug: "Problem", idea: "Idea" };
+
+/** What people sent with "Send feedback", newest first, with the Net Promoter Score. */
+function FeedbackList() {
+  const feedback = useQuery({
+    queryKey: ["feedback"],
+    queryFn: () => api<{ items: FeedbackItem[]; nps: { responses: number; score: number | null } }>("/api/v1/feedback"),
+  });
+  const data = feedback.data;
+  return (
+    <section className={box} aria-labelledby="feedback">
+      <h2 id="feedback" className="mb-1 text-lg font-semibold text-slate-900">
+        Feedback
+      </h2>
+      {feedback.isError && <Alert tone="error">{describe(feedback.error)}</Alert>}
+      {data && (
+        <>
+          <p className="mb-3 text-sm text-slate-700">
+            {data.nps.score === null
+              ? "No ratings yet."
+              : `Net Promoter Score ${data.nps.score > 0 ? "+" : ""}${data.nps.score}, from ${data.nps.responses} rating${data.nps.responses === 1 ? "" : "s"}.`}{" "}
+            Anyone in the organization can send feedback from the foot of any page.
+          </p>
+          {data.items.length === 0 ? (
+            <p className="text-sm text-slate-700">Nothing sent yet.</p>
+          ) : (
+            <ul aria-label="Feedback received" className="space-y-2">
+              {data.items.map((item) => (
+                <li key={item.id} className="rounded-md p-3 text-sm ring-1 ring-slate-200">
+                  <p className="font-medium text-slate-900">
+                    {FEEDBACK_KINDS[item.kind]}
+                    {item.score !== null && `: ${item.score} out of 10`}{" "}
+                    <span className="font-normal text-slate-600">
+                      from {item.from ?? "a former member"}, {new Date(item.created_at).toLocaleString()}
+                    </span>
+                  </p>
+                  {item.comment && <p className="whitespace-pre-line text-slate-800">{item.comment}</p>}
+                  {item.page && <p className="text-slate-600">On {item.page}</p>}
+                  {item.last_error && <p className="break-all text-slate-600">Last error: {item.last_error}</p>}
+                </li>
+              ))}
+            </ul>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+

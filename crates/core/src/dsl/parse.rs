@@ -32,21 +32,6 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// `local@domain.tld`, with no blanks and at most 254 characters: what can be mailed.
-fn is_mail_address(text: &str) -> bool {
-    let Some((local, domain)) = text.rsplit_once('@') else {
-        return false;
-    };
-    text.len() <= 254
-        && !local.is_empty()
-        && !text
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-}
-
 /// Names a step id may not take: they are the template context's own roots.
 pub const RESERVED_IDS: [&str; 6] = ["trigger", "user", "item", "inputs", "loop", "execution"];
 
@@ -125,7 +110,7 @@ impl Parser {
             );
         }
         for (index, address) in notify.emails.iter().enumerate() {
-            if !is_mail_address(address) {
+            if !super::text::is_mail_address(address) {
                 self.problem(
                     &format!("$.notify.emails[{index}]"),
                     format!("{address:?} is not an e-mail address such as ops@example.com"),

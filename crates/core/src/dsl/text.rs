@@ -138,6 +138,21 @@ impl<'de> Visitor<'de> for Walk {
     }
 }
 
+/// `local@domain.tld`, with no blanks and at most 254 characters: what can be mailed.
+pub fn is_mail_address(text: &str) -> bool {
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return false;
+    };
+    text.len() <= 254
+        && !local.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
