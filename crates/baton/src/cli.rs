@@ -319,6 +319,11 @@ pub struct WorkerArgs {
     /// handed back as they are. [default: 30]
     #[arg(long, env = "BATON_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
     pub shutdown_timeout: Option<u64>,
+
+    /// Also serve Prometheus metrics, with no token, at http://ADDR/metrics: an address kept
+    /// private (a container's own network, 127.0.0.1), e.g. `127.0.0.1:9464`. [default: off]
+    #[arg(long, env = "BATON_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -396,6 +401,11 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub metrics_token: Option<String>,
+
+    /// Also serve Prometheus metrics, with no token, at http://ADDR/metrics: an address kept
+    /// private (a container's own network, 127.0.0.1), e.g. `127.0.0.1:9464`. [default: off]
+    #[arg(long, env = "BATON_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
 
     /// Where the feedback people send from the app (a score, a problem, an idea) is also mailed,
     /// e.g. the operator's own address. [default: kept for the Owners only]

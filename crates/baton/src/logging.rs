@@ -1,25 +1,91 @@
 //! Logs through `tracing`, to stderr: readable text by default, JSON lines on request. Every
 //! line is written with e-mail addresses and phone numbers masked, whatever put them there (an
 //! error quoting a recipient, a service's answer).
+//!
+//! Traces: with `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, the
+//! engine's spans (target `baton::trace`: one per execution run, one per step inside it, ids
+//! and kinds only) are exported by OTLP over HTTP, protobuf or, with
+//! `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`, JSON. The logs never show those spans.
 
 use std::io::{IsTerminal, Write};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig as _};
 use regex::Regex;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::cli::LogFormat;
 
 /// Installs the global subscriber. The filter was checked when the settings were resolved.
 pub fn init(format: LogFormat, filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(|| Masked(std::io::stderr()))
         .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+    let fmt = match format {
+        LogFormat::Text => fmt.with_filter(filter).boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).with_filter(filter).boxed(),
+    };
+    let subscriber = tracing_subscriber::registry().with(fmt);
+    let traces = tracer().map(|tracer| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(Targets::new().with_target("baton::trace", tracing::Level::TRACE))
+    });
+    subscriber.with(traces).init();
+}
+
+/// The tracer provider, while traces are on: [`shutdown`] sends what it holds.
+static TRACES: OnceLock<opentelemetry_sdk::trace::SdkTracerProvider> = OnceLock::new();
+
+/// The OTLP tracer, when an endpoint is configured (the standard `OTEL_*` variables).
+fn tracer() -> Option<opentelemetry_sdk::trace::Tracer> {
+    let set = |name: &str| std::env::var(name).is_ok_and(|value| !value.trim().is_empty());
+    if !set("OTEL_EXPORTER_OTLP_ENDPOINT") && !set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        return None;
+    }
+    let protocol = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
+        .unwrap_or_default();
+    let protocol = match protocol.trim() {
+        "http/json" => Protocol::HttpJson,
+        _ => Protocol::HttpBinary,
+    };
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(protocol)
+        .build()
+    {
+        Ok(exporter) => exporter,
+        Err(error) => {
+            eprintln!("baton: warning: traces are off, the OTLP exporter did not start: {error}");
+            return None;
+        }
+    };
+    // The resource reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; `baton` otherwise.
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    if !set("OTEL_SERVICE_NAME") {
+        resource = resource.with_service_name("baton");
+    }
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build())
+        .build();
+    let tracer = provider.tracer("baton");
+    let _ = TRACES.set(provider);
+    Some(tracer)
+}
+
+/// Sends the spans not yet exported, when traces are on; called once the command is done.
+pub fn shutdown() {
+    if let Some(provider) = TRACES.get()
+        && let Err(error) = provider.shutdown()
+    {
+        eprintln!("baton: warning: the last traces could not be sent: {error}");
     }
 }
 

@@ -74,6 +74,7 @@ fn main() -> ExitCode {
             Command::Probe(args) => probe::run(args).await,
         }
     });
+    logging::shutdown();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => {

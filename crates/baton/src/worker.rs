@@ -83,11 +83,20 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     );
     let stop = crate::serve::stop_signal()?;
     let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let metrics = crate::serve::metrics_apart(
+        args.metrics_addr.as_deref(),
+        store.clone(),
+        stopping.subscribe(),
+    )
+    .await?;
     tracing::info!(database = %settings.database, worker = %worker_settings.name, "running workflows from the queue");
     let worker = tokio::spawn(Worker::new(runtime, worker_settings).run(stopped));
     stop.await;
     let _ = stopping.send(true);
     let _ = worker.await;
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

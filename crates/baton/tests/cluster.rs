@@ -208,7 +208,28 @@ async fn two_workers_and_a_crash_run_a_thousand_webhooks_exactly_once() {
         command.spawn().unwrap()
     };
     let mut doomed = worker("8");
-    let mut survivor = worker("8");
+    let mut survivor = {
+        // The survivor's metrics, on an address of their own: it has no HTTP API.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let mut command = baton(
+            &[
+                "worker",
+                "--concurrency",
+                "8",
+                "--lease-seconds",
+                "3",
+                "--data-dir",
+                data,
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+            ],
+            &database_url,
+        );
+        command.stderr(Stdio::null());
+        (command.spawn().unwrap(), port)
+    };
 
     let client = reqwest::Client::new();
     let cookie = sign_up(&client, &base).await;
@@ -318,9 +339,27 @@ async fn two_workers_and_a_crash_run_a_thousand_webhooks_exactly_once() {
         started.elapsed().as_secs_f64()
     );
 
-    survivor.start_kill().ok();
+    // The survivor took the dead worker's leased jobs over, and says so.
+    let scraped = client
+        .get(format!("http://127.0.0.1:{}/metrics", survivor.1))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let takeovers: f64 = scraped
+        .lines()
+        .find_map(|line| line.strip_prefix("baton_lease_takeovers_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_default();
+    assert!(
+        takeovers >= 1.0,
+        "the jobs the killed worker held were taken over: {scraped}"
+    );
+    survivor.0.start_kill().ok();
     server.start_kill().ok();
-    let _ = survivor.wait().await;
+    let _ = survivor.0.wait().await;
     let _ = server.wait().await;
     database.drop_it().await;
 }

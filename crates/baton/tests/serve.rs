@@ -2559,3 +2559,219 @@ async fn a_full_runs_json_log_carries_no_workflow_data_secrets_addresses_or_phon
     }
     assert_eq!(server.stop("TERM").await, 0);
 }
+
+/// Resend allows an organization 2 calls a second: a loop of five mails waits in place for the
+/// next windows, and the wait is counted where `--metrics-addr` serves the metrics, with no
+/// token and apart from the API's port.
+#[tokio::test]
+async fn calls_held_to_a_services_limit_are_counted_on_the_metrics_address() {
+    let fake_resend = axum::Router::new().route(
+        "/emails",
+        axum::routing::post(|| async {
+            axum::Json(serde_json::json!({"id": "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"}))
+        }),
+    );
+    let address = serve_locally(fake_resend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command
+        .env("BATON_RESEND_BASE_URL", format!("http://{address}"))
+        .env("BATON_METRICS_ADDR", "127.0.0.1:0");
+    let server = start(command).await;
+    let metrics = server
+        .log
+        .iter()
+        .find_map(|line| {
+            let at = line.find("metrics on http://")?;
+            Some(
+                line[at + "metrics on ".len()..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect::<String>(),
+            )
+        })
+        .expect("the metrics address is logged");
+    let cookie = sign_up_on(&server.base).await;
+    let workflow = serde_json::json!({"id": "wf_batch", "name": "Reminders", "steps": [
+        {"id": "each", "type": "loop", "items": "{{ trigger.emails }}", "steps": [
+            {"id": "mail", "type": "integration", "service": "resend", "action": "send_email", "inputs": {
+                "from": "Acme <billing@acme.com>", "to": "{{ item }}", "subject": "Reminder", "text": "Due."}}
+        ]}
+    ]});
+    let emails: Vec<String> = (0..5).map(|n| format!("customer{n}@example.com")).collect();
+    let run = connect_save_and_run(
+        &server.base,
+        &cookie,
+        ("resend", serde_json::json!({"api_key": "re_batch"})),
+        workflow,
+        serde_json::json!({"emails": emails}),
+    )
+    .await;
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "no token set: the API's port serves no metrics"
+    );
+    let scraped = client.get(&metrics).send().await.unwrap();
+    assert_eq!(
+        scraped.status(),
+        200,
+        "no token asked on the metrics address"
+    );
+    let text = scraped.text().await.unwrap();
+    let found = samples(&text);
+    let waits: f64 = found
+        .iter()
+        .filter(|(name, labels, _)| {
+            name == "baton_service_window_waits_total"
+                && labels.get("service").map(String::as_str) == Some("resend")
+                && labels.get("how").map(String::as_str) == Some("in_place")
+        })
+        .map(|(_, _, value)| value)
+        .sum();
+    assert!(waits >= 1.0, "five calls at two a second wait: {text}");
+    let waited = found
+        .iter()
+        .find(|(name, labels, _)| {
+            name == "baton_service_window_wait_seconds_count"
+                && labels.get("service").map(String::as_str) == Some("resend")
+        })
+        .map(|(_, _, value)| *value)
+        .unwrap_or_default();
+    assert_eq!(waited, waits, "each wait is timed");
+    assert_eq!(server.stop("TERM").await, 0);
+}
+
+/// With an OTLP endpoint set, each run of an execution is one trace: an `execution` span and
+/// one `step` span per step under it, sent by OTLP over HTTP (here as JSON to a local
+/// collector), with ids and kinds and never the run's data.
+#[tokio::test]
+async fn an_execution_is_traced_by_otlp_one_span_per_step() {
+    type Received = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+    let received: Received = Default::default();
+    let kept = received.clone();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                assert_eq!(headers["content-type"], "application/json");
+                kept.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                axum::Json(serde_json::json!({}))
+            },
+        ),
+    );
+    let collector = serve_locally(collector).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = serve_in(dir.path());
+    command
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200");
+    let server = start(command).await;
+    let cookie = sign_up_on(&server.base).await;
+    let (status, _) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows",
+        serde_json::json!({"id": "wf_traced", "name": "Traced", "steps": [
+            {"id": "first", "type": "transformation", "action": "set", "inputs": {"secret_note": "{{ trigger.note }}"}},
+            {"id": "second", "type": "transformation", "action": "calculate", "inputs": {"expression": "2 * 21"}}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, run) = api(
+        &server.base,
+        &cookie,
+        "POST",
+        "/api/v1/workflows/wf_traced/runs?wait=30",
+        serde_json::json!({"input": {"note": "planted-4f1c-value"}}),
+    )
+    .await;
+    assert_eq!(run["state"], "COMPLETED", "{run}");
+    assert_eq!(server.stop("TERM").await, 0, "stopping sends what is left");
+
+    let bodies = received.lock().unwrap().clone();
+    let spans: Vec<serde_json::Value> = bodies
+        .iter()
+        .flat_map(|body| {
+            body["resourceSpans"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|resource| {
+            assert!(
+                resource["resource"]["attributes"]
+                    .to_string()
+                    .contains("\"baton\""),
+                "the service is named: {resource}"
+            );
+            resource["scopeSpans"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|scope| scope["spans"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let attribute = |span: &serde_json::Value, key: &str| {
+        span["attributes"]
+            .as_array()
+            .and_then(|attributes| attributes.iter().find(|attribute| attribute["key"] == key))
+            .map(|attribute| attribute["value"].clone())
+    };
+    let execution = spans
+        .iter()
+        .find(|span| span["name"] == "execution")
+        .unwrap_or_else(|| panic!("an execution span: {spans:#?}"));
+    assert_eq!(
+        attribute(execution, "execution"),
+        Some(serde_json::json!({"stringValue": run["id"]}))
+    );
+    let steps: Vec<&serde_json::Value> = spans
+        .iter()
+        .filter(|span| {
+            span["name"]
+                .as_str()
+                .is_some_and(|name| name.starts_with("step "))
+        })
+        .collect();
+    let mut names: Vec<&str> = steps
+        .iter()
+        .map(|span| span["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["step first", "step second"]);
+    for step in &steps {
+        assert_eq!(step["traceId"], execution["traceId"], "one trace");
+        assert_eq!(
+            step["parentSpanId"], execution["spanId"],
+            "under the execution"
+        );
+        assert_eq!(
+            attribute(step, "kind"),
+            Some(serde_json::json!({"stringValue": "transformation"}))
+        );
+        assert_eq!(
+            attribute(step, "outcome"),
+            Some(serde_json::json!({"stringValue": "completed"}))
+        );
+    }
+    assert!(
+        !serde_json::to_string(&bodies)
+            .unwrap()
+            .contains("planted-4f1c-value"),
+        "no run data in a trace"
+    );
+}

@@ -36,6 +36,8 @@ pub struct Job {
     pub workflow_id: Option<WorkflowId>,
     /// The most jobs of that workflow leased at once, as its version said when this was queued.
     pub workflow_limit: Option<u32>,
+    /// Whether its last claim took it over from a worker whose lease had run out.
+    pub taken_over: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

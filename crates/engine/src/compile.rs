@@ -276,6 +276,24 @@ pub enum CompiledKind {
     },
 }
 
+impl CompiledKind {
+    /// The step's `type`, as the document says it: `llm`, `integration`, ...
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Llm { .. } => "llm",
+            Self::Integration { .. } => "integration",
+            Self::Transformation { .. } => "transformation",
+            Self::Conditional { .. } => "conditional",
+            Self::Loop { .. } => "loop",
+            Self::Parallel { .. } => "parallel",
+            Self::Approval { .. } => "approval",
+            Self::Delay { .. } => "delay",
+            Self::Agent(_) => "agent",
+            Self::SubWorkflow { .. } => "sub_workflow",
+        }
+    }
+}
+
 /// What compiling needs to know about the installation.
 /// The shortest a poll trigger may wait between looks.
 pub const MIN_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(10);

@@ -231,6 +231,11 @@ impl Worker {
             };
             match self.runtime.store.claim(&claim).await {
                 Ok(Some(job)) => {
+                    if job.taken_over {
+                        // Its worker died or stalled past its lease: this one resumes it.
+                        metrics::counter!("baton_lease_takeovers_total").increment(1);
+                        tracing::info!(job = %job.id, execution = %job.execution_id, "took over a job whose lease ran out");
+                    }
                     let runtime = self.runtime.clone();
                     let settings = self.settings.clone();
                     let stopped = stopped.clone();

@@ -57,14 +57,19 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     if crate::auth::session::hash(given) != crate::auth::session::hash(token) {
         return Err(ApiError::Unauthorized);
     }
+    render(state.store.as_ref()).await
+}
+
+/// What this process recorded, in Prometheus's text format, with the queue as the database
+/// holds it now (shared by every process on it).
+async fn render(store: &dyn baton_store::Store) -> Result<Response, ApiError> {
     let Some(handle) = install() else {
         return Err(ApiError::Internal(
             "another metrics recorder was installed first".into(),
         ));
     };
-    // The queue, as the database holds it now (shared by every process on it).
     let now = chrono::Utc::now();
-    let (waiting, oldest) = state.store.queue_depth(now).await?;
+    let (waiting, oldest) = store.queue_depth(now).await?;
     metrics::gauge!("baton_queue_jobs_waiting").set(waiting as f64);
     metrics::gauge!("baton_queue_oldest_job_age_seconds").set(oldest.map_or(0.0, |at| {
         (now - at).num_milliseconds().max(0) as f64 / 1000.0
@@ -79,6 +84,27 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         handle.render(),
     )
         .into_response())
+}
+
+/// Serves `GET /metrics` alone, with no token, on `listener`: an address the operator keeps
+/// private (`--metrics-addr`), for `baton worker`, which has no HTTP API, or to keep metrics
+/// off the public port. Stops when `stop` completes.
+pub async fn serve_apart(
+    listener: tokio::net::TcpListener,
+    store: std::sync::Arc<dyn baton_store::Store>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    install();
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let store = store.clone();
+            async move { render(store.as_ref()).await }
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
 }
 
 /// Counts each request by its route's template (`/api/v1/workflows/{id}`, never the id), its

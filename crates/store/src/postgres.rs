@@ -13,7 +13,7 @@ use crate::sql::HasDatabase;
 /// The earliest due job nobody holds, of the organization with the fewest jobs running among
 /// those under their limit (`$4`); `SKIP LOCKED` lets concurrent claims pass each other.
 const CLAIM_SQL: &str = concat!(
-    "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+    "UPDATE jobs SET taken_over = (lease_owner IS NOT NULL), lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
      WHERE id = (SELECT j.id FROM jobs j \
      LEFT JOIN (SELECT org_id, count(*) AS running FROM jobs WHERE lease_until >= $3 GROUP BY org_id) busy \
      ON busy.org_id = j.org_id \

@@ -246,6 +246,7 @@ pub(crate) struct JobRow {
     created_at: DateTime<Utc>,
     workflow_id: Option<Uuid>,
     workflow_limit: Option<i64>,
+    taken_over: bool,
 }
 
 impl From<JobRow> for Job {
@@ -262,6 +263,7 @@ impl From<JobRow> for Job {
             lease_until: row.lease_until,
             created_at: row.created_at,
             workflow_id: row.workflow_id.map(WorkflowId::from_uuid),
+            taken_over: row.taken_over,
             workflow_limit: row
                 .workflow_limit
                 .and_then(|limit| u32::try_from(limit).ok()),

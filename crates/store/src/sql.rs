@@ -56,7 +56,7 @@ pub(crate) use step_run_columns;
 macro_rules! job_columns {
     () => {
         "id, org_id, execution_id, kind, payload, run_at, attempts, \
-    lease_owner, lease_until, created_at, workflow_id, workflow_limit"
+    lease_owner, lease_until, created_at, workflow_id, workflow_limit, taken_over"
     };
 }
 pub(crate) use job_columns;
@@ -1033,7 +1033,7 @@ macro_rules! impl_store {
             async fn claim_job(&self, job: JobId, claim: &Claim) -> Result<Option<Job>> {
                 let now = stored_time(claim.now);
                 let row: Option<JobRow> = sqlx::query_as(concat!(
-                    "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+                    "UPDATE jobs SET taken_over = (lease_owner IS NOT NULL), lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
                      WHERE id = $4 AND (lease_until IS NULL OR lease_until < $3) RETURNING ",
                     $crate::sql::job_columns!()
                 ))

@@ -1584,7 +1584,8 @@ async fn a_lapsed_lease_passes_the_job_to_another_worker(test: &TestStore) {
     let execution = store.create_execution(new_execution(&flow)).await.unwrap();
     let now = Utc::now();
     let job = run_job(store, &flow, execution.id, now).await;
-    store.claim(&claim("worker-a", now)).await.unwrap().unwrap();
+    let first = store.claim(&claim("worker-a", now)).await.unwrap().unwrap();
+    assert!(!first.taken_over, "nobody held it before");
     assert!(
         store
             .claim(&claim("worker-b", now + Duration::seconds(10)))
@@ -1611,6 +1612,7 @@ async fn a_lapsed_lease_passes_the_job_to_another_worker(test: &TestStore) {
         .unwrap()
         .unwrap();
     assert_eq!((taken.id, taken.attempts), (job.id, 2));
+    assert!(taken.taken_over, "taken from a worker whose lease ran out");
     assert!(
         !store
             .renew(job.id, "worker-a", now + Duration::seconds(120))
@@ -1834,6 +1836,7 @@ async fn released_jobs_wait_until_their_new_time(test: &TestStore) {
         .unwrap()
         .unwrap();
     assert_eq!((again.id, again.attempts), (job.id, 2));
+    assert!(!again.taken_over, "a job given back is no takeover");
 }
 
 async fn credentials_keep_only_sealed_secrets(test: &TestStore) {

@@ -2,6 +2,7 @@
 //! failed step's `on_error` does.
 
 use std::time::Instant;
+use tracing::Instrument;
 
 use baton_core::StepState;
 use baton_core::execution::StepRun;
@@ -72,24 +73,56 @@ impl<'a> Run<'a> {
                 resume_at: Some(chrono::Utc::now()),
             });
         }
-        let result = match &step.kind {
-            CompiledKind::Conditional { .. }
-            | CompiledKind::Loop { .. }
-            | CompiledKind::Parallel { .. } => {
-                self.control(step, &key, scope, prefix, depth, previous)
-                    .await
+        // One span per step (and per attempt's step inside loops and branches), exported by
+        // OTLP when traces are on: ids and kinds only, never the step's data.
+        let span = tracing::trace_span!(
+            target: "baton::trace",
+            "step",
+            otel.name = %format!("step {key}"),
+            step = %key,
+            kind = step.kind.type_name(),
+            service = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        if let CompiledKind::Integration { service, .. } = &step.kind {
+            span.record("service", service.as_str());
+        }
+        let outcome = async {
+            let result = match &step.kind {
+                CompiledKind::Conditional { .. }
+                | CompiledKind::Loop { .. }
+                | CompiledKind::Parallel { .. } => {
+                    self.control(step, &key, scope, prefix, depth, previous)
+                        .await
+                }
+                CompiledKind::Agent(_) => self.agent(step, &key, scope, depth, previous).await,
+                _ => self.leaf(step, &key, scope, previous).await,
+            };
+            match result {
+                Ok(output) => Ok(output),
+                Err(Failure::Halt(halt)) => Err(halt),
+                Err(Failure::Step { error, run }) => {
+                    self.recover(step, &key, error, *run, scope, prefix, depth)
+                        .await
+                }
             }
-            CompiledKind::Agent(_) => self.agent(step, &key, scope, depth, previous).await,
-            _ => self.leaf(step, &key, scope, previous).await,
-        };
-        let output = match result {
-            Ok(output) => output,
-            Err(Failure::Halt(halt)) => return Err(halt),
-            Err(Failure::Step { error, run }) => {
-                self.recover(step, &key, error, *run, scope, prefix, depth)
-                    .await?
-            }
-        };
+        }
+        .instrument(span.clone())
+        .await;
+        span.record(
+            "outcome",
+            match &outcome {
+                Ok(_) => "completed",
+                Err(Halt::Waiting { .. }) => "waiting",
+                Err(Halt::Cancelled) => "cancelled",
+                Err(_) => "failed",
+            },
+        );
+        if matches!(outcome, Err(Halt::Failed { .. })) {
+            span.record("otel.status_code", "ERROR");
+        }
+        let output = outcome?;
         scope.set_json(&step.id, &output);
         Ok(output)
     }

@@ -590,7 +590,15 @@ impl Run<'_> {
                 .hit(&key, limit.requests, limit.per)
                 .await
             {
-                Ok(Decision::Allowed) => return None,
+                Ok(Decision::Allowed) => {
+                    if !waited.is_zero() {
+                        metrics::counter!("baton_service_window_waits_total", "service" => service.to_owned(), "how" => "in_place")
+                            .increment(1);
+                        metrics::histogram!("baton_service_window_wait_seconds", "service" => service.to_owned())
+                            .record(waited.as_secs_f64());
+                    }
+                    return None;
+                }
                 Ok(Decision::Limited { retry_after }) if waited + retry_after <= WAIT_IN_PLACE => {
                     let pause = retry_after.max(std::time::Duration::from_millis(10));
                     tokio::select! {
@@ -601,6 +609,8 @@ impl Run<'_> {
                     waited += pause;
                 }
                 Ok(Decision::Limited { retry_after }) => {
+                    metrics::counter!("baton_service_window_waits_total", "service" => service.to_owned(), "how" => "parked")
+                        .increment(1);
                     let opens = Utc::now()
                         + chrono::Duration::from_std(retry_after).unwrap_or_default()
                         + chrono::Duration::milliseconds(5);

@@ -398,18 +398,30 @@ impl Engine {
             &options.user,
             &json!({"id": execution.id, "workflow_id": execution.workflow_id, "version": execution.workflow_version}),
         );
-        let result =
-            match tokio::time::timeout(remaining, run.list(&workflow.steps, &mut scope, "", 0))
-                .await
-            {
-                Ok(result) => result,
-                Err(_) => Err(Halt::Failed {
-                    error: json!({"class": "permanent", "message": format!(
-                        "the execution ran longer than its limit of {}",
-                        baton_core::dsl::DurationSpec::new(workflow.timeout)
-                    )}),
-                }),
-            };
+        // The execution's span, the steps' parent: one trace per time the execution runs.
+        let span = tracing::trace_span!(
+            target: "baton::trace",
+            "execution",
+            otel.name = "execution",
+            execution = %execution.id,
+            workflow = %execution.workflow_id,
+            version = execution.workflow_version,
+            trigger = execution.trigger.as_str(),
+        );
+        let result = match tokio::time::timeout(
+            remaining,
+            tracing::Instrument::instrument(run.list(&workflow.steps, &mut scope, "", 0), span),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(Halt::Failed {
+                error: json!({"class": "permanent", "message": format!(
+                    "the execution ran longer than its limit of {}",
+                    baton_core::dsl::DurationSpec::new(workflow.timeout)
+                )}),
+            }),
+        };
         let at = Utc::now();
         let (update, outcome) = match result {
             Err(Halt::Interrupted { reason }) => return Err(EngineError::Interrupted(reason)),

@@ -230,6 +230,7 @@ fn job_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         workflow_limit: row
             .get::<_, Option<i64>>(11)?
             .and_then(|limit| u32::try_from(limit).ok()),
+        taken_over: row.get(12)?,
     })
 }
 

@@ -20,7 +20,7 @@ use crate::sql::HasDatabase;
 /// those under their limit (`$4`). SQLite has no row locks: the UPDATE takes the database's
 /// write lock, so two claims never see the same row.
 const CLAIM_SQL: &str = concat!(
-    "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+    "UPDATE jobs SET taken_over = (lease_owner IS NOT NULL), lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
      WHERE id = (SELECT j.id FROM jobs j \
      LEFT JOIN (SELECT org_id, count(*) AS running FROM jobs WHERE lease_until >= $3 GROUP BY org_id) busy \
      ON busy.org_id = j.org_id \
