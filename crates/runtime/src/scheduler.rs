@@ -111,10 +111,17 @@ impl Scheduler {
                 .prune_executions(Utc::now(), RETENTION_BATCH)
         })
         .await;
-        if forgotten > 0 {
+        let calls = in_batches("model calls past their retention", || {
+            self.runtime
+                .store
+                .prune_ai_calls(Utc::now(), RETENTION_BATCH)
+        })
+        .await;
+        if forgotten + calls > 0 {
             tracing::info!(
                 forgotten,
-                "deleted finished executions past their organization's retention"
+                calls,
+                "deleted finished executions and model calls past their organization's retention"
             );
         }
         forgotten

@@ -100,6 +100,9 @@ pub trait AccountStore: Send + Sync {
     /// organization's retention at `now`; how many went.
     async fn prune_executions(&self, now: chrono::DateTime<chrono::Utc>, limit: u32)
     -> Result<u64>;
+    /// Deletes up to `limit` model calls made outside runs (drafts, the gateway) older than
+    /// their organization's retention at `now`, never one of the current month; how many went.
+    async fn prune_ai_calls(&self, now: chrono::DateTime<chrono::Utc>, limit: u32) -> Result<u64>;
     /// Deletes up to `limit` audit events from before `before` (the audit log's retention:
     /// the database refuses any younger than a year); how many went.
     async fn prune_audit_events(

@@ -198,6 +198,46 @@ macro_rules! impl_store {
             WorkflowStore,
         };
 
+        impl $store {
+            /// Deletes up to `limit` rows that `sql` picks (its `$1` a retention in days, `$2`
+            /// the cutoff, `$3` the batch) for each retention in use (there are few), each a
+            /// bounded batch, so the queue's writes are never held up for long. Nothing of the
+            /// current month (UTC) goes: the month's AI spend is summed from it.
+            async fn prune_by_retention(&self, now: DateTime<Utc>, limit: u32, sql: &'static str) -> Result<u64> {
+                let kept: Vec<(i32,)> = sqlx::query_as(
+                    "SELECT DISTINCT COALESCE(retention_days, 30) FROM organizations",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let month = chrono::TimeZone::with_ymd_and_hms(
+                    &Utc,
+                    chrono::Datelike::year(&now),
+                    chrono::Datelike::month(&now),
+                    1,
+                    0,
+                    0,
+                    0,
+                )
+                .single()
+                .unwrap_or(now);
+                let mut deleted = 0;
+                for (days,) in kept {
+                    if deleted >= u64::from(limit) {
+                        break;
+                    }
+                    let before = (now - chrono::Duration::days(i64::from(days))).min(month);
+                    let done = sqlx::query(sql)
+                        .bind(days)
+                        .bind(stored_time(before))
+                        .bind(i64::from(limit) - deleted as i64)
+                        .execute(&self.pool)
+                        .await?;
+                    deleted += done.rows_affected();
+                }
+                Ok(deleted)
+            }
+        }
+
         #[async_trait]
         impl AccountStore for $store {
             async fn create_organization(&self, name: &str, owner: UserId) -> Result<Organization> {
@@ -490,46 +530,27 @@ macro_rules! impl_store {
             }
 
             async fn prune_executions(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
-                // One statement per retention in use (there are few), each a bounded batch,
-                // so the queue's writes are never held up for long.
-                let kept: Vec<(i32,)> = sqlx::query_as(
-                    "SELECT DISTINCT COALESCE(retention_days, 30) FROM organizations",
+                self.prune_by_retention(
+                    now,
+                    limit,
+                    "DELETE FROM executions WHERE id IN (SELECT e.id FROM executions e \
+                     JOIN organizations o ON o.id = e.org_id \
+                     WHERE COALESCE(o.retention_days, 30) = $1 \
+                     AND e.state IN ('COMPLETED', 'FAILED', 'CANCELLED') \
+                     AND e.finished_at < $2 LIMIT $3)",
                 )
-                .fetch_all(&self.pool)
-                .await?;
-                let mut deleted = 0;
-                for (days,) in kept {
-                    if deleted >= u64::from(limit) {
-                        break;
-                    }
-                    // Never this month's: the month's AI spend is summed from its steps.
-                    let month = chrono::TimeZone::with_ymd_and_hms(
-                        &Utc,
-                        chrono::Datelike::year(&now),
-                        chrono::Datelike::month(&now),
-                        1,
-                        0,
-                        0,
-                        0,
-                    )
-                    .single()
-                    .unwrap_or(now);
-                    let before = (now - chrono::Duration::days(i64::from(days))).min(month);
-                    let done = sqlx::query(
-                        "DELETE FROM executions WHERE id IN (SELECT e.id FROM executions e \
-                         JOIN organizations o ON o.id = e.org_id \
-                         WHERE COALESCE(o.retention_days, 30) = $1 \
-                         AND e.state IN ('COMPLETED', 'FAILED', 'CANCELLED') \
-                         AND e.finished_at < $2 LIMIT $3)",
-                    )
-                    .bind(days)
-                    .bind(stored_time(before))
-                    .bind(i64::from(limit) - deleted as i64)
-                    .execute(&self.pool)
-                    .await?;
-                    deleted += done.rows_affected();
-                }
-                Ok(deleted)
+                .await
+            }
+
+            async fn prune_ai_calls(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
+                self.prune_by_retention(
+                    now,
+                    limit,
+                    "DELETE FROM ai_calls WHERE id IN (SELECT a.id FROM ai_calls a \
+                     JOIN organizations o ON o.id = a.org_id \
+                     WHERE COALESCE(o.retention_days, 30) = $1 AND a.created_at < $2 LIMIT $3)",
+                )
+                .await
             }
 
             async fn model_prices(&self, org: OrgId) -> Result<Vec<baton_core::price::ModelPrice>> {

@@ -1248,6 +1248,52 @@ async fn finished_executions_past_their_organizations_retention_are_deleted_in_b
         }
         made.push(execution.id);
     }
+    // Model calls outside runs (drafts, the gateway) go by the same rule.
+    let ever = now - Duration::days(400);
+    let steps = store
+        .ai_spend_since(default_org, ever)
+        .await
+        .unwrap()
+        .micros();
+    for (days, micros) in [(40, 1_000_000), (10, 2_000_000)] {
+        let at = now - Duration::days(days);
+        let id = uuid::Uuid::now_v7();
+        let org = default_org.as_uuid();
+        test.raw_sql(
+            &format!(
+                "INSERT INTO ai_calls (id, org_id, source, provider, model, input_tokens, output_tokens, cost_micros, created_at) \
+                 VALUES (X'{}', X'{}', 'gateway', 'openai', 'gpt-4o-mini', 10, 5, {micros}, '{}')",
+                id.simple(),
+                org.simple(),
+                at.format("%Y-%m-%dT%H:%M:%S%.6f+00:00")
+            ),
+            &format!(
+                "INSERT INTO ai_calls (id, org_id, source, provider, model, input_tokens, output_tokens, cost_micros, created_at) \
+                 VALUES ('{id}', '{org}', 'gateway', 'openai', 'gpt-4o-mini', 10, 5, {micros}, '{}')",
+                at.to_rfc3339()
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        store
+            .ai_spend_since(default_org, ever)
+            .await
+            .unwrap()
+            .micros(),
+        steps + 3_000_000
+    );
+    assert_eq!(store.prune_ai_calls(now, 100).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .ai_spend_since(default_org, ever)
+            .await
+            .unwrap()
+            .micros(),
+        steps + 2_000_000,
+        "the call within the retention stays"
+    );
     // One at a time: a batch never takes more than its limit.
     assert_eq!(store.prune_executions(now, 1).await.unwrap(), 1);
     assert_eq!(store.prune_executions(now, 100).await.unwrap(), 1);
