@@ -579,10 +579,11 @@ function Notifications() {
         value={notify}
         onChange={setNotify}
         options={[
-          ["immediately", "At once (then at most once an hour while it keeps failing)"],
+          ["immediately", "At once"],
           ["hourly", "In one digest an hour"],
           ["never", "Never"],
         ]}
+        hint="At once: the first failure right away, then at most one message an hour while a workflow keeps failing."
       />
       {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}
       {save.isSuccess && <Alert tone="info">Saved.</Alert>}

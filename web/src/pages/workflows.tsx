@@ -921,11 +921,11 @@ function SettingsPanel(props: { id: string; stored: Stored; mayEdit: boolean; sa
           value={notifyWhen}
           onChange={setNotifyWhen}
           options={[
-            ["immediately", "At once (then at most once an hour while it keeps failing)"],
+            ["immediately", "At once"],
             ["hourly", "In one digest an hour"],
             ["never", "Never"],
           ]}
-          hint="The workflow's owner is always told, unless their own setting says otherwise."
+          hint="At once: the first failure right away, then at most one message an hour while it keeps failing. The workflow's owner is told too, unless their own setting says otherwise."
         />
         <Field
           label="Also e-mail"
