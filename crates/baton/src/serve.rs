@@ -82,7 +82,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_delivery_retention(settings.idempotency_retention)
             .run(stop_worker.subscribe()),
     );
-    let metrics = metrics_apart(
+    let metrics = startup::metrics_apart(
         args.metrics_addr.as_deref(),
         store.clone(),
         stop_worker.subscribe(),
@@ -120,34 +120,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Binds `--metrics-addr` when given and serves `/metrics` there until `stop`; the task.
-pub async fn metrics_apart(
-    addr: Option<&str>,
-    store: std::sync::Arc<dyn baton_store::Store>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<Option<tokio::task::JoinHandle<()>>, crate::settings::SettingError> {
-    let setting = "metrics address (BATON_METRICS_ADDR)";
-    let Some(addr) = addr.filter(|addr| !addr.is_empty()) else {
-        return Ok(None);
-    };
-    let addr: std::net::SocketAddr = addr.parse().map_err(|_| {
-        crate::settings::SettingError::new(setting, format!("{addr:?} is not IP:PORT"))
-    })?;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
-        crate::settings::SettingError::new(setting, format!("cannot listen on {addr}: {error}"))
-    })?;
-    let bound = listener.local_addr().unwrap_or(addr);
-    tracing::info!("metrics on http://{bound}/metrics");
-    Ok(Some(tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        };
-        if let Err(error) = baton_server::metrics::serve_apart(listener, store, stopped).await {
-            tracing::warn!(%error, "serving metrics failed");
-        }
-    })))
 }
 
 /// Where people reach the server: as configured, else the address it listens on.

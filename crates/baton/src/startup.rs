@@ -41,3 +41,31 @@ pub async fn open_store(settings: &CommonSettings) -> Result<Arc<dyn Store>, Set
         .map_err(|error| SettingError::new(setting, format!("{location}: {error}")))?;
     Ok(store)
 }
+
+/// Binds `--metrics-addr` when given and serves `/metrics` there until `stop`; the task.
+pub async fn metrics_apart(
+    addr: Option<&str>,
+    store: std::sync::Arc<dyn baton_store::Store>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, crate::settings::SettingError> {
+    let setting = "metrics address (BATON_METRICS_ADDR)";
+    let Some(addr) = addr.filter(|addr| !addr.is_empty()) else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = addr.parse().map_err(|_| {
+        crate::settings::SettingError::new(setting, format!("{addr:?} is not IP:PORT"))
+    })?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
+        crate::settings::SettingError::new(setting, format!("cannot listen on {addr}: {error}"))
+    })?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    tracing::info!("metrics on http://{bound}/metrics");
+    Ok(Some(tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
+        if let Err(error) = baton_server::metrics::serve_apart(listener, store, stopped).await {
+            tracing::warn!(%error, "serving metrics failed");
+        }
+    })))
+}

@@ -83,7 +83,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     );
     let stop = crate::serve::stop_signal()?;
     let (stopping, stopped) = tokio::sync::watch::channel(false);
-    let metrics = crate::serve::metrics_apart(
+    let metrics = startup::metrics_apart(
         args.metrics_addr.as_deref(),
         store.clone(),
         stopping.subscribe(),

@@ -15,8 +15,7 @@ use axum::routing::get;
 use baton_core::audit::AuditFilter;
 use baton_core::execution::ExecutionFilter;
 use baton_core::policy::Action;
-use baton_core::{OrgId, Page, PageRequest, Role};
-use baton_store::StoreError;
+use baton_core::{OrgId, PageRequest, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -26,32 +25,13 @@ use crate::auth::account::person;
 use crate::auth::guard::{Authenticated, SignedIn};
 use crate::auth::session;
 use crate::error::ApiError;
+use crate::pages::all;
 use crate::request::{Client, JsonBody};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/organization/export", get(export_organization))
         .route("/api/v1/me/export", get(export_me))
-}
-
-const PAGE: u32 = 200;
-
-/// Every item of a paged listing.
-async fn all<T, F, Fut>(mut read: F) -> Result<Vec<T>, StoreError>
-where
-    F: FnMut(PageRequest) -> Fut,
-    Fut: std::future::Future<Output = Result<Page<T>, StoreError>>,
-{
-    let mut items = Vec::new();
-    let mut request = PageRequest::first(PAGE);
-    loop {
-        let page = read(request).await?;
-        items.extend(page.items);
-        match page.next_cursor {
-            Some(cursor) => request = PageRequest::after(PAGE, cursor),
-            None => return Ok(items),
-        }
-    }
 }
 
 /// `Acme Bakery` → `acme-bakery`, for a file name.
@@ -153,8 +133,9 @@ async fn export_organization(
 
     let filter = ExecutionFilter::default();
     let mut lines = Vec::new();
-    for execution in all(|page| store.list_executions(org, &filter, page)).await? {
-        let shown = crate::executions::shown(&state, &execution).await?;
+    let executions = all(|page| store.list_executions(org, &filter, page)).await?;
+    for execution in &executions {
+        let shown = crate::executions::shown(&state, execution).await?;
         serde_json::to_writer(&mut lines, &shown).unwrap_or_default();
         lines.push(b'\n');
     }
@@ -187,7 +168,7 @@ async fn export_organization(
         &state,
         &client,
         Event::by(&signed_in, "organization.exported")
-            .details(json!({"bytes": zipped.len(), "executions": lines_count(&files)})),
+            .details(json!({"bytes": zipped.len(), "executions": executions.len()})),
     )
     .await;
     let name = format!(
@@ -196,14 +177,6 @@ async fn export_organization(
         chrono::Utc::now().format("%Y-%m-%d")
     );
     Ok(attachment(&name, "application/zip", zipped))
-}
-
-fn lines_count(files: &[(&str, Vec<u8>)]) -> usize {
-    files
-        .iter()
-        .find(|(name, _)| *name == "executions.jsonl")
-        .map(|(_, bytes)| bytes.iter().filter(|byte| **byte == b'\n').count())
-        .unwrap_or(0)
 }
 
 fn zip_files(files: &[(&str, Vec<u8>)]) -> zip::result::ZipResult<Vec<u8>> {

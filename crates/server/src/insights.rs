@@ -185,10 +185,20 @@ async fn list(
     signed_in.require(Action::ViewInsights)?;
     let items = state.store.list_feedback(signed_in.org, 500).await?;
     let scores: Vec<u8> = items.iter().filter_map(|item| item.score).collect();
+    // Each sender's address, looked up once however often they wrote.
+    let mut senders: std::collections::HashMap<baton_core::UserId, Option<String>> =
+        std::collections::HashMap::new();
     let mut shown = Vec::new();
     for item in &items {
         let from = match item.user_id {
-            Some(user) => state.store.user(user).await?.map(|user| user.email),
+            Some(user) => match senders.get(&user) {
+                Some(email) => email.clone(),
+                None => {
+                    let email = state.store.user(user).await?.map(|user| user.email);
+                    senders.insert(user, email.clone());
+                    email
+                }
+            },
             None => None,
         };
         shown.push(json!({

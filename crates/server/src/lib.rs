@@ -21,6 +21,7 @@ pub mod notices;
 mod oauth;
 mod openapi;
 mod organizations;
+mod pages;
 mod prices;
 pub mod rate_limit;
 mod redact;

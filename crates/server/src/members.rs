@@ -67,21 +67,13 @@ async fn list_members(
 ) -> Result<Json<Value>, ApiError> {
     signed_in.require(Action::ViewWorkflows)?;
     let mut items = Vec::new();
-    let mut page = PageRequest::first(500);
-    loop {
-        let members = state.store.members(signed_in.org, page).await?;
-        for membership in members.items {
-            if let Some(user) = state.store.user(membership.user_id).await? {
-                items.push(json!({
-                    "user": {"id": user.id, "email": user.email, "name": user.name},
-                    "role": membership.role,
-                    "joined_at": membership.created_at,
-                }));
-            }
-        }
-        match members.next_cursor {
-            Some(cursor) => page = PageRequest::after(500, cursor),
-            None => break,
+    for membership in crate::pages::all(|page| state.store.members(signed_in.org, page)).await? {
+        if let Some(user) = state.store.user(membership.user_id).await? {
+            items.push(json!({
+                "user": {"id": user.id, "email": user.email, "name": user.name},
+                "role": membership.role,
+                "joined_at": membership.created_at,
+            }));
         }
     }
     Ok(Json(json!({"items": items})))

@@ -48,11 +48,16 @@ pub struct Round {
 
 pub struct Notifier {
     state: AppState,
+    /// When this notifier last forgot old messages (an hourly chore, not every round's).
+    forgot_at: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Notifier {
     pub fn new(state: AppState) -> Self {
-        Self { state }
+        Self {
+            state,
+            forgot_at: std::sync::Mutex::default(),
+        }
     }
 
     /// Rounds every `every` until `stop` turns true.
@@ -101,7 +106,20 @@ impl Notifier {
                 }
             }
         }
-        store.forget_notices(now - KEEP_SENT).await?;
+        let forget = {
+            let mut forgot_at = self
+                .forgot_at
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let due = forgot_at.is_none_or(|at| now - at >= chrono::TimeDelta::hours(1));
+            if due {
+                *forgot_at = Some(now);
+            }
+            due
+        };
+        if forget {
+            store.forget_notices(now - KEEP_SENT).await?;
+        }
         Ok(round)
     }
 

@@ -184,22 +184,9 @@ pub fn client_address(
     client
 }
 
-/// A plausible email address: one `@`, something before it, a dot in the domain.
+/// A plausible email address (see [`baton_core::dsl::text::is_mail_address`]), or what is wrong.
 pub fn email_problem(email: &str) -> Option<&'static str> {
-    let Some((local, domain)) = email.split_once('@') else {
-        return Some("is not an email address");
-    };
-    if email.len() > 254
-        || local.is_empty()
-        || domain.contains('@')
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || email.chars().any(char::is_whitespace)
-    {
-        return Some("is not an email address");
-    }
-    None
+    (!baton_core::dsl::text::is_mail_address(email)).then_some("is not an email address")
 }
 
 /// A 400 about one query parameter (`field`; `query` for the query as a whole).

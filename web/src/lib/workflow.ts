@@ -147,6 +147,13 @@ function unmoved(before: string[], after: string[]): Set<string> {
   return kept;
 }
 
+/** How soon people are told, as the workflow's `notify.when` and a person's own setting say it. */
+export const NOTIFY_CHOICES: [value: string, label: string][] = [
+  ["immediately", "At once"],
+  ["hourly", "In one digest an hour"],
+  ["never", "Never"],
+];
+
 export type Notify = { when?: string; emails?: string[]; slack_channel?: string; slack_credential?: string };
 
 /** The `notify` object the fields describe, or "" when they say only what is the default. */

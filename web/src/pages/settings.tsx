@@ -7,6 +7,7 @@ import { Tabs } from "radix-ui";
 import { api, type ApiPath } from "../lib/api";
 import { actionWords, ACTIONS } from "../lib/audit";
 import { describe } from "../lib/errors";
+import { NOTIFY_CHOICES } from "../lib/workflow";
 import { useMe } from "../shell";
 import { Alert, Button, buttonClass, Choice, CopyField, Field } from "../ui";
 
@@ -578,11 +579,7 @@ function Notifications() {
         name="notify"
         value={notify}
         onChange={setNotify}
-        options={[
-          ["immediately", "At once"],
-          ["hourly", "In one digest an hour"],
-          ["never", "Never"],
-        ]}
+        options={NOTIFY_CHOICES}
         hint="At once: the first failure right away, then at most one message an hour while a workflow keeps failing."
       />
       {save.isError && <Alert tone="error">{describe(save.error)}</Alert>}

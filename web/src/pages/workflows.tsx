@@ -9,7 +9,7 @@ import { ShareAsTemplate } from "./templates";
 import { api, type ApiPath } from "../lib/api";
 import { ApiError, describe, field, sentence } from "../lib/errors";
 import { lineOf } from "../lib/jsonpath";
-import { describeChanges, describeNotify, describeTrigger, notifySettings, type Notify } from "../lib/workflow";
+import { describeChanges, describeNotify, describeTrigger, NOTIFY_CHOICES, notifySettings, type Notify } from "../lib/workflow";
 import { summarize } from "../builder/summary";
 import type { Step } from "../builder/tree";
 import { useMayEdit, useMayEditWorkflow } from "../shell";
@@ -920,11 +920,7 @@ function SettingsPanel(props: { id: string; stored: Stored; mayEdit: boolean; sa
           name="notify-when"
           value={notifyWhen}
           onChange={setNotifyWhen}
-          options={[
-            ["immediately", "At once"],
-            ["hourly", "In one digest an hour"],
-            ["never", "Never"],
-          ]}
+          options={NOTIFY_CHOICES}
           hint="At once: the first failure right away, then at most one message an hour while it keeps failing. The workflow's owner is told too, unless their own setting says otherwise."
         />
         <Field
