@@ -1373,6 +1373,12 @@ try {
     await dialog.getByLabel("Rate Baton").check();
     await dialog.getByText("9", { exact: true }).click();
     assert.ok(await dialog.getByLabel("9", { exact: true }).isChecked());
+    // The score is chosen from the keyboard too, and shows where the focus is.
+    await page.keyboard.press("ArrowLeft");
+    assert.ok(await dialog.getByLabel("8", { exact: true }).isChecked());
+    await fitsAPhone(page, "feedback-rating");
+    await page.keyboard.press("ArrowRight");
+    assert.ok(await dialog.getByLabel("9", { exact: true }).isChecked());
     await dialog.getByRole("button", { name: "Send" }).click();
     await dialog.getByText("Thank you: your feedback was sent.").waitFor();
     await dialog.getByRole("button", { name: "Close" }).click();

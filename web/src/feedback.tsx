@@ -92,7 +92,7 @@ export function FeedbackDialog() {
                   <legend className="mb-1 text-sm font-medium text-slate-800">How likely are you to recommend Baton to a friend or colleague?</legend>
                   <div className="flex flex-wrap gap-1">
                     {Array.from({ length: 11 }, (_, value) => (
-                      <label key={value} className={`cursor-pointer rounded-md px-2.5 py-1.5 text-sm ring-1 ${score === value ? "bg-indigo-700 text-white ring-indigo-700" : "ring-slate-300 text-slate-900"}`}>
+                      <label key={value} className={`cursor-pointer rounded-md px-2.5 py-1.5 text-sm ring-1 has-[:focus-visible]:outline-2 has-[:focus-visible]:outline-offset-2 has-[:focus-visible]:outline-indigo-600 ${score === value ? "bg-indigo-700 text-white ring-indigo-700" : "ring-slate-300 text-slate-900"}`}>
                         <input type="radio" name="feedback-score" value={value} checked={score === value} onChange={() => setScore(value)} className="sr-only" />
                         {value}
                       </label>
